@@ -1,0 +1,1 @@
+"""Local model backends behind small protocols: the LLM (text generation) and the text embedder."""

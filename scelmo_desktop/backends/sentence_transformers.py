@@ -1,0 +1,58 @@
+"""sentence-transformers loaded from a local folder (never from a hub)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from scelmo_desktop.backends.hardware import torch_device
+from scelmo_desktop.core.errors import ScelmoError
+
+REQUIRED_FILES = ("config.json", "modules.json")
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def check_sentence_transformers_folder(path: Path) -> Path:
+    """Return the weights file; raise a clear error when the folder is not a complete model."""
+    if not path.is_dir():
+        raise ScelmoError(f"Embedder folder not found: {path}. Give a sentence-transformers model folder.")
+    missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
+    weights = [path / name for name in WEIGHT_FILES if (path / name).is_file()]
+    if missing or not weights:
+        missing += [] if weights else ["model.safetensors (or pytorch_model.bin)"]
+        raise ScelmoError(f"{path} is not a complete sentence-transformers folder: missing {', '.join(missing)}.")
+    return weights[0]
+
+
+class SentenceTransformersEmbedder:
+    def __init__(self, folder: str | Path, *, sha256: str, device: str = "auto", name: str | None = None):
+        import torch  # noqa: F401  (torch before anything Qt, for Windows; see ANCHORS B#11)
+        from sentence_transformers import SentenceTransformer
+
+        self.folder = Path(folder)
+        check_sentence_transformers_folder(self.folder)
+        self.device = torch_device(device)
+        self.name = name or self.folder.name
+        self.sha256 = sha256
+        self.id = f"{self.name}@{sha256[:16]}"
+        try:
+            self._model = SentenceTransformer(str(self.folder), device=self.device, local_files_only=True)
+        except Exception as exc:
+            raise ScelmoError(f"sentence-transformers could not load {self.folder}: {exc}") from exc
+        dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(dimension())
+        self.max_seq_length = int(self._model.max_seq_length)
+
+    def embed(self, texts: list[str], *, batch_size: int = 32) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(vectors, dtype=np.float32)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._model.tokenizer(text, add_special_tokens=True)["input_ids"])
+
+    def info(self) -> dict:
+        return {"backend": "sentence-transformers", "name": self.name, "path": str(self.folder), "id": self.id,
+                "sha256": self.sha256, "dim": self.dim, "max_seq_length": self.max_seq_length, "device": self.device}

@@ -1,0 +1,260 @@
+"""``scelmo``: the headless entry point over the same core the GUI uses.
+
+Errors a user can fix print one line (``error: ...``) and exit 2; ``--debug`` shows the traceback.
+Ctrl-C stops a run between genes; every finished description is already stored and a re-run resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from scelmo_desktop import __version__
+from scelmo_desktop.core.errors import ScelmoError
+
+DEMO_MAX_GENES = 48  # keeps a cold demo near 5 minutes on one CPU core (~4.5 s a gene for the 270M model)
+DEFAULT_MAX_GENES = 64
+
+
+# ---- argument helpers -------------------------------------------------------------------------------------
+def _max_genes(value: str) -> int | None:
+    if value.lower() == "all":
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("--max-genes takes a positive number or 'all'") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError("--max-genes takes a positive number or 'all'")
+    return number
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("models")
+    group.add_argument("--llm", help="GGUF model name (see 'scelmo models') or path; default: the embedded model")
+    group.add_argument("--embedder", help="sentence-transformers model name or folder; default: all-MiniLM-L6-v2")
+    group.add_argument("--chat-format", help="override the chat template (e.g. gemma, chatml, llama-3)")
+    group.add_argument("--threads", type=int, help="LLM threads (default: physical cores, or SCELMO_THREADS)")
+    group.add_argument("--gpu-layers", type=int, default=0, help="layers to offload to a GPU (-1: all)")
+    group.add_argument("--device", default="auto", help="embedder device: auto, cpu, cuda or mps")
+    group.add_argument("--max-tokens", type=int, default=160, help="maximum tokens per description")
+    group.add_argument("--seed", type=int, default=0, help="seed for decoding, clustering and baselines")
+    group.add_argument("--store", type=Path, help="description store (SQLite); default: in the user data folder")
+
+
+def _add_data_options(parser: argparse.ArgumentParser, *, max_genes_default: int | None) -> None:
+    parser.add_argument("--layer", default="auto", help="input matrix: X, raw or a layer name (default: raw if present, else X)")
+    parser.add_argument("--symbol-column", help="var column holding gene symbols (auto-detected for Ensembl-indexed data)")
+    shown = "all" if max_genes_default is None else max_genes_default
+    parser.add_argument("--max-genes", type=_max_genes, default=max_genes_default,
+                        help=f"describe at most N genes, most variable first, or 'all' (default: {shown})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scelmo", description="Offline scELMo: LLM gene descriptions → cell embeddings.")
+    parser.add_argument("--version", action="version", version=f"scelmo-desktop {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--models-dir", type=Path, help="models folder (default: SCELMO_MODELS_DIR or ./models)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    models = sub.add_parser("models", help="list local models, or install the embedded defaults")
+    models.add_argument("action", nargs="?", choices=("list", "install-defaults"), default="list")
+    models.add_argument("--check", action="store_true", help="also try loading each model")
+    models.add_argument("--json", action="store_true", help="machine-readable output")
+
+    describe = sub.add_parser("describe", help="LLM descriptions of a data set's genes into the store")
+    describe.add_argument("data", type=Path)
+    describe.add_argument("--out", type=Path, help="also write the descriptions to this CSV")
+    _add_data_options(describe, max_genes_default=DEFAULT_MAX_GENES)
+    _add_model_options(describe)
+
+    embed = sub.add_parser("embed", help="cell embeddings (wa and aa) from descriptions or a saved gene table")
+    embed.add_argument("data", type=Path)
+    embed.add_argument("--out", type=Path, required=True, help="output folder")
+    embed.add_argument("--gene-table", type=Path, help="use this gene table (.npz) instead of describing genes")
+    _add_data_options(embed, max_genes_default=DEFAULT_MAX_GENES)
+    _add_model_options(embed)
+
+    clus = sub.add_parser("cluster", help="kNN + Leiden (+ metrics with labels) + UMAP on an embedding in an .h5ad")
+    clus.add_argument("data", type=Path)
+    clus.add_argument("--out", type=Path, required=True, help="output folder")
+    clus.add_argument("--use-rep", default="X_scelmo_wa", help="obsm key to cluster (default: X_scelmo_wa)")
+    clus.add_argument("--label-key", help="obs column with cell labels, for NMI/ARI/ASW")
+    clus.add_argument("--resolution", type=float, help="fixed Leiden resolution (default: sweep with labels, else 1.0)")
+    clus.add_argument("--seed", type=int, default=0)
+
+    for name, text, default in (("run", "the whole pipeline on your file", DEFAULT_MAX_GENES),
+                                ("demo", "the whole pipeline on the shipped pbmc68k_reduced data", DEMO_MAX_GENES)):
+        command = sub.add_parser(name, help=text)
+        if name == "run":
+            command.add_argument("data", type=Path)
+            command.add_argument("--label-key", help="obs column with cell labels, for metrics")
+        command.add_argument("--out", type=Path, required=name == "run", default=Path("scelmo_demo_out"),
+                             help="output folder" + (" (default: scelmo_demo_out)" if name == "demo" else ""))
+        command.add_argument("--resolution", type=float, help="fixed Leiden resolution (default: sweep with labels, else 1.0)")
+        command.add_argument("--no-baselines", action="store_true", help="skip the PCA and random-table baselines")
+        _add_data_options(command, max_genes_default=default)
+        _add_model_options(command)
+    return parser
+
+
+# ---- commands ---------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ScelmoError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: every finished description is stored; run the same command again to resume.",
+              file=sys.stderr)
+        return 130
+
+
+def _cmd_models(args) -> int:
+    from scelmo_desktop.backends import registry
+    from scelmo_desktop.cli_support import check_model
+
+    if args.action == "install-defaults":
+        for path in registry.install_defaults(args.models_dir):
+            print(f"installed {path}")
+        return 0
+    models = registry.list_models(args.models_dir)
+    rows = []
+    for model in models:
+        row = model.as_dict()
+        if args.check:
+            row["loads"] = check_model(model)
+        rows.append(row)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print(f"no models in {args.models_dir or registry.default_models_dir()}; run 'scelmo models install-defaults'")
+    for row in rows:
+        verified = {True: "sha256 ok", False: "SHA256 MISMATCH", None: "not in manifest"}[row["verified"]]
+        print(f"{row['name']}  [{row['kind']}]{'  default' if row['default'] else ''}")
+        print(f"    {row['path']}")
+        print(f"    {row['size_bytes'] / 1e6:.1f} MB  sha256 {row['sha256'][:16]}…  {verified}"
+              + (f"  chat format: {row['chat_format'] or 'from GGUF metadata'}" if row["kind"] == "gguf" else "")
+              + (f"  loads: {row['loads']}" if "loads" in row else ""))
+    return 0
+
+
+def _cmd_describe(args) -> int:
+    from scelmo_desktop.cli_support import open_session, print_llm_calls
+    from scelmo_desktop.core.io import read_data, select_expression
+    from scelmo_desktop.core.pipeline import describe_genes
+
+    adata = read_data(args.data)
+    with open_session(args, need_embedder=False) as session:
+        entities, result = describe_genes(select_expression(adata, args.layer), settings=session.settings(args),
+                                          llm=session.llm, store=session.store, progress=session.progress)
+    print_llm_calls(result)
+    if args.out:
+        from scelmo_desktop.cli_support import write_descriptions_csv
+
+        write_descriptions_csv(args.out, {e: result.texts[e] for e in entities})
+        print(f"wrote {args.out}")
+    return 0
+
+
+def _cmd_embed(args) -> int:
+    from scelmo_desktop.cli_support import open_session, print_llm_calls
+    from scelmo_desktop.core.gene_table import embed_texts, load_gene_table, save_gene_table
+    from scelmo_desktop.core.io import read_data, select_expression, write_h5ad
+    from scelmo_desktop.core.pipeline import add_cell_embeddings, describe_genes
+
+    adata = read_data(args.data)
+    expression = select_expression(adata, args.layer)
+    with open_session(args, need_embedder=args.gene_table is None) as session:
+        if args.gene_table:
+            table = load_gene_table(args.gene_table)
+        else:
+            _, described = describe_genes(expression, settings=session.settings(args), llm=session.llm,
+                                          store=session.store, progress=session.progress)
+            print_llm_calls(described)
+            table, _ = embed_texts(described.texts, embedder=session.embedder, store=session.store)
+        _, coverage = add_cell_embeddings(adata, expression, table, symbol_column=args.symbol_column,
+                                          progress=session.progress)
+    args.out.mkdir(parents=True, exist_ok=True)
+    save_gene_table(table, args.out / "gene_table.npz")
+    write_h5ad(adata, args.out / "scelmo_embedded.h5ad")
+    print(f"coverage: {coverage['n_matched']} of {coverage['n_genes']} genes have an embedding")
+    print(f"wrote {args.out / 'scelmo_embedded.h5ad'} and {args.out / 'gene_table.npz'}")
+    return 0
+
+
+def _cmd_cluster(args) -> int:
+    import pandas as pd
+
+    from scelmo_desktop.core import cluster
+    from scelmo_desktop.core.atomic import write_text_atomic
+    from scelmo_desktop.core.io import read_data, write_h5ad
+    from scelmo_desktop.core.pipeline import label_values
+
+    adata = read_data(args.data)
+    if args.use_rep not in adata.obsm:
+        raise ScelmoError(f"{args.data} has no obsm['{args.use_rep}']; run 'scelmo embed' first or pass --use-rep "
+                          f"(available: {', '.join(adata.obsm.keys()) or 'none'}).")
+    result = cluster.cluster_embedding(adata, args.use_rep, labels=label_values(adata, args.label_key),
+                                       resolution=args.resolution, seed=args.seed)
+    adata.obs["scelmo_leiden"] = pd.Categorical(result.clusters)
+    cluster.umap(adata, f"{args.use_rep}_neighbors", seed=args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_h5ad(adata, args.out / "scelmo_clustered.h5ad")
+    row = {"embedding": args.use_rep, "resolution": result.resolution,
+           "n_clusters": len(set(result.clusters)), **result.scores}
+    write_text_atomic(args.out / "metrics.csv", pd.DataFrame([row]).to_csv(index=False))
+    print(pd.DataFrame([row]).to_string(index=False))
+    return 0
+
+
+def _cmd_run(args, *, adata=None, data_name: str | None = None) -> int:
+    from scelmo_desktop.cli_support import open_session, print_metrics
+    from scelmo_desktop.core.io import read_data
+    from scelmo_desktop.core.outputs import write_outputs
+    from scelmo_desktop.core.pipeline import run_pipeline
+
+    started = time.perf_counter()
+    if adata is None:
+        adata = read_data(args.data)
+        data_name = str(args.data)
+    with open_session(args, need_embedder=True) as session:
+        settings = session.settings(args)
+        result = run_pipeline(adata, settings=settings, llm=session.llm, embedder=session.embedder,
+                              store=session.store, data_name=data_name, progress=session.progress)
+    paths = write_outputs(result, args.out, label_key=settings.label_key)
+    record = result.record
+    print(f"LLM calls: {record['llm_calls']} (cached: {record['llm_cached']})")
+    coverage = record["coverage"]
+    print(f"coverage: {coverage['n_matched']} of {coverage['n_genes']} genes have an embedding "
+          f"({100 * coverage.get('fraction_expression_covered', 0):.1f}% of expression)")
+    print_metrics(result.metrics)
+    print(f"report: {paths['report']}")
+    print(f"data:   {paths['h5ad']}")
+    print(f"wall time: {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    import scanpy as sc
+
+    adata = sc.datasets.pbmc68k_reduced()  # shipped inside scanpy: no download
+    args.label_key = "bulk_labels"
+    if args.layer == "auto":
+        args.layer = "raw"  # .raw holds log-normalised values; .X is scaled (negative) and unfit for wa
+    return _cmd_run(args, adata=adata, data_name="scanpy.datasets.pbmc68k_reduced (.raw, bulk_labels)")
+
+
+COMMANDS = {"models": _cmd_models, "describe": _cmd_describe, "embed": _cmd_embed, "cluster": _cmd_cluster,
+            "run": _cmd_run, "demo": _cmd_demo}
+
+if __name__ == "__main__":
+    sys.exit(main())

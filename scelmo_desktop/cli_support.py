@@ -1,0 +1,117 @@
+"""CLI plumbing kept out of ``cli.py``: opening models and the store, tqdm progress, printing tables."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from scelmo_desktop.backends.llm import GenerationParams
+from scelmo_desktop.core.paths import default_store_path
+from scelmo_desktop.core.pipeline import LLMSource, PipelineSettings
+from scelmo_desktop.core.store import Store
+
+
+class TqdmProgress:
+    """``progress(stage, done, total, message)`` drawn as one tqdm bar per stage, on stderr."""
+
+    def __init__(self):
+        self._stage = None
+        self._bar = None
+
+    def __call__(self, stage: str, done: int, total: int, message: str = "") -> None:
+        from tqdm import tqdm
+
+        if stage != self._stage:
+            self.close()
+            self._stage = stage
+            self._bar = tqdm(total=total, desc=stage, unit="step", leave=True, dynamic_ncols=True)
+        self._bar.total = total
+        self._bar.n = done
+        if message:
+            self._bar.set_postfix_str(message[:30], refresh=False)
+        self._bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+@dataclass
+class Session:
+    store: Store
+    llm: LLMSource
+    embedder: object | None
+    progress: TqdmProgress = field(default_factory=TqdmProgress)
+
+    def settings(self, args) -> PipelineSettings:
+        return PipelineSettings(
+            label_key=getattr(args, "label_key", None), layer=args.layer, max_genes=args.max_genes,
+            symbol_column=args.symbol_column, seed=args.seed, resolution=getattr(args, "resolution", None),
+            baselines=not getattr(args, "no_baselines", False),
+            params=GenerationParams(max_tokens=args.max_tokens, seed=args.seed),
+        )
+
+
+@contextlib.contextmanager
+def open_session(args, *, need_embedder: bool):
+    """Resolve the models (the LLM is loaded lazily, only if a description is missing) and open the store."""
+    from scelmo_desktop.backends import registry
+
+    llm_info = registry.find_model("gguf", args.llm, args.models_dir)
+    loaded = []
+
+    def load_llm():
+        if not loaded:
+            loaded.append(registry.open_llm(llm_info, chat_format=args.chat_format, n_threads=args.threads,
+                                            n_gpu_layers=args.gpu_layers))
+        return loaded[0]
+
+    llm = LLMSource(name=llm_info.name, sha256=llm_info.sha256, factory=load_llm,
+                    info={"path": llm_info.path, "chat_format": args.chat_format or llm_info.chat_format or "from GGUF",
+                          "n_gpu_layers": args.gpu_layers})
+    embedder = None
+    if need_embedder:
+        embedder = registry.open_embedder(registry.find_model("sentence-transformers", args.embedder, args.models_dir),
+                                          device=args.device)
+    store = Store(args.store or default_store_path())
+    session = Session(store=store, llm=llm, embedder=embedder)
+    try:
+        yield session
+    finally:
+        session.progress.close()
+        store.close()
+        if loaded:
+            session.llm.info.update(loaded[0].info())
+            loaded[0].close()
+
+
+def print_llm_calls(result) -> None:
+    print(f"LLM calls: {result.n_llm_calls} (cached: {result.n_cached})")
+
+
+def print_metrics(metrics: pd.DataFrame) -> None:
+    columns = [c for c in ("method", "nmi", "ari", "asw_label", "resolution", "n_clusters") if c in metrics.columns]
+    print(metrics[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
+def write_descriptions_csv(path, texts: dict[str, str]) -> None:
+    from scelmo_desktop.core.atomic import write_text_atomic
+
+    write_text_atomic(path, pd.DataFrame({"gene": list(texts), "description": list(texts.values())}).to_csv(index=False))
+
+
+def check_model(model) -> str:
+    """Try to load a model; returns 'yes' or the one-line reason it does not load."""
+    from scelmo_desktop.backends import registry
+    from scelmo_desktop.core.errors import ScelmoError
+
+    try:
+        backend = registry.open_llm(model) if model.kind == "gguf" else registry.open_embedder(model)
+    except ScelmoError as exc:
+        return f"no ({exc})"
+    if hasattr(backend, "close"):
+        backend.close()
+    return "yes"

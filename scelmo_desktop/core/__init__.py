@@ -1,0 +1,1 @@
+"""Pure computation on AnnData/numpy: no Qt import anywhere below here."""

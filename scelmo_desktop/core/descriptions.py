@@ -1,0 +1,96 @@
+"""LLM descriptions of genes and cell types (METHOD.md §1.1–1.2), cached in the store and resumable.
+
+The prompt comes verbatim from a template file in ``resources/prompts/``. Each answer is committed to the
+store as soon as it is generated, so a cancelled or killed run loses at most the answer in flight, and a
+re-run asks the LLM only for the entities that are still missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from scelmo_desktop.backends.llm import GenerationParams, LLMBackend
+from scelmo_desktop.core.errors import ScelmoError
+from scelmo_desktop.core.jobs import CancelFlag, ProgressFn, check_cancel, no_progress
+from scelmo_desktop.core.paths import resources_dir
+from scelmo_desktop.core.provenance import sha256_json, sha256_text
+from scelmo_desktop.core.store import DescriptionKey, Store
+
+ENTITY_KINDS = ("gene", "cell_type")
+PLACEHOLDER = "{entity}"
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    kind: str
+    text: str
+
+    @property
+    def sha256(self) -> str:
+        return sha256_text(self.text)
+
+    def render(self, entity: str) -> str:
+        return self.text.replace(PLACEHOLDER, entity)
+
+
+def load_template(kind: str = "gene", path=None) -> PromptTemplate:
+    """The prompt template for ``kind`` from ``resources/prompts/<kind>.txt`` (or a user file)."""
+    if kind not in ENTITY_KINDS:
+        raise ScelmoError(f"Unknown entity kind '{kind}'; use one of {', '.join(ENTITY_KINDS)}.")
+    template_path = path or resources_dir() / "prompts" / f"{kind}.txt"
+    try:
+        text = open(template_path, encoding="utf-8").read().strip()
+    except OSError as exc:
+        raise ScelmoError(f"Cannot read prompt template {template_path}: {exc.strerror}.") from exc
+    if PLACEHOLDER not in text:
+        raise ScelmoError(f"Prompt template {template_path} has no {PLACEHOLDER} placeholder for the {kind} name.")
+    return PromptTemplate(kind=kind, text=text)
+
+
+def description_key(kind: str, model_sha256: str, template: PromptTemplate, params: GenerationParams) -> DescriptionKey:
+    return DescriptionKey(kind=kind, model_sha256=model_sha256, template_sha256=template.sha256,
+                          params_sha256=sha256_json(params.as_dict()))
+
+
+@dataclass
+class DescribeResult:
+    texts: dict[str, str]
+    n_llm_calls: int = 0
+    n_cached: int = 0
+    generated_tokens: int = 0
+    generation_seconds: float = 0.0
+
+
+def describe_entities(
+    entities: list[str], *, kind: str, model_sha256: str, model_name: str,
+    llm_factory: Callable[[], LLMBackend], store: Store, template: PromptTemplate, params: GenerationParams,
+    progress: ProgressFn = no_progress, cancel: CancelFlag | None = None,
+) -> DescribeResult:
+    """Describe every entity, reusing stored answers; returns the texts and how many LLM calls were made.
+
+    ``llm_factory`` is called only when something is missing, so a fully cached run never loads the model.
+    Raises :class:`~scelmo_desktop.core.jobs.Cancelled` on cancel, after the last answer has been stored.
+    """
+    entities = list(dict.fromkeys(entities))  # de-duplicate, keep order
+    key = description_key(kind, model_sha256, template, params)
+    stored = store.get_descriptions(key, entities)
+    result = DescribeResult(texts={e: stored[e].text for e in entities if e in stored}, n_cached=len(stored))
+    todo = [e for e in entities if e not in stored]
+    total = len(entities)
+    progress(result.n_cached, total, f"{result.n_cached} cached")
+    if not todo:
+        return result
+    llm = llm_factory()
+    for entity in todo:
+        check_cancel(cancel)
+        prompt = template.render(entity)
+        generation = llm.generate(prompt, params)
+        store.put_description(key, entity, generation.text, prompt=prompt, model_name=model_name,
+                              params=params.as_dict(), n_tokens=generation.n_tokens, seconds=generation.seconds)
+        result.texts[entity] = generation.text
+        result.n_llm_calls += 1
+        result.generated_tokens += generation.n_tokens
+        result.generation_seconds += generation.seconds
+        progress(result.n_cached + result.n_llm_calls, total, entity)
+    return result

@@ -1,0 +1,51 @@
+"""Where things live: the bundled resources, the models folder and the user's data folder.
+
+Every location can be overridden by an environment variable so that tests, CI and IT departments can point
+the app elsewhere without editing code.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+REPO_DIR = PACKAGE_DIR.parent
+
+
+def resources_dir() -> Path:
+    """Prompt templates and icons: ``resources/`` beside the package (source checkout) or inside it (wheel)."""
+    for candidate in (PACKAGE_DIR / "resources", REPO_DIR / "resources"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError("resources/ folder not found next to the scelmo_desktop package")
+
+
+def user_data_dir() -> Path:
+    """Per-user folder for the description store and settings (``SCELMO_HOME`` overrides)."""
+    if os.environ.get("SCELMO_HOME"):
+        return Path(os.environ["SCELMO_HOME"]).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("APPDATA", Path.home() / "AppData" / "Roaming"))
+        return base / "scELMo Desktop"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "scELMo Desktop"
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "scelmo-desktop"
+
+
+def models_dir() -> Path:
+    """The folder users drop GGUF files and sentence-transformers folders into.
+
+    ``SCELMO_MODELS_DIR`` overrides; a source checkout uses its own ``models/`` (it holds the manifest);
+    an installed app uses ``<user data>/models``.
+    """
+    if os.environ.get("SCELMO_MODELS_DIR"):
+        return Path(os.environ["SCELMO_MODELS_DIR"]).expanduser()
+    if (REPO_DIR / "models" / "manifest.json").is_file():
+        return REPO_DIR / "models"
+    return user_data_dir() / "models"
+
+
+def default_store_path() -> Path:
+    return user_data_dir() / "store.sqlite"

@@ -1,0 +1,237 @@
+"""The zero-shot scELMo pipeline as composable steps: describe → gene table → cell embeddings → clustering.
+
+The CLI subcommands and (later) the GUI call these same functions. Each step reports progress through
+``progress(stage, done, total, message)`` and checks ``cancel`` between units of work.
+
+AnnData keys written (scanpy habit: the docstring lists them):
+``obsm['X_scelmo_wa']``, ``obsm['X_scelmo_aa']``, ``varm['scelmo_gene_embedding']``, ``obs['scelmo_leiden']``,
+``obsm['X_umap']``, ``obsm['X_scelmo_baseline_pca']``, ``obsm['X_scelmo_baseline_random']``,
+``obsp``/``uns`` ``X_scelmo_wa_neighbors`` (the graph on the wa embedding), and ``uns['scelmo']`` (provenance).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scelmo_desktop.backends.embedder import Embedder
+from scelmo_desktop.backends.llm import GenerationParams, LLMBackend
+from scelmo_desktop.core import baselines, cluster
+from scelmo_desktop.core.cell_embedding import embed_cells
+from scelmo_desktop.core.descriptions import DescribeResult, describe_entities, load_template
+from scelmo_desktop.core.errors import ScelmoError
+from scelmo_desktop.core.gene_selection import select_genes
+from scelmo_desktop.core.gene_table import Alignment, GeneTable, align, embed_texts, gene_symbols
+from scelmo_desktop.core.io import Expression, select_expression
+from scelmo_desktop.core.jobs import CancelFlag
+from scelmo_desktop.core.provenance import now_iso, package_versions
+from scelmo_desktop.core.store import Store
+
+StageProgress = Callable[[str, int, int, str], None]
+WA_KEY, AA_KEY = "X_scelmo_wa", "X_scelmo_aa"
+PCA_KEY, RANDOM_KEY = "X_scelmo_baseline_pca", "X_scelmo_baseline_random"
+METHOD_NAMES = {WA_KEY: "scELMo-wa", AA_KEY: "scELMo-aa", PCA_KEY: "PCA", RANDOM_KEY: "random-table"}
+
+
+def _quiet(stage: str, done: int, total: int, message: str = "") -> None:
+    return None
+
+
+@dataclass
+class PipelineSettings:
+    label_key: str | None = None
+    layer: str = "auto"
+    max_genes: int | None = 64  # None: describe every gene
+    symbol_column: str | None = None
+    params: GenerationParams = field(default_factory=GenerationParams)
+    seed: int = 0
+    n_neighbors: int = 15
+    resolution: float | None = None  # None: sweep 0.2–2.0 when labels exist, else 1.0
+    baselines: bool = True
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["params"] = self.params.as_dict()
+        return data
+
+
+@dataclass
+class LLMSource:
+    """The LLM as the pipeline needs it: identity now, the loaded model only if something is missing."""
+
+    name: str
+    sha256: str
+    factory: Callable[[], LLMBackend]
+    info: dict = field(default_factory=dict)
+
+
+@dataclass
+class PipelineResult:
+    adata: object
+    record: dict
+    metrics: pd.DataFrame
+    descriptions: dict[str, str]
+    table: GeneTable
+
+
+def label_values(adata, label_key: str | None):
+    if label_key is None:
+        return None
+    if label_key not in adata.obs.columns:
+        raise ScelmoError(f"Label column '{label_key}' is not in obs; available: {', '.join(map(str, adata.obs.columns))}.")
+    labels = adata.obs[label_key]
+    if labels.isna().all():
+        raise ScelmoError(f"Label column '{label_key}' is empty (all values missing); choose another --label-key.")
+    if labels.isna().any():
+        raise ScelmoError(f"Label column '{label_key}' has {int(labels.isna().sum())} missing values; fill or drop those cells.")
+    return labels.astype(str).to_numpy()
+
+
+def describe_genes(
+    expression: Expression, *, settings: PipelineSettings, llm: LLMSource, store: Store,
+    progress: StageProgress = _quiet, cancel: CancelFlag | None = None,
+) -> tuple[list[str], DescribeResult]:
+    """Describe the data set's genes (the ``max_genes`` most variable first); returns the entities and texts."""
+    symbols = gene_symbols(expression.var_names, expression.var, settings.symbol_column)
+    chosen = select_genes(expression.matrix, settings.max_genes)
+    entities = [symbols[i] for i in chosen]
+    result = describe_entities(
+        entities, kind="gene", model_sha256=llm.sha256, model_name=llm.name, llm_factory=llm.factory, store=store,
+        template=load_template("gene"), params=settings.params, progress=functools.partial(progress, "describe"),
+        cancel=cancel,
+    )
+    return entities, result
+
+
+def add_cell_embeddings(
+    adata, expression: Expression, table: GeneTable, *, symbol_column: str | None = None,
+    progress: StageProgress = _quiet, cancel: CancelFlag | None = None,
+) -> tuple[Alignment, dict]:
+    """Write ``obsm['X_scelmo_wa']``, ``obsm['X_scelmo_aa']`` and ``varm['scelmo_gene_embedding']``.
+
+    Returns the alignment of the table to the expression genes and the coverage report. Raises when no gene
+    of the data matches the table.
+    """
+    alignment = align(table, expression.var_names, expression.var, symbol_column)
+    totals = np.asarray(expression.matrix.sum(axis=0)).ravel()
+    coverage = alignment.coverage(expression.var_names, totals)
+    if coverage["n_matched"] == 0:
+        raise ScelmoError(
+            f"None of the {alignment.n_genes} genes in the data match the {len(table.symbols)} symbols of the gene "
+            "table (exact, case-insensitive or symbol column). Check that var_names hold gene symbols, or pass "
+            "--symbol-column naming the var column that does."
+        )
+    for key, mode in ((WA_KEY, "wa"), (AA_KEY, "aa")):
+        adata.obsm[key] = embed_cells(expression.matrix, alignment.matrix, mode=mode,
+                                      progress=functools.partial(progress, f"embed {mode}"), cancel=cancel)
+    same_genes = list(adata.var_names) == expression.var_names
+    varm_alignment = alignment if same_genes else align(table, list(adata.var_names), adata.var, symbol_column)
+    adata.varm["scelmo_gene_embedding"] = varm_alignment.matrix
+    return alignment, coverage
+
+
+def evaluate_clustering(
+    adata, expression: Expression, alignment: Alignment, *, settings: PipelineSettings,
+    progress: StageProgress = _quiet, cancel: CancelFlag | None = None,
+) -> pd.DataFrame:
+    """Cluster scELMo-wa (and -aa, PCA, random-table baselines); write ``obs['scelmo_leiden']`` and UMAP.
+
+    Returns one row per method with the chosen resolution, the cluster count and, with labels, NMI/ARI/ASW.
+    """
+    labels = label_values(adata, settings.label_key)
+    reps = [WA_KEY, AA_KEY]
+    if settings.baselines:
+        adata.obsm[PCA_KEY] = baselines.pca_embedding(expression.matrix, seed=settings.seed)
+        random_matrix = baselines.random_table(alignment.matched, alignment.matrix.shape[1], seed=settings.seed)
+        adata.obsm[RANDOM_KEY] = embed_cells(expression.matrix, random_matrix, mode="wa")
+        reps += [PCA_KEY, RANDOM_KEY]
+    rows = []
+    for done, rep in enumerate(reps):
+        progress("cluster", done, len(reps), METHOD_NAMES[rep])
+        result = cluster.cluster_embedding(adata, rep, labels=labels, resolution=settings.resolution,
+                                           n_neighbors=settings.n_neighbors, seed=settings.seed, cancel=cancel)
+        rows.append({"method": METHOD_NAMES[rep], "embedding": rep, "resolution": result.resolution,
+                     "n_clusters": int(len(np.unique(result.clusters))), **result.scores})
+        if rep == WA_KEY:
+            adata.obs["scelmo_leiden"] = pd.Categorical(
+                result.clusters, categories=sorted(np.unique(result.clusters), key=lambda c: int(c)))
+        else:  # keep only the wa graph in the output; baseline graphs served their purpose
+            _drop_graph(adata, f"{rep}_neighbors")
+    progress("cluster", len(reps), len(reps), "UMAP")
+    cluster.umap(adata, f"{WA_KEY}_neighbors", seed=settings.seed)
+    return pd.DataFrame(rows)
+
+
+def _drop_graph(adata, key: str) -> None:
+    adata.uns.pop(key, None)
+    for suffix in ("_connectivities", "_distances"):
+        if key + suffix in adata.obsp:
+            del adata.obsp[key + suffix]
+
+
+def h5ad_safe(value):
+    """Make a provenance value storable in ``uns`` (h5ad has no None and no lists of dicts)."""
+    if value is None:
+        return "none"
+    if isinstance(value, dict):
+        return {str(k): h5ad_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        if all(isinstance(v, (str, int, float, bool)) for v in value) and len({type(v) for v in value}) <= 1:
+            return list(value)
+        return json.dumps(value, default=str)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def run_pipeline(
+    adata, *, settings: PipelineSettings, llm: LLMSource, embedder: Embedder, store: Store, data_name: str = "",
+    progress: StageProgress = _quiet, cancel: CancelFlag | None = None,
+) -> PipelineResult:
+    """Run the whole zero-shot pipeline on ``adata`` in place and return what it computed.
+
+    Writes the keys listed in this module's docstring, including ``uns['scelmo']`` with the run record.
+    """
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    label_values(adata, settings.label_key)  # fail on a bad label column before hours of LLM work
+    expression = select_expression(adata, settings.layer)
+
+    t0 = time.perf_counter()
+    entities, described = describe_genes(expression, settings=settings, llm=llm, store=store, progress=progress,
+                                         cancel=cancel)
+    timings["describe"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    table, embed_stats = embed_texts(described.texts, embedder=embedder, store=store,
+                                     progress=functools.partial(progress, "embed texts"), cancel=cancel)
+    alignment, coverage = add_cell_embeddings(adata, expression, table, symbol_column=settings.symbol_column,
+                                              progress=progress, cancel=cancel)
+    timings["embed"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    metrics = evaluate_clustering(adata, expression, alignment, settings=settings, progress=progress, cancel=cancel)
+    timings["cluster"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - started
+
+    template = load_template("gene")
+    record = {
+        "data": data_name, "created_at": now_iso(), "layer": expression.layer,
+        "llm": {**llm.info, "name": llm.name, "sha256": llm.sha256},
+        "embedder": embedder.info(),
+        "prompt_template": template.text, "prompt_template_sha256": template.sha256,
+        "decoding": settings.params.as_dict(), "seed": settings.seed, "settings": settings.as_dict(),
+        "llm_calls": described.n_llm_calls, "llm_cached": described.n_cached, "n_described": len(entities),
+        "generated_tokens": described.generated_tokens, "embedding": embed_stats, "coverage": coverage,
+        "metrics": metrics.to_dict(orient="records"), "timings_s": {k: round(v, 2) for k, v in timings.items()},
+        "versions": package_versions(),
+    }
+    adata.uns["scelmo"] = h5ad_safe(record)
+    return PipelineResult(adata=adata, record=record, metrics=metrics, descriptions=described.texts, table=table)

@@ -1,0 +1,45 @@
+"""What produced a result: file hashes, prompt text, seeds and package versions."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import platform
+from importlib import metadata
+from pathlib import Path
+
+TRACKED_PACKAGES = (
+    "scelmo-desktop", "numpy", "scipy", "pandas", "anndata", "scanpy", "scikit-learn", "igraph", "leidenalg",
+    "umap-learn", "pynndescent", "torch", "sentence-transformers", "transformers", "llama-cpp-python",
+)
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def sha256_json(obj) -> str:
+    return sha256_text(json.dumps(obj, sort_keys=True, separators=(",", ":")))
+
+
+def sha256_file(path: str | Path, *, chunk_size: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk_size):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def package_versions(names=TRACKED_PACKAGES) -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")

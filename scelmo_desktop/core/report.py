@@ -1,0 +1,90 @@
+"""Figures and the self-contained HTML report of a pipeline run (images are embedded as base64)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from scelmo_desktop.core.atomic import write_bytes_atomic, write_text_atomic
+
+
+def umap_png(adata, color: str, title: str) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import scanpy as sc
+
+    fig = sc.pl.umap(adata, color=color, title=title, show=False, return_fig=True, frameon=False)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def save_figures(adata, out_dir: Path, colors: dict[str, str]) -> dict[str, Path]:
+    """Write one UMAP PNG per ``{file stem: obs column}``; returns the written paths."""
+    written = {}
+    for stem, column in colors.items():
+        written[stem] = write_bytes_atomic(out_dir / f"{stem}.png", umap_png(adata, column, f"UMAP (scELMo wa) — {column}"))
+    return written
+
+
+def _table(frame: pd.DataFrame) -> str:
+    return frame.to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0, classes="grid", escape=True)
+
+
+def _kv(mapping: dict) -> str:
+    rows = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(v if isinstance(v, str) else json.dumps(v))}</td></tr>"
+        for k, v in mapping.items()
+    )
+    return f"<table class='kv'>{rows}</table>"
+
+
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;color:#222;padding:0 1em}
+h1{font-size:1.6em} h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
+table{border-collapse:collapse;font-size:.9em} td,th{padding:.25em .6em;border-bottom:1px solid #eee;text-align:left;vertical-align:top}
+table.grid th{background:#f4f6f8} .kv th{width:14em;color:#555;font-weight:500}
+.figs img{max-width:48%;margin-right:1%} .note{color:#666;font-size:.9em} .desc td{max-width:800px}
+"""
+
+
+def write_report(path: Path, *, record: dict, metrics: pd.DataFrame, figures: dict[str, Path],
+                 descriptions: pd.DataFrame) -> Path:
+    images = "".join(
+        f"<img alt='{html.escape(stem)}' src='data:image/png;base64,{base64.b64encode(Path(p).read_bytes()).decode()}'>"
+        for stem, p in figures.items()
+    )
+    coverage = record.get("coverage", {})
+    body = f"""<!doctype html><html><head><meta charset="utf-8"><title>scELMo report — {html.escape(record.get('data', ''))}</title>
+<style>{STYLE}</style></head><body>
+<h1>scELMo Desktop report</h1>
+<p class="note">Data: <b>{html.escape(record.get('data', ''))}</b> · created {html.escape(record.get('created_at', ''))} ·
+everything computed on this machine with local models, no network.</p>
+<h2>Clustering metrics</h2>
+<p class="note">Leiden sweep over resolutions 0.2–2.0 on a 15-NN graph; NMI and ARI at the resolution of best NMI;
+label silhouette rescaled to (s+1)/2 (scib-metrics protocol). Baselines: PCA (scaled, 50 PCs) and a random gene
+table given to the same genes as scELMo.</p>
+{_table(metrics) if len(metrics) else '<p>No label column was given, so no metrics were computed.</p>'}
+<h2>Figures</h2><div class="figs">{images}</div>
+<h2>Description coverage</h2>
+<p>LLM calls: {record.get('llm_calls', 0)} (cached: {record.get('llm_cached', 0)}). Genes described:
+{record.get('n_described', 0)} of {coverage.get('n_genes', 0)}; genes with an embedding: {coverage.get('n_matched', 0)}
+({100 * coverage.get('fraction_matched', 0):.1f}%), covering {100 * coverage.get('fraction_expression_covered', 0):.1f}% of
+total expression. Genes without a description get zero rows.</p>
+{_kv(coverage)}
+<h2>Models and settings (provenance)</h2>
+{_kv({k: record[k] for k in ('llm', 'embedder', 'prompt_template', 'decoding', 'seed', 'settings', 'timings_s') if k in record})}
+<h2>Descriptions (first {len(descriptions)})</h2>
+<p class="note">Written by the local LLM exactly as stored. Small models write poor or invented text; check before relying on it.</p>
+<div class="desc">{_table(descriptions)}</div>
+<h2>Package versions</h2>{_kv(record.get('versions', {}))}
+</body></html>"""
+    return write_text_atomic(path, body)
