@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import warnings
+
 import numpy as np
+from scipy.sparse import SparseEfficiencyWarning
 
 from scelmo_desktop.core import metrics
 from scelmo_desktop.core.jobs import CancelFlag, check_cancel
@@ -30,7 +33,11 @@ def neighbors(adata, use_rep: str, *, n_neighbors: int = 15, seed: int = 0) -> s
     import scanpy as sc
 
     key = f"{use_rep}_neighbors"
-    sc.pp.neighbors(adata, use_rep=use_rep, n_neighbors=n_neighbors, key_added=key, random_state=seed)
+    with warnings.catch_warnings():
+        # identical cell vectors (e.g. cells expressing no described gene) make scanpy edit the sparse graph
+        # in place, which only costs a little time; the warning would alarm users for nothing
+        warnings.simplefilter("ignore", SparseEfficiencyWarning)
+        sc.pp.neighbors(adata, use_rep=use_rep, n_neighbors=n_neighbors, key_added=key, random_state=seed)
     return key
 
 

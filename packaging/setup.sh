@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# One-shot set-up on a fresh machine: creates .venv/ at the repository root, installs the pinned stack
+# (torch first, as a CPU build from the local wheel/PyPI; never an open torch range), installs this package
+# and assembles the embedded default LLM into models/. Idempotent: re-running only checks what is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip wheel
+# torch alone and first: anything that pulls torch later then finds it satisfied.
+.venv/bin/python -m pip install --quiet "torch==2.13.0"
+# llama-cpp-python builds from source the first time (about 5-10 minutes on 2 cores); pip caches the wheel.
+CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}" \
+  .venv/bin/python -m pip install --quiet -r requirements.lock
+.venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+.venv/bin/scelmo models install-defaults
+echo "set-up complete: .venv/bin/scelmo is ready"

@@ -1,0 +1,63 @@
+"""Shared fixtures: the real embedded models (loaded once per session) and the shipped pbmc68k data."""
+
+import os
+
+# Before anything imports numpy/torch/llama: one thread (2 threads are slower and erratic on 2 vCPUs here).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ["SCELMO_THREADS"] = os.environ.get("SCELMO_THREADS", "1")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+
+import scelmo_desktop  # noqa: E402,F401  (sets the offline switches)
+from scelmo_desktop.backends import registry  # noqa: E402
+from scelmo_desktop.backends.llm import GenerationParams  # noqa: E402
+
+# Short answers keep the real-LLM tests quick; the code path is the same as with 160 tokens.
+TEST_PARAMS = GenerationParams(max_tokens=24)
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path, monkeypatch):
+    """Every test gets its own user data folder (store, settings)."""
+    monkeypatch.setenv("SCELMO_HOME", str(tmp_path / "home"))
+
+
+@pytest.fixture(scope="session")
+def llm_info():
+    registry.install_defaults()
+    return registry.find_model("gguf")
+
+
+@pytest.fixture(scope="session")
+def llm(llm_info):
+    backend = registry.open_llm(llm_info, n_threads=1)
+    yield backend
+    backend.close()
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    return registry.open_embedder(registry.find_model("sentence-transformers"), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def pbmc():
+    import scanpy as sc
+
+    return sc.datasets.pbmc68k_reduced()
+
+
+@pytest.fixture
+def llm_source(llm, llm_info):
+    from scelmo_desktop.core.pipeline import LLMSource
+
+    calls = []
+
+    def factory():
+        calls.append(1)
+        return llm
+
+    source = LLMSource(name=llm_info.name, sha256=llm_info.sha256, factory=factory, info=llm.info())
+    source.loads = calls  # lets tests check that a cached run never loads the model
+    return source

@@ -1,0 +1,97 @@
+"""The ``scelmo`` command as a user runs it: help, model listing, a run twice, and clear one-line errors."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scelmo_desktop.core.gene_table import GeneTable, save_gene_table
+
+SCELMO = str(Path(sys.executable).parent / "scelmo")
+
+
+def scelmo(*args, home=None, check=False):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "SCELMO_THREADS": "1"}
+    if home:
+        env["SCELMO_HOME"] = str(home)
+    result = subprocess.run([SCELMO, *map(str, args)], capture_output=True, text=True, env=env, timeout=900)
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def small_h5ad(tmp_path_factory, pbmc):
+    path = tmp_path_factory.mktemp("data") / "pbmc_small.h5ad"
+    pbmc[:300].copy().write_h5ad(path)
+    return path
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("command", ["describe", "embed", "cluster", "run", "demo", "models"])
+def test_every_command_has_help(command):
+    result = scelmo(command, "--help", check=True)
+    assert "usage: scelmo " + command in result.stdout
+
+
+def test_models_lists_both_defaults_with_hashes():
+    rows = json.loads(scelmo("models", "--json", check=True).stdout)
+    kinds = {row["kind"]: row for row in rows if row["default"]}
+    assert set(kinds) == {"gguf", "sentence-transformers"}
+    assert kinds["gguf"]["chat_format"] == "gemma" and kinds["gguf"]["verified"] is True
+    assert all(len(row["sha256"]) == 64 and row["size_bytes"] > 1e7 for row in rows)
+
+
+def test_missing_file(tmp_path):
+    assert_one_line_error(scelmo("run", tmp_path / "nope.h5ad", "--out", tmp_path / "o"),
+                          "Data file not found", "nope.h5ad")
+
+
+def test_non_h5ad_file(tmp_path):
+    fake = tmp_path / "table.h5ad"
+    fake.write_text("gene,cell1\nCD3E,1\n")
+    assert_one_line_error(scelmo("run", fake, "--out", tmp_path / "o"), "not an HDF5 file", "table.h5ad")
+    other = tmp_path / "notes.txt"
+    other.write_text("hello")
+    assert_one_line_error(scelmo("embed", other, "--out", tmp_path / "o"), "unsupported file type '.txt'")
+
+
+def test_no_overlapping_genes(tmp_path, small_h5ad):
+    table = tmp_path / "mouse_table.npz"
+    save_gene_table(GeneTable(symbols=["Zfp001", "Zfp002"], vectors=np.ones((2, 8), np.float32)), table)
+    result = scelmo("embed", small_h5ad, "--out", tmp_path / "o", "--gene-table", table)
+    assert_one_line_error(result, "None of the 765 genes", "--symbol-column")
+    assert not (tmp_path / "o" / "scelmo_embedded.h5ad").exists()  # nothing half-written
+
+
+def test_wrong_label_key_and_layer(tmp_path, small_h5ad):
+    assert_one_line_error(scelmo("run", small_h5ad, "--out", tmp_path / "o", "--label-key", "celltype"),
+                          "Label column 'celltype'", "bulk_labels")
+    assert_one_line_error(scelmo("run", small_h5ad, "--out", tmp_path / "o", "--layer", "counts"),
+                          "Layer 'counts' not found", "raw")
+
+
+def test_run_twice_second_time_from_the_store(tmp_path, small_h5ad):
+    args = ("run", small_h5ad, "--out", tmp_path / "out", "--label-key", "bulk_labels", "--max-genes", "3",
+            "--max-tokens", "16", "--no-baselines")
+    first = scelmo(*args, home=tmp_path / "home", check=True)
+    assert "LLM calls: 3 (cached: 0)" in first.stdout
+    assert "scELMo-wa" in first.stdout and "nmi" in first.stdout
+    second = scelmo(*args, home=tmp_path / "home", check=True)
+    assert "LLM calls: 0 (cached: 3)" in second.stdout
+    assert (tmp_path / "out" / "report.html").is_file() and (tmp_path / "out" / "scelmo_result.h5ad").is_file()
+    clustered = scelmo("cluster", tmp_path / "out" / "scelmo_result.h5ad", "--out", tmp_path / "c",
+                       "--label-key", "bulk_labels", check=True)
+    assert "X_scelmo_wa" in clustered.stdout and (tmp_path / "c" / "metrics.csv").is_file()

@@ -1,0 +1,67 @@
+"""Gene table: embedding with the real embedder (cached), alignment rules, coverage report, .npz round trip."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scelmo_desktop.core.errors import ScelmoError
+from scelmo_desktop.core.gene_table import GeneTable, align, embed_texts, gene_symbols, load_gene_table, save_gene_table
+from scelmo_desktop.core.store import Store
+
+TEXTS = {
+    "CD3E": "CD3E encodes the epsilon chain of the T-cell receptor CD3 complex, required for T-cell signalling.",
+    "MS4A1": "MS4A1 encodes CD20, a B-lymphocyte surface molecule involved in B-cell activation.",
+    "LYZ": "LYZ encodes lysozyme, an antibacterial enzyme abundant in monocytes and macrophages.",
+    "EMPTY": "   ",
+}
+
+
+def test_real_embedder_vectors_are_cached_by_text(tmp_path, embedder):
+    with Store(tmp_path / "s.sqlite") as store:
+        table, stats = embed_texts(TEXTS, embedder=embedder, store=store)
+        assert stats == {"n_embedded": 3, "n_cached": 0, "n_empty": 1}
+        assert table.symbols == ["CD3E", "MS4A1", "LYZ"] and table.vectors.shape == (3, 384)
+        again, stats2 = embed_texts(TEXTS, embedder=embedder, store=store)
+        assert stats2["n_embedded"] == 0 and stats2["n_cached"] == 3
+        np.testing.assert_allclose(again.vectors, table.vectors)
+    # all-MiniLM-L6-v2 ends in a Normalize module: unit vectors, and different texts give different vectors
+    np.testing.assert_allclose(np.linalg.norm(table.vectors, axis=1), 1.0, rtol=1e-4)
+    assert float(table.vectors[0] @ table.vectors[2]) < 0.95
+    assert table.provenance["embedder"]["dim"] == 384
+
+
+def _table():
+    return GeneTable(symbols=["CD3E", "MS4A1", "LYZ"], vectors=np.eye(3, dtype=np.float32))
+
+
+def test_alignment_exact_then_case_insensitive_then_symbol_column():
+    var_names = ["CD3E", "ms4a1", "ENSG00000090382", "NOTAGENE"]
+    var = pd.DataFrame({"gene_symbols": ["CD3E", "MS4A1", "LYZ", "NOPE"]}, index=var_names)
+    alignment = align(_table(), var_names, var)
+    assert alignment.how == ["exact", "case-insensitive", "symbol-column:gene_symbols", "none"]
+    np.testing.assert_array_equal(alignment.matrix[2], [0, 0, 1])
+    np.testing.assert_array_equal(alignment.matrix[3], [0, 0, 0])  # unmatched gene: zero row
+    report = alignment.coverage(var_names, np.array([1.0, 1.0, 1.0, 1.0]))
+    assert report["n_matched"] == 3 and report["fraction_matched"] == 0.75
+    assert report["unmatched_examples"] == ["NOTAGENE"]
+    assert report["fraction_expression_covered"] == 0.75
+    assert report["by_match_kind"]["case-insensitive"] == 1
+
+
+def test_symbols_come_from_a_column_when_the_index_is_ensembl():
+    var = pd.DataFrame({"feature_name": ["CD3E", "LYZ"]}, index=["ENSG00000198851", "ENSG00000090382"])
+    assert gene_symbols(list(var.index), var) == ["CD3E", "LYZ"]
+    with pytest.raises(ScelmoError, match="Symbol column 'nope'"):
+        gene_symbols(list(var.index), var, "nope")
+
+
+def test_npz_round_trip_without_pickle(tmp_path):
+    table = _table()
+    table.provenance = {"embedder": {"name": "x"}}
+    save_gene_table(table, tmp_path / "t.npz")
+    loaded = load_gene_table(tmp_path / "t.npz")
+    assert loaded.symbols == table.symbols and loaded.provenance == table.provenance
+    np.testing.assert_array_equal(loaded.vectors, table.vectors)
+    (tmp_path / "bad.npz").write_bytes(b"garbage")
+    with pytest.raises(ScelmoError, match="not a scELMo gene table"):
+        load_gene_table(tmp_path / "bad.npz")
