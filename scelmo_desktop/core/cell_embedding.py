@@ -68,22 +68,27 @@ def embed_cells(
         out[:] = 0
         return out
     chunk = chunk_size or max(1, CHUNK_ELEMENTS // max(1, matched.size))
+    buffer = None  # one dense chunk buffer reused across chunks: allocation and page faults cost as much as the copy
     for start in range(0, n_cells, chunk):
         check_cancel(cancel)
         stop = min(start + chunk, n_cells)
-        out[start:stop] = _chunk_product(X[start:stop], matched, n_genes, E_matched) * row_scale[start:stop, None]
+        target = out[start:stop]
+        block = X[start:stop]
+        if sp.issparse(block):
+            if matched.size < n_genes:
+                block = block[:, matched]
+            if block.nnz / max(1, block.shape[0] * block.shape[1]) < DENSE_CHUNK_DENSITY:
+                target[:] = block @ E_matched
+            else:
+                if buffer is None or buffer.shape[0] < block.shape[0]:
+                    buffer = np.zeros((block.shape[0], matched.size), dtype=np.float32)
+                dense = buffer[: block.shape[0]]
+                dense.fill(0)
+                block.toarray(out=dense)
+                np.matmul(dense, E_matched, out=target)
+        else:
+            dense = np.asarray(block if matched.size == n_genes else block[:, matched], dtype=np.float32)
+            np.matmul(dense, E_matched, out=target)
+        target *= row_scale[start:stop, None]
         progress(stop, n_cells, f"{mode} embedding")
     return out
-
-
-def _chunk_product(block, matched: np.ndarray, n_genes: int, E_matched: np.ndarray) -> np.ndarray:
-    if sp.issparse(block):
-        if matched.size < n_genes:
-            block = block[:, matched]
-        density = block.nnz / max(1, block.shape[0] * block.shape[1])
-        if density < DENSE_CHUNK_DENSITY:
-            return np.asarray(block @ E_matched, dtype=np.float32)
-        dense = block.toarray()
-    else:
-        dense = block if matched.size == n_genes else block[:, matched]
-    return np.asarray(dense, dtype=np.float32) @ E_matched
