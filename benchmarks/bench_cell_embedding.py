@@ -13,11 +13,10 @@ Peak memory is the extra memory each route allocates (tracemalloc sees numpy/sci
 from __future__ import annotations
 
 import argparse
-import json
 import time
 import tracemalloc
-from pathlib import Path
 
+from _results import report
 import numpy as np
 import scipy.sparse as sp
 
@@ -82,11 +81,7 @@ def main() -> dict:
         "ours_same_cells_s": round(t_ours_block, 2), "speedup_vs_dense_numpy": round(t_numpy / t_ours_block, 2),
         "dense_numpy_peak_mb": round(m_numpy / 1e6), "ours_gflops": round(flops / t_ours / 1e9, 1),
     }
-    print(json.dumps(result, indent=2))
-    out = Path(__file__).parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / "cell_embedding.json").write_text(json.dumps(result, indent=2))
-    return result
+    return report("cell_embedding", result)
 
 
 if __name__ == "__main__":

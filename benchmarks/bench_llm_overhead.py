@@ -9,11 +9,10 @@ chat format ``gemma``, one thread). Runs alternate between the two so that machi
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
-from pathlib import Path
 
+from _results import report
 import scelmo_desktop  # noqa: F401  (offline switches)
 from scelmo_desktop.backends import registry
 from scelmo_desktop.backends.llm import GenerationParams
@@ -60,11 +59,7 @@ def main() -> dict:
         "ours_tokens_per_s": round(statistics.median(rates["ours"]), 1),
     }
     result["overhead_percent"] = round(100 * (1 - result["ours_tokens_per_s"] / result["plain_tokens_per_s"]), 2)
-    print(json.dumps(result, indent=2))
-    out = Path(__file__).parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / "llm_overhead.json").write_text(json.dumps(result, indent=2))
-    return result
+    return report("llm_overhead", result)
 
 
 if __name__ == "__main__":

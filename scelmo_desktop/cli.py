@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     describe = sub.add_parser("describe", help="LLM descriptions of a data set's genes into the store")
     describe.add_argument("data", type=Path)
     describe.add_argument("--out", type=Path, help="also write the descriptions to this CSV")
+    describe.add_argument("--cell-types", metavar="LABEL_KEY",
+                          help="also describe each cell-type label in this obs column (cell-type prompt)")
     _add_data_options(describe, max_genes_default=DEFAULT_MAX_GENES)
     _add_model_options(describe)
 
@@ -150,17 +152,27 @@ def _cmd_models(args) -> int:
 def _cmd_describe(args) -> int:
     from scelmo_desktop.cli_support import open_session, print_llm_calls
     from scelmo_desktop.core.io import read_data, select_expression
-    from scelmo_desktop.core.pipeline import describe_genes
+    from scelmo_desktop.core.pipeline import describe_cell_types, describe_genes, label_values
 
     adata = read_data(args.data)
     with open_session(args, need_embedder=False) as session:
-        entities, result = describe_genes(select_expression(adata, args.layer), settings=session.settings(args),
+        settings = session.settings(args)
+        if args.cell_types:
+            label_values(adata, args.cell_types)  # a bad column fails before any LLM work
+        entities, result = describe_genes(select_expression(adata, args.layer), settings=settings,
                                           llm=session.llm, store=session.store, progress=session.progress)
+        texts = {e: result.texts[e] for e in entities}
+        if args.cell_types:
+            cell_types = describe_cell_types(adata, args.cell_types, settings=settings, llm=session.llm,
+                                             store=session.store, progress=session.progress)
+            result.n_llm_calls += cell_types.n_llm_calls
+            result.n_cached += cell_types.n_cached
+            texts.update({f"cell type: {label}": text for label, text in cell_types.texts.items()})
     print_llm_calls(result)
     if args.out:
         from scelmo_desktop.cli_support import write_descriptions_csv
 
-        write_descriptions_csv(args.out, {e: result.texts[e] for e in entities})
+        write_descriptions_csv(args.out, texts)
         print(f"wrote {args.out}")
     return 0
 
@@ -205,7 +217,7 @@ def _cmd_cluster(args) -> int:
                           f"(available: {', '.join(adata.obsm.keys()) or 'none'}).")
     result = cluster.cluster_embedding(adata, args.use_rep, labels=label_values(adata, args.label_key),
                                        resolution=args.resolution, seed=args.seed)
-    adata.obs["scelmo_leiden"] = pd.Categorical(result.clusters)
+    cluster.store_clusters(adata, result.clusters)
     cluster.umap(adata, f"{args.use_rep}_neighbors", seed=args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     write_h5ad(adata, args.out / "scelmo_clustered.h5ad")

@@ -95,3 +95,16 @@ def test_run_twice_second_time_from_the_store(tmp_path, small_h5ad):
     clustered = scelmo("cluster", tmp_path / "out" / "scelmo_result.h5ad", "--out", tmp_path / "c",
                        "--label-key", "bulk_labels", check=True)
     assert "X_scelmo_wa" in clustered.stdout and (tmp_path / "c" / "metrics.csv").is_file()
+
+
+def test_describe_genes_and_cell_types_to_csv(tmp_path, small_h5ad, pbmc):
+    import pandas as pd
+
+    out = tmp_path / "descriptions.csv"
+    result = scelmo("describe", small_h5ad, "--max-genes", "2", "--max-tokens", "12", "--cell-types", "bulk_labels",
+                    "--out", out, home=tmp_path / "home", check=True)
+    n_labels = pbmc[:300].obs["bulk_labels"].nunique()
+    assert f"LLM calls: {2 + n_labels} (cached: 0)" in result.stdout
+    table = pd.read_csv(out)
+    assert len(table) == 2 + n_labels and "cell type: CD19+ B" in set(table["gene"])
+    assert table["description"].notna().all()

@@ -80,6 +80,14 @@ def cluster_embedding(
     return ClusterResult(use_rep=use_rep, resolution=row["resolution"], clusters=clusters, scores=scores, sweep=sweep)
 
 
+def store_clusters(adata, clusters: np.ndarray, key: str = "scelmo_leiden") -> None:
+    """Write cluster ids as a categorical ``obs[key]`` with categories in numeric order (0, 1, 2, …, 10)."""
+    import pandas as pd
+
+    categories = sorted(np.unique(clusters), key=lambda c: (len(c), c))
+    adata.obs[key] = pd.Categorical(clusters, categories=categories)
+
+
 def umap(adata, neighbors_key: str, *, seed: int = 0) -> np.ndarray:
     """UMAP of the given graph into ``obsm['X_umap']`` (for figures only)."""
     import scanpy as sc

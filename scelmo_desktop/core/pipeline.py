@@ -110,6 +110,19 @@ def describe_genes(
     return entities, result
 
 
+def describe_cell_types(
+    adata, label_key: str, *, settings: PipelineSettings, llm: LLMSource, store: Store,
+    progress: StageProgress = _quiet, cancel: CancelFlag | None = None,
+) -> DescribeResult:
+    """Describe each distinct label of ``obs[label_key]`` with the cell-type prompt (METHOD.md §1.2)."""
+    labels = sorted(set(label_values(adata, label_key)))
+    return describe_entities(
+        labels, kind="cell_type", model_sha256=llm.sha256, model_name=llm.name, llm_factory=llm.factory,
+        store=store, template=load_template("cell_type"), params=settings.params,
+        progress=functools.partial(progress, "describe cell types"), cancel=cancel,
+    )
+
+
 def add_cell_embeddings(
     adata, expression: Expression, table: GeneTable, *, symbol_column: str | None = None,
     progress: StageProgress = _quiet, cancel: CancelFlag | None = None,
@@ -160,8 +173,7 @@ def evaluate_clustering(
         rows.append({"method": METHOD_NAMES[rep], "embedding": rep, "resolution": result.resolution,
                      "n_clusters": int(len(np.unique(result.clusters))), **result.scores})
         if rep == WA_KEY:
-            adata.obs["scelmo_leiden"] = pd.Categorical(
-                result.clusters, categories=sorted(np.unique(result.clusters), key=lambda c: int(c)))
+            cluster.store_clusters(adata, result.clusters)
         else:  # keep only the wa graph in the output; baseline graphs served their purpose
             _drop_graph(adata, f"{rep}_neighbors")
     progress("cluster", len(reps), len(reps), "UMAP")
