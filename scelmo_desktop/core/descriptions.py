@@ -8,7 +8,7 @@ re-run asks the LLM only for the entities that are still missing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from scelmo_desktop.backends.llm import GenerationParams, LLMBackend
 from scelmo_desktop.core.errors import ScelmoError
@@ -19,6 +19,9 @@ from scelmo_desktop.core.store import DescriptionKey, Store
 
 ENTITY_KINDS = ("gene", "cell_type")
 PLACEHOLDER = "{entity}"
+FACTS_PLACEHOLDER = "{facts}"
+# llm: the paper's prompt alone; grounded: the fact sheet inside the prompt; facts: the fact sheet itself, no LLM
+MODES = ("llm", "grounded", "facts")
 
 
 @dataclass(frozen=True)
@@ -30,15 +33,20 @@ class PromptTemplate:
     def sha256(self) -> str:
         return sha256_text(self.text)
 
-    def render(self, entity: str) -> str:
-        return self.text.replace(PLACEHOLDER, entity)
+    @property
+    def grounded(self) -> bool:
+        return FACTS_PLACEHOLDER in self.text
+
+    def render(self, entity: str, facts: str = "") -> str:
+        return self.text.replace(FACTS_PLACEHOLDER, facts).replace(PLACEHOLDER, entity)
 
 
-def load_template(kind: str = "gene", path=None) -> PromptTemplate:
-    """The prompt template for ``kind`` from ``resources/prompts/<kind>.txt`` (or a user file)."""
+def load_template(kind: str = "gene", path=None, *, mode: str = "llm") -> PromptTemplate:
+    """The prompt template for ``kind`` from ``resources/prompts/<kind>[_grounded].txt`` (or a user file)."""
     if kind not in ENTITY_KINDS:
         raise ScelmoError(f"Unknown entity kind '{kind}'; use one of {', '.join(ENTITY_KINDS)}.")
-    template_path = path or resources_dir() / "prompts" / f"{kind}.txt"
+    suffix = "_grounded" if mode == "grounded" else ""
+    template_path = path or resources_dir() / "prompts" / f"{kind}{suffix}.txt"
     try:
         text = open(template_path, encoding="utf-8").read().strip()
     except OSError as exc:
@@ -48,14 +56,18 @@ def load_template(kind: str = "gene", path=None) -> PromptTemplate:
     return PromptTemplate(kind=kind, text=text)
 
 
-def description_key(kind: str, model_sha256: str, template: PromptTemplate, params: GenerationParams) -> DescriptionKey:
-    return DescriptionKey(kind=kind, model_sha256=model_sha256, template_sha256=template.sha256,
+def description_key(kind: str, model_sha256: str, template: PromptTemplate, params: GenerationParams,
+                    knowledge_id: str = "") -> DescriptionKey:
+    """``knowledge_id`` names the fact sources of a grounded prompt, so new knowledge never reuses old answers."""
+    return DescriptionKey(kind=kind, model_sha256=model_sha256, template_sha256=sha256_text(template.text + knowledge_id),
                           params_sha256=sha256_json(params.as_dict()))
 
 
 @dataclass
 class DescribeResult:
     texts: dict[str, str]
+    prompts: dict[str, str] = field(default_factory=dict)
+    n_tokens: dict[str, int | None] = field(default_factory=dict)
     n_llm_calls: int = 0
     n_cached: int = 0
     generated_tokens: int = 0
@@ -65,17 +77,24 @@ class DescribeResult:
 def describe_entities(
     entities: list[str], *, kind: str, model_sha256: str, model_name: str,
     llm_factory: Callable[[], LLMBackend], store: Store, template: PromptTemplate, params: GenerationParams,
+    facts: dict[str, str] | None = None, knowledge_id: str = "",
     progress: ProgressFn = no_progress, cancel: CancelFlag | None = None,
 ) -> DescribeResult:
     """Describe every entity, reusing stored answers; returns the texts and how many LLM calls were made.
+
+    A grounded template gets each entity's fact sheet from ``facts``.
 
     ``llm_factory`` is called only when something is missing, so a fully cached run never loads the model.
     Raises :class:`~scelmo_desktop.core.jobs.Cancelled` on cancel, after the last answer has been stored.
     """
     entities = list(dict.fromkeys(entities))  # de-duplicate, keep order
-    key = description_key(kind, model_sha256, template, params)
+    if template.grounded and facts is None:
+        raise ScelmoError("The grounded prompt needs fact sheets; install the knowledge extra or use --mode llm.")
+    key = description_key(kind, model_sha256, template, params, knowledge_id if template.grounded else "")
     stored = store.get_descriptions(key, entities)
-    result = DescribeResult(texts={e: stored[e].text for e in entities if e in stored}, n_cached=len(stored))
+    result = DescribeResult(texts={e: stored[e].text for e in entities if e in stored},
+                            prompts={e: stored[e].prompt for e in stored}, n_tokens={e: stored[e].n_tokens for e in stored},
+                            n_cached=len(stored))
     todo = [e for e in entities if e not in stored]
     total = len(entities)
     progress(result.n_cached, total, f"{result.n_cached} cached")
@@ -84,11 +103,13 @@ def describe_entities(
     llm = llm_factory()
     for entity in todo:
         check_cancel(cancel)
-        prompt = template.render(entity)
+        prompt = template.render(entity, (facts or {}).get(entity, ""))
         generation = llm.generate(prompt, params)
         store.put_description(key, entity, generation.text, prompt=prompt, model_name=model_name,
                               params=params.as_dict(), n_tokens=generation.n_tokens, seconds=generation.seconds)
         result.texts[entity] = generation.text
+        result.prompts[entity] = prompt
+        result.n_tokens[entity] = generation.n_tokens
         result.n_llm_calls += 1
         result.generated_tokens += generation.n_tokens
         result.generation_seconds += generation.seconds

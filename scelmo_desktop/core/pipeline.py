@@ -27,6 +27,7 @@ from scelmo_desktop.core import baselines, cluster
 from scelmo_desktop.core.cell_embedding import embed_cells
 from scelmo_desktop.core.descriptions import DescribeResult, describe_entities, load_template
 from scelmo_desktop.core.errors import ScelmoError
+from scelmo_desktop.core.gene_descriptions import GeneDescriptions, describe_gene_list
 from scelmo_desktop.core.gene_selection import select_genes
 from scelmo_desktop.core.gene_table import Alignment, GeneTable, align, embed_texts, gene_symbols
 from scelmo_desktop.core.io import Expression, select_expression
@@ -55,6 +56,8 @@ class PipelineSettings:
     n_neighbors: int = 15
     resolution: float | None = None  # None: sweep 0.2–2.0 when labels exist, else 1.0
     baselines: bool = True
+    mode: str = "llm"  # llm | grounded | facts (see core.gene_descriptions)
+    on_flag: str = "keep"  # keep | facts: what to embed for a description with quality flags
 
     def as_dict(self) -> dict:
         data = asdict(self)
@@ -97,16 +100,14 @@ def label_values(adata, label_key: str | None):
 def describe_genes(
     expression: Expression, *, settings: PipelineSettings, llm: LLMSource, store: Store,
     progress: StageProgress = _quiet, cancel: CancelFlag | None = None,
-) -> tuple[list[str], DescribeResult]:
+) -> tuple[list[str], GeneDescriptions]:
     """Describe the data set's genes (the ``max_genes`` most variable first); returns the entities and texts."""
     symbols = gene_symbols(expression.var_names, expression.var, settings.symbol_column)
     chosen = select_genes(expression.matrix, settings.max_genes)
     entities = [symbols[i] for i in chosen]
-    result = describe_entities(
-        entities, kind="gene", model_sha256=llm.sha256, model_name=llm.name, llm_factory=llm.factory, store=store,
-        template=load_template("gene"), params=settings.params, progress=functools.partial(progress, "describe"),
-        cancel=cancel,
-    )
+    result = describe_gene_list(entities, mode=settings.mode, llm=llm, store=store, params=settings.params,
+                                on_flag=settings.on_flag, progress=functools.partial(progress, "describe"),
+                                cancel=cancel)
     return entities, result
 
 
@@ -233,12 +234,15 @@ def run_pipeline(
     timings["cluster"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - started
 
-    template = load_template("gene")
+    template = load_template("gene", mode=settings.mode)
     record = {
         "data": data_name, "created_at": now_iso(), "layer": expression.layer,
         "llm": {**llm.info, "name": llm.name, "sha256": llm.sha256},
         "embedder": embedder.info(),
-        "prompt_template": template.text, "prompt_template_sha256": template.sha256,
+        "description_mode": settings.mode, "on_flag": settings.on_flag, "knowledge": described.knowledge,
+        "quality_flags": described.flag_counts(), "fell_back_to_facts": len(described.fell_back),
+        "prompt_template": template.text if settings.mode != "facts" else "(facts mode: no prompt)",
+        "prompt_template_sha256": template.sha256,
         "decoding": settings.params.as_dict(), "seed": settings.seed, "settings": settings.as_dict(),
         "llm_calls": described.n_llm_calls, "llm_cached": described.n_cached, "n_described": len(entities),
         "generated_tokens": described.generated_tokens, "embedding": embed_stats, "coverage": coverage,

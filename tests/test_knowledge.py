@@ -1,0 +1,91 @@
+"""Fact sheets from the installed knowledge packages (real data), Cell Ontology mapping, description modes."""
+
+import pytest
+
+from conftest import TEST_PARAMS
+from scelmo_desktop.core.gene_descriptions import describe_gene_list
+from scelmo_desktop.core.knowledge import genes as genes_module
+from scelmo_desktop.core.knowledge.cell_ontology import CellOntology
+from scelmo_desktop.core.knowledge.facts import gene_fact_sheets
+from scelmo_desktop.core.knowledge.genes import GeneCatalog
+from scelmo_desktop.core.store import Store
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    loaded = GeneCatalog.load()
+    assert loaded is not None, "the knowledge extra (requirements-knowledge.txt) is installed by packaging/setup.sh"
+    return loaded
+
+
+def test_fact_sheets_for_cd3e_ms4a1_lyz(catalog):
+    sheets = gene_fact_sheets(["CD3E", "MS4A1", "LYZ"], catalog)
+    assert sheets.texts["CD3E"].startswith("CD3E, CD3 epsilon subunit of T-cell receptor complex, is a protein-coding "
+                                           "gene on chromosome 11 (11q23.3).")
+    assert "membrane spanning 4-domains A1" in sheets.texts["MS4A1"] and "chromosome 11" in sheets.texts["MS4A1"]
+    assert "lysozyme" in sheets.texts["LYZ"] and "chromosome 12" in sheets.texts["LYZ"]
+    assert "Linked disease: Amyloidosis" in sheets.texts["LYZ"]  # from the UniProt disease package
+    assert sheets.match_counts == {"exact": 3}
+    assert sheets.source["genes"]["package"] == "gnuhealth-genetics" and sheets.source["genes"]["version"]
+    assert all(len(text) <= 900 for text in sheets.texts.values())  # inside the embedder's 256-token window
+
+
+def test_matching_by_alias_ensembl_and_unmatched(catalog, pbmc):
+    record, how = catalog.resolve("ENSG00000198851")
+    assert (record.symbol, how) == ("CD3E", "ensembl")
+    assert catalog.symbol_for_ensembl("ENSG00000090382.7") == "LYZ"
+    record, how = catalog.resolve("CD3EPSILON")  # an alias, case-folded
+    assert (record.symbol, how) == ("CD3E", "alias")
+    sheets = gene_fact_sheets(list(pbmc.raw.var_names), catalog)
+    matched = sum(n for how, n in sheets.match_counts.items() if how != "none")
+    assert matched >= 700  # measured 704 of 765
+    assert sheets.texts["RP11-782C8.1"] == "Gene RP11-782C8.1."  # unmatched: minimal text, never a zero row
+
+
+def test_app_runs_without_the_gpl_packages(monkeypatch):
+    monkeypatch.setattr(genes_module, "_data_file", lambda dist, relative: None)
+    genes_module._load_catalog.cache_clear()
+    try:
+        sheets = gene_fact_sheets(["CD3E"])
+        assert sheets.texts == {"CD3E": "Gene CD3E."} and sheets.match_counts == {"no-catalog": 1}
+    finally:
+        genes_module._load_catalog.cache_clear()
+
+
+EXPECTED_CL = {
+    "CD14+ Monocyte": "CL:0001054", "Dendritic": "CL:0000451", "CD19+ B": "CL:0001201",
+    "CD4+/CD25 T Reg": "regulatory T cell", "CD4+/CD45RA+/CD25- Naive T": "naive T cell",
+    "CD4+/CD45RO+ Memory": "memory T cell", "CD8+ Cytotoxic T": "cytotoxic T cell",
+    "CD8+/CD45RA+ Naive Cytotoxic": "CD8-positive", "CD34+": "CD34-positive", "CD56+ NK": "natural killer cell",
+}
+
+
+def test_cell_ontology_maps_the_ten_bulk_labels(pbmc):
+    ontology = CellOntology.load()
+    assert len(ontology.terms) > 3000
+    for label in pbmc.obs["bulk_labels"].cat.categories:
+        match = ontology.map_label(label)
+        expected = EXPECTED_CL[label]
+        assert expected in (match.term_id, match.term_label) or expected in match.term_label, (label, match)
+        assert 0 < match.score <= 1 and match.how in ("exact", "synonym", "fuzzy")
+        assert match.definition  # every mapped term carries its definition
+    assert ontology.map_label("CD14+ Monocyte").how == "exact"
+
+
+def test_modes_with_the_real_llm(tmp_path, llm_source, catalog):
+    genes = ["CD3E", "LYZ"]
+    with Store(tmp_path / "s.sqlite") as store:
+        facts = describe_gene_list(genes, mode="facts", llm=llm_source, store=store, params=TEST_PARAMS)
+        assert facts.n_llm_calls == 0 and not llm_source.loads and "lysozyme" in facts.texts["LYZ"]
+        plain = describe_gene_list(genes, mode="llm", llm=llm_source, store=store, params=TEST_PARAMS)
+        grounded = describe_gene_list(genes, mode="grounded", llm=llm_source, store=store, params=TEST_PARAMS)
+        assert plain.n_llm_calls == 2 and grounded.n_llm_calls == 2  # different prompts: separate store keys
+        assert "Facts about gene CD3E" in grounded.prompts["CD3E"] and "chromosome 11" in grounded.prompts["CD3E"]
+        assert set(plain.flags) == set(genes) and all(isinstance(f, list) for f in plain.flags.values())
+        # the embedded 270M model echoes the prompt (measured); the fallback policy embeds the fact sheet instead
+        fallback = describe_gene_list(genes, mode="llm", llm=llm_source, store=store, params=TEST_PARAMS,
+                                      on_flag="facts")
+        assert fallback.n_llm_calls == 0
+        for gene in fallback.fell_back:
+            assert fallback.texts[gene] == facts.texts[gene] and fallback.generated[gene] == plain.texts[gene]
+        assert fallback.fell_back == [g for g in genes if plain.flags[g]]
