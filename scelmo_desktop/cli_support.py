@@ -61,7 +61,10 @@ def open_session(args, *, need_embedder: bool):
     """Resolve the models (the LLM is loaded lazily, only if a description is missing) and open the store."""
     from scelmo_desktop.backends import registry
 
-    llm_info = registry.find_model("gguf", args.llm, args.models_dir)
+    if getattr(args, "mode", "llm") == "facts":  # no LLM is used: do not even resolve one
+        llm_info = registry.ModelInfo(name="none (facts mode)", kind="gguf", path="", size_bytes=0, sha256="")
+    else:
+        llm_info = registry.find_model("gguf", args.llm, args.models_dir)
     loaded = []
 
     def load_llm():

@@ -106,5 +106,21 @@ def test_describe_genes_and_cell_types_to_csv(tmp_path, small_h5ad, pbmc):
     n_labels = pbmc[:300].obs["bulk_labels"].nunique()
     assert f"LLM calls: {2 + n_labels} (cached: 0)" in result.stdout
     table = pd.read_csv(out)
-    assert len(table) == 2 + n_labels and "cell type: CD19+ B" in set(table["gene"])
-    assert table["description"].notna().all()
+    assert len(table) == 2 + n_labels
+    assert set(table.loc[table["kind"] == "cell_type", "name"]) == set(pbmc[:300].obs["bulk_labels"].unique())
+    assert table["text"].notna().all() and set(table["mode"]) == {"llm"}
+    assert "quality flags:" in result.stdout
+
+
+def test_describe_gene_list_in_facts_mode_needs_no_llm(tmp_path):
+    import pandas as pd
+
+    out = tmp_path / "report.csv"
+    # facts mode never touches the LLM, so not even a missing model file stops it
+    result = scelmo("describe", "--genes", "CD3E,MS4A1,NOTAGENE1", "--mode", "facts", "--report", out,
+                    "--llm", tmp_path / "missing.gguf", home=tmp_path / "home", check=True)
+    assert "LLM calls: 0 (cached: 0)" in result.stdout
+    table = pd.read_csv(out).set_index("name")
+    assert "CD3 epsilon subunit" in table.loc["CD3E", "text"] and table.loc["NOTAGENE1", "text"] == "Gene NOTAGENE1."
+    both = scelmo("describe", tmp_path / "x.h5ad", "--genes", "CD3E", home=tmp_path / "home")
+    assert_one_line_error(both, "either a data file")
