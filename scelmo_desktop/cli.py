@@ -76,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--check", action="store_true", help="also try loading each model")
     models.add_argument("--json", action="store_true", help="machine-readable output")
 
+    tables = sub.add_parser("tables", help="import precomputed gene-embedding tables, or list the stored ones")
+    tables.add_argument("action", choices=("import", "list"))
+    tables.add_argument("file", type=Path, nargs="?", help="table to import: .pkl/.pickle, .npz, .csv, .tsv, .parquet")
+    tables.add_argument("--name", help="name to store it under (default: the file name)")
+    tables.add_argument("--json", action="store_true", help="machine-readable list")
+
     describe = sub.add_parser("describe", help="describe a data set's genes (or a list of genes) into the store")
     describe.add_argument("data", type=Path, nargs="?", help="data file whose genes to describe")
     describe.add_argument("--data", dest="data_option", type=Path, help="same as the positional DATA")
@@ -90,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     embed = sub.add_parser("embed", help="cell embeddings (wa and aa) from descriptions or a saved gene table")
     embed.add_argument("data", type=Path)
     embed.add_argument("--out", type=Path, required=True, help="output folder")
-    embed.add_argument("--gene-table", type=Path, help="use this gene table (.npz) instead of describing genes")
+    embed.add_argument("--gene-table", help="a stored table name (scelmo tables list) or a table file, instead of describing genes")
     _add_data_options(embed, max_genes_default=DEFAULT_MAX_GENES)
     _add_model_options(embed)
 
@@ -112,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
                              help="output folder" + (" (default: scelmo_demo_out)" if name == "demo" else ""))
         command.add_argument("--resolution", type=float, help="fixed Leiden resolution (default: sweep with labels, else 1.0)")
         command.add_argument("--no-baselines", action="store_true", help="skip the PCA and random-table baselines")
+        command.add_argument("--gene-table", help="a stored table name or a table file, instead of describing genes")
         _add_data_options(command, max_genes_default=default)
         _add_model_options(command)
     return parser
@@ -163,6 +170,25 @@ def _cmd_models(args) -> int:
     return 0
 
 
+def _cmd_tables(args) -> int:
+    from scelmo_desktop.core.tables import import_table, list_tables
+
+    if args.action == "import":
+        if args.file is None:
+            raise ScelmoError("'scelmo tables import' needs the FILE to import.")
+        name, table = import_table(args.file, args.name)
+        print(f"imported '{name}': {len(table.symbols)} genes x {table.dim} dimensions")
+        return 0
+    rows = list_tables()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print("no stored tables; add one with 'scelmo tables import FILE'")
+    for row in rows if not args.json else []:
+        print(f"{row['name']}: {row['genes']} genes x {row['dim']}  (from {row['imported_from']})")
+    return 0
+
+
 def _cmd_describe(args) -> int:
     from scelmo_desktop.cli_support import open_session, print_flag_counts, print_llm_calls, write_description_report
     from scelmo_desktop.core.gene_descriptions import describe_gene_list
@@ -203,7 +229,8 @@ def _cmd_describe(args) -> int:
 
 def _cmd_embed(args) -> int:
     from scelmo_desktop.cli_support import open_session, print_llm_calls
-    from scelmo_desktop.core.gene_table import embed_texts, load_gene_table, save_gene_table
+    from scelmo_desktop.core.gene_table import embed_texts, save_gene_table
+    from scelmo_desktop.core.tables import resolve_table
     from scelmo_desktop.core.io import read_data, select_expression, write_h5ad
     from scelmo_desktop.core.pipeline import add_cell_embeddings, describe_genes
 
@@ -211,7 +238,7 @@ def _cmd_embed(args) -> int:
     expression = select_expression(adata, args.layer)
     with open_session(args, need_embedder=args.gene_table is None) as session:
         if args.gene_table:
-            table = load_gene_table(args.gene_table)
+            table = resolve_table(args.gene_table)
         else:
             _, described = describe_genes(expression, settings=session.settings(args), llm=session.llm,
                                           store=session.store, progress=session.progress)
@@ -262,10 +289,13 @@ def _cmd_run(args, *, adata=None, data_name: str | None = None) -> int:
     if adata is None:
         adata = read_data(args.data)
         data_name = str(args.data)
-    with open_session(args, need_embedder=True) as session:
+    from scelmo_desktop.core.tables import resolve_table
+
+    table = resolve_table(args.gene_table) if args.gene_table else None
+    with open_session(args, need_embedder=table is None) as session:
         settings = session.settings(args)
         result = run_pipeline(adata, settings=settings, llm=session.llm, embedder=session.embedder,
-                              store=session.store, data_name=data_name, progress=session.progress)
+                              store=session.store, data_name=data_name, progress=session.progress, table=table)
     paths = write_outputs(result, args.out, label_key=settings.label_key)
     record = result.record
     print(f"LLM calls: {record['llm_calls']} (cached: {record['llm_cached']})")
@@ -289,7 +319,7 @@ def _cmd_demo(args) -> int:
     return _cmd_run(args, adata=adata, data_name="scanpy.datasets.pbmc68k_reduced (.raw, bulk_labels)")
 
 
-COMMANDS = {"models": _cmd_models, "describe": _cmd_describe, "embed": _cmd_embed, "cluster": _cmd_cluster,
+COMMANDS = {"models": _cmd_models, "tables": _cmd_tables, "describe": _cmd_describe, "embed": _cmd_embed, "cluster": _cmd_cluster,
             "run": _cmd_run, "demo": _cmd_demo}
 
 if __name__ == "__main__":

@@ -124,3 +124,17 @@ def test_describe_gene_list_in_facts_mode_needs_no_llm(tmp_path):
     assert "CD3 epsilon subunit" in table.loc["CD3E", "text"] and table.loc["NOTAGENE1", "text"] == "Gene NOTAGENE1."
     both = scelmo("describe", tmp_path / "x.h5ad", "--genes", "CD3E", home=tmp_path / "home")
     assert_one_line_error(both, "either a data file")
+
+
+def test_tables_import_list_and_run_with_it(tmp_path, small_h5ad, pbmc):
+    import pickle
+
+    rng = np.random.default_rng(1)
+    (tmp_path / "genept.pickle").write_bytes(pickle.dumps({g: rng.normal(size=8) for g in pbmc.raw.var_names[:200]}))
+    home = tmp_path / "home"
+    imported = scelmo("tables", "import", tmp_path / "genept.pickle", "--name", "genept-v1", home=home, check=True)
+    assert "imported 'genept-v1': 200 genes x 8 dimensions" in imported.stdout
+    assert "genept-v1: 200 genes x 8" in scelmo("tables", "list", home=home, check=True).stdout
+    run = scelmo("run", small_h5ad, "--out", tmp_path / "out", "--gene-table", "genept-v1", "--label-key",
+                 "bulk_labels", "--no-baselines", home=home, check=True)
+    assert "LLM calls: 0 (cached: 0)" in run.stdout and "coverage: 200 of 765 genes" in run.stdout

@@ -206,9 +206,11 @@ def h5ad_safe(value):
 
 def run_pipeline(
     adata, *, settings: PipelineSettings, llm: LLMSource, embedder: Embedder, store: Store, data_name: str = "",
-    progress: StageProgress = _quiet, cancel: CancelFlag | None = None,
+    progress: StageProgress = _quiet, cancel: CancelFlag | None = None, table: GeneTable | None = None,
 ) -> PipelineResult:
     """Run the whole zero-shot pipeline on ``adata`` in place and return what it computed.
+
+    With a precomputed ``table`` (imported GenePT/scELMo table) the describe and embed-text steps are skipped.
 
     Writes the keys listed in this module's docstring, including ``uns['scelmo']`` with the run record.
     """
@@ -217,14 +219,21 @@ def run_pipeline(
     label_values(adata, settings.label_key)  # fail on a bad label column before hours of LLM work
     expression = select_expression(adata, settings.layer)
 
+    imported = table is not None
     t0 = time.perf_counter()
-    entities, described = describe_genes(expression, settings=settings, llm=llm, store=store, progress=progress,
-                                         cancel=cancel)
+    if not imported:
+        entities, described = describe_genes(expression, settings=settings, llm=llm, store=store,
+                                             progress=progress, cancel=cancel)
+    else:
+        entities, described = [], GeneDescriptions(texts={}, mode="imported table")
     timings["describe"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    table, embed_stats = embed_texts(described.texts, embedder=embedder, store=store,
-                                     progress=functools.partial(progress, "embed texts"), cancel=cancel)
+    if not imported:
+        table, embed_stats = embed_texts(described.texts, embedder=embedder, store=store,
+                                         progress=functools.partial(progress, "embed texts"), cancel=cancel)
+    else:
+        embed_stats = {"imported_table": table.provenance, "genes": len(table.symbols), "dim": table.dim}
     alignment, coverage = add_cell_embeddings(adata, expression, table, symbol_column=settings.symbol_column,
                                               progress=progress, cancel=cancel)
     timings["embed"] = time.perf_counter() - t0
@@ -238,10 +247,10 @@ def run_pipeline(
     record = {
         "data": data_name, "created_at": now_iso(), "layer": expression.layer,
         "llm": {**llm.info, "name": llm.name, "sha256": llm.sha256},
-        "embedder": embedder.info(),
-        "description_mode": settings.mode, "on_flag": settings.on_flag, "knowledge": described.knowledge,
+        "embedder": embedder.info() if embedder is not None else "none (imported table)",
+        "description_mode": "imported table" if imported else settings.mode, "on_flag": settings.on_flag, "knowledge": described.knowledge,
         "quality_flags": described.flag_counts(), "fell_back_to_facts": len(described.fell_back),
-        "prompt_template": template.text if settings.mode != "facts" else "(facts mode: no prompt)",
+        "prompt_template": "(no prompt used)" if imported or settings.mode == "facts" else template.text,
         "prompt_template_sha256": template.sha256,
         "decoding": settings.params.as_dict(), "seed": settings.seed, "settings": settings.as_dict(),
         "llm_calls": described.n_llm_calls, "llm_cached": described.n_cached, "n_described": len(entities),
