@@ -82,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     tables.add_argument("--name", help="name to store it under (default: the file name)")
     tables.add_argument("--json", action="store_true", help="machine-readable list")
 
+    packs = sub.add_parser("packs", help="export or import a description pack (descriptions + embeddings + hashes)")
+    packs.add_argument("action", choices=("export", "import"))
+    packs.add_argument("file", type=Path, help="the pack file (.zip)")
+    packs.add_argument("--store", type=Path, help="description store (default: in the user data folder)")
+    packs.add_argument("--embedder", help="import embeddings made by this embedder (default: the default embedder)")
+
     describe = sub.add_parser("describe", help="describe a data set's genes (or a list of genes) into the store")
     describe.add_argument("data", type=Path, nargs="?", help="data file whose genes to describe")
     describe.add_argument("--data", dest="data_option", type=Path, help="same as the positional DATA")
@@ -186,6 +192,28 @@ def _cmd_tables(args) -> int:
         print("no stored tables; add one with 'scelmo tables import FILE'")
     for row in rows if not args.json else []:
         print(f"{row['name']}: {row['genes']} genes x {row['dim']}  (from {row['imported_from']})")
+    return 0
+
+
+def _cmd_packs(args) -> int:
+    from scelmo_desktop.backends import registry
+    from scelmo_desktop.core.packs import export_pack, import_pack
+    from scelmo_desktop.core.paths import default_store_path
+    from scelmo_desktop.core.store import Store
+
+    with Store(args.store or default_store_path()) as store:
+        if args.action == "export":
+            manifest = export_pack(store, args.file)
+            print(f"exported {manifest['n_descriptions']} descriptions and {manifest['n_embeddings']} embeddings "
+                  f"to {args.file}")
+            return 0
+        info = registry.find_model("sentence-transformers", args.embedder, args.models_dir)
+        summary = import_pack(store, args.file, embedder_id=registry.embedder_id(info.name, info.sha256))
+    print(f"imported {summary['descriptions_new']} new of {summary['descriptions_in_pack']} descriptions and "
+          f"{summary['embeddings_imported']} embeddings")
+    if summary["embedders_skipped"]:
+        print("not imported (made by another embedder; texts will be re-embedded locally): "
+              + ", ".join(summary["embedders_skipped"]))
     return 0
 
 
@@ -319,7 +347,7 @@ def _cmd_demo(args) -> int:
     return _cmd_run(args, adata=adata, data_name="scanpy.datasets.pbmc68k_reduced (.raw, bulk_labels)")
 
 
-COMMANDS = {"models": _cmd_models, "tables": _cmd_tables, "describe": _cmd_describe, "embed": _cmd_embed, "cluster": _cmd_cluster,
+COMMANDS = {"models": _cmd_models, "tables": _cmd_tables, "packs": _cmd_packs, "describe": _cmd_describe, "embed": _cmd_embed, "cluster": _cmd_cluster,
             "run": _cmd_run, "demo": _cmd_demo}
 
 if __name__ == "__main__":

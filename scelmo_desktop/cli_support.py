@@ -65,15 +65,9 @@ def open_session(args, *, need_embedder: bool):
         llm_info = registry.ModelInfo(name="none (facts mode)", kind="gguf", path="", size_bytes=0, sha256="")
     else:
         llm_info = registry.find_model("gguf", args.llm, args.models_dir)
-    loaded = []
-
-    def load_llm():
-        if not loaded:
-            loaded.append(registry.open_llm(llm_info, chat_format=args.chat_format, n_threads=args.threads,
-                                            n_gpu_layers=args.gpu_layers))
-        return loaded[0]
-
-    llm = LLMSource(name=llm_info.name, sha256=llm_info.sha256, factory=load_llm,
+    lazy = registry.LazyLLM(llm_info, chat_format=args.chat_format, n_threads=args.threads,
+                            n_gpu_layers=args.gpu_layers)
+    llm = LLMSource(name=llm_info.name, sha256=llm_info.sha256, factory=lazy,
                     info={"path": llm_info.path, "chat_format": args.chat_format or llm_info.chat_format or "from GGUF",
                           "n_gpu_layers": args.gpu_layers})
     embedder = None
@@ -87,9 +81,9 @@ def open_session(args, *, need_embedder: bool):
     finally:
         session.progress.close()
         store.close()
-        if loaded:
-            session.llm.info.update(loaded[0].info())
-            loaded[0].close()
+        if lazy.backend is not None:
+            session.llm.info.update(lazy.backend.info())
+        lazy.close()
 
 
 def print_llm_calls(result) -> None:

@@ -138,3 +138,14 @@ def test_tables_import_list_and_run_with_it(tmp_path, small_h5ad, pbmc):
     run = scelmo("run", small_h5ad, "--out", tmp_path / "out", "--gene-table", "genept-v1", "--label-key",
                  "bulk_labels", "--no-baselines", home=home, check=True)
     assert "LLM calls: 0 (cached: 0)" in run.stdout and "coverage: 200 of 765 genes" in run.stdout
+
+
+def test_pack_moves_descriptions_between_workstations(tmp_path):
+    first, second = tmp_path / "ws1", tmp_path / "ws2"
+    scelmo("describe", "--genes", "CD3E,LYZ", "--max-tokens", "12", home=first, check=True)
+    exported = scelmo("packs", "export", tmp_path / "pack.zip", home=first, check=True)
+    assert "exported 2 descriptions" in exported.stdout
+    imported = scelmo("packs", "import", tmp_path / "pack.zip", home=second, check=True)
+    assert "imported 2 new of 2 descriptions" in imported.stdout
+    reused = scelmo("describe", "--genes", "CD3E,LYZ", "--max-tokens", "12", home=second, check=True)
+    assert "LLM calls: 0 (cached: 2)" in reused.stdout

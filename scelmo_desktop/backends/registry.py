@@ -188,7 +188,30 @@ def open_llm(info: ModelInfo, *, chat_format: str | None = None, n_threads: int 
                            n_threads=n_threads, n_gpu_layers=n_gpu_layers, n_ctx=n_ctx, name=info.name)
 
 
+def embedder_id(name: str, sha256: str) -> str:
+    """The identity of an embedder in every embedding cache key: its name and its weights' hash."""
+    return f"{name}@{sha256[:16]}"
+
+
 def open_embedder(info: ModelInfo, *, device: str = "auto"):
     from scelmo_desktop.backends.sentence_transformers import SentenceTransformersEmbedder
 
     return SentenceTransformersEmbedder(info.path, sha256=info.sha256, device=device, name=info.name)
+
+
+class LazyLLM:
+    """A factory that loads the GGUF on first call only, so fully cached runs never pay for loading it."""
+
+    def __init__(self, info: ModelInfo, **options):
+        self.info = info
+        self.options = options
+        self.backend = None
+
+    def __call__(self):
+        if self.backend is None:
+            self.backend = open_llm(self.info, **self.options)
+        return self.backend
+
+    def close(self) -> None:
+        if self.backend is not None:
+            self.backend.close()

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from scelmo_desktop.backends.hardware import torch_device
+from scelmo_desktop.backends.registry import embedder_id
 from scelmo_desktop.core.errors import ScelmoError
 
 REQUIRED_FILES = ("config.json", "modules.json")
@@ -35,7 +36,7 @@ class SentenceTransformersEmbedder:
         self.device = torch_device(device)
         self.name = name or self.folder.name
         self.sha256 = sha256
-        self.id = f"{self.name}@{sha256[:16]}"
+        self.id = embedder_id(self.name, sha256)
         try:
             self._model = SentenceTransformer(str(self.folder), device=self.device, local_files_only=True)
         except Exception as exc:

@@ -133,6 +133,28 @@ class Store:
                 (key.kind, key.model_sha256, key.template_sha256, key.params_sha256),
             ).fetchone()[0]
 
+    def export_rows(self) -> tuple[list[dict], list[tuple[str, str, bytes]]]:
+        """Every description (as dicts) and every embedding (text hash, embedder id, float32 bytes)."""
+        with self._lock:
+            cursor = self._conn.execute("SELECT * FROM descriptions ORDER BY kind, entity")
+            names = [c[0] for c in cursor.description]
+            descriptions = [dict(zip(names, row)) for row in cursor.fetchall()]
+            embeddings = self._conn.execute(
+                "SELECT text_sha256, embedder_id, vector FROM embeddings ORDER BY embedder_id, text_sha256").fetchall()
+        return descriptions, embeddings
+
+    def import_descriptions(self, rows: list[dict]) -> int:
+        """Insert rows that are not stored yet (a local answer always wins); returns how many were new."""
+        columns = ("kind", "entity", "model_sha256", "template_sha256", "params_sha256", "text", "prompt",
+                   "model_name", "params_json", "n_tokens", "seconds", "created_at")
+        with self._lock:
+            before = self._conn.total_changes
+            self._conn.execute("BEGIN")
+            self._conn.executemany(f"INSERT OR IGNORE INTO descriptions VALUES ({','.join('?' * len(columns))})",
+                                   [tuple(row.get(c) for c in columns) for row in rows])
+            self._conn.execute("COMMIT")
+            return self._conn.total_changes - before
+
     # embeddings -----------------------------------------------------------------------------------------------
     def get_embeddings(self, embedder_id: str, text_hashes: list[str]) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}
