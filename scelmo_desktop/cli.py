@@ -62,6 +62,9 @@ def _add_description_options(parser: argparse.ArgumentParser) -> None:
                              "no LLM (grounded/facts need the knowledge extra)")
     parser.add_argument("--on-flag", choices=FLAG_POLICIES, default="keep",
                         help="for a description with quality flags: keep it, or embed the fact sheet instead")
+    parser.add_argument("--knowledge", action="append", default=[], metavar="FILE",
+                        help="your own gene texts for fact sheets: NCBI gene_info, GenePT JSON, UniProt TSV or "
+                             "symbol,text CSV/TSV (repeatable)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -240,6 +243,7 @@ def _cmd_describe(args) -> int:
             genes = [g.strip() for g in args.genes.split(",") if g.strip()]
             result = describe_gene_list(genes, mode=settings.mode, llm=session.llm, store=session.store,
                                         params=settings.params, on_flag=settings.on_flag,
+                                        knowledge_files=settings.user_knowledge(),
                                         progress=lambda d, t, m="": session.progress("describe", d, t, m))
         cell_types = None
         if args.cell_types:

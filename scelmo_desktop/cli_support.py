@@ -52,7 +52,7 @@ class Session:
             symbol_column=args.symbol_column, seed=args.seed, resolution=getattr(args, "resolution", None),
             baselines=not getattr(args, "no_baselines", False),
             params=GenerationParams(max_tokens=args.max_tokens, seed=args.seed),
-            mode=args.mode, on_flag=args.on_flag,
+            mode=args.mode, on_flag=args.on_flag, knowledge_files=[str(p) for p in args.knowledge],
         )
 
 

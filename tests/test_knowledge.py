@@ -89,3 +89,26 @@ def test_modes_with_the_real_llm(tmp_path, llm_source, catalog):
         for gene in fallback.fell_back:
             assert fallback.texts[gene] == facts.texts[gene] and fallback.generated[gene] == plain.texts[gene]
         assert fallback.fell_back == [g for g in genes if plain.flags[g]]
+
+
+def test_user_knowledge_files_in_four_formats(tmp_path, catalog):
+    import json
+
+    from scelmo_desktop.core.knowledge.user_files import load_user_knowledge
+
+    (tmp_path / "genept.json").write_text(json.dumps({"CD3E": "Summary: part of the TCR-CD3 complex."}))
+    (tmp_path / "gene_info").write_text(
+        "#tax_id\tGeneID\tSymbol\tSynonyms\tmap_location\tdescription\ttype_of_gene\n"
+        "9606\t916\tCD3E\tIMD18|T3E\t11q23.3\tCD3 epsilon subunit of T-cell receptor complex\tprotein-coding\n")
+    (tmp_path / "uniprot.tsv").write_text("Entry\tGene Names\tFunction [CC]\n"
+                                          "P07766\tCD3E T3E\tFUNCTION: Part of the TCR-CD3 complex.\n")
+    (tmp_path / "mine.csv").write_text("symbol,text\nCD3E,My lab's note on CD3E.\n")
+    formats = {name: load_user_knowledge(tmp_path / name) for name in ("genept.json", "gene_info", "uniprot.tsv", "mine.csv")}
+    assert formats["genept.json"].texts["CD3E"].startswith("Summary: part of the TCR-CD3")
+    assert formats["gene_info"].texts["CD3E"] == ("CD3 epsilon subunit of T-cell receptor complex; type: protein-coding; "
+                                                  "location: 11q23.3; synonyms: IMD18, T3E.")
+    assert formats["uniprot.tsv"].texts["CD3E"] == "Part of the TCR-CD3 complex."
+    assert formats["mine.csv"].source["format"] == "symbol,text table" and len(formats["mine.csv"].source["sha256"]) == 64
+    sheets = gene_fact_sheets(["CD3E", "LYZ"], catalog, user=[formats["mine.csv"]])
+    assert sheets.texts["CD3E"].startswith("My lab's note on CD3E. CD3E, CD3 epsilon subunit")
+    assert sheets.source["user_files"][0]["name"] == "mine" and sheets.match_counts["user-file"] == 1

@@ -18,6 +18,7 @@ from scelmo_desktop.core.descriptions import MODES, DescribeResult, describe_ent
 from scelmo_desktop.core.errors import ScelmoError
 from scelmo_desktop.core.jobs import CancelFlag, ProgressFn, no_progress
 from scelmo_desktop.core.knowledge.facts import gene_fact_sheets
+from scelmo_desktop.core.knowledge.user_files import UserKnowledge
 from scelmo_desktop.core.quality import quality_flags
 from scelmo_desktop.core.store import Store
 
@@ -40,7 +41,7 @@ class GeneDescriptions(DescribeResult):
 
 def describe_gene_list(
     genes: list[str], *, mode: str, llm, store: Store, params: GenerationParams, on_flag: str = "keep",
-    progress: ProgressFn = no_progress, cancel: CancelFlag | None = None,
+    knowledge_files: list[UserKnowledge] = (), progress: ProgressFn = no_progress, cancel: CancelFlag | None = None,
 ) -> GeneDescriptions:
     """Describe ``genes`` in ``mode``; ``llm`` is an :class:`~scelmo_desktop.core.pipeline.LLMSource`."""
     if mode not in MODES:
@@ -48,7 +49,7 @@ def describe_gene_list(
     if on_flag not in FLAG_POLICIES:
         raise ScelmoError(f"Unknown flag policy '{on_flag}'; use one of {', '.join(FLAG_POLICIES)}.")
     genes = list(dict.fromkeys(genes))
-    sheets = gene_fact_sheets(genes) if mode != "llm" or on_flag == "facts" else None
+    sheets = gene_fact_sheets(genes, user=knowledge_files) if mode != "llm" or on_flag == "facts" else None
     knowledge = {"sources": sheets.source, "matches": sheets.match_counts} if sheets else {}
     if mode == "facts":
         progress(len(genes), len(genes), "fact sheets")

@@ -58,6 +58,12 @@ class PipelineSettings:
     baselines: bool = True
     mode: str = "llm"  # llm | grounded | facts (see core.gene_descriptions)
     on_flag: str = "keep"  # keep | facts: what to embed for a description with quality flags
+    knowledge_files: list[str] = field(default_factory=list)  # user knowledge files (gene_info, GenePT JSON, …)
+
+    def user_knowledge(self) -> list:
+        from scelmo_desktop.core.knowledge.user_files import load_user_knowledge
+
+        return [load_user_knowledge(path) for path in self.knowledge_files]
 
     def as_dict(self) -> dict:
         data = asdict(self)
@@ -106,7 +112,8 @@ def describe_genes(
     chosen = select_genes(expression.matrix, settings.max_genes)
     entities = [symbols[i] for i in chosen]
     result = describe_gene_list(entities, mode=settings.mode, llm=llm, store=store, params=settings.params,
-                                on_flag=settings.on_flag, progress=functools.partial(progress, "describe"),
+                                on_flag=settings.on_flag, knowledge_files=settings.user_knowledge(),
+                                progress=functools.partial(progress, "describe"),
                                 cancel=cancel)
     return entities, result
 

@@ -115,10 +115,12 @@ def fact_sheet(name: str, record: GeneRecord | None, *, max_chars: int = 900) ->
         parts.append("Also known as " + ", ".join(record.aliases + record.name_aliases) + ".")
     for disease, description in record.diseases[:MAX_DISEASES]:
         parts.append(f"Linked disease: {disease}" + (f" — {description}" if description else "") + ".")
-    text = " ".join(parts)
-    if len(text) > max_chars:
-        text = text[: max_chars - 1].rsplit(" ", 1)[0] + "…"
-    return text
+    return truncate_words(" ".join(parts), max_chars)
+
+
+def truncate_words(text: str, max_chars: int) -> str:
+    """Cut at a word boundary so the text fits ``max_chars`` (marked with an ellipsis)."""
+    return text if len(text) <= max_chars else text[: max_chars - 1].rsplit(" ", 1)[0] + "…"
 
 
 @lru_cache(maxsize=1)
