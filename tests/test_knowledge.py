@@ -112,3 +112,17 @@ def test_user_knowledge_files_in_four_formats(tmp_path, catalog):
     sheets = gene_fact_sheets(["CD3E", "LYZ"], catalog, user=[formats["mine.csv"]])
     assert sheets.texts["CD3E"].startswith("My lab's note on CD3E. CD3E, CD3 epsilon subunit")
     assert sheets.source["user_files"][0]["name"] == "mine" and sheets.match_counts["user-file"] == 1
+
+
+def test_cell_type_descriptions_in_facts_and_grounded_modes(tmp_path, llm_source, pbmc):
+    from scelmo_desktop.core.pipeline import PipelineSettings, describe_cell_types
+
+    small = pbmc[pbmc.obs["bulk_labels"].isin(["CD14+ Monocyte", "Dendritic"])].copy()
+    with Store(tmp_path / "s.sqlite") as store:
+        facts = describe_cell_types(small, "bulk_labels", settings=PipelineSettings(mode="facts"), llm=llm_source,
+                                    store=store)
+        assert facts.n_llm_calls == 0
+        assert facts.texts["CD14+ Monocyte"].startswith("CD14+ Monocyte: CD14-positive monocyte (CL:0001054): A monocyte")
+        grounded = describe_cell_types(small, "bulk_labels", settings=PipelineSettings(mode="grounded", params=TEST_PARAMS),
+                                       llm=llm_source, store=store)
+        assert grounded.n_llm_calls == 2 and "CL:0000451" in grounded.prompts["Dendritic"]

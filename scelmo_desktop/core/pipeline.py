@@ -122,11 +122,20 @@ def describe_cell_types(
     adata, label_key: str, *, settings: PipelineSettings, llm: LLMSource, store: Store,
     progress: StageProgress = _quiet, cancel: CancelFlag | None = None,
 ) -> DescribeResult:
-    """Describe each distinct label of ``obs[label_key]`` with the cell-type prompt (METHOD.md §1.2)."""
+    """Describe each distinct label of ``obs[label_key]`` (METHOD.md §1.2) in ``settings.mode``: the cell-type
+    prompt, the prompt grounded in the label's Cell Ontology term, or that term's text alone (facts)."""
+    import json
+
+    from scelmo_desktop.core.knowledge.cell_ontology import cell_type_fact_sheets
+
     labels = sorted(set(label_values(adata, label_key)))
+    sheets, mapping = cell_type_fact_sheets(labels) if settings.mode != "llm" else (None, {})
+    if settings.mode == "facts":
+        return DescribeResult(texts=sheets)
     return describe_entities(
         labels, kind="cell_type", model_sha256=llm.sha256, model_name=llm.name, llm_factory=llm.factory,
-        store=store, template=load_template("cell_type"), params=settings.params,
+        store=store, template=load_template("cell_type", mode=settings.mode), params=settings.params,
+        facts=sheets, knowledge_id=json.dumps(mapping, sort_keys=True),
         progress=functools.partial(progress, "describe cell types"), cancel=cancel,
     )
 

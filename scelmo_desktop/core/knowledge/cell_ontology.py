@@ -111,3 +111,20 @@ def _load() -> CellOntology:
     terms = {tid: (labels[tid], definitions.get(tid) or "", tuple(synonyms.get(tid) or ())) for tid in ids}
     version = str(parser.cxg_schema.ontology("CL").get("version", "")) if hasattr(parser.cxg_schema, "ontology") else ""
     return CellOntology(terms, version)
+
+
+def cell_type_fact_sheets(labels: list[str], ontology: CellOntology | None = None) -> tuple[dict[str, str], dict]:
+    """Per label, a sheet from its mapped Cell Ontology term; returns the texts and the mapping record
+    (term id, term label, how, score per label) for provenance."""
+    ontology = ontology or CellOntology.load()
+    texts, mapping = {}, {}
+    for label in labels:
+        match = ontology.map_label(label)
+        if match is None:
+            texts[label] = f"Cell type {label}."
+            mapping[label] = {"how": "none"}
+        else:
+            texts[label] = f"{label}: {match.fact_sheet()}"
+            mapping[label] = {"term_id": match.term_id, "term_label": match.term_label, "how": match.how,
+                              "score": match.score}
+    return texts, {"cell_ontology": ontology.version or "cellxgene-ontology-guide", "mapping": mapping}
