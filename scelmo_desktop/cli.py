@@ -91,6 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
     packs.add_argument("--store", type=Path, help="description store (default: in the user data folder)")
     packs.add_argument("--embedder", help="import embeddings made by this embedder (default: the default embedder)")
 
+    edit = sub.add_parser("edit", help="replace a gene's description by hand (kept as its own version)")
+    edit.add_argument("gene")
+    edit.add_argument("text", help="the new description")
+    edit.add_argument("--author", default="", help="who made the edit (recorded)")
+    edit.add_argument("--note", default="", help="why (recorded)")
+    edit.add_argument("--store", type=Path, help="description store (default: in the user data folder)")
+
     describe = sub.add_parser("describe", help="describe a data set's genes (or a list of genes) into the store")
     describe.add_argument("data", type=Path, nargs="?", help="data file whose genes to describe")
     describe.add_argument("--data", dest="data_option", type=Path, help="same as the positional DATA")
@@ -217,6 +224,19 @@ def _cmd_packs(args) -> int:
     if summary["embedders_skipped"]:
         print("not imported (made by another embedder; texts will be re-embedded locally): "
               + ", ".join(summary["embedders_skipped"]))
+    return 0
+
+
+def _cmd_edit(args) -> int:
+    from scelmo_desktop.core.paths import default_store_path
+    from scelmo_desktop.core.store import Store
+
+    if not args.text.strip():
+        raise ScelmoError("The edited description is empty; give the new text in quotes.")
+    with Store(args.store or default_store_path()) as store:
+        store.put_edit("gene", args.gene, args.text.strip(), author=args.author, note=args.note)
+        versions = store.latest_edits("gene", [args.gene])[args.gene]["version"]
+    print(f"stored edit of {args.gene} (edit #{versions}); it is used in every mode from now on")
     return 0
 
 
@@ -351,7 +371,7 @@ def _cmd_demo(args) -> int:
     return _cmd_run(args, adata=adata, data_name="scanpy.datasets.pbmc68k_reduced (.raw, bulk_labels)")
 
 
-COMMANDS = {"models": _cmd_models, "tables": _cmd_tables, "packs": _cmd_packs, "describe": _cmd_describe, "embed": _cmd_embed, "cluster": _cmd_cluster,
+COMMANDS = {"models": _cmd_models, "tables": _cmd_tables, "packs": _cmd_packs, "edit": _cmd_edit, "describe": _cmd_describe, "embed": _cmd_embed, "cluster": _cmd_cluster,
             "run": _cmd_run, "demo": _cmd_demo}
 
 if __name__ == "__main__":

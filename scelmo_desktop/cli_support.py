@@ -110,7 +110,8 @@ def write_description_report(path, result, cell_types=None) -> None:
     from scelmo_desktop.core.atomic import write_text_atomic
 
     rows = [{"name": gene, "kind": "gene", "mode": result.mode, "text": text,
-             "llm_text": result.generated.get(gene, ""), "flags": ";".join(result.flags.get(gene, []))}
+             "llm_text": result.generated.get(gene, ""), "flags": ";".join(result.flags.get(gene, [])),
+             "edited": gene in result.edited}
             for gene, text in result.texts.items()]
     if cell_types is not None:
         rows += [{"name": label, "kind": "cell_type", "mode": "llm", "text": text, "llm_text": text, "flags": ""}

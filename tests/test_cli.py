@@ -149,3 +149,17 @@ def test_pack_moves_descriptions_between_workstations(tmp_path):
     assert "imported 2 new of 2 descriptions" in imported.stdout
     reused = scelmo("describe", "--genes", "CD3E,LYZ", "--max-tokens", "12", home=second, check=True)
     assert "LLM calls: 0 (cached: 2)" in reused.stdout
+
+
+def test_hand_edit_wins_and_is_versioned(tmp_path):
+    import pandas as pd
+
+    home = tmp_path / "home"
+    first = scelmo("edit", "LYZ", "LYZ encodes lysozyme, a bacteriolytic enzyme of monocytes.", "--author", "ana",
+                   home=home, check=True)
+    assert "edit #1" in first.stdout
+    assert "edit #2" in scelmo("edit", "LYZ", "LYZ encodes lysozyme (curated).", home=home, check=True).stdout
+    scelmo("describe", "--genes", "LYZ,CD3E", "--mode", "facts", "--report", tmp_path / "r.csv", home=home, check=True)
+    table = pd.read_csv(tmp_path / "r.csv").set_index("name")
+    assert table.loc["LYZ", "text"] == "LYZ encodes lysozyme (curated)." and bool(table.loc["LYZ", "edited"])
+    assert not bool(table.loc["CD3E", "edited"])

@@ -31,6 +31,7 @@ class GeneDescriptions(DescribeResult):
     generated: dict[str, str] = field(default_factory=dict)  # what the LLM wrote, before any fallback
     flags: dict[str, list[str]] = field(default_factory=dict)
     fell_back: list[str] = field(default_factory=list)
+    edited: dict[str, dict] = field(default_factory=dict)  # hand edits applied (they win over any mode)
     knowledge: dict = field(default_factory=dict)
 
     def flag_counts(self) -> dict[str, int]:
@@ -53,7 +54,7 @@ def describe_gene_list(
     knowledge = {"sources": sheets.source, "matches": sheets.match_counts} if sheets else {}
     if mode == "facts":
         progress(len(genes), len(genes), "fact sheets")
-        return GeneDescriptions(texts=dict(sheets.texts), mode=mode, knowledge=knowledge)
+        return _apply_edits(GeneDescriptions(texts=dict(sheets.texts), mode=mode, knowledge=knowledge), store)
     described = describe_entities(
         genes, kind="gene", model_sha256=llm.sha256, model_name=llm.name, llm_factory=llm.factory, store=store,
         template=load_template("gene", mode=mode), params=params,
@@ -69,4 +70,11 @@ def describe_gene_list(
         if on_flag == "facts" and result.flags[gene]:
             result.texts[gene] = sheets.texts[gene]
             result.fell_back.append(gene)
+    return _apply_edits(result, store)
+
+
+def _apply_edits(result: GeneDescriptions, store: Store) -> GeneDescriptions:
+    result.edited = store.latest_edits("gene", list(result.texts))
+    for gene, edit in result.edited.items():
+        result.texts[gene] = edit["text"]
     return result

@@ -38,6 +38,15 @@ CREATE TABLE IF NOT EXISTS descriptions (
     created_at TEXT NOT NULL,
     PRIMARY KEY (kind, entity, model_sha256, template_sha256, params_sha256)
 );
+CREATE TABLE IF NOT EXISTS edits (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    text TEXT NOT NULL,
+    author TEXT,
+    note TEXT,
+    created_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS embeddings (
     text_sha256 TEXT NOT NULL,
     embedder_id TEXT NOT NULL,
@@ -154,6 +163,25 @@ class Store:
                                    [tuple(row.get(c) for c in columns) for row in rows])
             self._conn.execute("COMMIT")
             return self._conn.total_changes - before
+
+    # hand edits: every edit is kept as its own version; the latest one is used ----------------------------------
+    def put_edit(self, kind: str, entity: str, text: str, *, author: str = "", note: str = "") -> None:
+        with self._lock:
+            self._conn.execute("INSERT INTO edits (kind, entity, text, author, note, created_at) VALUES (?,?,?,?,?,?)",
+                               (kind, entity, text, author, note, now_iso()))
+
+    def latest_edits(self, kind: str, entities: list[str]) -> dict[str, dict]:
+        wanted = set(entities)
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT entity, text, author, note, created_at, id FROM edits WHERE kind=? ORDER BY id", (kind,)
+            ).fetchall()
+        latest = {}
+        for entity, text, author, note, created_at, version in rows:
+            if entity in wanted:
+                latest[entity] = {"text": text, "author": author, "note": note, "created_at": created_at,
+                                  "version": version}
+        return latest
 
     # embeddings -----------------------------------------------------------------------------------------------
     def get_embeddings(self, embedder_id: str, text_hashes: list[str]) -> dict[str, np.ndarray]:
