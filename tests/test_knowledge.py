@@ -126,3 +126,24 @@ def test_cell_type_descriptions_in_facts_and_grounded_modes(tmp_path, llm_source
         grounded = describe_cell_types(small, "bulk_labels", settings=PipelineSettings(mode="grounded", params=TEST_PARAMS),
                                        llm=llm_source, store=store)
         assert grounded.n_llm_calls == 2 and "CL:0000451" in grounded.prompts["Dendritic"]
+
+
+def test_ensembl_indexed_data_is_mapped_to_symbols(catalog, pbmc):
+    import anndata as ad
+    import numpy as np
+
+    from scelmo_desktop.core.gene_table import GeneTable
+    from scelmo_desktop.core.io import select_expression
+    from scelmo_desktop.core.pipeline import add_cell_embeddings, data_symbols
+
+    genes = ["CD3E", "LYZ", "MS4A1"]
+    ids = [catalog.records[g].ensembl_id for g in genes] + ["ENSG99999999999"]  # the last maps to nothing
+    adata = ad.AnnData(np.array([[1, 2, 0, 1], [0, 1, 3, 1]], dtype=np.float32))
+    adata.var_names = ids
+    expression = select_expression(adata, "X")
+    assert data_symbols(expression) == genes + ["ENSG99999999999"]
+    table = GeneTable(symbols=genes, vectors=np.eye(3, dtype=np.float32))
+    alignment, coverage = add_cell_embeddings(adata, expression, table)
+    assert alignment.how == ["symbol-column:mapped"] * 3 + ["none"]
+    assert coverage["n_matched"] == 3 and coverage["ensembl_ids_unmapped"] == 1
+    np.testing.assert_allclose(adata.obsm["X_scelmo_wa"][0], [0.25, 0.5, 0.0])

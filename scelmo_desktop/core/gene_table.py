@@ -79,11 +79,19 @@ def detect_symbol_column(var: pd.DataFrame) -> str | None:
     return None
 
 
-def gene_symbols(var_names: list[str], var: pd.DataFrame, symbol_column: str | None = None) -> list[str]:
-    """The symbol of each gene, used as the LLM entity: the index, or a symbol column when the index holds
-    Ensembl ids (or when the user names one)."""
-    if symbol_column is None and var_names and np.mean([bool(ENSEMBL_PATTERN.match(v)) for v in var_names]) > 0.5:
+def looks_ensembl(var_names: list[str]) -> bool:
+    return bool(var_names) and float(np.mean([bool(ENSEMBL_PATTERN.match(v)) for v in var_names])) > 0.5
+
+
+def gene_symbols(var_names: list[str], var: pd.DataFrame, symbol_column: str | None = None,
+                 ensembl_to_symbol=None) -> list[str]:
+    """The symbol of each gene, used as the LLM entity: the index; or, when the index holds Ensembl ids, a
+    symbol column of ``var`` (or the one the user names), else ``ensembl_to_symbol(id)`` (the gene catalog).
+    Ids that cannot be mapped stay as they are (and are reported as unmatched)."""
+    if symbol_column is None and looks_ensembl(var_names):
         symbol_column = detect_symbol_column(var)
+        if symbol_column is None and ensembl_to_symbol is not None:
+            return [ensembl_to_symbol(v) or v for v in var_names]
     if symbol_column is None:
         return list(var_names)
     if symbol_column not in var.columns:
@@ -92,13 +100,17 @@ def gene_symbols(var_names: list[str], var: pd.DataFrame, symbol_column: str | N
 
 
 def align(table: GeneTable, var_names: list[str], var: pd.DataFrame | None = None,
-          symbol_column: str | None = None) -> Alignment:
+          symbol_column: str | None = None, symbols: list[str] | None = None) -> Alignment:
+    """Match each gene to the table: exact, case-insensitive, then its symbol (``symbols``, e.g. mapped from
+    Ensembl ids, or a symbol column of ``var``)."""
     exact = {s: i for i, s in enumerate(table.symbols)}
     folded: dict[str, int] = {}
     for i, s in enumerate(table.symbols):
         folded.setdefault(s.upper(), i)
     column = symbol_column or (detect_symbol_column(var) if var is not None else None)
     column_values = list(var[column].astype(str)) if column is not None and var is not None else None
+    if symbols is not None and column_values is None:
+        column, column_values = "mapped", list(symbols)
 
     rows, matched_symbol, how = [], [], []
     for position, name in enumerate(var_names):

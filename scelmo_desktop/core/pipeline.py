@@ -29,7 +29,7 @@ from scelmo_desktop.core.descriptions import DescribeResult, describe_entities, 
 from scelmo_desktop.core.errors import ScelmoError
 from scelmo_desktop.core.gene_descriptions import GeneDescriptions, describe_gene_list
 from scelmo_desktop.core.gene_selection import select_genes
-from scelmo_desktop.core.gene_table import Alignment, GeneTable, align, embed_texts, gene_symbols
+from scelmo_desktop.core.gene_table import Alignment, GeneTable, align, embed_texts, gene_symbols, looks_ensembl
 from scelmo_desktop.core.io import Expression, select_expression
 from scelmo_desktop.core.jobs import CancelFlag
 from scelmo_desktop.core.provenance import now_iso, package_versions
@@ -103,12 +103,23 @@ def label_values(adata, label_key: str | None):
     return labels.astype(str).to_numpy()
 
 
+def data_symbols(expression: Expression, symbol_column: str | None = None) -> list[str]:
+    """Gene symbols of the data; Ensembl ids without a symbol column are mapped through the gene catalog."""
+    mapper = None
+    if symbol_column is None and looks_ensembl(expression.var_names):
+        from scelmo_desktop.core.knowledge.genes import GeneCatalog
+
+        catalog = GeneCatalog.load()
+        mapper = catalog.symbol_for_ensembl if catalog is not None else None
+    return gene_symbols(expression.var_names, expression.var, symbol_column, ensembl_to_symbol=mapper)
+
+
 def describe_genes(
     expression: Expression, *, settings: PipelineSettings, llm: LLMSource, store: Store,
     progress: StageProgress = _quiet, cancel: CancelFlag | None = None,
 ) -> tuple[list[str], GeneDescriptions]:
     """Describe the data set's genes (the ``max_genes`` most variable first); returns the entities and texts."""
-    symbols = gene_symbols(expression.var_names, expression.var, settings.symbol_column)
+    symbols = data_symbols(expression, settings.symbol_column)
     chosen = select_genes(expression.matrix, settings.max_genes)
     entities = [symbols[i] for i in chosen]
     result = describe_gene_list(entities, mode=settings.mode, llm=llm, store=store, params=settings.params,
@@ -149,9 +160,12 @@ def add_cell_embeddings(
     Returns the alignment of the table to the expression genes and the coverage report. Raises when no gene
     of the data matches the table.
     """
-    alignment = align(table, expression.var_names, expression.var, symbol_column)
+    symbols = data_symbols(expression, symbol_column)
+    alignment = align(table, expression.var_names, expression.var, symbol_column, symbols=symbols)
     totals = np.asarray(expression.matrix.sum(axis=0)).ravel()
     coverage = alignment.coverage(expression.var_names, totals)
+    if looks_ensembl(expression.var_names):
+        coverage["ensembl_ids_unmapped"] = int(sum(1 for s in symbols if looks_ensembl([s])))
     if coverage["n_matched"] == 0:
         raise ScelmoError(
             f"None of the {alignment.n_genes} genes in the data match the {len(table.symbols)} symbols of the gene "
