@@ -89,6 +89,13 @@ def test_modes_with_the_real_llm(tmp_path, llm_source, catalog):
         for gene in fallback.fell_back:
             assert fallback.texts[gene] == facts.texts[gene] and fallback.generated[gene] == plain.texts[gene]
         assert fallback.fell_back == [g for g in genes if plain.flags[g]]
+        # regenerate: one sampled retry per flagged answer, then the fact sheet if still flagged
+        retried = describe_gene_list(genes, mode="llm", llm=llm_source, store=store, params=TEST_PARAMS,
+                                     on_flag="regenerate")
+        flagged_first = [g for g in genes if plain.flags[g]]
+        assert retried.n_llm_calls == len(flagged_first)
+        for gene in flagged_first:
+            assert retried.texts[gene] == facts.texts[gene] if gene in retried.fell_back else not retried.flags[gene]
 
 
 def test_user_knowledge_files_in_four_formats(tmp_path, catalog):

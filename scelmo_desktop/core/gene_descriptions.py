@@ -4,14 +4,15 @@
 * ``grounded``: the gene's fact sheet is placed in the prompt, with an instruction to stick to it.
 * ``facts``: the fact sheet itself is the description; no LLM (GenePT-style: fast and deterministic).
 
-Every LLM answer gets quality flags (:mod:`scelmo_desktop.core.quality`). With ``on_flag="facts"`` a flagged
-answer is replaced by the fact sheet for embedding (the LLM's text stays in the store and the report).
+Every LLM answer gets quality flags (:mod:`scelmo_desktop.core.quality`). Policy for a flagged answer:
+``keep`` it; ``facts``: embed the fact sheet instead; ``regenerate``: ask once more with sampling (another seed)
+and fall back to the fact sheet if that answer is flagged too. Every answer stays in the store and the report.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from scelmo_desktop.backends.llm import GenerationParams
 from scelmo_desktop.core.descriptions import MODES, DescribeResult, describe_entities, load_template
@@ -22,7 +23,9 @@ from scelmo_desktop.core.knowledge.user_files import UserKnowledge
 from scelmo_desktop.core.quality import quality_flags
 from scelmo_desktop.core.store import Store
 
-FLAG_POLICIES = ("keep", "facts")
+FLAG_POLICIES = ("keep", "regenerate", "facts")
+# regenerate: one more try with sampling (greedy decoding would repeat the same answer), then the fact sheet
+RETRY_TEMPERATURE = 0.7
 
 
 @dataclass
@@ -50,7 +53,7 @@ def describe_gene_list(
     if on_flag not in FLAG_POLICIES:
         raise ScelmoError(f"Unknown flag policy '{on_flag}'; use one of {', '.join(FLAG_POLICIES)}.")
     genes = list(dict.fromkeys(genes))
-    sheets = gene_fact_sheets(genes, user=knowledge_files) if mode != "llm" or on_flag == "facts" else None
+    sheets = gene_fact_sheets(genes, user=knowledge_files) if mode != "llm" or on_flag != "keep" else None
     knowledge = {"sources": sheets.source, "matches": sheets.match_counts} if sheets else {}
     if mode == "facts":
         progress(len(genes), len(genes), "fact sheets")
@@ -62,12 +65,30 @@ def describe_gene_list(
         progress=progress, cancel=cancel,
     )
     result = GeneDescriptions(**vars(described), mode=mode, generated=dict(described.texts), knowledge=knowledge)
-    for gene in genes:
-        result.flags[gene] = quality_flags(
-            described.texts[gene], entity=gene, prompt=described.prompts.get(gene, ""),
-            record=sheets.records.get(gene) if sheets else None, n_tokens=described.n_tokens.get(gene),
-            max_tokens=params.max_tokens)
-        if on_flag == "facts" and result.flags[gene]:
+
+    def check(texts: DescribeResult, gene: str, retry_params: GenerationParams) -> list[str]:
+        return quality_flags(texts.texts[gene], entity=gene, prompt=texts.prompts.get(gene, ""),
+                             record=sheets.records.get(gene) if sheets else None,
+                             n_tokens=texts.n_tokens.get(gene), max_tokens=retry_params.max_tokens)
+
+    result.flags = {gene: check(described, gene, params) for gene in genes}
+    flagged = [gene for gene in genes if result.flags[gene]]
+    if on_flag == "regenerate" and flagged:
+        retry_params = replace(params, temperature=RETRY_TEMPERATURE, seed=params.seed + 1)
+        retried = describe_entities(
+            flagged, kind="gene", model_sha256=llm.sha256, model_name=llm.name, llm_factory=llm.factory,
+            store=store, template=load_template("gene", mode=mode), params=retry_params,
+            facts=sheets.texts, knowledge_id=sheets.knowledge_id, cancel=cancel)
+        result.n_llm_calls += retried.n_llm_calls
+        result.n_cached += retried.n_cached
+        for gene in flagged:
+            retry_flags = check(retried, gene, retry_params)
+            if not retry_flags:
+                result.texts[gene] = result.generated[gene] = retried.texts[gene]
+                result.flags[gene] = []
+        flagged = [gene for gene in flagged if result.flags[gene]]
+    if on_flag in ("facts", "regenerate"):
+        for gene in flagged:
             result.texts[gene] = sheets.texts[gene]
             result.fell_back.append(gene)
     return _apply_edits(result, store)

@@ -280,6 +280,7 @@ def run_pipeline(
         "embedder": embedder.info() if embedder is not None else "none (imported table)",
         "description_mode": "imported table" if imported else settings.mode, "on_flag": settings.on_flag, "knowledge": described.knowledge,
         "quality_flags": described.flag_counts(), "fell_back_to_facts": len(described.fell_back),
+        "hand_edits": described.edited,
         "prompt_template": "(no prompt used)" if imported or settings.mode == "facts" else template.text,
         "prompt_template_sha256": template.sha256,
         "decoding": settings.params.as_dict(), "seed": settings.seed, "settings": settings.as_dict(),
