@@ -57,9 +57,10 @@ def _add_data_options(parser: argparse.ArgumentParser, *, max_genes_default: int
 
 
 def _add_description_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mode", choices=MODES, default="llm",
+    parser.add_argument("--mode", choices=("auto", *MODES), default="auto",
                         help="llm: the paper's prompt; grounded: fact sheet in the prompt; facts: fact sheet only, "
-                             "no LLM (grounded/facts need the knowledge extra)")
+                             "no LLM; auto (default): the model's measured best mode (manifest), else grounded "
+                             "when the knowledge extra is installed, else llm")
     parser.add_argument("--on-flag", choices=FLAG_POLICIES, default="keep",
                         help="for a description with quality flags: keep it, or embed the fact sheet instead")
     parser.add_argument("--knowledge", action="append", default=[], metavar="FILE",
@@ -350,7 +351,8 @@ def _cmd_run(args, *, adata=None, data_name: str | None = None) -> int:
                               store=session.store, data_name=data_name, progress=session.progress, table=table)
     paths = write_outputs(result, args.out, label_key=settings.label_key)
     record = result.record
-    print(f"LLM calls: {record['llm_calls']} (cached: {record['llm_cached']})")
+    print(f"LLM calls: {record['llm_calls']} (cached: {record['llm_cached']})  "
+          f"description mode: {record['description_mode']}")
     coverage = record["coverage"]
     print(f"coverage: {coverage['n_matched']} of {coverage['n_genes']} genes have an embedding "
           f"({100 * coverage.get('fraction_expression_covered', 0):.1f}% of expression)")

@@ -45,6 +45,7 @@ class Session:
     llm: LLMSource
     embedder: object | None
     progress: TqdmProgress = field(default_factory=TqdmProgress)
+    mode: str = "llm"  # the resolved description mode
 
     def settings(self, args) -> PipelineSettings:
         return PipelineSettings(
@@ -52,8 +53,20 @@ class Session:
             symbol_column=args.symbol_column, seed=args.seed, resolution=getattr(args, "resolution", None),
             baselines=not getattr(args, "no_baselines", False),
             params=GenerationParams(max_tokens=args.max_tokens, seed=args.seed),
-            mode=args.mode, on_flag=args.on_flag, knowledge_files=[str(p) for p in args.knowledge],
+            mode=self.mode, on_flag=args.on_flag, knowledge_files=[str(p) for p in args.knowledge],
         )
+
+
+def resolve_mode(requested: str, llm_info) -> str:
+    """``auto``: the model's measured best mode, else ``grounded`` with the knowledge extra, else ``llm``.
+    A fact-based mode without the knowledge extra falls back to ``llm`` (fact sheets would be empty)."""
+    from scelmo_desktop.core.knowledge.genes import catalog_available
+
+    if requested != "auto":
+        return requested
+    knowledge = catalog_available()
+    mode = llm_info.default_mode or ("grounded" if knowledge else "llm")
+    return mode if knowledge or mode == "llm" else "llm"
 
 
 @contextlib.contextmanager
@@ -61,10 +74,12 @@ def open_session(args, *, need_embedder: bool):
     """Resolve the models (the LLM is loaded lazily, only if a description is missing) and open the store."""
     from scelmo_desktop.backends import registry
 
-    if getattr(args, "mode", "llm") == "facts":  # no LLM is used: do not even resolve one
+    mode = getattr(args, "mode", "llm")
+    if mode == "facts":  # no LLM is used: do not even resolve one
         llm_info = registry.ModelInfo(name="none (facts mode)", kind="gguf", path="", size_bytes=0, sha256="")
     else:
         llm_info = registry.find_model("gguf", args.llm, args.models_dir)
+        mode = resolve_mode(mode, llm_info)
     lazy = registry.LazyLLM(llm_info, chat_format=args.chat_format, n_threads=args.threads,
                             n_gpu_layers=args.gpu_layers)
     llm = LLMSource(name=llm_info.name, sha256=llm_info.sha256, factory=lazy,
@@ -75,7 +90,7 @@ def open_session(args, *, need_embedder: bool):
         embedder = registry.open_embedder(registry.find_model("sentence-transformers", args.embedder, args.models_dir),
                                           device=args.device)
     store = Store(args.store or default_store_path())
-    session = Session(store=store, llm=llm, embedder=embedder)
+    session = Session(store=store, llm=llm, embedder=embedder, mode=mode)
     try:
         yield session
     finally:
@@ -87,7 +102,8 @@ def open_session(args, *, need_embedder: bool):
 
 
 def print_llm_calls(result) -> None:
-    print(f"LLM calls: {result.n_llm_calls} (cached: {result.n_cached})")
+    mode = getattr(result, "mode", "llm")
+    print(f"LLM calls: {result.n_llm_calls} (cached: {result.n_cached})  description mode: {mode}")
 
 
 def print_metrics(metrics: pd.DataFrame) -> None:

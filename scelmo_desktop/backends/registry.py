@@ -33,6 +33,7 @@ class ModelInfo:
     default: bool = False
     source: str = "models folder"
     license: str | None = None
+    default_mode: str | None = None  # description mode measured best for this model (manifest)
 
     @property
     def verified(self) -> bool | None:
@@ -124,6 +125,7 @@ def list_models(folder: Path | None = None) -> list[ModelInfo]:
             size_bytes=hashed.stat().st_size, sha256=cache.sha256(hashed),
             expected_sha256=entry.get("sha256") or entry.get("weights_sha256"), chat_format=entry.get("chat_format"),
             default=bool(entry.get("default")), source=entry.get("source", "models folder"), license=entry.get("license"),
+            default_mode=entry.get("default_mode"),
         ))
     cache.save()
     return found

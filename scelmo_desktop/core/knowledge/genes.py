@@ -123,6 +123,11 @@ def truncate_words(text: str, max_chars: int) -> str:
     return text if len(text) <= max_chars else text[: max_chars - 1].rsplit(" ", 1)[0] + "…"
 
 
+def catalog_available() -> bool:
+    """Whether the gene data package is installed (cheap: no parsing)."""
+    return _data_file(GENES_DIST, GENES_FILE) is not None
+
+
 @lru_cache(maxsize=1)
 def _load_catalog() -> GeneCatalog | None:
     genes_path = _data_file(GENES_DIST, GENES_FILE)
