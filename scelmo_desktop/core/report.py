@@ -81,7 +81,7 @@ table given to the same genes as scELMo.</p>
 total expression. Genes without a description get zero rows.</p>
 {_kv(coverage)}
 <h2>Models and settings (provenance)</h2>
-{_kv({k: record[k] for k in ('llm', 'embedder', 'prompt_template', 'decoding', 'seed', 'settings', 'timings_s') if k in record})}
+{_kv({k: record[k] for k in ('description_mode', 'quality_flags', 'fell_back_to_facts', 'hand_edits', 'knowledge', 'llm', 'embedder', 'prompt_template', 'decoding', 'seed', 'settings', 'timings_s') if k in record})}
 <h2>Descriptions (first {len(descriptions)})</h2>
 <p class="note">Written by the local LLM exactly as stored. Small models write poor or invented text; check before relying on it.</p>
 <div class="desc">{_table(descriptions)}</div>

@@ -15,6 +15,8 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
+from scelmo_desktop.core.knowledge.phenotypes import top_phenotypes
+
 GENES_DIST, GENES_FILE = "gnuhealth-genetics", "trytond/modules/health_genetics/data/human_genes_grch38.xml"
 UNIPROT_DIST = "gnuhealth-genetics-uniprot"
 UNIPROT_DIR = "trytond/modules/health_genetics_uniprot/data"
@@ -39,6 +41,7 @@ class GeneRecord:
     ensembl_id: str = ""
     uniprot_id: str = ""
     diseases: list[tuple[str, str]] = field(default_factory=list)  # (name, description)
+    phenotypes: list[str] = field(default_factory=list)  # most specific HPO terms first
 
 
 def _data_file(dist: str, relative: str) -> Path | None:
@@ -113,8 +116,10 @@ def fact_sheet(name: str, record: GeneRecord | None, *, max_chars: int = 900) ->
              + (f" on chromosome {record.chromosome} ({record.location})." if record.chromosome else ".")]
     if record.aliases or record.name_aliases:
         parts.append("Also known as " + ", ".join(record.aliases + record.name_aliases) + ".")
+    if record.phenotypes:
+        parts.append("Phenotypes when mutated: " + ", ".join(record.phenotypes) + ".")
     for disease, description in record.diseases[:MAX_DISEASES]:
-        parts.append(f"Linked disease: {disease}" + (f" — {description}" if description else "") + ".")
+        parts.append(f"Linked disease: {disease}" + (f" — {description.rstrip('.')}" if description else "") + ".")
     return truncate_words(" ".join(parts), max_chars)
 
 
@@ -146,6 +151,12 @@ def _load_catalog() -> GeneCatalog | None:
     source = {"genes": {"package": GENES_DIST, "version": metadata.version(GENES_DIST), "file": GENES_FILE}}
     if _attach_diseases(records):
         source["diseases"] = {"package": UNIPROT_DIST, "version": metadata.version(UNIPROT_DIST)}
+    phenotypes = top_phenotypes()
+    if phenotypes is not None:
+        table, source["phenotypes"] = phenotypes
+        for symbol, names in table.items():
+            if symbol in records:
+                records[symbol].phenotypes = names
     return GeneCatalog(records, source)
 
 
