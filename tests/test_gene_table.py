@@ -65,3 +65,18 @@ def test_npz_round_trip_without_pickle(tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"garbage")
     with pytest.raises(ScelmoError, match="not a scELMo gene table"):
         load_gene_table(tmp_path / "bad.npz")
+
+
+def test_long_texts_are_embedded_in_chunks_not_truncated(embedder):
+    sentence = "Lysozyme hydrolyses peptidoglycan in the walls of Gram-positive bacteria within monocytes. "
+    long_text = sentence * 12 + "The final sentence mentions platelets and megakaryocytes only."
+    assert embedder.count_tokens(long_text) > 256
+    chunks = embedder.chunks(long_text)
+    assert len(chunks) >= 2 and all(embedder.count_tokens(c) <= 256 for c in chunks)
+    assert " ".join(chunks).split() == long_text.split()  # nothing dropped
+    vector = embedder.embed([long_text])[0]
+    truncated = embedder.embed([sentence * 12])[0]
+    assert abs(np.linalg.norm(vector) - 1) < 1e-4
+    assert float(vector @ truncated) < 0.999  # the tail beyond 256 tokens changed the vector
+    short = embedder.embed(["CD3E"])[0]
+    np.testing.assert_allclose(short, embedder._model.encode(["CD3E"])[0], rtol=1e-5, atol=1e-6)

@@ -191,8 +191,9 @@ def open_llm(info: ModelInfo, *, chat_format: str | None = None, n_threads: int 
 
 
 def embedder_id(name: str, sha256: str) -> str:
-    """The identity of an embedder in every embedding cache key: its name and its weights' hash."""
-    return f"{name}@{sha256[:16]}"
+    """The identity of an embedder in every embedding cache key: its name, its weights' hash and the version of
+    our long-text handling (v2: chunk-and-average beyond the window), so cached vectors never mix rules."""
+    return f"{name}@{sha256[:16]}/v2"
 
 
 def open_embedder(info: ModelInfo, *, device: str = "auto"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -46,13 +47,50 @@ class SentenceTransformersEmbedder:
         self.max_seq_length = int(self._model.max_seq_length)
 
     def embed(self, texts: list[str], *, batch_size: int = 32) -> np.ndarray:
+        """One vector per text. A text longer than the model's window is embedded in sentence chunks that fit,
+        and the chunk vectors are averaged (instead of silently truncating it)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self._model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
-        return np.asarray(vectors, dtype=np.float32)
+        pieces, owners = [], []
+        for index, text in enumerate(texts):
+            chunks = self.chunks(text)
+            pieces += chunks
+            owners += [index] * len(chunks)
+        vectors = np.asarray(self._model.encode(pieces, batch_size=batch_size, convert_to_numpy=True,
+                                                show_progress_bar=False), dtype=np.float32)
+        if len(pieces) == len(texts):
+            return vectors
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        np.add.at(out, owners, vectors)
+        out /= np.bincount(owners, minlength=len(texts))[:, None]
+        if np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3):  # the model normalises: keep unit length
+            out /= np.linalg.norm(out, axis=1, keepdims=True)
+        return out
 
-    def count_tokens(self, text: str) -> int:
-        return len(self._model.tokenizer(text, add_special_tokens=True)["input_ids"])
+    def chunks(self, text: str) -> list[str]:
+        """``text`` itself when it fits the window, else consecutive groups of sentences that each fit."""
+        limit = self.max_seq_length - 2  # room for the [CLS]/[SEP] special tokens
+        if self.count_tokens(text) <= self.max_seq_length:
+            return [text]
+        groups, current = [], []
+        for sentence in re.split(r"(?<=[.;!?])\s+", text):
+            words = sentence.split()
+            while words:  # a single sentence longer than the window is cut by words
+                take = len(words)
+                while take > 1 and self.count_tokens(" ".join(words[:take]), special=False) > limit:
+                    take = max(1, take * 2 // 3)
+                piece = " ".join(words[:take])
+                words = words[take:]
+                if current and self.count_tokens(" ".join([*current, piece]), special=False) > limit:
+                    groups.append(" ".join(current))
+                    current = []
+                current.append(piece)
+        if current:
+            groups.append(" ".join(current))
+        return groups
+
+    def count_tokens(self, text: str, *, special: bool = True) -> int:
+        return len(self._model.tokenizer(text, add_special_tokens=special)["input_ids"])
 
     def info(self) -> dict:
         return {"backend": "sentence-transformers", "name": self.name, "path": str(self.folder), "id": self.id,
