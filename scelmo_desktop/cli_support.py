@@ -130,7 +130,8 @@ def write_description_report(path, result, cell_types=None) -> None:
              "edited": gene in result.edited}
             for gene, text in result.texts.items()]
     if cell_types is not None:
-        rows += [{"name": label, "kind": "cell_type", "mode": "llm", "text": text, "llm_text": text, "flags": ""}
+        rows += [{"name": label, "kind": "cell_type", "mode": result.mode, "text": text,
+                  "llm_text": cell_types.texts[label] if result.mode != "facts" else "", "flags": ""}
                  for label, text in cell_types.texts.items()]
     write_text_atomic(path, pd.DataFrame(rows).to_csv(index=False))
 

@@ -40,7 +40,7 @@ def assert_one_line_error(result, *fragments):
         assert fragment in lines[0], lines[0]
 
 
-@pytest.mark.parametrize("command", ["describe", "embed", "cluster", "run", "demo", "models"])
+@pytest.mark.parametrize("command", ["describe", "embed", "cluster", "run", "demo", "models", "tables", "packs", "edit"])
 def test_every_command_has_help(command):
     result = scelmo(command, "--help", check=True)
     assert "usage: scelmo " + command in result.stdout
@@ -108,7 +108,9 @@ def test_describe_genes_and_cell_types_to_csv(tmp_path, small_h5ad, pbmc):
     table = pd.read_csv(out)
     assert len(table) == 2 + n_labels
     assert set(table.loc[table["kind"] == "cell_type", "name"]) == set(pbmc[:300].obs["bulk_labels"].unique())
-    assert table["text"].notna().all() and set(table["mode"]) == {"llm"}
+    # default mode 'auto' resolves to grounded for the embedded model when the knowledge extra is installed
+    assert table["text"].notna().all() and set(table["mode"]) == {"grounded"}
+    assert "description mode: grounded" in result.stdout
     assert "quality flags:" in result.stdout
 
 
