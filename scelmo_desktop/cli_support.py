@@ -96,8 +96,6 @@ def open_session(args, *, need_embedder: bool):
     finally:
         session.progress.close()
         store.close()
-        if lazy.backend is not None:
-            session.llm.info.update(lazy.backend.info())
         lazy.close()
 
 

@@ -80,6 +80,11 @@ class LLMSource:
     factory: Callable[[], LLMBackend]
     info: dict = field(default_factory=dict)
 
+    def describe(self) -> dict:
+        """Identity plus, when the model was loaded in this run, the backend's own report (threads, layers…)."""
+        loaded = getattr(self.factory, "backend", None)
+        return {**self.info, **(loaded.info() if loaded is not None else {}), "name": self.name, "sha256": self.sha256}
+
 
 @dataclass
 class PipelineResult:
@@ -276,7 +281,7 @@ def run_pipeline(
     template = load_template("gene", mode=settings.mode)
     record = {
         "data": data_name, "created_at": now_iso(), "layer": expression.layer,
-        "llm": {**llm.info, "name": llm.name, "sha256": llm.sha256},
+        "llm": llm.describe(),
         "embedder": embedder.info() if embedder is not None else "none (imported table)",
         "description_mode": "imported table" if imported else settings.mode, "on_flag": settings.on_flag, "knowledge": described.knowledge,
         "quality_flags": described.flag_counts(), "fell_back_to_facts": len(described.fell_back),
