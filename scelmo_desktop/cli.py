@@ -47,17 +47,18 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--store", type=Path, help="description store (SQLite); default: in the user data folder")
 
 
-def _add_data_options(parser: argparse.ArgumentParser, *, max_genes_default: int | None) -> None:
+def _add_data_options(parser: argparse.ArgumentParser, *, max_genes_default: int | None,
+                      mode_flag: str = "--mode") -> None:
     parser.add_argument("--layer", default="auto", help="input matrix: X, raw or a layer name (default: raw if present, else X)")
     parser.add_argument("--symbol-column", help="var column holding gene symbols (auto-detected for Ensembl-indexed data)")
     shown = "all" if max_genes_default is None else max_genes_default
     parser.add_argument("--max-genes", type=_max_genes, default=max_genes_default,
                         help=f"describe at most N genes, most variable first, or 'all' (default: {shown})")
-    _add_description_options(parser)
+    _add_description_options(parser, mode_flag)
 
 
-def _add_description_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mode", choices=("auto", *MODES), default="auto",
+def _add_description_options(parser: argparse.ArgumentParser, mode_flag: str = "--mode") -> None:
+    parser.add_argument(mode_flag, dest="mode", choices=("auto", *MODES), default="auto",
                         help="llm: the paper's prompt; grounded: fact sheet in the prompt; facts: fact sheet only, "
                              "no LLM; auto (default): the model's measured best mode (manifest), else grounded "
                              "when the knowledge extra is installed, else llm")
@@ -116,6 +117,21 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--gene-table", help="a stored table name (scelmo tables list) or a table file, instead of describing genes")
     _add_data_options(embed, max_genes_default=DEFAULT_MAX_GENES)
     _add_model_options(embed)
+
+    annotate = sub.add_parser("annotate", help="cell-type annotation: kNN on a labelled reference, or label text")
+    annotate.add_argument("--query", type=Path, required=True, help="cells to annotate (.h5ad, …)")
+    annotate.add_argument("--reference", type=Path, help="labelled reference file (kNN mode)")
+    annotate.add_argument("--split-key", help="use one file: obs column telling reference from query cells")
+    annotate.add_argument("--reference-value", help="with --split-key: the value marking reference cells")
+    annotate.add_argument("--label-key", help="obs column with the reference labels (and query truth, if present)")
+    annotate.add_argument("--mode", dest="annotation_mode", choices=("knn", "text"), default="knn")
+    annotate.add_argument("--candidates", help="text mode: comma-separated cell types (default: reference labels)")
+    annotate.add_argument("--k", type=int, default=10, help="neighbours in the vote (default 10)")
+    annotate.add_argument("--threshold", type=float, default=0.0, help="below this confidence a cell is 'Unknown'")
+    annotate.add_argument("--gene-table", help="a stored table name or a table file, instead of describing genes")
+    annotate.add_argument("--out", type=Path, required=True, help="output .h5ad: the query with the labels written back")
+    _add_data_options(annotate, max_genes_default=None, mode_flag="--description-mode")
+    _add_model_options(annotate)
 
     clus = sub.add_parser("cluster", help="kNN + Leiden (+ metrics with labels) + UMAP on an embedding in an .h5ad")
     clus.add_argument("data", type=Path)
@@ -307,6 +323,39 @@ def _cmd_embed(args) -> int:
     return 0
 
 
+def _cmd_annotate(args) -> int:
+    import pandas as pd
+
+    from scelmo_desktop.cli_support import open_session
+    from scelmo_desktop.core.annotation_run import run_annotation, split_by_column
+    from scelmo_desktop.core.io import read_data, write_h5ad
+    from scelmo_desktop.core.tables import resolve_table
+
+    query = read_data(args.query)
+    reference = read_data(args.reference) if args.reference else None
+    if args.split_key:
+        if args.reference_value is None:
+            raise ScelmoError("--split-key needs --reference-value (the value marking reference cells).")
+        reference, query = split_by_column(query, args.split_key, args.reference_value)
+    table = resolve_table(args.gene_table) if args.gene_table else None
+    with open_session(args, need_embedder=table is None or args.annotation_mode == "text") as session:
+        candidates = [c.strip() for c in args.candidates.split(",") if c.strip()] if args.candidates else None
+        annotation, record = run_annotation(
+            query, mode=args.annotation_mode, settings=session.settings(args), llm=session.llm,
+            embedder=session.embedder, store=session.store, reference=reference, label_key=args.label_key,
+            candidates=candidates, table=table, k=args.k, threshold=args.threshold,
+            progress=session.progress)
+    write_h5ad(query, args.out)
+    counts = pd.Series(annotation.labels).value_counts()
+    print(f"annotated {len(annotation.labels)} cells ({args.annotation_mode}); "
+          + ", ".join(f"{label}: {n}" for label, n in counts.head(12).items()))
+    if "metrics" in record:
+        print(f"accuracy {record['metrics']['accuracy']:.3f}  macro-F1 {record['metrics']['macro_f1']:.3f}  "
+              f"(against query obs['{args.label_key}'])")
+    print(f"wrote {args.out}")
+    return 0
+
+
 def _cmd_cluster(args) -> int:
     import pandas as pd
 
@@ -373,7 +422,7 @@ def _cmd_demo(args) -> int:
     return _cmd_run(args, adata=adata, data_name="scanpy.datasets.pbmc68k_reduced (.raw, bulk_labels)")
 
 
-COMMANDS = {"models": _cmd_models, "tables": _cmd_tables, "packs": _cmd_packs, "edit": _cmd_edit, "describe": _cmd_describe, "embed": _cmd_embed, "cluster": _cmd_cluster,
+COMMANDS = {"annotate": _cmd_annotate, "models": _cmd_models, "tables": _cmd_tables, "packs": _cmd_packs, "edit": _cmd_edit, "describe": _cmd_describe, "embed": _cmd_embed, "cluster": _cmd_cluster,
             "run": _cmd_run, "demo": _cmd_demo}
 
 if __name__ == "__main__":

@@ -229,6 +229,8 @@ def h5ad_safe(value):
     if value is None:
         return "none"
     if isinstance(value, dict):
+        if any("/" in str(k) for k in value):  # h5 groups cannot have "/" in names (e.g. "CD4+/CD25 T Reg")
+            return json.dumps(value, default=str)
         return {str(k): h5ad_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         if all(isinstance(v, (str, int, float, bool)) for v in value) and len({type(v) for v in value}) <= 1:

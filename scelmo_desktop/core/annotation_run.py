@@ -1,0 +1,90 @@
+"""The annotation workflow: gene table for both files → embeddings per file → knn or text → write-back.
+
+Writes into the query: ``obs['scelmo_label']``, ``obs['scelmo_label_confidence']``,
+``obs['scelmo_label_similarity']`` and ``uns['scelmo']['annotation']`` (method, settings, models, metrics when
+the query carries true labels).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scelmo_desktop.core.annotate import Annotation, annotate_query, scores
+from scelmo_desktop.core.errors import ScelmoError
+from scelmo_desktop.core.gene_table import GeneTable, align, embed_texts
+from scelmo_desktop.core.io import select_expression
+from scelmo_desktop.core.pipeline import (LLMSource, PipelineSettings, data_symbols, describe_cell_types,
+                                          describe_genes, h5ad_safe, label_values)
+from scelmo_desktop.core.provenance import now_iso, package_versions
+from scelmo_desktop.core.store import Store
+
+ANNOTATION_MODES = ("knn", "text")
+
+
+def split_by_column(adata, column: str, reference_value: str):
+    """One file holding both: cells whose ``obs[column] == reference_value`` are the reference."""
+    if column not in adata.obs.columns:
+        raise ScelmoError(f"Split column '{column}' is not in obs; available: {', '.join(map(str, adata.obs.columns))}.")
+    is_reference = adata.obs[column].astype(str).to_numpy() == reference_value
+    if is_reference.all() or not is_reference.any():
+        raise ScelmoError(f"Splitting by {column} == '{reference_value}' leaves an empty reference or query.")
+    return adata[is_reference].copy(), adata[~is_reference].copy()
+
+
+def run_annotation(
+    query, *, mode: str, settings: PipelineSettings, llm: LLMSource, embedder, store: Store, reference=None,
+    label_key: str | None = None, candidates: list[str] | None = None, table: GeneTable | None = None,
+    k: int = 10, threshold: float = 0.0, progress=None, cancel=None,
+) -> tuple[Annotation, dict]:
+    if mode not in ANNOTATION_MODES:
+        raise ScelmoError(f"Unknown annotation mode '{mode}'; use one of {', '.join(ANNOTATION_MODES)}.")
+    if mode == "knn" and (reference is None or label_key is None):
+        raise ScelmoError("kNN annotation needs --reference (or --split-key) and --label-key.")
+    ref_labels = label_values(reference, label_key) if reference is not None and label_key else None
+    type_names = candidates or (sorted(set(ref_labels)) if ref_labels is not None else None)
+    if mode == "text" and not type_names:
+        raise ScelmoError("Label-text annotation needs candidate cell types: --candidates A,B,... or a reference.")
+    kwargs = {"progress": progress} if progress is not None else {}
+    query_expr = select_expression(query, settings.layer)
+    ref_expr = select_expression(reference, settings.layer) if reference is not None else None
+    if table is None:  # describe the union of both files' genes once, with the same table for both
+        texts = {}
+        for expression in (e for e in (ref_expr, query_expr) if e is not None):
+            _, described = describe_genes(expression, settings=settings, llm=llm, store=store, cancel=cancel, **kwargs)
+            texts.update(described.texts)
+        table, _ = embed_texts(texts, embedder=embedder, store=store, cancel=cancel)
+    query_align = align(table, query_expr.var_names, query_expr.var, settings.symbol_column,
+                        symbols=data_symbols(query_expr, settings.symbol_column))
+    if not query_align.matched.any():
+        raise ScelmoError("None of the query's genes match the gene table; check var_names or --symbol-column.")
+    arguments = dict(expression=query_expr, alignment=query_align, mode=mode, k=k, threshold=threshold, cancel=cancel)
+    if mode == "knn":
+        ref_align = align(table, ref_expr.var_names, ref_expr.var, settings.symbol_column,
+                          symbols=data_symbols(ref_expr, settings.symbol_column))
+        if not ref_align.matched.any():
+            raise ScelmoError("None of the reference's genes match the gene table.")
+        shared = set(np.array(query_align.matched_symbol, dtype=object)[query_align.matched]) & set(
+            np.array(ref_align.matched_symbol, dtype=object)[ref_align.matched])
+        if not shared:
+            raise ScelmoError("The reference and the query share no described gene; they cannot be compared.")
+        annotation = annotate_query(query, reference=reference, reference_expression=ref_expr,
+                                    reference_alignment=ref_align, label_key=label_key, **arguments)
+    else:
+        type_texts = _cell_type_texts(type_names, settings=settings, llm=llm, store=store)
+        annotation = annotate_query(query, type_vectors=embedder.embed([type_texts[t] for t in type_names]),
+                                    type_names=type_names, **arguments)
+    record = {"method": mode, "created_at": now_iso(), "k": k, "threshold": threshold, "candidates": type_names,
+              "description_mode": settings.mode, "llm": llm.describe(), "embedder": embedder.info() if embedder else "none",
+              "table_genes": len(table.symbols), "versions": package_versions()}
+    if label_key and label_key in query.obs.columns:
+        record["metrics"] = scores(query.obs[label_key].astype(str), annotation.labels)
+    annotation.write_to(query, h5ad_safe(record))
+    return annotation, record
+
+
+def _cell_type_texts(names: list[str], *, settings, llm, store) -> dict[str, str]:
+    import anndata as ad
+    import pandas as pd
+
+    holder = ad.AnnData(obs=pd.DataFrame({"type": names}, index=[str(i) for i in range(len(names))]))
+    return describe_cell_types(holder, "type", settings=settings, llm=llm, store=store).texts
