@@ -1,0 +1,69 @@
+"""The fine-tuned adaptor: triplet loss by hand, best-weights restoring, save/load, determinism."""
+
+import numpy as np
+import pytest
+import torch
+
+from scelmo_desktop.core.adaptor import _validation_accuracy, load_adaptor, train_adaptor, triplet_loss
+from scelmo_desktop.core.errors import ScelmoError
+
+
+def test_triplet_loss_against_hand_computation():
+    z = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.8, 0.6]])  # already unit length
+    labels = torch.tensor([0, 0, 1])
+    # valid triplets (anchor, positive, negative): (0,1,2) and (1,0,2)
+    d01, d02, d12 = np.sqrt(0.8), np.sqrt(0.4), np.sqrt(0.08)
+    expected = ((d01 - d02 + 0.05) + (d01 - d12 + 0.05)) / 2
+    assert float(triplet_loss(z, labels)) == pytest.approx(expected, rel=1e-5)
+    # an easy batch (negatives far beyond the margin) has no non-zero term and a zero loss
+    easy = torch.tensor([[1.0, 0.0], [1.0, 0.0], [-1.0, 0.0]])
+    assert float(triplet_loss(easy, labels)) == 0.0
+
+
+@pytest.fixture(scope="module")
+def data(pbmc):
+    X = pbmc.raw.X.toarray().astype(np.float32)
+    E = np.random.default_rng(0).normal(size=(X.shape[1], 48)).astype(np.float32)
+    return X, E, pbmc.obs["bulk_labels"].astype(str).to_numpy(), list(pbmc.raw.var_names)
+
+
+@pytest.fixture(scope="module")
+def trained(data):
+    X, E, labels, genes = data
+    return train_adaptor(X, E, labels, genes=genes, epochs=12, check_every=4, seed=0)
+
+
+def test_training_restores_the_best_checkpoint(trained, data):
+    X, E, labels, _ = data
+    checks = [h["val_knn_accuracy"] for h in trained.history if "val_knn_accuracy" in h]
+    assert len(checks) >= 2 and trained.provenance["best_val_knn_accuracy"] == max(checks)
+    codes = np.unique(labels, return_inverse=True)[1]
+    train_idx, val_idx = trained.split
+    # the weights in the returned model are the best ones, not the last ones
+    assert _validation_accuracy(trained.module, X, E, codes, train_idx, val_idx, "cpu") == max(checks)
+    assert max(checks) > 0.5  # well above chance (0.1) even on a random gene table, as METHOD §4.2 warns
+
+
+def test_save_load_identical_predictions_and_gene_overlap(trained, data, tmp_path):
+    X, E, labels, genes = data
+    trained.save(tmp_path / "adaptor.pt")
+    loaded, overlap = load_adaptor(tmp_path / "adaptor.pt", table_dim=E.shape[1], genes=genes[:500] + ["NEW1"])
+    before, after = trained.predict(X, E), loaded.predict(X, E)
+    np.testing.assert_array_equal(before[0], after[0])
+    np.testing.assert_allclose(before[1], after[1], rtol=1e-5, atol=1e-6)
+    assert overlap["shared"] == 500 and overlap["data_genes"] == 501 and overlap["training_genes"] == len(genes)
+    # applied to data with fewer genes: the per-gene MLP maps whatever rows the table has
+    labels_subset, _, z = loaded.predict(X[:, :500], E[:500])
+    assert z.shape == (X.shape[0], 32) and len(labels_subset) == X.shape[0]
+    with pytest.raises(ScelmoError, match="trained on 48-d gene vectors but the gene table has 384-d"):
+        load_adaptor(tmp_path / "adaptor.pt", table_dim=384)
+    (tmp_path / "bad.pt").write_bytes(b"not a torch file")
+    with pytest.raises(ScelmoError, match="not a readable scELMo adaptor"):
+        load_adaptor(tmp_path / "bad.pt", table_dim=48)
+
+
+def test_same_run_twice_on_cpu_gives_the_same_labels(trained, data):
+    X, E, labels, genes = data
+    again = train_adaptor(X, E, labels, genes=genes, epochs=12, check_every=4, seed=0)
+    np.testing.assert_array_equal(trained.predict(X, E)[0], again.predict(X, E)[0])
+    assert [h for h in again.history] == [h for h in trained.history]
