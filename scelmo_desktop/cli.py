@@ -124,7 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     annotate.add_argument("--split-key", help="use one file: obs column telling reference from query cells")
     annotate.add_argument("--reference-value", help="with --split-key: the value marking reference cells")
     annotate.add_argument("--label-key", help="obs column with the reference labels (and query truth, if present)")
-    annotate.add_argument("--mode", dest="annotation_mode", choices=("knn", "text"), default="knn")
+    annotate.add_argument("--mode", dest="annotation_mode", choices=("knn", "text", "adaptor"), default="knn",
+                          help="knn: 10-NN on the reference; text: cell-type descriptions; adaptor: fine-tuned")
+    annotate.add_argument("--save-adaptor", type=Path, help="adaptor mode: also save the trained adaptor here")
     annotate.add_argument("--candidates", help="text mode: comma-separated cell types (default: reference labels)")
     annotate.add_argument("--k", type=int, default=10, help="neighbours in the vote (default 10)")
     annotate.add_argument("--threshold", type=float, default=0.0, help="below this confidence a cell is 'Unknown'")
@@ -344,14 +346,19 @@ def _cmd_annotate(args) -> int:
             query, mode=args.annotation_mode, settings=session.settings(args), llm=session.llm,
             embedder=session.embedder, store=session.store, reference=reference, label_key=args.label_key,
             candidates=candidates, table=table, k=args.k, threshold=args.threshold,
-            progress=session.progress)
+            progress=session.progress, device=args.device, save_adaptor=args.save_adaptor)
     write_h5ad(query, args.out)
     counts = pd.Series(annotation.labels).value_counts()
     print(f"annotated {len(annotation.labels)} cells ({args.annotation_mode}); "
           + ", ".join(f"{label}: {n}" for label, n in counts.head(12).items()))
     if "metrics" in record:
+        from scelmo_desktop.core.report import confusion_png
+
         print(f"accuracy {record['metrics']['accuracy']:.3f}  macro-F1 {record['metrics']['macro_f1']:.3f}  "
               f"(against query obs['{args.label_key}'])")
+        figure = confusion_png(query.obs[args.label_key], annotation.labels, args.out.with_suffix(".confusion.png"),
+                               title=f"scELMo {args.annotation_mode}: accuracy {record['metrics']['accuracy']:.3f}")
+        print(f"confusion matrix: {figure}")
     print(f"wrote {args.out}")
     return 0
 

@@ -82,3 +82,19 @@ def test_reference_and_query_without_shared_genes(tmp_path, pbmc):
     with Store(tmp_path / "s.sqlite") as store, pytest.raises(ScelmoError, match="share no described gene"):
         run_annotation(query, mode="knn", settings=PipelineSettings(layer="X"), llm=LLMSource("x", "", lambda: None),
                        embedder=None, store=store, reference=reference, label_key="bulk_labels", table=table)
+
+
+def test_adaptor_mode_trains_saves_and_writes_back(split_file, tmp_path):
+    out, saved = tmp_path / "adaptor.h5ad", tmp_path / "adaptor.pt"
+    result = scelmo("annotate", "--query", split_file, "--split-key", "role", "--reference-value", "reference",
+                    "--label-key", "bulk_labels", "--mode", "adaptor", "--description-mode", "facts",
+                    "--save-adaptor", saved, "--out", out, home=tmp_path / "home")
+    assert result.returncode == 0, result.stderr[-2000:]
+    annotated = ad.read_h5ad(out)
+    assert annotated.obsm["X_scelmo_adaptor"].shape == (210, 32)
+    assert annotated.obs["scelmo_label_head_probability"].between(0, 1).all()
+    record = annotated.uns["scelmo"]["annotation"]
+    assert record["method"] == "adaptor" and record["adaptor"]["device"] == "cpu"
+    assert float(record["adaptor"]["training_seconds"]) > 0 and record["metrics"]["accuracy"] > 0.4
+    assert saved.stat().st_size > 10_000
+    assert (tmp_path / "adaptor.confusion.png").stat().st_size > 5_000

@@ -197,7 +197,7 @@ def train_adaptor(
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
         history.append({"epoch": epoch, "loss": float(np.mean(losses))})
         if progress is not None:
             progress(epoch + 1, epochs, f"loss {np.mean(losses):.3f}")

@@ -18,7 +18,7 @@ from scelmo_desktop.core.pipeline import (LLMSource, PipelineSettings, data_symb
 from scelmo_desktop.core.provenance import now_iso, package_versions
 from scelmo_desktop.core.store import Store
 
-ANNOTATION_MODES = ("knn", "text")
+ANNOTATION_MODES = ("knn", "text", "adaptor")
 
 
 def split_by_column(adata, column: str, reference_value: str):
@@ -34,12 +34,13 @@ def split_by_column(adata, column: str, reference_value: str):
 def run_annotation(
     query, *, mode: str, settings: PipelineSettings, llm: LLMSource, embedder, store: Store, reference=None,
     label_key: str | None = None, candidates: list[str] | None = None, table: GeneTable | None = None,
-    k: int = 10, threshold: float = 0.0, progress=None, cancel=None,
+    k: int = 10, threshold: float = 0.0, progress=None, cancel=None, device: str = "cpu",
+    save_adaptor=None,
 ) -> tuple[Annotation, dict]:
     if mode not in ANNOTATION_MODES:
         raise ScelmoError(f"Unknown annotation mode '{mode}'; use one of {', '.join(ANNOTATION_MODES)}.")
-    if mode == "knn" and (reference is None or label_key is None):
-        raise ScelmoError("kNN annotation needs --reference (or --split-key) and --label-key.")
+    if mode in ("knn", "adaptor") and (reference is None or label_key is None):
+        raise ScelmoError(f"{mode} annotation needs --reference (or --split-key) and --label-key.")
     ref_labels = label_values(reference, label_key) if reference is not None and label_key else None
     type_names = candidates or (sorted(set(ref_labels)) if ref_labels is not None else None)
     if mode == "text" and not type_names:
@@ -58,7 +59,8 @@ def run_annotation(
     if not query_align.matched.any():
         raise ScelmoError("None of the query's genes match the gene table; check var_names or --symbol-column.")
     arguments = dict(expression=query_expr, alignment=query_align, mode=mode, k=k, threshold=threshold, cancel=cancel)
-    if mode == "knn":
+    extra = {}
+    if mode in ("knn", "adaptor"):
         ref_align = align(table, ref_expr.var_names, ref_expr.var, settings.symbol_column,
                           symbols=data_symbols(ref_expr, settings.symbol_column))
         if not ref_align.matched.any():
@@ -67,15 +69,20 @@ def run_annotation(
             np.array(ref_align.matched_symbol, dtype=object)[ref_align.matched])
         if not shared:
             raise ScelmoError("The reference and the query share no described gene; they cannot be compared.")
+    if mode == "knn":
         annotation = annotate_query(query, reference=reference, reference_expression=ref_expr,
                                     reference_alignment=ref_align, label_key=label_key, **arguments)
+    elif mode == "adaptor":
+        annotation, extra = adaptor_annotation(query, query_expr, query_align, ref_expr, ref_align, ref_labels,
+                                                k=k, threshold=threshold, device=device, seed=settings.seed,
+                                                save_to=save_adaptor, progress=progress, cancel=cancel)
     else:
         type_texts = _cell_type_texts(type_names, settings=settings, llm=llm, store=store)
         annotation = annotate_query(query, type_vectors=embedder.embed([type_texts[t] for t in type_names]),
                                     type_names=type_names, **arguments)
     record = {"method": mode, "created_at": now_iso(), "k": k, "threshold": threshold, "candidates": type_names,
               "description_mode": settings.mode, "llm": llm.describe(), "embedder": embedder.info() if embedder else "none",
-              "table_genes": len(table.symbols), "versions": package_versions()}
+              "table_genes": len(table.symbols), "versions": package_versions(), **extra}
     if label_key and label_key in query.obs.columns:
         record["metrics"] = scores(query.obs[label_key].astype(str), annotation.labels)
     annotation.write_to(query, h5ad_safe(record))
@@ -88,3 +95,31 @@ def _cell_type_texts(names: list[str], *, settings, llm, store) -> dict[str, str
 
     holder = ad.AnnData(obs=pd.DataFrame({"type": names}, index=[str(i) for i in range(len(names))]))
     return describe_cell_types(holder, "type", settings=settings, llm=llm, store=store).texts
+
+
+def adaptor_annotation(query, query_expr, query_align, ref_expr, ref_align, ref_labels, *, k, threshold, device,
+                        seed, save_to, progress, cancel):
+    """Train the adaptor on the reference, then 10-NN in its z-space (the paper's read-out); the head's label and
+    probability are written too (``obs['scelmo_label_head']``, ``obs['scelmo_label_head_probability']``)."""
+    import functools
+
+    from scelmo_desktop.backends.hardware import torch_device
+    from scelmo_desktop.core.adaptor import train_adaptor
+    from scelmo_desktop.core.annotate import knn_vote
+
+    device = torch_device(device)
+    adaptor = train_adaptor(ref_expr.matrix, ref_align.matrix, ref_labels, genes=ref_expr.var_names, seed=seed,
+                            device=device, cancel=cancel,
+                            progress=functools.partial(progress, "train adaptor") if progress else None)
+    if save_to:
+        adaptor.save(save_to)
+    z_reference = adaptor.embed(ref_expr.matrix, ref_align.matrix)
+    head_labels, probabilities, z_query = adaptor.predict(query_expr.matrix, query_align.matrix)
+    annotation = knn_vote(z_reference, ref_labels, z_query, k=k, threshold=threshold, cancel=cancel)
+    annotation.method = "adaptor"
+    query.obs["scelmo_label_head"] = head_labels
+    query.obs["scelmo_label_head_probability"] = probabilities.max(axis=1).astype(np.float32)
+    query.obsm["X_scelmo_adaptor"] = z_query
+    return annotation, {"adaptor": {"device": device, "training_seconds": round(adaptor.seconds, 2),
+                                    "best_epoch": adaptor.best_epoch, "history": adaptor.history,
+                                    **adaptor.provenance}}
