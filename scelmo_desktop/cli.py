@@ -351,14 +351,18 @@ def _cmd_annotate(args) -> int:
     counts = pd.Series(annotation.labels).value_counts()
     print(f"annotated {len(annotation.labels)} cells ({args.annotation_mode}); "
           + ", ".join(f"{label}: {n}" for label, n in counts.head(12).items()))
-    if "metrics" in record:
-        from scelmo_desktop.core.report import confusion_png
+    from scelmo_desktop.core.report import confusion_png, write_annotation_report
 
+    figure = None
+    if "metrics" in record:
         print(f"accuracy {record['metrics']['accuracy']:.3f}  macro-F1 {record['metrics']['macro_f1']:.3f}  "
               f"(against query obs['{args.label_key}'])")
         figure = confusion_png(query.obs[args.label_key], annotation.labels, args.out.with_suffix(".confusion.png"),
                                title=f"scELMo {args.annotation_mode}: accuracy {record['metrics']['accuracy']:.3f}")
         print(f"confusion matrix: {figure}")
+    report = write_annotation_report(args.out.with_suffix(".report.html"), record=record,
+                                     counts=counts.to_dict(), confusion=figure)
+    print(f"report: {report}")
     print(f"wrote {args.out}")
     return 0
 

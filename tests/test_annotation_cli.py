@@ -98,3 +98,5 @@ def test_adaptor_mode_trains_saves_and_writes_back(split_file, tmp_path):
     assert float(record["adaptor"]["training_seconds"]) > 0 and record["metrics"]["accuracy"] > 0.4
     assert saved.stat().st_size > 10_000
     assert (tmp_path / "adaptor.confusion.png").stat().st_size > 5_000
+    page = (tmp_path / "adaptor.report.html").read_text()
+    assert "scELMo annotation — adaptor" in page and "data:image/png;base64," in page and "macro-F1" in page

@@ -119,3 +119,24 @@ def confusion_png(truth, predicted, path: Path, *, title: str = "") -> Path:
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     return write_bytes_atomic(path, buffer.getvalue())
+
+
+def write_annotation_report(path: Path, *, record: dict, counts: dict, confusion: Path | None) -> Path:
+    """A self-contained HTML page for one annotation run: metrics, per-class F1, confusion matrix, provenance."""
+    metrics = record.get("metrics", {})
+    per_class = metrics.get("per_class_f1", {})
+    per_class = json.loads(per_class) if isinstance(per_class, str) else per_class
+    summary = pd.DataFrame([{"label": label, "cells": int(n), "F1": per_class.get(label)} for label, n in counts.items()])
+    image = (f"<img alt='confusion matrix' src='data:image/png;base64,{base64.b64encode(confusion.read_bytes()).decode()}'>"
+             if confusion is not None else "<p>No true labels in the query: no confusion matrix.</p>")
+    headline = (f"accuracy {metrics['accuracy']:.3f} · macro-F1 {metrics['macro_f1']:.3f}" if metrics else
+                "no true labels in the query")
+    body = f"""<!doctype html><html><head><meta charset="utf-8"><title>scELMo annotation</title><style>{STYLE}</style>
+</head><body><h1>scELMo annotation — {html.escape(str(record.get('method', '')))}</h1>
+<p class="note">{html.escape(headline)} · created {html.escape(str(record.get('created_at', '')))} · local models only.</p>
+<h2>Predicted labels</h2>{_table(summary)}
+<h2>Confusion matrix</h2><div class="figs">{image}</div>
+<h2>Provenance</h2>{_kv({k: v for k, v in record.items() if k not in ('metrics', 'versions')})}
+<h2>Package versions</h2>{_kv(record.get('versions', {}))}
+</body></html>"""
+    return write_text_atomic(path, body)
