@@ -20,6 +20,12 @@ def scelmo(*args, home):
 
 
 @pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    """One store for the module: the 765 fact sheets are embedded once, not once per test."""
+    return tmp_path_factory.mktemp("home")
+
+
+@pytest.fixture(scope="module")
 def split_file(tmp_path_factory, pbmc):
     adata = pbmc.copy()
     reference, _ = train_test_split(np.arange(adata.n_obs), test_size=0.3, stratify=adata.obs["bulk_labels"],
@@ -31,11 +37,11 @@ def split_file(tmp_path_factory, pbmc):
     return path
 
 
-def test_knn_annotation_writes_back_and_scores(split_file, tmp_path):
+def test_knn_annotation_writes_back_and_scores(split_file, tmp_path, home):
     out = tmp_path / "annotated.h5ad"
     result = scelmo("annotate", "--query", split_file, "--split-key", "role", "--reference-value", "reference",
                     "--label-key", "bulk_labels", "--mode", "knn", "--description-mode", "facts", "--out", out,
-                    home=tmp_path / "home")
+                    home=home)
     assert result.returncode == 0, result.stderr[-2000:]
     annotated = ad.read_h5ad(out)
     assert annotated.n_obs == 210 and set(annotated.obs["role"]) == {"query"}
@@ -48,21 +54,21 @@ def test_knn_annotation_writes_back_and_scores(split_file, tmp_path):
     assert "accuracy 0." in result.stdout
     strict = scelmo("annotate", "--query", split_file, "--split-key", "role", "--reference-value", "reference",
                     "--label-key", "bulk_labels", "--description-mode", "facts", "--threshold", "0.95", "--out",
-                    tmp_path / "strict.h5ad", home=tmp_path / "home")
+                    tmp_path / "strict.h5ad", home=home)
     assert strict.returncode == 0 and "Unknown" in strict.stdout
 
 
-def test_text_mode_and_refusals(split_file, tmp_path):
+def test_text_mode_and_refusals(split_file, tmp_path, home):
     out = tmp_path / "text.h5ad"
     result = scelmo("annotate", "--query", split_file, "--mode", "text", "--candidates",
                     "CD14+ Monocyte,CD19+ B,CD56+ NK", "--description-mode", "facts", "--out", out,
-                    home=tmp_path / "home")
+                    home=home)
     assert result.returncode == 0, result.stderr[-2000:]
     labels = set(ad.read_h5ad(out).obs["scelmo_label"])
     assert labels <= {"CD14+ Monocyte", "CD19+ B", "CD56+ NK"}
-    missing = scelmo("annotate", "--query", split_file, "--mode", "text", "--out", out, home=tmp_path / "home")
+    missing = scelmo("annotate", "--query", split_file, "--mode", "text", "--out", out, home=home)
     assert missing.returncode == 2 and "needs candidate cell types" in missing.stderr
-    no_ref = scelmo("annotate", "--query", split_file, "--label-key", "bulk_labels", "--out", out, home=tmp_path / "home")
+    no_ref = scelmo("annotate", "--query", split_file, "--label-key", "bulk_labels", "--out", out, home=home)
     assert no_ref.returncode == 2 and "needs --reference" in no_ref.stderr
 
 
@@ -84,11 +90,11 @@ def test_reference_and_query_without_shared_genes(tmp_path, pbmc):
                        embedder=None, store=store, reference=reference, label_key="bulk_labels", table=table)
 
 
-def test_adaptor_mode_trains_saves_and_writes_back(split_file, tmp_path):
+def test_adaptor_mode_trains_saves_and_writes_back(split_file, tmp_path, home):
     out, saved = tmp_path / "adaptor.h5ad", tmp_path / "adaptor.pt"
     result = scelmo("annotate", "--query", split_file, "--split-key", "role", "--reference-value", "reference",
                     "--label-key", "bulk_labels", "--mode", "adaptor", "--description-mode", "facts",
-                    "--save-adaptor", saved, "--out", out, home=tmp_path / "home")
+                    "--save-adaptor", saved, "--out", out, home=home)
     assert result.returncode == 0, result.stderr[-2000:]
     annotated = ad.read_h5ad(out)
     assert annotated.obsm["X_scelmo_adaptor"].shape == (210, 32)
