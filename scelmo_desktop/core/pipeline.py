@@ -29,7 +29,8 @@ from scelmo_desktop.core.descriptions import DescribeResult, describe_entities, 
 from scelmo_desktop.core.errors import ScelmoError
 from scelmo_desktop.core.gene_descriptions import GeneDescriptions, describe_gene_list
 from scelmo_desktop.core.gene_selection import select_genes
-from scelmo_desktop.core.gene_table import Alignment, GeneTable, align, embed_texts, gene_symbols, looks_ensembl
+from scelmo_desktop.core.gene_table import (ENSEMBL_PATTERN, Alignment, GeneTable, align, embed_texts, gene_symbols,
+                                            looks_ensembl)
 from scelmo_desktop.core.io import Expression, select_expression
 from scelmo_desktop.core.jobs import CancelFlag
 from scelmo_desktop.core.provenance import now_iso, package_versions
@@ -57,7 +58,7 @@ class PipelineSettings:
     resolution: float | None = None  # None: sweep 0.2–2.0 when labels exist, else 1.0
     baselines: bool = True
     mode: str = "llm"  # llm | grounded | facts (see core.gene_descriptions)
-    on_flag: str = "keep"  # keep | facts: what to embed for a description with quality flags
+    on_flag: str = "keep"  # keep | regenerate | facts: what to do with a flagged description
     knowledge_files: list[str] = field(default_factory=list)  # user knowledge files (gene_info, GenePT JSON, …)
 
     def user_knowledge(self) -> list:
@@ -170,7 +171,7 @@ def add_cell_embeddings(
     totals = np.asarray(expression.matrix.sum(axis=0)).ravel()
     coverage = alignment.coverage(expression.var_names, totals)
     if looks_ensembl(expression.var_names):
-        coverage["ensembl_ids_unmapped"] = int(sum(1 for s in symbols if looks_ensembl([s])))
+        coverage["ensembl_ids_unmapped"] = sum(bool(ENSEMBL_PATTERN.match(s)) for s in symbols)
     if coverage["n_matched"] == 0:
         raise ScelmoError(
             f"None of the {alignment.n_genes} genes in the data match the {len(table.symbols)} symbols of the gene "
