@@ -3,8 +3,8 @@
 Gene table: fact-sheet texts (``facts`` mode, every gene, no LLM) embedded with the default embedder.
 Methods: 10-NN on scELMo-wa; 10-NN on PCA (fitted on the reference, projected onto the query); 10-NN on a random
 gene table (same genes); the fine-tuned adaptor (10-NN in its z-space) on the fact-sheet and on the random table;
-label-text mode (cells vs Cell Ontology descriptions of the 10 labels), with and without
-centring. Reports accuracy and macro-F1.
+label-text mode (cells vs Cell Ontology descriptions of the 10 labels): marker-signature scoring, the same with
+random type vectors (chance), and centroid scoring with and without centring. Reports accuracy and macro-F1.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/annotation.py
 """
@@ -80,10 +80,17 @@ def main() -> dict:
                                                threshold=0.0, device="cpu", seed=0, save_to=None, progress=None,
                                                cancel=None)
         train_seconds[name] = extra["adaptor"]["training_seconds"]
+    rows["label text, markers (10 genes per type)"] = annotate_query(
+        query, expression=query_expr, alignment=query_align, mode="text", type_vectors=type_vectors,
+        type_names=type_names, text_scoring="markers")
+    random_types = np.random.default_rng(0).standard_normal(type_vectors.shape).astype(np.float32)
+    rows["label text, markers, random type vectors (chance)"] = annotate_query(
+        query, expression=query_expr, alignment=query_align, mode="text", type_vectors=random_types,
+        type_names=type_names, text_scoring="markers")
     for center in (True, False):
-        rows[f"label text ({'centred' if center else 'raw'} table)"] = annotate_query(
+        rows[f"label text, centroid ({'centred' if center else 'raw'} table)"] = annotate_query(
             query, expression=query_expr, alignment=query_align, mode="text", type_vectors=type_vectors,
-            type_names=type_names, center=center)
+            type_names=type_names, center=center, text_scoring="centroid")
     result = {name: {k: round(v, 3) for k, v in scores(truth, a.labels).items() if k != "per_class_f1"}
               for name, a in rows.items()}
     return report("annotation", {"split": "stratified 70/30, random_state=0", "n_reference": len(ref_idx),

@@ -128,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help="knn: 10-NN on the reference; text: cell-type descriptions; adaptor: fine-tuned")
     annotate.add_argument("--save-adaptor", type=Path, help="adaptor mode: also save the trained adaptor here")
     annotate.add_argument("--candidates", help="text mode: comma-separated cell types (default: reference labels)")
+    annotate.add_argument("--text-scoring", choices=("markers", "centroid"), default="markers",
+                          help="text mode: signature score of each type's closest genes (markers, default) or "
+                               "cosine of the cell vector with the type description (centroid)")
+    annotate.add_argument("--markers", type=int, default=10, help="text mode: marker genes per type (default 10)")
     annotate.add_argument("--k", type=int, default=10, help="neighbours in the vote (default 10)")
     annotate.add_argument("--threshold", type=float, default=0.0, help="below this confidence a cell is 'Unknown'")
     annotate.add_argument("--gene-table", help="a stored table name or a table file, instead of describing genes")
@@ -346,7 +350,7 @@ def _cmd_annotate(args) -> int:
             query, mode=args.annotation_mode, settings=session.settings(args), llm=session.llm,
             embedder=session.embedder, store=session.store, reference=reference, label_key=args.label_key,
             candidates=candidates, table=table, k=args.k, threshold=args.threshold,
-            progress=session.progress, device=args.device, save_adaptor=args.save_adaptor)
+            text_scoring=args.text_scoring, n_markers=args.markers, progress=session.progress, device=args.device, save_adaptor=args.save_adaptor)
     write_h5ad(query, args.out)
     counts = pd.Series(annotation.labels).value_counts()
     print(f"annotated {len(annotation.labels)} cells ({args.annotation_mode}); "

@@ -1,8 +1,10 @@
 """The k-NN vote, its tie-breaking and threshold, and text matching, on tiny hand-made examples."""
 
 import numpy as np
+import pytest
 
-from scelmo_desktop.core.annotate import UNKNOWN, knn_vote, scores, text_match
+from scelmo_desktop.core.annotate import UNKNOWN, knn_vote, scores, signature_match, text_markers, text_match
+from scelmo_desktop.core.errors import ScelmoError
 
 
 def test_vote_majority_confidence_and_threshold():
@@ -35,3 +37,26 @@ def test_text_match_with_and_without_centering():
     assert (centred.confidence >= plain.confidence - 1e-6).all()  # removing the shared part sharpens the call
     result = scores(["T", "B"], plain.labels)
     assert result["accuracy"] == 1.0 and result["macro_f1"] == 1.0
+
+
+def test_text_markers_pick_the_genes_closest_to_each_type_description():
+    # gene vectors: g1, g2 point like type T; g3 like type B; g4 has no vector (unmatched) and is never chosen
+    table = np.array([[1, 0, 1], [0.9, 0.1, 1], [0, 1, 1], [0, 0, 0]], dtype=np.float32)
+    types = np.array([[1, 0, 1], [0, 1, 1]], dtype=np.float32)
+    markers = text_markers(table, ["g1", "g2", "g3", "g4"], types, ["T", "B"], n_markers=2)
+    assert markers["T"] == ["g1", "g2"]
+    assert markers["B"][0] == "g3" and "g4" not in markers["B"]
+
+
+def test_signature_match_scores_cells_by_their_markers_expression():
+    import scipy.sparse as sp
+
+    # cells 0-1 express g1/g2 (T markers), cells 2-3 express g3 (B marker)
+    X = sp.csr_matrix(np.array([[3, 2, 0], [2, 3, 0], [0, 0, 3], [0, 0.5, 2]], dtype=np.float32))
+    result = signature_match(X, ["g1", "g2", "g3"], {"T": ["g1", "g2"], "B": ["g3", "missing"]})
+    assert list(result.labels) == ["T", "T", "B", "B"]
+    assert ((result.confidence > 0.5) & (result.confidence <= 1)).all()
+    strict = signature_match(X, ["g1", "g2", "g3"], {"T": ["g1", "g2"], "B": ["g3"]}, threshold=1.01)
+    assert set(strict.labels) == {UNKNOWN}
+    with pytest.raises(ScelmoError, match="no marker gene|None of the cell types"):
+        signature_match(X, ["g1", "g2", "g3"], {"T": ["absent"]})

@@ -5,7 +5,11 @@ against itself).
   label with the larger summed similarity, then alphabetically (deterministic). Confidence is the vote fraction;
   below the user's threshold the cell is called ``Unknown``.
 * ``text`` (beyond the paper): cells and cell-type descriptions live in the same text-embedding space, so each cell
-  is scored against the description of every candidate type; no reference cells are needed.
+  is scored against the description of every candidate type; no reference cells are needed. Two scorings:
+  ``markers`` (default) takes, per type, the genes whose (centred) description vectors are closest to the type's
+  description and scores each cell by the mean standardised expression of those genes (a signature score, as
+  ``sc.tl.score_genes``); ``centroid`` compares the cell's ``wa`` vector with the type vector directly. The
+  marker genes used are recorded so users can see which genes drove each call.
 
 Written back the cellxgene-annotate way: ``obs['scelmo_label']``, ``obs['scelmo_label_confidence']`` and a run
 record in ``uns['scelmo']['annotation']``.
@@ -18,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from scelmo_desktop.core.errors import ScelmoError
 from scelmo_desktop.core.jobs import CancelFlag, check_cancel
 
 UNKNOWN = "Unknown"
@@ -28,8 +33,9 @@ QUERY_CHUNK = 2048
 class Annotation:
     labels: np.ndarray  # predicted label per query cell (``Unknown`` below the threshold)
     confidence: np.ndarray  # knn: vote fraction; text: softmax probability of the chosen type
-    similarity: np.ndarray  # knn: mean cosine to the k neighbours; text: cosine to the chosen type
+    similarity: np.ndarray  # knn: mean cosine to the k neighbours; text: cosine (centroid) or signature z (markers)
     method: str
+    markers: dict[str, list[str]] | None = None  # text mode, markers scoring: the genes behind each type
 
     def write_to(self, adata, record: dict) -> None:
         adata.obs["scelmo_label"] = pd.Categorical(self.labels)
@@ -92,6 +98,53 @@ def text_match(cells: np.ndarray, type_vectors: np.ndarray, type_names: list[str
     return Annotation(labels=labels, confidence=confidence, similarity=sims[np.arange(len(best)), best], method="text")
 
 
+def text_markers(table: np.ndarray, genes, type_vectors: np.ndarray, type_names: list[str], *,
+                 n_markers: int = 10) -> dict[str, list[str]]:
+    """Per cell type, the ``n_markers`` genes whose centred description vectors have the highest cosine with the
+    type's (identically centred) description vector; genes without a vector are never chosen."""
+    matched = np.any(table != 0, axis=1)
+    if not matched.any():
+        return {name: [] for name in type_names}
+    centred, mean = centred_table(table)
+    affinity = _unit(centred) @ _unit(np.asarray(type_vectors, dtype=np.float32) - mean).T  # genes x types
+    affinity[~matched] = -np.inf
+    genes = np.asarray(genes, dtype=object)
+    n = min(n_markers, int(matched.sum()))
+    # stable sort with the gene name as the second key: identical vectors give the same markers on every run
+    order = np.lexsort((genes.astype(str)[:, None].repeat(len(type_names), 1).T, -affinity.T))
+    return {name: [str(g) for g in genes[order[j, :n]]] for j, name in enumerate(type_names)}
+
+
+def signature_match(expression, genes, markers: dict[str, list[str]], *, temperature: float = 0.25,
+                    threshold: float = 0.0, cancel: CancelFlag | None = None) -> Annotation:
+    """Score each cell by the mean standardised (per gene, over these cells) expression of each type's markers;
+    the label is the best-scoring type, its confidence the softmax probability of that score."""
+    import scipy.sparse as sp
+
+    index = {str(g): i for i, g in enumerate(genes)}
+    names = list(markers)
+    columns = sorted({index[g] for ms in markers.values() for g in ms if g in index})
+    if not columns:
+        raise ScelmoError("None of the cell types has a marker gene in this data; text annotation cannot score.")
+    check_cancel(cancel)
+    block = expression[:, columns]
+    block = np.asarray(block.toarray() if sp.issparse(block) else block, dtype=np.float32)
+    z = (block - block.mean(axis=0)) / np.maximum(block.std(axis=0), 1e-6)
+    position = {c: i for i, c in enumerate(columns)}
+    scores_ = np.full((len(z), len(names)), -np.inf, dtype=np.float32)
+    for j, name in enumerate(names):
+        cols = [position[index[g]] for g in markers[name] if g in index]
+        if cols:
+            scores_[:, j] = z[:, cols].mean(axis=1)
+    best = np.argmax(scores_, axis=1)  # first (given order) type among exact ties
+    logits = (scores_ - scores_[np.arange(len(best)), best][:, None]) / temperature
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    confidence = probabilities[np.arange(len(best)), best].astype(np.float32)
+    labels = np.where(confidence < threshold, UNKNOWN, np.asarray(names)[best]).astype(str)
+    return Annotation(labels=labels, confidence=confidence, similarity=scores_[np.arange(len(best)), best],
+                      method="text")
+
+
 def scores(truth, predicted) -> dict:
     from sklearn.metrics import accuracy_score, f1_score
 
@@ -120,8 +173,8 @@ def centred_table(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def annotate_query(query, *, expression, alignment, mode: str, reference=None, reference_expression=None,
                    reference_alignment=None, label_key: str | None = None, type_vectors=None, type_names=None,
-                   k: int = 10, threshold: float = 0.0, center: bool = True,
-                   cancel: CancelFlag | None = None) -> Annotation:
+                   k: int = 10, threshold: float = 0.0, center: bool = True, text_scoring: str = "markers",
+                   n_markers: int = 10, cancel: CancelFlag | None = None) -> Annotation:
     """Annotate ``query`` in ``mode`` knn (needs the reference, each embedded with the table aligned to its
     own genes) or text (needs the cell-type description vectors)."""
     from scelmo_desktop.core.cell_embedding import embed_cells
@@ -131,6 +184,13 @@ def annotate_query(query, *, expression, alignment, mode: str, reference=None, r
         query_cells = embed_cells(expression.matrix, alignment.matrix, mode="wa", cancel=cancel)
         return knn_vote(ref_cells, reference.obs[label_key].astype(str).to_numpy(), query_cells, k=k,
                         threshold=threshold, cancel=cancel)
+    if mode == "text" and text_scoring == "markers":
+        markers = text_markers(alignment.matrix, expression.var_names, type_vectors, list(type_names),
+                               n_markers=n_markers)
+        annotation = signature_match(expression.matrix, expression.var_names, markers, threshold=threshold,
+                                     cancel=cancel)
+        annotation.markers = markers
+        return annotation
     if mode == "text":
         table, mean = centred_table(alignment.matrix) if center else (alignment.matrix, None)
         cells = embed_cells(expression.matrix, table, mode="wa", cancel=cancel)  # already centred

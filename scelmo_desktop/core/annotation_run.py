@@ -34,8 +34,8 @@ def split_by_column(adata, column: str, reference_value: str):
 def run_annotation(
     query, *, mode: str, settings: PipelineSettings, llm: LLMSource, embedder, store: Store, reference=None,
     label_key: str | None = None, candidates: list[str] | None = None, table: GeneTable | None = None,
-    k: int = 10, threshold: float = 0.0, progress=None, cancel=None, device: str = "cpu",
-    save_adaptor=None,
+    k: int = 10, threshold: float = 0.0, text_scoring: str = "markers", n_markers: int = 10, progress=None,
+    cancel=None, device: str = "cpu", save_adaptor=None,
 ) -> tuple[Annotation, dict]:
     if mode not in ANNOTATION_MODES:
         raise ScelmoError(f"Unknown annotation mode '{mode}'; use one of {', '.join(ANNOTATION_MODES)}.")
@@ -79,7 +79,11 @@ def run_annotation(
     else:
         type_texts = _cell_type_texts(type_names, settings=settings, llm=llm, store=store)
         annotation = annotate_query(query, type_vectors=embedder.embed([type_texts[t] for t in type_names]),
-                                    type_names=type_names, **arguments)
+                                    type_names=type_names, text_scoring=text_scoring, n_markers=n_markers,
+                                    **arguments)
+        extra = {"text_scoring": text_scoring, "cell_type_texts": type_texts}
+        if annotation.markers is not None:
+            extra["markers"] = annotation.markers
     record = {"method": mode, "created_at": now_iso(), "k": k, "threshold": threshold, "candidates": type_names,
               "description_mode": settings.mode, "llm": llm.describe(), "embedder": embedder.info() if embedder else "none",
               "table_genes": len(table.symbols), "versions": package_versions(), **extra}

@@ -121,6 +121,16 @@ def confusion_png(truth, predicted, path: Path, *, title: str = "") -> Path:
     return write_bytes_atomic(path, buffer.getvalue())
 
 
+def _markers_section(markers) -> str:
+    """Text mode: the genes whose descriptions drove each cell type's score (users should check them)."""
+    if not markers:
+        return ""
+    markers = json.loads(markers) if isinstance(markers, str) else markers
+    frame = pd.DataFrame([{"cell type": t, "marker genes (closest descriptions first)": ", ".join(g)}
+                          for t, g in markers.items()])
+    return f"<h2>Marker genes chosen from the descriptions</h2>{_table(frame)}"
+
+
 def write_annotation_report(path: Path, *, record: dict, counts: dict, confusion: Path | None) -> Path:
     """A self-contained HTML page for one annotation run: metrics, per-class F1, confusion matrix, provenance."""
     metrics = record.get("metrics", {})
@@ -135,8 +145,8 @@ def write_annotation_report(path: Path, *, record: dict, counts: dict, confusion
 </head><body><h1>scELMo annotation — {html.escape(str(record.get('method', '')))}</h1>
 <p class="note">{html.escape(headline)} · created {html.escape(str(record.get('created_at', '')))} · local models only.</p>
 <h2>Predicted labels</h2>{_table(summary)}
-<h2>Confusion matrix</h2><div class="figs">{image}</div>
-<h2>Provenance</h2>{_kv({k: v for k, v in record.items() if k not in ('metrics', 'versions')})}
+<h2>Confusion matrix</h2><div class="figs">{image}</div>{_markers_section(record.get('markers'))}
+<h2>Provenance</h2>{_kv({k: v for k, v in record.items() if k not in ('metrics', 'versions', 'markers')})}
 <h2>Package versions</h2>{_kv(record.get('versions', {}))}
 </body></html>"""
     return write_text_atomic(path, body)
