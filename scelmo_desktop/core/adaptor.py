@@ -7,6 +7,10 @@ over the non-zero triplets — pytorch-metric-learning's defaults). Adam 1e-3, b
 5 epochs the 10-NN accuracy of a 10% validation split (in z-space) is checked, training stops when it no longer
 improves, and the best weights are really restored (the original kept the last ones).
 
+Batch-aware variant (beyond the paper, for integration): with ``batches`` given, a batch classifier reads the
+L2-normalised z through a gradient-reversal layer (Ganin & Lempitsky 2015), so the adaptor is trained to keep
+labels apart while making batches indistinguishable; its weight is ``adversarial_weight``.
+
 Because the MLP acts per gene, a trained adaptor applies to data with other genes: their table rows are mapped
 by the same MLP. Saved files hold the weights, the training genes, the classes and provenance; loading uses
 ``torch.load(weights_only=True)`` (no arbitrary pickles).
@@ -35,14 +39,30 @@ def _torch():
     return torch
 
 
-def build_module(dim: int, n_classes: int, hidden: int = 64, out: int = 32):
-    nn = _torch().nn
+def build_module(dim: int, n_classes: int, hidden: int = 64, out: int = 32, n_batches: int = 0):
+    torch = _torch()
+    nn = torch.nn
+
+    class ReverseGradient(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.view_as(x)
+
+        @staticmethod
+        def backward(ctx, grad):
+            return -grad
 
     class GeneAdaptor(nn.Module):
         def __init__(self):
             super().__init__()
             self.gene_mlp = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, out))
             self.head = nn.Linear(out, n_classes)
+            if n_batches > 1:
+                self.batch_head = nn.Sequential(nn.Linear(out, hidden), nn.ReLU(), nn.Linear(hidden, n_batches))
+
+        def batch_logits(self, z):
+            """Batch classifier on the normalised z, its gradient reversed into the adaptor."""
+            return self.batch_head(ReverseGradient.apply(nn.functional.normalize(z, dim=1)))
 
         def forward(self, E, X):
             z = X @ self.gene_mlp(E)  # sum over genes, no 1/G and no 1/ΣX (as in the paper's adaptor)
@@ -99,7 +119,9 @@ class TrainedAdaptor:
 
         torch = _torch()
         # plain Python types only: torch.load(weights_only=True) accepts nothing else (no numpy scalars)
-        payload = {"state_dict": self.module.state_dict(), "classes": [str(c) for c in self.classes],
+        # the batch classifier only shapes training; predictions never use it
+        state = {k: v for k, v in self.module.state_dict().items() if not k.startswith("batch_head.")}
+        payload = {"state_dict": state, "classes": [str(c) for c in self.classes],
                    "genes": [str(g) for g in self.genes], "dim": int(self.dim),
                    "history": [{k: float(v) for k, v in h.items()} for h in self.history],
                    "best_epoch": int(self.best_epoch), "provenance": {k: str(v) for k, v in self.provenance.items()}}
@@ -154,9 +176,13 @@ def _forward(module, X, E, device, batch):
 def train_adaptor(
     X, E: np.ndarray, labels, *, genes: list[str], epochs: int = 30, batch_size: int = 512, lr: float = 1e-3,
     val_fraction: float = 0.1, check_every: int = 5, seed: int = 0, device: str = "cpu",
+    early_stopping: bool = True, batches=None, adversarial_weight: float = 1.0,
     progress=None, cancel: CancelFlag | None = None,
 ) -> TrainedAdaptor:
-    """Train on cells ``X`` (cells x genes, log-normalised) with table ``E`` (genes x d) and ``labels``."""
+    """Train on cells ``X`` (cells x genes, log-normalised) with table ``E`` (genes x d) and ``labels``.
+
+    ``early_stopping=False`` trains all ``epochs`` and keeps the last weights (the in-silico treatment protocol,
+    METHOD.md §3.5); ``batches`` (one value per cell) adds the gradient-reversal batch classifier."""
     from sklearn.model_selection import train_test_split
 
     torch = _torch()
@@ -169,8 +195,17 @@ def train_adaptor(
     indices = np.arange(len(labels))
     counts = np.bincount(codes)
     stratify = codes if counts.min() >= 2 else None
-    train_idx, val_idx = train_test_split(indices, test_size=val_fraction, random_state=seed, stratify=stratify)
-    module = build_module(E.shape[1], len(classes)).to(device)
+    if early_stopping:
+        train_idx, val_idx = train_test_split(indices, test_size=val_fraction, random_state=seed, stratify=stratify)
+    else:  # no validation: every cell trains
+        train_idx, val_idx = indices, indices[:0]
+    batch_codes = None
+    if batches is not None:
+        batch_classes, batch_codes = np.unique(np.asarray(batches).astype(str), return_inverse=True)
+        if len(batch_classes) < 2:
+            raise ScelmoError("Batch-aware training needs at least two batches.")
+        batch_codes = torch.as_tensor(batch_codes, device=device)
+    module = build_module(E.shape[1], len(classes), n_batches=0 if batches is None else len(batch_classes)).to(device)
     optimiser = torch.optim.Adam(module.parameters(), lr=lr)
     table = torch.as_tensor(np.asarray(E, dtype=np.float32), device=device)
     y_all = torch.as_tensor(codes, device=device)
@@ -178,7 +213,7 @@ def train_adaptor(
     started = time.perf_counter()
     for epoch in range(epochs):
         check_cancel(cancel)
-        if epoch % check_every == 0:
+        if early_stopping and epoch % check_every == 0:
             accuracy = _validation_accuracy(module, X, table.cpu().numpy(), codes, train_idx, val_idx, device)
             history.append({"epoch": epoch, "val_knn_accuracy": accuracy})
             if accuracy > best:
@@ -194,6 +229,9 @@ def train_adaptor(
             y = y_all[rows]
             logits, z = module(table, x)
             loss = torch.nn.functional.cross_entropy(logits, y) + TRIPLET_WEIGHT * triplet_loss(z, y)
+            if batch_codes is not None:
+                loss = loss + adversarial_weight * torch.nn.functional.cross_entropy(
+                    module.batch_logits(z), batch_codes[rows])
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -202,9 +240,10 @@ def train_adaptor(
         if progress is not None:
             progress(epoch + 1, epochs, f"loss {np.mean(losses):.3f}")
     else:
-        accuracy = _validation_accuracy(module, X, table.cpu().numpy(), codes, train_idx, val_idx, device)
+        accuracy = (_validation_accuracy(module, X, table.cpu().numpy(), codes, train_idx, val_idx, device)
+                    if early_stopping else float("nan"))
         history.append({"epoch": epochs, "val_knn_accuracy": accuracy})
-        if accuracy > best:
+        if not early_stopping or accuracy > best:
             best, best_state, best_epoch = accuracy, copy.deepcopy(module.state_dict()), epochs
     module.load_state_dict(best_state)
     module.eval()
