@@ -71,6 +71,12 @@ def build_module(dim: int, n_classes: int, hidden: int = 64, out: int = 32, n_ba
     return GeneAdaptor()
 
 
+def auto_batch_size(n_cells: int) -> int:
+    """512 (the paper's) for large data; smaller for small data so that an epoch has at least ~16 optimiser
+    steps (with 700 cells, batch 512 gives 2 steps per epoch and the adaptor barely moves from its start)."""
+    return int(min(512, max(64, n_cells // 16)))
+
+
 def triplet_loss(z, labels, margin: float = TRIPLET_MARGIN, anchor_chunk: int = 64):
     """Mean over non-zero terms of max(0, d(a,p) − d(a,n) + margin) for all valid (a, p, n), z L2-normalised."""
     torch = _torch()

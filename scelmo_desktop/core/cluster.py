@@ -80,6 +80,14 @@ def cluster_embedding(
     return ClusterResult(use_rep=use_rep, resolution=row["resolution"], clusters=clusters, scores=scores, sweep=sweep)
 
 
+def drop_graph(adata, key: str) -> None:
+    """Remove a neighbours graph (``uns[key]`` and its ``obsp`` matrices) that served only for scoring."""
+    adata.uns.pop(key, None)
+    for suffix in ("_connectivities", "_distances"):
+        if key + suffix in adata.obsp:
+            del adata.obsp[key + suffix]
+
+
 def store_clusters(adata, clusters: np.ndarray, key: str = "scelmo_leiden") -> None:
     """Write cluster ids as a categorical ``obs[key]`` with categories in numeric order (0, 1, 2, …, 10)."""
     import pandas as pd

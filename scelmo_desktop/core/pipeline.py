@@ -212,17 +212,10 @@ def evaluate_clustering(
         if rep == WA_KEY:
             cluster.store_clusters(adata, result.clusters)
         else:  # keep only the wa graph in the output; baseline graphs served their purpose
-            _drop_graph(adata, f"{rep}_neighbors")
+            cluster.drop_graph(adata, f"{rep}_neighbors")
     progress("cluster", len(reps), len(reps), "UMAP")
     cluster.umap(adata, f"{WA_KEY}_neighbors", seed=settings.seed)
     return pd.DataFrame(rows)
-
-
-def _drop_graph(adata, key: str) -> None:
-    adata.uns.pop(key, None)
-    for suffix in ("_connectivities", "_distances"):
-        if key + suffix in adata.obsp:
-            del adata.obsp[key + suffix]
 
 
 def h5ad_safe(value):
