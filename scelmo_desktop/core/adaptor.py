@@ -113,6 +113,13 @@ class TrainedAdaptor:
         """z for every cell of ``X`` (cells x genes) with table ``E`` aligned to those genes."""
         return _forward(self.module, X, E, self.device, batch)[1]
 
+    def gene_vectors(self, E: np.ndarray) -> np.ndarray:
+        """E' = the MLP applied to every gene row (genes x 32); z of a cell is its expression times E'."""
+        torch = _torch()
+        self.module.eval()
+        with torch.no_grad():
+            return self.module.gene_mlp(torch.as_tensor(np.asarray(E, dtype=np.float32), device=self.device)).cpu().numpy()
+
     def predict(self, X, E: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Head labels, their probabilities (cells x classes) and z."""
         logits, z = _forward(self.module, X, E, self.device, 4096)
