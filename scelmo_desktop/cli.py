@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from scelmo_desktop import __version__
+from scelmo_desktop import __version__, cli_tasks
 from scelmo_desktop.core.descriptions import MODES
 from scelmo_desktop.core.errors import ScelmoError
 from scelmo_desktop.core.gene_descriptions import FLAG_POLICIES
@@ -160,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--gene-table", help="a stored table name or a table file, instead of describing genes")
         _add_data_options(command, max_genes_default=default)
         _add_model_options(command)
+    cli_tasks.add_parsers(sub, add_data_options=_add_data_options, add_model_options=_add_model_options)
     return parser
 
 
@@ -438,7 +439,7 @@ def _cmd_demo(args) -> int:
 
 
 COMMANDS = {"annotate": _cmd_annotate, "models": _cmd_models, "tables": _cmd_tables, "packs": _cmd_packs, "edit": _cmd_edit, "describe": _cmd_describe, "embed": _cmd_embed, "cluster": _cmd_cluster,
-            "run": _cmd_run, "demo": _cmd_demo}
+            "run": _cmd_run, "demo": _cmd_demo, **cli_tasks.COMMANDS}
 
 if __name__ == "__main__":
     sys.exit(main())

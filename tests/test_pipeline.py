@@ -7,7 +7,7 @@ import pytest
 
 from conftest import TEST_PARAMS
 from scelmo_desktop.core.errors import ScelmoError
-from scelmo_desktop.core.outputs import RESULT_H5AD, write_outputs
+from scelmo_desktop.core.outputs import write_outputs
 from scelmo_desktop.core.pipeline import PipelineSettings, run_pipeline
 from scelmo_desktop.core.store import Store
 

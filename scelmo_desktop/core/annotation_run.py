@@ -11,10 +11,10 @@ import numpy as np
 
 from scelmo_desktop.core.annotate import Annotation, annotate_query, scores
 from scelmo_desktop.core.errors import ScelmoError
-from scelmo_desktop.core.gene_table import GeneTable, align, embed_texts
+from scelmo_desktop.core.gene_table import GeneTable, align
 from scelmo_desktop.core.io import select_expression
 from scelmo_desktop.core.pipeline import (LLMSource, PipelineSettings, data_symbols, describe_cell_types,
-                                          describe_genes, h5ad_safe, label_values)
+                                          gene_table_for, h5ad_safe, label_values)
 from scelmo_desktop.core.provenance import now_iso, package_versions
 from scelmo_desktop.core.store import Store
 
@@ -49,11 +49,8 @@ def run_annotation(
     query_expr = select_expression(query, settings.layer)
     ref_expr = select_expression(reference, settings.layer) if reference is not None else None
     if table is None:  # describe the union of both files' genes once, with the same table for both
-        texts = {}
-        for expression in (e for e in (ref_expr, query_expr) if e is not None):
-            _, described = describe_genes(expression, settings=settings, llm=llm, store=store, cancel=cancel, **kwargs)
-            texts.update(described.texts)
-        table, _ = embed_texts(texts, embedder=embedder, store=store, cancel=cancel)
+        table, _ = gene_table_for([e for e in (ref_expr, query_expr) if e is not None], settings=settings, llm=llm,
+                                  store=store, embedder=embedder, cancel=cancel, **kwargs)
     query_align = align(table, query_expr.var_names, query_expr.var, settings.symbol_column,
                         symbols=data_symbols(query_expr, settings.symbol_column))
     if not query_align.matched.any():

@@ -16,7 +16,6 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -133,6 +132,29 @@ def describe_genes(
                                 progress=functools.partial(progress, "describe"),
                                 cancel=cancel)
     return entities, result
+
+
+def gene_table_for(
+    expressions: list[Expression], *, settings: PipelineSettings, llm: LLMSource, store: Store, embedder: Embedder,
+    extra_genes=(), progress: StageProgress = _quiet, cancel: CancelFlag | None = None,
+) -> tuple[GeneTable, list[GeneDescriptions]]:
+    """One gene table for several files: each file's ``max_genes`` most variable genes plus ``extra_genes``
+    (genes an analysis must have, e.g. candidates or perturbed genes), described once and embedded."""
+    texts, results = {}, []
+    for expression in expressions:
+        _, described = describe_genes(expression, settings=settings, llm=llm, store=store, progress=progress,
+                                      cancel=cancel)
+        texts.update(described.texts)
+        results.append(described)
+    missing = [g for g in dict.fromkeys(map(str, extra_genes)) if g not in texts]
+    if missing:
+        described = describe_gene_list(missing, mode=settings.mode, llm=llm, store=store, params=settings.params,
+                                       on_flag=settings.on_flag, knowledge_files=settings.user_knowledge(),
+                                       progress=functools.partial(progress, "describe"), cancel=cancel)
+        texts.update(described.texts)
+        results.append(described)
+    table, _ = embed_texts(texts, embedder=embedder, store=store, cancel=cancel)
+    return table, results
 
 
 def describe_cell_types(

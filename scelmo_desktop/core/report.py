@@ -150,3 +150,46 @@ def write_annotation_report(path: Path, *, record: dict, counts: dict, confusion
 <h2>Package versions</h2>{_kv(record.get('versions', {}))}
 </body></html>"""
     return write_text_atomic(path, body)
+
+
+def metric_bars_png(frame: pd.DataFrame, columns: list[str], path: Path, *, label: str = "method",
+                    title: str = "") -> Path:
+    """Grouped horizontal bars: one group per row of ``frame`` (a method), one bar per metric column."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    shown = frame.iloc[::-1]
+    height = 0.8 / len(columns)
+    fig, ax = plt.subplots(figsize=(7.5, 0.9 + 0.32 * len(shown) * len(columns)))
+    positions = np.arange(len(shown))
+    for i, column in enumerate(columns):
+        ax.barh(positions + i * height, shown[column].astype(float), height=height, label=column)
+    ax.set_yticks(positions + height * (len(columns) - 1) / 2, shown[label])
+    handles, names = ax.get_legend_handles_labels()  # outside the axes: never over a bar
+    ax.legend(handles[::-1], names[::-1], fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return write_bytes_atomic(path, buffer.getvalue())
+
+
+def write_task_report(path: Path, *, title: str, intro: str, tables: dict[str, pd.DataFrame],
+                      figures: list[Path], record: dict) -> Path:
+    """A self-contained HTML section report for one analysis (integration, treatment, perturbation)."""
+    images = "".join(
+        f"<img alt='{html.escape(Path(p).stem)}' src='data:image/png;base64,{base64.b64encode(Path(p).read_bytes()).decode()}'>"
+        for p in figures)
+    sections = "".join(f"<h2>{html.escape(name)}</h2>{_table(frame)}" for name, frame in tables.items())
+    body = f"""<!doctype html><html><head><meta charset="utf-8"><title>scELMo — {html.escape(title)}</title>
+<style>{STYLE}</style></head><body><h1>scELMo — {html.escape(title)}</h1>
+<p class="note">{html.escape(intro)} Computed on this machine with local models; no network.</p>
+{sections}<h2>Figures</h2><div class="figs">{images}</div>
+<h2>Provenance</h2>{_kv({k: v for k, v in record.items() if k != 'versions'})}
+<h2>Package versions</h2>{_kv(record.get('versions', {}))}
+</body></html>"""
+    return write_text_atomic(path, body)

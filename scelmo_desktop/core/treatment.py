@@ -96,6 +96,23 @@ def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
     return out
 
 
+def _two_conditions(expression, conditions, control: str, disease: str):
+    conditions = np.asarray(conditions).astype(str)
+    for name in (control, disease):
+        if not (conditions == name).any():
+            raise ScelmoError(f"No cell has condition '{name}'; the column holds: "
+                              f"{', '.join(sorted(set(conditions))[:20])}.")
+    cells = np.flatnonzero(np.isin(conditions, [control, disease]))
+    return sp.csr_matrix(expression.matrix)[cells], conditions[cells]
+
+
+def top_candidates(expression, conditions, *, control: str, disease: str, n: int = 20) -> list[str]:
+    """The ``n`` genes most up in disease versus control (Welch t)."""
+    X, y = _two_conditions(expression, conditions, control, disease)
+    t = welch_t(X, np.flatnonzero(y == disease), np.flatnonzero(y == control))
+    return [str(expression.var_names[i]) for i in np.argsort(-np.nan_to_num(t, nan=-np.inf))[:n]]
+
+
 def in_silico_treatment(expression, alignment, conditions, *, control: str, disease: str,
                         candidates: list[str] | None = None, n_candidates: int = 20, seeds=(0, 1, 2),
                         scale: float = 0.0, epochs: int = 40, test_fraction: float = 0.2, device: str = "cpu",
@@ -104,24 +121,17 @@ def in_silico_treatment(expression, alignment, conditions, *, control: str, dise
 
     from scelmo_desktop.core.adaptor import auto_batch_size, train_adaptor
 
-    conditions = np.asarray(conditions).astype(str)
-    for name in (control, disease):
-        if not (conditions == name).any():
-            raise ScelmoError(f"No cell has condition '{name}'; the column holds: "
-                              f"{', '.join(sorted(set(conditions))[:20])}.")
-    cells = np.flatnonzero(np.isin(conditions, [control, disease]))
-    X = sp.csr_matrix(expression.matrix)[cells]
-    y = conditions[cells]
+    X, y = _two_conditions(expression, conditions, control, disease)
+    given = bool(candidates)
     genes = np.asarray(expression.var_names, dtype=object)
+    index = {str(g): i for i, g in enumerate(genes)}
     if candidates:
-        index = {str(g): i for i, g in enumerate(genes)}
         missing = [g for g in candidates if g not in index]
         if missing:
             raise ScelmoError(f"Candidate genes not in the data: {', '.join(missing[:10])}.")
-        chosen = np.array([index[g] for g in candidates])
     else:
-        t = welch_t(X, np.flatnonzero(y == disease), np.flatnonzero(y == control))
-        chosen = np.argsort(-np.nan_to_num(t, nan=-np.inf))[:n_candidates]
+        candidates = top_candidates(expression, conditions, control=control, disease=disease, n=n_candidates)
+    chosen = np.array([index[g] for g in candidates])
     deltas, cs0s = [], []
     report = progress or (lambda *a: None)
     for done, seed in enumerate(seeds):
@@ -151,7 +161,7 @@ def in_silico_treatment(expression, alignment, conditions, *, control: str, dise
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     return TreatmentResult(table=table, cs0=cs0s, settings={
         "control": control, "disease": disease, "seeds": list(seeds), "scale": scale, "epochs": epochs,
-        "test_fraction": test_fraction, "n_candidates": len(chosen), "candidates_from": "user" if candidates else
+        "test_fraction": test_fraction, "n_candidates": len(chosen), "candidates_from": "given list" if given else
         "top Welch t (disease vs control)", "null": f"non-candidate genes in the same of {N_BINS} mean-expression bins"})
 
 
@@ -168,10 +178,11 @@ def treatment_png(table: pd.DataFrame, path, *, top: int = 10):
 
     shown = table.head(top).iloc[::-1]
     fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(shown) + 1.2))
-    ax.barh(shown["gene"], shown["delta_cosine"], xerr=np.nan_to_num(shown["delta_sd"].to_numpy(float)),
+    spread = np.nan_to_num(shown["delta_sd"].to_numpy(float))
+    ax.barh(shown["gene"], shown["delta_cosine"], xerr=spread, error_kw={"elinewidth": 1, "ecolor": "#555"},
             color=["#2b8cbe" if p < 0.05 else "#bdbdbd" for p in shown["p_value"]], capsize=3)
-    for i, (value, p) in enumerate(zip(shown["delta_cosine"], shown["p_value"])):
-        ax.text(value, i, f"  p={p:.3f}", va="center", fontsize=8)
+    for i, (value, sd, p) in enumerate(zip(shown["delta_cosine"], spread, shown["p_value"])):
+        ax.text(max(value, 0) + sd, i, f"  p={p:.3f}", va="center", fontsize=8)  # right of the error bar
     ax.set_xlabel("Δ cosine(control, disease) after knock-out (mean over seeds)")
     ax.set_title("In-silico treatment: top candidates (blue: p < 0.05)", fontsize=10)
     ax.margins(x=0.25)
