@@ -34,7 +34,7 @@ import scipy.sparse as sp
 from scelmo_desktop.core.errors import ScelmoError
 from scelmo_desktop.core.jobs import CancelFlag, check_cancel
 
-N_BINS = 10
+N_BINS, MIN_NULL = 10, 50
 
 
 @dataclass
@@ -74,11 +74,14 @@ def knockout_deltas(gene_vectors: np.ndarray, mean_expression_disease: np.ndarra
 
 
 def empirical_p(delta: np.ndarray, candidates: np.ndarray, mean_expression: np.ndarray) -> np.ndarray:
-    """Per candidate, p = (1 + #{null ≥ Δ}) / (1 + n_null) with the non-candidate genes of its expression decile."""
-    edges = np.quantile(mean_expression, np.linspace(0, 1, N_BINS + 1)[1:-1])
-    bins = np.digitize(mean_expression, edges)
+    """Per candidate, p = (1 + #{null ≥ Δ}) / (1 + n_null) with the non-candidate genes of its expression bin
+    (deciles; fewer, wider bins when there are under 500 non-candidate genes, so p can go below 0.02)."""
     is_candidate = np.zeros(len(delta), dtype=bool)
     is_candidate[candidates] = True
+    # at most N_BINS bins, fewer on small gene sets so that every bin holds >= MIN_NULL null genes
+    n_bins = int(np.clip((~is_candidate).sum() // MIN_NULL, 1, N_BINS))
+    edges = np.quantile(mean_expression, np.linspace(0, 1, n_bins + 1)[1:-1])
+    bins = np.digitize(mean_expression, edges)
     p = np.empty(len(candidates))
     for i, g in enumerate(candidates):
         null = delta[(bins == bins[g]) & ~is_candidate]
@@ -162,7 +165,7 @@ def in_silico_treatment(expression, alignment, conditions, *, control: str, dise
     return TreatmentResult(table=table, cs0=cs0s, settings={
         "control": control, "disease": disease, "seeds": list(seeds), "scale": scale, "epochs": epochs,
         "test_fraction": test_fraction, "n_candidates": len(chosen), "candidates_from": "given list" if given else
-        "top Welch t (disease vs control)", "null": f"non-candidate genes in the same of {N_BINS} mean-expression bins"})
+        "top Welch t (disease vs control)", "null": f"non-candidate genes in the same mean-expression bin (up to {N_BINS} bins, >= {MIN_NULL} genes each)"})
 
 
 def treatment_png(table: pd.DataFrame, path, *, top: int = 10):

@@ -1,0 +1,157 @@
+"""Integration, in-silico treatment and perturbation modelling on simulated data with a known answer, with the
+real embedder and fact-sheet gene tables; and the CLI commands end to end."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scelmo_desktop.core.gene_descriptions import describe_gene_list
+from scelmo_desktop.core.gene_selection import select_genes
+from scelmo_desktop.core.gene_table import align, embed_texts
+from scelmo_desktop.core.io import select_expression
+from scelmo_desktop.core.pipeline import LLMSource
+from scelmo_desktop.core.store import Store
+
+SCELMO = str(Path(sys.executable).parent / "scelmo")
+NO_LLM = LLMSource("none", "", lambda: None)
+
+
+@pytest.fixture(scope="module")
+def small_pbmc(pbmc):
+    """pbmc68k_reduced's log-normalised .raw restricted to its 200 most variable genes."""
+    import anndata as ad
+
+    expression = select_expression(pbmc, "raw")
+    keep = sorted(select_genes(expression.matrix, 200))
+    return ad.AnnData(X=expression.matrix[:, keep], obs=pbmc.obs[["bulk_labels"]].copy(),
+                      var=pd.DataFrame(index=[expression.var_names[i] for i in keep]))
+
+
+@pytest.fixture(scope="module")
+def facts_table(small_pbmc, embedder, tmp_path_factory):
+    with Store(tmp_path_factory.mktemp("store") / "store.sqlite") as store:
+        texts = describe_gene_list(list(small_pbmc.var_names), mode="facts", llm=NO_LLM, store=store,
+                                   params=None).texts
+        table, _ = embed_texts(texts, embedder=embedder, store=store)
+    return table
+
+
+def test_treatment_ranks_planted_genes_first_with_small_p(small_pbmc, facts_table):
+    from scelmo_desktop.core.simulate import simulate_condition
+    from scelmo_desktop.core.treatment import in_silico_treatment
+
+    data = simulate_condition(small_pbmc, label_key="bulk_labels", layer="X", n_planted=8, seed=0)
+    planted = set(data.uns["simulation"]["planted_genes"])
+    expression = select_expression(data, "X")
+    alignment = align(facts_table, expression.var_names)
+    result = in_silico_treatment(expression, alignment, data.obs["condition"], control="control",
+                                 disease="disease", n_candidates=15, seeds=(0, 1), epochs=20)
+    top = result.table.head(8)
+    assert len(planted & set(top["gene"])) >= 7
+    planted_rows = result.table[result.table["gene"].isin(planted)]
+    assert (planted_rows["p_value"] < 0.05).mean() >= 0.75
+    assert len(result.cs0) == 2 and result.table["delta_sd"].notna().all()
+
+
+def test_treatment_p_values_are_not_small_without_an_effect(small_pbmc, facts_table):
+    from scelmo_desktop.core.simulate import simulate_condition
+    from scelmo_desktop.core.treatment import in_silico_treatment
+
+    data = simulate_condition(small_pbmc, label_key="bulk_labels", layer="X", n_planted=8, fold=1.0,
+                              switch_on=0.0, seed=0)  # the same genes, no effect planted
+    expression = select_expression(data, "X")
+    result = in_silico_treatment(expression, align(facts_table, expression.var_names), data.obs["condition"],
+                                 control="control", disease="disease", seeds=(0,), epochs=20,
+                                 candidates=data.uns["simulation"]["planted_genes"])
+    assert np.median(result.table["p_value"]) > 0.1
+
+
+def _perturbation_metrics(facts_table, *, shuffle: bool):
+    from scelmo_desktop.core.perturbation import perturbation_shifts, run_perturbation
+    from scelmo_desktop.core.simulate import simulate_perturbseq
+
+    genes = facts_table.symbols[:120]
+    lookup = facts_table.as_dict()
+    data = simulate_perturbseq(genes, np.vstack([lookup[g] for g in genes]), n_single=48, n_double=12, seed=0)
+    if shuffle:  # every cell's label permuted (controls too): no perturbation has an effect any more
+        data.obs["perturbation"] = np.random.default_rng(1).permutation(data.obs["perturbation"].to_numpy())
+    expression = select_expression(data, "X")
+    shifts = perturbation_shifts(expression, data.obs["perturbation"], control="control")
+    table, record = run_perturbation(shifts, lookup, align(facts_table, expression.var_names).matrix, seed=0)
+    assert record["n_test"] > 0 and not record["genes_without_vector"]
+    return table.set_index("method")["mse_all"]
+
+
+def test_perturbation_model_beats_baselines_on_planted_signal_and_not_on_shuffled(facts_table):
+    planted = _perturbation_metrics(facts_table, shuffle=False)
+    assert planted["scELMo gene table"] < 0.7 * planted["no change"]
+    assert planted["scELMo gene table"] < 0.7 * planted["mean shift of training perturbations"]
+    shuffled = _perturbation_metrics(facts_table, shuffle=True)
+    best_trivial = min(shuffled["no change"], shuffled["mean shift of training perturbations"])
+    assert shuffled["scELMo gene table"] > 0.95 * best_trivial
+
+
+def _cli(*args, home):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "SCELMO_HOME": str(home)}
+    run = subprocess.run([SCELMO, *map(str, args)], capture_output=True, text=True, env=env, timeout=900)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run
+
+
+def test_integrate_command_end_to_end(tmp_path):
+    home = tmp_path / "home"
+    _cli("simulate-batches", "--out", tmp_path / "batches.h5ad", home=home)
+    run = _cli("integrate", tmp_path / "batches.h5ad", "--batch-key", "batch", "--label-key", "bulk_labels",
+               "--mode", "facts", "--max-genes", "120", "--epochs", "15", "--out", tmp_path / "out", home=home)
+    metrics = pd.read_csv(tmp_path / "out" / "integration_metrics.csv").set_index("method")
+    assert len(metrics) == 4 and "Harmony (on PCA)" in metrics.index
+    scores = metrics.drop(columns=[]).select_dtypes("number")
+    assert ((scores >= 0) & (scores <= 1)).all().all()
+    assert metrics.loc["Harmony (on PCA)", "ilisi"] > metrics.loc["PCA", "ilisi"]  # the simulated effect is real
+    assert metrics.loc["scELMo adaptor (batch-adversarial)", "S_batch"] > metrics.loc["PCA", "S_batch"]
+    provenance = json.loads((tmp_path / "out" / "provenance.json").read_text())
+    assert provenance["description_mode"] == "facts" and "torch" in provenance["versions"]
+    assert (tmp_path / "out" / "integration_report.html").stat().st_size > 10_000  # holds the embedded PNG
+    assert "scELMo-wa" in run.stdout
+
+
+def test_treatment_and_perturb_commands_end_to_end(tmp_path):
+    home = tmp_path / "home"
+    sim = _cli("simulate-condition", "--out", tmp_path / "cond.h5ad", home=home)
+    planted = sim.stdout.split("planted genes: ")[1].splitlines()[0].split(", ")
+    _cli("treatment", tmp_path / "cond.h5ad", "--condition-key", "condition", "--control", "control",
+         "--disease", "disease", "--mode", "facts", "--max-genes", "40", "--repeats", "2", "--epochs", "15",
+         "--out", tmp_path / "treat", home=home)
+    ranking = pd.read_csv(tmp_path / "treat" / "treatment_ranking.csv")
+    assert len(ranking) == 20 and ranking["described"].all()  # candidates are always described
+    assert len(set(ranking.head(10)["gene"]) & set(planted)) >= 7
+    assert (tmp_path / "treat" / "treatment_top10.png").exists()
+
+    _cli("simulate-perturbseq", "--out", tmp_path / "perturb.h5ad", "--genes", "80", "--singles", "32",
+         "--doubles", "8", home=home)
+    _cli("perturb", tmp_path / "perturb.h5ad", "--perturbation-key", "perturbation", "--control", "control",
+         "--mode", "facts", "--max-genes", "all", "--out", tmp_path / "pert", home=home)
+    metrics = pd.read_csv(tmp_path / "pert" / "perturbation_metrics.csv").set_index("method")
+    assert set(metrics.index) == {"no change", "mean shift of training perturbations", "scELMo gene table",
+                                  "random gene table"}
+    assert metrics.loc["scELMo gene table", "mse_all"] < metrics.loc["no change", "mse_all"]
+
+
+def test_clear_errors_for_bad_columns(tmp_path):
+    home = tmp_path / "home"
+    _cli("simulate-batches", "--out", tmp_path / "b.h5ad", home=home)
+    env = {**os.environ, "SCELMO_HOME": str(home)}
+    run = subprocess.run([SCELMO, "integrate", str(tmp_path / "b.h5ad"), "--batch-key", "donor", "--label-key",
+                          "bulk_labels", "--mode", "facts", "--out", str(tmp_path / "o")],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 2 and "batch column 'donor'" in run.stderr and "available" in run.stderr
+    run = subprocess.run([SCELMO, "treatment", str(tmp_path / "b.h5ad"), "--condition-key", "batch", "--control",
+                          "A", "--disease", "sick", "--mode", "facts", "--out", str(tmp_path / "o")],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 2 and "No cell has condition 'sick'" in run.stderr
