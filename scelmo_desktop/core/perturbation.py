@@ -9,7 +9,7 @@ gene's description embedding, ``r_g`` a learned residual that exists only for ge
 at zero: GEARS' "Linear(E) plus a learned gene embedding"); each measured gene j has ``MLP'(e_j) + t_j``; the
 predicted shift of gene j is their dot product plus a per-gene bias, plus a learned self-effect on the
 perturbed genes themselves (a knocked-down gene goes down), plus a graph term: each perturbed gene acts on its
-20 nearest genes in description-embedding space with a strength (and sign) read from its embedding. That graph
+10 nearest genes in description-embedding space with a strength (and sign) read from its embedding. That graph
 is GEARS' gene-similarity graph built from the LLM embeddings instead of GO; whether it helps on your data is
 exactly what the random-table control shows. Full-batch Adam with weight decay; early stopping
 on held-out training perturbations with the best weights restored.
