@@ -251,7 +251,9 @@ def train_adaptor(
             losses.append(loss.item())
         history.append({"epoch": epoch, "loss": float(np.mean(losses))})
         if progress is not None:
-            progress(epoch + 1, epochs, f"loss {np.mean(losses):.3f}")
+            # the validation accuracy is reported only for the epoch at which it was measured
+            checked = [h["val_knn_accuracy"] for h in history if h.get("epoch") == epoch and "val_knn_accuracy" in h]
+            progress(epoch + 1, epochs, f"loss {np.mean(losses):.3f}" + (f" val {checked[0]:.3f}" if checked else ""))
     else:
         accuracy = (_validation_accuracy(module, X, table.cpu().numpy(), codes, train_idx, val_idx, device)
                     if early_stopping else float("nan"))

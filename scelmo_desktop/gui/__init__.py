@@ -1,0 +1,1 @@
+"""The desktop app: Qt panels and workers over ``scelmo_desktop.core`` (no science here)."""

@@ -1,0 +1,81 @@
+"""Heavy work off the UI thread: one job at a time in a Python thread, reporting through Qt signals.
+
+Core functions take ``progress(stage, done, total, message)`` and a cancel flag; a job hands them both. Signals
+emitted from the worker thread are queued to the UI thread, so widgets are only touched there. Cancel sets the
+flag; core code checks it between units of work (a gene, a batch, an epoch) and raises ``Cancelled`` after the
+last finished unit has been stored, so earlier results stay intact.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+
+from PySide6.QtCore import QObject, Signal
+
+from scelmo_desktop.core.errors import ScelmoError
+from scelmo_desktop.core.jobs import Cancelled
+
+log = logging.getLogger("scelmo_desktop.jobs")
+
+
+class Job(QObject):
+    progress = Signal(str, int, int, str, float)  # stage, done, total, message, seconds left (-1: unknown)
+    succeeded = Signal(object)
+    failed = Signal(str, str)  # what happened (one line), details (traceback)
+    cancelled = Signal()
+    ended = Signal()
+
+    def __init__(self, name: str, work, parent=None):
+        """``work(progress, cancel)`` runs in the worker thread and returns the result."""
+        super().__init__(parent)
+        self.name = name
+        self._work = work
+        self.cancel_flag = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stage, self._stage_started = None, 0.0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"scelmo-job-{self.name}", daemon=True)
+        self._thread.start()
+
+    def cancel(self) -> None:
+        self.cancel_flag.set()
+
+    def is_running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.is_running()
+
+    def report(self, stage: str, done: int, total: int, message: str = "") -> None:
+        now = time.perf_counter()
+        if stage != self._stage:
+            self._stage, self._stage_started = stage, now
+        left = -1.0
+        if 0 < done < total:
+            left = (now - self._stage_started) / done * (total - done)
+        self.progress.emit(stage, int(done), int(total), str(message), float(left))
+
+    def _run(self) -> None:
+        log.info("job %s started", self.name)
+        try:
+            result = self._work(self.report, self.cancel_flag)
+        except Cancelled:
+            log.info("job %s cancelled", self.name)
+            self.cancelled.emit()
+        except ScelmoError as exc:
+            log.warning("job %s: %s", self.name, exc)
+            self.failed.emit(str(exc), traceback.format_exc())
+        except Exception as exc:  # noqa: BLE001 - shown to the user with details, and logged
+            log.exception("job %s failed", self.name)
+            self.failed.emit(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        else:
+            log.info("job %s finished", self.name)
+            self.succeeded.emit(result)
+        finally:
+            self.ended.emit()

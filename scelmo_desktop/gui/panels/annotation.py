@@ -1,0 +1,138 @@
+"""Annotation: label cells from a labelled reference (10-NN vote or the fine-tuned adaptor) or from cell-type
+descriptions alone; confidence, Unknown below a threshold, metrics and the confusion matrix when truth exists."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLineEdit, QPushButton
+
+from scelmo_desktop.gui.panels.base import combo_value, fill_obs_combo
+from scelmo_desktop.gui.panels.task import TaskPanel, results_folder
+
+SPLIT_70_30 = "this data: stratified 70/30 split by the label (evaluation)"
+SPLIT_COLUMN = "this data: cells whose column equals a value"
+REFERENCE_FILE = "a reference file…"
+
+
+class AnnotationPanel(TaskPanel):
+    title = "Annotation"
+    explanation = ("knn: each cell takes the majority label of its 10 most similar reference cells. adaptor: a "
+                   "small network fine-tuned on the reference. text: no reference, cells scored against "
+                   "descriptions of the candidate types (weak with the embedded models; see the README).")
+    run_label = "Annotate"
+    job_name = "annotation"
+
+    def build_form(self, form) -> None:
+        self.mode = QComboBox()
+        self.mode.addItems(["knn", "adaptor", "text"])
+        self.reference = QComboBox()
+        self.reference.addItems([SPLIT_70_30, SPLIT_COLUMN, REFERENCE_FILE])
+        self.split_column = QComboBox()
+        self.split_value = QLineEdit()
+        self.split_value.setPlaceholderText("value marking reference cells")
+        self.reference_path = QLineEdit()
+        self.reference_path.setPlaceholderText("reference .h5ad")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        file_row = QHBoxLayout()
+        file_row.addWidget(self.reference_path, 1)
+        file_row.addWidget(browse)
+        split_row = QHBoxLayout()
+        split_row.addWidget(self.split_column)
+        split_row.addWidget(self.split_value, 1)
+        self.label = QComboBox()
+        self.candidates = QLineEdit()
+        self.candidates.setPlaceholderText("text mode: comma-separated cell types (default: the label's values)")
+        self.threshold = QDoubleSpinBox()
+        self.threshold.setRange(0.0, 1.0)
+        self.threshold.setSingleStep(0.05)
+        form.addRow("Method", self.mode)
+        form.addRow("Reference", self.reference)
+        form.addRow("Split column / value", split_row)
+        form.addRow("Reference file", file_row)
+        form.addRow("Label column", self.label)
+        form.addRow("Candidates", self.candidates)
+        form.addRow("Unknown below confidence", self.threshold)
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Reference data", "", "AnnData (*.h5ad);;All files (*)")
+        if path:
+            self.reference_path.setText(path)
+            self.reference.setCurrentText(REFERENCE_FILE)
+
+    def refresh(self) -> None:
+        adata = self.project.adata
+        fill_obs_combo(self.label, adata, prefer=self.project.settings.label_key)
+        fill_obs_combo(self.split_column, adata)
+
+    def make_work(self):
+        from sklearn.model_selection import train_test_split
+
+        from scelmo_desktop.core.annotation_run import run_annotation, split_by_column
+        from scelmo_desktop.core.io import read_data
+
+        project, session = self.project, self.window_.session
+        project.require_data()
+        label_key, mode, how = combo_value(self.label), self.mode.currentText(), self.reference.currentText()
+        adata = project.adata
+        if how == SPLIT_70_30:
+            if label_key is None:
+                self.status.setText("Choose the label column to split by.")
+                return None
+            ref_idx, query_idx = train_test_split(np.arange(adata.n_obs), test_size=0.3,
+                                                  stratify=adata.obs[label_key].astype(str), random_state=0)
+            reference, query = adata[ref_idx].copy(), adata[query_idx].copy()
+        elif how == SPLIT_COLUMN:
+            reference, query = split_by_column(adata, self.split_column.currentText(), self.split_value.text())
+            query_idx = np.flatnonzero(~adata.obs_names.isin(reference.obs_names))
+        else:
+            reference, query, query_idx = read_data(self.reference_path.text()), adata, np.arange(adata.n_obs)
+        candidates = [c.strip() for c in self.candidates.text().split(",") if c.strip()] or None
+        folder = results_folder("annotation")
+
+        def work(progress, cancel):
+            from scelmo_desktop.backends.hardware import torch_device
+            from scelmo_desktop.core.report import confusion_png
+
+            mode_ = session.resolved_mode(project.settings)
+            with session.store() as store:
+                annotation, record = run_annotation(
+                    query, mode=mode, settings=project.pipeline_settings(mode_), llm=session.llm_source(project.settings),
+                    embedder=session.embedder(project.settings), store=store,
+                    reference=reference,
+                    label_key=label_key, candidates=candidates, table=project.table,
+                    threshold=self.threshold.value(), progress=progress, cancel=cancel,
+                    device=torch_device(project.settings.device))
+            figure = None
+            if "metrics" in record:
+                figure = confusion_png(query.obs[label_key], annotation.labels, folder / "confusion.png",
+                                       title=f"{mode}: accuracy {record['metrics']['accuracy']:.3f}")
+            return annotation, record, figure, query_idx
+
+        return work
+
+    def show_result(self, result) -> None:
+        annotation, record, figure, query_idx = result
+        adata = self.project.adata
+        labels = np.full(adata.n_obs, "(reference)", dtype=object)
+        confidence = np.full(adata.n_obs, np.nan, dtype=np.float32)
+        labels[query_idx], confidence[query_idx] = annotation.labels, annotation.confidence
+        adata.obs["scelmo_label"] = pd.Categorical(labels)
+        adata.obs["scelmo_label_confidence"] = confidence
+        metrics = record.get("metrics")
+        if metrics:
+            per_class = metrics["per_class_f1"]
+            counts = pd.Series(annotation.labels).value_counts()
+            self.table.set_frame(pd.DataFrame([{"label": k, "F1": v, "predicted cells": int(counts.get(k, 0))}
+                                               for k, v in per_class.items()]))
+            self.status.setText(f"{record['method']}: accuracy {metrics['accuracy']:.3f}, macro-F1 "
+                                f"{metrics['macro_f1']:.3f} on {len(query_idx)} query cells · labels written to "
+                                "obs['scelmo_label'] (colour the UMAP by it in Clustering).")
+            self.project.results["annotation"] = {k: metrics[k] for k in ("accuracy", "macro_f1")}
+        else:
+            counts = pd.Series(annotation.labels).value_counts()
+            self.table.set_frame(pd.DataFrame({"label": counts.index, "cells": counts.to_numpy()}))
+            self.status.setText(f"Annotated {len(query_idx)} cells (no truth to score against).")
+        if figure is not None:
+            self.figure.show_png(figure)

@@ -1,0 +1,60 @@
+"""What every panel shares: a title and explanation, access to the project and the job runner, and the
+``refresh`` hook called when the data or results change."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
+
+
+class Panel(QWidget):
+    title = "Panel"
+    explanation = ""
+
+    def __init__(self, window):
+        super().__init__()
+        self.window_ = window  # the MainWindow: project, session, run_job()
+        self.layout_ = QVBoxLayout(self)
+        heading = QLabel(f"<h2 style='margin:0'>{self.title}</h2>")
+        self.layout_.addWidget(heading)
+        if self.explanation:
+            text = QLabel(self.explanation)
+            text.setWordWrap(True)
+            text.setStyleSheet("color:#555")
+            self.layout_.addWidget(text)
+
+    @property
+    def project(self):
+        return self.window_.project
+
+    def refresh(self) -> None:
+        """Called when data is opened or a result changes; panels update what they show."""
+
+    def form(self, title: str) -> QFormLayout:
+        box = QGroupBox(title)
+        form = QFormLayout(box)
+        self.layout_.addWidget(box)
+        return form
+
+
+def obs_combo(adata, *, allow_none: bool = False, prefer: str | None = None) -> QComboBox:
+    combo = QComboBox()
+    fill_obs_combo(combo, adata, allow_none=allow_none, prefer=prefer)
+    return combo
+
+
+def fill_obs_combo(combo: QComboBox, adata, *, allow_none: bool = False, prefer: str | None = None) -> None:
+    current = combo.currentText()
+    combo.clear()
+    if allow_none:
+        combo.addItem("(none)")
+    if adata is not None:
+        combo.addItems([str(c) for c in adata.obs.columns])
+    for choice in (prefer, current):  # an explicit preference wins over what was shown before
+        if choice and combo.findText(choice) >= 0:
+            combo.setCurrentText(choice)
+            break
+
+
+def combo_value(combo: QComboBox) -> str | None:
+    text = combo.currentText()
+    return None if text in ("", "(none)") else text

@@ -1,0 +1,84 @@
+"""Data: open a file (.h5ad, 10x .h5 / mtx folder, CSV) or the shipped demo; see what is in it; choose the
+matrix that feeds the embedding and the label column."""
+
+from __future__ import annotations
+
+import pandas as pd
+from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton
+
+from scelmo_desktop.gui.panels.base import Panel, combo_value, fill_obs_combo
+from scelmo_desktop.gui.project import DEMO_SOURCE
+from scelmo_desktop.gui.widgets import FrameView
+
+FILTER = "Single-cell data (*.h5ad *.h5 *.csv *.tsv *.txt *.loom);;All files (*)"
+
+
+class DataPanel(Panel):
+    title = "Data"
+    explanation = ("Open your data. Nothing leaves this computer. The embedding needs non-negative expression "
+                   "(counts or log-normalised); 'auto' uses .raw when present.")
+
+    def __init__(self, window):
+        super().__init__(window)
+        buttons = QHBoxLayout()
+        self.open_button = QPushButton("Open file…")
+        self.folder_button = QPushButton("Open 10x folder…")
+        self.demo_button = QPushButton("Open demo data")
+        self.open_button.clicked.connect(self._open_file)
+        self.folder_button.clicked.connect(self._open_folder)
+        self.demo_button.clicked.connect(lambda: self.window_.open_data(DEMO_SOURCE))
+        for b in (self.open_button, self.folder_button, self.demo_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        self.layout_.addLayout(buttons)
+        self.name = QLabel("No data open.")
+        self.name.setStyleSheet("font-size:14px; font-weight:600")
+        self.layout_.addWidget(self.name)
+        form = self.form("Input")
+        self.layer = QComboBox()
+        self.layer.currentTextChanged.connect(self._layer_changed)
+        self.label = QComboBox()
+        self.label.currentTextChanged.connect(self._label_changed)
+        form.addRow("Matrix for the embedding", self.layer)
+        form.addRow("Cell-type label column", self.label)
+        self.summary = FrameView()
+        self.layout_.addWidget(QLabel("Observation columns (first values)"))
+        self.layout_.addWidget(self.summary, 1)
+
+    def _open_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open single-cell data", "", FILTER)
+        if path:
+            self.window_.open_data(path)
+
+    def _open_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open a 10x matrix folder")
+        if path:
+            self.window_.open_data(path)
+
+    def _layer_changed(self, text: str) -> None:
+        if text:
+            self.project.settings.layer = text
+
+    def _label_changed(self, text: str) -> None:
+        self.project.settings.label_key = combo_value(self.label)
+
+    def refresh(self) -> None:
+        project = self.project
+        info = project.summary()
+        if not info:
+            return
+        self.name.setText(f"{project.data_name}: {info['cells']:,} cells × {info['genes']:,} genes")
+        self.layer.blockSignals(True)
+        self.layer.clear()
+        self.layer.addItems(["auto"] + info["layers"])
+        self.layer.setCurrentText(project.settings.layer if self.layer.findText(project.settings.layer) >= 0 else "auto")
+        self.layer.blockSignals(False)
+        self.label.blockSignals(True)
+        fill_obs_combo(self.label, project.adata, allow_none=True, prefer=project.settings.label_key)
+        self.label.blockSignals(False)
+        obs = project.adata.obs
+        rows = [{"column": str(c), "type": str(obs[c].dtype), "distinct values": int(obs[c].nunique()),
+                 "examples": ", ".join(map(str, obs[c].astype(str).unique()[:5]))} for c in obs.columns]
+        rows.append({"column": "(obsm)", "type": "embeddings", "distinct values": len(info["embeddings (obsm)"]),
+                     "examples": ", ".join(info["embeddings (obsm)"])})
+        self.summary.set_frame(pd.DataFrame(rows))

@@ -1,0 +1,181 @@
+"""Descriptions: write gene (and cell-type) descriptions with the local LLM or the offline knowledge, search
+them, see their source mode and quality flags, edit by hand, and move them between workstations as packs."""
+
+from __future__ import annotations
+
+import pandas as pd
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QLineEdit,
+                               QPushButton, QSpinBox)
+
+from scelmo_desktop.core.descriptions import MODES
+from scelmo_desktop.gui.panels.base import Panel
+from scelmo_desktop.gui.widgets import FrameView
+
+
+class DescriptionsPanel(Panel):
+    title = "Descriptions"
+    explanation = ("Each gene gets a text: written by the LLM (llm), by the LLM from offline facts (grounded), "
+                   "or the facts alone (facts). Everything is stored; a second run is instant and a cancelled "
+                   "run keeps what it finished. Small models invent things: read before you trust.")
+
+    def __init__(self, window):
+        super().__init__(window)
+        form = self.form("Describe")
+        self.mode = QComboBox()
+        self.mode.addItems(["auto", *MODES])
+        self.mode.currentTextChanged.connect(lambda t: setattr(self.project.settings, "mode", t))
+        self.max_genes = QSpinBox()
+        self.max_genes.setRange(1, 100_000)
+        self.max_genes.setValue(window.project.settings.max_genes)
+        self.max_genes.valueChanged.connect(lambda v: setattr(self.project.settings, "max_genes", v))
+        self.all_genes = QCheckBox("all genes")
+        row = QHBoxLayout()
+        row.addWidget(self.max_genes)
+        row.addWidget(QLabel("most variable genes"))
+        row.addWidget(self.all_genes)
+        row.addStretch(1)
+        form.addRow("Mode", self.mode)
+        form.addRow("Genes", row)
+        buttons = QHBoxLayout()
+        self.describe_button = QPushButton("Describe genes")
+        self.describe_button.clicked.connect(self.run_describe)
+        self.cell_types_button = QPushButton("Describe cell types (label column)")
+        self.cell_types_button.clicked.connect(self.run_cell_types)
+        buttons.addWidget(self.describe_button)
+        buttons.addWidget(self.cell_types_button)
+        buttons.addStretch(1)
+        form.addRow(buttons)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search genes or text…")
+        self.layout_.addWidget(self.search)
+        self.table = FrameView()
+        self.search.textChanged.connect(self.table.proxy.setFilterFixedString)
+        self.layout_.addWidget(self.table, 1)
+        actions = QHBoxLayout()
+        for text, slot in (("Edit selected…", self._edit), ("Re-describe selected", self._redescribe),
+                           ("Export CSV…", lambda: self.table.export_csv(self, "descriptions.csv")),
+                           ("Export pack…", self._export_pack), ("Import pack…", self._import_pack)):
+            button = QPushButton(text)
+            button.clicked.connect(slot)
+            actions.addWidget(button)
+        actions.addStretch(1)
+        self.layout_.addLayout(actions)
+        self.status = QLabel("")
+        self.layout_.addWidget(self.status)
+        self.rows = pd.DataFrame(columns=["name", "kind", "mode", "flags", "edited", "text"])
+
+    # ---- jobs ---------------------------------------------------------------------------------------------
+    def run_describe(self, genes: list[str] | None = None) -> None:
+        from scelmo_desktop.core.gene_descriptions import describe_gene_list
+        from scelmo_desktop.core.pipeline import describe_genes
+
+        project, session = self.project, self.window_.session
+        project.require_data()
+        project.settings.max_genes = None if self.all_genes.isChecked() else self.max_genes.value()
+        expression = project.expression()
+
+        def work(progress, cancel):
+            mode = session.resolved_mode(project.settings)
+            settings = project.pipeline_settings(mode)
+            with session.store() as store:
+                if genes:
+                    return describe_gene_list(genes, mode=mode, llm=session.llm_source(project.settings),
+                                              store=store, params=settings.params,
+                                              progress=lambda d, t, m="": progress("describe", d, t, m),
+                                              cancel=cancel)
+                return describe_genes(expression, settings=settings, llm=session.llm_source(project.settings),
+                                      store=store, progress=progress, cancel=cancel)[1]
+
+        self.window_.run_job("describe genes", work, self._described)
+
+    def _described(self, result) -> None:
+        project = self.project
+        if project.described is not None and set(result.texts) < set(project.described.texts):
+            project.described.texts.update(result.texts)  # re-described a few: merge into the full set
+        else:
+            project.described = result
+        project.table = None  # the gene table must be rebuilt from the new texts
+        rows = [{"name": g, "kind": "gene", "mode": result.mode, "flags": ";".join(result.flags.get(g, [])),
+                 "edited": "yes" if g in result.edited else "", "text": t} for g, t in result.texts.items()]
+        keep = self.rows[~self.rows["name"].isin(result.texts)] if len(self.rows) else self.rows
+        self.rows = pd.concat([keep, pd.DataFrame(rows)], ignore_index=True) if len(keep) else pd.DataFrame(rows)
+        self.table.set_frame(self.rows)
+        self.status.setText(f"LLM calls: {result.n_llm_calls} (cached: {result.n_cached}) · mode {result.mode} · "
+                            f"flagged: {result.flag_counts().get('any', 0)}")
+        self.window_.results_changed()
+
+    def run_cell_types(self) -> None:
+        from scelmo_desktop.core.pipeline import describe_cell_types
+
+        project, session = self.project, self.window_.session
+        project.require_data()
+        if not project.settings.label_key:
+            self.status.setText("Choose a label column in the Data panel first.")
+            return
+
+        def work(progress, cancel):
+            mode = session.resolved_mode(project.settings)
+            with session.store() as store:
+                return describe_cell_types(project.adata, project.settings.label_key,
+                                           settings=project.pipeline_settings(mode),
+                                           llm=session.llm_source(project.settings), store=store,
+                                           progress=progress, cancel=cancel)
+
+        def done(result):
+            rows = pd.DataFrame([{"name": n, "kind": "cell type", "mode": project.settings.mode, "flags": "",
+                                  "edited": "", "text": t} for n, t in result.texts.items()])
+            self.rows = pd.concat([self.rows[self.rows["kind"] != "cell type"], rows], ignore_index=True)
+            self.table.set_frame(self.rows)
+            self.status.setText(f"{len(rows)} cell types described.")
+
+        self.window_.run_job("describe cell types", work, done)
+
+    # ---- editing and packs --------------------------------------------------------------------------------
+    def _selected_genes(self) -> list[str]:
+        rows = self.table.selected_rows()
+        return [str(n) for n, k in zip(rows.get("name", []), rows.get("kind", [])) if k == "gene"]
+
+    def _edit(self) -> None:
+        genes = self._selected_genes()
+        if len(genes) != 1:
+            self.status.setText("Select one gene to edit.")
+            return
+        gene = genes[0]
+        current = self.rows.loc[self.rows["name"] == gene, "text"].iloc[0]
+        text, ok = QInputDialog.getMultiLineText(self, f"Edit {gene}", "Description (used in every mode from now on):",
+                                                 current)
+        if ok and text.strip():
+            with self.window_.session.store() as store:
+                store.put_edit("gene", gene, text.strip(), author="desktop")
+            self.rows.loc[self.rows["name"] == gene, ["text", "edited"]] = [text.strip(), "yes"]
+            if self.project.described is not None:
+                self.project.described.texts[gene] = text.strip()
+            self.project.table = None
+            self.table.set_frame(self.rows)
+            self.status.setText(f"Stored the edit of {gene}; re-embed to use it.")
+
+    def _redescribe(self) -> None:
+        genes = self._selected_genes()
+        if genes:
+            self.run_describe(genes)
+
+    def _export_pack(self) -> None:
+        from scelmo_desktop.core.packs import export_pack
+
+        path, _ = QFileDialog.getSaveFileName(self, "Export descriptions pack", "descriptions.scelmo-pack.zip",
+                                              "scELMo pack (*.zip)")
+        if path:
+            with self.window_.session.store() as store:
+                manifest = export_pack(store, path)
+            self.status.setText(f"Exported {manifest['n_descriptions']} descriptions to {path}.")
+
+    def _import_pack(self) -> None:
+        from scelmo_desktop.backends import registry
+        from scelmo_desktop.core.packs import import_pack
+
+        path, _ = QFileDialog.getOpenFileName(self, "Import descriptions pack", "", "scELMo pack (*.zip)")
+        if path:
+            info = registry.find_model("sentence-transformers", self.project.settings.embedder)
+            with self.window_.session.store() as store:
+                summary = import_pack(store, path, embedder_id=registry.embedder_id(info.name, info.sha256))
+            self.status.setText(f"Imported {summary['descriptions_new']} new descriptions.")

@@ -1,0 +1,84 @@
+"""Embeddings: turn the descriptions into the gene table and the cells into wa/aa embeddings; show coverage."""
+
+from __future__ import annotations
+
+import pandas as pd
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton
+
+from scelmo_desktop.gui.panels.base import Panel
+from scelmo_desktop.gui.widgets import FrameView
+
+
+class EmbeddingsPanel(Panel):
+    title = "Embeddings"
+    explanation = ("Each description becomes a vector (the embedder); each cell becomes the expression-weighted "
+                   "(wa) or plain (aa) average of its genes' vectors. Genes without a description get zero rows.")
+
+    def __init__(self, window):
+        super().__init__(window)
+        form = self.form("Gene table")
+        self.source = QComboBox()
+        form.addRow("Source", self.source)
+        row = QHBoxLayout()
+        self.embed_button = QPushButton("Embed cells")
+        self.embed_button.clicked.connect(self.run_embed)
+        row.addWidget(self.embed_button)
+        row.addStretch(1)
+        form.addRow(row)
+        self.status = QLabel("Not embedded yet.")
+        self.layout_.addWidget(self.status)
+        self.coverage = FrameView()
+        self.layout_.addWidget(self.coverage, 1)
+        self.refresh()
+
+    def refresh(self) -> None:
+        from scelmo_desktop.core.tables import list_tables
+
+        current = self.source.currentText()
+        self.source.clear()
+        self.source.addItem("descriptions of this data (Descriptions panel)")
+        self.source.addItems([f"stored table: {t['name']}" for t in list_tables()])
+        if self.source.findText(current) >= 0:
+            self.source.setCurrentText(current)
+
+    def run_embed(self) -> None:
+        from scelmo_desktop.core.gene_table import embed_texts
+        from scelmo_desktop.core.pipeline import add_cell_embeddings, describe_genes
+        from scelmo_desktop.core.tables import resolve_table
+
+        project, session = self.project, self.window_.session
+        project.require_data()
+        expression = project.expression()
+        source = self.source.currentText()
+
+        def work(progress, cancel):
+            if source.startswith("stored table: "):
+                table = resolve_table(source[len("stored table: "):])
+            else:
+                mode = session.resolved_mode(project.settings)
+                with session.store() as store:
+                    described = project.described
+                    if described is None:  # describe first (cached answers make this instant on a re-run)
+                        described = describe_genes(expression, settings=project.pipeline_settings(mode),
+                                                   llm=session.llm_source(project.settings), store=store,
+                                                   progress=progress, cancel=cancel)[1]
+                    table, _ = embed_texts(described.texts, embedder=session.embedder(project.settings), store=store,
+                                           progress=lambda d, t, m="": progress("embed descriptions", d, t, m),
+                                           cancel=cancel)
+                project.described = described
+            alignment, coverage = add_cell_embeddings(project.adata, expression, table, progress=progress,
+                                                      cancel=cancel)
+            return table, alignment, coverage
+
+        self.window_.run_job("embed", work, self._embedded)
+
+    def _embedded(self, result) -> None:
+        table, alignment, coverage = result
+        project = self.project
+        project.table, project.alignment, project.coverage = table, alignment, coverage
+        self.status.setText(f"wa and aa written to obsm['X_scelmo_wa'] / ['X_scelmo_aa']: {coverage['n_matched']} of "
+                            f"{coverage['n_genes']} genes have a vector ({table.dim}-d), covering "
+                            f"{100 * coverage.get('fraction_expression_covered', 0):.1f}% of expression.")
+        self.coverage.set_frame(pd.DataFrame([{"measure": k, "value": str(v)} for k, v in coverage.items()]))
+        project.results["embeddings"] = {k: v for k, v in coverage.items() if isinstance(v, (int, float, str))}
+        self.window_.results_changed()

@@ -1,0 +1,81 @@
+"""Drive the real app through every panel on the demo data and save one PNG per panel (used by
+``scelmo-desktop --screenshots DIR`` and by the GUI tests)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtWidgets import QApplication
+
+from scelmo_desktop.gui.project import DEMO_SOURCE
+
+
+def wait_for_job(window, timeout_s: float = 900) -> str:
+    """Keep the event loop turning until the running job ends; returns 'done', 'failed' or 'idle'."""
+    job = window.job
+    if job is None:
+        return "idle"
+    outcome = {}
+    job.failed.connect(lambda what, details: outcome.setdefault("failed", what))
+    deadline = time.monotonic() + timeout_s
+    while job.is_running() and time.monotonic() < deadline:
+        QApplication.processEvents()
+        time.sleep(0.02)
+    for _ in range(20):  # deliver the queued 'succeeded'/'ended' signals
+        QApplication.processEvents()
+        time.sleep(0.01)
+    return "failed: " + outcome["failed"] if "failed" in outcome else "done"
+
+
+def capture(window, title: str, folder: Path) -> Path:
+    window.show_panel(title)
+    for _ in range(10):
+        QApplication.processEvents()
+        time.sleep(0.02)
+    path = folder / f"{list(window.panels).index(title) + 1:02d}_{title.lower().replace(' & ', '_').replace(' ', '_')}.png"
+    window.grab().save(str(path))
+    return path
+
+
+def steps(window, max_genes: int):
+    """(panel title, action) in pipeline order; each action may start a job."""
+    panels = window.panels
+
+    def describe():
+        panels["Descriptions"].max_genes.setValue(max_genes)
+        panels["Descriptions"].run_describe()
+
+    def integration():
+        panels["Integration"].use_example()
+        panels["Integration"].epochs.setValue(10)
+        panels["Integration"].run()
+
+    def finetune():
+        panels["Fine-tuning"].epochs.setValue(15)
+        panels["Fine-tuning"].run()
+
+    def treatment():
+        panels["Treatment & perturbation"].use_example()
+        panels["Treatment & perturbation"].repeats.setValue(2)
+        panels["Treatment & perturbation"].run()
+
+    return [("Data", lambda: window.open_data(DEMO_SOURCE)), ("Models", lambda: None), ("Descriptions", describe),
+            ("Embeddings", panels["Embeddings"].run_embed), ("Clustering", panels["Clustering"].run_cluster),
+            ("Annotation", panels["Annotation"].run), ("Integration", integration), ("Fine-tuning", finetune),
+            ("Treatment & perturbation", treatment)]
+
+
+def run_screenshots(window, folder: Path, *, max_genes: int = 24) -> list[Path]:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    window.resize(1360, 860)
+    written = []
+    for title, action in steps(window, max_genes):
+        window.show_panel(title)
+        action()
+        outcome = wait_for_job(window)
+        if outcome.startswith("failed"):
+            print(f"{title}: {outcome}")
+        written.append(capture(window, title, folder))
+    return written

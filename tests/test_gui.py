@@ -1,0 +1,155 @@
+"""The real app, offscreen, driven with pytest-qt: demo data → descriptions with the real GGUF → embedding →
+clustering → the UMAP view; cancelling keeps stored work; the UI thread stays responsive during a job;
+projects round-trip; the screenshot driver fills every panel."""
+
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QSettings, QTimer  # noqa: E402
+
+from scelmo_desktop.gui.main_window import MainWindow  # noqa: E402
+from scelmo_desktop.gui.project import DEMO_SOURCE, Project  # noqa: E402
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
+    win = MainWindow(settings)
+    qtbot.addWidget(win)
+    win.project.settings.threads = 1
+    yield win
+    if win.job is not None:
+        win.job.cancel()
+        win.job.wait(30)
+
+
+def finish(qtbot, window, timeout_s=600):
+    qtbot.waitUntil(lambda: window.job is not None and not window.job.is_running(), timeout=timeout_s * 1000)
+    qtbot.wait(100)  # deliver the queued result signals
+
+
+def test_demo_describe_embed_cluster_and_view(qtbot, window):
+    window.open_data(DEMO_SOURCE)
+    assert window.project.adata.n_obs == 700 and "bulk_labels" in window.windowTitle() + "bulk_labels"
+    descriptions = window.panels["Descriptions"]
+    descriptions.mode.setCurrentText("llm")  # the real GGUF writes them
+    descriptions.max_genes.setValue(3)
+    descriptions.run_describe()
+    finish(qtbot, window)
+    assert len(descriptions.rows) == 3 and descriptions.rows["text"].str.len().gt(0).all()
+    assert "LLM calls: 3" in descriptions.status.text()
+
+    window.panels["Embeddings"].run_embed()
+    finish(qtbot, window)
+    assert window.project.alignment is not None and "X_scelmo_wa" in window.project.adata.obsm
+
+    clustering = window.panels["Clustering"]
+    clustering.baselines.setChecked(False)
+    clustering.sweep.setChecked(False)
+    clustering.run_cluster()
+    finish(qtbot, window)
+    view = clustering.view
+    assert view.n_points() == 700  # every cell drawn
+    assert view.color_by == "bulk_labels"
+    assert view.colours_in_use() == window.project.adata.obs["bulk_labels"].nunique() == 10
+    assert view.legend.count() == 10
+    assert "bulk_labels" in view.tooltip_for(0)
+    assert len(clustering.metrics.model_.frame) == 2  # wa and aa
+
+
+def test_box_selection_makes_a_named_group(qtbot, window):
+    window.open_data(DEMO_SOURCE)
+    view = window.panels["Clustering"].view
+    view.set_data(window.project.adata, "X_umap", color_by="bulk_labels")  # the file ships a UMAP
+    view._add_box()
+    x, y = view.coords.min(axis=0)
+    w, h = np.ptp(view.coords, axis=0)
+    view.roi.setPos([x - 1, y - 1])
+    view.roi.setSize([w / 2 + 1, h + 2])  # the left half of the plot
+    expected = int((view.coords[:, 0] <= x + w / 2).sum())
+    assert view.make_group("left half") == expected
+    groups = window.project.adata.obs["scelmo_groups"].astype(str)
+    assert (groups == "left half").sum() == expected and (groups == "ungrouped").sum() == 700 - expected
+    view._add_lasso()
+    assert 0 < len(view.selected_cells()) < 700
+
+
+def test_cancel_keeps_stored_descriptions_and_ui_stays_responsive(qtbot, window):
+    from scelmo_desktop.core.paths import default_store_path
+    from scelmo_desktop.core.store import Store
+
+    window.open_data(DEMO_SOURCE)
+    descriptions = window.panels["Descriptions"]
+    descriptions.mode.setCurrentText("llm")
+    descriptions.max_genes.setValue(12)
+    gaps, last = [], [time.perf_counter()]
+
+    def probe():  # the event-loop latency: how late each 20 ms tick arrives
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.timeout.connect(probe)
+    timer.start(20)
+    cancelled = []
+    descriptions.run_describe()
+    window.job.cancelled.connect(lambda: cancelled.append(True))
+    done = []
+    window.job.progress.connect(lambda stage, d, t, m, left: done.append(d))
+    qtbot.waitUntil(lambda: done and max(done) >= 2, timeout=300_000)  # two genes stored
+    asked = time.perf_counter()
+    window.cancel_job()
+    qtbot.waitUntil(lambda: not window.job.is_running(), timeout=30_000)
+    stop_seconds = time.perf_counter() - asked
+    qtbot.wait(100)
+    timer.stop()
+    assert cancelled and "cancelled" in window.job_label.text()
+    assert stop_seconds < 10  # one gene at most finishes after Cancel (~2–5 s on one core)
+    with Store(default_store_path()) as store:
+        kept = store.count_descriptions()
+    assert 2 <= kept < 12
+    steady = gaps[5:]  # the first ticks include the job's start-up
+    assert max(steady) < 0.1, f"UI thread blocked for {max(steady) * 1000:.0f} ms"
+    # a second run reuses everything stored before the cancel
+    descriptions.run_describe()
+    finish(qtbot, window)
+    assert f"(cached: {kept})" in descriptions.status.text()
+
+
+def test_project_round_trip(tmp_path):
+    project = Project()
+    project.open_data(DEMO_SOURCE)
+    project.settings.max_genes, project.settings.mode = 40, "facts"
+    project.results["clustering"] = [{"method": "scELMo-wa", "nmi": 0.6}]
+    saved = project.save(tmp_path / "analysis")
+    assert saved.name == "analysis.scelmo.json"
+    again = Project.load(saved)
+    assert again.adata.n_obs == 700 and again.settings.max_genes == 40 and again.settings.mode == "facts"
+    assert again.settings.label_key == "bulk_labels" and again.results["clustering"][0]["nmi"] == 0.6
+    saved.write_text("{not json")
+    with pytest.raises(Exception, match="not a readable scELMo project"):
+        Project.load(saved)
+
+
+def test_screenshot_driver_fills_every_panel(qtbot, window, tmp_path):
+    from PySide6.QtGui import QImage
+
+    from scelmo_desktop.gui.screenshots import run_screenshots
+
+    window.project.settings.mode = "facts"  # no LLM: this test is about the panels, the LLM is tested above
+    window.panels["Descriptions"].mode.setCurrentText("facts")
+    written = run_screenshots(window, tmp_path / "shots", max_genes=60)
+    assert len(written) == len(window.panels) == 9
+    for path in written:
+        image = QImage(str(path))
+        assert image.width() >= 1000 and image.height() >= 700
+    assert window.panels["Annotation"].figure.path is not None  # confusion matrix drawn
+    assert len(window.panels["Integration"].table.model_.frame) == 4
+    assert window.panels["Fine-tuning"].adaptor is not None
+    ranking = window.panels["Treatment & perturbation"].table.model_.frame
+    assert "p_value" in ranking.columns and len(ranking) == 20
