@@ -76,3 +76,18 @@ def test_embedder_is_local_and_offline(embedder):
     assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["HF_HUB_DISABLE_TELEMETRY"] == "1"
     vectors = embedder.embed(["T cell receptor signalling", "lysozyme in monocytes"])
     assert vectors.shape == (2, 384) and embedder.info()["max_seq_length"] == 256
+
+
+def test_streamed_generation_matches_and_stops_on_cancel(llm):
+    import threading
+
+    from scelmo_desktop.core.jobs import Cancelled
+
+    prompt = "Please summarize the major function of gene: CD3E. Use academic language in one paragraph."
+    plain = llm.generate(prompt, TEST_PARAMS)
+    streamed = llm.generate(prompt, TEST_PARAMS, cancel=threading.Event())
+    assert streamed.text == plain.text and streamed.text  # same greedy answer either way
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(Cancelled):
+        llm.generate(prompt, TEST_PARAMS, cancel=stop)

@@ -21,7 +21,7 @@ class CountingFake:
     def __init__(self):
         self.prompts = []
 
-    def generate(self, prompt, params):
+    def generate(self, prompt, params, cancel=None):
         self.prompts.append(prompt)
         return Generation(text=f"text for {prompt[-40:]}", n_tokens=5, seconds=0.0)
 

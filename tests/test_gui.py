@@ -101,7 +101,7 @@ def test_cancel_keeps_stored_descriptions_and_ui_stays_responsive(qtbot, window)
     window.job.cancelled.connect(lambda: cancelled.append(True))
     done = []
     window.job.progress.connect(lambda stage, d, t, m, left: done.append(d))
-    qtbot.waitUntil(lambda: done and max(done) >= 2, timeout=300_000)  # two genes stored
+    qtbot.waitUntil(lambda: bool(done) and max(done) >= 2, timeout=300_000)  # two genes stored
     asked = time.perf_counter()
     window.cancel_job()
     qtbot.waitUntil(lambda: not window.job.is_running(), timeout=30_000)
@@ -109,11 +109,12 @@ def test_cancel_keeps_stored_descriptions_and_ui_stays_responsive(qtbot, window)
     qtbot.wait(100)
     timer.stop()
     assert cancelled and "cancelled" in window.job_label.text()
-    assert stop_seconds < 10  # one gene at most finishes after Cancel (~2–5 s on one core)
+    assert stop_seconds < 3  # generation is streamed and stops within a token of Cancel
     with Store(default_store_path()) as store:
         kept = store.count_descriptions()
     assert 2 <= kept < 12
     steady = gaps[5:]  # the first ticks include the job's start-up
+    print(f"\nlatency probe: max {max(steady) * 1000:.0f} ms over {len(steady)} ticks; cancel took {stop_seconds:.1f} s")
     assert max(steady) < 0.1, f"UI thread blocked for {max(steady) * 1000:.0f} ms"
     # a second run reuses everything stored before the cancel
     descriptions.run_describe()

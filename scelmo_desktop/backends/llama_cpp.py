@@ -17,6 +17,7 @@ from pathlib import Path
 from scelmo_desktop.backends.hardware import default_threads
 from scelmo_desktop.backends.llm import Generation, GenerationParams
 from scelmo_desktop.core.errors import ScelmoError
+from scelmo_desktop.core.jobs import check_cancel
 
 GGUF_MAGIC = b"GGUF"
 
@@ -104,17 +105,28 @@ class LlamaCppBackend:
         self.chat_format = resolved or "gguf-template"
         self.n_ctx = n_ctx
 
-    def generate(self, prompt: str, params: GenerationParams) -> Generation:
+    def generate(self, prompt: str, params: GenerationParams, cancel=None) -> Generation:
+        """One answer. With a ``cancel`` flag the answer is streamed token by token and generation stops as soon
+        as the flag is set (raising ``Cancelled``; nothing partial is returned), so Cancel in the app takes
+        effect within a token, not after a whole description."""
         started = time.perf_counter()
-        result = self._llm.create_chat_completion(
-            messages=[{"role": "user", "content": prompt}],
-            temperature=params.temperature, top_p=params.top_p, top_k=params.top_k,
-            repeat_penalty=params.repeat_penalty, max_tokens=params.max_tokens, stop=list(params.stop),
-            seed=params.seed,
-        )
-        text = (result["choices"][0]["message"]["content"] or "").strip()
-        return Generation(text=text, n_tokens=int(result["usage"]["completion_tokens"]),
-                          seconds=time.perf_counter() - started)
+        arguments = dict(messages=[{"role": "user", "content": prompt}], temperature=params.temperature,
+                         top_p=params.top_p, top_k=params.top_k, repeat_penalty=params.repeat_penalty,
+                         max_tokens=params.max_tokens, stop=list(params.stop), seed=params.seed)
+        if cancel is None:
+            result = self._llm.create_chat_completion(**arguments)
+            text = (result["choices"][0]["message"]["content"] or "").strip()
+            n_tokens = int(result["usage"]["completion_tokens"])
+        else:
+            pieces, n_tokens = [], 0
+            for chunk in self._llm.create_chat_completion(**arguments, stream=True):
+                check_cancel(cancel)
+                content = chunk["choices"][0]["delta"].get("content")
+                if content:
+                    pieces.append(content)
+                    n_tokens += 1
+            text = "".join(pieces).strip()
+        return Generation(text=text, n_tokens=n_tokens, seconds=time.perf_counter() - started)
 
     def info(self) -> dict:
         return {

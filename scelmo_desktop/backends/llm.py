@@ -36,7 +36,9 @@ class Generation:
 
 
 class LLMBackend(Protocol):
-    def generate(self, prompt: str, params: GenerationParams) -> Generation: ...
+    def generate(self, prompt: str, params: GenerationParams, cancel=None) -> Generation:
+        """``cancel`` (optional, anything with ``is_set()``): stop mid-answer by raising ``Cancelled``."""
+        ...
 
     def info(self) -> dict:
         """At least ``name``, ``sha256`` (of the model file) and ``chat_format``."""

@@ -104,7 +104,7 @@ def describe_entities(
     for entity in todo:
         check_cancel(cancel)
         prompt = template.render(entity, (facts or {}).get(entity, ""))
-        generation = llm.generate(prompt, params)
+        generation = llm.generate(prompt, params, cancel=cancel) if cancel is not None else llm.generate(prompt, params)
         store.put_description(key, entity, generation.text, prompt=prompt, model_name=model_name,
                               params=params.as_dict(), n_tokens=generation.n_tokens, seconds=generation.seconds)
         result.texts[entity] = generation.text

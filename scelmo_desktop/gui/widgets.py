@@ -71,6 +71,7 @@ class FrameView(QTableView):
         self.resizeColumnsToContents()
         for column in range(self.model_.columnCount()):
             self.setColumnWidth(column, min(self.columnWidth(column), 420))
+        self.viewport().update()
 
     def selected_rows(self) -> pd.DataFrame:
         rows = sorted({self.proxy.mapToSource(i).row() for i in self.selectionModel().selectedRows()})
