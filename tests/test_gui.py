@@ -154,3 +154,17 @@ def test_screenshot_driver_fills_every_panel(qtbot, window, tmp_path):
     assert window.panels["Fine-tuning"].adaptor is not None
     ranking = window.panels["Treatment & perturbation"].table.model_.frame
     assert "p_value" in ranking.columns and len(ranking) == 20
+
+
+def test_one_button_pipeline_fills_the_panels_and_writes_the_report(qtbot, window):
+    from pathlib import Path
+
+    window.open_data(DEMO_SOURCE)
+    window.project.settings.mode, window.project.settings.max_genes = "facts", 40
+    window.panels["Data"].run_pipeline()
+    finish(qtbot, window)
+    report = Path(window.project.results["pipeline"]["report"])
+    assert report.exists() and report.stat().st_size > 10_000
+    assert window.panels["Clustering"].view.n_points() == 700
+    assert set(window.project.cluster_metrics["method"]) >= {"scELMo-wa", "PCA", "random-table"}
+    assert window.project.alignment is not None and window.stack.currentWidget() is window.panels["Clustering"]

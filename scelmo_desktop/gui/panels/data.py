@@ -31,6 +31,10 @@ class DataPanel(Panel):
             buttons.addWidget(b)
         buttons.addStretch(1)
         self.layout_.addLayout(buttons)
+        self.pipeline_button = QPushButton("Run the whole pipeline (describe → embed → cluster → report)")
+        self.pipeline_button.setToolTip("Uses the settings of the other panels, or their defaults.")
+        self.pipeline_button.clicked.connect(self.run_pipeline)
+        buttons.addWidget(self.pipeline_button)
         self.name = QLabel("No data open.")
         self.name.setStyleSheet("font-size:14px; font-weight:600")
         self.layout_.addWidget(self.name)
@@ -44,6 +48,41 @@ class DataPanel(Panel):
         self.summary = FrameView()
         self.layout_.addWidget(QLabel("Observation columns (first values)"))
         self.layout_.addWidget(self.summary, 1)
+
+    def run_pipeline(self) -> None:
+        """One job for the whole zero-shot run, as ``scelmo run``: the results land in every panel and the HTML
+        report, h5ad and CSVs in a results folder."""
+        from scelmo_desktop.core.gene_table import align
+        from scelmo_desktop.core.outputs import write_outputs
+        from scelmo_desktop.core.pipeline import run_pipeline
+        from scelmo_desktop.gui.panels.task import results_folder
+
+        project, session = self.project, self.window_.session
+        project.require_data()
+        folder = results_folder("pipeline")
+
+        def work(progress, cancel):
+            mode = session.resolved_mode(project.settings)
+            with session.store() as store:
+                result = run_pipeline(project.adata, settings=project.pipeline_settings(mode),
+                                      llm=session.llm_source(project.settings),
+                                      embedder=session.embedder(project.settings), store=store,
+                                      data_name=project.data_name, progress=progress, cancel=cancel)
+            paths = write_outputs(result, folder, label_key=project.settings.label_key)
+            expression = project.expression()
+            return result, align(result.table, expression.var_names, expression.var), paths
+
+        def done(outcome):
+            result, alignment, paths = outcome
+            project.table, project.alignment = result.table, alignment
+            project.coverage, project.cluster_metrics = result.record.get("coverage", {}), result.metrics
+            project.results["pipeline"] = {"report": str(paths["report"])}
+            clustering = self.window_.panels["Clustering"]
+            clustering._clustered(result.metrics)
+            self.window_.show_panel("Clustering")
+            self.window_.show_message(f"Pipeline finished; report: {paths['report']}")
+
+        self.window_.run_job("pipeline", work, done)
 
     def _open_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open single-cell data", "", FILTER)

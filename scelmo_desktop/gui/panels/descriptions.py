@@ -52,7 +52,7 @@ class DescriptionsPanel(Panel):
         self.search.textChanged.connect(self.table.proxy.setFilterFixedString)
         self.layout_.addWidget(self.table, 1)
         actions = QHBoxLayout()
-        for text, slot in (("Edit selected…", self._edit), ("Re-describe selected", self._redescribe),
+        for text, slot in (("Edit selected…", self._edit), ("Describe selected in this mode", self._redescribe),
                            ("Export CSV…", lambda: self.table.export_csv(self, "descriptions.csv")),
                            ("Export pack…", self._export_pack), ("Import pack…", self._import_pack)):
             button = QPushButton(text)
