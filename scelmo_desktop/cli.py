@@ -161,23 +161,55 @@ def build_parser() -> argparse.ArgumentParser:
         _add_data_options(command, max_genes_default=default)
         _add_model_options(command)
     cli_tasks.add_parsers(sub, add_data_options=_add_data_options, add_model_options=_add_model_options)
+    audit = sub.add_parser("audit", help="print the audit trail (who ran what, on which files, with which models)")
+    audit.add_argument("--tail", type=int, help="only the last N entries")
+    audit.add_argument("--json", action="store_true", help="as JSON")
     return parser
 
 
 # ---- commands ---------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    status, message = "ok", ""
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        return code
     except ScelmoError as exc:
+        status, message = "error", str(exc)
         if args.debug:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        status, message = "interrupted", "stopped by the user"
         print("\ninterrupted: every finished description is stored; run the same command again to resume.",
               file=sys.stderr)
         return 130
+    except BaseException as exc:
+        status, message = "crashed", f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        _audit(args, status, message)
+
+
+READ_ONLY = {"audit", "models", "tables"}  # listing commands change nothing and are not audited
+
+
+def _audit(args, status: str, message: str) -> None:
+    from scelmo_desktop.cli_support import audit_models
+    from scelmo_desktop.core import audit
+
+    if args.command in READ_ONLY and getattr(args, "action", "list") == "list":
+        return
+    inputs = [v for k in ("data", "data_option", "query", "reference", "file") if (v := getattr(args, k, None))]
+    inputs += list(getattr(args, "knowledge", []) or [])
+    outputs = [v for k in ("out", "save_adaptor") if (v := getattr(args, k, None))]
+    parameters = {k: str(v) for k, v in vars(args).items() if k not in ("command",) and v is not None}
+    try:
+        audit.record(f"scelmo {args.command}", status=status, inputs=inputs, models=audit_models(args),
+                     parameters=parameters, outputs=outputs, message=message)
+    except OSError as exc:  # an unwritable audit log must be seen, but must not hide the command's own result
+        print(f"warning: could not append to the audit log {audit.audit_path()}: {exc}", file=sys.stderr)
 
 
 def _cmd_models(args) -> int:
@@ -438,7 +470,25 @@ def _cmd_demo(args) -> int:
     return _cmd_run(args, adata=adata, data_name="scanpy.datasets.pbmc68k_reduced (.raw, bulk_labels)")
 
 
-COMMANDS = {"annotate": _cmd_annotate, "models": _cmd_models, "tables": _cmd_tables, "packs": _cmd_packs, "edit": _cmd_edit, "describe": _cmd_describe, "embed": _cmd_embed, "cluster": _cmd_cluster,
+def _cmd_audit(args) -> int:
+    from scelmo_desktop.core.audit import audit_path, read_entries
+
+    entries = read_entries(args.tail)
+    if args.json:
+        print(json.dumps(entries, indent=2))
+        return 0
+    if not entries:
+        print(f"no audit entries yet ({audit_path()})")
+    for e in entries:
+        inputs = ", ".join(f"{Path(i['path']).name} (sha256 {i.get('sha256', '-')[:12]})" for i in e["inputs"]) or "-"
+        models = ", ".join(f"{m['name']} ({m['sha256'][:12]})" for m in e["models"]) or "-"
+        print(f"{e['time']}  {e['user']}@{e['host']}  {e['operation']}  [{e['status']}]\n"
+              f"    inputs: {inputs}\n    models: {models}\n    outputs: {', '.join(e['outputs']) or '-'}"
+              + (f"\n    message: {e['message']}" if e.get("message") else ""))
+    return 0
+
+
+COMMANDS = {"audit": _cmd_audit, "annotate": _cmd_annotate, "models": _cmd_models, "tables": _cmd_tables, "packs": _cmd_packs, "edit": _cmd_edit, "describe": _cmd_describe, "embed": _cmd_embed, "cluster": _cmd_cluster,
             "run": _cmd_run, "demo": _cmd_demo, **cli_tasks.COMMANDS}
 
 if __name__ == "__main__":

@@ -146,3 +146,23 @@ def check_model(model) -> str:
     if hasattr(backend, "close"):
         backend.close()
     return "yes"
+
+
+def audit_models(args) -> list[dict]:
+    """The models a command used (name and sha256), for the audit trail; hashes come from the hash cache."""
+    from scelmo_desktop.backends import registry
+    from scelmo_desktop.core.errors import ScelmoError
+
+    used = []
+    wanted = []
+    if hasattr(args, "llm") and getattr(args, "mode", None) != "facts":
+        wanted.append(("gguf", args.llm))
+    if hasattr(args, "embedder"):
+        wanted.append(("sentence-transformers", args.embedder))
+    for kind, name in wanted:
+        try:
+            info = registry.find_model(kind, name, getattr(args, "models_dir", None))
+        except ScelmoError:
+            continue
+        used.append({"kind": kind, "name": info.name, "sha256": info.sha256, "path": info.path})
+    return used

@@ -17,6 +17,38 @@ from scelmo_desktop.backends.llm import GenerationParams  # noqa: E402
 TEST_PARAMS = GenerationParams(max_tokens=24)
 
 
+def _guard_network():
+    """Fail loudly on any attempt to connect to a non-loopback address from the test process (the app must work
+    air-gapped; subprocess runs are checked inside an empty network namespace in test_reliability)."""
+    import ipaddress
+    import socket
+
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def allowed(address) -> bool:
+        if not isinstance(address, tuple):  # AF_UNIX paths
+            return True
+        try:
+            return ipaddress.ip_address(address[0]).is_loopback
+        except ValueError:
+            return address[0] == "localhost"
+
+    def connect(self, address):
+        if not allowed(address):
+            raise RuntimeError(f"network access attempted during tests: {address}")
+        return real_connect(self, address)
+
+    def connect_ex(self, address):
+        if not allowed(address):
+            raise RuntimeError(f"network access attempted during tests: {address}")
+        return real_connect_ex(self, address)
+
+    socket.socket.connect, socket.socket.connect_ex = connect, connect_ex
+
+
+_guard_network()
+
+
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path, monkeypatch):
     """Every test gets its own user data folder (store, settings)."""

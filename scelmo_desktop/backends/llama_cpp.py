@@ -30,12 +30,19 @@ ARCHITECTURE_CHAT_FORMATS = {
 FALLBACK_CHAT_FORMAT = "chatml"
 
 
+SUPPORTED_GGUF_VERSIONS = (2, 3)
+
+
 def check_gguf(path: Path) -> None:
     if not path.is_file():
         raise ScelmoError(f"Model file not found: {path}. Run 'scelmo models' to see the models folder contents.")
     with open(path, "rb") as handle:
         if handle.read(4) != GGUF_MAGIC:
             raise ScelmoError(f"{path} is not a GGUF model file (wrong magic bytes). Use a llama.cpp .gguf file.")
+        version = int.from_bytes(handle.read(4), "little")
+    if version not in SUPPORTED_GGUF_VERSIONS:
+        raise ScelmoError(f"{path} is GGUF version {version}; this llama.cpp reads versions "
+                          f"{', '.join(map(str, SUPPORTED_GGUF_VERSIONS))}. The file is corrupt or from an unsupported tool.")
 
 
 def resolve_chat_format(metadata: dict, override: str | None) -> str | None:

@@ -186,8 +186,20 @@ def open_llm(info: ModelInfo, *, chat_format: str | None = None, n_threads: int 
              n_gpu_layers: int = 0, n_ctx: int = 2048):
     from scelmo_desktop.backends.llama_cpp import LlamaCppBackend
 
+    check_fits_in_memory(info)
     return LlamaCppBackend(info.path, sha256=info.sha256, chat_format=chat_format or info.chat_format,
                            n_threads=n_threads, n_gpu_layers=n_gpu_layers, n_ctx=n_ctx, name=info.name)
+
+
+def check_fits_in_memory(info: ModelInfo, *, headroom_bytes: int = 300_000_000) -> None:
+    """Refuse, before loading, a model larger than the memory free now (llama.cpp maps the whole file)."""
+    import psutil
+
+    available = psutil.virtual_memory().available
+    if info.size_bytes + headroom_bytes > available:
+        raise ScelmoError(f"The model {info.path} needs about {(info.size_bytes + headroom_bytes) / 1e9:.1f} GB but only "
+                          f"{available / 1e9:.1f} GB of memory is free; close other programs or pick a smaller "
+                          "(more quantized) GGUF.")
 
 
 def embedder_id(name: str, sha256: str) -> str:

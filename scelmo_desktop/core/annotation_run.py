@@ -48,6 +48,10 @@ def run_annotation(
     kwargs = {"progress": progress} if progress is not None else {}
     query_expr = select_expression(query, settings.layer)
     ref_expr = select_expression(reference, settings.layer) if reference is not None else None
+    if ref_expr is not None and mode != "text" and not (
+            set(data_symbols(query_expr, settings.symbol_column)) & set(data_symbols(ref_expr, settings.symbol_column))):
+        # checked before any description work: no table could make these two files comparable
+        raise ScelmoError("The reference and the query share no described gene; they cannot be compared.")
     if table is None:  # describe the union of both files' genes once, with the same table for both
         table, _ = gene_table_for([e for e in (ref_expr, query_expr) if e is not None], settings=settings, llm=llm,
                                   store=store, embedder=embedder, cancel=cancel, **kwargs)

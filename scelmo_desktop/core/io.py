@@ -16,6 +16,7 @@ from scelmo_desktop.core.atomic import write_atomic
 from scelmo_desktop.core.errors import ScelmoError
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+MAX_DIMENSION = 2**31 - 1  # beyond this a declared size is corrupt (and would overflow 32-bit sparse indices)
 SUPPORTED = ".h5ad (AnnData), .h5 (10x Genomics), .csv (cells x genes) or a 10x matrix folder"
 
 
@@ -30,7 +31,8 @@ def read_data(path: str | os.PathLike):
     if path.is_dir():
         if not any((path / name).exists() for name in ("matrix.mtx", "matrix.mtx.gz")):
             raise ScelmoError(f"{path} is a folder without matrix.mtx(.gz); give a 10x matrix folder or a file ({SUPPORTED}).")
-        return _guarded(path, lambda: sc.read_10x_mtx(path))
+        _check_mtx_header(path)
+        return _checked(path, _guarded(path, lambda: sc.read_10x_mtx(path)))
     suffix = path.suffix.lower()
     if suffix in (".h5ad", ".h5"):
         with open(path, "rb") as handle:
@@ -40,15 +42,70 @@ def read_data(path: str | os.PathLike):
                 f"{path} is not an HDF5 file (it does not start with the HDF5 signature), so it is not a valid "
                 f"{suffix} file. Re-export it from scanpy/Seurat with write_h5ad, or check that the download completed."
             )
+        if suffix == ".h5ad":
+            _check_h5ad_shape(path)
         reader = ad.read_h5ad if suffix == ".h5ad" else sc.read_10x_h5
         adata = _guarded(path, lambda: reader(path))
     elif suffix == ".csv":
         adata = _guarded(path, lambda: sc.read_csv(path))
     else:
         raise ScelmoError(f"{path}: unsupported file type '{suffix or '(none)'}'. Give {SUPPORTED}.")
+    return _checked(path, adata)
+
+
+def _checked(path: Path, adata):
+    """Refuse what would embed silently wrong: no cells or genes, empty or duplicated gene names."""
     if adata.n_obs == 0 or adata.n_vars == 0:
         raise ScelmoError(f"{path} holds {adata.n_obs} cells x {adata.n_vars} genes; an empty matrix cannot be embedded.")
+    names = adata.var_names.astype(str)
+    empty = int((names.str.strip() == "").sum())
+    if empty:
+        raise ScelmoError(f"{path}: {empty} gene name(s) in var_names are empty; every gene needs a name "
+                          "(fix var_names, or use a var column with symbols via --symbol-column).")
+    duplicated = names[names.duplicated()].unique()
+    if len(duplicated):
+        raise ScelmoError(f"{path}: {len(duplicated)} gene name(s) occur more than once in var_names (e.g. "
+                          f"{', '.join(map(str, duplicated[:5]))}); run adata.var_names_make_unique() or sum the "
+                          "duplicates, then save again.")
     return adata
+
+
+def _check_h5ad_shape(path: Path) -> None:
+    """Read the declared shape before loading: a corrupt size would otherwise allocate without bound."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            X = handle.get("X")
+            shape = None
+            if isinstance(X, h5py.Dataset):
+                shape = X.shape
+            elif X is not None and "shape" in X.attrs:
+                shape = tuple(int(v) for v in X.attrs["shape"])
+    except OSError as exc:
+        raise ScelmoError(f"Could not read {path}: {exc}. The file may be truncated or corrupt.") from exc
+    if shape is not None and any(int(n) > MAX_DIMENSION for n in shape):
+        raise ScelmoError(f"{path} declares a matrix of {shape[0]} x {shape[1]}, beyond what any file holds; "
+                          "the file is corrupt. Re-export it.")
+
+
+def _check_mtx_header(folder: Path) -> None:
+    import gzip
+
+    name = "matrix.mtx" if (folder / "matrix.mtx").exists() else "matrix.mtx.gz"
+    opener = gzip.open if name.endswith(".gz") else open
+    try:
+        with opener(folder / name, "rt") as handle:
+            line = handle.readline()
+            while line.startswith("%"):
+                line = handle.readline()
+            rows, cols, entries = (int(v) for v in line.split()[:3])
+    except (OSError, ValueError, EOFError) as exc:
+        raise ScelmoError(f"{folder / name} has no readable 'rows columns entries' header; the file is corrupt "
+                          f"({exc}).") from exc
+    if max(rows, cols, entries) > MAX_DIMENSION or rows <= 0 or cols <= 0:
+        raise ScelmoError(f"{folder / name} declares {rows} x {cols} with {entries} entries, which no real "
+                          "matrix has; the file is corrupt. Re-export it.")
 
 
 def _guarded(path: Path, read):

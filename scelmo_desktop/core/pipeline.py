@@ -116,7 +116,14 @@ def data_symbols(expression: Expression, symbol_column: str | None = None) -> li
 
         catalog = GeneCatalog.load()
         mapper = catalog.symbol_for_ensembl if catalog is not None else None
-    return gene_symbols(expression.var_names, expression.var, symbol_column, ensembl_to_symbol=mapper)
+    symbols = gene_symbols(expression.var_names, expression.var, symbol_column, ensembl_to_symbol=mapper)
+    if looks_ensembl(expression.var_names) and all(ENSEMBL_PATTERN.match(s) for s in symbols):
+        raise ScelmoError(
+            "The genes are Ensembl ids and none of them could be mapped to a gene symbol ("
+            + ("the gene catalog knows none of them" if mapper else "the knowledge extra with the gene catalog is "
+               "not installed") + "). Pass --symbol-column naming the var column with symbols, or install the "
+            "knowledge extra.")
+    return symbols
 
 
 def describe_genes(

@@ -73,7 +73,11 @@ def read_table_file(path: str | Path) -> GeneTable:
     suffix = path.suffix.lower()
     if suffix in (".pkl", ".pickle"):
         try:
-            table = _from_mapping(safe_unpickle(path.read_bytes()), path)
+            try:
+                mapping = safe_unpickle(path.read_bytes())
+            except ScelmoError as exc:
+                raise ScelmoError(f"{path}: {exc}") from exc
+            table = _from_mapping(mapping, path)
         except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
             raise ScelmoError(f"{path} is not a readable pickle ({exc}).") from exc
     elif suffix == ".npz":

@@ -208,6 +208,10 @@ class MainWindow(QMainWindow):
         job.cancelled.connect(lambda: self.show_message(f"'{name}' cancelled; everything finished before was kept."))
         job.succeeded.connect(lambda _: self.show_message(f"'{name}' finished."))
         job.ended.connect(self._job_ended)
+        outcome = {"status": "ok", "message": ""}
+        job.failed.connect(lambda what, details: outcome.update(status="error", message=what))
+        job.cancelled.connect(lambda: outcome.update(status="cancelled"))
+        job.ended.connect(lambda: self._audit(name, outcome))
         self.job = job
         self.job_label.setText(f"{name}…")
         self.progress.setRange(0, 0)
@@ -216,6 +220,19 @@ class MainWindow(QMainWindow):
         self.cancel_button.setEnabled(True)
         job.start()
         return job
+
+    def _audit(self, name: str, outcome: dict) -> None:
+        from scelmo_desktop.core import audit
+
+        source = self.project.settings.data_path
+        inputs = [source] if source and Path(source).exists() else []
+        settings = {k: v for k, v in vars(self.project.settings).items() if v is not None}
+        try:
+            audit.record(f"desktop: {name}", status=outcome["status"], inputs=inputs, parameters=settings,
+                         models=[{"name": n} for n in (self.project.settings.llm, self.project.settings.embedder) if n],
+                         message=outcome["message"])
+        except OSError as exc:
+            log.warning("audit log not writable: %s", exc)
 
     def _on_progress(self, stage: str, done: int, total: int, message: str, left: float) -> None:
         self.progress.setRange(0, max(total, 1))
