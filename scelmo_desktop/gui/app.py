@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--demo", action="store_true", help="open the shipped pbmc68k_reduced demo data")
     parser.add_argument("--screenshots", type=Path, metavar="DIR",
                         help="run the demo through every panel and write one PNG per panel into DIR, then quit")
+    parser.add_argument("--mode", choices=("auto", "llm", "grounded", "facts"),
+                        help="description mode to start with (default: auto)")
     parser.add_argument("--max-genes", type=int, default=24,
                         help="with --screenshots: genes to describe (default 24 keeps it to a few minutes)")
     return parser
@@ -78,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     app.setOrganizationName("scELMo")
     window = MainWindow()
     install_error_hook(window)
+    if args.mode:
+        window.panels["Descriptions"].mode.setCurrentText(args.mode)  # also sets the project's mode
     window.show()
     if args.screenshots:
         from scelmo_desktop.gui.screenshots import run_screenshots
