@@ -175,3 +175,28 @@ def test_aa_is_linear_and_dense_equals_sparse(X, seed):
     assert np.isfinite(aa).all()
     np.testing.assert_allclose(embed_cells(X, E, mode="aa"), aa, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(embed_cells(sp.csr_matrix(2 * X), E, mode="aa"), 2 * aa, rtol=1e-3, atol=1e-3)
+
+
+def test_audit_trail_records_inputs_models_and_outcome(tmp_path, capsys):
+    import json
+
+    import anndata as ad
+    import pandas as pd
+
+    from scelmo_desktop import cli
+    from scelmo_desktop.core.audit import read_entries
+    from scelmo_desktop.core.provenance import sha256_file
+
+    data = tmp_path / "cells.h5ad"
+    ad.AnnData(X=sp.csr_matrix(np.ones((4, 3), np.float32)), var=pd.DataFrame(index=["CD3E", "CD4", "LYZ"])).write_h5ad(data)
+    assert cli.main(["describe", str(data), "--mode", "facts", "--max-genes", "all"]) == 0
+    assert cli.main(["embed", str(tmp_path / "missing.h5ad"), "--out", str(tmp_path / "o")]) == 2
+    ok, failed = read_entries()[-2:]
+    assert ok["operation"] == "scelmo describe" and ok["status"] == "ok"
+    assert ok["inputs"][0]["sha256"] == sha256_file(data) and ok["user"]
+    assert failed["status"] == "error" and "not found" in failed["message"]
+    assert {m["kind"] for m in failed["models"]} == {"gguf", "sentence-transformers"}
+    assert all(len(m["sha256"]) == 64 for m in failed["models"])
+    capsys.readouterr()
+    assert cli.main(["audit", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 2  # listing the trail is not itself audited
