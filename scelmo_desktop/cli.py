@@ -175,10 +175,10 @@ def main(argv: list[str] | None = None) -> int:
         code = COMMANDS[args.command](args)
         return code
     except ScelmoError as exc:
-        status, message = "error", str(exc)
+        status, message = "error", _naming_the_file(args, str(exc))
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         status, message = "interrupted", "stopped by the user"
@@ -190,6 +190,16 @@ def main(argv: list[str] | None = None) -> int:
         raise
     finally:
         _audit(args, status, message)
+
+
+def _naming_the_file(args, message: str) -> str:
+    """Errors about a data file's contents (a layer, NaNs, a column) name the file when they do not already."""
+    files = [Path(v) for k in ("data", "data_option", "query") if (v := getattr(args, k, None))]
+    if files and not any(f.name in message for f in files) and not any(
+            str(getattr(args, k, "") or "") and Path(str(getattr(args, k))).name in message
+            for k in ("reference", "file", "llm", "gene_table")):
+        return f"{files[0]}: {message}"
+    return message
 
 
 READ_ONLY = {"audit", "models", "tables"}  # listing commands change nothing and are not audited
