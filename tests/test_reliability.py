@@ -200,3 +200,23 @@ def test_audit_trail_records_inputs_models_and_outcome(tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(["audit", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 2  # listing the trail is not itself audited
+
+
+def test_a_store_held_by_another_writer_gives_a_clear_busy_message(tmp_path):
+    from scelmo_desktop.core.errors import ScelmoError
+    from scelmo_desktop.core.store import Store
+
+    path = tmp_path / "store.sqlite"
+    Store(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process in the middle of a write
+    try:
+        with Store(path, timeout_s=0.5) as store:
+            with pytest.raises(ScelmoError, match="is busy: another scELMo process"):
+                store.put_edit("gene", "CD3E", "text")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    with Store(path) as store:  # once released, writing works and nothing half-written is there
+        assert store.latest_edits("gene", ["CD3E"]) == {}
+        store.put_edit("gene", "CD3E", "text")

@@ -78,11 +78,32 @@ class StoredDescription:
     created_at: str
 
 
+def _busy_safe(method):
+    """A write that waited out the busy timeout (another process holding the write lock) becomes one clear
+    message instead of sqlite's 'database is locked' traceback; nothing was written."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            raise ScelmoError(
+                f"The description store {self.path} is busy: another scELMo process has been writing to it for "
+                f"more than {self.timeout_s:.0f} s. Wait for it to finish, or give this run its own --store."
+            ) from exc
+
+    return wrapper
+
+
 class Store:
     """Descriptions and embeddings on disk. Safe to share between threads and processes."""
 
     def __init__(self, path: str | Path, *, timeout_s: float = 30.0):
         self.path = Path(path)
+        self.timeout_s = timeout_s
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(self.path, timeout=timeout_s, check_same_thread=False, isolation_level=None)
@@ -121,6 +142,7 @@ class Store:
                     found[row[0]] = StoredDescription(*row)
         return found
 
+    @_busy_safe
     def put_description(
         self, key: DescriptionKey, entity: str, text: str, *, prompt: str, model_name: str, params: dict,
         n_tokens: int | None = None, seconds: float | None = None,
@@ -152,6 +174,7 @@ class Store:
                 "SELECT text_sha256, embedder_id, vector FROM embeddings ORDER BY embedder_id, text_sha256").fetchall()
         return descriptions, embeddings
 
+    @_busy_safe
     def import_descriptions(self, rows: list[dict]) -> int:
         """Insert rows that are not stored yet (a local answer always wins); returns how many were new."""
         columns = ("kind", "entity", "model_sha256", "template_sha256", "params_sha256", "text", "prompt",
@@ -165,6 +188,7 @@ class Store:
             return self._conn.total_changes - before
 
     # hand edits: every edit is kept as its own version; the latest one is used ----------------------------------
+    @_busy_safe
     def put_edit(self, kind: str, entity: str, text: str, *, author: str = "", note: str = "") -> None:
         with self._lock:
             self._conn.execute("INSERT INTO edits (kind, entity, text, author, note, created_at) VALUES (?,?,?,?,?,?)",
@@ -200,6 +224,7 @@ class Store:
                         found[text_hash] = vector
         return found
 
+    @_busy_safe
     def put_embeddings(self, embedder_id: str, vectors: dict[str, np.ndarray]) -> None:
         rows = [
             (h, embedder_id, int(v.shape[0]), np.asarray(v, dtype=np.float32).tobytes(), now_iso()) for h, v in vectors.items()
