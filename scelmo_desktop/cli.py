@@ -76,8 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--models-dir", type=Path, help="models folder (default: SCELMO_MODELS_DIR or ./models)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    models = sub.add_parser("models", help="list local models, or install the embedded defaults")
-    models.add_argument("action", nargs="?", choices=("list", "install-defaults"), default="list")
+    models = sub.add_parser("models", help="list local models, install the embedded defaults, or move a model "
+                                           "across the air gap as a verified pack")
+    models.add_argument("action", nargs="?", choices=("list", "install-defaults", "export", "import"), default="list")
+    models.add_argument("target", nargs="?", help="export: the model's name; import: the pack file")
+    models.add_argument("--out", type=Path, help="export: the pack file to write (.zip)")
+    models.add_argument("--license", help="export: licence text to record when the manifest has none")
     models.add_argument("--check", action="store_true", help="also try loading each model")
     models.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -230,6 +234,8 @@ def _cmd_models(args) -> int:
         for path in registry.install_defaults(args.models_dir):
             print(f"installed {path}")
         return 0
+    if args.action in ("export", "import"):
+        return _model_pack(args)
     models = registry.list_models(args.models_dir)
     rows = []
     for model in models:
@@ -249,6 +255,27 @@ def _cmd_models(args) -> int:
         print(f"    {row['size_bytes'] / 1e6:.1f} MB  sha256 {row['sha256'][:16]}…  {verified}"
               + (f"  chat format: {row['chat_format'] or 'from GGUF metadata'}" if row["kind"] == "gguf" else "")
               + (f"  loads: {row['loads']}" if "loads" in row else ""))
+    return 0
+
+
+def _model_pack(args) -> int:
+    from scelmo_desktop.backends import registry
+    from scelmo_desktop.backends.model_packs import export_model_pack, import_model_pack
+
+    if not args.target:
+        raise ScelmoError(f"'scelmo models {args.action}' needs the model's name (export) or the pack file (import).")
+    if args.action == "import":
+        entry = import_model_pack(args.target, args.models_dir or registry.default_models_dir())
+        print(f"imported {entry['name']} ({entry['kind']}), every file verified against the pack's sha256")
+        return 0
+    if args.out is None:
+        raise ScelmoError("'scelmo models export' needs --out FILE.zip.")
+    info = next((m for kind in ("gguf", "sentence-transformers") for m in registry.list_models(args.models_dir)
+                 if m.kind == kind and args.target in (m.name, Path(m.path).name)), None)
+    if info is None:
+        raise ScelmoError(f"No model named '{args.target}'; see 'scelmo models'.")
+    manifest = export_model_pack(info, args.out, license_text=args.license)
+    print(f"exported {info.name}: {len(manifest['files'])} file(s), sha256 {info.sha256[:16]}… → {args.out}")
     return 0
 
 

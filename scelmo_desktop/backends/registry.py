@@ -45,13 +45,17 @@ class ModelInfo:
 
 
 def load_manifest(folder: Path) -> list[dict]:
+    """The shipped manifest plus the entries of models imported from model packs (``imported.json``)."""
+    from scelmo_desktop.backends.model_packs import load_imported
+
     path = folder / "manifest.json"
-    if not path.is_file():
-        return []
-    try:
-        return list(json.loads(path.read_text(encoding="utf-8")).get("models", []))
-    except (json.JSONDecodeError, AttributeError) as exc:
-        raise ScelmoError(f"{path} is not valid JSON ({exc}); fix or delete it.") from exc
+    entries = []
+    if path.is_file():
+        try:
+            entries = list(json.loads(path.read_text(encoding="utf-8")).get("models", []))
+        except (json.JSONDecodeError, AttributeError) as exc:
+            raise ScelmoError(f"{path} is not valid JSON ({exc}); fix or delete it.") from exc
+    return entries + load_imported(folder)
 
 
 class HashCache:
