@@ -49,6 +49,10 @@ def load_manifest(folder: Path) -> list[dict]:
     from scelmo_desktop.backends.model_packs import load_imported
 
     path = folder / "manifest.json"
+    if not path.is_file() and folder == default_models_dir():
+        from scelmo_desktop.core.paths import shipped_manifest
+
+        path = shipped_manifest() or path  # an installed app's own models folder starts without a manifest
     entries = []
     if path.is_file():
         try:

@@ -12,11 +12,12 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 REPO_DIR = PACKAGE_DIR.parent
+SHARE_DIR = Path(sys.prefix) / "share" / "scelmo-desktop"  # where a wheel install puts resources and manifest
 
 
 def resources_dir() -> Path:
     """Prompt templates and icons: ``resources/`` beside the package (source checkout) or inside it (wheel)."""
-    for candidate in (PACKAGE_DIR / "resources", REPO_DIR / "resources"):
+    for candidate in (PACKAGE_DIR / "resources", REPO_DIR / "resources", SHARE_DIR / "resources"):
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError("resources/ folder not found next to the scelmo_desktop package")
@@ -45,6 +46,14 @@ def models_dir() -> Path:
     if (REPO_DIR / "models" / "manifest.json").is_file():
         return REPO_DIR / "models"
     return user_data_dir() / "models"
+
+
+def shipped_manifest() -> Path | None:
+    """The models manifest that ships with the app: the checkout's, or the installed copy."""
+    for candidate in (REPO_DIR / "models" / "manifest.json", SHARE_DIR / "models" / "manifest.json"):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def default_store_path() -> Path:
