@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--demo", action="store_true", help="open the shipped pbmc68k_reduced demo data")
     parser.add_argument("--screenshots", type=Path, metavar="DIR",
                         help="run the demo through every panel and write one PNG per panel into DIR, then quit")
+    parser.add_argument("--selftest", action="store_true",
+                        help="headless check of this installation: load both models, run the demo, exit 0/1")
     parser.add_argument("--mode", choices=("auto", "llm", "grounded", "facts"),
                         help="description mode to start with (default: auto)")
     parser.add_argument("--max-genes", type=int, default=24,
@@ -64,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.selftest:
+        import scelmo_desktop  # noqa: F401  (offline switches)
+        from scelmo_desktop.selftest import run_selftest
+
+        return run_selftest()
     # torch before Qt, always: on Windows, loading Qt's DLLs first makes torch's fail to load (known clash)
     import torch  # noqa: F401
 
