@@ -23,22 +23,29 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#9edae5", "#393b79"]
 
 
-def category_colors(values) -> tuple[np.ndarray, dict[str, str]]:
-    """Per-cell colours and the legend for a categorical column (categories in their order)."""
+N_SHADES = 64  # continuous values are drawn in 64 viridis shades: one shared brush per shade
+
+
+def category_colors(values) -> tuple[np.ndarray, list, dict[str, str]]:
+    """Per-cell brush index, the brushes, and the legend for a categorical column (categories in order).
+
+    One brush object per category, shared by all its points: building 300k QBrush objects would cost seconds
+    (and stress the Qt bindings)."""
     series = pd.Series(values).astype("category")
     categories = [str(c) for c in series.cat.categories]
     legend = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(categories)}
-    codes = series.cat.codes.to_numpy()
-    colors = np.array([legend[categories[c]] if c >= 0 else "#cccccc" for c in codes], dtype=object)
-    return colors, legend
+    codes = series.cat.codes.to_numpy().astype(int)
+    brushes = [pg.mkBrush(legend[c]) for c in categories] + [pg.mkBrush("#cccccc")]  # last: missing values
+    return np.where(codes >= 0, codes, len(categories)), brushes, legend
 
 
-def continuous_colors(values) -> np.ndarray:
+def continuous_colors(values) -> tuple[np.ndarray, list]:
     values = np.asarray(values, dtype=float)
     low, high = np.nanpercentile(values, [1, 99]) if np.isfinite(values).any() else (0.0, 1.0)
-    scaled = np.clip((values - low) / max(high - low, 1e-12), 0, 1)
-    cmap = pg.colormap.get("viridis")
-    return np.array([QColor(*c) for c in cmap.map(np.nan_to_num(scaled), mode="byte")], dtype=object)
+    scaled = np.clip((np.nan_to_num(values, nan=low) - low) / max(high - low, 1e-12), 0, 1)
+    shades = pg.colormap.get("viridis").map(np.linspace(0, 1, N_SHADES), mode="byte")
+    brushes = [pg.mkBrush(QColor(*c)) for c in shades]
+    return np.minimum((scaled * N_SHADES).astype(int), N_SHADES - 1), brushes
 
 
 class EmbeddingView(QWidget):
@@ -139,22 +146,23 @@ class EmbeddingView(QWidget):
         self.legend.clear()
         if isinstance(values, pd.Series) and not pd.api.types.is_numeric_dtype(values) or (
                 isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype)):
-            colors, legend = category_colors(values)
+            index, palette, legend = category_colors(values)
             counts = pd.Series(values).astype(str).value_counts()
             for name, colour in legend.items():
                 item = QListWidgetItem(f"■  {name}  ({counts.get(name, 0)})")
                 item.setForeground(QColor(colour))
                 self.legend.addItem(item)
-            brushes = [pg.mkBrush(c) for c in colors[self.drawn]]
         else:
             numeric = np.asarray(values, dtype=float)
-            brushes = [pg.mkBrush(c) for c in continuous_colors(numeric)[self.drawn]]
+            index, palette = continuous_colors(numeric)
             self.legend.addItem(f"{key}: {np.nanmin(numeric):.3g} (dark) … {np.nanmax(numeric):.3g} (yellow)")
+        self.brush_index = index[self.drawn]
+        brushes = [palette[i] for i in self.brush_index]  # references to a few shared brushes
         self.scatter.setData(x=self.coords[self.drawn, 0], y=self.coords[self.drawn, 1], brush=brushes,
                              data=self.drawn)
 
     def colours_in_use(self) -> int:
-        return len({b.color().name() for b in self.scatter.data["brush"]}) if self.n_points() else 0
+        return int(len(np.unique(self.brush_index))) if self.n_points() else 0
 
     # ---- hover and selection ------------------------------------------------------------------------------
     def tooltip_for(self, cell: int) -> str:
