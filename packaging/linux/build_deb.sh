@@ -33,5 +33,5 @@ Description: scELMo Desktop - offline LLM feature generation for single-cell dat
  Gene descriptions from a local GGUF model, sentence-transformers embeddings, clustering, annotation,
  integration and treatment analysis. Nothing goes over the network.
 CONTROL
-dpkg-deb --root-owner-group --build "$ROOT" "$DIST/scelmo-desktop_${VERSION}_amd64.deb"
+dpkg-deb --root-owner-group -Zzstd --build "$ROOT" "$DIST/scelmo-desktop_${VERSION}_amd64.deb"
 echo "$DIST/scelmo-desktop_${VERSION}_amd64.deb"
