@@ -78,8 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = sub.add_parser("models", help="list local models, install the embedded defaults, or move a model "
                                            "across the air gap as a verified pack")
-    models.add_argument("action", nargs="?", choices=("list", "install-defaults", "export", "import"), default="list")
-    models.add_argument("target", nargs="?", help="export: the model's name; import: the pack file")
+    models.add_argument("action", nargs="?", choices=("list", "install-defaults", "export", "import", "trust"),
+                        default="list")
+    models.add_argument("target", nargs="?", help="export/trust: the model's name or path; import: the pack file")
     models.add_argument("--out", type=Path, help="export: the pack file to write (.zip)")
     models.add_argument("--license", help="export: licence text to record when the manifest has none")
     models.add_argument("--check", action="store_true", help="also try loading each model")
@@ -236,6 +237,15 @@ def _cmd_models(args) -> int:
         return 0
     if args.action in ("export", "import"):
         return _model_pack(args)
+    if args.action == "trust":
+        from scelmo_desktop.backends.trust import record
+
+        if not args.target:
+            raise ScelmoError("'scelmo models trust' needs the model's name or path.")
+        info = registry.find_model("gguf", args.target, args.models_dir)
+        record(info)
+        print(f"trusted {info.path} (sha256 {info.sha256[:16]}…)")
+        return 0
     models = registry.list_models(args.models_dir)
     rows = []
     for model in models:

@@ -70,3 +70,21 @@ def test_not_a_pack(tmp_path):
     (tmp_path / "junk.zip").write_text("no zip")
     with pytest.raises(ScelmoError, match="not a readable model pack"):
         import_model_pack(tmp_path / "junk.zip", tmp_path / "models")
+
+
+def test_a_model_outside_the_manifest_is_pinned_at_first_use(tmp_path, source_folder, capsys):
+    from scelmo_desktop.backends.trust import check_first_use
+
+    info = registry.find_model("gguf", "tiny", source_folder)
+    assert info.expected_sha256 is None
+    assert check_first_use(info) == "recorded" and check_first_use(info) == "known"
+    (source_folder / "tiny.gguf").write_bytes(b"GGUF" + (3).to_bytes(4, "little") + b"swapped" * 100)
+    changed = registry.find_model("gguf", "tiny", source_folder)
+    with pytest.raises(ScelmoError, match="has changed since it was first used.*models trust tiny"):
+        check_first_use(changed)
+    with pytest.raises(ScelmoError, match="has changed since it was first used"):
+        registry.open_llm(changed)  # refused before llama.cpp sees the file
+    assert cli.main(["--models-dir", str(source_folder), "models", "trust", "tiny"]) == 0
+    assert check_first_use(changed) == "known"
+    shipped = registry.find_model("gguf")
+    assert check_first_use(shipped) == "manifest"  # listed models are checked against the manifest instead

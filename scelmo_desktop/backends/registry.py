@@ -194,7 +194,10 @@ def open_llm(info: ModelInfo, *, chat_format: str | None = None, n_threads: int 
              n_gpu_layers: int = 0, n_ctx: int = 2048):
     from scelmo_desktop.backends.llama_cpp import LlamaCppBackend
 
+    from scelmo_desktop.backends.trust import check_first_use
+
     check_fits_in_memory(info)
+    check_first_use(info)  # a model outside the manifest: its hash is pinned at first use
     return LlamaCppBackend(info.path, sha256=info.sha256, chat_format=chat_format or info.chat_format,
                            n_threads=n_threads, n_gpu_layers=n_gpu_layers, n_ctx=n_ctx, name=info.name)
 
