@@ -11,7 +11,6 @@ import json
 import time
 from pathlib import Path
 
-from scelmo_desktop.core.errors import ScelmoError
 
 
 def add_parsers(sub, *, add_data_options, add_model_options) -> None:
@@ -138,15 +137,13 @@ def cmd_integrate(args) -> int:
 def cmd_treatment(args) -> int:
     from scelmo_desktop.cli_support import open_session
     from scelmo_desktop.core.atomic import write_text_atomic
-    from scelmo_desktop.core.io import read_data, select_expression
+    from scelmo_desktop.core.io import read_data, require_obs_column, select_expression
     from scelmo_desktop.core.report import write_task_report
     from scelmo_desktop.core.treatment import in_silico_treatment, top_candidates, treatment_png
 
     started = time.perf_counter()
     adata = read_data(args.data)
-    if args.condition_key not in adata.obs.columns:
-        raise ScelmoError(f"The condition column '{args.condition_key}' is not in obs; available: "
-                          f"{', '.join(map(str, adata.obs.columns))}.")
+    require_obs_column(adata, args.condition_key, "condition")
     expression = select_expression(adata, args.layer)
     conditions = adata.obs[args.condition_key].astype(str).to_numpy()
     candidates = ([g.strip() for g in args.candidates.split(",") if g.strip()] if args.candidates else
@@ -179,15 +176,13 @@ def cmd_treatment(args) -> int:
 def cmd_perturb(args) -> int:
     from scelmo_desktop.cli_support import open_session
     from scelmo_desktop.core.atomic import write_text_atomic
-    from scelmo_desktop.core.io import read_data, select_expression
+    from scelmo_desktop.core.io import read_data, require_obs_column, select_expression
     from scelmo_desktop.core.perturbation import perturbation_shifts, run_perturbation
     from scelmo_desktop.core.report import metric_bars_png, write_task_report
 
     started = time.perf_counter()
     adata = read_data(args.data)
-    if args.perturbation_key not in adata.obs.columns:
-        raise ScelmoError(f"The perturbation column '{args.perturbation_key}' is not in obs; available: "
-                          f"{', '.join(map(str, adata.obs.columns))}.")
+    require_obs_column(adata, args.perturbation_key, "perturbation")
     expression = select_expression(adata, args.layer)
     shifts = perturbation_shifts(expression, adata.obs[args.perturbation_key], control=args.control)
     perturbed = sorted({g for genes in shifts.genes for g in genes})

@@ -24,6 +24,7 @@ import pandas as pd
 from scelmo_desktop.core import baselines, batch_metrics, cluster, metrics
 from scelmo_desktop.core.cell_embedding import embed_cells
 from scelmo_desktop.core.errors import ScelmoError
+from scelmo_desktop.core.io import require_obs_column
 from scelmo_desktop.core.jobs import CancelFlag, check_cancel
 
 INTEGRATED_KEY, HARMONY_KEY = "X_scelmo_integrated", "X_pca_harmony"
@@ -43,9 +44,7 @@ def harmony(pca: np.ndarray, batches, *, seed: int = 0) -> np.ndarray:
 
 def check_columns(adata, batch_key: str, label_key: str):
     for key, what in ((batch_key, "batch"), (label_key, "label")):
-        if key not in adata.obs.columns:
-            raise ScelmoError(f"The {what} column '{key}' is not in obs; available: "
-                              f"{', '.join(map(str, adata.obs.columns))}.")
+        require_obs_column(adata, key, what)
         if adata.obs[key].isna().any():
             raise ScelmoError(f"The {what} column '{key}' has missing values; fill or drop those cells.")
     batches = adata.obs[batch_key].astype(str).to_numpy()

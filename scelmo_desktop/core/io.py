@@ -108,6 +108,13 @@ def _check_mtx_header(folder: Path) -> None:
                           "matrix has; the file is corrupt. Re-export it.")
 
 
+def require_obs_column(adata, key: str, what: str) -> None:
+    """Refuse a missing obs column, listing the ones there are (``what``: batch, condition, …)."""
+    if key not in adata.obs.columns:
+        raise ScelmoError(f"The {what} column '{key}' is not in obs; available: "
+                          f"{', '.join(map(str, adata.obs.columns))}.")
+
+
 def _guarded(path: Path, read):
     try:
         return read()
