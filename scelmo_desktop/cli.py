@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from scelmo_desktop import __version__, cli_tasks
+from scelmo_desktop.backends.llm import DEFAULT_LLM_BATCH, DEFAULT_SERVER_PARALLEL
 from scelmo_desktop.core.descriptions import MODES
 from scelmo_desktop.core.errors import ScelmoError
 from scelmo_desktop.core.gene_descriptions import FLAG_POLICIES
@@ -22,6 +23,16 @@ DEFAULT_MAX_GENES = 64
 
 
 # ---- argument helpers -------------------------------------------------------------------------------------
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"takes a positive whole number (got '{value}')")
+    return number
+
+
 def _max_genes(value: str) -> int | None:
     if value.lower() == "all":
         return None
@@ -42,6 +53,17 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--threads", type=int, help="LLM threads (default: physical cores, or SCELMO_THREADS)")
     group.add_argument("--gpu-layers", type=int, default=0, help="layers to offload to a GPU (-1: all)")
     group.add_argument("--device", default="auto", help="embedder device: auto, cpu, cuda or mps")
+    group.add_argument("--llm-parallel", type=_positive, default=None, metavar="N",
+                       help="answers produced together: sequences decoded in one llama.cpp batch (default "
+                            f"{DEFAULT_LLM_BATCH}), or concurrent requests to --llm-server (default {DEFAULT_SERVER_PARALLEL})")
+    group.add_argument("--llm-server", metavar="URL",
+                       help="use an OpenAI-compatible server on your network instead of a GGUF, e.g. "
+                            "http://127.0.0.1:8080/v1 (loopback and private addresses only)")
+    group.add_argument("--llm-server-model", metavar="NAME", help="model name to ask the server for (default: --llm or 'default')")
+    group.add_argument("--llm-timeout", type=float, default=120.0, metavar="S", help="seconds per server request (default 120)")
+    group.add_argument("--llm-retries", type=int, default=3, metavar="N", help="retries per server request, with backoff (default 3)")
+    group.add_argument("--allow-remote-server", action="store_true",
+                       help="allow a server at a public address (prompts would leave loopback/private networks)")
     group.add_argument("--max-tokens", type=int, default=160, help="maximum tokens per description")
     group.add_argument("--seed", type=int, default=0, help="seed for decoding, clustering and baselines")
     group.add_argument("--store", type=Path, help="description store (SQLite); default: in the user data folder")

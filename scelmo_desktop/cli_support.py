@@ -65,7 +65,7 @@ def resolve_mode(requested: str, llm_info) -> str:
     if requested != "auto":
         return requested
     knowledge = catalog_available()
-    mode = llm_info.default_mode or ("grounded" if knowledge else "llm")
+    mode = (llm_info.default_mode if llm_info else None) or ("grounded" if knowledge else "llm")
     return mode if knowledge or mode == "llm" else "llm"
 
 
@@ -75,16 +75,11 @@ def open_session(args, *, need_embedder: bool):
     from scelmo_desktop.backends import registry
 
     mode = getattr(args, "mode", "llm")
-    if mode == "facts":  # no LLM is used: do not even resolve one
-        llm_info = registry.ModelInfo(name="none (facts mode)", kind="gguf", path="", size_bytes=0, sha256="")
+    if getattr(args, "llm_server", None) and mode != "facts":
+        llm, lazy = _server_llm(args)
+        mode = resolve_mode(mode, None)
     else:
-        llm_info = registry.find_model("gguf", args.llm, args.models_dir)
-        mode = resolve_mode(mode, llm_info)
-    lazy = registry.LazyLLM(llm_info, chat_format=args.chat_format, n_threads=args.threads,
-                            n_gpu_layers=args.gpu_layers)
-    llm = LLMSource(name=llm_info.name, sha256=llm_info.sha256, factory=lazy,
-                    info={"path": llm_info.path, "chat_format": args.chat_format or llm_info.chat_format or "from GGUF",
-                          "n_gpu_layers": args.gpu_layers})
+        llm, lazy, mode = _gguf_llm(args, mode)
     embedder = None
     if need_embedder:
         embedder = registry.open_embedder(registry.find_model("sentence-transformers", args.embedder, args.models_dir),
@@ -97,6 +92,41 @@ def open_session(args, *, need_embedder: bool):
         session.progress.close()
         store.close()
         lazy.close()
+
+
+def _gguf_llm(args, mode: str):
+    from scelmo_desktop.backends import registry
+    from scelmo_desktop.backends.llm import DEFAULT_LLM_BATCH
+
+    if mode == "facts":  # no LLM is used: do not even resolve one
+        llm_info = registry.ModelInfo(name="none (facts mode)", kind="gguf", path="", size_bytes=0, sha256="")
+    else:
+        llm_info = registry.find_model("gguf", args.llm, args.models_dir)
+        mode = resolve_mode(mode, llm_info)
+    parallel = args.llm_parallel or DEFAULT_LLM_BATCH
+    lazy = registry.LazyLLM(llm_info, chat_format=args.chat_format, n_threads=args.threads,
+                            n_gpu_layers=args.gpu_layers, parallel=parallel)
+    llm = LLMSource(name=llm_info.name, sha256=llm_info.sha256, factory=lazy,
+                    info={"path": llm_info.path, "chat_format": args.chat_format or llm_info.chat_format or "from GGUF",
+                          "n_gpu_layers": args.gpu_layers, "parallel": parallel})
+    return llm, lazy, mode
+
+
+def _server_llm(args):
+    """An OpenAI-compatible server; its address is checked now, before any data is read."""
+    from scelmo_desktop.backends import registry
+    from scelmo_desktop.backends.llm import DEFAULT_SERVER_PARALLEL
+    from scelmo_desktop.backends.openai_server import OpenAIServerBackend, check_address, server_identity
+
+    check_address(args.llm_server, allow_remote=args.allow_remote_server)
+    model = args.llm_server_model or args.llm or "default"
+    parallel = args.llm_parallel or DEFAULT_SERVER_PARALLEL
+    lazy = registry.LazyLLM(None, opener=lambda: OpenAIServerBackend(
+        args.llm_server, model, parallel=parallel, timeout=args.llm_timeout, retries=args.llm_retries,
+        allow_remote=args.allow_remote_server))
+    llm = LLMSource(name=model, sha256=server_identity(args.llm_server, model), factory=lazy,
+                    info={"backend": "openai-server", "server_url": args.llm_server, "parallel": parallel})
+    return llm, lazy
 
 
 def print_llm_calls(result) -> None:
@@ -155,7 +185,13 @@ def audit_models(args) -> list[dict]:
 
     used = []
     wanted = []
-    if hasattr(args, "llm") and getattr(args, "mode", None) != "facts":
+    if getattr(args, "llm_server", None) and getattr(args, "mode", None) != "facts":
+        from scelmo_desktop.backends.openai_server import server_identity
+
+        model = args.llm_server_model or args.llm or "default"
+        used.append({"kind": "openai-server", "name": model, "url": args.llm_server,
+                     "sha256": server_identity(args.llm_server, model)})
+    elif hasattr(args, "llm") and getattr(args, "mode", None) != "facts":
         wanted.append(("gguf", args.llm))
     if hasattr(args, "embedder"):
         wanted.append(("sentence-transformers", args.embedder))

@@ -84,7 +84,7 @@ class LlamaCppBackend:
     def __init__(
         self, model_path: str | Path, *, sha256: str, chat_format: str | None = None, n_ctx: int = 2048,
         n_threads: int | None = None, n_gpu_layers: int = 0, name: str | None = None,
-        verbose: bool = False,
+        verbose: bool = False, parallel: int = 1,
     ):
         from llama_cpp import Llama
 
@@ -94,6 +94,9 @@ class LlamaCppBackend:
         self.name = name or self.path.name
         self.n_threads = n_threads or default_threads()
         self.n_gpu_layers = n_gpu_layers
+        if parallel < 1:
+            raise ScelmoError(f"The LLM batch size must be at least 1 (got {parallel}).")
+        self.parallel = parallel
         try:
             with _captured_native_stderr(not verbose) as native_log:
                 self._llm = Llama(
@@ -135,11 +138,18 @@ class LlamaCppBackend:
             text = "".join(pieces).strip()
         return Generation(text=text, n_tokens=n_tokens, seconds=time.perf_counter() - started)
 
+    def generate_many(self, prompts: list[str], params: GenerationParams, cancel=None):
+        """Yield ``(index, Generation)`` per prompt, ``parallel`` sequences decoded together
+        (:mod:`scelmo_desktop.backends.llama_batch`), answers arriving as they end."""
+        from scelmo_desktop.backends.llama_batch import BatchedGenerator
+
+        yield from BatchedGenerator(self._llm, n_parallel=self.parallel).generate(prompts, params, cancel=cancel)
+
     def info(self) -> dict:
         return {
             "backend": "llama.cpp", "name": self.name, "path": str(self.path), "sha256": self.sha256,
             "chat_format": self.chat_format, "n_ctx": self.n_ctx, "n_threads": self.n_threads,
-            "n_gpu_layers": self.n_gpu_layers, "architecture": self._llm.metadata.get("general.architecture"),
+            "n_gpu_layers": self.n_gpu_layers, "parallel": self.parallel, "architecture": self._llm.metadata.get("general.architecture"),
         }
 
     def close(self) -> None:

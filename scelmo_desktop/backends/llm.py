@@ -7,7 +7,11 @@ fits behind it, so the description step, the CLI and the GUI all use the same ob
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
 from typing import Protocol
+
+DEFAULT_LLM_BATCH = 8  # sequences decoded together in process (benchmarks/bench_llm_batch.py: the curve's knee)
+DEFAULT_SERVER_PARALLEL = 4  # concurrent requests to a server
 
 
 @dataclass(frozen=True)
@@ -36,8 +40,15 @@ class Generation:
 
 
 class LLMBackend(Protocol):
+    parallel: int  # answers produced together (batch size in process, concurrent requests for a server)
+
     def generate(self, prompt: str, params: GenerationParams, cancel=None) -> Generation:
         """``cancel`` (optional, anything with ``is_set()``): stop mid-answer by raising ``Cancelled``."""
+        ...
+
+    def generate_many(self, prompts: list[str], params: GenerationParams,
+                      cancel=None) -> Iterator[tuple[int, Generation]]:
+        """``(index into prompts, answer)`` as each answer ends, in any order, ``parallel`` at a time."""
         ...
 
     def info(self) -> dict:

@@ -191,7 +191,7 @@ def install_defaults(folder: Path | None = None) -> list[Path]:
 
 
 def open_llm(info: ModelInfo, *, chat_format: str | None = None, n_threads: int | None = None,
-             n_gpu_layers: int = 0, n_ctx: int = 2048):
+             n_gpu_layers: int = 0, n_ctx: int = 2048, parallel: int = 1):
     from scelmo_desktop.backends.llama_cpp import LlamaCppBackend
 
     from scelmo_desktop.backends.trust import check_first_use
@@ -199,7 +199,8 @@ def open_llm(info: ModelInfo, *, chat_format: str | None = None, n_threads: int 
     check_fits_in_memory(info)
     check_first_use(info)  # a model outside the manifest: its hash is pinned at first use
     return LlamaCppBackend(info.path, sha256=info.sha256, chat_format=chat_format or info.chat_format,
-                           n_threads=n_threads, n_gpu_layers=n_gpu_layers, n_ctx=n_ctx, name=info.name)
+                           n_threads=n_threads, n_gpu_layers=n_gpu_layers, n_ctx=n_ctx, name=info.name,
+                           parallel=parallel)
 
 
 def check_fits_in_memory(info: ModelInfo, *, headroom_bytes: int = 300_000_000) -> None:
@@ -226,16 +227,18 @@ def open_embedder(info: ModelInfo, *, device: str = "auto"):
 
 
 class LazyLLM:
-    """A factory that loads the GGUF on first call only, so fully cached runs never pay for loading it."""
+    """A factory that loads the GGUF (or connects to the server) on first call only, so fully cached runs never
+    pay for it. ``opener`` replaces the GGUF loader, e.g. for a server backend."""
 
-    def __init__(self, info: ModelInfo, **options):
+    def __init__(self, info: ModelInfo | None, opener=None, **options):
         self.info = info
         self.options = options
+        self._opener = opener or (lambda: open_llm(self.info, **self.options))
         self.backend = None
 
     def __call__(self):
         if self.backend is None:
-            self.backend = open_llm(self.info, **self.options)
+            self.backend = self._opener()
         return self.backend
 
     def close(self) -> None:

@@ -101,12 +101,12 @@ def describe_entities(
     if not todo:
         return result
     llm = llm_factory()
-    for entity in todo:
-        check_cancel(cancel)
-        prompt = template.render(entity, (facts or {}).get(entity, ""))
-        generation = llm.generate(prompt, params, cancel=cancel) if cancel is not None else llm.generate(prompt, params)
+    prompts = [template.render(entity, (facts or {}).get(entity, "")) for entity in todo]
+    row_params = {**params.as_dict(), "batch_size": _parallel(llm)}  # provenance only, not part of the key
+    for index, generation in _answers(llm, prompts, params, cancel):
+        entity, prompt = todo[index], prompts[index]
         store.put_description(key, entity, generation.text, prompt=prompt, model_name=model_name,
-                              params=params.as_dict(), n_tokens=generation.n_tokens, seconds=generation.seconds)
+                              params=row_params, n_tokens=generation.n_tokens, seconds=generation.seconds)
         result.texts[entity] = generation.text
         result.prompts[entity] = prompt
         result.n_tokens[entity] = generation.n_tokens
@@ -115,3 +115,17 @@ def describe_entities(
         result.generation_seconds += generation.seconds
         progress(result.n_cached + result.n_llm_calls, total, entity)
     return result
+
+
+def _parallel(llm) -> int:
+    return int(getattr(llm, "parallel", 1))
+
+
+def _answers(llm, prompts: list[str], params: GenerationParams, cancel: CancelFlag | None):
+    """Answers as they end: batched when the backend can (each is stored at once by the caller), else one by one."""
+    if _parallel(llm) > 1 and hasattr(llm, "generate_many"):
+        yield from llm.generate_many(prompts, params, cancel=cancel)
+        return
+    for index, prompt in enumerate(prompts):
+        check_cancel(cancel)
+        yield index, (llm.generate(prompt, params, cancel=cancel) if cancel is not None else llm.generate(prompt, params))

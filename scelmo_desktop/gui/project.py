@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from scelmo_desktop.backends.llm import DEFAULT_LLM_BATCH
 from scelmo_desktop.core.errors import ScelmoError
 
 PROJECT_SUFFIX = ".scelmo.json"
@@ -28,6 +29,7 @@ class ProjectSettings:
     embedder: str | None = None
     threads: int | None = None
     gpu_layers: int = 0
+    llm_batch: int = DEFAULT_LLM_BATCH  # genes decoded together by llama.cpp
     device: str = "auto"
     seed: int = 0
     n_neighbors: int = 15

@@ -30,15 +30,16 @@ class ModelSession:
         if settings.mode == "facts":
             return LLMSource("none (facts mode)", "", lambda: None)
         info = registry.find_model("gguf", settings.llm)
-        key = (info.path, settings.threads, settings.gpu_layers)
+        key = (info.path, settings.threads, settings.gpu_layers, settings.llm_batch)
         if key != self._llm_key:
             if self._lazy is not None:
                 self._lazy.close()
-            self._lazy = registry.LazyLLM(info, n_threads=settings.threads, n_gpu_layers=settings.gpu_layers)
+            self._lazy = registry.LazyLLM(info, n_threads=settings.threads, n_gpu_layers=settings.gpu_layers,
+                                          parallel=settings.llm_batch)
             self._llm_key = key
         return LLMSource(name=info.name, sha256=info.sha256, factory=self._lazy,
                          info={"path": info.path, "chat_format": info.chat_format or "from GGUF",
-                               "n_gpu_layers": settings.gpu_layers})
+                               "n_gpu_layers": settings.gpu_layers, "parallel": settings.llm_batch})
 
     def embedder(self, settings):
         info = registry.find_model("sentence-transformers", settings.embedder)
