@@ -62,8 +62,8 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--llm-server-model", metavar="NAME", help="model name to ask the server for (default: --llm or 'default')")
     group.add_argument("--llm-timeout", type=float, default=120.0, metavar="S", help="seconds per server request (default 120)")
     group.add_argument("--llm-retries", type=int, default=3, metavar="N", help="retries per server request, with backoff (default 3)")
-    group.add_argument("--allow-remote-server", action="store_true",
-                       help="allow a server at a public address (prompts would leave loopback/private networks)")
+    group.add_argument("--allow-remote", action="store_true",
+                       help="allow an LLM server or Dask scheduler at a public address (data would leave loopback/private networks)")
     group.add_argument("--max-tokens", type=int, default=160, help="maximum tokens per description")
     group.add_argument("--seed", type=int, default=0, help="seed for decoding, clustering and baselines")
     group.add_argument("--store", type=Path, help="description store (SQLite); default: in the user data folder")
@@ -142,6 +142,16 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("data", type=Path)
     embed.add_argument("--out", type=Path, required=True, help="output folder")
     embed.add_argument("--gene-table", help="a stored table name (scelmo tables list) or a table file, instead of describing genes")
+    dask = embed.add_argument_group("out of memory (Dask)")
+    dask.add_argument("--dask", action="store_true",
+                      help="read the .h5ad/.zarr matrix lazily and embed it block by block on a Dask cluster "
+                           "(needs --gene-table); the matrix never has to fit in memory")
+    dask.add_argument("--scheduler", metavar="ADDRESS",
+                      help="a running dask.distributed scheduler (tcp://host:8786, loopback or private networks); "
+                           "default: a local cluster on this machine")
+    dask.add_argument("--dask-workers", type=_positive, default=1, metavar="N", help="local cluster workers (default 1)")
+    dask.add_argument("--chunk-cells", type=_positive, default=20_000, metavar="N",
+                      help="cells per block; memory per worker grows with it (default 20000)")
     _add_data_options(embed, max_genes_default=DEFAULT_MAX_GENES)
     _add_model_options(embed)
 
@@ -411,6 +421,8 @@ def _cmd_embed(args) -> int:
     from scelmo_desktop.core.io import read_data, select_expression, write_h5ad
     from scelmo_desktop.core.pipeline import add_cell_embeddings, describe_genes
 
+    if args.dask:
+        return _embed_with_dask(args)
     adata = read_data(args.data)
     expression = select_expression(adata, args.layer)
     with open_session(args, need_embedder=args.gene_table is None) as session:
@@ -428,6 +440,39 @@ def _cmd_embed(args) -> int:
     write_h5ad(adata, args.out / "scelmo_embedded.h5ad")
     print(f"coverage: {coverage['n_matched']} of {coverage['n_genes']} genes have an embedding")
     print(f"wrote {args.out / 'scelmo_embedded.h5ad'} and {args.out / 'gene_table.npz'}")
+    return 0
+
+
+def _embed_with_dask(args) -> int:
+    from scelmo_desktop.cli_support import TqdmProgress
+    from scelmo_desktop.core.dask_embedding import dask_client, embed_file_dask
+    from scelmo_desktop.core.gene_table import save_gene_table
+    from scelmo_desktop.core.io import write_h5ad
+    from scelmo_desktop.core.provenance import now_iso, package_versions
+    from scelmo_desktop.core.tables import resolve_table
+
+    if not args.gene_table:
+        raise ScelmoError("--dask embeds with an existing gene table: give --gene-table (describe and embed the genes "
+                          "once, e.g. 'scelmo embed' on a subsample, then see 'scelmo tables list').")
+    table = resolve_table(args.gene_table)
+    layer = "X" if args.layer == "auto" else args.layer
+    progress = TqdmProgress()
+    with dask_client(args.scheduler, n_workers=args.dask_workers, allow_remote=args.allow_remote) as client:
+        adata, coverage = embed_file_dask(args.data, table, client=client, layer=layer,
+                                          symbol_column=args.symbol_column, chunk_cells=args.chunk_cells,
+                                          progress=progress)
+        workers = len(client.scheduler_info().get("workers", {}))
+    progress.close()
+    adata.uns["scelmo_provenance"] = {
+        "created": now_iso(), "input": str(args.data), "layer": layer, "gene_table": args.gene_table,
+        "dask": {"scheduler": args.scheduler or "LocalCluster (loopback)", "workers": workers,
+                 "chunk_cells": args.chunk_cells}, "coverage": {k: v for k, v in coverage.items() if k != "by_match_kind"},
+        "versions": package_versions()}
+    args.out.mkdir(parents=True, exist_ok=True)
+    save_gene_table(table, args.out / "gene_table.npz")
+    write_h5ad(adata, args.out / "scelmo_embedded.h5ad")
+    print(f"coverage: {coverage['n_matched']} of {coverage['n_genes']} genes have an embedding")
+    print(f"wrote {args.out / 'scelmo_embedded.h5ad'} ({adata.n_obs} cells, embeddings only) with {workers} Dask worker(s)")
     return 0
 
 

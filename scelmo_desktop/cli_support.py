@@ -118,12 +118,12 @@ def _server_llm(args):
     from scelmo_desktop.backends.llm import DEFAULT_SERVER_PARALLEL
     from scelmo_desktop.backends.openai_server import OpenAIServerBackend, check_address, server_identity
 
-    check_address(args.llm_server, allow_remote=args.allow_remote_server)
+    check_address(args.llm_server, allow_remote=args.allow_remote)
     model = args.llm_server_model or args.llm or "default"
     parallel = args.llm_parallel or DEFAULT_SERVER_PARALLEL
     lazy = registry.LazyLLM(None, opener=lambda: OpenAIServerBackend(
         args.llm_server, model, parallel=parallel, timeout=args.llm_timeout, retries=args.llm_retries,
-        allow_remote=args.allow_remote_server))
+        allow_remote=args.allow_remote))
     llm = LLMSource(name=model, sha256=server_identity(args.llm_server, model), factory=lazy,
                     info={"backend": "openai-server", "server_url": args.llm_server, "parallel": parallel})
     return llm, lazy

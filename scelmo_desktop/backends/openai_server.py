@@ -8,7 +8,6 @@ timeouts, 429 and 5xx. Only the standard library talks HTTP, and nothing is sent
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import socket
 import time
@@ -16,11 +15,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from urllib.parse import urlsplit
 
 from scelmo_desktop.backends.llm import Generation, GenerationParams
 from scelmo_desktop.core.errors import ScelmoError
 from scelmo_desktop.core.jobs import check_cancel
+from scelmo_desktop.core.network import check_address
 from scelmo_desktop.core.provenance import sha256_text
 
 RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
@@ -34,26 +33,6 @@ class _Retryable(Exception):
 def server_identity(base_url: str, model: str) -> str:
     """The store key's model identity for a server model: its URL and name (the weights are not visible here)."""
     return sha256_text(f"openai-server|{base_url.rstrip('/')}|{model}")
-
-
-def check_address(base_url: str, *, allow_remote: bool = False) -> None:
-    """Refuse a server outside loopback and private networks unless ``allow_remote``."""
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ScelmoError(f"'{base_url}' is not a server address; give one like http://127.0.0.1:8080/v1.")
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 80)}
-    except socket.gaierror as exc:
-        raise ScelmoError(f"The LLM server host '{parts.hostname}' cannot be resolved ({exc.strerror}).") from exc
-    public = sorted(a for a in addresses if not _is_internal(ipaddress.ip_address(a.split("%")[0])))
-    if public and not allow_remote:
-        raise ScelmoError(f"The LLM server {base_url} resolves to a public address ({', '.join(public)}); prompts "
-                          "would leave the site's network. Use a server on loopback or a private network, or pass "
-                          "--allow-remote-server if this address is inside your network.")
-
-
-def _is_internal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    return address.is_loopback or address.is_private or address.is_link_local
 
 
 class OpenAIServerBackend:

@@ -186,18 +186,11 @@ def describe_cell_types(
     )
 
 
-def add_cell_embeddings(
-    adata, expression: Expression, table: GeneTable, *, symbol_column: str | None = None,
-    progress: StageProgress = _quiet, cancel: CancelFlag | None = None,
-) -> tuple[Alignment, dict]:
-    """Write ``obsm['X_scelmo_wa']``, ``obsm['X_scelmo_aa']`` and ``varm['scelmo_gene_embedding']``.
-
-    Returns the alignment of the table to the expression genes and the coverage report. Raises when no gene
-    of the data matches the table.
-    """
+def gene_alignment(expression: Expression, table: GeneTable, *, symbol_column: str | None = None,
+                   totals: np.ndarray | None = None) -> tuple[Alignment, dict]:
+    """The table's rows in the data's gene order, and the coverage report; raises when no gene matches."""
     symbols = data_symbols(expression, symbol_column)
     alignment = align(table, expression.var_names, expression.var, symbol_column, symbols=symbols)
-    totals = np.asarray(expression.matrix.sum(axis=0)).ravel()
     coverage = alignment.coverage(expression.var_names, totals)
     if looks_ensembl(expression.var_names):
         coverage["ensembl_ids_unmapped"] = sum(bool(ENSEMBL_PATTERN.match(s)) for s in symbols)
@@ -207,6 +200,20 @@ def add_cell_embeddings(
             "table (exact, case-insensitive or symbol column). Check that var_names hold gene symbols, or pass "
             "--symbol-column naming the var column that does."
         )
+    return alignment, coverage
+
+
+def add_cell_embeddings(
+    adata, expression: Expression, table: GeneTable, *, symbol_column: str | None = None,
+    progress: StageProgress = _quiet, cancel: CancelFlag | None = None,
+) -> tuple[Alignment, dict]:
+    """Write ``obsm['X_scelmo_wa']``, ``obsm['X_scelmo_aa']`` and ``varm['scelmo_gene_embedding']``.
+
+    Returns the alignment of the table to the expression genes and the coverage report. Raises when no gene
+    of the data matches the table.
+    """
+    totals = np.asarray(expression.matrix.sum(axis=0)).ravel()
+    alignment, coverage = gene_alignment(expression, table, symbol_column=symbol_column, totals=totals)
     for key, mode in ((WA_KEY, "wa"), (AA_KEY, "aa")):
         adata.obsm[key] = embed_cells(expression.matrix, alignment.matrix, mode=mode,
                                       progress=functools.partial(progress, f"embed {mode}"), cancel=cancel)
