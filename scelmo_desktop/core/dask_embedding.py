@@ -133,9 +133,10 @@ def embed_cells_dask(
             progress(done_cells, X.shape[0], "/".join(modes) + " embedding (Dask)")
             if pending:
                 running.add(submit())
-    finally:
-        for future in running.futures:
-            future.cancel()
+    finally:  # on cancel or error: blocks still queued on the cluster are dropped
+        with running.lock:
+            leftover = list(running.futures)
+        client.cancel(leftover)
     return out
 
 
