@@ -17,8 +17,9 @@ class PeakRSS:
 
     RSS sees what tracemalloc misses (numba, igraph, llama.cpp and BLAS allocate outside Python)."""
 
-    def __init__(self, interval: float = 0.02):
+    def __init__(self, interval: float = 0.02, *, children: bool = False):
         self.interval = interval
+        self.children = children  # add the RSS of child processes (Dask workers, a server)
         self.peak_mb = 0.0
 
     def __enter__(self):
@@ -27,13 +28,13 @@ class PeakRSS:
         import psutil
 
         self._process = psutil.Process()
-        self._start = self._process.memory_info().rss
+        self._start = self._rss()
         self._peak = self._start
         self._stop = threading.Event()
 
         def sample():
             while not self._stop.wait(self.interval):
-                self._peak = max(self._peak, self._process.memory_info().rss)
+                self._peak = max(self._peak, self._rss())
 
         self._thread = threading.Thread(target=sample, daemon=True)
         self._thread.start()
@@ -42,6 +43,18 @@ class PeakRSS:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
-        self._peak = max(self._peak, self._process.memory_info().rss)
+        self._peak = max(self._peak, self._rss())
         self.peak_mb = (self._peak - self._start) / 1e6
         self.total_mb = self._peak / 1e6
+
+    def _rss(self) -> int:
+        import psutil
+
+        total = self._process.memory_info().rss
+        if self.children:
+            for child in self._process.children(recursive=True):
+                try:
+                    total += child.memory_info().rss
+                except psutil.Error:  # a child that just exited
+                    pass
+        return total

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +15,7 @@ import pytest
 from conftest import TEST_PARAMS
 
 from scelmo_desktop.backends.llama_batch import BatchedGenerator, chat_request
+from scelmo_desktop.backends.llama_server import free_port, start_llama_server
 from scelmo_desktop.backends.openai_server import OpenAIServerBackend
 from scelmo_desktop.core.descriptions import describe_entities, load_template
 from scelmo_desktop.core.errors import ScelmoError
@@ -101,33 +101,13 @@ def test_cancelled_batch_keeps_finished_answers_and_resumes(tmp_path, llm, llm_i
 
 # ---- OpenAI-compatible server backend, against llama-cpp-python's real server -----------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_server(model_path: str, port: int) -> subprocess.Popen:
-    server = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", model_path, "--host", "127.0.0.1", "--port", str(port),
-         "--n_threads", "1", "--chat_format", "gemma", "--model_alias", "gemma-test"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return server
-        except OSError:
-            if server.poll() is not None:
-                raise RuntimeError("llama_cpp.server exited at start")
-            time.sleep(0.3)
-    server.kill()
-    raise RuntimeError("llama_cpp.server did not start in 90 s")
+def start_server(model_path: str, port: int):
+    return start_llama_server(model_path, port, alias="gemma-test")
 
 
 @pytest.fixture
 def server(llm_info):
-    port = _free_port()
+    port = free_port()
     process = start_server(llm_info.path, port)
     yield process, f"http://127.0.0.1:{port}/v1"
     process.kill()
