@@ -113,19 +113,25 @@ def _gguf_llm(args, mode: str):
 
 
 def _server_llm(args):
-    """An OpenAI-compatible server; its address is checked now, before any data is read."""
-    from scelmo_desktop.backends import registry
     from scelmo_desktop.backends.llm import DEFAULT_SERVER_PARALLEL
+
+    return server_llm_source(args.llm_server, args.llm_server_model or args.llm or "default",
+                             parallel=args.llm_parallel or DEFAULT_SERVER_PARALLEL, timeout=args.llm_timeout,
+                             retries=args.llm_retries, allow_remote=args.allow_remote)
+
+
+def server_llm_source(url: str, model: str, *, parallel: int, timeout: float = 120.0, retries: int = 3,
+                      allow_remote: bool = False):
+    """An OpenAI-compatible server as the pipeline's LLM (CLI and app); the address is checked now, before any
+    data is read, and the server is contacted only when a description is missing."""
+    from scelmo_desktop.backends import registry
     from scelmo_desktop.backends.openai_server import OpenAIServerBackend, check_address, server_identity
 
-    check_address(args.llm_server, allow_remote=args.allow_remote)
-    model = args.llm_server_model or args.llm or "default"
-    parallel = args.llm_parallel or DEFAULT_SERVER_PARALLEL
+    check_address(url, allow_remote=allow_remote)
     lazy = registry.LazyLLM(None, opener=lambda: OpenAIServerBackend(
-        args.llm_server, model, parallel=parallel, timeout=args.llm_timeout, retries=args.llm_retries,
-        allow_remote=args.allow_remote))
-    llm = LLMSource(name=model, sha256=server_identity(args.llm_server, model), factory=lazy,
-                    info={"backend": "openai-server", "server_url": args.llm_server, "parallel": parallel})
+        url, model, parallel=parallel, timeout=timeout, retries=retries, allow_remote=allow_remote))
+    llm = LLMSource(name=model, sha256=server_identity(url, model), factory=lazy,
+                    info={"backend": "openai-server", "server_url": url, "parallel": parallel})
     return llm, lazy
 
 

@@ -168,3 +168,37 @@ def test_one_button_pipeline_fills_the_panels_and_writes_the_report(qtbot, windo
     assert window.panels["Clustering"].view.n_points() == 700
     assert set(window.project.cluster_metrics["method"]) >= {"scELMo-wa", "PCA", "random-table"}
     assert window.project.alignment is not None and window.stack.currentWidget() is window.panels["Clustering"]
+
+
+def test_descriptions_from_a_loopback_server(qtbot, window, llm_info):
+    """The Models panel's server field: a public address is refused on the spot; a real llama_cpp.server on
+    loopback then writes the descriptions (concurrent requests), labelled with the server's model name."""
+    from scelmo_desktop.backends.llama_server import free_port, start_llama_server
+
+    models = window.panels["Models"]
+    models.server_url.setText("http://8.8.8.8:8080/v1")
+    models.server_url.editingFinished.emit()
+    assert window.project.settings.llm_server == "" and "public address" in models.status.text()
+    port = free_port()
+    server = start_llama_server(llm_info.path, port, alias="site-gemma")
+    try:
+        models.server_url.setText(f"http://127.0.0.1:{port}/v1")
+        models.server_url.editingFinished.emit()
+        models.server_model.setText("site-gemma")
+        models.server_model.editingFinished.emit()
+        models.llm_batch.setValue(2)
+        assert window.project.settings.llm_server.endswith(f":{port}/v1")
+        window.open_data(DEMO_SOURCE)
+        descriptions = window.panels["Descriptions"]
+        descriptions.mode.setCurrentText("llm")
+        descriptions.max_genes.setValue(2)
+        descriptions.run_describe()
+        finish(qtbot, window)
+    finally:
+        server.kill()
+        server.wait()
+    assert len(descriptions.rows) == 2 and descriptions.rows["text"].str.len().gt(0).all()
+    assert "LLM calls: 2" in descriptions.status.text()
+    with window.session.store() as store:
+        rows, _ = store.export_rows()
+    assert {row["model_name"] for row in rows} == {"site-gemma"}

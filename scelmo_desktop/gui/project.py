@@ -29,7 +29,9 @@ class ProjectSettings:
     embedder: str | None = None
     threads: int | None = None
     gpu_layers: int = 0
-    llm_batch: int = DEFAULT_LLM_BATCH  # genes decoded together by llama.cpp
+    llm_batch: int = DEFAULT_LLM_BATCH  # genes decoded together by llama.cpp, or concurrent server requests
+    llm_server: str = ""  # an OpenAI-compatible server URL on the site's network; empty: the local GGUF
+    llm_server_model: str = "default"
     device: str = "auto"
     seed: int = 0
     n_neighbors: int = 15

@@ -16,6 +16,7 @@ class ModelSession:
     def __init__(self):
         self._llm_key = None
         self._lazy = None
+        self._server = None
         self._embedder_key = None
         self._embedder = None
 
@@ -24,11 +25,13 @@ class ModelSession:
 
         if settings.mode == "facts":
             return "facts"
-        return resolve_mode(settings.mode, registry.find_model("gguf", settings.llm))
+        return resolve_mode(settings.mode, None if settings.llm_server else registry.find_model("gguf", settings.llm))
 
     def llm_source(self, settings) -> LLMSource:
         if settings.mode == "facts":
             return LLMSource("none (facts mode)", "", lambda: None)
+        if settings.llm_server:
+            return self._server_source(settings)
         info = registry.find_model("gguf", settings.llm)
         key = (info.path, settings.threads, settings.gpu_layers, settings.llm_batch)
         if key != self._llm_key:
@@ -40,6 +43,18 @@ class ModelSession:
         return LLMSource(name=info.name, sha256=info.sha256, factory=self._lazy,
                          info={"path": info.path, "chat_format": info.chat_format or "from GGUF",
                                "n_gpu_layers": settings.gpu_layers, "parallel": settings.llm_batch})
+
+    def _server_source(self, settings) -> LLMSource:
+        from scelmo_desktop.cli_support import server_llm_source
+
+        key = ("server", settings.llm_server, settings.llm_server_model, settings.llm_batch)
+        if key != self._llm_key:
+            if self._lazy is not None:
+                self._lazy.close()
+            source, self._lazy = server_llm_source(settings.llm_server, settings.llm_server_model or "default",
+                                                   parallel=settings.llm_batch)
+            self._llm_key, self._server = key, source
+        return self._server
 
     def embedder(self, settings):
         info = registry.find_model("sentence-transformers", settings.embedder)

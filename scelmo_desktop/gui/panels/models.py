@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
-from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSpinBox
+from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox
 
 from scelmo_desktop.gui.panels.base import Panel
 from scelmo_desktop.gui.widgets import FrameView
@@ -64,6 +64,17 @@ class ModelsPanel(Panel):
         form.addRow("LLM threads", self.threads)
         form.addRow("GPU layers (llama.cpp)", self.gpu_layers)
         form.addRow("Genes per LLM batch", self.llm_batch)
+        self.server_url = QLineEdit(window.project.settings.llm_server)
+        self.server_url.setPlaceholderText("optional: http://10.0.0.5:8080/v1 (loopback or private network only)")
+        self.server_url.setToolTip("An OpenAI-compatible server on your site (llama.cpp server, vLLM, Ollama). "
+                                   "When set, descriptions come from it instead of the local GGUF; public "
+                                   "addresses are refused so data stays inside.")
+        self.server_model = QLineEdit(window.project.settings.llm_server_model)
+        self.server_url.editingFinished.connect(self._set_server)
+        self.server_model.editingFinished.connect(
+            lambda: setattr(self.project.settings, "llm_server_model", self.server_model.text().strip() or "default"))
+        form.addRow("LLM server (optional)", self.server_url)
+        form.addRow("Server model name", self.server_model)
         form.addRow("Torch device found", QLabel(torch_device("auto").upper()))
         self.status = QLabel("")
         self.layout_.addWidget(self.status)
@@ -89,6 +100,22 @@ class ModelsPanel(Panel):
             default = next((m.name for m in models if m.kind == kind and m.default), names[0] if names else "")
             combo.setCurrentText(chosen if chosen in names else default)
             combo.blockSignals(False)
+
+    def _set_server(self) -> None:
+        from scelmo_desktop.core.errors import ScelmoError
+        from scelmo_desktop.core.network import check_address
+
+        url = self.server_url.text().strip()
+        if url:
+            try:
+                check_address(url)
+            except ScelmoError as exc:
+                self.status.setText(str(exc))
+                self.server_url.setText(self.project.settings.llm_server)  # keep the last accepted address
+                return
+        self.project.settings.llm_server = url
+        self.status.setText(f"Descriptions will come from the server {url}." if url else
+                            "Descriptions will come from the local GGUF.")
 
     def _copy_in(self, source: Path) -> None:
         from scelmo_desktop.backends import registry
