@@ -202,8 +202,8 @@ def dask_cluster():
         yield client
 
 
-@pytest.mark.parametrize("sparse", [True, False])
-def test_dask_embedding_equals_in_memory(tmp_path, pbmc, dask_cluster, sparse):
+@pytest.mark.parametrize(("sparse", "suffix"), [(True, ".h5ad"), (False, ".h5ad"), (True, ".zarr")])
+def test_dask_embedding_equals_in_memory(tmp_path, pbmc, dask_cluster, sparse, suffix):
     import anndata as ad
     import scipy.sparse as sp
 
@@ -214,8 +214,9 @@ def test_dask_embedding_equals_in_memory(tmp_path, pbmc, dask_cluster, sparse):
     X = X.astype(np.float32)
     X[:3] = 0  # cells with no expression: zero vectors on both paths
     matrix = sp.csr_matrix(X) if sparse else X
-    path = tmp_path / "cells.h5ad"
-    ad.AnnData(X=matrix, obs=pbmc.obs[[]], var=pbmc.raw.var[[]]).write_h5ad(path)
+    path = tmp_path / f"cells{suffix}"
+    cells = ad.AnnData(X=matrix, obs=pbmc.obs[[]], var=pbmc.raw.var[[]])
+    cells.write_h5ad(path) if suffix == ".h5ad" else cells.write_zarr(path)
     E = np.random.default_rng(0).normal(size=(X.shape[1], 32)).astype(np.float32)
     E[::5] = 0  # genes without a description
     lazy, obs, var = open_lazy(path, chunk_cells=128)

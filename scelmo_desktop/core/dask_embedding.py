@@ -62,7 +62,11 @@ def open_lazy(path: str | Path, layer: str = "X", *, chunk_cells: int = DEFAULT_
 def dask_client(scheduler: str | None = None, *, n_workers: int = 1, threads_per_worker: int = 1,
                 memory_limit: str = "auto", allow_remote: bool = False):
     """A client to ``scheduler`` (checked: loopback/private only), or to a new loopback LocalCluster."""
-    from distributed import Client, LocalCluster
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise ScelmoError("Dask's distributed package is not installed in this build; install 'distributed' "
+                          "(it is in requirements.lock) to use --dask.") from exc
 
     if scheduler:
         check_address(scheduler, allow_remote=allow_remote, schemes=("tcp", "tls"),
