@@ -4,6 +4,7 @@ and Dask cell embeddings on a LocalCluster. Speeds are measured in benchmarks/, 
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 import json
 import subprocess
 import sys
@@ -39,12 +40,15 @@ def _rows(store):
 
 # ---- batched generation (llama.cpp multi-sequence batches) ----------------------------------------------------
 
-def test_batch_of_one_reproduces_single_stream_exactly(llm):
+@pytest.mark.parametrize("temperature", [0.0, 0.7])
+def test_batch_of_one_reproduces_single_stream_exactly(llm, temperature):
     """Same chat request, sampler chain and stop rules as create_chat_completion: with one sequence per batch the
-    matrix shapes are the single-stream ones too, so every token must agree."""
+    matrix shapes are the single-stream ones too, so every token must agree. Greedy decoding takes the NumPy
+    penalties+argmax path, sampling the llama.cpp chain seeded like the single-stream one."""
+    params = replace(TEST_PARAMS, temperature=temperature, seed=3)
     prompts = [load_template("gene").render(g) for g in GENES[:3]]
-    single = [llm.generate(p, TEST_PARAMS) for p in prompts]
-    batched = dict(BatchedGenerator(llm._llm, n_parallel=1).generate(prompts, TEST_PARAMS))
+    single = [llm.generate(p, params) for p in prompts]
+    batched = dict(BatchedGenerator(llm._llm, n_parallel=1).generate(prompts, params))
     assert [batched[i].text for i in range(3)] == [g.text for g in single]
     assert [batched[i].n_tokens for i in range(3)] == [g.n_tokens for g in single]
 
