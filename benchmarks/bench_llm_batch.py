@@ -1,7 +1,7 @@
 """Described genes per minute: llama.cpp multi-sequence batches against plain single-stream llama-cpp-python.
 
-Same GGUF (the embedded default), same prompts (the grounded gene prompt with each gene's fact sheet, the app's
-default mode), same settings (greedy, 160 tokens max, chat format from the model, one thread). The baseline is
+Same GGUF (the embedded default), same prompts (``--mode grounded``: the gene prompt with each gene's fact sheet,
+the app's default; ``--mode llm``: the paper's prompt alone), same settings (greedy, 160 tokens max, chat format from the model, one thread). The baseline is
 ``Llama.create_chat_completion`` called gene after gene, as the original scELMo loop (and our single-stream
 path) does; the batched runs use :class:`scelmo_desktop.backends.llama_batch.BatchedGenerator` through the
 backend's ``generate_many``. Also reported: how many batched answers are token-for-token the baseline's.
@@ -37,6 +37,9 @@ def main() -> dict:
     parser.add_argument("--genes", type=int, default=32)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 8, 16])
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--mode", choices=("grounded", "llm"), default="grounded",
+                        help="grounded: fact sheet in the prompt (the app's default; ~110 prompt tokens, short "
+                             "answers); llm: the paper's prompt (~30 prompt tokens, answers run to 160 tokens)")
     args = parser.parse_args()
     from llama_cpp import Llama
 
@@ -45,7 +48,7 @@ def main() -> dict:
     params = GenerationParams()
     genes = benchmark_genes(args.genes)
     sheets = gene_fact_sheets(genes)
-    template = load_template("gene", mode="grounded")
+    template = load_template("gene", mode=args.mode)
     prompts = [template.render(g, sheets.texts[g]) for g in genes]
 
     plain = Llama(model_path=info.path, n_ctx=2048, n_threads=args.threads, n_threads_batch=args.threads,
@@ -82,8 +85,8 @@ def main() -> dict:
         rows[-1]["speedup_vs_plain"] = round(rows[-1]["genes_per_min"] / rows[0]["genes_per_min"], 2)
         print(rows[-1], flush=True)
     backend.close()
-    return report("llm_batch", {
-        "model": info.name, "genes": len(genes), "mode": "grounded", "max_tokens": params.max_tokens,
+    return report(f"llm_batch_{args.mode}", {
+        "model": info.name, "genes": len(genes), "mode": args.mode, "max_tokens": params.max_tokens,
         "threads": args.threads, "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} vCPU",
         "rows": rows})
 
