@@ -114,7 +114,10 @@ class BatchedGenerator:
         params.n_ctx = per_sequence_ctx * self.n_parallel
         params.n_batch = params.n_ctx  # a step may hold several whole prompts
         params.n_seq_max = self.n_parallel
-        params.kv_unified = False  # each sequence its own KV stream: no attention across unrelated prompts
+        # One KV buffer for all sequences (masked per sequence). With a buffer per sequence llama.cpp must split
+        # a batch into equal per-sequence slices, so a new gene's prompt joining running genes was decoded a
+        # token at a time: batch 4 ran at 0.89x single-stream on grounded prompts; unified, 1.15x.
+        params.kv_unified = True
         context = llama_cpp.llama_init_from_model(self._llm._model.model, params)
         if not context:
             raise ScelmoError(f"llama.cpp could not create a context for {self.n_parallel} parallel sequences of "
