@@ -39,7 +39,8 @@ def _rows(home) -> int:
 
 def test_kill_9_mid_generation_loses_nothing_and_resumes(tmp_path):
     home = tmp_path / "home"
-    argv = [SCELMO, "describe", "--genes", ",".join(GENES), "--mode", "llm", "--max-tokens", "48"]
+    # batched decoding, 2 genes at a time: answers land in pairs, so the kill finds pairs still in flight
+    argv = [SCELMO, "describe", "--genes", ",".join(GENES), "--mode", "llm", "--max-tokens", "48", "--llm-parallel", "2"]
     process = subprocess.Popen(argv, env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:

@@ -1,8 +1,9 @@
 """LLM descriptions of genes and cell types (METHOD.md §1.1–1.2), cached in the store and resumable.
 
 The prompt comes verbatim from a template file in ``resources/prompts/``. Each answer is committed to the
-store as soon as it is generated, so a cancelled or killed run loses at most the answer in flight, and a
-re-run asks the LLM only for the entities that are still missing.
+store as soon as it is generated, so a cancelled or killed run loses at most the answers in flight (one per
+batch slot when the backend decodes several at once), and a re-run asks the LLM only for the entities that are
+still missing.
 """
 
 from __future__ import annotations
