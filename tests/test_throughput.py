@@ -273,3 +273,23 @@ def test_cli_embed_dask_matches_in_memory(tmp_path, pbmc):
                                        "--gene-table", str(tmp_path / "mem" / "gene_table.npz")],
                              capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2 and "public address" in refused.stderr
+
+
+def test_cli_embed_dask_bad_inputs_get_one_line_errors(tmp_path, pbmc):
+    table = tmp_path / "table.npz"
+    from scelmo_desktop.core.gene_table import GeneTable, save_gene_table
+
+    symbols = list(pbmc.raw.var_names[:20])
+    save_gene_table(GeneTable(symbols=symbols, vectors=np.ones((20, 8), np.float32)), table)
+    scaled = tmp_path / "scaled.h5ad"
+    pbmc.write_h5ad(scaled)  # .X is scaled (negative values); .raw holds the log-normalised matrix
+    junk = tmp_path / "junk.h5ad"
+    junk.write_text("not an h5ad")
+    base = [sys.executable, "-m", "scelmo_desktop.cli", "embed", "--dask", "--gene-table", str(table)]
+    for data, layer, message in ((scaled, "X", "negative values"), (junk, "X", "not a readable .h5ad")):
+        done = subprocess.run(base + [str(data), "--layer", layer, "--out", str(tmp_path / "o")],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr[-800:]
+    fixed = subprocess.run(base + [str(scaled), "--layer", "raw", "--out", str(tmp_path / "o")],
+                           capture_output=True, text=True, timeout=300)
+    assert fixed.returncode == 0, fixed.stderr[-800:]

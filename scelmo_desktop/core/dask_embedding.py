@@ -47,7 +47,11 @@ def open_lazy(path: str | Path, layer: str = "X", *, chunk_cells: int = DEFAULT_
     path = Path(path)
     if not path.exists():
         raise ScelmoError(f"Data file not found: {path}.")
-    group = _open_group(path)
+    try:
+        group = _open_group(path)
+    except (OSError, ValueError) as exc:
+        raise ScelmoError(f"{path.name} is not a readable .h5ad (HDF5) file or .zarr store ({exc}). Re-export it "
+                          "with anndata's write_h5ad or write_zarr.") from exc
     element = {"X": "X", "raw": "raw/X"}.get(layer, f"layers/{layer}")
     if element not in group:
         raise ScelmoError(f"{path.name}: no matrix '{element}' (layer '{layer}'); give X, raw or a layer name.")
@@ -80,14 +84,18 @@ def dask_client(scheduler: str | None = None, *, n_workers: int = 1, threads_per
         yield client
 
 
-def _embed_block(block, E: np.ndarray, modes: tuple[str, ...]) -> list[np.ndarray]:
+def _embed_block(block, E: np.ndarray, modes: tuple[str, ...]) -> list[np.ndarray] | str:
     """Runs on a worker: read one block of cells (the worker reads it itself, nothing passes through the client)
-    and embed it in every mode, so each block is read once."""
+    and embed it in every mode, so each block is read once. A problem with the data comes back as a message (a
+    raised error would also be logged by the worker with a traceback)."""
     import warnings
 
     from scelmo_desktop.core.cell_embedding import ZeroExpressionWarning
 
     matrix = block.compute(scheduler="synchronous") if hasattr(block, "compute") else block
+    if "wa" in modes and matrix.shape[0] and matrix.min() < 0:
+        return (f"The matrix has negative values (minimum {float(matrix.min()):.3g}), so it looks scaled. The "
+                "weighted average needs counts or log-normalised values: use --layer raw or a counts layer.")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ZeroExpressionWarning)  # zero-total cells stay zero vectors, as in memory
         return [embed_cells(matrix, E, mode=mode) for mode in modes]
@@ -131,7 +139,10 @@ def embed_cells_dask(
         for future in running:
             check_cancel(cancel)
             index = block_of.pop(future.key)
-            for mode, vectors in zip(modes, future.result()):
+            result = future.result()
+            if isinstance(result, str):
+                raise ScelmoError(result)
+            for mode, vectors in zip(modes, result):
                 out[mode][starts[index]:starts[index + 1]] = vectors
             done_cells += int(starts[index + 1] - starts[index])
             progress(done_cells, X.shape[0], "/".join(modes) + " embedding (Dask)")
