@@ -15,15 +15,13 @@ import argparse
 import time
 
 from _results import report
-from bench_llm_batch import benchmark_genes
+from bench_llm_batch import benchmark_prompts
 
 import scelmo_desktop  # noqa: F401  (offline switches)
 from scelmo_desktop.backends import registry
 from scelmo_desktop.backends.llama_server import free_port, start_llama_server
 from scelmo_desktop.backends.llm import GenerationParams
 from scelmo_desktop.backends.openai_server import OpenAIServerBackend
-from scelmo_desktop.core.descriptions import load_template
-from scelmo_desktop.core.knowledge.facts import gene_fact_sheets
 
 
 def main() -> dict:
@@ -34,10 +32,7 @@ def main() -> dict:
     registry.install_defaults()
     info = registry.find_model("gguf")
     params = GenerationParams()
-    genes = benchmark_genes(args.genes)
-    sheets = gene_fact_sheets(genes)
-    template = load_template("gene", mode="grounded")
-    prompts = [template.render(g, sheets.texts[g]) for g in genes]
+    prompts = benchmark_prompts(args.genes)
 
     rows = []
     local = registry.open_llm(info, n_threads=1)
@@ -48,7 +43,7 @@ def main() -> dict:
     seconds = time.perf_counter() - started
     local.close()
     rows.append({"run": "in process, single stream", "concurrency": 1, "seconds": round(seconds, 1),
-                 "genes_per_min": round(len(genes) / seconds * 60, 2)})
+                 "genes_per_min": round(len(prompts) / seconds * 60, 2)})
     print(rows[-1], flush=True)
 
     port = free_port()
@@ -63,13 +58,13 @@ def main() -> dict:
             seconds = time.perf_counter() - started
             assert len(answers) == len(prompts)
             rows.append({"run": f"server, {concurrency} concurrent", "concurrency": concurrency,
-                         "seconds": round(seconds, 1), "genes_per_min": round(len(genes) / seconds * 60, 2)})
+                         "seconds": round(seconds, 1), "genes_per_min": round(len(prompts) / seconds * 60, 2)})
             print(rows[-1], flush=True)
     finally:
         server.kill()
         server.wait()
     return report("llm_server", {"model": info.name, "server": "llama_cpp.server (llama-cpp-python 0.3.36)",
-                                 "genes": len(genes), "max_tokens": params.max_tokens, "rows": rows})
+                                 "genes": len(prompts), "max_tokens": params.max_tokens, "rows": rows})
 
 
 if __name__ == "__main__":

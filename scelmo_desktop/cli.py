@@ -416,9 +416,9 @@ def _cmd_describe(args) -> int:
 
 def _cmd_embed(args) -> int:
     from scelmo_desktop.cli_support import open_session, print_llm_calls
-    from scelmo_desktop.core.gene_table import embed_texts, save_gene_table
+    from scelmo_desktop.core.gene_table import embed_texts
     from scelmo_desktop.core.tables import resolve_table
-    from scelmo_desktop.core.io import read_data, select_expression, write_h5ad
+    from scelmo_desktop.core.io import read_data, select_expression
     from scelmo_desktop.core.pipeline import add_cell_embeddings, describe_genes
 
     if args.dask:
@@ -435,19 +435,25 @@ def _cmd_embed(args) -> int:
             table, _ = embed_texts(described.texts, embedder=session.embedder, store=session.store)
         _, coverage = add_cell_embeddings(adata, expression, table, symbol_column=args.symbol_column,
                                           progress=session.progress)
-    args.out.mkdir(parents=True, exist_ok=True)
-    save_gene_table(table, args.out / "gene_table.npz")
-    write_h5ad(adata, args.out / "scelmo_embedded.h5ad")
-    print(f"coverage: {coverage['n_matched']} of {coverage['n_genes']} genes have an embedding")
-    print(f"wrote {args.out / 'scelmo_embedded.h5ad'} and {args.out / 'gene_table.npz'}")
+    _write_embedding(args.out, adata, table, coverage, "")
     return 0
+
+
+def _write_embedding(out: Path, adata, table, coverage: dict, what: str) -> None:
+    """``scelmo embed``'s outputs, in memory or with Dask: the embedded .h5ad and the gene table."""
+    from scelmo_desktop.core.gene_table import save_gene_table
+    from scelmo_desktop.core.io import write_h5ad
+
+    out.mkdir(parents=True, exist_ok=True)
+    save_gene_table(table, out / "gene_table.npz")
+    write_h5ad(adata, out / "scelmo_embedded.h5ad")
+    print(f"coverage: {coverage['n_matched']} of {coverage['n_genes']} genes have an embedding")
+    print(f"wrote {out / 'scelmo_embedded.h5ad'}{what} and {out / 'gene_table.npz'}")
 
 
 def _embed_with_dask(args) -> int:
     from scelmo_desktop.cli_support import TqdmProgress
     from scelmo_desktop.core.dask_embedding import dask_client, embed_file_dask
-    from scelmo_desktop.core.gene_table import save_gene_table
-    from scelmo_desktop.core.io import write_h5ad
     from scelmo_desktop.core.provenance import now_iso, package_versions
     from scelmo_desktop.core.tables import resolve_table
 
@@ -468,11 +474,8 @@ def _embed_with_dask(args) -> int:
         "dask": {"scheduler": args.scheduler or "LocalCluster (loopback)", "workers": workers,
                  "chunk_cells": args.chunk_cells}, "coverage": {k: v for k, v in coverage.items() if k != "by_match_kind"},
         "versions": package_versions()}
-    args.out.mkdir(parents=True, exist_ok=True)
-    save_gene_table(table, args.out / "gene_table.npz")
-    write_h5ad(adata, args.out / "scelmo_embedded.h5ad")
-    print(f"coverage: {coverage['n_matched']} of {coverage['n_genes']} genes have an embedding")
-    print(f"wrote {args.out / 'scelmo_embedded.h5ad'} ({adata.n_obs} cells, embeddings only) with {workers} Dask worker(s)")
+    _write_embedding(args.out, adata, table, coverage,
+                     f" ({adata.n_obs} cells, embeddings only, {workers} Dask worker(s))")
     return 0
 
 
