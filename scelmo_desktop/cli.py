@@ -15,11 +15,14 @@ from pathlib import Path
 from scelmo_desktop import __version__, cli_tasks
 from scelmo_desktop.backends.llm import DEFAULT_LLM_BATCH, DEFAULT_SERVER_PARALLEL
 from scelmo_desktop.core.descriptions import MODES
+from scelmo_desktop.core.cell_vectors import CONDITIONINGS, DEFAULT_CONDITIONING
 from scelmo_desktop.core.errors import ScelmoError
 from scelmo_desktop.core.gene_descriptions import FLAG_POLICIES
+from scelmo_desktop.core.gene_selection import DEFAULT_GENES
+from scelmo_desktop.core.input_kind import CHOICES as INPUT_CHOICES
+from scelmo_desktop.core.pipeline import DEFAULT_LLM_GENES
 
-DEMO_MAX_GENES = 96  # keeps a cold demo near 5 minutes on one CPU core (~2.1 s a gene, grounded mode, 270M model)
-DEFAULT_MAX_GENES = 64
+DEMO_LLM_GENES = 96  # keeps a cold demo near 5 minutes on one CPU core (~2.1 s a gene, grounded mode, 270M model)
 
 
 # ---- argument helpers -------------------------------------------------------------------------------------
@@ -33,15 +36,33 @@ def _positive(value: str) -> int:
     return number
 
 
-def _max_genes(value: str) -> int | None:
+def _count_or_all(value: str, *, minimum: int = 1) -> int | None:
     if value.lower() == "all":
         return None
     try:
         number = int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError("--max-genes takes a positive number or 'all'") from None
+        number = minimum - 1
+    if number < minimum:
+        raise argparse.ArgumentTypeError(f"takes a whole number of at least {minimum}, or 'all' (got '{value}')")
+    return number
+
+
+def _max_genes(value: str) -> int | None:
+    return _count_or_all(value, minimum=1)
+
+
+def _llm_genes(value: str) -> int | None:
+    return _count_or_all(value, minimum=0)
+
+
+def _minutes(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
     if number <= 0:
-        raise argparse.ArgumentTypeError("--max-genes takes a positive number or 'all'")
+        raise argparse.ArgumentTypeError(f"takes a positive number of minutes (got '{value}')")
     return number
 
 
@@ -69,13 +90,25 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--store", type=Path, help="description store (SQLite); default: in the user data folder")
 
 
-def _add_data_options(parser: argparse.ArgumentParser, *, max_genes_default: int | None,
+def _add_data_options(parser: argparse.ArgumentParser, *, llm_genes_default: int | None = DEFAULT_LLM_GENES,
                       mode_flag: str = "--mode") -> None:
-    parser.add_argument("--layer", default="auto", help="input matrix: X, raw or a layer name (default: raw if present, else X)")
+    parser.add_argument("--layer", default="auto", help="input matrix: X, raw or a layer name (default: raw if "
+                                                        "present, else X, else a counts layer when X is scaled)")
+    parser.add_argument("--input-kind", choices=INPUT_CHOICES, default="auto",
+                        help="what the matrix holds: counts and normalized (TPM/CPM) are normalised and log1p-"
+                             "transformed, log is used as it is (default auto: detected and reported)")
     parser.add_argument("--symbol-column", help="var column holding gene symbols (auto-detected for Ensembl-indexed data)")
-    shown = "all" if max_genes_default is None else max_genes_default
-    parser.add_argument("--max-genes", type=_max_genes, default=max_genes_default,
-                        help=f"describe at most N genes, most variable first, or 'all' (default: {shown})")
+    parser.add_argument("--max-genes", type=_max_genes, default=DEFAULT_GENES,
+                        help=f"the gene set the embedding is built on: the N most variable genes, or 'all' "
+                             f"(default {DEFAULT_GENES})")
+    parser.add_argument("--llm-genes", type=_llm_genes, default=llm_genes_default,
+                        help="LLM budget: how many of the gene set (most variable first) the LLM describes; every "
+                             f"other gene gets its fact sheet; 0 or 'all' (default {llm_genes_default})")
+    parser.add_argument("--llm-minutes", type=_minutes, help="LLM budget in time: stop describing after M minutes "
+                                                             "(finished answers are kept; the rest get fact sheets)")
+    parser.add_argument("--conditioning", choices=CONDITIONINGS, default=DEFAULT_CONDITIONING,
+                        help="cell vectors: standard (centred table, gene-set average, standardised dimensions) or "
+                             "paper (the original code's formula)")
     _add_description_options(parser, mode_flag)
 
 
@@ -135,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="write a CSV: one row per entity with its mode, text and quality flags")
     describe.add_argument("--cell-types", metavar="LABEL_KEY",
                           help="also describe each cell-type label in this obs column (cell-type prompt)")
-    _add_data_options(describe, max_genes_default=DEFAULT_MAX_GENES)
+    _add_data_options(describe)
     _add_model_options(describe)
 
     embed = sub.add_parser("embed", help="cell embeddings (wa and aa) from descriptions or a saved gene table")
@@ -152,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     dask.add_argument("--dask-workers", type=_positive, default=1, metavar="N", help="local cluster workers (default 1)")
     dask.add_argument("--chunk-cells", type=_positive, default=20_000, metavar="N",
                       help="cells per block; memory per worker grows with it (default 20000)")
-    _add_data_options(embed, max_genes_default=DEFAULT_MAX_GENES)
+    _add_data_options(embed)
     _add_model_options(embed)
 
     annotate = sub.add_parser("annotate", help="cell-type annotation: kNN on a labelled reference, or label text")
@@ -173,19 +206,19 @@ def build_parser() -> argparse.ArgumentParser:
     annotate.add_argument("--threshold", type=float, default=0.0, help="below this confidence a cell is 'Unknown'")
     annotate.add_argument("--gene-table", help="a stored table name or a table file, instead of describing genes")
     annotate.add_argument("--out", type=Path, required=True, help="output .h5ad: the query with the labels written back")
-    _add_data_options(annotate, max_genes_default=None, mode_flag="--description-mode")
+    _add_data_options(annotate, mode_flag="--description-mode")
     _add_model_options(annotate)
 
     clus = sub.add_parser("cluster", help="kNN + Leiden (+ metrics with labels) + UMAP on an embedding in an .h5ad")
     clus.add_argument("data", type=Path)
     clus.add_argument("--out", type=Path, required=True, help="output folder")
-    clus.add_argument("--use-rep", default="X_scelmo_wa", help="obsm key to cluster (default: X_scelmo_wa)")
+    clus.add_argument("--use-rep", default="X_scelmo", help="obsm key to cluster (default: X_scelmo)")
     clus.add_argument("--label-key", help="obs column with cell labels, for NMI/ARI/ASW")
     clus.add_argument("--resolution", type=float, help="fixed Leiden resolution (default: sweep with labels, else 1.0)")
     clus.add_argument("--seed", type=int, default=0)
 
-    for name, text, default in (("run", "the whole pipeline on your file", DEFAULT_MAX_GENES),
-                                ("demo", "the whole pipeline on the shipped pbmc68k_reduced data", DEMO_MAX_GENES)):
+    for name, text, default in (("run", "the whole pipeline on your file", DEFAULT_LLM_GENES),
+                                ("demo", "the whole pipeline on the shipped pbmc68k_reduced data", DEMO_LLM_GENES)):
         command = sub.add_parser(name, help=text)
         if name == "run":
             command.add_argument("data", type=Path)
@@ -195,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--resolution", type=float, help="fixed Leiden resolution (default: sweep with labels, else 1.0)")
         command.add_argument("--no-baselines", action="store_true", help="skip the PCA and random-table baselines")
         command.add_argument("--gene-table", help="a stored table name or a table file, instead of describing genes")
-        _add_data_options(command, max_genes_default=default)
+        _add_data_options(command, llm_genes_default=default)
         _add_model_options(command)
     cli_tasks.add_parsers(sub, add_data_options=_add_data_options, add_model_options=_add_model_options)
     audit = sub.add_parser("audit", help="print the audit trail (who ran what, on which files, with which models)")
@@ -392,7 +425,7 @@ def _cmd_describe(args) -> int:
         if args.cell_types:
             label_values(adata, args.cell_types)  # a bad column fails before any LLM work
         if adata is not None:
-            _, result = describe_genes(select_expression(adata, args.layer), settings=settings, llm=session.llm,
+            _, result = describe_genes(select_expression(adata, args.layer, input_kind=args.input_kind), settings=settings, llm=session.llm,
                                        store=session.store, progress=session.progress)
         else:
             genes = [g.strip() for g in args.genes.split(",") if g.strip()]
@@ -424,7 +457,7 @@ def _cmd_embed(args) -> int:
     if args.dask:
         return _embed_with_dask(args)
     adata = read_data(args.data)
-    expression = select_expression(adata, args.layer)
+    expression = select_expression(adata, args.layer, input_kind=args.input_kind)
     with open_session(args, need_embedder=args.gene_table is None) as session:
         if args.gene_table:
             table = resolve_table(args.gene_table)
@@ -547,7 +580,7 @@ def _cmd_cluster(args) -> int:
 
 
 def _cmd_run(args, *, adata=None, data_name: str | None = None) -> int:
-    from scelmo_desktop.cli_support import open_session, print_metrics
+    from scelmo_desktop.cli_support import open_session, print_metrics, print_run_summary
     from scelmo_desktop.core.io import read_data
     from scelmo_desktop.core.outputs import write_outputs
     from scelmo_desktop.core.pipeline import run_pipeline
@@ -565,11 +598,7 @@ def _cmd_run(args, *, adata=None, data_name: str | None = None) -> int:
                               store=session.store, data_name=data_name, progress=session.progress, table=table)
     paths = write_outputs(result, args.out, label_key=settings.label_key)
     record = result.record
-    print(f"LLM calls: {record['llm_calls']} (cached: {record['llm_cached']})  "
-          f"description mode: {record['description_mode']}")
-    coverage = record["coverage"]
-    print(f"coverage: {coverage['n_matched']} of {coverage['n_genes']} genes have an embedding "
-          f"({100 * coverage.get('fraction_expression_covered', 0):.1f}% of expression)")
+    print_run_summary(record)
     print_metrics(result.metrics)
     print(f"report: {paths['report']}")
     print(f"data:   {paths['h5ad']}")

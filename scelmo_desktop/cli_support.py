@@ -50,6 +50,8 @@ class Session:
     def settings(self, args) -> PipelineSettings:
         return PipelineSettings(
             label_key=getattr(args, "label_key", None), layer=args.layer, max_genes=args.max_genes,
+            input_kind=args.input_kind, llm_genes=args.llm_genes, llm_minutes=args.llm_minutes,
+            conditioning=args.conditioning,
             symbol_column=args.symbol_column, seed=args.seed, resolution=getattr(args, "resolution", None),
             baselines=not getattr(args, "no_baselines", False),
             params=GenerationParams(max_tokens=args.max_tokens, seed=args.seed),
@@ -208,3 +210,26 @@ def audit_models(args) -> list[dict]:
             continue
         used.append({"kind": kind, "name": info.name, "sha256": info.sha256, "path": info.path})
     return used
+
+
+def print_run_summary(record: dict) -> None:
+    """What a run found and did: the input kind, the gene set, how its texts were made, coverage."""
+    if "input" in record:
+        inp = record["input"]
+        print(f"input: {'declared' if inp['declared'] else 'detected'} {inp['kind']} ({inp['evidence']}); "
+              f"{inp['preparation']}")
+    print(f"LLM calls: {record['llm_calls']} (cached: {record['llm_cached']})  "
+          f"description mode: {record['description_mode']}")
+    texts = record.get("descriptions") or {}
+    if texts.get("genes"):
+        print(f"descriptions: {texts['llm']} by the LLM, {texts['fact_sheets']} fact sheets"
+              + (" (the LLM time budget ended generation)" if texts.get("time_budget_reached") else ""))
+    coverage = record["coverage"]
+    gene_set = coverage.get("gene_set")
+    if gene_set:
+        print(f"gene set: the {gene_set['size']} most variable of {coverage['n_genes']} genes, {gene_set['with_vector']} "
+              f"with a vector ({100 * gene_set['fraction_expression']:.1f}% of expression); cell vectors: "
+              f"{record.get('conditioning', 'paper')}")
+    else:
+        print(f"coverage: {coverage['n_matched']} of {coverage['n_genes']} genes have an embedding "
+              f"({100 * coverage.get('fraction_expression_covered', 0):.1f}% of expression)")

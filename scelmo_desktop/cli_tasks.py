@@ -45,7 +45,7 @@ def add_parsers(sub, *, add_data_options, add_model_options) -> None:
     perturb.add_argument("--out", type=Path, required=True, help="output folder")
 
     for parser in (integrate, treatment, perturb):
-        add_data_options(parser, max_genes_default=64)
+        add_data_options(parser)
         add_model_options(parser)
 
     for name, text in (("simulate-batches", "two batches from pbmc68k_reduced with gene-specific batch effects"),
@@ -105,13 +105,14 @@ def cmd_integrate(args) -> int:
     started = time.perf_counter()
     adata = read_data(args.data)
     check_columns(adata, args.batch_key, args.label_key)  # fail before any model work
-    expression = select_expression(adata, args.layer)
+    expression = select_expression(adata, args.layer, input_kind=args.input_kind)
     with open_session(args, need_embedder=True) as session:
         settings = session.settings(args)
         _, alignment = _table_and_alignment(session, settings, expression)
         metrics = run_integration(adata, expression, alignment, batch_key=args.batch_key, label_key=args.label_key,
                                   seed=args.seed, device=_torch_device(args.device), epochs=args.epochs,
-                                  adversarial_weight=args.adversarial_weight, progress=session.progress)
+                                  adversarial_weight=args.adversarial_weight, conditioning=settings.conditioning,
+                                  progress=session.progress)
         record = _record(session, settings, {"data": str(args.data), **adata.uns["scelmo"]["integration"]})
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -144,7 +145,7 @@ def cmd_treatment(args) -> int:
     started = time.perf_counter()
     adata = read_data(args.data)
     require_obs_column(adata, args.condition_key, "condition")
-    expression = select_expression(adata, args.layer)
+    expression = select_expression(adata, args.layer, input_kind=args.input_kind)
     conditions = adata.obs[args.condition_key].astype(str).to_numpy()
     candidates = ([g.strip() for g in args.candidates.split(",") if g.strip()] if args.candidates else
                   top_candidates(expression, conditions, control=args.control, disease=args.disease,
@@ -183,7 +184,7 @@ def cmd_perturb(args) -> int:
     started = time.perf_counter()
     adata = read_data(args.data)
     require_obs_column(adata, args.perturbation_key, "perturbation")
-    expression = select_expression(adata, args.layer)
+    expression = select_expression(adata, args.layer, input_kind=args.input_kind)
     shifts = perturbation_shifts(expression, adata.obs[args.perturbation_key], control=args.control)
     perturbed = sorted({g for genes in shifts.genes for g in genes})
     with open_session(args, need_embedder=True) as session:

@@ -1,4 +1,4 @@
-"""The fine-tuned adaptor: triplet loss by hand, best-weights restoring, save/load, determinism."""
+"""The fine-tuned adaptor: triplet loss by hand and by brute force, best-weights restoring, save/load, determinism."""
 
 import numpy as np
 import pytest
@@ -18,6 +18,72 @@ def test_triplet_loss_against_hand_computation():
     # an easy batch (negatives far beyond the margin) has no non-zero term and a zero loss
     easy = torch.tensor([[1.0, 0.0], [1.0, 0.0], [-1.0, 0.0]])
     assert float(triplet_loss(easy, labels)) == 0.0
+
+
+def brute_force_triplet_loss(z, labels, margin=0.05, anchor_chunk=64):
+    """The former product implementation, kept as the reference: enumerates every (a, p, n) in B x B x B masks."""
+    z = torch.nn.functional.normalize(z, dim=1)
+    distance = torch.cdist(z, z)
+    same = labels[:, None] == labels[None, :]
+    eye = torch.eye(len(labels), dtype=torch.bool, device=z.device)
+    positive, negative = same & ~eye, ~same
+    total, count = z.new_zeros(()), 0
+    for start in range(0, len(labels), anchor_chunk):
+        d = distance[start : start + anchor_chunk]
+        valid = positive[start : start + anchor_chunk, :, None] & negative[start : start + anchor_chunk, None, :]
+        terms = torch.relu(d[:, :, None] - d[:, None, :] + margin)[valid]
+        nonzero = terms > 0
+        total = total + terms[nonzero].sum()
+        count += int(nonzero.sum())
+    return total / count if count else total
+
+
+LABEL_PATTERNS = {
+    "balanced": lambda rng, n: rng.integers(0, 4, n),
+    "skewed": lambda rng, n: rng.choice(8, n, p=[0.6, 0.2, 0.1, 0.04, 0.03, 0.01, 0.01, 0.01]),
+    "singletons": lambda rng, n: np.r_[np.arange(5), rng.integers(5, 7, n - 5)],  # classes 0-4: no positives
+    "all_singletons": lambda rng, n: np.arange(n),  # no positives anywhere
+    "one_class": lambda rng, n: np.zeros(n, dtype=int),  # no negatives anywhere
+    "two_cells_each": lambda rng, n: np.arange(n) // 2,
+}
+
+
+def cell_vectors(kind, rng, n, dim):
+    if kind == "spread":
+        return rng.normal(size=(n, dim))
+    if kind == "tight":  # close around one centre: distances within the margin, most terms non-zero
+        return rng.normal(size=dim) + 0.05 * rng.normal(size=(n, dim))
+    return rng.normal(size=(6, dim))[rng.integers(0, 6, n)]  # "duplicates": exact ties and zero distances
+
+
+@pytest.mark.parametrize("pattern", sorted(LABEL_PATTERNS))
+@pytest.mark.parametrize("n, dim, kind, margin", [
+    (7, 3, "spread", 0.05), (96, 32, "spread", 0.05), (200, 8, "tight", 0.05), (60, 4, "duplicates", 0.05),
+    (60, 4, "duplicates", 0.0),  # d(a,n) = d(a,p) + margin exactly: a zero term, which does not count
+])
+def test_triplet_loss_and_gradient_match_brute_force(pattern, n, dim, kind, margin):
+    rng = np.random.default_rng(n * 31 + dim)
+    labels = torch.as_tensor(LABEL_PATTERNS[pattern](rng, n))
+    z = torch.tensor(cell_vectors(kind, rng, n, dim), dtype=torch.float32, requires_grad=True)
+    fast, reference = triplet_loss(z, labels, margin), brute_force_triplet_loss(z, labels, margin)
+    assert fast.item() == pytest.approx(reference.item(), abs=1e-5)
+    if pattern in ("all_singletons", "one_class"):
+        assert fast.item() == 0.0
+    assert fast.requires_grad  # a batch without terms still gives a loss one can call backward() on
+    (fast_grad,), (reference_grad,) = torch.autograd.grad(fast, z), torch.autograd.grad(reference, z)
+    torch.testing.assert_close(fast_grad, reference_grad, atol=1e-5, rtol=1e-4)
+
+
+def test_triplet_loss_matches_brute_force_at_training_size():
+    """One 512-cell batch shaped like training's: 8 labels, 32-d z with the classes partly apart."""
+    rng = np.random.default_rng(0)
+    labels = torch.as_tensor(rng.integers(0, 8, 512))
+    z = torch.tensor(rng.normal(size=(512, 32)) + 0.3 * labels.numpy()[:, None], dtype=torch.float32,
+                     requires_grad=True)
+    fast, reference = triplet_loss(z, labels), brute_force_triplet_loss(z, labels)
+    assert fast.item() == pytest.approx(reference.item(), abs=1e-5)
+    grads = [torch.autograd.grad(loss, z)[0] for loss in (fast, reference)]
+    torch.testing.assert_close(grads[0], grads[1], atol=1e-5, rtol=1e-4)
 
 
 @pytest.fixture(scope="module")

@@ -146,7 +146,7 @@ def test_corpus_is_at_least_25_cases():
 
 def test_unknown_option_and_bad_values_are_argparse_errors(capsys):
     for argv, expected in ((["embed", "x.h5ad", "--out", "o", "--frobnicate"], "unrecognized arguments"),
-                           (["embed", "x.h5ad", "--out", "o", "--max-genes", "0"], "--max-genes takes a positive")):
+                           (["embed", "x.h5ad", "--out", "o", "--max-genes", "0"], "--max-genes: takes a whole number of at least 1")):
         with pytest.raises(SystemExit) as exit_info:
             cli.main(argv)
         assert exit_info.value.code == 2 and expected in capsys.readouterr().err

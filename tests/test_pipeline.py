@@ -34,7 +34,8 @@ def test_outputs_written(pipeline_run):
         assert paths[key].is_file() and paths[key].stat().st_size > 0, key
     html = paths["report"].read_text()
     assert "data:image/png;base64," in html and "scELMo-wa" in html and "LLM calls: 4" in html
-    assert set(result.metrics["method"]) == {"scELMo-wa", "scELMo-aa", "PCA", "random-table"}
+    assert set(result.metrics["method"]) == {"scELMo", "scELMo-wa (paper)", "scELMo-aa (paper)",
+                                             "PCA (scanpy route)", "random-table"}
     for column in ("nmi", "ari", "asw_label"):
         assert result.metrics[column].between(0, 1).all()
     assert result.record["coverage"]["n_matched"] == 4  # only the 4 described genes have embeddings
@@ -100,5 +101,5 @@ def test_bad_label_column_fails_before_any_llm_work(pbmc, embedder, llm_info, tm
 def test_scaled_matrix_is_refused_for_wa(pbmc):
     from scelmo_desktop.core.io import select_expression
 
-    with pytest.raises(ScelmoError, match="negative values .* use --layer raw"):
+    with pytest.raises(ScelmoError, match="negative values .*input layer raw"):
         select_expression(pbmc, "X")

@@ -78,22 +78,60 @@ def auto_batch_size(n_cells: int) -> int:
 
 
 def triplet_loss(z, labels, margin: float = TRIPLET_MARGIN, anchor_chunk: int = 64):
-    """Mean over non-zero terms of max(0, d(a,p) − d(a,n) + margin) for all valid (a, p, n), z L2-normalised."""
+    """Mean over non-zero terms of max(0, d(a,p) − d(a,n) + margin) for all valid (a, p, n), z L2-normalised.
+
+    Exact, in O(B² log B) instead of enumerating the B × B × B triplets (seconds per 512-cell batch on one core):
+    once it is known which terms are non-zero, their sum is linear in the distances, Σ W·d + margin × count
+    (see ``_active_triplet_weights``), and so is its gradient. ``anchor_chunk`` is kept for callers; nothing is
+    chunked any more (memory is B × B)."""
     torch = _torch()
     z = torch.nn.functional.normalize(z, dim=1)
     distance = torch.cdist(z, z)
-    same = labels[:, None] == labels[None, :]
-    eye = torch.eye(len(labels), dtype=torch.bool, device=z.device)
-    positive, negative = same & ~eye, ~same
-    total, count = z.new_zeros(()), 0
-    for start in range(0, len(labels), anchor_chunk):  # B x B x B at once would not fit for B = 512
-        d = distance[start : start + anchor_chunk]
-        valid = positive[start : start + anchor_chunk, :, None] & negative[start : start + anchor_chunk, None, :]
-        terms = torch.relu(d[:, :, None] - d[:, None, :] + margin)[valid]  # ~1 s per 512-cell batch on one core
-        nonzero = terms > 0
-        total = total + terms[nonzero].sum()
-        count += int(nonzero.sum())
-    return total / count if count else total
+    weight, count = _active_triplet_weights(distance.detach(), labels, margin)
+    # float64: Σ W·d adds ~B² products up to ±B whose positive and negative parts nearly cancel
+    total = (weight * distance.double()).sum()  # all-zero weights still give a zero that backward() accepts
+    return ((total + margin * count) / count if count else total).to(z.dtype)
+
+
+def _active_triplet_weights(distance, labels, margin: float):
+    """W (B × B) and the number of non-zero triplet terms, such that the sum of those terms is Σ W·d + margin ×
+    count: W[a,p] = c, the number of negatives n with d(a,n) < d(a,p) + margin, and W[a,n] = −(the number of
+    positives p for which n is one of those).
+
+    Anchors are taken a class at a time, as they share their negatives: their distances to the negatives are
+    sorted once, ``searchsorted`` gives c for every (anchor, positive), and the j-th nearest negative is counted
+    by every positive with c > j."""
+    torch = _torch()
+    weight = torch.zeros(distance.shape, dtype=torch.int64, device=distance.device)
+    count = 0
+    for label in torch.unique(labels):
+        members = labels == label
+        anchors, others = members.nonzero()[:, 0], (~members).nonzero()[:, 0]
+        if len(anchors) < 2 or len(others) == 0:  # no positive or no negative: no triplet from this class
+            continue
+        rows = distance[anchors]
+        to_negatives = rows[:, others]
+        order = _argsort_rows(to_negatives)
+        negatives = to_negatives.gather(1, order)
+        threshold = rows[:, anchors] + margin
+        # left bisection: negatives strictly under the threshold, as only terms > 0 count
+        below = torch.searchsorted(negatives, threshold)
+        below.fill_diagonal_(0)  # an anchor is not its own positive
+        positives_by_c = torch.zeros((len(anchors), len(others) + 1), dtype=torch.int64, device=distance.device)
+        positives_by_c.scatter_add_(1, below, torch.ones_like(below))
+        covering = positives_by_c.flip(1).cumsum(dim=1).flip(1)[:, 1:]  # [a, j] = #positives with c > j
+        weight[anchors[:, None], anchors[None, :]] = below
+        weight[anchors[:, None], others[None, :]] = -torch.empty_like(covering).scatter_(1, order, covering)
+        count += int(below.sum())
+    return weight, count
+
+
+def _argsort_rows(values):
+    """Row-wise argsort; on the CPU through NumPy, whose vectorised sort is ~3x faster than torch's here."""
+    torch = _torch()
+    if values.device.type != "cpu":
+        return torch.argsort(values, dim=1)
+    return torch.from_numpy(np.argsort(values.numpy(), axis=1))
 
 
 @dataclass
@@ -169,7 +207,9 @@ def load_adaptor(path: str | Path, *, table_dim: int, genes: list[str] | None = 
 
 def _dense_rows(X, rows) -> np.ndarray:
     block = X[rows]
-    return (block.toarray() if sp.issparse(block) else np.asarray(block)).astype(np.float32)
+    if sp.issparse(block):  # toarray() is already a fresh array: no second copy of the rows x genes block
+        return block.toarray().astype(np.float32, copy=False)
+    return np.array(block, dtype=np.float32)  # a copy: a view would tie the tensor to X (maybe read-only)
 
 
 def _forward(module, X, E, device, batch):

@@ -171,17 +171,35 @@ def centred_table(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return centred, mean
 
 
+def reference_and_query_vectors(X_ref, E_ref, X_query, E_query, *, conditioning: str = "standard",
+                                own_centre: bool = True, seed: int = 0, cancel: CancelFlag | None = None):
+    """Cell vectors of a reference and a query in one space: the table whitened on the reference's gene set,
+    principal components fitted on the reference and applied to the query. ``own_centre`` centres the query on
+    its own mean, which removes a global shift between the two studies before the kNN vote."""
+    from scelmo_desktop.core.cell_vectors import Reduction, Whitening, cell_vectors, genes_with_vectors
+
+    if conditioning == "paper":
+        return (cell_vectors(X_ref, E_ref, conditioning="paper", cancel=cancel),
+                cell_vectors(X_query, E_query, conditioning="paper", cancel=cancel))
+    whitening = Whitening.fit(genes_with_vectors(X_ref, E_ref)[1])
+    Z_ref = cell_vectors(X_ref, E_ref, whitening=whitening, cancel=cancel)
+    Z_query = cell_vectors(X_query, E_query, whitening=whitening, cancel=cancel)
+    reduction = Reduction.fit(Z_ref, seed=seed)
+    return reduction.apply(Z_ref), reduction.apply(Z_query, own_centre=own_centre)
+
+
 def annotate_query(query, *, expression, alignment, mode: str, reference=None, reference_expression=None,
                    reference_alignment=None, label_key: str | None = None, type_vectors=None, type_names=None,
                    k: int = 10, threshold: float = 0.0, center: bool = True, text_scoring: str = "markers",
-                   n_markers: int = 10, cancel: CancelFlag | None = None) -> Annotation:
+                   n_markers: int = 10, conditioning: str = "standard", cancel: CancelFlag | None = None) -> Annotation:
     """Annotate ``query`` in ``mode`` knn (needs the reference, each embedded with the table aligned to its
     own genes) or text (needs the cell-type description vectors)."""
     from scelmo_desktop.core.cell_embedding import embed_cells
 
     if mode == "knn":
-        ref_cells = embed_cells(reference_expression.matrix, reference_alignment.matrix, mode="wa", cancel=cancel)
-        query_cells = embed_cells(expression.matrix, alignment.matrix, mode="wa", cancel=cancel)
+        ref_cells, query_cells = reference_and_query_vectors(reference_expression.matrix, reference_alignment.matrix,
+                                                             expression.matrix, alignment.matrix,
+                                                             conditioning=conditioning, cancel=cancel)
         return knn_vote(ref_cells, reference.obs[label_key].astype(str).to_numpy(), query_cells, k=k,
                         threshold=threshold, cancel=cancel)
     if mode == "text" and text_scoring == "markers":

@@ -11,7 +11,7 @@ import numpy as np
 
 from scelmo_desktop.core.annotate import Annotation, annotate_query, scores
 from scelmo_desktop.core.errors import ScelmoError
-from scelmo_desktop.core.gene_table import GeneTable, align
+from scelmo_desktop.core.gene_table import Alignment, GeneTable, align
 from scelmo_desktop.core.io import select_expression
 from scelmo_desktop.core.pipeline import (LLMSource, PipelineSettings, data_symbols, describe_cell_types,
                                           gene_table_for, h5ad_safe, label_values)
@@ -46,8 +46,9 @@ def run_annotation(
     if mode == "text" and not type_names:
         raise ScelmoError("Label-text annotation needs candidate cell types: --candidates A,B,... or a reference.")
     kwargs = {"progress": progress} if progress is not None else {}
-    query_expr = select_expression(query, settings.layer)
-    ref_expr = select_expression(reference, settings.layer) if reference is not None else None
+    query_expr = select_expression(query, settings.layer, input_kind=settings.input_kind)
+    ref_expr = (select_expression(reference, settings.layer, input_kind=settings.input_kind)
+                if reference is not None else None)
     if ref_expr is not None and mode != "text" and not (
             set(data_symbols(query_expr, settings.symbol_column)) & set(data_symbols(ref_expr, settings.symbol_column))):
         # checked before any description work: no table could make these two files comparable
@@ -59,7 +60,8 @@ def run_annotation(
                         symbols=data_symbols(query_expr, settings.symbol_column))
     if not query_align.matched.any():
         raise ScelmoError("None of the query's genes match the gene table; check var_names or --symbol-column.")
-    arguments = dict(expression=query_expr, alignment=query_align, mode=mode, k=k, threshold=threshold, cancel=cancel)
+    arguments = dict(expression=query_expr, alignment=query_align, mode=mode, k=k, threshold=threshold, cancel=cancel,
+                     conditioning=settings.conditioning)
     extra = {}
     if mode in ("knn", "adaptor"):
         ref_align = align(table, ref_expr.var_names, ref_expr.var, settings.symbol_column,
@@ -70,6 +72,9 @@ def run_annotation(
             np.array(ref_align.matched_symbol, dtype=object)[ref_align.matched])
         if not shared:
             raise ScelmoError("The reference and the query share no described gene; they cannot be compared.")
+        # both files are embedded over the same genes, or their vectors would sum over different sets
+        query_align, ref_align = only_symbols(query_align, shared), only_symbols(ref_align, shared)
+        arguments["alignment"] = query_align
     if mode == "knn":
         annotation = annotate_query(query, reference=reference, reference_expression=ref_expr,
                                     reference_alignment=ref_align, label_key=label_key, **arguments)
@@ -86,12 +91,20 @@ def run_annotation(
         if annotation.markers is not None:
             extra["markers"] = annotation.markers
     record = {"method": mode, "created_at": now_iso(), "k": k, "threshold": threshold, "candidates": type_names,
-              "description_mode": settings.mode, "llm": llm.describe(), "embedder": embedder.info() if embedder else "none",
+              "description_mode": settings.mode, "conditioning": settings.conditioning,
+              "input": {"query": query_expr.input_kind.as_dict(),
+                        "reference": ref_expr.input_kind.as_dict() if ref_expr is not None else "none"},
+              "llm": llm.describe(), "embedder": embedder.info() if embedder else "none",
               "table_genes": len(table.symbols), "versions": package_versions(), **extra}
     if label_key and label_key in query.obs.columns:
         record["metrics"] = scores(query.obs[label_key].astype(str), annotation.labels)
     annotation.write_to(query, h5ad_safe(record))
     return annotation, record
+
+
+def only_symbols(alignment: Alignment, symbols: set[str]) -> Alignment:
+    """The alignment with rows kept only for genes matched to one of ``symbols``."""
+    return alignment.keep(np.array([m is not None and m in symbols for m in alignment.matched_symbol]))
 
 
 def _cell_type_texts(names: list[str], *, settings, llm, store) -> dict[str, str]:
@@ -111,15 +124,18 @@ def adaptor_annotation(query, query_expr, query_align, ref_expr, ref_align, ref_
     from scelmo_desktop.backends.hardware import torch_device
     from scelmo_desktop.core.adaptor import train_adaptor
     from scelmo_desktop.core.annotate import knn_vote
+    from scelmo_desktop.core.cell_vectors import genes_with_vectors
 
     device = torch_device(device)
-    adaptor = train_adaptor(ref_expr.matrix, ref_align.matrix, ref_labels, genes=ref_expr.var_names, seed=seed,
+    X_ref, E_ref, ref_genes = genes_with_vectors(ref_expr.matrix, ref_align.matrix)
+    X_query, E_query, _ = genes_with_vectors(query_expr.matrix, query_align.matrix)
+    adaptor = train_adaptor(X_ref, E_ref, ref_labels, genes=[ref_expr.var_names[g] for g in ref_genes], seed=seed,
                             device=device, cancel=cancel,
                             progress=functools.partial(progress, "train adaptor") if progress else None)
     if save_to:
         adaptor.save(save_to)
-    z_reference = adaptor.embed(ref_expr.matrix, ref_align.matrix)
-    head_labels, probabilities, z_query = adaptor.predict(query_expr.matrix, query_align.matrix)
+    z_reference = adaptor.embed(X_ref, E_ref)
+    head_labels, probabilities, z_query = adaptor.predict(X_query, E_query)
     annotation = knn_vote(z_reference, ref_labels, z_query, k=k, threshold=threshold, cancel=cancel)
     annotation.method = "adaptor"
     query.obs["scelmo_label_head"] = head_labels

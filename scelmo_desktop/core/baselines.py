@@ -1,6 +1,8 @@
 """Baselines run beside scELMo in every evaluation.
 
-* PCA: scale each gene to unit variance, then 50 principal components (scanpy defaults, METHOD.md §2.1).
+* PCA: the standard scanpy route users would otherwise take: on log-normalised values (normalize_total + log1p,
+  prepared by :mod:`~scelmo_desktop.core.input_kind`), the 2,000 most variable genes (the same selection as
+  scELMo's gene set), scaled to unit variance (clipped at 10), 50 principal components.
 * Random gene table: uniform [0, 1) vectors (the original's control, METHOD.md §3.4) given to exactly the
   genes that have an LLM embedding, so the comparison isolates what the description text adds.
 """
@@ -10,11 +12,16 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from scelmo_desktop.core.gene_selection import DEFAULT_GENES, select_genes
 
-def pca_embedding(X, *, n_comps: int = 50, seed: int = 0) -> np.ndarray:
+
+def pca_embedding(X, *, n_comps: int = 50, n_genes: int | None = DEFAULT_GENES, seed: int = 0) -> np.ndarray:
+    """The standard route's PCA of log-normalised ``X`` on its ``n_genes`` most variable genes (None: all)."""
     import anndata as ad
     import scanpy as sc
 
+    if n_genes is not None and n_genes < X.shape[1]:
+        X = X[:, np.sort(select_genes(X, n_genes))]
     # scaling centres every gene, so the matrix becomes dense anyway; densify once, as float32
     work = ad.AnnData(X=X.toarray() if sp.issparse(X) else np.array(X, dtype=np.float32))
     sc.pp.scale(work, max_value=10)

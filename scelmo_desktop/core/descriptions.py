@@ -8,6 +8,7 @@ still missing.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -73,17 +74,20 @@ class DescribeResult:
     n_cached: int = 0
     generated_tokens: int = 0
     generation_seconds: float = 0.0
+    budget_reached: bool = False  # the time budget ended generation; entities not in ``texts`` were not described
 
 
 def describe_entities(
     entities: list[str], *, kind: str, model_sha256: str, model_name: str,
     llm_factory: Callable[[], LLMBackend], store: Store, template: PromptTemplate, params: GenerationParams,
     facts: dict[str, str] | None = None, knowledge_id: str = "",
-    progress: ProgressFn = no_progress, cancel: CancelFlag | None = None,
+    progress: ProgressFn = no_progress, cancel: CancelFlag | None = None, deadline: float | None = None,
 ) -> DescribeResult:
     """Describe every entity, reusing stored answers; returns the texts and how many LLM calls were made.
 
-    A grounded template gets each entity's fact sheet from ``facts``.
+    A grounded template gets each entity's fact sheet from ``facts``. ``deadline`` (a ``time.monotonic()``
+    value) ends generation once passed: the answers so far are kept and stored, ``budget_reached`` is set, and
+    the remaining entities are left out of ``texts``.
 
     ``llm_factory`` is called only when something is missing, so a fully cached run never loads the model.
     Raises :class:`~scelmo_desktop.core.jobs.Cancelled` on cancel, after the last answer has been stored.
@@ -104,7 +108,8 @@ def describe_entities(
     llm = llm_factory()
     prompts = [template.render(entity, (facts or {}).get(entity, "")) for entity in todo]
     row_params = {**params.as_dict(), "batch_size": _parallel(llm)}  # provenance only, not part of the key
-    for index, generation in _answers(llm, prompts, params, cancel):
+    answers = _answers(llm, prompts, params, cancel)
+    for index, generation in answers:
         entity, prompt = todo[index], prompts[index]
         store.put_description(key, entity, generation.text, prompt=prompt, model_name=model_name,
                               params=row_params, n_tokens=generation.n_tokens, seconds=generation.seconds)
@@ -115,6 +120,10 @@ def describe_entities(
         result.generated_tokens += generation.n_tokens
         result.generation_seconds += generation.seconds
         progress(result.n_cached + result.n_llm_calls, total, entity)
+        if deadline is not None and time.monotonic() >= deadline and result.n_cached + result.n_llm_calls < total:
+            result.budget_reached = True
+            answers.close()  # stops the batch: answers in flight are dropped, finished ones are stored
+            break
     return result
 
 

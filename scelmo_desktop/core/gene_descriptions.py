@@ -4,6 +4,10 @@
 * ``grounded``: the gene's fact sheet is placed in the prompt, with an instruction to stick to it.
 * ``facts``: the fact sheet itself is the description; no LLM (GenePT-style: fast and deterministic).
 
+The LLM is slow on a CPU (seconds a gene), so it must not be what bounds coverage: in ``llm`` and ``grounded``
+mode an LLM budget (``llm_genes``, most variable first, and/or ``llm_minutes``) says how many genes the LLM
+describes; every other gene keeps its fact sheet, so the table always covers every requested gene.
+
 Every LLM answer gets quality flags (:mod:`scelmo_desktop.core.quality`). Policy for a flagged answer:
 ``keep`` it; ``facts``: embed the fact sheet instead; ``regenerate``: ask once more with sampling (another seed)
 and fall back to the fact sheet if that answer is flagged too. Every answer stays in the store and the report.
@@ -11,6 +15,7 @@ and fall back to the fact sheet if that answer is flagged too. Every answer stay
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
@@ -36,6 +41,12 @@ class GeneDescriptions(DescribeResult):
     fell_back: list[str] = field(default_factory=list)
     edited: dict[str, dict] = field(default_factory=dict)  # hand edits applied (they win over any mode)
     knowledge: dict = field(default_factory=dict)
+    from_facts: list[str] = field(default_factory=list)  # genes outside the LLM budget: their fact sheet is the text
+
+    def budget_report(self) -> dict:
+        """How the texts were made: LLM answers vs fact sheets, and whether a time budget ended the LLM."""
+        return {"genes": len(self.texts), "llm": len(self.generated), "fact_sheets": len(self.from_facts),
+                "time_budget_reached": self.budget_reached}
 
     def flag_counts(self) -> dict[str, int]:
         counts = Counter(flag for flags in self.flags.values() for flag in flags)
@@ -45,34 +56,46 @@ class GeneDescriptions(DescribeResult):
 
 def describe_gene_list(
     genes: list[str], *, mode: str, llm, store: Store, params: GenerationParams, on_flag: str = "keep",
-    knowledge_files: list[UserKnowledge] = (), progress: ProgressFn = no_progress, cancel: CancelFlag | None = None,
+    knowledge_files: list[UserKnowledge] = (), llm_genes: int | None = None, llm_minutes: float | None = None,
+    progress: ProgressFn = no_progress, cancel: CancelFlag | None = None,
 ) -> GeneDescriptions:
-    """Describe ``genes`` in ``mode``; ``llm`` is an :class:`~scelmo_desktop.core.pipeline.LLMSource`."""
+    """Describe ``genes`` in ``mode``; ``llm`` is an :class:`~scelmo_desktop.core.pipeline.LLMSource`.
+
+    In ``llm``/``grounded`` mode only the first ``llm_genes`` genes (None: all) go to the LLM, and generation
+    stops after ``llm_minutes`` (None: no limit); the other genes get their fact sheets."""
     if mode not in MODES:
         raise ScelmoError(f"Unknown description mode '{mode}'; use one of {', '.join(MODES)}.")
     if on_flag not in FLAG_POLICIES:
         raise ScelmoError(f"Unknown flag policy '{on_flag}'; use one of {', '.join(FLAG_POLICIES)}.")
     genes = list(dict.fromkeys(genes))
-    sheets = gene_fact_sheets(genes, user=knowledge_files) if mode != "llm" or on_flag != "keep" else None
+    bounded = llm_genes is not None or llm_minutes is not None
+    needs_sheets = mode != "llm" or on_flag != "keep" or bounded
+    sheets = gene_fact_sheets(genes, user=knowledge_files) if needs_sheets else None
     knowledge = {"sources": sheets.source, "matches": sheets.match_counts} if sheets else {}
-    if mode == "facts":
+    if mode == "facts" or llm_genes == 0:
         progress(len(genes), len(genes), "fact sheets")
-        return _apply_edits(GeneDescriptions(texts=dict(sheets.texts), mode=mode, knowledge=knowledge), store)
+        return _apply_edits(GeneDescriptions(texts=dict(sheets.texts), mode=mode, knowledge=knowledge,
+                                             from_facts=list(genes)), store)
+    llm_part = genes if llm_genes is None else genes[:llm_genes]
     described = describe_entities(
-        genes, kind="gene", model_sha256=llm.sha256, model_name=llm.name, llm_factory=llm.factory, store=store,
+        llm_part, kind="gene", model_sha256=llm.sha256, model_name=llm.name, llm_factory=llm.factory, store=store,
         template=load_template("gene", mode=mode), params=params,
         facts=sheets.texts if sheets else None, knowledge_id=sheets.knowledge_id if sheets else "",
         progress=progress, cancel=cancel,
+        deadline=time.monotonic() + 60.0 * llm_minutes if llm_minutes is not None else None,
     )
     result = GeneDescriptions(**vars(described), mode=mode, generated=dict(described.texts), knowledge=knowledge)
+    result.from_facts = [gene for gene in genes if gene not in described.texts]
+    for gene in result.from_facts:
+        result.texts[gene] = sheets.texts[gene]
 
     def check(texts: DescribeResult, gene: str, retry_params: GenerationParams) -> list[str]:
         return quality_flags(texts.texts[gene], entity=gene, prompt=texts.prompts.get(gene, ""),
                              record=sheets.records.get(gene) if sheets else None,
                              n_tokens=texts.n_tokens.get(gene), max_tokens=retry_params.max_tokens)
 
-    result.flags = {gene: check(described, gene, params) for gene in genes}
-    flagged = [gene for gene in genes if result.flags[gene]]
+    result.flags = {gene: check(described, gene, params) for gene in result.generated}
+    flagged = [gene for gene in result.generated if result.flags[gene]]
     if on_flag == "regenerate" and flagged:
         retry_params = replace(params, temperature=RETRY_TEMPERATURE, seed=params.seed + 1)
         retried = describe_entities(

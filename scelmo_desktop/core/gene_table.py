@@ -56,6 +56,13 @@ class Alignment:
     def matched(self) -> np.ndarray:
         return np.array([h != "none" for h in self.how], dtype=bool)
 
+    def keep(self, mask: np.ndarray) -> Alignment:
+        """The same alignment with the rows outside ``mask`` (one bool per gene) set to no match."""
+        mask = np.asarray(mask, dtype=bool)
+        return Alignment(matrix=np.where(mask[:, None], self.matrix, 0).astype(np.float32),
+                         matched_symbol=[m if k else None for m, k in zip(self.matched_symbol, mask)],
+                         how=[h if k else "none" for h, k in zip(self.how, mask)])
+
     def coverage(self, var_names: list[str], expression_totals: np.ndarray | None = None) -> dict:
         """Counts per match kind, the fraction matched, and (optionally) the share of expression covered."""
         counts = pd.Series(self.how).value_counts().to_dict()

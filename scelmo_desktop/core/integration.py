@@ -1,16 +1,18 @@
 """Batch-effect correction (METHOD.md §3.2), scored with scIB-style metrics on the combined object.
 
 Methods, in one run:
-* ``scELMo-wa (zero-shot)``: the wa cell embedding of all cells; no training, no batch information used.
+* ``scELMo (zero-shot)``: the scELMo embedding of all cells (``core.cell_vectors``); no training, no batch
+  information used.
 * ``scELMo adaptor (batch-adversarial)``: the fine-tuned adaptor trained on the labels with a
   gradient-reversal batch classifier (beyond the paper): labels kept apart, batches made indistinguishable.
   All epochs are trained (no label-accuracy early stopping, which would ignore mixing), with a batch size
   that gives small data enough optimiser steps. It uses the labels (like scANVI), and is scored on the cells
   it was trained on, so its bio-conservation scores are optimistic.
-* ``PCA``: scaled expression, 50 components (the unintegrated reference for the PCR score).
+* ``PCA``: the standard scanpy route (2,000 most variable genes, scaled, 50 components; the unintegrated
+  reference for the PCR score).
 * ``Harmony``: harmonypy on the PCA.
 
-AnnData keys written: ``obsm['X_scelmo_wa']``, ``obsm['X_scelmo_integrated']``, ``obsm['X_scelmo_baseline_pca']``,
+AnnData keys written: ``obsm['X_scelmo']``, ``obsm['X_scelmo_integrated']``, ``obsm['X_scelmo_baseline_pca']``,
 ``obsm['X_pca_harmony']`` and ``uns['scelmo']['integration']`` (metrics and settings).
 """
 
@@ -22,13 +24,13 @@ import numpy as np
 import pandas as pd
 
 from scelmo_desktop.core import baselines, batch_metrics, cluster, metrics
-from scelmo_desktop.core.cell_embedding import embed_cells
+from scelmo_desktop.core.cell_vectors import DEFAULT_CONDITIONING, conditioned_embedding, genes_with_vectors
 from scelmo_desktop.core.errors import ScelmoError
 from scelmo_desktop.core.io import require_obs_column
 from scelmo_desktop.core.jobs import CancelFlag, check_cancel
 
 INTEGRATED_KEY, HARMONY_KEY = "X_scelmo_integrated", "X_pca_harmony"
-METHODS = {"X_scelmo_wa": "scELMo-wa (zero-shot)", INTEGRATED_KEY: "scELMo adaptor (batch-adversarial)",
+METHODS = {"X_scelmo": "scELMo (zero-shot)", INTEGRATED_KEY: "scELMo adaptor (batch-adversarial)",
            "X_scelmo_baseline_pca": "PCA", HARMONY_KEY: "Harmony (on PCA)"}
 
 
@@ -67,7 +69,7 @@ def score_embedding(adata, key: str, batches, labels, *, unintegrated: np.ndarra
 
 def run_integration(adata, expression, alignment, *, batch_key: str, label_key: str, seed: int = 0,
                     device: str = "cpu", epochs: int = 30, adversarial_weight: float = 1.0,
-                    batch_size: int | None = None,
+                    batch_size: int | None = None, conditioning: str = DEFAULT_CONDITIONING,
                     progress=None, cancel: CancelFlag | None = None) -> pd.DataFrame:
     """Embed, correct and score every method; returns one row per method (metrics + S_bio/S_batch/overall)."""
     from scelmo_desktop.core.adaptor import auto_batch_size, train_adaptor
@@ -75,16 +77,18 @@ def run_integration(adata, expression, alignment, *, batch_key: str, label_key: 
     batches, labels = check_columns(adata, batch_key, label_key)
     report = progress or (lambda *a: None)
     report("integrate", 0, 4, "embeddings")
-    adata.obsm["X_scelmo_wa"] = embed_cells(expression.matrix, alignment.matrix, mode="wa", cancel=cancel)
+    adata.obsm["X_scelmo"] = conditioned_embedding(expression.matrix, alignment.matrix, conditioning=conditioning,
+                                                   seed=seed, cancel=cancel)
     adata.obsm["X_scelmo_baseline_pca"] = baselines.pca_embedding(expression.matrix, seed=seed)
     adata.obsm[HARMONY_KEY] = harmony(adata.obsm["X_scelmo_baseline_pca"], batches, seed=seed)
     check_cancel(cancel)
     report("integrate", 1, 4, "adaptor (batch-adversarial)")
-    adaptor = train_adaptor(expression.matrix, alignment.matrix, labels, genes=expression.var_names, epochs=epochs,
+    X, E, genes = genes_with_vectors(expression.matrix, alignment.matrix)
+    adaptor = train_adaptor(X, E, labels, genes=[expression.var_names[g] for g in genes], epochs=epochs,
                             seed=seed, device=device, batches=batches, adversarial_weight=adversarial_weight,
                             batch_size=batch_size or auto_batch_size(adata.n_obs), early_stopping=False,
                             cancel=cancel, progress=functools.partial(report, "train adaptor") if progress else None)
-    z = adaptor.embed(expression.matrix, alignment.matrix)
+    z = adaptor.embed(X, E)
     # z is a sum over genes, so its length follows the cell's total expression; the adaptor is trained on its
     # direction (L2-normalised in the triplet loss and the batch classifier), so that is what is kept
     adata.obsm[INTEGRATED_KEY] = z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
@@ -101,6 +105,7 @@ def run_integration(adata, expression, alignment, *, batch_key: str, label_key: 
     scelmo["integration"] = {"batch_key": batch_key, "label_key": label_key, "seed": seed, "epochs": epochs,
                              "batch_size": batch_size or auto_batch_size(adata.n_obs),
                              "adaptor_seconds": round(adaptor.seconds, 2), "adaptor_best_epoch": adaptor.best_epoch,
-                             "adversarial_weight": adversarial_weight}
+                             "adversarial_weight": adversarial_weight, "conditioning": conditioning,
+                             "adaptor_genes": int(len(genes))}
     adata.uns["scelmo"] = scelmo
     return table

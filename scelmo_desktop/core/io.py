@@ -14,6 +14,7 @@ import scipy.sparse as sp
 
 from scelmo_desktop.core.atomic import write_atomic
 from scelmo_desktop.core.errors import ScelmoError
+from scelmo_desktop.core.input_kind import InputKind, detect_input_kind, prepare
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 MAX_DIMENSION = 2**31 - 1  # beyond this a declared size is corrupt (and would overflow 32-bit sparse indices)
@@ -126,27 +127,42 @@ def _guarded(path: Path, read):
 
 @dataclass
 class Expression:
-    """The matrix that feeds the embedding, with the gene names of its columns."""
+    """The matrix that feeds every step: log-normalised values of the chosen input (see
+    :mod:`scelmo_desktop.core.input_kind`), with the gene names of its columns."""
 
     matrix: sp.csr_matrix | np.ndarray
     var_names: list[str]
     layer: str
     var: object  # the pandas DataFrame describing the columns (symbol columns live here)
+    input_kind: InputKind | None = None  # what the input held and how it was prepared (None: used as given)
 
 
-def select_expression(adata, layer: str = "auto", *, require_nonnegative: bool = True) -> Expression:
-    """Pick the input matrix explicitly: ``X``, ``raw`` or a layer name; ``auto`` prefers ``raw`` when present.
+COUNT_LAYERS = ("counts", "raw_counts", "count")
 
-    ``wa`` divides by each cell's total, which is only meaningful for non-negative values (counts or
-    log-normalised data); scaled data (``pbmc68k_reduced.X``) has negatives and is refused with a hint.
+
+def _auto_layer(adata) -> str:
+    """``raw`` when present; else ``X``, unless ``X`` is scaled and a counts layer exists."""
+    if adata.raw is not None:
+        return "raw"
+    if adata.X is not None and adata.n_obs and detect_input_kind(adata.X)[0] == "scaled":
+        for name in COUNT_LAYERS:
+            if name in adata.layers:
+                return name
+    return "X"
+
+
+def select_expression(adata, layer: str = "auto", *, input_kind: str = "auto") -> Expression:
+    """Pick the input matrix explicitly (``X``, ``raw`` or a layer name; ``auto``: :func:`_auto_layer`), detect
+    what it holds and prepare it: counts and TPM/CPM are normalised and log-transformed, log values are used as
+    they are, and scaled values (negatives) are refused with a hint. ``input_kind`` overrides the detection.
     """
     if layer == "auto":
-        layer = "raw" if adata.raw is not None else "X"
+        layer = _auto_layer(adata)
     if layer == "X":
         matrix, var = adata.X, adata.var
     elif layer == "raw":
         if adata.raw is None:
-            raise ScelmoError("--layer raw was asked for but the file has no .raw; use --layer X or a layer name.")
+            raise ScelmoError("The input layer 'raw' was asked for but the file has no .raw; choose X or a layer name.")
         matrix, var = adata.raw.X, adata.raw.var
     elif layer in adata.layers:
         matrix, var = adata.layers[layer], adata.var
@@ -154,17 +170,17 @@ def select_expression(adata, layer: str = "auto", *, require_nonnegative: bool =
         available = ["X"] + (["raw"] if adata.raw is not None else []) + list(adata.layers.keys())
         raise ScelmoError(f"Layer '{layer}' not found. Available: {', '.join(available)}.")
     if matrix is None:
-        raise ScelmoError(f"The '{layer}' matrix is empty (None); choose another --layer.")
+        raise ScelmoError(f"The '{layer}' matrix is empty (None); choose another input layer.")
     matrix = sp.csr_matrix(matrix, dtype=np.float32) if sp.issparse(matrix) else np.asarray(matrix, dtype=np.float32)
     values = matrix.data if sp.issparse(matrix) else matrix
     if not np.isfinite(values).all():
         raise ScelmoError(f"The '{layer}' matrix contains NaN or infinite values; clean or re-normalise the data first.")
-    if require_nonnegative and values.size and values.min() < 0:
-        raise ScelmoError(
-            f"The '{layer}' matrix has negative values (minimum {values.min():.3g}), so it looks scaled. "
-            "The weighted average needs counts or log-normalised values: use --layer raw or a counts layer."
-        )
-    return Expression(matrix=matrix, var_names=[str(v) for v in var.index], layer=layer, var=var)
+    if not values.size or not np.any(values):
+        raise ScelmoError(f"The '{layer}' matrix ({matrix.shape[0]} cells x {matrix.shape[1]} genes) is all zeros: "
+                          "there is no expression to embed. Check that the file holds the measured values (another "
+                          "layer, or .raw), not an empty placeholder.")
+    prepared, kind = prepare(matrix, input_kind, what=f"The '{layer}' matrix")
+    return Expression(matrix=prepared, var_names=[str(v) for v in var.index], layer=layer, var=var, input_kind=kind)
 
 
 def write_h5ad(adata, path: str | os.PathLike) -> Path:

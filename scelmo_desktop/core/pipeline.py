@@ -4,9 +4,9 @@ The CLI subcommands and (later) the GUI call these same functions. Each step rep
 ``progress(stage, done, total, message)`` and checks ``cancel`` between units of work.
 
 AnnData keys written (scanpy habit: the docstring lists them):
-``obsm['X_scelmo_wa']``, ``obsm['X_scelmo_aa']``, ``varm['scelmo_gene_embedding']``, ``obs['scelmo_leiden']``,
+``obsm['X_scelmo']`` (the embedding every task uses), ``obsm['X_scelmo_wa']``, ``obsm['X_scelmo_aa']`` (paper), ``varm['scelmo_gene_embedding']``, ``obs['scelmo_leiden']``,
 ``obsm['X_umap']``, ``obsm['X_scelmo_baseline_pca']``, ``obsm['X_scelmo_baseline_random']``,
-``obsp``/``uns`` ``X_scelmo_wa_neighbors`` (the graph on the wa embedding), and ``uns['scelmo']`` (provenance).
+``obsp``/``uns`` ``X_scelmo_neighbors`` (the graph on ``X_scelmo``), and ``uns['scelmo']`` (provenance).
 """
 
 from __future__ import annotations
@@ -23,11 +23,12 @@ import pandas as pd
 from scelmo_desktop.backends.embedder import Embedder
 from scelmo_desktop.backends.llm import GenerationParams, LLMBackend
 from scelmo_desktop.core import baselines, cluster
-from scelmo_desktop.core.cell_embedding import embed_cells
 from scelmo_desktop.core.descriptions import DescribeResult, describe_entities, load_template
 from scelmo_desktop.core.errors import ScelmoError
 from scelmo_desktop.core.gene_descriptions import GeneDescriptions, describe_gene_list
-from scelmo_desktop.core.gene_selection import select_genes
+from scelmo_desktop.core.cell_embedding import embed_cells
+from scelmo_desktop.core.cell_vectors import DEFAULT_CONDITIONING, conditioned_embedding
+from scelmo_desktop.core.gene_selection import DEFAULT_GENES, select_genes
 from scelmo_desktop.core.gene_table import (ENSEMBL_PATTERN, Alignment, GeneTable, align, embed_texts, gene_symbols,
                                             looks_ensembl)
 from scelmo_desktop.core.io import Expression, select_expression
@@ -36,9 +37,13 @@ from scelmo_desktop.core.provenance import now_iso, package_versions
 from scelmo_desktop.core.store import Store
 
 StageProgress = Callable[[str, int, int, str], None]
-WA_KEY, AA_KEY = "X_scelmo_wa", "X_scelmo_aa"
+# LLM descriptions refine the fact sheets of the most variable genes; with the embedded 270M model on one core
+# (~2 s a gene) 64 genes cost about two minutes. The measured effect on the metrics is in benchmarks/README.md.
+DEFAULT_LLM_GENES = 64
+SCELMO_KEY, WA_KEY, AA_KEY = "X_scelmo", "X_scelmo_wa", "X_scelmo_aa"
 PCA_KEY, RANDOM_KEY = "X_scelmo_baseline_pca", "X_scelmo_baseline_random"
-METHOD_NAMES = {WA_KEY: "scELMo-wa", AA_KEY: "scELMo-aa", PCA_KEY: "PCA", RANDOM_KEY: "random-table"}
+METHOD_NAMES = {SCELMO_KEY: "scELMo", WA_KEY: "scELMo-wa (paper)", AA_KEY: "scELMo-aa (paper)",
+                PCA_KEY: "PCA (scanpy route)", RANDOM_KEY: "random-table"}
 
 
 def _quiet(stage: str, done: int, total: int, message: str = "") -> None:
@@ -49,7 +54,11 @@ def _quiet(stage: str, done: int, total: int, message: str = "") -> None:
 class PipelineSettings:
     label_key: str | None = None
     layer: str = "auto"
-    max_genes: int | None = 64  # None: describe every gene
+    input_kind: str = "auto"  # auto | counts | normalized | log (see core.input_kind)
+    max_genes: int | None = DEFAULT_GENES  # the gene set: most variable genes first; None: every gene
+    llm_genes: int | None = DEFAULT_LLM_GENES  # of those, how many the LLM describes (None: all); rest: fact sheets
+    llm_minutes: float | None = None  # stop LLM generation after this long (None: no time limit)
+    conditioning: str = DEFAULT_CONDITIONING  # standard | paper (see core.cell_vectors)
     symbol_column: str | None = None
     params: GenerationParams = field(default_factory=GenerationParams)
     seed: int = 0
@@ -126,19 +135,57 @@ def data_symbols(expression: Expression, symbol_column: str | None = None) -> li
     return symbols
 
 
+# Below this share of recognised genes a file is not human symbols/Ensembl ids (another species, or ids of some
+# other scheme): its fact sheets would all be "Gene X." and the embedding noise, so it is refused.
+MIN_RECOGNISED_FRACTION = 0.2
+
+
+def recognised_genes(symbols: list[str]) -> tuple[int, list[str]] | None:
+    """How many ``symbols`` the gene catalog knows, and examples of unknown ones; None without the catalog."""
+    from scelmo_desktop.core.knowledge.genes import GeneCatalog
+
+    catalog = GeneCatalog.load()
+    if catalog is None:
+        return None
+    unknown = [s for s in symbols if catalog.resolve(s)[0] is None]
+    return len(symbols) - len(unknown), unknown[:5]
+
+
+def require_known_genes(gene_set: list[str], *, total: int) -> None:
+    """Refuse a gene set the catalog barely knows (no human symbols or Ensembl ids), naming what to do."""
+    found = recognised_genes(gene_set)
+    if found is None or not gene_set:
+        return
+    known, examples = found
+    if known >= MIN_RECOGNISED_FRACTION * len(gene_set):
+        return
+    raise ScelmoError(
+        f"Only {known} of the {len(gene_set)} selected genes (of {total}) are recognised as human gene symbols or "
+        f"Ensembl ids (unrecognised examples: {', '.join(examples)}). Point the symbol column setting at the var "
+        "column that holds gene symbols, or check the species: the knowledge covers human genes.")
+
+
 def describe_genes(
     expression: Expression, *, settings: PipelineSettings, llm: LLMSource, store: Store,
     progress: StageProgress = _quiet, cancel: CancelFlag | None = None,
 ) -> tuple[list[str], GeneDescriptions]:
-    """Describe the data set's genes (the ``max_genes`` most variable first); returns the entities and texts."""
+    """Describe the data set's gene set (its ``max_genes`` most variable genes, in that order; the LLM budget
+    goes to the first ones); returns the entities and texts."""
     symbols = data_symbols(expression, settings.symbol_column)
     chosen = select_genes(expression.matrix, settings.max_genes)
     entities = [symbols[i] for i in chosen]
-    result = describe_gene_list(entities, mode=settings.mode, llm=llm, store=store, params=settings.params,
-                                on_flag=settings.on_flag, knowledge_files=settings.user_knowledge(),
-                                progress=functools.partial(progress, "describe"),
-                                cancel=cancel)
-    return entities, result
+    require_known_genes(entities, total=len(symbols))
+    return entities, describe_genes_in_budget(entities, settings=settings, llm=llm, store=store,
+                                              progress=progress, cancel=cancel)
+
+
+def describe_genes_in_budget(genes: list[str], *, settings: PipelineSettings, llm: LLMSource, store: Store,
+                             progress: StageProgress = _quiet, cancel: CancelFlag | None = None) -> GeneDescriptions:
+    """:func:`describe_gene_list` with the settings' mode, flag policy, knowledge files and LLM budget."""
+    return describe_gene_list(genes, mode=settings.mode, llm=llm, store=store, params=settings.params,
+                              on_flag=settings.on_flag, knowledge_files=settings.user_knowledge(),
+                              llm_genes=settings.llm_genes, llm_minutes=settings.llm_minutes,
+                              progress=functools.partial(progress, "describe"), cancel=cancel)
 
 
 def gene_table_for(
@@ -155,12 +202,12 @@ def gene_table_for(
         results.append(described)
     missing = [g for g in dict.fromkeys(map(str, extra_genes)) if g not in texts]
     if missing:
-        described = describe_gene_list(missing, mode=settings.mode, llm=llm, store=store, params=settings.params,
-                                       on_flag=settings.on_flag, knowledge_files=settings.user_knowledge(),
-                                       progress=functools.partial(progress, "describe"), cancel=cancel)
+        described = describe_genes_in_budget(missing, settings=settings, llm=llm, store=store, progress=progress,
+                                             cancel=cancel)
         texts.update(described.texts)
         results.append(described)
-    table, _ = embed_texts(texts, embedder=embedder, store=store, cancel=cancel)
+    table, _ = embed_texts(texts, embedder=embedder, store=store, cancel=cancel,
+                           progress=functools.partial(progress, "embed texts"))
     return table, results
 
 
@@ -203,17 +250,35 @@ def gene_alignment(expression: Expression, table: GeneTable, *, symbol_column: s
     return alignment, coverage
 
 
+def restrict_to_gene_set(alignment: Alignment, expression: Expression, max_genes: int | None) -> Alignment:
+    """Keep table rows only for the gene set (the ``max_genes`` most variable genes): a table that knows more
+    genes (an imported GenePT table) must not pull the embedding back onto the noise genes."""
+    if max_genes is None or max_genes >= alignment.n_genes:
+        return alignment
+    keep = np.zeros(alignment.n_genes, dtype=bool)
+    keep[select_genes(expression.matrix, max_genes)] = True
+    return alignment.keep(keep)
+
+
 def add_cell_embeddings(
     adata, expression: Expression, table: GeneTable, *, symbol_column: str | None = None,
+    max_genes: int | None = None, conditioning: str = DEFAULT_CONDITIONING, seed: int = 0,
     progress: StageProgress = _quiet, cancel: CancelFlag | None = None,
 ) -> tuple[Alignment, dict]:
-    """Write ``obsm['X_scelmo_wa']``, ``obsm['X_scelmo_aa']`` and ``varm['scelmo_gene_embedding']``.
+    """Write ``obsm['X_scelmo']`` (the embedding every task uses: the ``conditioning`` of
+    :mod:`~scelmo_desktop.core.cell_vectors`), ``obsm['X_scelmo_wa']`` and ``obsm['X_scelmo_aa']`` (the paper's
+    formulas, for comparison) and ``varm['scelmo_gene_embedding']``.
 
-    Returns the alignment of the table to the expression genes and the coverage report. Raises when no gene
-    of the data matches the table.
+    The embedding uses the table's genes within the gene set (``max_genes`` most variable; None: all). Returns the alignment of the table to the
+    expression genes and the coverage report. Raises when no gene of the data matches the table.
     """
     totals = np.asarray(expression.matrix.sum(axis=0)).ravel()
     alignment, coverage = gene_alignment(expression, table, symbol_column=symbol_column, totals=totals)
+    alignment = restrict_to_gene_set(alignment, expression, max_genes)
+    coverage.update(gene_set_coverage(alignment, max_genes, totals))
+    adata.obsm[SCELMO_KEY] = conditioned_embedding(expression.matrix, alignment.matrix, conditioning=conditioning,
+                                                   seed=seed, progress=functools.partial(progress, "embed cells"),
+                                                   cancel=cancel)
     for key, mode in ((WA_KEY, "wa"), (AA_KEY, "aa")):
         adata.obsm[key] = embed_cells(expression.matrix, alignment.matrix, mode=mode,
                                       progress=functools.partial(progress, f"embed {mode}"), cancel=cancel)
@@ -221,6 +286,15 @@ def add_cell_embeddings(
     varm_alignment = alignment if same_genes else align(table, list(adata.var_names), adata.var, symbol_column)
     adata.varm["scelmo_gene_embedding"] = varm_alignment.matrix
     return alignment, coverage
+
+
+def gene_set_coverage(alignment: Alignment, max_genes: int | None, totals: np.ndarray) -> dict:
+    """The gene set the embedding is built on: its size, how many of its genes have a vector, its share of
+    the expression."""
+    size = alignment.n_genes if max_genes is None else min(max_genes, alignment.n_genes)
+    matched = alignment.matched
+    share = float(totals[matched].sum() / totals.sum()) if totals.sum() > 0 else 0.0
+    return {"gene_set": {"size": int(size), "with_vector": int(matched.sum()), "fraction_expression": share}}
 
 
 def evaluate_clustering(
@@ -232,11 +306,12 @@ def evaluate_clustering(
     Returns one row per method with the chosen resolution, the cluster count and, with labels, NMI/ARI/ASW.
     """
     labels = label_values(adata, settings.label_key)
-    reps = [WA_KEY, AA_KEY]
+    reps = [SCELMO_KEY, WA_KEY, AA_KEY]
     if settings.baselines:
         adata.obsm[PCA_KEY] = baselines.pca_embedding(expression.matrix, seed=settings.seed)
         random_matrix = baselines.random_table(alignment.matched, alignment.matrix.shape[1], seed=settings.seed)
-        adata.obsm[RANDOM_KEY] = embed_cells(expression.matrix, random_matrix, mode="wa")
+        adata.obsm[RANDOM_KEY] = conditioned_embedding(expression.matrix, random_matrix, seed=settings.seed,
+                                                       conditioning=settings.conditioning)
         reps += [PCA_KEY, RANDOM_KEY]
     rows = []
     for done, rep in enumerate(reps):
@@ -245,12 +320,12 @@ def evaluate_clustering(
                                            n_neighbors=settings.n_neighbors, seed=settings.seed, cancel=cancel)
         rows.append({"method": METHOD_NAMES[rep], "embedding": rep, "resolution": result.resolution,
                      "n_clusters": int(len(np.unique(result.clusters))), **result.scores})
-        if rep == WA_KEY:
+        if rep == SCELMO_KEY:
             cluster.store_clusters(adata, result.clusters)
         else:  # keep only the wa graph in the output; baseline graphs served their purpose
             cluster.drop_graph(adata, f"{rep}_neighbors")
     progress("cluster", len(reps), len(reps), "UMAP")
-    cluster.umap(adata, f"{WA_KEY}_neighbors", seed=settings.seed)
+    cluster.umap(adata, f"{SCELMO_KEY}_neighbors", seed=settings.seed)
     return pd.DataFrame(rows)
 
 
@@ -284,7 +359,7 @@ def run_pipeline(
     timings: dict[str, float] = {}
     started = time.perf_counter()
     label_values(adata, settings.label_key)  # fail on a bad label column before hours of LLM work
-    expression = select_expression(adata, settings.layer)
+    expression = select_expression(adata, settings.layer, input_kind=settings.input_kind)
 
     imported = table is not None
     t0 = time.perf_counter()
@@ -302,7 +377,8 @@ def run_pipeline(
     else:
         embed_stats = {"imported_table": table.provenance, "genes": len(table.symbols), "dim": table.dim}
     alignment, coverage = add_cell_embeddings(adata, expression, table, symbol_column=settings.symbol_column,
-                                              progress=progress, cancel=cancel)
+                                              max_genes=settings.max_genes, conditioning=settings.conditioning,
+                                              seed=settings.seed, progress=progress, cancel=cancel)
     timings["embed"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -313,6 +389,8 @@ def run_pipeline(
     template = load_template("gene", mode=settings.mode)
     record = {
         "data": data_name, "created_at": now_iso(), "layer": expression.layer,
+        "input": expression.input_kind.as_dict(), "conditioning": settings.conditioning,
+        "descriptions": described.budget_report(),
         "llm": llm.describe(),
         "embedder": embedder.info() if embedder is not None else "none (imported table)",
         "description_mode": "imported table" if imported else settings.mode, "on_flag": settings.on_flag, "knowledge": described.knowledge,

@@ -124,16 +124,23 @@ def in_silico_treatment(expression, alignment, conditions, *, control: str, dise
 
     from scelmo_desktop.core.adaptor import auto_batch_size, train_adaptor
 
+    from scelmo_desktop.core.cell_vectors import genes_with_vectors
+
     X, y = _two_conditions(expression, conditions, control, disease)
     given = bool(candidates)
-    genes = np.asarray(expression.var_names, dtype=object)
-    index = {str(g): i for i, g in enumerate(genes)}
     if candidates:
-        missing = [g for g in candidates if g not in index]
+        missing = [g for g in candidates if g not in set(map(str, expression.var_names))]
         if missing:
             raise ScelmoError(f"Candidate genes not in the data: {', '.join(missing[:10])}.")
     else:
         candidates = top_candidates(expression, conditions, control=control, disease=disease, n=n_candidates)
+    # the adaptor learns from the genes with a vector (gene set + candidates); the null is drawn from them too
+    X, E, kept = genes_with_vectors(X, alignment.matrix)
+    genes = np.asarray(expression.var_names, dtype=object)[kept]
+    index = {str(g): i for i, g in enumerate(genes)}
+    undescribed = [g for g in candidates if g not in index]
+    if undescribed:
+        raise ScelmoError(f"Candidate genes without a gene-table vector: {', '.join(undescribed[:10])}.")
     chosen = np.array([index[g] for g in candidates])
     deltas, cs0s = [], []
     report = progress or (lambda *a: None)
@@ -141,12 +148,12 @@ def in_silico_treatment(expression, alignment, conditions, *, control: str, dise
         check_cancel(cancel)
         report("treatment", done, len(seeds), f"seed {seed}: training the adaptor on conditions")
         train, test = train_test_split(np.arange(len(y)), test_size=test_fraction, random_state=seed, stratify=y)
-        adaptor = train_adaptor(X[train], alignment.matrix, y[train], genes=list(genes), epochs=epochs, seed=seed,
+        adaptor = train_adaptor(X[train], E, y[train], genes=list(genes), epochs=epochs, seed=seed,
                                 device=device, batch_size=auto_batch_size(len(train)), early_stopping=False,
                                 cancel=cancel)
-        z = adaptor.embed(X[test], alignment.matrix)
+        z = adaptor.embed(X[test], E)
         is_disease = y[test] == disease
-        delta, cs0 = knockout_deltas(adaptor.gene_vectors(alignment.matrix), _column_means(X[test], is_disease),
+        delta, cs0 = knockout_deltas(adaptor.gene_vectors(E), _column_means(X[test], is_disease),
                                      z[~is_disease].mean(axis=0), z[is_disease].mean(axis=0), scale=scale)
         deltas.append(delta)
         cs0s.append(cs0)
@@ -159,12 +166,12 @@ def in_silico_treatment(expression, alignment, conditions, *, control: str, dise
     table = pd.DataFrame({"gene": genes[chosen].astype(str), "delta_cosine": mean_delta[chosen],
                           "delta_sd": deltas[:, chosen].std(axis=0, ddof=1) if len(seeds) > 1 else np.nan,
                           "p_value": p, "q_value_bh": benjamini_hochberg(p), "mean_expression_disease": mean_expression[chosen], "t_disease_vs_control": t[chosen],
-                          "described": np.any(alignment.matrix[chosen] != 0, axis=1)})
+                          "described": np.any(E[chosen] != 0, axis=1)})
     table = table.sort_values(["delta_cosine", "gene"], ascending=[False, True]).reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     return TreatmentResult(table=table, cs0=cs0s, settings={
         "control": control, "disease": disease, "seeds": list(seeds), "scale": scale, "epochs": epochs,
-        "test_fraction": test_fraction, "n_candidates": len(chosen), "candidates_from": "given list" if given else
+        "test_fraction": test_fraction, "n_candidates": len(chosen), "genes_in_model": int(len(genes)), "candidates_from": "given list" if given else
         "top Welch t (disease vs control)", "null": f"non-candidate genes in the same mean-expression bin (up to {N_BINS} bins, >= {MIN_NULL} genes each)"})
 
 

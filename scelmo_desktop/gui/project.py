@@ -12,7 +12,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from scelmo_desktop.backends.llm import DEFAULT_LLM_BATCH
+from scelmo_desktop.core.cell_vectors import DEFAULT_CONDITIONING
 from scelmo_desktop.core.errors import ScelmoError
+from scelmo_desktop.core.gene_selection import DEFAULT_GENES
+from scelmo_desktop.core.pipeline import DEFAULT_LLM_GENES
 
 PROJECT_SUFFIX = ".scelmo.json"
 DEMO_SOURCE = "demo:pbmc68k_reduced"
@@ -24,7 +27,10 @@ class ProjectSettings:
     layer: str = "auto"
     label_key: str | None = None
     mode: str = "auto"  # description mode: auto | llm | grounded | facts
-    max_genes: int = 64
+    input_kind: str = "auto"  # auto | counts | normalized | log (core.input_kind)
+    max_genes: int = DEFAULT_GENES  # the gene set: most variable genes first
+    llm_genes: int = DEFAULT_LLM_GENES  # LLM budget within the gene set; the rest get fact sheets
+    conditioning: str = DEFAULT_CONDITIONING
     llm: str | None = None  # model name or path; None: the embedded default
     embedder: str | None = None
     threads: int | None = None
@@ -83,7 +89,7 @@ class Project:
         from scelmo_desktop.core.io import select_expression
 
         self.require_data()
-        return select_expression(self.adata, self.settings.layer)
+        return select_expression(self.adata, self.settings.layer, input_kind=self.settings.input_kind)
 
     def require_data(self) -> None:
         if self.adata is None:
@@ -94,7 +100,8 @@ class Project:
         from scelmo_desktop.core.pipeline import PipelineSettings
 
         s = self.settings
-        return PipelineSettings(label_key=s.label_key, layer=s.layer, max_genes=s.max_genes, seed=s.seed,
+        return PipelineSettings(label_key=s.label_key, layer=s.layer, input_kind=s.input_kind, max_genes=s.max_genes,
+                                llm_genes=s.llm_genes, conditioning=s.conditioning, seed=s.seed,
                                 n_neighbors=s.n_neighbors, resolution=s.resolution, mode=resolved_mode,
                                 params=GenerationParams(seed=s.seed))
 

@@ -13,7 +13,7 @@ from scelmo_desktop.gui.widgets import FrameView
 
 class ClusteringPanel(Panel):
     title = "Clustering"
-    explanation = ("Leiden clusters on the wa embedding's neighbour graph; with a label column the resolution "
+    explanation = ("Leiden clusters on the scELMo embedding's neighbour graph; with a label column the resolution "
                    "is swept (0.2–2.0) and NMI/ARI/ASW are reported next to PCA and a random gene table.")
 
     def __init__(self, window):

@@ -34,8 +34,17 @@ class DescriptionsPanel(Panel):
         row.addWidget(QLabel("most variable genes"))
         row.addWidget(self.all_genes)
         row.addStretch(1)
+        self.llm_genes = QSpinBox()
+        self.llm_genes.setRange(0, 100_000)
+        self.llm_genes.setValue(window.project.settings.llm_genes)
+        self.llm_genes.valueChanged.connect(lambda v: setattr(self.project.settings, "llm_genes", v))
+        budget = QHBoxLayout()
+        budget.addWidget(self.llm_genes)
+        budget.addWidget(QLabel("of them by the LLM (most variable first); the others get their fact sheet"))
+        budget.addStretch(1)
         form.addRow("Mode", self.mode)
         form.addRow("Genes", row)
+        form.addRow("LLM budget", budget)
         buttons = QHBoxLayout()
         self.describe_button = QPushButton("Describe genes")
         self.describe_button.clicked.connect(self.run_describe)
@@ -95,7 +104,8 @@ class DescriptionsPanel(Panel):
         else:
             project.described = result
         project.table = None  # the gene table must be rebuilt from the new texts
-        rows = [{"name": g, "kind": "gene", "mode": result.mode, "flags": ";".join(result.flags.get(g, [])),
+        rows = [{"name": g, "kind": "gene", "mode": "facts" if g in result.from_facts else result.mode,
+                 "flags": ";".join(result.flags.get(g, [])),
                  "edited": "yes" if g in result.edited else "", "text": t} for g, t in result.texts.items()]
         keep = self.rows[~self.rows["name"].isin(result.texts)] if len(self.rows) else self.rows
         self.rows = pd.concat([keep, pd.DataFrame(rows)], ignore_index=True) if len(keep) else pd.DataFrame(rows)

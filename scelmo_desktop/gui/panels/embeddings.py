@@ -66,8 +66,10 @@ class EmbeddingsPanel(Panel):
                                            progress=lambda d, t, m="": progress("embed descriptions", d, t, m),
                                            cancel=cancel)
                 project.described = described
-            alignment, coverage = add_cell_embeddings(project.adata, expression, table, progress=progress,
-                                                      cancel=cancel)
+            settings = project.settings
+            alignment, coverage = add_cell_embeddings(project.adata, expression, table, max_genes=settings.max_genes,
+                                                      conditioning=settings.conditioning, seed=settings.seed,
+                                                      progress=progress, cancel=cancel)
             return table, alignment, coverage
 
         self.window_.run_job("embed", work, self._embedded)
@@ -76,7 +78,7 @@ class EmbeddingsPanel(Panel):
         table, alignment, coverage = result
         project = self.project
         project.table, project.alignment, project.coverage = table, alignment, coverage
-        self.status.setText(f"wa and aa written to obsm['X_scelmo_wa'] / ['X_scelmo_aa']: {coverage['n_matched']} of "
+        self.status.setText(f"scELMo embedding written to obsm['X_scelmo'] (paper's wa/aa: ['X_scelmo_wa'] / ['X_scelmo_aa']): {coverage['n_matched']} of "
                             f"{coverage['n_genes']} genes have a vector ({table.dim}-d), covering "
                             f"{100 * coverage.get('fraction_expression_covered', 0):.1f}% of expression.")
         self.coverage.set_frame(pd.DataFrame([{"measure": k, "value": str(v)} for k, v in coverage.items()]))

