@@ -201,7 +201,7 @@ def main() -> None:
     from sklearn.metrics import accuracy_score, f1_score
 
     sys.path.insert(0, str(REPO / "tests"))
-    import real_data
+    import real_files as real_data
 
     start = time.perf_counter()
     pbmc = real_data.load("pbmc3k")

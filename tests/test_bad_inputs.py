@@ -122,6 +122,11 @@ CASES = [
     ("perturbation control absent", lambda t: ["perturb", _good(t), "--perturbation-key", "cell_type", "--control",
                                                "non-targeting", "--mode", "facts"], "control label 'non-targeting'"),
     ("unknown gene table", lambda t: ["embed", _good(t), "--gene-table", "no-such-table"], "no-such-table"),
+    ("all-zero matrix", lambda t: ["run", h5ad(t, "z.h5ad", _adata(np.zeros((20, 6)), genes=[
+        "CD3E", "CD4", "CD8A", "MS4A1", "LYZ", "NKG7"])), "--mode", "facts"], "is all zeros"),
+    ("no gene is a human symbol", lambda t: ["run", h5ad(t, "x.h5ad", _adata(
+        np.random.default_rng(0).poisson(1, (30, 40)), genes=[f"NOTAGENE{i}" for i in range(40)])),
+        "--mode", "facts"], "Only 0 of the 40 selected genes"),
 ]
 
 

@@ -166,8 +166,31 @@ def test_one_button_pipeline_fills_the_panels_and_writes_the_report(qtbot, windo
     report = Path(window.project.results["pipeline"]["report"])
     assert report.exists() and report.stat().st_size > 10_000
     assert window.panels["Clustering"].view.n_points() == 700
-    assert set(window.project.cluster_metrics["method"]) >= {"scELMo-wa", "PCA", "random-table"}
+    assert set(window.project.cluster_metrics["method"]) >= {"scELMo", "PCA (scanpy route)", "random-table"}
     assert window.project.alignment is not None and window.stack.currentWidget() is window.panels["Clustering"]
+
+
+def test_one_button_pipeline_on_real_raw_pbmc3k_uses_the_cli_defaults(qtbot, window):
+    """Open the real 10x PBMC 3k file (raw counts, 32,738 genes) as a user would and press the one button: the
+    app's defaults are the CLI's (gene set of 2,000, standard cell vectors; facts mode keeps the test quick)."""
+    import real_files
+    from scelmo_desktop.core.gene_selection import DEFAULT_GENES
+
+    try:
+        path = real_files.path("pbmc3k")
+    except real_files.FetchError as exc:
+        pytest.skip(f"real data could not be fetched: {exc}")
+    window.open_data(str(path))
+    assert window.project.adata.n_vars == 32738 and window.project.settings.max_genes == DEFAULT_GENES
+    window.project.settings.label_key, window.project.settings.mode = "celltype", "facts"
+    window.panels["Data"].run_pipeline()
+    finish(qtbot, window, timeout_s=900)
+    metrics = window.project.cluster_metrics.set_index("method")
+    assert metrics.loc["scELMo", "nmi"] >= 0.8 and metrics.loc["scELMo", "n_clusters"] <= 15, metrics
+    assert metrics.loc["scELMo", "nmi"] >= metrics.loc["PCA (scanpy route)", "nmi"] - 0.03, metrics
+    record = window.project.adata.uns["scelmo"]
+    assert record["input"]["kind"] == "counts" and record["conditioning"] == "standard"
+    assert window.panels["Clustering"].view.n_points() == 2700
 
 
 def test_descriptions_from_a_loopback_server(qtbot, window, llm_info):

@@ -102,8 +102,12 @@ def prepare(matrix, declared: str = "auto", *, what: str = "the matrix"):
             "from z-scores. Use the counts or log-normalised values instead (input layer raw, or a counts layer).")
     if declared != "auto":
         evidence = f"{evidence}; declared {declared}"
-    if kind == "log":
-        return matrix, InputKind(kind, declared != "auto", evidence, "used as it is")
-    prepared = log_normalize(matrix)
-    return prepared, InputKind(kind, declared != "auto", evidence,
-                               f"normalised to {TARGET_SUM:.0f} per cell, then log1p")
+    prepared = matrix if kind == "log" else log_normalize(matrix)
+    return prepared, InputKind(kind, declared != "auto", evidence, preparation_for(kind))
+
+
+def preparation_for(kind: str) -> str:
+    """What :func:`prepare` does with a matrix of ``kind``, in words."""
+    if kind == "scaled":
+        return "refused: use counts or log-normalised values"
+    return "used as it is" if kind == "log" else f"normalised to {TARGET_SUM:.0f} per cell, then log1p"

@@ -156,6 +156,21 @@ def select_expression(adata, layer: str = "auto", *, input_kind: str = "auto") -
     what it holds and prepare it: counts and TPM/CPM are normalised and log-transformed, log values are used as
     they are, and scaled values (negatives) are refused with a hint. ``input_kind`` overrides the detection.
     """
+    layer, matrix, var = chosen_matrix(adata, layer)
+    matrix = sp.csr_matrix(matrix, dtype=np.float32) if sp.issparse(matrix) else np.asarray(matrix, dtype=np.float32)
+    values = matrix.data if sp.issparse(matrix) else matrix
+    if not np.isfinite(values).all():
+        raise ScelmoError(f"The '{layer}' matrix contains NaN or infinite values; clean or re-normalise the data first.")
+    if not values.size or not np.any(values):
+        raise ScelmoError(f"The '{layer}' matrix ({matrix.shape[0]} cells x {matrix.shape[1]} genes) is all zeros: "
+                          "there is no expression to embed. Check that the file holds the measured values (another "
+                          "layer, or .raw), not an empty placeholder.")
+    prepared, kind = prepare(matrix, input_kind, what=f"The '{layer}' matrix")
+    return Expression(matrix=prepared, var_names=[str(v) for v in var.index], layer=layer, var=var, input_kind=kind)
+
+
+def chosen_matrix(adata, layer: str = "auto"):
+    """``(layer name, matrix as stored, var)`` for ``X``, ``raw``, a layer name or ``auto``."""
     if layer == "auto":
         layer = _auto_layer(adata)
     if layer == "X":
@@ -171,16 +186,7 @@ def select_expression(adata, layer: str = "auto", *, input_kind: str = "auto") -
         raise ScelmoError(f"Layer '{layer}' not found. Available: {', '.join(available)}.")
     if matrix is None:
         raise ScelmoError(f"The '{layer}' matrix is empty (None); choose another input layer.")
-    matrix = sp.csr_matrix(matrix, dtype=np.float32) if sp.issparse(matrix) else np.asarray(matrix, dtype=np.float32)
-    values = matrix.data if sp.issparse(matrix) else matrix
-    if not np.isfinite(values).all():
-        raise ScelmoError(f"The '{layer}' matrix contains NaN or infinite values; clean or re-normalise the data first.")
-    if not values.size or not np.any(values):
-        raise ScelmoError(f"The '{layer}' matrix ({matrix.shape[0]} cells x {matrix.shape[1]} genes) is all zeros: "
-                          "there is no expression to embed. Check that the file holds the measured values (another "
-                          "layer, or .raw), not an empty placeholder.")
-    prepared, kind = prepare(matrix, input_kind, what=f"The '{layer}' matrix")
-    return Expression(matrix=prepared, var_names=[str(v) for v in var.index], layer=layer, var=var, input_kind=kind)
+    return layer, matrix, var
 
 
 def write_h5ad(adata, path: str | os.PathLike) -> Path:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import threading
 
+from scelmo_desktop.core.gene_selection import DEFAULT_GENES
+
 try:  # inside napari: qtpy picks whichever binding napari runs on
     from qtpy.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout,
                                 QWidget)
@@ -27,7 +29,7 @@ class ScelmoWidget(QWidget):
         self.mode.addItems(["facts", "grounded", "llm"])
         self.genes = QSpinBox()
         self.genes.setRange(8, 100_000)
-        self.genes.setValue(64)
+        self.genes.setValue(DEFAULT_GENES)
         self.run_button = QPushButton("Embed and cluster")
         self.run_button.clicked.connect(self.run)
         self.cancel_button = QPushButton("Cancel")
@@ -36,7 +38,7 @@ class ScelmoWidget(QWidget):
         self.status.setWordWrap(True)
         form = QFormLayout()
         form.addRow("Description mode", self.mode)
-        form.addRow("Genes to describe", self.genes)
+        form.addRow("Gene set (most variable)", self.genes)
         layout = QVBoxLayout(self)
         layout.addWidget(self.open_button)
         layout.addLayout(form)

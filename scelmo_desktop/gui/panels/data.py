@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton
 
+from scelmo_desktop.core.input_kind import CHOICES as INPUT_CHOICES
 from scelmo_desktop.gui.panels.base import Panel, combo_value, fill_obs_combo
 from scelmo_desktop.gui.project import DEMO_SOURCE
 from scelmo_desktop.gui.widgets import FrameView
@@ -15,8 +16,9 @@ FILTER = "Single-cell data (*.h5ad *.h5 *.csv *.tsv *.txt *.loom);;All files (*)
 
 class DataPanel(Panel):
     title = "Data"
-    explanation = ("Open your data. Nothing leaves this computer. The embedding needs non-negative expression "
-                   "(counts or log-normalised); 'auto' uses .raw when present.")
+    explanation = ("Open your data. Nothing leaves this computer. Raw counts, TPM/CPM and log-normalised values "
+                   "are detected and prepared (normalised and log-transformed when needed); scaled values are "
+                   "refused. 'auto' uses .raw when present.")
 
     def __init__(self, window):
         super().__init__(window)
@@ -43,7 +45,14 @@ class DataPanel(Panel):
         self.layer.currentTextChanged.connect(self._layer_changed)
         self.label = QComboBox()
         self.label.currentTextChanged.connect(self._label_changed)
+        self.input_kind = QComboBox()
+        self.input_kind.addItems(list(INPUT_CHOICES))
+        self.input_kind.currentTextChanged.connect(self._input_kind_changed)
+        self.detected = QLabel("")
+        self.detected.setWordWrap(True)
         form.addRow("Matrix for the embedding", self.layer)
+        form.addRow("Values are", self.input_kind)
+        form.addRow("", self.detected)
         form.addRow("Cell-type label column", self.label)
         self.summary = FrameView()
         self.layout_.addWidget(QLabel("Observation columns (first values)"))
@@ -97,6 +106,30 @@ class DataPanel(Panel):
     def _layer_changed(self, text: str) -> None:
         if text:
             self.project.settings.layer = text
+            self._show_detected()
+
+    def _input_kind_changed(self, text: str) -> None:
+        if text:
+            self.project.settings.input_kind = text
+            self._show_detected()
+
+    def _show_detected(self) -> None:
+        """What the chosen matrix holds and what will be done with it, before anything runs."""
+        from scelmo_desktop.core.errors import ScelmoError
+        from scelmo_desktop.core.input_kind import DESCRIPTIONS, detect_input_kind, preparation_for
+        from scelmo_desktop.core.io import chosen_matrix
+
+        if self.project.adata is None:
+            return
+        try:  # a sample of the stored values: cheap on the UI thread, even for a large file
+            layer, matrix, _ = chosen_matrix(self.project.adata, self.project.settings.layer)
+        except ScelmoError as exc:
+            self.detected.setText(f"⚠ {exc}")
+            return
+        kind, evidence = detect_input_kind(matrix)
+        declared = self.project.settings.input_kind
+        action = preparation_for(kind if declared == "auto" or kind == "scaled" else declared)
+        self.detected.setText(f"'{layer}' holds {DESCRIPTIONS[kind]} ({evidence}); {action}.")
 
     def _label_changed(self, text: str) -> None:
         self.project.settings.label_key = combo_value(self.label)
@@ -112,6 +145,10 @@ class DataPanel(Panel):
         self.layer.addItems(["auto"] + info["layers"])
         self.layer.setCurrentText(project.settings.layer if self.layer.findText(project.settings.layer) >= 0 else "auto")
         self.layer.blockSignals(False)
+        self.input_kind.blockSignals(True)
+        self.input_kind.setCurrentText(project.settings.input_kind)
+        self.input_kind.blockSignals(False)
+        self._show_detected()
         self.label.blockSignals(True)
         fill_obs_combo(self.label, project.adata, allow_none=True, prefer=project.settings.label_key)
         self.label.blockSignals(False)
