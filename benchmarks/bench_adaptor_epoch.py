@@ -12,6 +12,8 @@ the former brute-force triplet loss (kept below) patched in, "after" the product
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 from unittest import mock
 
 import numpy as np
@@ -21,23 +23,8 @@ from _results import report
 
 from scelmo_desktop.core import adaptor
 
-
-def brute_force_triplet_loss(z, labels, margin: float = adaptor.TRIPLET_MARGIN, anchor_chunk: int = 64):
-    """The former product implementation: every (a, p, n) in B x B x B masks, seconds per 512-cell batch."""
-    z = torch.nn.functional.normalize(z, dim=1)
-    distance = torch.cdist(z, z)
-    same = labels[:, None] == labels[None, :]
-    eye = torch.eye(len(labels), dtype=torch.bool, device=z.device)
-    positive, negative = same & ~eye, ~same
-    total, count = z.new_zeros(()), 0
-    for start in range(0, len(labels), anchor_chunk):
-        d = distance[start : start + anchor_chunk]
-        valid = positive[start : start + anchor_chunk, :, None] & negative[start : start + anchor_chunk, None, :]
-        terms = torch.relu(d[:, :, None] - d[:, None, :] + margin)[valid]
-        nonzero = terms > 0
-        total = total + terms[nonzero].sum()
-        count += int(nonzero.sum())
-    return total / count if count else total
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from reference_triplet import brute_force_triplet_loss  # noqa: E402
 
 
 def synthetic_data(n_cells: int, n_genes: int, density: float, n_labels: int, seed: int = 0):

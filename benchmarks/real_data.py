@@ -75,6 +75,14 @@ def run_cli(args: list[str], *, store: Path) -> dict:
     return {"seconds": round(seconds, 1), "peak_mb": round(peak), "output": output}
 
 
+def fresh_store(work: Path, name: str) -> Path:
+    """An empty description store for a cold run."""
+    store = work / f"store_{name}.sqlite"
+    for path in (store, store.with_name(store.name + "-wal"), store.with_name(store.name + "-shm")):
+        path.unlink(missing_ok=True)
+    return store
+
+
 def prepare_files(work: Path) -> dict[str, Path]:
     """The files the commands read: PBMC 3k as shipped, Kang as sparse, and the annotation pair."""
     work.mkdir(parents=True, exist_ok=True)
@@ -93,9 +101,8 @@ def clustering(files, work: Path) -> list[dict]:
     rows = []
     for name, key in (("pbmc3k", "celltype"), ("kang", "cell_type")):
         for option, extra in (("default", []), ("--mode facts", ["--mode", "facts"])):
-            store = work / f"store_cluster_{name}_{option.strip('-').replace(' ', '_')}.sqlite"
-            store.unlink(missing_ok=True)
-            out = work / f"run_{name}_{option.strip('-').replace(' ', '_')}"
+            tag = f"{name}_{option.strip('-').replace(' ', '_')}"
+            store, out = fresh_store(work, f"cluster_{tag}"), work / f"run_{tag}"
             command = ["run", str(files[name]), "--out", str(out), "--label-key", key, *extra]
             cold = run_cli(command, store=store)
             warm = run_cli(command, store=store) if option == "default" else None
@@ -147,8 +154,7 @@ def annotation(files, work: Path) -> list[dict]:
     from scelmo_desktop.core.annotate import scores
 
     rows = []
-    store = work / "store_annotation.sqlite"
-    store.unlink(missing_ok=True)
+    store = fresh_store(work, "annotation")
     for mode in ("knn", "adaptor"):
         out = work / f"annotate_{mode}.h5ad"
         result = run_cli(["annotate", "--query", str(files["query"]), "--reference", str(files["reference"]),
@@ -175,8 +181,7 @@ def annotation(files, work: Path) -> list[dict]:
 
 
 def integration(files, work: Path) -> list[dict]:
-    store = work / "store_integration.sqlite"
-    store.unlink(missing_ok=True)
+    store = fresh_store(work, "integration")
     out = work / "integrate_kang"
     result = run_cli(["integrate", str(files["kang"]), "--batch-key", "condition", "--label-key", "cell_type",
                       "--out", str(out)], store=store)
@@ -189,8 +194,7 @@ def integration(files, work: Path) -> list[dict]:
 
 
 def treatment(files, work: Path) -> list[dict]:
-    store = work / "store_treatment.sqlite"
-    store.unlink(missing_ok=True)
+    store = fresh_store(work, "treatment")
     out = work / "treatment_kang"
     result = run_cli(["treatment", str(files["kang"]), "--condition-key", "condition", "--control", "control",
                       "--disease", "stimulated", "--out", str(out)], store=store)

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from scelmo_desktop.core.adaptor import _validation_accuracy, load_adaptor, train_adaptor, triplet_loss
+from reference_triplet import brute_force_triplet_loss
 from scelmo_desktop.core.errors import ScelmoError
 
 
@@ -18,24 +19,6 @@ def test_triplet_loss_against_hand_computation():
     # an easy batch (negatives far beyond the margin) has no non-zero term and a zero loss
     easy = torch.tensor([[1.0, 0.0], [1.0, 0.0], [-1.0, 0.0]])
     assert float(triplet_loss(easy, labels)) == 0.0
-
-
-def brute_force_triplet_loss(z, labels, margin=0.05, anchor_chunk=64):
-    """The former product implementation, kept as the reference: enumerates every (a, p, n) in B x B x B masks."""
-    z = torch.nn.functional.normalize(z, dim=1)
-    distance = torch.cdist(z, z)
-    same = labels[:, None] == labels[None, :]
-    eye = torch.eye(len(labels), dtype=torch.bool, device=z.device)
-    positive, negative = same & ~eye, ~same
-    total, count = z.new_zeros(()), 0
-    for start in range(0, len(labels), anchor_chunk):
-        d = distance[start : start + anchor_chunk]
-        valid = positive[start : start + anchor_chunk, :, None] & negative[start : start + anchor_chunk, None, :]
-        terms = torch.relu(d[:, :, None] - d[:, None, :] + margin)[valid]
-        nonzero = terms > 0
-        total = total + terms[nonzero].sum()
-        count += int(nonzero.sum())
-    return total / count if count else total
 
 
 LABEL_PATTERNS = {
