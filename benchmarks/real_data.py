@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import real_files  # noqa: E402
 
 SCELMO = [str(ROOT / ".venv" / "bin" / "scelmo")]
-RESULTS = ROOT / "benchmarks" / "results" / "real_files.json"
+RESULTS = ROOT / "benchmarks" / "results" / "real_data.json"
 ISGS = ["ISG15", "IFI6", "IFIT1", "IFIT3", "IFIT2", "MX1", "ISG20", "IFITM3", "LY6E", "IFI44L", "OAS1", "RSAD2",
         "IFI27", "IFITM1", "IFI35", "MX2", "OASL", "XAF1", "STAT1", "IRF7", "PLSCR1", "EPSTI1", "HERC5", "CMPK2",
         "SAMD9L", "IFIH1", "BST2", "TNFSF10", "GBP1", "IFI16", "SP110", "PARP9", "DDX58", "APOBEC3A", "CXCL10"]

@@ -113,7 +113,8 @@ def cmd_integrate(args) -> int:
                                   seed=args.seed, device=_torch_device(args.device), epochs=args.epochs,
                                   adversarial_weight=args.adversarial_weight, conditioning=settings.conditioning,
                                   progress=session.progress)
-        record = _record(session, settings, {"data": str(args.data), **adata.uns["scelmo"]["integration"]})
+        record = _record(session, settings, {"data": str(args.data), "input": expression.input_kind.as_dict(),
+                                             **adata.uns["scelmo"]["integration"]})
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     shown = metrics.drop(columns=["embedding"])
@@ -157,7 +158,8 @@ def cmd_treatment(args) -> int:
                                      candidates=candidates, seeds=tuple(range(args.seed, args.seed + args.repeats)),
                                      scale=args.scale, epochs=args.epochs, device=_torch_device(args.device),
                                      progress=session.progress)
-        record = _record(session, settings, {"data": str(args.data), "condition_key": args.condition_key,
+        record = _record(session, settings, {"data": str(args.data), "input": expression.input_kind.as_dict(),
+                                             "condition_key": args.condition_key,
                                              **result.settings, "cs0_per_seed": result.cs0})
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -193,7 +195,8 @@ def cmd_perturb(args) -> int:
         metrics, details = run_perturbation(shifts, table.as_dict(), alignment.matrix, seed=args.seed,
                                             test_fraction=args.test_fraction, device=_torch_device(args.device),
                                             progress=session.progress)
-        record = _record(session, settings, {"data": str(args.data), "perturbation_key": args.perturbation_key,
+        record = _record(session, settings, {"data": str(args.data), "input": expression.input_kind.as_dict(),
+                                             "perturbation_key": args.perturbation_key,
                                              **details})
     out = args.out
     out.mkdir(parents=True, exist_ok=True)

@@ -94,7 +94,7 @@ def test_run_twice_second_time_from_the_store(tmp_path, small_h5ad):
     assert (tmp_path / "out" / "report.html").is_file() and (tmp_path / "out" / "scelmo_result.h5ad").is_file()
     clustered = scelmo("cluster", tmp_path / "out" / "scelmo_result.h5ad", "--out", tmp_path / "c",
                        "--label-key", "bulk_labels", check=True)
-    assert "X_scelmo_wa" in clustered.stdout and (tmp_path / "c" / "metrics.csv").is_file()
+    assert "X_scelmo" in clustered.stdout and (tmp_path / "c" / "metrics.csv").is_file()
 
 
 def test_describe_genes_and_cell_types_to_csv(tmp_path, small_h5ad, pbmc):
@@ -139,7 +139,7 @@ def test_tables_import_list_and_run_with_it(tmp_path, small_h5ad, pbmc):
     assert "genept-v1: 200 genes x 8" in scelmo("tables", "list", home=home, check=True).stdout
     run = scelmo("run", small_h5ad, "--out", tmp_path / "out", "--gene-table", "genept-v1", "--label-key",
                  "bulk_labels", "--no-baselines", home=home, check=True)
-    assert "LLM calls: 0 (cached: 0)" in run.stdout and "coverage: 200 of 765 genes" in run.stdout
+    assert "LLM calls: 0 (cached: 0)" in run.stdout and "200 with a vector" in run.stdout
 
 
 def test_pack_moves_descriptions_between_workstations(tmp_path):

@@ -58,7 +58,7 @@ def test_demo_describe_embed_cluster_and_view(qtbot, window):
     assert view.colours_in_use() == window.project.adata.obs["bulk_labels"].nunique() == 10
     assert view.legend.count() == 10
     assert "bulk_labels" in view.tooltip_for(0)
-    assert len(clustering.metrics.model_.frame) == 2  # wa and aa
+    assert len(clustering.metrics.model_.frame) == 3  # scELMo, and the paper's wa and aa
 
 
 def test_box_selection_makes_a_named_group(qtbot, window):

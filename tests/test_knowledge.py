@@ -149,7 +149,7 @@ def test_ensembl_indexed_data_is_mapped_to_symbols(catalog, pbmc):
     ids = [catalog.records[g].ensembl_id for g in genes] + ["ENSG99999999999"]  # the last maps to nothing
     adata = ad.AnnData(np.array([[1, 2, 0, 1], [0, 1, 3, 1]], dtype=np.float32))
     adata.var_names = ids
-    expression = select_expression(adata, "X")
+    expression = select_expression(adata, "X", input_kind="log")  # values as given: the mapping is tested
     assert data_symbols(expression) == genes + ["ENSG99999999999"]
     table = GeneTable(symbols=genes, vectors=np.eye(3, dtype=np.float32))
     alignment, coverage = add_cell_embeddings(adata, expression, table)

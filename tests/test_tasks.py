@@ -113,12 +113,12 @@ def test_integrate_command_end_to_end(tmp_path):
     assert len(metrics) == 4 and "Harmony (on PCA)" in metrics.index
     scores = metrics.drop(columns=[]).select_dtypes("number")
     assert ((scores >= 0) & (scores <= 1)).all().all()
-    assert metrics.loc["Harmony (on PCA)", "ilisi"] > metrics.loc["PCA", "ilisi"]  # the simulated effect is real
-    assert metrics.loc["scELMo adaptor (batch-adversarial)", "S_batch"] > metrics.loc["PCA", "S_batch"]
+    assert metrics.loc["Harmony (on PCA)", "ilisi"] > metrics.loc["PCA (scanpy route)", "ilisi"]  # the simulated effect is real
+    assert metrics.loc["scELMo adaptor (batch-adversarial)", "S_batch"] > metrics.loc["PCA (scanpy route)", "S_batch"]
     provenance = json.loads((tmp_path / "out" / "provenance.json").read_text())
     assert provenance["description_mode"] == "facts" and "torch" in provenance["versions"]
     assert (tmp_path / "out" / "integration_report.html").stat().st_size > 10_000  # holds the embedded PNG
-    assert "scELMo-wa" in run.stdout
+    assert "scELMo (zero-shot)" in run.stdout
 
 
 def test_treatment_and_perturb_commands_end_to_end(tmp_path):

@@ -40,11 +40,21 @@ def rank_genes_by_variability(X) -> np.ndarray:
     score = np.full(n_genes, -np.inf)
     if eligible.size > 1 and n_cells > 1:
         work = ad.AnnData(X=X[:, eligible].copy() if sp.issparse(X) else np.array(X[:, eligible]))
-        sc.pp.highly_variable_genes(work, flavor="cell_ranger", n_bins=min(20, eligible.size))
-        dispersion = work.var["dispersions_norm"].to_numpy(dtype=float)
+        try:
+            sc.pp.highly_variable_genes(work, flavor="cell_ranger", n_bins=min(20, eligible.size))
+            dispersion = work.var["dispersions_norm"].to_numpy(dtype=float)
+        except ValueError:  # mean-expression bins need distinct means (a tiny or degenerate file has few)
+            dispersion = _dispersion(work.X)
         score[eligible] = np.where(np.isfinite(dispersion), dispersion, -1e9)
     # ties (and the rare genes, all at -inf) fall back to how many cells express the gene
     return np.lexsort((-detected, -score))
+
+
+def _dispersion(X) -> np.ndarray:
+    """Variance over mean of the de-logged values, per gene (the un-normalised dispersion)."""
+    values = np.expm1(X.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64))
+    mean = values.mean(axis=0)
+    return np.where(mean > 0, values.var(axis=0) / np.where(mean > 0, mean, 1.0), 0.0)
 
 
 def select_genes(X, max_genes: int | None = DEFAULT_GENES) -> np.ndarray:

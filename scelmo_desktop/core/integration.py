@@ -31,7 +31,7 @@ from scelmo_desktop.core.jobs import CancelFlag, check_cancel
 
 INTEGRATED_KEY, HARMONY_KEY = "X_scelmo_integrated", "X_pca_harmony"
 METHODS = {"X_scelmo": "scELMo (zero-shot)", INTEGRATED_KEY: "scELMo adaptor (batch-adversarial)",
-           "X_scelmo_baseline_pca": "PCA", HARMONY_KEY: "Harmony (on PCA)"}
+           "X_scelmo_baseline_pca": "PCA (scanpy route)", HARMONY_KEY: "Harmony (on PCA)"}
 
 
 def harmony(pca: np.ndarray, batches, *, seed: int = 0) -> np.ndarray:
