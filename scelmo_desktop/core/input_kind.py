@@ -26,10 +26,10 @@ LOG_MAX = 50.0
 TARGET_SUM = 1e4
 SAMPLE_VALUES = 200_000
 DESCRIPTIONS = {
-    "counts": "raw counts (whole numbers)",
-    "normalized": "normalised, not log-transformed (e.g. TPM/CPM)",
-    "log": "log-normalised",
-    "scaled": "scaled (has negative values)",
+    "counts": "raw counts",
+    "normalized": "normalised values, not log-transformed (TPM/CPM-like)",
+    "log": "log-normalised values",
+    "scaled": "scaled values",
 }
 
 
@@ -110,4 +110,4 @@ def preparation_for(kind: str) -> str:
     """What :func:`prepare` does with a matrix of ``kind``, in words."""
     if kind == "scaled":
         return "refused: use counts or log-normalised values"
-    return "used as it is" if kind == "log" else f"normalised to {TARGET_SUM:.0f} per cell, then log1p"
+    return "used as it is" if kind == "log" else f"normalised to {TARGET_SUM:,.0f} per cell, then log1p"

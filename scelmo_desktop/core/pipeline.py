@@ -102,6 +102,7 @@ class PipelineResult:
     metrics: pd.DataFrame
     descriptions: dict[str, str]
     table: GeneTable
+    described: GeneDescriptions | None = None  # how each text was made (mode, LLM or fact sheet, flags)
 
 
 def label_values(adata, label_key: str | None):
@@ -405,4 +406,5 @@ def run_pipeline(
         "versions": package_versions(),
     }
     adata.uns["scelmo"] = h5ad_safe(record)
-    return PipelineResult(adata=adata, record=record, metrics=metrics, descriptions=described.texts, table=table)
+    return PipelineResult(adata=adata, record=record, metrics=metrics, descriptions=described.texts, table=table,
+                          described=described)

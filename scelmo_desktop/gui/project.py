@@ -18,6 +18,7 @@ from scelmo_desktop.core.gene_selection import DEFAULT_GENES
 from scelmo_desktop.core.pipeline import DEFAULT_LLM_GENES
 
 PROJECT_SUFFIX = ".scelmo.json"
+LABEL_COLUMNS = ("cell_type", "celltype", "cell_types", "CellType", "cell_ontology_class", "labels", "label")
 DEMO_SOURCE = "demo:pbmc68k_reduced"
 
 
@@ -71,8 +72,8 @@ class Project:
 
             adata = read_data(source)
             name = Path(source).name
-            if self.settings.label_key not in adata.obs.columns:
-                self.settings.label_key = None
+            if self.settings.label_key not in adata.obs.columns:  # a usual cell-type column is picked for you
+                self.settings.label_key = next((c for c in LABEL_COLUMNS if c in adata.obs.columns), None)
         self.adata, self.data_name, self.settings.data_path = adata, name, source
         self.described = self.table = self.alignment = self.cluster_metrics = None
         self.coverage, self.results = {}, {}

@@ -83,6 +83,8 @@ class DataPanel(Panel):
 
         def done(outcome):
             result, alignment, paths = outcome
+            if result.described is not None and result.described.texts:
+                self.window_.panels["Descriptions"]._described(result.described)  # the texts, in their panel
             project.table, project.alignment = result.table, alignment
             project.coverage, project.cluster_metrics = result.record.get("coverage", {}), result.metrics
             project.results["pipeline"] = {"report": str(paths["report"])}
