@@ -197,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     annotate.add_argument("--mode", dest="annotation_mode", choices=("knn", "text", "adaptor"), default="knn",
                           help="knn: 10-NN on the reference; text: cell-type descriptions; adaptor: fine-tuned")
     annotate.add_argument("--save-adaptor", type=Path, help="adaptor mode: also save the trained adaptor here")
+    annotate.add_argument("--epochs", type=_positive, default=30,
+                          help="adaptor mode: most epochs (early stopping on validation kNN accuracy; default 30)")
     annotate.add_argument("--candidates", help="text mode: comma-separated cell types (default: reference labels)")
     annotate.add_argument("--text-scoring", choices=("markers", "centroid"), default="markers",
                           help="text mode: signature score of each type's closest genes (markers, default) or "
@@ -533,7 +535,8 @@ def _cmd_annotate(args) -> int:
             query, mode=args.annotation_mode, settings=session.settings(args), llm=session.llm,
             embedder=session.embedder, store=session.store, reference=reference, label_key=args.label_key,
             candidates=candidates, table=table, k=args.k, threshold=args.threshold,
-            text_scoring=args.text_scoring, n_markers=args.markers, progress=session.progress, device=args.device, save_adaptor=args.save_adaptor)
+            text_scoring=args.text_scoring, n_markers=args.markers, progress=session.progress, device=args.device,
+            save_adaptor=args.save_adaptor, epochs=args.epochs)
     write_h5ad(query, args.out)
     counts = pd.Series(annotation.labels).value_counts()
     print(f"annotated {len(annotation.labels)} cells ({args.annotation_mode}); "

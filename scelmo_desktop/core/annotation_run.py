@@ -35,7 +35,7 @@ def run_annotation(
     query, *, mode: str, settings: PipelineSettings, llm: LLMSource, embedder, store: Store, reference=None,
     label_key: str | None = None, candidates: list[str] | None = None, table: GeneTable | None = None,
     k: int = 10, threshold: float = 0.0, text_scoring: str = "markers", n_markers: int = 10, progress=None,
-    cancel=None, device: str = "cpu", save_adaptor=None,
+    cancel=None, device: str = "cpu", save_adaptor=None, epochs: int = 30,
 ) -> tuple[Annotation, dict]:
     if mode not in ANNOTATION_MODES:
         raise ScelmoError(f"Unknown annotation mode '{mode}'; use one of {', '.join(ANNOTATION_MODES)}.")
@@ -81,7 +81,7 @@ def run_annotation(
     elif mode == "adaptor":
         annotation, extra = adaptor_annotation(query, query_expr, query_align, ref_expr, ref_align, ref_labels,
                                                 k=k, threshold=threshold, device=device, seed=settings.seed,
-                                                save_to=save_adaptor, progress=progress, cancel=cancel)
+                                                save_to=save_adaptor, epochs=epochs, progress=progress, cancel=cancel)
     else:
         type_texts = _cell_type_texts(type_names, settings=settings, llm=llm, store=store)
         annotation = annotate_query(query, type_vectors=embedder.embed([type_texts[t] for t in type_names]),
@@ -116,7 +116,7 @@ def _cell_type_texts(names: list[str], *, settings, llm, store) -> dict[str, str
 
 
 def adaptor_annotation(query, query_expr, query_align, ref_expr, ref_align, ref_labels, *, k, threshold, device,
-                        seed, save_to, progress, cancel):
+                        seed, save_to, progress, cancel, epochs: int = 30):
     """Train the adaptor on the reference, then 10-NN in its z-space (the paper's read-out); the head's label and
     probability are written too (``obs['scelmo_label_head']``, ``obs['scelmo_label_head_probability']``)."""
     import functools
@@ -131,7 +131,7 @@ def adaptor_annotation(query, query_expr, query_align, ref_expr, ref_align, ref_
     X_query, E_query, _ = genes_with_vectors(query_expr.matrix, query_align.matrix)
     # small references get batches that still give an epoch ~16 optimiser steps (batch 512 would give 5 on PBMC 3k)
     adaptor = train_adaptor(X_ref, E_ref, ref_labels, genes=[ref_expr.var_names[g] for g in ref_genes], seed=seed,
-                            device=device, cancel=cancel, batch_size=auto_batch_size(X_ref.shape[0]),
+                            device=device, cancel=cancel, batch_size=auto_batch_size(X_ref.shape[0]), epochs=epochs,
                             progress=functools.partial(progress, "train adaptor") if progress else None)
     if save_to:
         adaptor.save(save_to)

@@ -44,6 +44,8 @@ class Whitening:
         mean = vectors.mean(axis=0)
         _, spread, basis = np.linalg.svd(vectors - mean, full_matrices=False)
         keep = spread > spread.max() * 1e-6 if spread.size else spread.astype(bool)  # drop null directions
+        if not keep.any():  # a single vector (or identical ones): nothing to whiten, keep the space as it is
+            return cls(mean=np.zeros(vectors.shape[1], np.float32), matrix=np.eye(vectors.shape[1], dtype=np.float32))
         matrix = basis[keep].T / spread[keep] * np.sqrt(len(vectors))
         return cls(mean=mean.astype(np.float32), matrix=matrix.astype(np.float32))
 
