@@ -220,6 +220,8 @@ def print_run_summary(record: dict) -> None:
               f"{inp['preparation']}")
     print(f"LLM calls: {record['llm_calls']} (cached: {record['llm_cached']})  "
           f"description mode: {record['description_mode']}")
+    if record.get("species_note", "none") != "none":
+        print(f"note: {record['species_note']}")
     texts = record.get("descriptions") or {}
     if texts.get("genes"):
         print(f"descriptions: {texts['llm']} by the LLM, {texts['fact_sheets']} fact sheets"

@@ -173,3 +173,19 @@ def test_kang_end_to_end_cell_types_and_conditions(kang_small, tmp_path, capsys)
             "IFI27", "IFITM1", "IFI35", "MX2", "OASL", "XAF1", "CXCL10", "APOBEC3A", "TNFSF10", "EPSTI1", "HERC5"}
     assert len(set(ranking["gene"].head(20)) & isgs) >= 8, ranking.head(20)
     capsys.readouterr()
+
+
+def test_mouse_style_symbols_run_with_a_species_note(pbmc3k, tmp_path, capsys):
+    """Another species' file (mouse-style Title-case symbols) runs on the human namesakes and says so."""
+    import anndata as ad
+
+    cells = pbmc3k[:300].copy()
+    names = [n.capitalize() if n.isupper() and n.isalnum() else n for n in cells.var_names]
+    mouse = ad.AnnData(X=cells.X, obs=cells.obs[["celltype"]], var=cells.var.set_axis(names))
+    mouse.var_names_make_unique()
+    mouse.write_h5ad(tmp_path / "mouse_style.h5ad")
+    code = cli.main(["run", str(tmp_path / "mouse_style.h5ad"), "--out", str(tmp_path / "o"), "--mode", "facts",
+                     "--max-genes", "300", "--no-baselines", "--store", str(tmp_path / "s.sqlite")])
+    out = capsys.readouterr().out
+    assert code == 0 and "note: most gene symbols are written the mouse/rat way" in out
+    assert "300 with a vector" in out

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -139,6 +140,20 @@ def data_symbols(expression: Expression, symbol_column: str | None = None) -> li
 # Below this share of recognised genes a file is not human symbols/Ensembl ids (another species, or ids of some
 # other scheme): its fact sheets would all be "Gene X." and the embedding noise, so it is refused.
 MIN_RECOGNISED_FRACTION = 0.2
+
+
+MOUSE_STYLE = re.compile(r"^[A-Z][a-z][a-z0-9]*$")  # Cd79a, Lyz2: mouse/rat symbols; human ones are upper case
+
+
+def species_note(symbols: list[str]) -> str | None:
+    """A warning when most gene symbols are written the mouse way: the knowledge is human, so each gene is
+    described by its human namesake (a fair guess for most orthologs, wrong for some)."""
+    named = [s for s in symbols if any(c.isalpha() for c in s)]
+    if named and sum(bool(MOUSE_STYLE.match(s)) for s in named) > 0.5 * len(named):
+        return ("most gene symbols are written the mouse/rat way (e.g. " + ", ".join(
+            [s for s in named if MOUSE_STYLE.match(s)][:3]) + "); the knowledge is human, so each gene is "
+            "described by its human namesake")
+    return None
 
 
 def recognised_genes(symbols: list[str]) -> tuple[int, list[str]] | None:
@@ -402,6 +417,7 @@ def run_pipeline(
         "decoding": settings.params.as_dict(), "seed": settings.seed, "settings": settings.as_dict(),
         "llm_calls": described.n_llm_calls, "llm_cached": described.n_cached, "n_described": len(entities),
         "generated_tokens": described.generated_tokens, "embedding": embed_stats, "coverage": coverage,
+        "species_note": species_note(expression.var_names) or "none",
         "metrics": metrics.to_dict(orient="records"), "timings_s": {k: round(v, 2) for k, v in timings.items()},
         "versions": package_versions(),
     }
