@@ -39,7 +39,8 @@ from scelmo_desktop.core.store import Store
 
 StageProgress = Callable[[str, int, int, str], None]
 # LLM descriptions refine the fact sheets of the most variable genes; with the embedded 270M model on one core
-# (~2 s a gene) 64 genes cost about two minutes. The measured effect on the metrics is in benchmarks/README.md.
+# (~2 s a gene) 64 genes cost about two minutes. With that model they change the real-data metrics by no more
+# than the Leiden sweep's noise (README, "Real data": default vs --mode facts); a capable GGUF is what they are for.
 DEFAULT_LLM_GENES = 64
 SCELMO_KEY, WA_KEY, AA_KEY = "X_scelmo", "X_scelmo_wa", "X_scelmo_aa"
 PCA_KEY, RANDOM_KEY = "X_scelmo_baseline_pca", "X_scelmo_baseline_random"
