@@ -107,8 +107,8 @@ def _add_data_options(parser: argparse.ArgumentParser, *, llm_genes_default: int
     parser.add_argument("--llm-minutes", type=_minutes, help="LLM budget in time: stop describing after M minutes "
                                                              "(finished answers are kept; the rest get fact sheets)")
     parser.add_argument("--conditioning", choices=CONDITIONINGS, default=DEFAULT_CONDITIONING,
-                        help="cell vectors: standard (centred table, gene-set average, standardised dimensions) or "
-                             "paper (the original code's formula)")
+                        help="cell vectors: standard (gene-set sum with the whitened table, 50 principal "
+                             "components) or paper (the original code's wa)")
     _add_description_options(parser, mode_flag)
 
 
@@ -427,7 +427,8 @@ def _cmd_describe(args) -> int:
         if args.cell_types:
             label_values(adata, args.cell_types)  # a bad column fails before any LLM work
         if adata is not None:
-            _, result = describe_genes(select_expression(adata, args.layer, input_kind=args.input_kind), settings=settings, llm=session.llm,
+            expression = select_expression(adata, args.layer, input_kind=args.input_kind)
+            _, result = describe_genes(expression, settings=settings, llm=session.llm,
                                        store=session.store, progress=session.progress)
         else:
             genes = [g.strip() for g in args.genes.split(",") if g.strip()]

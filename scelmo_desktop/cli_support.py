@@ -229,8 +229,8 @@ def print_run_summary(record: dict) -> None:
     coverage = record["coverage"]
     gene_set = coverage.get("gene_set")
     if gene_set:
-        print(f"gene set: the {gene_set['size']} most variable of {coverage['n_genes']} genes, {gene_set['with_vector']} "
-              f"with a vector ({100 * gene_set['fraction_expression']:.1f}% of expression); cell vectors: "
+        print(f"gene set: the {gene_set['size']} most variable of {coverage['n_genes']} genes, "
+              f"{gene_set['with_vector']} with a vector ({100 * gene_set['fraction_expression']:.1f}% of expression); cell vectors: "
               f"{record.get('conditioning', 'paper')}")
     else:
         print(f"coverage: {coverage['n_matched']} of {coverage['n_genes']} genes have an embedding "

@@ -176,12 +176,12 @@ def reference_and_query_vectors(X_ref, E_ref, X_query, E_query, *, conditioning:
     """Cell vectors of a reference and a query in one space: the table whitened on the reference's gene set,
     principal components fitted on the reference and applied to the query. ``own_centre`` centres the query on
     its own mean, which removes a global shift between the two studies before the kNN vote."""
-    from scelmo_desktop.core.cell_vectors import Reduction, Whitening, cell_vectors, genes_with_vectors
+    from scelmo_desktop.core.cell_vectors import Reduction, Whitening, cell_vectors, rows_with_vectors
 
     if conditioning == "paper":
         return (cell_vectors(X_ref, E_ref, conditioning="paper", cancel=cancel),
                 cell_vectors(X_query, E_query, conditioning="paper", cancel=cancel))
-    whitening = Whitening.fit(genes_with_vectors(X_ref, E_ref)[1])
+    whitening = Whitening.fit(np.asarray(E_ref, dtype=np.float32)[rows_with_vectors(E_ref)])
     Z_ref = cell_vectors(X_ref, E_ref, whitening=whitening, cancel=cancel)
     Z_query = cell_vectors(X_query, E_query, whitening=whitening, cancel=cancel)
     reduction = Reduction.fit(Z_ref, seed=seed)

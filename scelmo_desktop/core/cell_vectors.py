@@ -53,11 +53,16 @@ class Whitening:
         return ((np.asarray(vectors, dtype=np.float32) - self.mean) @ self.matrix).astype(np.float32)
 
 
+def rows_with_vectors(E: np.ndarray) -> np.ndarray:
+    """Indices of the genes whose table row is non-zero: the gene set."""
+    return np.flatnonzero(np.any(np.asarray(E) != 0, axis=1))
+
+
 def genes_with_vectors(X, E: np.ndarray) -> tuple[object, np.ndarray, np.ndarray]:
-    """``(X[:, genes], E[genes], genes)`` for the genes whose table row is non-zero: the gene set. The adaptor and
-    the tasks built on it learn from these only (a zero row would still feed its expression through the MLP's
-    biases, a library-size signal over every unselected gene)."""
-    genes = np.flatnonzero(np.any(np.asarray(E) != 0, axis=1))
+    """``(X[:, genes], E[genes], genes)`` for the gene set (:func:`rows_with_vectors`). The adaptor and the tasks
+    built on it learn from these only (a zero row would still feed its expression through the MLP's biases, a
+    library-size signal over every unselected gene)."""
+    genes = rows_with_vectors(E)
     return X[:, genes], np.asarray(E, dtype=np.float32)[genes], genes
 
 

@@ -95,8 +95,8 @@ def prepare(matrix, declared: str = "auto", *, what: str = "the matrix"):
     if declared not in CHOICES:
         raise ScelmoError(f"Unknown input kind '{declared}'; use one of {', '.join(CHOICES)}.")
     detected, evidence = detect_input_kind(matrix)
-    kind = detected if declared == "auto" else declared
-    if kind == "scaled" or (detected == "scaled" and declared != "auto"):
+    kind = effective_kind(detected, declared)
+    if kind == "scaled":
         raise ScelmoError(
             f"{what} has negative values ({evidence}), so it holds scaled values: expression cannot be averaged "
             "from z-scores. Use the counts or log-normalised values instead (input layer raw, or a counts layer).")
@@ -104,6 +104,12 @@ def prepare(matrix, declared: str = "auto", *, what: str = "the matrix"):
         evidence = f"{evidence}; declared {declared}"
     prepared = matrix if kind == "log" else log_normalize(matrix)
     return prepared, InputKind(kind, declared != "auto", evidence, preparation_for(kind))
+
+
+def effective_kind(detected: str, declared: str = "auto") -> str:
+    """The kind a matrix is treated as: the declared one, except that scaled values stay scaled (no declaration
+    makes z-scores averageable)."""
+    return detected if declared == "auto" or detected == "scaled" else declared
 
 
 def preparation_for(kind: str) -> str:

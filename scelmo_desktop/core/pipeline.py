@@ -286,8 +286,9 @@ def add_cell_embeddings(
     :mod:`~scelmo_desktop.core.cell_vectors`), ``obsm['X_scelmo_wa']`` and ``obsm['X_scelmo_aa']`` (the paper's
     formulas, for comparison) and ``varm['scelmo_gene_embedding']``.
 
-    The embedding uses the table's genes within the gene set (``max_genes`` most variable; None: all). Returns the alignment of the table to the
-    expression genes and the coverage report. Raises when no gene of the data matches the table.
+    The embedding uses the table's genes within the gene set (``max_genes`` most variable; None: all). Returns
+    the alignment of the table to the expression genes and the coverage report. Raises when no gene of the data
+    matches the table.
     """
     totals = np.asarray(expression.matrix.sum(axis=0)).ravel()
     alignment, coverage = gene_alignment(expression, table, symbol_column=symbol_column, totals=totals)
@@ -339,7 +340,7 @@ def evaluate_clustering(
                      "n_clusters": int(len(np.unique(result.clusters))), **result.scores})
         if rep == SCELMO_KEY:
             cluster.store_clusters(adata, result.clusters)
-        else:  # keep only the wa graph in the output; baseline graphs served their purpose
+        else:  # keep only the X_scelmo graph in the output; the other graphs served their purpose
             cluster.drop_graph(adata, f"{rep}_neighbors")
     progress("cluster", len(reps), len(reps), "UMAP")
     cluster.umap(adata, f"{SCELMO_KEY}_neighbors", seed=settings.seed)

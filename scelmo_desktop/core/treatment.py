@@ -129,7 +129,8 @@ def in_silico_treatment(expression, alignment, conditions, *, control: str, dise
     X, y = _two_conditions(expression, conditions, control, disease)
     given = bool(candidates)
     if candidates:
-        missing = [g for g in candidates if g not in set(map(str, expression.var_names))]
+        in_data = set(map(str, expression.var_names))
+        missing = [g for g in candidates if g not in in_data]
         if missing:
             raise ScelmoError(f"Candidate genes not in the data: {', '.join(missing[:10])}.")
     else:
@@ -171,7 +172,8 @@ def in_silico_treatment(expression, alignment, conditions, *, control: str, dise
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     return TreatmentResult(table=table, cs0=cs0s, settings={
         "control": control, "disease": disease, "seeds": list(seeds), "scale": scale, "epochs": epochs,
-        "test_fraction": test_fraction, "n_candidates": len(chosen), "genes_in_model": int(len(genes)), "candidates_from": "given list" if given else
+        "test_fraction": test_fraction, "n_candidates": len(chosen), "genes_in_model": int(len(genes)),
+        "candidates_from": "given list" if given else
         "top Welch t (disease vs control)", "null": f"non-candidate genes in the same mean-expression bin (up to {N_BINS} bins, >= {MIN_NULL} genes each)"})
 
 

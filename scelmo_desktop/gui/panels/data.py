@@ -118,7 +118,7 @@ class DataPanel(Panel):
     def _show_detected(self) -> None:
         """What the chosen matrix holds and what will be done with it, before anything runs."""
         from scelmo_desktop.core.errors import ScelmoError
-        from scelmo_desktop.core.input_kind import DESCRIPTIONS, detect_input_kind, preparation_for
+        from scelmo_desktop.core.input_kind import DESCRIPTIONS, detect_input_kind, effective_kind, preparation_for
         from scelmo_desktop.core.io import chosen_matrix
 
         if self.project.adata is None:
@@ -130,7 +130,7 @@ class DataPanel(Panel):
             return
         kind, evidence = detect_input_kind(matrix)
         declared = self.project.settings.input_kind
-        action = preparation_for(kind if declared == "auto" or kind == "scaled" else declared)
+        action = preparation_for(effective_kind(kind, declared))
         self.detected.setText(f"'{layer}' holds {DESCRIPTIONS[kind]} ({evidence}); {action}.")
 
     def _label_changed(self, text: str) -> None:

@@ -78,7 +78,8 @@ class EmbeddingsPanel(Panel):
         table, alignment, coverage = result
         project = self.project
         project.table, project.alignment, project.coverage = table, alignment, coverage
-        self.status.setText(f"scELMo embedding written to obsm['X_scelmo'] (paper's wa/aa: ['X_scelmo_wa'] / ['X_scelmo_aa']): {coverage['n_matched']} of "
+        self.status.setText("scELMo embedding written to obsm['X_scelmo'] (the paper's wa/aa: ['X_scelmo_wa'] / "
+                            f"['X_scelmo_aa']): {coverage['n_matched']} of "
                             f"{coverage['n_genes']} genes have a vector ({table.dim}-d), covering "
                             f"{100 * coverage.get('fraction_expression_covered', 0):.1f}% of expression.")
         self.coverage.set_frame(pd.DataFrame([{"measure": k, "value": str(v)} for k, v in coverage.items()]))
