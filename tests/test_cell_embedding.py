@@ -68,3 +68,17 @@ def test_cancel_stops_between_chunks():
 def test_shape_mismatch_is_refused():
     with pytest.raises(ValueError, match="gene table has 2 rows"):
         embed_cells(X, E[:2], mode="wa")
+
+
+def test_denormal_totals_give_the_same_wa_as_any_other_scale():
+    """A cell whose total is denormal (1e-45: found by hypothesis in CI) has a reciprocal beyond float32; its wa
+    must still be finite and equal to the wa of the same cell at any other scale."""
+    import scipy.sparse as sp
+
+    E = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    tiny = np.finfo(np.float32).smallest_subnormal  # 1.4e-45: its reciprocal overflows float32
+    X = np.array([[tiny, 3 * tiny, 0.0], [1.0, 3.0, 0.0]], dtype=np.float32)
+    for matrix in (X, sp.csr_matrix(X)):
+        wa = embed_cells(matrix, E, mode="wa")
+        assert np.isfinite(wa).all()
+        np.testing.assert_allclose(wa[0], wa[1], rtol=1e-5)

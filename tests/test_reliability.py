@@ -152,8 +152,10 @@ def test_adaptor_checkpoints_load_weights_only(tmp_path):
         load_adaptor(path, table_dim=4)
 
 
+# no subnormal values: scaling one by 0.01 underflows to zero and changes the data itself, so scale invariance
+# cannot hold for it; denormal totals are tested on their own (tests/test_cell_embedding.py)
 matrices = arrays(np.float32, st.tuples(st.integers(1, 12), st.integers(1, 10)),
-                  elements=st.floats(0, 50, width=32))
+                  elements=st.floats(0, 50, width=32, allow_subnormal=False))
 
 
 @settings(max_examples=60, deadline=None)

@@ -24,6 +24,7 @@ MODES = ("wa", "aa")
 # (measured in benchmarks/bench_cell_embedding.py).
 DENSE_CHUNK_DENSITY = 0.005
 CHUNK_ELEMENTS = 1 << 24  # ~64 MB of float32 per densified chunk
+TINY_TOTAL = 1e-30  # below this a cell's total is handled in float64 (see embed_cells)
 
 
 class ZeroExpressionWarning(UserWarning):
@@ -59,9 +60,15 @@ def embed_cells(
                 "zero. Remove them first (sc.pp.filter_cells(adata, min_genes=1)).",
                 ZeroExpressionWarning, stacklevel=2,
             )
-        row_scale = np.where(zero, 0.0, 1.0 / np.where(zero, 1.0, totals)).astype(np.float32)
+        scale64 = np.where(zero, 0.0, 1.0 / np.where(zero, 1.0, totals))
+        # a total this small (denormal values) has a reciprocal beyond float32, and its float32 products lose
+        # their precision: such cells are weighted in float64 before the product, after the chunked loop
+        degenerate = np.flatnonzero(~zero & (totals < TINY_TOTAL))
+        scale64[degenerate] = 0.0
+        row_scale = scale64.astype(np.float32)
     else:
         row_scale = np.full(n_cells, 1.0 / n_genes, dtype=np.float32)
+        degenerate = np.zeros(0, dtype=np.int64)
 
     out = np.empty((n_cells, E.shape[1]), dtype=np.float32)
     if matched.size == 0:
@@ -91,4 +98,8 @@ def embed_cells(
             np.matmul(dense, E_matched, out=target)
         target *= row_scale[start:stop, None]
         progress(stop, n_cells, f"{mode} embedding")
+    if degenerate.size:
+        rows = X[degenerate]
+        rows = (rows.toarray() if sp.issparse(rows) else np.asarray(rows))[:, matched].astype(np.float64)
+        out[degenerate] = ((rows / totals[degenerate, None]) @ E_matched).astype(np.float32)
     return out
