@@ -3,7 +3,7 @@
 The embedding is what the pipeline clusters: N cells x 384 (all-MiniLM-L6-v2's width), float32, drawn as 30
 Gaussian cell types of unequal size around unit-norm centres (cosine-like geometry, like scELMo-wa vectors).
 Each step is timed and its peak resident memory (RSS above the step's start, and the process total) recorded;
-the steps are the ones in :mod:`scelmo_desktop.core.cluster`, so this measures the app's own path.
+the steps are the ones in :mod:`scelmo_desktop.core.tasks.cluster`, so this measures the app's own path.
 
     OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 .venv/bin/python benchmarks/atlas_scale.py [--sizes 100000 300000 1000000]
 
@@ -21,7 +21,7 @@ import anndata as ad
 import numpy as np
 from _results import PeakRSS, report
 
-from scelmo_desktop.core import cluster, metrics
+from scelmo_desktop.core.tasks import cluster, metrics
 
 DIM, N_TYPES = 384, 30
 

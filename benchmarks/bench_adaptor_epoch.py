@@ -22,7 +22,7 @@ import scipy.sparse as sp
 import torch
 from _results import report
 
-from scelmo_desktop.core import adaptor
+from scelmo_desktop.core.tasks import adaptor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from reference_triplet import brute_force_triplet_loss  # noqa: E402
@@ -41,8 +41,8 @@ def kang_data(n_genes: int):
     """Real Kang 2018 (13,576 cells): log-normalised counts of its ``n_genes`` most variable genes (all 14,053 for
     n_genes >= 14,053) and its 8 cell types; a random 384-d table (the cost does not depend on its values)."""
     import real_files
-    from scelmo_desktop.core.gene_selection import select_genes
-    from scelmo_desktop.core.input_kind import prepare
+    from scelmo_desktop.core.data.gene_selection import select_genes
+    from scelmo_desktop.core.data.input_kind import prepare
 
     kang = real_files.load("kang")
     X, _ = prepare(kang.X)

@@ -2,7 +2,7 @@
 
 Synthetic sparse matrix: N cells x 20,000 genes, 2,000 non-zeros per cell (10% dense), d = 384, float32, one
 thread. Compared:
-  * ours:   scelmo_desktop.core.cell_embedding.embed_cells(X, E, mode="wa") (chunked; dense GEMM per chunk)
+  * ours:   scelmo_desktop.core.embedding.cell_embedding.embed_cells(X, E, mode="wa") (chunked; dense GEMM per chunk)
   * scipy:  row-normalise with scipy, then ``X @ E`` (what a GenePT-style notebook does)
   * numpy:  dense ``(X / X.sum(1)) @ E`` on a subset that fits in memory (the same 20k-cell block)
 Peak memory is the extra memory each route allocates (tracemalloc sees numpy/scipy buffers).
@@ -20,7 +20,7 @@ from _results import report
 import numpy as np
 import scipy.sparse as sp
 
-from scelmo_desktop.core.cell_embedding import embed_cells
+from scelmo_desktop.core.embedding.cell_embedding import embed_cells
 
 GENES, NNZ_PER_CELL, DIM = 20_000, 2_000, 384
 

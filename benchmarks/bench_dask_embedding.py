@@ -3,7 +3,7 @@
 Synthetic counts (``bench_cell_embedding.synthetic_counts``: N cells x 20,000 genes, 2,000 non-zeros a cell) are
 written once to an .h5ad; then both routes start from the file:
   * in memory: ``anndata.read_h5ad`` then ``embed_cells`` for wa and aa (the app's default path);
-  * Dask: ``scelmo_desktop.core.dask_embedding`` on a LocalCluster (1 and 2 workers, 1 thread each), 20k-cell
+  * Dask: ``scelmo_desktop.core.embedding.dask_embedding`` on a LocalCluster (1 and 2 workers, 1 thread each), 20k-cell
     blocks, the file never read by the client.
 Time and peak resident memory (the client plus its worker processes) are reported; the outputs must agree.
 
@@ -21,8 +21,8 @@ import numpy as np
 from _results import PeakRSS, report
 from bench_cell_embedding import DIM, GENES, synthetic_counts
 
-from scelmo_desktop.core.cell_embedding import embed_cells
-from scelmo_desktop.core.dask_embedding import dask_client, embed_cells_dask, open_lazy
+from scelmo_desktop.core.embedding.cell_embedding import embed_cells
+from scelmo_desktop.core.embedding.dask_embedding import dask_client, embed_cells_dask, open_lazy
 
 
 def main() -> dict:

@@ -20,8 +20,8 @@ from _results import PeakRSS, report
 
 import scelmo_desktop  # noqa: F401  (offline switches)
 from scelmo_desktop.backends import registry
-from scelmo_desktop.backends.llm import GenerationParams
-from scelmo_desktop.core.descriptions import load_template
+from scelmo_desktop.core.protocols import GenerationParams
+from scelmo_desktop.core.text.generation import load_template
 from scelmo_desktop.core.knowledge.facts import gene_fact_sheets
 
 

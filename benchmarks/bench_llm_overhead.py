@@ -15,8 +15,8 @@ import time
 from _results import report
 import scelmo_desktop  # noqa: F401  (offline switches)
 from scelmo_desktop.backends import registry
-from scelmo_desktop.backends.llm import GenerationParams
-from scelmo_desktop.core.descriptions import load_template
+from scelmo_desktop.core.protocols import GenerationParams
+from scelmo_desktop.core.text.generation import load_template
 
 GENES = ["CD3E", "MS4A1", "LYZ", "PPBP", "NKG7", "GNLY"]
 

@@ -26,11 +26,11 @@ from sklearn.metrics import roc_auc_score
 
 import scelmo_desktop  # noqa: F401  (offline switches)
 from scelmo_desktop.backends import registry
-from scelmo_desktop.backends.llm import GenerationParams
-from scelmo_desktop.core.gene_descriptions import describe_gene_list
+from scelmo_desktop.core.protocols import GenerationParams
+from scelmo_desktop.core.text.gene_texts import describe_gene_list
 from scelmo_desktop.core.knowledge.cell_ontology import CellOntology
-from scelmo_desktop.core.pipeline import LLMSource
-from scelmo_desktop.core.store import Store
+from scelmo_desktop.core.protocols import LLMSource
+from scelmo_desktop.core.text.store import Store
 
 STORE = Path(__file__).parent / "results" / "gene_text_quality.sqlite"
 
@@ -67,8 +67,8 @@ def coexpression(gene_vectors: dict[str, np.ndarray], adata) -> float:
 
 
 def clustering(gene_vectors: dict[str, np.ndarray], adata) -> dict:
-    from scelmo_desktop.core.cell_embedding import embed_cells
-    from scelmo_desktop.core.cluster import cluster_embedding
+    from scelmo_desktop.core.embedding.cell_embedding import embed_cells
+    from scelmo_desktop.core.tasks.cluster import cluster_embedding
 
     E = np.stack([gene_vectors.get(g, np.zeros(384, np.float32)) for g in adata.raw.var_names])
     work = adata.copy()
@@ -113,8 +113,8 @@ def main() -> dict:
         if mode in ("facts", "name-only", "random"):
             row.update(clustering(vectors, adata))
         rows[mode] = {k: round(float(v), 3) for k, v in row.items()}
-    from scelmo_desktop.core.baselines import pca_embedding
-    from scelmo_desktop.core.cluster import cluster_embedding
+    from scelmo_desktop.core.embedding.baselines import pca_embedding
+    from scelmo_desktop.core.tasks.cluster import cluster_embedding
 
     adata.obsm["X_pca_bench"] = pca_embedding(adata.raw.X)
     rows["PCA (no text)"] = {k: round(float(v), 3) for k, v in cluster_embedding(

@@ -128,7 +128,7 @@ def pca_knn(reference, query, label_key: str, *, k: int = 10) -> np.ndarray:
     query projected with the reference's genes, means, scales and components, then the same 10-NN vote."""
     import scanpy as sc
 
-    from scelmo_desktop.core.annotate import knn_vote
+    from scelmo_desktop.core.tasks.annotate import knn_vote
 
     ref, qry = reference.copy(), query.copy()
     shared = ref.var_names.intersection(qry.var_names)
@@ -151,7 +151,7 @@ def pca_knn(reference, query, label_key: str, *, k: int = 10) -> np.ndarray:
 def annotation(files, work: Path) -> list[dict]:
     import anndata as ad
 
-    from scelmo_desktop.core.annotate import scores
+    from scelmo_desktop.core.tasks.annotate import scores
 
     rows = []
     store = fresh_store(work, "annotation")

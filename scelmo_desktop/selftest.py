@@ -16,13 +16,13 @@ from pathlib import Path
 def run_selftest(out_dir: str | None = None) -> int:
     started = time.perf_counter()
     try:
-        import scanpy as sc
-
         from scelmo_desktop.backends import registry
-        from scelmo_desktop.backends.llm import GenerationParams
-        from scelmo_desktop.core.outputs import write_outputs
-        from scelmo_desktop.core.pipeline import LLMSource, PipelineSettings, run_pipeline
-        from scelmo_desktop.core.store import Store
+        from scelmo_desktop.core.data.demo import DEMO_LABELS, DEMO_LAYER, load_demo
+        from scelmo_desktop.core.protocols import GenerationParams
+        from scelmo_desktop.core.protocols import LLMSource
+        from scelmo_desktop.core.settings import PipelineSettings
+        from scelmo_desktop.core.workflows.pipeline import run_pipeline
+        from scelmo_desktop.core.text.store import Store
 
         registry.install_defaults()
         llm_info = registry.find_model("gguf")
@@ -33,13 +33,13 @@ def run_selftest(out_dir: str | None = None) -> int:
         print(f"models: {llm_info.name} ({llm_info.sha256[:12]}…) and {embedder.info()['name']} load "
               f"({time.perf_counter() - started:.1f} s)")
         out = Path(out_dir or tempfile.mkdtemp(prefix="scelmo-selftest-"))
-        adata = sc.datasets.pbmc68k_reduced()
-        settings = PipelineSettings(label_key="bulk_labels", layer="raw", max_genes=8, mode="grounded",
+        adata = load_demo()
+        settings = PipelineSettings(label_key=DEMO_LABELS, layer=DEMO_LAYER, max_genes=8, mode="grounded",
                                     params=GenerationParams(max_tokens=32), baselines=False)
         with Store(out / "store.sqlite") as store:
             result = run_pipeline(adata, settings=settings, llm=LLMSource(llm_info.name, llm_info.sha256, lambda: llm),
-                                  embedder=embedder, store=store, data_name="pbmc68k_reduced (selftest)")
-        paths = write_outputs(result, out, label_key="bulk_labels")
+                                  embedder=embedder, store=store, data_name="pbmc68k_reduced (selftest)", out=out)
+        paths = result.files
         llm.close()
         print(f"pipeline: {adata.n_obs} cells, NMI {result.metrics.iloc[0]['nmi']:.3f}; report {paths['report']}")
         print(f"selftest passed in {time.perf_counter() - started:.1f} s")

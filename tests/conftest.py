@@ -11,7 +11,7 @@ import pytest  # noqa: E402
 
 import scelmo_desktop  # noqa: E402,F401  (sets the offline switches)
 from scelmo_desktop.backends import registry  # noqa: E402
-from scelmo_desktop.backends.llm import GenerationParams  # noqa: E402
+from scelmo_desktop.core.protocols import GenerationParams
 
 # Short answers keep the real-LLM tests quick; the code path is the same as with 160 tokens.
 TEST_PARAMS = GenerationParams(max_tokens=24)
@@ -82,7 +82,7 @@ def pbmc():
 
 @pytest.fixture
 def llm_source(llm, llm_info):
-    from scelmo_desktop.core.pipeline import LLMSource
+    from scelmo_desktop.core.protocols import LLMSource
 
     calls = []
 

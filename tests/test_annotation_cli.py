@@ -69,15 +69,16 @@ def test_text_mode_and_refusals(split_file, tmp_path, home):
     missing = scelmo("annotate", "--query", split_file, "--mode", "text", "--out", out, home=home)
     assert missing.returncode == 2 and "needs candidate cell types" in missing.stderr
     no_ref = scelmo("annotate", "--query", split_file, "--label-key", "bulk_labels", "--out", out, home=home)
-    assert no_ref.returncode == 2 and "needs --reference" in no_ref.stderr
+    assert no_ref.returncode == 2 and "needs a labelled reference" in no_ref.stderr
 
 
 def test_reference_and_query_without_shared_genes(tmp_path, pbmc):
-    from scelmo_desktop.core.annotation_run import run_annotation
-    from scelmo_desktop.core.errors import ScelmoError
-    from scelmo_desktop.core.gene_table import GeneTable
-    from scelmo_desktop.core.pipeline import LLMSource, PipelineSettings
-    from scelmo_desktop.core.store import Store
+    from scelmo_desktop.core.workflows.annotation import run_annotation
+    from scelmo_desktop.core._infra.errors import ScelmoError
+    from scelmo_desktop.core.embedding.gene_table import GeneTable
+    from scelmo_desktop.core.protocols import LLMSource
+    from scelmo_desktop.core.settings import PipelineSettings
+    from scelmo_desktop.core.text.store import Store
 
     genes = list(pbmc.raw.var_names)
     table = GeneTable(symbols=genes, vectors=np.random.default_rng(0).normal(size=(len(genes), 8)).astype(np.float32))

@@ -9,7 +9,7 @@ from conftest import TEST_PARAMS
 from scelmo_desktop.backends import registry
 from scelmo_desktop.backends.llama_cpp import LlamaCppBackend, resolve_chat_format
 from scelmo_desktop.backends.sentence_transformers import check_sentence_transformers_folder
-from scelmo_desktop.core.errors import ScelmoError
+from scelmo_desktop.core._infra.errors import ScelmoError
 
 
 def test_real_gguf_is_deterministic_and_reports_itself(llm, llm_info):
@@ -81,7 +81,7 @@ def test_embedder_is_local_and_offline(embedder):
 def test_streamed_generation_matches_and_stops_on_cancel(llm):
     import threading
 
-    from scelmo_desktop.core.jobs import Cancelled
+    from scelmo_desktop.core._infra.jobs import Cancelled
 
     prompt = "Please summarize the major function of gene: CD3E. Use academic language in one paragraph."
     plain = llm.generate(prompt, TEST_PARAMS)

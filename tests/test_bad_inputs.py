@@ -161,7 +161,7 @@ def test_model_larger_than_free_memory_is_refused_before_loading(monkeypatch):
     import psutil
 
     from scelmo_desktop.backends import registry
-    from scelmo_desktop.core.errors import ScelmoError
+    from scelmo_desktop.core._infra.errors import ScelmoError
 
     info = registry.find_model("gguf")
     monkeypatch.setattr(psutil, "virtual_memory", lambda: type("M", (), {"available": 100_000_000})())

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from scelmo_desktop.core import batch_metrics as bm
+from scelmo_desktop.core.tasks import batch_metrics as bm
 
 
 def _two_labels(offset_batch: float, seed: int = 0):

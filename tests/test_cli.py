@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scelmo_desktop.core.gene_table import GeneTable, save_gene_table
+from scelmo_desktop.core.embedding.gene_table import GeneTable, save_gene_table
 
 SCELMO = str(Path(sys.executable).parent / "scelmo")
 

@@ -4,9 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scelmo_desktop.core.errors import ScelmoError
-from scelmo_desktop.core.gene_table import GeneTable, align, embed_texts, gene_symbols, load_gene_table, save_gene_table
-from scelmo_desktop.core.store import Store
+from scelmo_desktop.core._infra.errors import ScelmoError
+from scelmo_desktop.core.embedding.gene_table import (GeneTable, align, embed_texts, gene_symbols, load_gene_table,
+                                                      save_gene_table)
+from scelmo_desktop.core.text.store import Store
 
 TEXTS = {
     "CD3E": "CD3E encodes the epsilon chain of the T-cell receptor CD3 complex, required for T-cell signalling.",

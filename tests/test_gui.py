@@ -79,8 +79,8 @@ def test_box_selection_makes_a_named_group(qtbot, window):
 
 
 def test_cancel_keeps_stored_descriptions_and_ui_stays_responsive(qtbot, window):
-    from scelmo_desktop.core.paths import default_store_path
-    from scelmo_desktop.core.store import Store
+    from scelmo_desktop.core._infra.paths import default_store_path
+    from scelmo_desktop.core.text.store import Store
 
     window.open_data(DEMO_SOURCE)
     descriptions = window.panels["Descriptions"]
@@ -174,7 +174,7 @@ def test_one_button_pipeline_on_real_raw_pbmc3k_uses_the_cli_defaults(qtbot, win
     """Open the real 10x PBMC 3k file (raw counts, 32,738 genes) as a user would and press the one button: the
     app's defaults are the CLI's (gene set of 2,000, standard cell vectors; facts mode keeps the test quick)."""
     import real_files
-    from scelmo_desktop.core.gene_selection import DEFAULT_GENES
+    from scelmo_desktop.core.data.gene_selection import DEFAULT_GENES
 
     try:
         path = real_files.path("pbmc3k")
@@ -196,7 +196,7 @@ def test_one_button_pipeline_on_real_raw_pbmc3k_uses_the_cli_defaults(qtbot, win
 def test_descriptions_from_a_loopback_server(qtbot, window, llm_info):
     """The Models panel's server field: a public address is refused on the spot; a real llama_cpp.server on
     loopback then writes the descriptions (concurrent requests), labelled with the server's model name."""
-    from scelmo_desktop.backends.llama_server import free_port, start_llama_server
+    from llama_server import free_port, start_llama_server
 
     models = window.panels["Models"]
     models.server_url.setText("http://8.8.8.8:8080/v1")
@@ -222,6 +222,8 @@ def test_descriptions_from_a_loopback_server(qtbot, window, llm_info):
         server.wait()
     assert len(descriptions.rows) == 2 and descriptions.rows["text"].str.len().gt(0).all()
     assert "LLM calls: 2" in descriptions.status.text()
-    with window.session.store() as store:
+    from scelmo_desktop.app.session import open_store
+
+    with open_store() as store:
         rows, _ = store.export_rows()
     assert {row["model_name"] for row in rows} == {"site-gemma"}

@@ -3,12 +3,12 @@
 import pytest
 
 from conftest import TEST_PARAMS
-from scelmo_desktop.core.gene_descriptions import describe_gene_list
+from scelmo_desktop.core.text.gene_texts import describe_gene_list
 from scelmo_desktop.core.knowledge import genes as genes_module
 from scelmo_desktop.core.knowledge.cell_ontology import CellOntology
 from scelmo_desktop.core.knowledge.facts import gene_fact_sheets
 from scelmo_desktop.core.knowledge.genes import GeneCatalog
-from scelmo_desktop.core.store import Store
+from scelmo_desktop.core.text.store import Store
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +124,8 @@ def test_user_knowledge_files_in_four_formats(tmp_path, catalog):
 
 
 def test_cell_type_descriptions_in_facts_and_grounded_modes(tmp_path, llm_source, pbmc):
-    from scelmo_desktop.core.pipeline import PipelineSettings, describe_cell_types
+    from scelmo_desktop.core.settings import PipelineSettings
+    from scelmo_desktop.core.text.describe import describe_cell_types
 
     small = pbmc[pbmc.obs["bulk_labels"].isin(["CD14+ Monocyte", "Dendritic"])].copy()
     with Store(tmp_path / "s.sqlite") as store:
@@ -141,9 +142,10 @@ def test_ensembl_indexed_data_is_mapped_to_symbols(catalog, pbmc):
     import anndata as ad
     import numpy as np
 
-    from scelmo_desktop.core.gene_table import GeneTable
-    from scelmo_desktop.core.io import select_expression
-    from scelmo_desktop.core.pipeline import add_cell_embeddings, data_symbols
+    from scelmo_desktop.core.embedding.gene_table import GeneTable
+    from scelmo_desktop.core.data.io import select_expression
+    from scelmo_desktop.core.workflows.embed import add_cell_embeddings
+    from scelmo_desktop.core.data.symbols import data_symbols
 
     genes = ["CD3E", "LYZ", "MS4A1"]
     ids = [catalog.records[g].ensembl_id for g in genes] + ["ENSG99999999999"]  # the last maps to nothing

@@ -2,9 +2,9 @@
 ``llm_minutes``, and what was done is reported."""
 
 from conftest import TEST_PARAMS
-from scelmo_desktop.core.gene_descriptions import describe_gene_list
+from scelmo_desktop.core.text.gene_texts import describe_gene_list
 from scelmo_desktop.core.knowledge.facts import gene_fact_sheets
-from scelmo_desktop.core.store import Store
+from scelmo_desktop.core.text.store import Store
 
 GENES = ["CD3E", "MS4A1", "LYZ", "NKG7", "PPBP", "GNLY"]
 

@@ -4,7 +4,7 @@ import anndata as ad
 import numpy as np
 import pytest
 
-from scelmo_desktop.core import cluster, metrics
+from scelmo_desktop.core.tasks import cluster, metrics
 
 
 def test_metrics_on_known_partitions():

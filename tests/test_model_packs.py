@@ -9,7 +9,7 @@ import pytest
 from scelmo_desktop import cli
 from scelmo_desktop.backends import registry
 from scelmo_desktop.backends.model_packs import PACK_MANIFEST, export_model_pack, import_model_pack
-from scelmo_desktop.core.errors import ScelmoError
+from scelmo_desktop.core._infra.errors import ScelmoError
 
 
 @pytest.fixture

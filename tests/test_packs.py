@@ -5,9 +5,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from scelmo_desktop.core.errors import ScelmoError
-from scelmo_desktop.core.packs import export_pack, import_pack
-from scelmo_desktop.core.store import DescriptionKey, Store
+from scelmo_desktop.core._infra.errors import ScelmoError
+from scelmo_desktop.core.text.packs import export_pack, import_pack
+from scelmo_desktop.core.text.store import DescriptionKey, Store
 
 KEY = DescriptionKey(kind="gene", model_sha256="m" * 64, template_sha256="t" * 64, params_sha256="p" * 64)
 

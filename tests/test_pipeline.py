@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from conftest import TEST_PARAMS
-from scelmo_desktop.core.errors import ScelmoError
-from scelmo_desktop.core.outputs import write_outputs
-from scelmo_desktop.core.pipeline import PipelineSettings, run_pipeline
-from scelmo_desktop.core.store import Store
+from scelmo_desktop.core._infra.errors import ScelmoError
+from scelmo_desktop.core.workflows.outputs import write_outputs
+from scelmo_desktop.core.settings import PipelineSettings
+from scelmo_desktop.core.workflows.pipeline import run_pipeline
+from scelmo_desktop.core.text.store import Store
 
 matplotlib.use("Agg")
 SETTINGS = PipelineSettings(label_key="bulk_labels", layer="raw", max_genes=4, params=TEST_PARAMS)
@@ -17,7 +18,7 @@ SETTINGS = PipelineSettings(label_key="bulk_labels", layer="raw", max_genes=4, p
 
 @pytest.fixture(scope="module")
 def pipeline_run(tmp_path_factory, pbmc, llm, llm_info, embedder):
-    from scelmo_desktop.core.pipeline import LLMSource
+    from scelmo_desktop.core.protocols import LLMSource
 
     tmp = tmp_path_factory.mktemp("pipeline")
     source = LLMSource(name=llm_info.name, sha256=llm_info.sha256, factory=lambda: llm, info=llm.info())
@@ -75,7 +76,7 @@ def test_output_opens_in_scanpy_as_users_use_it(pipeline_run, tmp_path):
 
 
 def test_second_run_is_served_from_the_store(pipeline_run, pbmc, embedder, llm_info):
-    from scelmo_desktop.core.pipeline import LLMSource
+    from scelmo_desktop.core.protocols import LLMSource
 
     _, _, tmp = pipeline_run
 
@@ -90,7 +91,7 @@ def test_second_run_is_served_from_the_store(pipeline_run, pbmc, embedder, llm_i
 
 
 def test_bad_label_column_fails_before_any_llm_work(pbmc, embedder, llm_info, tmp_path):
-    from scelmo_desktop.core.pipeline import LLMSource
+    from scelmo_desktop.core.protocols import LLMSource
 
     source = LLMSource(name="x", sha256=llm_info.sha256, factory=lambda: pytest.fail("LLM loaded"))
     with Store(tmp_path / "s.sqlite") as store, pytest.raises(ScelmoError, match="Label column 'nope'"):
@@ -99,7 +100,7 @@ def test_bad_label_column_fails_before_any_llm_work(pbmc, embedder, llm_info, tm
 
 
 def test_scaled_matrix_is_refused_for_wa(pbmc):
-    from scelmo_desktop.core.io import select_expression
+    from scelmo_desktop.core.data.io import select_expression
 
     with pytest.raises(ScelmoError, match="negative values .*input layer raw"):
         select_expression(pbmc, "X")

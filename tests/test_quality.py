@@ -1,7 +1,7 @@
 """Each quality flag fires on a crafted bad text and stays quiet on a good one."""
 
 from scelmo_desktop.core.knowledge.genes import GeneRecord
-from scelmo_desktop.core.quality import quality_flags
+from scelmo_desktop.core.text.quality import quality_flags
 
 PROMPT = ("Please summarize the major function of gene: LYZ. Use academic language in one paragraph and include "
           "pathway information.")

@@ -13,8 +13,8 @@ import scipy.sparse as sp
 
 import real_files
 from scelmo_desktop import cli
-from scelmo_desktop.core.errors import ScelmoError
-from scelmo_desktop.core.input_kind import detect_input_kind, prepare
+from scelmo_desktop.core._infra.errors import ScelmoError
+from scelmo_desktop.core.data.input_kind import detect_input_kind, prepare
 
 MARKERS = ["LYZ", "CD79A", "NKG7", "PPBP", "GNLY", "MS4A1", "FCGR3A", "CD14", "GZMB"]
 
@@ -74,7 +74,7 @@ def test_counts_and_tpm_are_prepared_to_the_same_log_values(pbmc3k):
 
 
 def test_gene_selection_picks_known_pbmc_markers(pbmc3k):
-    from scelmo_desktop.core.gene_selection import select_genes
+    from scelmo_desktop.core.data.gene_selection import select_genes
 
     log, _ = prepare(pbmc3k.X)
     chosen = [pbmc3k.var_names[i] for i in select_genes(log)]

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from scelmo_desktop.core.cell_embedding import embed_cells
+from scelmo_desktop.core.embedding.cell_embedding import embed_cells
 
 SCELMO = str(Path(sys.executable).parent / "scelmo")
 GENES = ["CD3E", "CD4", "CD8A", "MS4A1", "LYZ", "NKG7", "GNLY", "CD14"]
@@ -101,8 +101,8 @@ def test_desktop_flow_runs_in_an_empty_network_namespace(tmp_path):
 def test_full_disk_leaves_no_partial_file(tmp_path):
     import errno
 
-    from scelmo_desktop.core.atomic import write_atomic
-    from scelmo_desktop.core.errors import ScelmoError
+    from scelmo_desktop.core._infra.atomic import write_atomic
+    from scelmo_desktop.core._infra.errors import ScelmoError
 
     target = tmp_path / "report.html"
     target.write_text("the previous report")
@@ -139,8 +139,8 @@ def test_chat_template_cannot_reach_python_internals():
 def test_adaptor_checkpoints_load_weights_only(tmp_path):
     import pickle
 
-    from scelmo_desktop.core.adaptor import load_adaptor
-    from scelmo_desktop.core.errors import ScelmoError
+    from scelmo_desktop.core.tasks.adaptor import load_adaptor
+    from scelmo_desktop.core._infra.errors import ScelmoError
 
     class Boom:
         def __reduce__(self):
@@ -187,8 +187,8 @@ def test_audit_trail_records_inputs_models_and_outcome(tmp_path, capsys):
     import pandas as pd
 
     from scelmo_desktop import cli
-    from scelmo_desktop.core.audit import read_entries
-    from scelmo_desktop.core.provenance import sha256_file
+    from scelmo_desktop.core._infra.audit import read_entries
+    from scelmo_desktop.core._infra.provenance import sha256_file
 
     data = tmp_path / "cells.h5ad"
     ad.AnnData(X=sp.csr_matrix(np.ones((4, 3), np.float32)), var=pd.DataFrame(index=["CD3E", "CD4", "LYZ"])).write_h5ad(data)
@@ -206,8 +206,8 @@ def test_audit_trail_records_inputs_models_and_outcome(tmp_path, capsys):
 
 
 def test_a_store_held_by_another_writer_gives_a_clear_busy_message(tmp_path):
-    from scelmo_desktop.core.errors import ScelmoError
-    from scelmo_desktop.core.store import Store
+    from scelmo_desktop.core._infra.errors import ScelmoError
+    from scelmo_desktop.core.text.store import Store
 
     path = tmp_path / "store.sqlite"
     Store(path).close()

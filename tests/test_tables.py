@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scelmo_desktop.core.errors import ScelmoError
-from scelmo_desktop.core.tables import import_table, list_tables, read_table_file, resolve_table, safe_unpickle
+from scelmo_desktop.core._infra.errors import ScelmoError
+from scelmo_desktop.core.embedding.tables import (import_table, list_tables, read_table_file, resolve_table,
+                                                  safe_unpickle)
 
 
 class RunsCode:
@@ -56,8 +57,10 @@ def test_csv_import_list_and_resolve(tmp_path):
 
 
 def test_imported_table_drives_the_pipeline(tmp_path, pbmc):
-    from scelmo_desktop.core.pipeline import LLMSource, PipelineSettings, run_pipeline
-    from scelmo_desktop.core.store import Store
+    from scelmo_desktop.core.protocols import LLMSource
+    from scelmo_desktop.core.settings import PipelineSettings
+    from scelmo_desktop.core.workflows.pipeline import run_pipeline
+    from scelmo_desktop.core.text.store import Store
 
     rng = np.random.default_rng(0)
     genes = list(pbmc.raw.var_names[:300])

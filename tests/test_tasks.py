@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scelmo_desktop.core.gene_descriptions import describe_gene_list
-from scelmo_desktop.core.gene_selection import select_genes
-from scelmo_desktop.core.gene_table import align, embed_texts
-from scelmo_desktop.core.io import select_expression
-from scelmo_desktop.core.pipeline import LLMSource
-from scelmo_desktop.core.store import Store
+from scelmo_desktop.core.text.gene_texts import describe_gene_list
+from scelmo_desktop.core.data.gene_selection import select_genes
+from scelmo_desktop.core.embedding.gene_table import align, embed_texts
+from scelmo_desktop.core.data.io import select_expression
+from scelmo_desktop.core.protocols import LLMSource
+from scelmo_desktop.core.text.store import Store
 
 SCELMO = str(Path(sys.executable).parent / "scelmo")
 NO_LLM = LLMSource("none", "", lambda: None)
@@ -43,8 +43,8 @@ def facts_table(small_pbmc, embedder, tmp_path_factory):
 
 
 def test_treatment_ranks_planted_genes_first_with_small_p(small_pbmc, facts_table):
-    from scelmo_desktop.core.simulate import simulate_condition
-    from scelmo_desktop.core.treatment import in_silico_treatment
+    from scelmo_desktop.core.data.simulate import simulate_condition
+    from scelmo_desktop.core.tasks.treatment import in_silico_treatment
 
     data = simulate_condition(small_pbmc, label_key="bulk_labels", layer="X", n_planted=8, seed=0)
     planted = set(data.uns["simulation"]["planted_genes"])
@@ -60,8 +60,8 @@ def test_treatment_ranks_planted_genes_first_with_small_p(small_pbmc, facts_tabl
 
 
 def test_treatment_p_values_are_not_small_without_an_effect(small_pbmc, facts_table):
-    from scelmo_desktop.core.simulate import simulate_condition
-    from scelmo_desktop.core.treatment import in_silico_treatment
+    from scelmo_desktop.core.data.simulate import simulate_condition
+    from scelmo_desktop.core.tasks.treatment import in_silico_treatment
 
     data = simulate_condition(small_pbmc, label_key="bulk_labels", layer="X", n_planted=8, fold=1.0,
                               switch_on=0.0, seed=0)  # the same genes, no effect planted
@@ -73,8 +73,8 @@ def test_treatment_p_values_are_not_small_without_an_effect(small_pbmc, facts_ta
 
 
 def _perturbation_metrics(facts_table, *, shuffle: bool):
-    from scelmo_desktop.core.perturbation import perturbation_shifts, run_perturbation
-    from scelmo_desktop.core.simulate import simulate_perturbseq
+    from scelmo_desktop.core.tasks.perturbation import perturbation_shifts, run_perturbation
+    from scelmo_desktop.core.data.simulate import simulate_perturbseq
 
     genes = facts_table.symbols[:120]
     lookup = facts_table.as_dict()

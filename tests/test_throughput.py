@@ -16,13 +16,13 @@ import pytest
 from conftest import TEST_PARAMS
 
 from scelmo_desktop.backends.llama_batch import BatchedGenerator, chat_request
-from scelmo_desktop.backends.llama_server import free_port, start_llama_server
+from llama_server import free_port, start_llama_server
 from scelmo_desktop.backends.openai_server import OpenAIServerBackend
-from scelmo_desktop.core.descriptions import describe_entities, load_template
-from scelmo_desktop.core.errors import ScelmoError
-from scelmo_desktop.core.jobs import Cancelled
-from scelmo_desktop.core.network import check_address
-from scelmo_desktop.core.store import Store
+from scelmo_desktop.core.text.generation import describe_entities, load_template
+from scelmo_desktop.core._infra.errors import ScelmoError
+from scelmo_desktop.core._infra.jobs import Cancelled
+from scelmo_desktop.core._infra.network import check_address
+from scelmo_desktop.core.text.store import Store
 
 GENES = ["CD3E", "MS4A1", "LYZ", "NKG7", "PPBP", "HBB"]
 
@@ -200,7 +200,7 @@ def test_cli_describe_through_the_server(tmp_path, server):
 
 @pytest.fixture(scope="module")
 def dask_cluster():
-    from scelmo_desktop.core.dask_embedding import dask_client
+    from scelmo_desktop.core.embedding.dask_embedding import dask_client
 
     with dask_client(n_workers=1) as client:
         yield client
@@ -211,8 +211,8 @@ def test_dask_embedding_equals_in_memory(tmp_path, pbmc, dask_cluster, sparse, s
     import anndata as ad
     import scipy.sparse as sp
 
-    from scelmo_desktop.core.cell_embedding import embed_cells
-    from scelmo_desktop.core.dask_embedding import embed_cells_dask, open_lazy
+    from scelmo_desktop.core.embedding.cell_embedding import embed_cells
+    from scelmo_desktop.core.embedding.dask_embedding import embed_cells_dask, open_lazy
 
     X = pbmc.raw.X.toarray() if sp.issparse(pbmc.raw.X) else np.array(pbmc.raw.X)
     X = X.astype(np.float32)
@@ -239,7 +239,7 @@ def test_dask_cancel_drops_the_rest(tmp_path, pbmc, dask_cluster):
     import anndata as ad
     import scipy.sparse as sp
 
-    from scelmo_desktop.core.dask_embedding import embed_cells_dask, open_lazy
+    from scelmo_desktop.core.embedding.dask_embedding import embed_cells_dask, open_lazy
 
     path = tmp_path / "cells.h5ad"
     ad.AnnData(X=sp.csr_matrix(pbmc.raw.X), obs=pbmc.obs[[]], var=pbmc.raw.var[[]]).write_h5ad(path)
@@ -277,7 +277,7 @@ def test_cli_embed_dask_matches_in_memory(tmp_path, pbmc):
 
 def test_cli_embed_dask_bad_inputs_get_one_line_errors(tmp_path, pbmc):
     table = tmp_path / "table.npz"
-    from scelmo_desktop.core.gene_table import GeneTable, save_gene_table
+    from scelmo_desktop.core.embedding.gene_table import GeneTable, save_gene_table
 
     symbols = list(pbmc.raw.var_names[:20])
     save_gene_table(GeneTable(symbols=symbols, vectors=np.ones((20, 8), np.float32)), table)

@@ -20,9 +20,9 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from scelmo_desktop.core.atomic import atomic_path, write_text_atomic
-from scelmo_desktop.core.errors import ScelmoError
-from scelmo_desktop.core.provenance import now_iso
+from scelmo_desktop.core._infra.atomic import atomic_path, write_text_atomic
+from scelmo_desktop.core._infra.errors import ScelmoError
+from scelmo_desktop.core._infra.provenance import now_iso
 
 PACK_MANIFEST = "scelmo-model-pack.json"
 IMPORTED = "imported.json"

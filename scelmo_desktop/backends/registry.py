@@ -12,10 +12,10 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from scelmo_desktop.core.atomic import write_text_atomic
-from scelmo_desktop.core.errors import ScelmoError
-from scelmo_desktop.core.paths import models_dir as default_models_dir
-from scelmo_desktop.core.provenance import sha256_file
+from scelmo_desktop.core._infra.atomic import write_text_atomic
+from scelmo_desktop.core._infra.errors import ScelmoError
+from scelmo_desktop.core._infra.paths import models_dir as default_models_dir
+from scelmo_desktop.core._infra.provenance import sha256_file
 
 HASH_CACHE_NAME = ".sha256-cache.json"
 KINDS = ("gguf", "sentence-transformers")
@@ -50,7 +50,7 @@ def load_manifest(folder: Path) -> list[dict]:
 
     path = folder / "manifest.json"
     if not path.is_file() and folder == default_models_dir():
-        from scelmo_desktop.core.paths import shipped_manifest
+        from scelmo_desktop.core._infra.paths import shipped_manifest
 
         path = shipped_manifest() or path  # an installed app's own models folder starts without a manifest
     entries = []

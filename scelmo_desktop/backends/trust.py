@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 
-from scelmo_desktop.core.atomic import write_text_atomic
-from scelmo_desktop.core.errors import ScelmoError
-from scelmo_desktop.core.paths import user_data_dir
-from scelmo_desktop.core.provenance import now_iso
+from scelmo_desktop.core._infra.atomic import write_text_atomic
+from scelmo_desktop.core._infra.errors import ScelmoError
+from scelmo_desktop.core._infra.paths import user_data_dir
+from scelmo_desktop.core._infra.provenance import now_iso
 
 
 def _path():

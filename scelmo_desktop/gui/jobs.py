@@ -1,6 +1,7 @@
 """Heavy work off the UI thread: one job at a time in a Python thread, reporting through Qt signals.
 
-Core functions take ``progress(stage, done, total, message)`` and a cancel flag; a job hands them both. Signals
+Core functions take a ``Progress`` (``progress(stage, done, total, message, metrics)``) and a cancel flag; a job
+hands them both, and forwards structured metrics (an epoch's loss) on their own signal for live plots. Signals
 emitted from the worker thread are queued to the UI thread, so widgets are only touched there. Cancel sets the
 flag; core code checks it between units of work (a gene, a batch, an epoch) and raises ``Cancelled`` after the
 last finished unit has been stored, so earlier results stay intact.
@@ -15,14 +16,15 @@ import traceback
 
 from PySide6.QtCore import QObject, Signal
 
-from scelmo_desktop.core.errors import ScelmoError
-from scelmo_desktop.core.jobs import Cancelled
+from scelmo_desktop.core._infra.errors import ScelmoError
+from scelmo_desktop.core._infra.jobs import Cancelled
 
 log = logging.getLogger("scelmo_desktop.jobs")
 
 
 class Job(QObject):
     progress = Signal(str, int, int, str, float)  # stage, done, total, message, seconds left (-1: unknown)
+    metrics = Signal(str, int, object)  # stage, done, {name: value} (e.g. an epoch's loss)
     succeeded = Signal(object)
     failed = Signal(str, str)  # what happened (one line), details (traceback)
     cancelled = Signal()
@@ -52,7 +54,7 @@ class Job(QObject):
             self._thread.join(timeout)
         return not self.is_running()
 
-    def report(self, stage: str, done: int, total: int, message: str = "") -> None:
+    def report(self, stage: str, done: int, total: int, message: str = "", metrics=None) -> None:
         now = time.perf_counter()
         if stage != self._stage:
             self._stage, self._stage_started = stage, now
@@ -60,6 +62,8 @@ class Job(QObject):
         if 0 < done < total:
             left = (now - self._stage_started) / done * (total - done)
         self.progress.emit(stage, int(done), int(total), str(message), float(left))
+        if metrics:
+            self.metrics.emit(stage, int(done), dict(metrics))
 
     def _run(self) -> None:
         log.info("job %s started", self.name)

@@ -11,7 +11,7 @@ from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (QFileDialog, QLabel, QListWidget, QMainWindow, QProgressBar, QPushButton,
                                QSplitter, QStackedWidget)
 
-from scelmo_desktop.core.errors import ScelmoError
+from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.gui.jobs import Job
 from scelmo_desktop.gui.panels.annotation import AnnotationPanel
 from scelmo_desktop.gui.panels.clustering import ClusteringPanel
@@ -23,7 +23,7 @@ from scelmo_desktop.gui.panels.integration import IntegrationPanel
 from scelmo_desktop.gui.panels.models import ModelsPanel
 from scelmo_desktop.gui.panels.treatment import TreatmentPanel
 from scelmo_desktop.gui.project import DEMO_SOURCE, PROJECT_SUFFIX, Project
-from scelmo_desktop.gui.session import ModelSession
+from scelmo_desktop.app.session import ModelSession
 from scelmo_desktop.gui.widgets import show_error
 
 log = logging.getLogger("scelmo_desktop.gui")
@@ -168,7 +168,7 @@ class MainWindow(QMainWindow):
             self.show_message(f"Saved {saved}.")
 
     def _export_h5ad(self) -> None:
-        from scelmo_desktop.core.io import write_h5ad
+        from scelmo_desktop.core.data.io import write_h5ad
 
         if self.project.adata is None:
             return
@@ -191,7 +191,7 @@ class MainWindow(QMainWindow):
             self.recent_menu.addAction(action)
 
     def _open_logs(self) -> None:
-        from scelmo_desktop.core.paths import user_data_dir
+        from scelmo_desktop.core._infra.paths import user_data_dir
 
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(user_data_dir() / "logs")))
 
@@ -222,7 +222,7 @@ class MainWindow(QMainWindow):
         return job
 
     def _audit(self, name: str, outcome: dict) -> None:
-        from scelmo_desktop.core import audit
+        from scelmo_desktop.core._infra import audit
 
         source = self.project.settings.data_path
         inputs = [source] if source and Path(source).exists() else []

@@ -11,15 +11,15 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from scelmo_desktop.backends.llm import DEFAULT_LLM_BATCH
-from scelmo_desktop.core.cell_vectors import DEFAULT_CONDITIONING
-from scelmo_desktop.core.errors import ScelmoError
-from scelmo_desktop.core.gene_selection import DEFAULT_GENES
-from scelmo_desktop.core.pipeline import DEFAULT_LLM_GENES
+from scelmo_desktop.core.protocols import DEFAULT_LLM_BATCH
+from scelmo_desktop.core.embedding.cell_vectors import DEFAULT_CONDITIONING
+from scelmo_desktop.core._infra.errors import ScelmoError
+from scelmo_desktop.core.data.demo import DEMO_SOURCE
+from scelmo_desktop.core.data.gene_selection import DEFAULT_GENES
+from scelmo_desktop.core.settings import DEFAULT_LLM_GENES
 
 PROJECT_SUFFIX = ".scelmo.json"
 LABEL_COLUMNS = ("cell_type", "celltype", "cell_types", "CellType", "cell_ontology_class", "labels", "label")
-DEMO_SOURCE = "demo:pbmc68k_reduced"
 
 
 @dataclass
@@ -32,6 +32,8 @@ class ProjectSettings:
     max_genes: int = DEFAULT_GENES  # the gene set: most variable genes first
     llm_genes: int = DEFAULT_LLM_GENES  # LLM budget within the gene set; the rest get fact sheets
     conditioning: str = DEFAULT_CONDITIONING
+    on_flag: str = "keep"  # a flagged description: keep it, regenerate, or use its fact sheet
+    knowledge_files: list[str] = field(default_factory=list)  # the user's own gene texts for fact sheets
     llm: str | None = None  # model name or path; None: the embedded default
     embedder: str | None = None
     threads: int | None = None
@@ -62,13 +64,13 @@ class Project:
     def open_data(self, source: str) -> None:
         """Load a data file (or the shipped demo) and forget results that belonged to the previous data."""
         if source == DEMO_SOURCE:
-            import scanpy as sc
+            from scelmo_desktop.core.data.demo import DEMO_LABELS, DEMO_LAYER, load_demo
 
-            adata = sc.datasets.pbmc68k_reduced()  # shipped inside scanpy: no download
-            self.settings.layer, self.settings.label_key = "raw", "bulk_labels"
+            adata = load_demo()
+            self.settings.layer, self.settings.label_key = DEMO_LAYER, DEMO_LABELS
             name = "pbmc68k_reduced (shipped demo)"
         else:
-            from scelmo_desktop.core.io import read_data
+            from scelmo_desktop.core.data.io import read_data
 
             adata = read_data(source)
             name = Path(source).name
@@ -87,7 +89,7 @@ class Project:
                 "embeddings (obsm)": list(a.obsm.keys())}
 
     def expression(self):
-        from scelmo_desktop.core.io import select_expression
+        from scelmo_desktop.core.data.io import select_expression
 
         self.require_data()
         return select_expression(self.adata, self.settings.layer, input_kind=self.settings.input_kind)
@@ -96,19 +98,29 @@ class Project:
         if self.adata is None:
             raise ScelmoError("Open a data file first (Data panel, or File ▸ Open demo data).")
 
+    def model_choice(self):
+        """The models panel's choices, as the shared session layer takes them."""
+        from scelmo_desktop.app.session import ModelChoice
+
+        s = self.settings
+        return ModelChoice(mode=s.mode, llm=s.llm, embedder=s.embedder, threads=s.threads, gpu_layers=s.gpu_layers,
+                           parallel=s.llm_batch, server_url=s.llm_server or None,
+                           server_model=s.llm_server_model, device=s.device)
+
     def pipeline_settings(self, resolved_mode: str):
-        from scelmo_desktop.backends.llm import GenerationParams
-        from scelmo_desktop.core.pipeline import PipelineSettings
+        from scelmo_desktop.core.protocols import GenerationParams
+        from scelmo_desktop.core.settings import PipelineSettings
 
         s = self.settings
         return PipelineSettings(label_key=s.label_key, layer=s.layer, input_kind=s.input_kind, max_genes=s.max_genes,
                                 llm_genes=s.llm_genes, conditioning=s.conditioning, seed=s.seed,
                                 n_neighbors=s.n_neighbors, resolution=s.resolution, mode=resolved_mode,
+                                on_flag=s.on_flag, knowledge_files=list(s.knowledge_files),
                                 params=GenerationParams(seed=s.seed))
 
     # ---- persistence --------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
-        from scelmo_desktop.core.atomic import write_text_atomic
+        from scelmo_desktop.core._infra.atomic import write_text_atomic
 
         path = Path(path)
         if not path.name.endswith(PROJECT_SUFFIX):

@@ -1,12 +1,13 @@
 """The napari dock widget. Long work runs through napari's ``thread_worker``; the science is the same
-``core.pipeline.run_pipeline`` the CLI and the desktop app call. qtpy keeps it binding-neutral (napari may run
+``core.workflows.pipeline.run_pipeline`` the CLI and the desktop app call, with models opened by the same
+session layer (``app.session``). qtpy keeps it binding-neutral (napari may run
 on PyQt or PySide)."""
 
 from __future__ import annotations
 
 import threading
 
-from scelmo_desktop.core.gene_selection import DEFAULT_GENES
+from scelmo_desktop.core.data.gene_selection import DEFAULT_GENES
 
 try:  # inside napari: qtpy picks whichever binding napari runs on
     from qtpy.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout,
@@ -54,29 +55,25 @@ class ScelmoWidget(QWidget):
             self.status.setText(path)
 
     def work(self):
-        """Generator for ``thread_worker``: yields progress text, returns (adata, metrics)."""
-        from scelmo_desktop.backends import registry
-        from scelmo_desktop.cli_support import resolve_mode
-        from scelmo_desktop.core.io import read_data
-        from scelmo_desktop.core.paths import default_store_path
-        from scelmo_desktop.core.pipeline import LLMSource, PipelineSettings, run_pipeline
-        from scelmo_desktop.core.store import Store
+        """Generator for ``thread_worker``: yields progress text, returns the embedded AnnData."""
+        from scelmo_desktop.app.session import ModelChoice, ModelSession, open_store
+        from scelmo_desktop.core.data.io import read_data
+        from scelmo_desktop.core.settings import PipelineSettings
+        from scelmo_desktop.core.workflows.pipeline import run_pipeline
 
         adata = read_data(self.path)
-        mode = self.mode.currentText()
-        if mode == "facts":
-            llm = LLMSource("none (facts mode)", "", lambda: None)
-        else:
-            info = registry.find_model("gguf")
-            mode = resolve_mode(mode, info)
-            llm = LLMSource(info.name, info.sha256, registry.LazyLLM(info))
-        embedder = registry.open_embedder(registry.find_model("sentence-transformers"), device="auto")
-        settings = PipelineSettings(max_genes=self.genes.value(), mode=mode, baselines=False)
+        choice, models = ModelChoice(mode=self.mode.currentText()), ModelSession()
+        settings = PipelineSettings(max_genes=self.genes.value(), mode=models.resolved_mode(choice), baselines=False)
         messages = []
-        with Store(default_store_path()) as store:
-            result = run_pipeline(adata, settings=settings, llm=llm, embedder=embedder, store=store,
-                                  data_name=self.path, cancel=self.cancel_flag,
-                                  progress=lambda stage, done, total, m="": messages.append(f"{stage} {done}/{total}"))
+        try:
+            with open_store() as store:
+                result = run_pipeline(adata, settings=settings, llm=models.llm_source(choice),
+                                      embedder=models.embedder(choice), store=store, data_name=self.path,
+                                      cancel=self.cancel_flag,
+                                      progress=lambda stage, done, total, m="", metrics=None: messages.append(
+                                          f"{stage} {done}/{total}"))
+        finally:
+            models.close()
         yield messages[-1] if messages else "done"
         return result.adata
 

@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
-from scelmo_desktop.core.errors import ScelmoError
+from scelmo_desktop.core._infra.errors import ScelmoError
 
 ABBREVIATIONS = {
     r"\bt ?reg\b": "regulatory t cell", r"\bnk\b": "natural killer cell", r"\bdc\b": "dendritic cell",

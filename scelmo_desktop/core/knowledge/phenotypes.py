@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from importlib import metadata
 
-from scelmo_desktop.core.atomic import write_text_atomic
-from scelmo_desktop.core.paths import cache_dir
+from scelmo_desktop.core._infra.atomic import write_text_atomic
+from scelmo_desktop.core._infra.paths import cache_dir
 
 TOP_PHENOTYPES = 5
 

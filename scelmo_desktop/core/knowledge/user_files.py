@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from scelmo_desktop.core.errors import ScelmoError
-from scelmo_desktop.core.provenance import sha256_file
+from scelmo_desktop.core._infra.errors import ScelmoError
+from scelmo_desktop.core._infra.provenance import sha256_file
 
 
 @dataclass

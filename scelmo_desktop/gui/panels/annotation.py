@@ -13,6 +13,7 @@ from scelmo_desktop.gui.panels.task import TaskPanel, results_folder
 SPLIT_70_30 = "this data: stratified 70/30 split by the label (evaluation)"
 SPLIT_COLUMN = "this data: cells whose column equals a value"
 REFERENCE_FILE = "a reference file…"
+NO_REFERENCE = "no reference (text mode, or a saved adaptor)"
 
 
 class AnnotationPanel(TaskPanel):
@@ -27,7 +28,7 @@ class AnnotationPanel(TaskPanel):
         self.mode = QComboBox()
         self.mode.addItems(["knn", "adaptor", "text"])
         self.reference = QComboBox()
-        self.reference.addItems([SPLIT_70_30, SPLIT_COLUMN, REFERENCE_FILE])
+        self.reference.addItems([SPLIT_70_30, SPLIT_COLUMN, REFERENCE_FILE, NO_REFERENCE])
         self.split_column = QComboBox()
         self.split_value = QLineEdit()
         self.split_value.setPlaceholderText("value marking reference cells")
@@ -41,6 +42,13 @@ class AnnotationPanel(TaskPanel):
         split_row = QHBoxLayout()
         split_row.addWidget(self.split_column)
         split_row.addWidget(self.split_value, 1)
+        self.adaptor_path = QLineEdit()
+        self.adaptor_path.setPlaceholderText("adaptor mode: a saved adaptor .pt to reuse (empty: train one)")
+        adaptor_browse = QPushButton("Browse…")
+        adaptor_browse.clicked.connect(self._browse_adaptor)
+        adaptor_row = QHBoxLayout()
+        adaptor_row.addWidget(self.adaptor_path, 1)
+        adaptor_row.addWidget(adaptor_browse)
         self.label = QComboBox()
         self.candidates = QLineEdit()
         self.candidates.setPlaceholderText("text mode: comma-separated cell types (default: the label's values)")
@@ -51,6 +59,7 @@ class AnnotationPanel(TaskPanel):
         form.addRow("Reference", self.reference)
         form.addRow("Split column / value", split_row)
         form.addRow("Reference file", file_row)
+        form.addRow("Saved adaptor", adaptor_row)
         form.addRow("Label column", self.label)
         form.addRow("Candidates", self.candidates)
         form.addRow("Unknown below confidence", self.threshold)
@@ -61,6 +70,12 @@ class AnnotationPanel(TaskPanel):
             self.reference_path.setText(path)
             self.reference.setCurrentText(REFERENCE_FILE)
 
+    def _browse_adaptor(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Saved adaptor", "", "scELMo adaptor (*.pt);;All files (*)")
+        if path:
+            self.adaptor_path.setText(path)
+            self.mode.setCurrentText("adaptor")
+
     def refresh(self) -> None:
         adata = self.project.adata
         fill_obs_combo(self.label, adata, prefer=self.project.settings.label_key)
@@ -69,10 +84,10 @@ class AnnotationPanel(TaskPanel):
     def make_work(self):
         from sklearn.model_selection import train_test_split
 
-        from scelmo_desktop.core.annotation_run import run_annotation, split_by_column
-        from scelmo_desktop.core.io import read_data
+        from scelmo_desktop.core.workflows.annotation import run_annotation, split_by_column, write_annotation_files
+        from scelmo_desktop.core.data.io import read_data
 
-        project, session = self.project, self.window_.session
+        project = self.project
         project.require_data()
         label_key, mode, how = combo_value(self.label), self.mode.currentText(), self.reference.currentText()
         adata = project.adata
@@ -86,29 +101,23 @@ class AnnotationPanel(TaskPanel):
         elif how == SPLIT_COLUMN:
             reference, query = split_by_column(adata, self.split_column.currentText(), self.split_value.text())
             query_idx = np.flatnonzero(~adata.obs_names.isin(reference.obs_names))
-        else:
+        elif how == REFERENCE_FILE:
             reference, query, query_idx = read_data(self.reference_path.text()), adata, np.arange(adata.n_obs)
+        else:
+            reference, query, query_idx = None, adata, np.arange(adata.n_obs)
         candidates = [c.strip() for c in self.candidates.text().split(",") if c.strip()] or None
-        folder = results_folder("annotation")
+        adaptor_file = self.adaptor_path.text().strip() or None if mode == "adaptor" else None
+        folder, threshold = results_folder("annotation"), self.threshold.value()
 
         def work(progress, cancel):
-            from scelmo_desktop.backends.hardware import torch_device
-            from scelmo_desktop.core.report import confusion_png
-
-            mode_ = session.resolved_mode(project.settings)
-            with session.store() as store:
+            with self.resources(progress, cancel) as resources:
                 annotation, record = run_annotation(
-                    query, mode=mode, settings=project.pipeline_settings(mode_), llm=session.llm_source(project.settings),
-                    embedder=session.embedder(project.settings), store=store,
-                    reference=reference,
-                    label_key=label_key, candidates=candidates, table=project.table,
-                    threshold=self.threshold.value(), progress=progress, cancel=cancel,
-                    device=torch_device(project.settings.device))
-            figure = None
-            if "metrics" in record:
-                figure = confusion_png(query.obs[label_key], annotation.labels, folder / "confusion.png",
-                                       title=f"{mode}: accuracy {record['metrics']['accuracy']:.3f}")
-            return annotation, record, figure, query_idx
+                    query, mode=mode, reference=reference, label_key=label_key, candidates=candidates,
+                    table=project.table, threshold=threshold, device=project.settings.device,
+                    adaptor_file=adaptor_file, **resources)
+            files = write_annotation_files(query, annotation, record, folder / "annotation.h5ad",
+                                           label_key=label_key)
+            return annotation, record, files.get("confusion"), query_idx
 
         return work
 

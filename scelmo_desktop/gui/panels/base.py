@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
 
 
@@ -28,6 +30,22 @@ class Panel(QWidget):
 
     def refresh(self) -> None:
         """Called when data is opened or a result changes; panels update what they show."""
+
+    @contextlib.contextmanager
+    def resources(self, progress, cancel, *, embedder: bool = True, **settings_changes):
+        """Inside a job: the keyword arguments every workflow takes (the project's settings with the resolved
+        description mode, the session's models, a store opened in this worker thread, progress and cancel)."""
+        from dataclasses import replace
+
+        from scelmo_desktop.app.session import open_store
+
+        project, session = self.project, self.window_.session
+        choice = project.model_choice()
+        settings = replace(project.pipeline_settings(session.resolved_mode(choice)), **settings_changes)
+        with open_store() as store:
+            yield {"settings": settings, "llm": session.llm_source(choice),
+                   "embedder": session.embedder(choice) if embedder else None, "store": store,
+                   "progress": progress, "cancel": cancel}
 
     def form(self, title: str) -> QFormLayout:
         box = QGroupBox(title)

@@ -52,7 +52,7 @@ class ClusteringPanel(Panel):
         self.layout_.addWidget(splitter, 1)
 
     def run_cluster(self) -> None:
-        from scelmo_desktop.core.pipeline import evaluate_clustering
+        from scelmo_desktop.core.workflows.cluster import evaluate_clustering
 
         project = self.project
         project.require_data()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton
 
-from scelmo_desktop.core.input_kind import CHOICES as INPUT_CHOICES
+from scelmo_desktop.core.data.input_kind import CHOICES as INPUT_CHOICES
 from scelmo_desktop.gui.panels.base import Panel, combo_value, fill_obs_combo
 from scelmo_desktop.gui.project import DEMO_SOURCE
 from scelmo_desktop.gui.widgets import FrameView
@@ -61,31 +61,22 @@ class DataPanel(Panel):
     def run_pipeline(self) -> None:
         """One job for the whole zero-shot run, as ``scelmo run``: the results land in every panel and the HTML
         report, h5ad and CSVs in a results folder."""
-        from scelmo_desktop.core.gene_table import align
-        from scelmo_desktop.core.outputs import write_outputs
-        from scelmo_desktop.core.pipeline import run_pipeline
+        from scelmo_desktop.core.workflows.pipeline import run_pipeline
         from scelmo_desktop.gui.panels.task import results_folder
 
-        project, session = self.project, self.window_.session
+        project = self.project
         project.require_data()
         folder = results_folder("pipeline")
 
         def work(progress, cancel):
-            mode = session.resolved_mode(project.settings)
-            with session.store() as store:
-                result = run_pipeline(project.adata, settings=project.pipeline_settings(mode),
-                                      llm=session.llm_source(project.settings),
-                                      embedder=session.embedder(project.settings), store=store,
-                                      data_name=project.data_name, progress=progress, cancel=cancel)
-            paths = write_outputs(result, folder, label_key=project.settings.label_key)
-            expression = project.expression()
-            return result, align(result.table, expression.var_names, expression.var), paths
+            with self.resources(progress, cancel) as resources:
+                return run_pipeline(project.adata, data_name=project.data_name, out=folder, **resources)
 
-        def done(outcome):
-            result, alignment, paths = outcome
+        def done(result):
+            paths = result.files
             if result.described is not None and result.described.texts:
                 self.window_.panels["Descriptions"]._described(result.described)  # the texts, in their panel
-            project.table, project.alignment = result.table, alignment
+            project.table, project.alignment = result.table, result.alignment
             project.coverage, project.cluster_metrics = result.record.get("coverage", {}), result.metrics
             project.results["pipeline"] = {"report": str(paths["report"])}
             clustering = self.window_.panels["Clustering"]
@@ -117,9 +108,10 @@ class DataPanel(Panel):
 
     def _show_detected(self) -> None:
         """What the chosen matrix holds and what will be done with it, before anything runs."""
-        from scelmo_desktop.core.errors import ScelmoError
-        from scelmo_desktop.core.input_kind import DESCRIPTIONS, detect_input_kind, effective_kind, preparation_for
-        from scelmo_desktop.core.io import chosen_matrix
+        from scelmo_desktop.core._infra.errors import ScelmoError
+        from scelmo_desktop.core.data.input_kind import (DESCRIPTIONS, detect_input_kind, effective_kind,
+                                                         preparation_for)
+        from scelmo_desktop.core.data.io import chosen_matrix
 
         if self.project.adata is None:
             return

@@ -3,11 +3,15 @@ them, see their source mode and quality flags, edit by hand, and move them betwe
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QLineEdit,
                                QPushButton, QSpinBox)
 
-from scelmo_desktop.core.descriptions import MODES
+from scelmo_desktop.core.text.gene_texts import FLAG_POLICIES
+from scelmo_desktop.core.text.generation import MODES
+from scelmo_desktop.app.session import open_store
 from scelmo_desktop.gui.panels.base import Panel
 from scelmo_desktop.gui.widgets import FrameView
 
@@ -42,7 +46,21 @@ class DescriptionsPanel(Panel):
         budget.addWidget(self.llm_genes)
         budget.addWidget(QLabel("of them by the LLM (most variable first); the others get their fact sheet"))
         budget.addStretch(1)
+        self.on_flag = QComboBox()
+        self.on_flag.addItems(list(FLAG_POLICIES))
+        self.on_flag.setToolTip("A description with quality flags: keep it, regenerate it, or embed its fact sheet.")
+        self.on_flag.currentTextChanged.connect(lambda t: setattr(self.project.settings, "on_flag", t))
+        self.knowledge_label = QLabel("none")
+        knowledge_button = QPushButton("Add knowledge file…")
+        knowledge_button.setToolTip("Your own gene texts for the fact sheets: NCBI gene_info, GenePT JSON, "
+                                    "UniProt TSV or symbol,text CSV/TSV.")
+        knowledge_button.clicked.connect(self._add_knowledge)
+        knowledge = QHBoxLayout()
+        knowledge.addWidget(self.knowledge_label, 1)
+        knowledge.addWidget(knowledge_button)
         form.addRow("Mode", self.mode)
+        form.addRow("Flagged descriptions", self.on_flag)
+        form.addRow("Knowledge files", knowledge)
         form.addRow("Genes", row)
         form.addRow("LLM budget", budget)
         buttons = QHBoxLayout()
@@ -75,25 +93,18 @@ class DescriptionsPanel(Panel):
 
     # ---- jobs ---------------------------------------------------------------------------------------------
     def run_describe(self, genes: list[str] | None = None) -> None:
-        from scelmo_desktop.core.gene_descriptions import describe_gene_list
-        from scelmo_desktop.core.pipeline import describe_genes
+        """The data's gene set, or the selected ``genes`` again, in the chosen mode (with the flag policy, the
+        knowledge files and the LLM budget of the project, exactly as the CLI)."""
+        from scelmo_desktop.core.workflows.describe import describe
 
-        project, session = self.project, self.window_.session
+        project = self.project
         project.require_data()
         project.settings.max_genes = None if self.all_genes.isChecked() else self.max_genes.value()
-        expression = project.expression()
 
         def work(progress, cancel):
-            mode = session.resolved_mode(project.settings)
-            settings = project.pipeline_settings(mode)
-            with session.store() as store:
-                if genes:
-                    return describe_gene_list(genes, mode=mode, llm=session.llm_source(project.settings),
-                                              store=store, params=settings.params,
-                                              progress=lambda d, t, m="": progress("describe", d, t, m),
-                                              cancel=cancel)
-                return describe_genes(expression, settings=settings, llm=session.llm_source(project.settings),
-                                      store=store, progress=progress, cancel=cancel)[1]
+            with self.resources(progress, cancel, embedder=False) as resources:
+                del resources["embedder"]
+                return describe(project.adata, genes=genes or None, **resources).genes
 
         self.window_.run_job("describe genes", work, self._described)
 
@@ -115,30 +126,40 @@ class DescriptionsPanel(Panel):
         self.window_.results_changed()
 
     def run_cell_types(self) -> None:
-        from scelmo_desktop.core.pipeline import describe_cell_types
+        from scelmo_desktop.core.workflows.describe import describe
 
-        project, session = self.project, self.window_.session
+        project = self.project
         project.require_data()
         if not project.settings.label_key:
             self.status.setText("Choose a label column in the Data panel first.")
             return
 
         def work(progress, cancel):
-            mode = session.resolved_mode(project.settings)
-            with session.store() as store:
-                return describe_cell_types(project.adata, project.settings.label_key,
-                                           settings=project.pipeline_settings(mode),
-                                           llm=session.llm_source(project.settings), store=store,
-                                           progress=progress, cancel=cancel)
+            with self.resources(progress, cancel, embedder=False) as resources:
+                del resources["embedder"]
+                return describe(project.adata, genes=[], cell_types_key=project.settings.label_key, **resources)
 
-        def done(result):
-            rows = pd.DataFrame([{"name": n, "kind": "cell type", "mode": project.settings.mode, "flags": "",
-                                  "edited": "", "text": t} for n, t in result.texts.items()])
+        def done(outcome):
+            rows = outcome.rows()
+            rows = rows.loc[rows["kind"] == "cell_type", ["name", "kind", "mode", "flags", "edited", "text"]]
+            rows = rows.assign(kind="cell type", edited="")
             self.rows = pd.concat([self.rows[self.rows["kind"] != "cell type"], rows], ignore_index=True)
             self.table.set_frame(self.rows)
-            self.status.setText(f"{len(rows)} cell types described.")
+            self.status.setText(f"{len(rows)} cell types described (mode {outcome.mode}).")
 
         self.window_.run_job("describe cell types", work, done)
+
+    def _add_knowledge(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Gene knowledge file", "",
+                                              "Gene texts (*.csv *.tsv *.txt *.json *.gz);;All files (*)")
+        if path:
+            self.project.settings.knowledge_files.append(path)
+            self.refresh()
+
+    def refresh(self) -> None:
+        files = self.project.settings.knowledge_files
+        self.knowledge_label.setText(", ".join(Path(f).name for f in files) or "none")
+        self.on_flag.setCurrentText(self.project.settings.on_flag)
 
     # ---- editing and packs --------------------------------------------------------------------------------
     def _selected_genes(self) -> list[str]:
@@ -155,7 +176,7 @@ class DescriptionsPanel(Panel):
         text, ok = QInputDialog.getMultiLineText(self, f"Edit {gene}", "Description (used in every mode from now on):",
                                                  current)
         if ok and text.strip():
-            with self.window_.session.store() as store:
+            with open_store() as store:
                 store.put_edit("gene", gene, text.strip(), author="desktop")
             self.rows.loc[self.rows["name"] == gene, ["text", "edited"]] = [text.strip(), "yes"]
             if self.project.described is not None:
@@ -170,22 +191,22 @@ class DescriptionsPanel(Panel):
             self.run_describe(genes)
 
     def _export_pack(self) -> None:
-        from scelmo_desktop.core.packs import export_pack
+        from scelmo_desktop.core.text.packs import export_pack
 
         path, _ = QFileDialog.getSaveFileName(self, "Export descriptions pack", "descriptions.scelmo-pack.zip",
                                               "scELMo pack (*.zip)")
         if path:
-            with self.window_.session.store() as store:
+            with open_store() as store:
                 manifest = export_pack(store, path)
             self.status.setText(f"Exported {manifest['n_descriptions']} descriptions to {path}.")
 
     def _import_pack(self) -> None:
         from scelmo_desktop.backends import registry
-        from scelmo_desktop.core.packs import import_pack
+        from scelmo_desktop.core.text.packs import import_pack
 
         path, _ = QFileDialog.getOpenFileName(self, "Import descriptions pack", "", "scELMo pack (*.zip)")
         if path:
             info = registry.find_model("sentence-transformers", self.project.settings.embedder)
-            with self.window_.session.store() as store:
+            with open_store() as store:
                 summary = import_pack(store, path, embedder_id=registry.embedder_id(info.name, info.sha256))
             self.status.setText(f"Imported {summary['descriptions_new']} new descriptions.")

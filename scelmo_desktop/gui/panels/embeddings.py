@@ -32,7 +32,7 @@ class EmbeddingsPanel(Panel):
         self.refresh()
 
     def refresh(self) -> None:
-        from scelmo_desktop.core.tables import list_tables
+        from scelmo_desktop.core.embedding.tables import list_tables
 
         current = self.source.currentText()
         self.source.clear()
@@ -42,42 +42,29 @@ class EmbeddingsPanel(Panel):
             self.source.setCurrentText(current)
 
     def run_embed(self) -> None:
-        from scelmo_desktop.core.gene_table import embed_texts
-        from scelmo_desktop.core.pipeline import add_cell_embeddings, describe_genes
-        from scelmo_desktop.core.tables import resolve_table
+        from scelmo_desktop.core.embedding.tables import resolve_table
+        from scelmo_desktop.core.workflows.embed import embed
 
-        project, session = self.project, self.window_.session
+        project = self.project
         project.require_data()
-        expression = project.expression()
         source = self.source.currentText()
+        stored = source[len("stored table: "):] if source.startswith("stored table: ") else None
 
         def work(progress, cancel):
-            if source.startswith("stored table: "):
-                table = resolve_table(source[len("stored table: "):])
-            else:
-                mode = session.resolved_mode(project.settings)
-                with session.store() as store:
-                    described = project.described
-                    if described is None:  # describe first (cached answers make this instant on a re-run)
-                        described = describe_genes(expression, settings=project.pipeline_settings(mode),
-                                                   llm=session.llm_source(project.settings), store=store,
-                                                   progress=progress, cancel=cancel)[1]
-                    table, _ = embed_texts(described.texts, embedder=session.embedder(project.settings), store=store,
-                                           progress=lambda d, t, m="": progress("embed descriptions", d, t, m),
-                                           cancel=cancel)
-                project.described = described
-            settings = project.settings
-            alignment, coverage = add_cell_embeddings(project.adata, expression, table, max_genes=settings.max_genes,
-                                                      conditioning=settings.conditioning, seed=settings.seed,
-                                                      progress=progress, cancel=cancel)
-            return table, alignment, coverage
+            table = resolve_table(stored) if stored else None
+            with self.resources(progress, cancel, embedder=table is None) as resources:
+                # texts already written in the Descriptions panel are embedded as they are (edits included)
+                return embed(project.adata, table=table, described=None if table else project.described,
+                             data_name=project.data_name, **resources)
 
         self.window_.run_job("embed", work, self._embedded)
 
-    def _embedded(self, result) -> None:
-        table, alignment, coverage = result
+    def _embedded(self, outcome) -> None:
+        table, coverage = outcome.table, outcome.coverage
         project = self.project
-        project.table, project.alignment, project.coverage = table, alignment, coverage
+        project.table, project.alignment, project.coverage = table, outcome.alignment, coverage
+        if outcome.described is not None:
+            project.described = outcome.described
         self.status.setText("scELMo embedding written to obsm['X_scelmo'] (the paper's wa/aa: ['X_scelmo_wa'] / "
                             f"['X_scelmo_aa']): {coverage['n_matched']} of "
                             f"{coverage['n_genes']} genes have a vector ({table.dim}-d), covering "

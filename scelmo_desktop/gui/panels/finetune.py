@@ -1,18 +1,14 @@
 """Fine-tuning: train the scELMo adaptor on the open data's labels on CPU, CUDA or MPS, with live loss and
-validation-accuracy curves, and save it for annotating other files (``scelmo annotate --mode adaptor``)."""
+validation-accuracy curves, and save it for annotating other files (the Annotation panel's "Saved adaptor",
+or ``scelmo annotate --mode adaptor --adaptor FILE``)."""
 
 from __future__ import annotations
-
-import re
 
 import pyqtgraph as pg
 from PySide6.QtWidgets import QComboBox, QFileDialog, QPushButton, QSpinBox
 
 from scelmo_desktop.gui.panels.base import combo_value, fill_obs_combo
 from scelmo_desktop.gui.panels.task import TaskPanel
-
-PROGRESS = re.compile(r"loss (?P<loss>[\d.]+)(?: val (?P<val>[\d.]+))?")
-
 
 def available_devices() -> list[str]:
     import torch
@@ -64,8 +60,8 @@ class FineTuningPanel(TaskPanel):
             splitter.replaceWidget(1, self.curves)
 
     def make_work(self):
-        from scelmo_desktop.core.adaptor import train_adaptor
-        from scelmo_desktop.core.pipeline import label_values
+        from scelmo_desktop.core.data.io import label_values
+        from scelmo_desktop.core.workflows.annotation import fit_adaptor
 
         project = self.project
         project.require_data()
@@ -79,9 +75,8 @@ class FineTuningPanel(TaskPanel):
         self.val_curve.setData([], [])
 
         def work(progress, cancel):
-            return train_adaptor(expression.matrix, project.alignment.matrix, labels, genes=expression.var_names,
-                                 epochs=epochs, seed=project.settings.seed, device=device, cancel=cancel,
-                                 progress=lambda d, t, m="": progress("train adaptor", d, t, m))
+            return fit_adaptor(expression, project.alignment, labels, epochs=epochs, seed=project.settings.seed,
+                               device=device, progress=progress, cancel=cancel)[0]
 
         return work
 
@@ -89,16 +84,17 @@ class FineTuningPanel(TaskPanel):
         work = self.make_work()
         if work is not None:
             job = self.window_.run_job(self.job_name, work, self._done)
-            job.progress.connect(self._live)
+            if job is not None:
+                job.metrics.connect(self._live)
 
-    def _live(self, stage, done, total, message, left) -> None:
-        match = PROGRESS.search(message)
-        if not match:
+    def _live(self, stage, done, metrics) -> None:
+        """One point per epoch from the training's structured metrics (no text is parsed)."""
+        if "loss" not in metrics:
             return
-        self.losses.append((done, float(match["loss"])))
+        self.losses.append((done, metrics["loss"]))
         self.loss_curve.setData(*zip(*self.losses))
-        if match["val"]:
-            self.vals.append((done, 10 * float(match["val"])))
+        if "val_knn_accuracy" in metrics:
+            self.vals.append((done, 10 * metrics["val_knn_accuracy"]))
             self.val_curve.setData(*zip(*self.vals))
 
     def show_result(self, adaptor) -> None:
@@ -123,4 +119,5 @@ class FineTuningPanel(TaskPanel):
         path, _ = QFileDialog.getSaveFileName(self, "Save adaptor", "adaptor.pt", "PyTorch adaptor (*.pt)")
         if path:
             self.adaptor.save(path)
-            self.status.setText(f"Saved {path}; use it with 'scelmo annotate --mode adaptor'.")
+            self.status.setText(f"Saved {path}; reuse it in Annotation (method adaptor, Saved adaptor) or with "
+                                "'scelmo annotate --mode adaptor --adaptor FILE'.")

@@ -36,7 +36,7 @@ class IntegrationPanel(TaskPanel):
         row.addWidget(self.example_button)
 
     def use_example(self) -> None:
-        from scelmo_desktop.core.simulate import simulate_batches
+        from scelmo_desktop.core.data.simulate import simulate_batches
 
         project = self.project
         project.require_data()
@@ -58,46 +58,30 @@ class IntegrationPanel(TaskPanel):
             fill_obs_combo(self.label, self.project.adata, prefer=self.project.settings.label_key)
 
     def make_work(self):
-        from scelmo_desktop.core.gene_table import align
-        from scelmo_desktop.core.integration import check_columns, run_integration
-        from scelmo_desktop.core.io import select_expression
-        from scelmo_desktop.core.pipeline import gene_table_for
-        from scelmo_desktop.core.report import metric_bars_png
+        from scelmo_desktop.core.tasks.integration import check_columns
+        from scelmo_desktop.core.workflows.integration import integrate
 
-        project, session = self.project, self.window_.session
+        project = self.project
         adata = self._data()
         if adata is None:
             project.require_data()
         batch_key, label_key = combo_value(self.batch), combo_value(self.label)
         check_columns(adata, batch_key or "", label_key or "")
-        layer = "X" if adata is self.simulated else project.settings.layer
-        expression = select_expression(adata, layer)
+        simulated = adata is self.simulated
+        changes = {"layer": "X", "input_kind": "auto"} if simulated else {}  # the example holds its own counts in X
         folder, epochs = results_folder("integration"), self.epochs.value()
 
         def work(progress, cancel):
-            from scelmo_desktop.backends.hardware import torch_device
-
-            mode = session.resolved_mode(project.settings)
-            table = project.table
-            if table is None:
-                with session.store() as store:
-                    table, _ = gene_table_for([expression], settings=project.pipeline_settings(mode),
-                                              llm=session.llm_source(project.settings), store=store,
-                                              embedder=session.embedder(project.settings), progress=progress,
-                                              cancel=cancel)
-            metrics = run_integration(adata, expression, align(table, expression.var_names), batch_key=batch_key,
-                                      label_key=label_key, epochs=epochs, device=torch_device(project.settings.device),
-                                      progress=progress, cancel=cancel)
-            shown = metrics.drop(columns=["embedding"])
-            (folder / "integration_metrics.csv").write_text(shown.to_csv(index=False))
-            figure = metric_bars_png(shown, ["S_bio", "S_batch", "overall"], folder / "integration_scores.png",
-                                     title="bio conservation, batch removal, overall")
-            return shown, figure
+            with self.resources(progress, cancel, **changes) as resources:
+                return integrate(adata, batch_key=batch_key, label_key=label_key, epochs=epochs,
+                                 device=project.settings.device, table=None if simulated else project.table,
+                                 data_name=project.data_name + (" (simulated batches)" if simulated else ""),
+                                 out=folder, **resources)
 
         return work
 
     def show_result(self, result) -> None:
-        shown, figure = result
+        shown, figure = result.metrics, result.files["integration_scores"]
         self.table.set_frame(shown)
         self.figure.show_png(figure)
         best = shown.sort_values("overall", ascending=False).iloc[0]

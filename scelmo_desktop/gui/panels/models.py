@@ -26,7 +26,7 @@ class ModelsPanel(Panel):
     def __init__(self, window):
         super().__init__(window)
         from scelmo_desktop.backends import registry
-        from scelmo_desktop.backends.hardware import default_threads, torch_device
+        from scelmo_desktop.core._infra.hardware import default_threads, torch_device
 
         self.folder = QLabel(f"Models folder: {registry.default_models_dir()}")
         self.layout_.addWidget(self.folder)
@@ -102,8 +102,8 @@ class ModelsPanel(Panel):
             combo.blockSignals(False)
 
     def _set_server(self) -> None:
-        from scelmo_desktop.core.errors import ScelmoError
-        from scelmo_desktop.core.network import check_address
+        from scelmo_desktop.core._infra.errors import ScelmoError
+        from scelmo_desktop.core._infra.network import check_address
 
         url = self.server_url.text().strip()
         if url:
@@ -139,7 +139,7 @@ class ModelsPanel(Panel):
             self._copy_in(Path(path))
 
     def _test_load(self) -> None:
-        from scelmo_desktop.cli_support import check_model
+        from scelmo_desktop.app.session import check_model
 
         chosen = self.table.selected_rows()
         if chosen.empty:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from PySide6.QtWidgets import QComboBox, QLineEdit, QPushButton, QSpinBox
 
 from scelmo_desktop.gui.panels.base import combo_value, fill_obs_combo
@@ -44,7 +46,7 @@ class TreatmentPanel(TaskPanel):
         row.addWidget(button)
 
     def use_example(self) -> None:
-        from scelmo_desktop.core.simulate import simulate_condition
+        from scelmo_desktop.core.data.simulate import simulate_condition
 
         project = self.project
         project.require_data()
@@ -64,69 +66,35 @@ class TreatmentPanel(TaskPanel):
             fill_obs_combo(self.column, self.project.adata)
 
     def make_work(self):
-        project, session = self.project, self.window_.session
+        from scelmo_desktop.core.workflows.perturbation import perturb, perturbseq_example
+        from scelmo_desktop.core.workflows.treatment import treat
+
+        project = self.project
         project.require_data()
         task, column = self.task.currentText(), combo_value(self.column)
         control, disease, repeats = self.control.text().strip(), self.disease.text().strip(), self.repeats.value()
         example = self.example
         folder = results_folder("treatment" if task == TREATMENT else "perturbation")
-
-        def table_for(expression, extra, progress, cancel):
-            from scelmo_desktop.core.pipeline import gene_table_for
-
-            mode = session.resolved_mode(project.settings)
-            with session.store() as store:
-                return gene_table_for([expression], settings=project.pipeline_settings(mode),
-                                      llm=session.llm_source(project.settings), store=store,
-                                      embedder=session.embedder(project.settings), extra_genes=extra,
-                                      progress=progress, cancel=cancel)[0]
+        device = project.settings.device
+        simulated_cells = example is not None and not isinstance(example, str)
+        simulated = {"layer": "X", "input_kind": "auto"}  # a simulated example holds its own counts in X
 
         def treatment(progress, cancel):
-            from scelmo_desktop.core.gene_table import align
-            from scelmo_desktop.core.io import select_expression
-            from scelmo_desktop.core.treatment import in_silico_treatment, top_candidates, treatment_png
-
-            simulated = example is not None and not isinstance(example, str)
-            adata = example if simulated else project.adata
-            expression = select_expression(adata, "X" if simulated else project.settings.layer)
-            conditions = adata.obs[column].astype(str).to_numpy()
-            candidates = top_candidates(expression, conditions, control=control, disease=disease)
-            table = table_for(expression, candidates, progress, cancel)
-            result = in_silico_treatment(expression, align(table, expression.var_names), conditions, control=control,
-                                         disease=disease, candidates=candidates, seeds=tuple(range(repeats)),
-                                         progress=progress, cancel=cancel)
-            (folder / "treatment_ranking.csv").write_text(result.table.to_csv(index=False))
-            return result.table, treatment_png(result.table, folder / "treatment_top10.png")
+            adata = example if simulated_cells else project.adata
+            with self.resources(progress, cancel, **(simulated if simulated_cells else {})) as resources:
+                outcome = treat(adata, condition_key=column, control=control, disease=disease, repeats=repeats,
+                                device=device, data_name=project.data_name, out=folder, **resources)
+            return outcome.ranking, outcome.files["treatment_top10"]
 
         def perturbation(progress, cancel):
-            import numpy as np
-
-            from scelmo_desktop.core.gene_selection import select_genes
-            from scelmo_desktop.core.gene_table import align
-            from scelmo_desktop.core.io import select_expression
-            from scelmo_desktop.core.perturbation import perturbation_shifts, run_perturbation
-            from scelmo_desktop.core.report import metric_bars_png
-            from scelmo_desktop.core.simulate import simulate_perturbseq
-
-            if isinstance(example, str):  # "perturbseq": simulate over the open data's genes
-                base = project.expression()
-                genes = [base.var_names[i] for i in sorted(select_genes(base.matrix, 120))]
-                lookup = table_for(base, genes, progress, cancel).as_dict()
-                genes = [g for g in genes if g in lookup]
-                adata = simulate_perturbseq(genes, np.vstack([lookup[g] for g in genes]), seed=project.settings.seed)
-                expression = select_expression(adata, "X")
-            else:
+            with self.resources(progress, cancel) as resources:
                 adata = project.adata
-                expression = project.expression()
-            shifts = perturbation_shifts(expression, adata.obs[column], control=control)
-            perturbed = sorted({g for genes in shifts.genes for g in genes})
-            table = table_for(expression, perturbed, progress, cancel)
-            metrics, _ = run_perturbation(shifts, table.as_dict(), align(table, expression.var_names).matrix,
-                                          seed=project.settings.seed, progress=progress, cancel=cancel)
-            (folder / "perturbation_metrics.csv").write_text(metrics.to_csv(index=False))
-            figure = metric_bars_png(metrics.fillna(0.0), ["pearson_all", "pearson_top20", "pearson_downstream_top20"],
-                                     folder / "perturbation_pearson.png", title="unseen perturbations: Pearson")
-            return metrics, figure
+                if isinstance(example, str):  # "perturbseq": simulated over the open data's genes
+                    adata = perturbseq_example(project.adata, n_genes=120, **resources)
+                    resources["settings"] = replace(resources["settings"], **simulated)
+                outcome = perturb(adata, perturbation_key=column, control=control, device=device,
+                                  data_name=project.data_name, out=folder, **resources)
+            return outcome.metrics, outcome.files["perturbation_pearson"]
 
         return treatment if task == TREATMENT else perturbation
 

@@ -1,0 +1,146 @@
+"""The CLI's side of a session: model flags → the shared session layer, tqdm progress, printed tables."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from scelmo_desktop.app.session import ModelChoice, ModelSession, open_store
+from scelmo_desktop.core.protocols import GenerationParams
+from scelmo_desktop.core.protocols import LLMSource
+from scelmo_desktop.core.settings import PipelineSettings
+from scelmo_desktop.core.text.store import Store
+
+
+class TqdmProgress:
+    """A ``Progress`` drawn as one tqdm bar per stage, on stderr."""
+
+    def __init__(self):
+        self._stage = None
+        self._bar = None
+
+    def __call__(self, stage: str, done: int, total: int, message: str = "", metrics=None) -> None:
+        from tqdm import tqdm
+
+        if stage != self._stage:
+            self.close()
+            self._stage = stage
+            self._bar = tqdm(total=total, desc=stage, unit="step", leave=True, dynamic_ncols=True)
+        self._bar.total = total
+        self._bar.n = done
+        if message:
+            self._bar.set_postfix_str(message[:30], refresh=False)
+        self._bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+@dataclass
+class Session:
+    """What a data command works with: the models (from the shared session layer), the store, a tqdm progress."""
+
+    store: Store
+    llm: LLMSource
+    embedder: object | None
+    models: ModelSession
+    choice: ModelChoice
+    progress: TqdmProgress = field(default_factory=TqdmProgress)
+    mode: str = "llm"  # the resolved description mode
+
+    def settings(self, args) -> PipelineSettings:
+        return PipelineSettings(
+            label_key=getattr(args, "label_key", None), layer=args.layer, max_genes=args.max_genes,
+            input_kind=args.input_kind, llm_genes=args.llm_genes, llm_minutes=args.llm_minutes,
+            conditioning=args.conditioning,
+            symbol_column=args.symbol_column, seed=args.seed, resolution=getattr(args, "resolution", None),
+            baselines=not getattr(args, "no_baselines", False),
+            params=GenerationParams(max_tokens=args.max_tokens, seed=args.seed),
+            mode=self.mode, on_flag=args.on_flag, knowledge_files=[str(p) for p in args.knowledge],
+        )
+
+
+    def resources(self, args) -> dict:
+        """The keyword arguments every workflow takes: settings, models, store and progress."""
+        return {"settings": self.settings(args), "llm": self.llm, "embedder": self.embedder, "store": self.store,
+                "progress": self.progress}
+
+
+def model_choice(args) -> ModelChoice:
+    """The model flags of a command, as the shared session layer takes them."""
+    return ModelChoice(
+        mode=getattr(args, "mode", "llm"), llm=getattr(args, "llm", None), embedder=getattr(args, "embedder", None),
+        models_dir=getattr(args, "models_dir", None), chat_format=getattr(args, "chat_format", None),
+        threads=getattr(args, "threads", None), gpu_layers=getattr(args, "gpu_layers", 0),
+        parallel=getattr(args, "llm_parallel", None), server_url=getattr(args, "llm_server", None),
+        server_model=getattr(args, "llm_server_model", None), timeout=getattr(args, "llm_timeout", 120.0),
+        retries=getattr(args, "llm_retries", 3), allow_remote=getattr(args, "allow_remote", False),
+        device=getattr(args, "device", "auto"))
+
+
+@contextlib.contextmanager
+def open_session(args, *, need_embedder: bool):
+    """Resolve the models (the LLM is loaded lazily, only if a description is missing) and open the store."""
+    choice = model_choice(args)
+    models = ModelSession()
+    mode = models.resolved_mode(choice)
+    llm = models.llm_source(choice)
+    embedder = models.embedder(choice) if need_embedder else None
+    with open_store(args.store) as store:
+        session = Session(store=store, llm=llm, embedder=embedder, models=models, choice=choice, mode=mode)
+        try:
+            yield session
+        finally:
+            session.progress.close()
+            models.close()
+
+
+def print_metrics(metrics: pd.DataFrame) -> None:
+    columns = [c for c in ("method", "nmi", "ari", "asw_label", "resolution", "n_clusters") if c in metrics.columns]
+    print(metrics[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
+def print_flag_counts(result) -> None:
+    if result.mode == "facts":
+        print("quality flags: none checked (facts mode writes no LLM text)")
+        return
+    counts = result.flag_counts()
+    detail = ", ".join(f"{flag}: {n}" for flag, n in sorted(counts.items()) if flag != "any") or "none"
+    print(f"quality flags: {counts.get('any', 0)} of {len(result.flags)} descriptions flagged ({detail})"
+          + (f"; {len(result.fell_back)} replaced by their fact sheet" if result.fell_back else ""))
+
+
+def audit_models(args) -> list[dict]:
+    """The models a command used (name and sha256), for the audit trail."""
+    if not hasattr(args, "llm") and not hasattr(args, "embedder"):
+        return []
+    return ModelSession().models_used(model_choice(args), embedder=hasattr(args, "embedder"))
+
+
+def print_run_summary(record: dict) -> None:
+    """What a run found and did: the input kind, the gene set, how its texts were made, coverage."""
+    if "input" in record:
+        inp = record["input"]
+        print(f"input: {'declared' if inp['declared'] else 'detected'} {inp['kind']} ({inp['evidence']}); "
+              f"{inp['preparation']}")
+    print(f"LLM calls: {record['llm_calls']} (cached: {record['llm_cached']})  "
+          f"description mode: {record['description_mode']}")
+    if record.get("species_note", "none") != "none":
+        print(f"note: {record['species_note']}")
+    texts = record.get("descriptions") or {}
+    if texts.get("genes"):
+        print(f"descriptions: {texts['llm']} by the LLM, {texts['fact_sheets']} fact sheets"
+              + (" (the LLM time budget ended generation)" if texts.get("time_budget_reached") else ""))
+    coverage = record["coverage"]
+    gene_set = coverage.get("gene_set")
+    if gene_set:
+        print(f"gene set: the {gene_set['size']} most variable of {coverage['n_genes']} genes, "
+              f"{gene_set['with_vector']} with a vector ({100 * gene_set['fraction_expression']:.1f}% of expression); cell vectors: "
+              f"{record.get('conditioning', 'paper')}")
+    else:
+        print(f"coverage: {coverage['n_matched']} of {coverage['n_genes']} genes have an embedding "
+              f"({100 * coverage.get('fraction_expression_covered', 0):.1f}% of expression)")

@@ -1,0 +1,40 @@
+"""The only ties between core computations and a UI: one progress type and a cancel flag.
+
+:class:`Progress` is ``progress(stage, done, total, message="", metrics=None)``: ``stage`` names the step
+("describe", "train adaptor"), ``metrics`` carries numbers a view may plot (``{"loss": 0.41,
+"val_knn_accuracy": 0.88}``) so that no door parses text. The same callable drives a tqdm bar in the terminal,
+a progress bar and live curves in the app and a status line in napari. A function that works in one stage
+takes ``functools.partial(progress, "stage")``: still a Progress, with the stage bound.
+
+``cancel`` is anything with ``is_set()`` (a ``threading.Event`` in the CLI and the GUI). Cancelling raises
+:class:`Cancelled` between units of work, after the last finished unit has been stored, so earlier results
+stay intact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+
+class Progress(Protocol):
+    def __call__(self, stage: str, done: int, total: int, message: str = "",
+                 metrics: Mapping[str, float] | None = None) -> None: ...
+
+
+class CancelFlag(Protocol):
+    def is_set(self) -> bool: ...
+
+
+class Cancelled(Exception):
+    """Raised when the user cancels; everything finished before it has been kept."""
+
+
+def no_progress(*args, **kwargs) -> None:
+    """A Progress that shows nothing (with or without a bound stage)."""
+    return None
+
+
+def check_cancel(cancel: CancelFlag | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("cancelled by the user; finished results were kept")

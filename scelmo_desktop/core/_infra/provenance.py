@@ -1,0 +1,64 @@
+"""What produced a result: file hashes, prompt text, seeds and package versions."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+
+import numpy as np
+import platform
+from importlib import metadata
+from pathlib import Path
+
+TRACKED_PACKAGES = (
+    "scelmo-desktop", "numpy", "scipy", "pandas", "anndata", "scanpy", "scikit-learn", "igraph", "leidenalg",
+    "umap-learn", "pynndescent", "torch", "sentence-transformers", "transformers", "llama-cpp-python",
+)
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def sha256_json(obj) -> str:
+    return sha256_text(json.dumps(obj, sort_keys=True, separators=(",", ":")))
+
+
+def sha256_file(path: str | Path, *, chunk_size: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk_size):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def package_versions(names=TRACKED_PACKAGES) -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def h5ad_safe(value):
+    """Make a provenance value storable in ``uns`` (h5ad has no None and no lists of dicts)."""
+    if value is None:
+        return "none"
+    if isinstance(value, dict):
+        if any("/" in str(k) for k in value):  # h5 groups cannot have "/" in names (e.g. "CD4+/CD25 T Reg")
+            return json.dumps(value, default=str)
+        return {str(k): h5ad_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        if all(isinstance(v, (str, int, float, bool)) for v in value) and len({type(v) for v in value}) <= 1:
+            return list(value)
+        return json.dumps(value, default=str)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -1,0 +1,46 @@
+"""Every AnnData key scELMo writes, in one place, and the layout of ``uns['scelmo']``.
+
+``obsm``: :data:`SCELMO_KEY` (the cell embedding every task uses), :data:`WA_KEY` / :data:`AA_KEY` (the
+paper's formulas), the baselines :data:`PCA_KEY` / :data:`RANDOM_KEY`, :data:`INTEGRATED_KEY` and
+:data:`HARMONY_KEY` (integration), :data:`ADAPTOR_KEY` (annotation with the adaptor), ``X_umap``.
+``obs``: :data:`CLUSTER_KEY`, :data:`LABEL_KEY` (+ ``_confidence``, ``_similarity``, ``_head``, ``_head_probability``).
+``varm``: :data:`GENE_EMBEDDING_KEY`. ``obsp``/``uns``: ``<rep>_neighbors`` (the graph on ``<rep>``).
+
+``uns['scelmo']`` is one dict: the pipeline's run record at its top level (data, input, models with hashes,
+prompt, seed, settings, coverage, metrics, versions) and one record per task under its name
+(``annotation``, ``integration``, ``embedding``, ``clustering``), each with its own provenance.
+"""
+
+from __future__ import annotations
+
+UNS_KEY = "scelmo"
+SCELMO_KEY, WA_KEY, AA_KEY = "X_scelmo", "X_scelmo_wa", "X_scelmo_aa"
+
+PCA_KEY, RANDOM_KEY = "X_scelmo_baseline_pca", "X_scelmo_baseline_random"
+
+INTEGRATED_KEY, HARMONY_KEY, ADAPTOR_KEY = "X_scelmo_integrated", "X_pca_harmony", "X_scelmo_adaptor"
+CLUSTER_KEY, LABEL_KEY, GENE_EMBEDDING_KEY = "scelmo_leiden", "scelmo_label", "scelmo_gene_embedding"
+METHOD_NAMES = {SCELMO_KEY: "scELMo", WA_KEY: "scELMo-wa (paper)", AA_KEY: "scELMo-aa (paper)",
+                PCA_KEY: "PCA (scanpy route)", RANDOM_KEY: "random-table"}
+
+
+def paper_keys(key: str) -> tuple[str, str]:
+    """The obsm keys of the paper's wa and aa embeddings written beside ``obsm[key]``."""
+    return f"{key}_wa", f"{key}_aa"
+
+
+def gene_embedding_key(key: str) -> str:
+    """The varm key of the gene vectors behind ``obsm[key]`` (``X_scelmo`` → ``scelmo_gene_embedding``)."""
+    return f"{key.removeprefix('X_')}_gene_embedding"
+
+
+def neighbors_key(rep: str) -> str:
+    """The obsp/uns key of the neighbour graph built on ``obsm[rep]``."""
+    return f"{rep}_neighbors"
+
+
+def add_record(adata, name: str, record: dict) -> None:
+    """Store ``record`` (already h5ad-safe) as ``uns['scelmo'][name]``, keeping the other records."""
+    scelmo = dict(adata.uns.get(UNS_KEY, {}))
+    scelmo[name] = record
+    adata.uns[UNS_KEY] = scelmo

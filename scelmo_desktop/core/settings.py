@@ -1,0 +1,44 @@
+"""The settings every workflow takes (one dataclass for every door) and the progress type they report through."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from scelmo_desktop.core.data.gene_selection import DEFAULT_GENES
+from scelmo_desktop.core.embedding.cell_vectors import DEFAULT_CONDITIONING
+from scelmo_desktop.core.protocols import GenerationParams
+
+# LLM descriptions refine the fact sheets of the most variable genes; with the embedded 270M model on one core
+# (~2 s a gene) 64 genes cost about two minutes. With that model they change the real-data metrics by no more
+# than the Leiden sweep's noise (README, "Real data": default vs --mode facts); a capable GGUF is what they are for.
+DEFAULT_LLM_GENES = 64
+
+
+@dataclass
+class PipelineSettings:
+    label_key: str | None = None
+    layer: str = "auto"
+    input_kind: str = "auto"  # auto | counts | normalized | log (see core.input_kind)
+    max_genes: int | None = DEFAULT_GENES  # the gene set: most variable genes first; None: every gene
+    llm_genes: int | None = DEFAULT_LLM_GENES  # of those, how many the LLM describes (None: all); rest: fact sheets
+    llm_minutes: float | None = None  # stop LLM generation after this long (None: no time limit)
+    conditioning: str = DEFAULT_CONDITIONING  # standard | paper (see core.cell_vectors)
+    symbol_column: str | None = None
+    params: GenerationParams = field(default_factory=GenerationParams)
+    seed: int = 0
+    n_neighbors: int = 15
+    resolution: float | None = None  # None: sweep 0.2–2.0 when labels exist, else 1.0
+    baselines: bool = True
+    mode: str = "llm"  # llm | grounded | facts (see core.gene_descriptions)
+    on_flag: str = "keep"  # keep | regenerate | facts: what to do with a flagged description
+    knowledge_files: list[str] = field(default_factory=list)  # user knowledge files (gene_info, GenePT JSON, …)
+
+    def user_knowledge(self) -> list:
+        from scelmo_desktop.core.knowledge.user_files import load_user_knowledge
+
+        return [load_user_knowledge(path) for path in self.knowledge_files]
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["params"] = self.params.as_dict()
+        return data

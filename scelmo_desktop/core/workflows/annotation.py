@@ -1,0 +1,255 @@
+"""The annotation workflow: gene table for both files → embeddings per file → knn, text or adaptor →
+write-back, and with ``out`` the annotated h5ad, a confusion matrix and a report.
+
+Adaptor mode trains on the reference, or reuses a saved adaptor (``adaptor_file``): then no reference is
+needed (the adaptor's head labels the cells), and with a reference the 10-NN vote runs in the saved adaptor's
+space without training.
+
+Writes into the query: ``obs['scelmo_label']``, ``obs['scelmo_label_confidence']``,
+``obs['scelmo_label_similarity']`` and ``uns['scelmo']['annotation']`` (method, settings, models, metrics when
+the query carries true labels); adaptor mode also ``obs['scelmo_label_head']``,
+``obs['scelmo_label_head_probability']`` and ``obsm['X_scelmo_adaptor']``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scelmo_desktop.core.tasks.annotate import Annotation, annotate_query, scores
+from scelmo_desktop.core._infra.errors import ScelmoError
+from scelmo_desktop.core.embedding.alignment import align_expression
+from scelmo_desktop.core.embedding.gene_table import Alignment, GeneTable
+from scelmo_desktop.core.keys import ADAPTOR_KEY, LABEL_KEY
+from scelmo_desktop.core.workflows.common import device_for
+from scelmo_desktop.core.data.io import select_expression
+from scelmo_desktop.core.protocols import LLMSource
+from scelmo_desktop.core.settings import PipelineSettings
+from scelmo_desktop.core.data.symbols import data_symbols
+from scelmo_desktop.core.text.describe import describe_cell_types
+from scelmo_desktop.core.workflows.gene_table import gene_table_for
+from scelmo_desktop.core._infra.provenance import h5ad_safe
+from scelmo_desktop.core.data.io import label_values
+from scelmo_desktop.core._infra.provenance import now_iso, package_versions
+from scelmo_desktop.core.text.store import Store
+
+ANNOTATION_MODES = ("knn", "text", "adaptor")
+
+
+def split_by_column(adata, column: str, reference_value: str):
+    """One file holding both: cells whose ``obs[column] == reference_value`` are the reference."""
+    if column not in adata.obs.columns:
+        raise ScelmoError(f"Split column '{column}' is not in obs; available: {', '.join(map(str, adata.obs.columns))}.")
+    is_reference = adata.obs[column].astype(str).to_numpy() == reference_value
+    if is_reference.all() or not is_reference.any():
+        raise ScelmoError(f"Splitting by {column} == '{reference_value}' leaves an empty reference or query.")
+    return adata[is_reference].copy(), adata[~is_reference].copy()
+
+
+def run_annotation(
+    query, *, mode: str, settings: PipelineSettings, llm: LLMSource, embedder, store: Store, reference=None,
+    label_key: str | None = None, candidates: list[str] | None = None, table: GeneTable | None = None,
+    k: int = 10, threshold: float = 0.0, text_scoring: str = "markers", n_markers: int = 10, progress=None,
+    cancel=None, device: str = "auto", save_adaptor=None, epochs: int = 30, adaptor_file=None,
+    key_added: str = LABEL_KEY,
+) -> tuple[Annotation, dict]:
+    """Label the cells of ``query``; returns the annotation and its record (also in ``uns['scelmo']``). The
+    labels go to ``obs[key_added]`` (and ``_confidence``, ``_similarity``; adaptor mode ``_head``,
+    ``_head_probability`` and ``obsm['X_scelmo_adaptor']``)."""
+    if mode not in ANNOTATION_MODES:
+        raise ScelmoError(f"Unknown annotation mode '{mode}'; use one of {', '.join(ANNOTATION_MODES)}.")
+    if adaptor_file is not None and mode != "adaptor":
+        raise ScelmoError("A saved adaptor is used in adaptor mode only; choose the adaptor method.")
+    needs_reference = mode == "knn" or (mode == "adaptor" and adaptor_file is None)
+    if needs_reference and (reference is None or label_key is None):
+        raise ScelmoError(f"{mode} annotation needs a labelled reference (a reference file, or a split of this "
+                          "file) and the label column" + (", or a saved adaptor" if mode == "adaptor" else "") + ".")
+    ref_labels = label_values(reference, label_key) if reference is not None and label_key else None
+    type_names = candidates or (sorted(set(ref_labels)) if ref_labels is not None else None)
+    if mode == "text" and not type_names:
+        raise ScelmoError("Label-text annotation needs candidate cell types (a comma-separated list) or a labelled reference.")
+    kwargs = {"progress": progress} if progress is not None else {}
+    query_expr = select_expression(query, settings.layer, input_kind=settings.input_kind)
+    ref_expr = (select_expression(reference, settings.layer, input_kind=settings.input_kind)
+                if reference is not None else None)
+    if ref_expr is not None and mode != "text" and not (
+            set(data_symbols(query_expr, settings.symbol_column)) & set(data_symbols(ref_expr, settings.symbol_column))):
+        # checked before any description work: no table could make these two files comparable
+        raise ScelmoError("The reference and the query share no described gene; they cannot be compared.")
+    if table is None:  # describe the union of both files' genes once, with the same table for both
+        from scelmo_desktop.core.tasks.adaptor import saved_adaptor_genes
+
+        needed = saved_adaptor_genes(adaptor_file) if adaptor_file is not None else ()
+        table, _ = gene_table_for([e for e in (ref_expr, query_expr) if e is not None], settings=settings, llm=llm,
+                                  store=store, embedder=embedder, extra_genes=needed, cancel=cancel, **kwargs)
+    query_align = align_expression(table, query_expr, settings.symbol_column)
+    if not query_align.matched.any():
+        raise ScelmoError("None of the query's genes match the gene table; check var_names or the symbol column setting.")
+    arguments = dict(expression=query_expr, alignment=query_align, mode=mode, k=k, threshold=threshold, cancel=cancel,
+                     conditioning=settings.conditioning)
+    extra = {}
+    if ref_expr is not None and mode != "text":
+        ref_align = align_expression(table, ref_expr, settings.symbol_column)
+        if not ref_align.matched.any():
+            raise ScelmoError("None of the reference's genes match the gene table.")
+        shared = set(np.array(query_align.matched_symbol, dtype=object)[query_align.matched]) & set(
+            np.array(ref_align.matched_symbol, dtype=object)[ref_align.matched])
+        if not shared:
+            raise ScelmoError("The reference and the query share no described gene; they cannot be compared.")
+        # both files are embedded over the same genes, or their vectors would sum over different sets
+        query_align, ref_align = only_symbols(query_align, shared), only_symbols(ref_align, shared)
+        arguments["alignment"] = query_align
+    if mode == "knn":
+        annotation = annotate_query(query, reference=reference, reference_expression=ref_expr,
+                                    reference_alignment=ref_align, label_key=label_key, **arguments)
+    elif mode == "adaptor" and adaptor_file is not None:
+        annotation, extra = saved_adaptor_annotation(
+            query, query_expr, query_align, adaptor_file, table_dim=table.dim, k=k, threshold=threshold,
+            device=device, cancel=cancel, reference=(ref_expr, ref_align, ref_labels) if ref_expr is not None else None)
+    elif mode == "adaptor":
+        annotation, extra = adaptor_annotation(query, query_expr, query_align, ref_expr, ref_align, ref_labels,
+                                                k=k, threshold=threshold, device=device, seed=settings.seed,
+                                                save_to=save_adaptor, epochs=epochs, progress=progress, cancel=cancel)
+    else:
+        type_texts = _cell_type_texts(type_names, settings=settings, llm=llm, store=store)
+        annotation = annotate_query(query, type_vectors=embedder.embed([type_texts[t] for t in type_names]),
+                                    type_names=type_names, text_scoring=text_scoring, n_markers=n_markers,
+                                    **arguments)
+        extra = {"text_scoring": text_scoring, "cell_type_texts": type_texts}
+        if annotation.markers is not None:
+            extra["markers"] = annotation.markers
+    record = {"method": mode, "created_at": now_iso(), "k": k, "threshold": threshold, "candidates": type_names,
+              "description_mode": settings.mode, "conditioning": settings.conditioning,
+              "input": {"query": query_expr.input_kind.as_dict(),
+                        "reference": ref_expr.input_kind.as_dict() if ref_expr is not None else "none"},
+              "llm": llm.describe(), "embedder": embedder.info() if embedder else "none",
+              "table_genes": len(table.symbols), "versions": package_versions(), **extra}
+    if label_key and label_key in query.obs.columns:
+        record["metrics"] = scores(query.obs[label_key].astype(str), annotation.labels)
+    for column in ("scelmo_label_head", "scelmo_label_head_probability"):
+        if column in query.obs and key_added != LABEL_KEY:  # the adaptor's head, under the asked-for name
+            query.obs[column.replace(LABEL_KEY, key_added)] = query.obs.pop(column)
+    annotation.write_to(query, h5ad_safe(record), key=key_added)
+    return annotation, record
+
+
+def only_symbols(alignment: Alignment, symbols: set[str]) -> Alignment:
+    """The alignment with rows kept only for genes matched to one of ``symbols``."""
+    return alignment.keep(np.array([m is not None and m in symbols for m in alignment.matched_symbol]))
+
+
+def _cell_type_texts(names: list[str], *, settings, llm, store) -> dict[str, str]:
+    import anndata as ad
+    import pandas as pd
+
+    holder = ad.AnnData(obs=pd.DataFrame({"type": names}, index=[str(i) for i in range(len(names))]))
+    return describe_cell_types(holder, "type", settings=settings, llm=llm, store=store).texts
+
+
+def fit_adaptor(expression, alignment: Alignment, labels, *, seed: int = 0, device: str = "auto", epochs: int = 30,
+                progress=None, cancel=None):
+    """Train the adaptor on labelled cells over the genes that have a vector (the app's Fine-tuning panel and
+    adaptor annotation); small data get batches that still give an epoch ~16 optimiser steps (batch 512 would
+    give 5 on PBMC 3k). Returns the adaptor and the cells × genes matrix and table rows it was trained on."""
+    import functools
+
+    from scelmo_desktop.core.embedding.cell_vectors import genes_with_vectors
+    from scelmo_desktop.core.tasks.adaptor import auto_batch_size, train_adaptor
+
+    X, E, genes = genes_with_vectors(expression.matrix, alignment.matrix)
+    adaptor = train_adaptor(X, E, labels, genes=[expression.var_names[g] for g in genes], seed=seed,
+                            device=device_for(device), cancel=cancel, batch_size=auto_batch_size(X.shape[0]),
+                            epochs=epochs, progress=functools.partial(progress, "train adaptor") if progress else None)
+    return adaptor, X, E
+
+
+def adaptor_annotation(query, query_expr, query_align, ref_expr, ref_align, ref_labels, *, k, threshold, device,
+                        seed, save_to, progress, cancel, epochs: int = 30):
+    """Train the adaptor on the reference, then 10-NN in its z-space (the paper's read-out); the head's label and
+    probability are written too (``obs['scelmo_label_head']``, ``obs['scelmo_label_head_probability']``)."""
+    from scelmo_desktop.core.embedding.cell_vectors import genes_with_vectors
+    from scelmo_desktop.core.tasks.annotate import knn_vote
+
+    adaptor, X_ref, E_ref = fit_adaptor(ref_expr, ref_align, ref_labels, seed=seed, device=device, epochs=epochs,
+                                        progress=progress, cancel=cancel)
+    if save_to:
+        adaptor.save(save_to)
+    X_query, E_query, _ = genes_with_vectors(query_expr.matrix, query_align.matrix)
+    z_reference = adaptor.embed(X_ref, E_ref)
+    head_labels, probabilities, z_query = adaptor.predict(X_query, E_query)
+    annotation = knn_vote(z_reference, ref_labels, z_query, k=k, threshold=threshold, cancel=cancel)
+    annotation.method = "adaptor"
+    query.obs["scelmo_label_head"] = head_labels
+    query.obs["scelmo_label_head_probability"] = probabilities.max(axis=1).astype(np.float32)
+    query.obsm[ADAPTOR_KEY] = z_query
+    return annotation, {"adaptor": {"device": adaptor.device, "training_seconds": round(adaptor.seconds, 2),
+                                    "best_epoch": adaptor.best_epoch, "history": adaptor.history,
+                                    **adaptor.provenance}}
+
+
+def saved_adaptor_annotation(query, query_expr, query_align, path, *, table_dim: int, k: int, threshold: float,
+                             device: str, cancel, reference=None):
+    """Annotate with an adaptor saved by an earlier run: its head's labels (probability as confidence), or with
+    a ``reference`` (expression, alignment, labels) the 10-NN vote in the adaptor's space. Cells are embedded
+    over the genes the adaptor was trained on that the query has."""
+    from scelmo_desktop.core.embedding.cell_vectors import genes_with_vectors
+    from scelmo_desktop.core.tasks.adaptor import load_adaptor
+    from scelmo_desktop.core.tasks.annotate import UNKNOWN, knn_vote
+
+    device = device_for(device)
+    adaptor, overlap = load_adaptor(path, table_dim=table_dim, device=device)
+    trained_on = set(adaptor.genes)
+
+    def restricted(expression, alignment):
+        names = np.asarray(expression.var_names, dtype=object)
+        keep = alignment.matched & np.array([n in trained_on or s in trained_on
+                                             for n, s in zip(names, alignment.matched_symbol)])
+        return alignment.keep(keep)
+
+    query_align = restricted(query_expr, query_align)
+    shared = int(query_align.matched.sum())
+    if shared == 0:
+        raise ScelmoError(f"None of the query's genes are among the {len(trained_on)} genes the adaptor in {path} "
+                          "was trained on; it cannot annotate this file.")
+    X_query, E_query, _ = genes_with_vectors(query_expr.matrix, query_align.matrix)
+    head_labels, probabilities, z_query = adaptor.predict(X_query, E_query)
+    head_probability = probabilities.max(axis=1).astype(np.float32)
+    if reference is not None:
+        ref_expr, ref_align, ref_labels = reference
+        X_ref, E_ref, _ = genes_with_vectors(ref_expr.matrix, restricted(ref_expr, ref_align).matrix)
+        annotation = knn_vote(adaptor.embed(X_ref, E_ref), ref_labels, z_query, k=k, threshold=threshold,
+                              cancel=cancel)
+    else:
+        labels = np.where(head_probability >= threshold, head_labels, UNKNOWN).astype(object)
+        annotation = Annotation(labels=labels, confidence=head_probability,
+                                similarity=np.full(len(labels), np.nan, dtype=np.float32), method="adaptor")
+    annotation.method = "adaptor"
+    query.obs["scelmo_label_head"] = head_labels
+    query.obs["scelmo_label_head_probability"] = head_probability
+    query.obsm[ADAPTOR_KEY] = z_query
+    return annotation, {"adaptor": {"file": str(path), "device": device, "reused": True,
+                                    "readout": "10-NN on the reference" if reference is not None else "head",
+                                    "training_genes": len(trained_on), "shared_genes": shared,
+                                    "classes": adaptor.classes, **adaptor.provenance}}
+
+
+def write_annotation_files(query, annotation: Annotation, record: dict, out, *, label_key: str | None) -> dict:
+    """The annotated query (``out``, .h5ad), and beside it a confusion matrix (with truth) and the report."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from scelmo_desktop.core.data.io import write_h5ad
+    from scelmo_desktop.core.workflows.report import confusion_png, write_annotation_report
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    files = {}
+    if "metrics" in record:
+        files["confusion"] = confusion_png(query.obs[label_key], annotation.labels, out.with_suffix(".confusion.png"),
+                                           title=f"scELMo {record['method']}: accuracy "
+                                                 f"{record['metrics']['accuracy']:.3f}")
+    counts = pd.Series(annotation.labels).value_counts()
+    files["report"] = write_annotation_report(out.with_suffix(".report.html"), record=record,
+                                              counts=counts.to_dict(), confusion=files.get("confusion"))
+    files["h5ad"] = write_h5ad(query, out)
+    return files

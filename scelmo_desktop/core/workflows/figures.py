@@ -1,0 +1,79 @@
+"""The figures of the reports and of ``scelmo.pl``, drawn on a bare matplotlib ``Figure`` (no pyplot): building
+one never switches a notebook's backend, and a file can be written from any thread."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scelmo_desktop.core._infra.atomic import write_bytes_atomic
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height))
+    return fig, fig.subplots()
+
+
+def save_png(fig, path: Path) -> Path:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    return write_bytes_atomic(path, buffer.getvalue())
+
+
+def confusion_figure(truth, predicted, *, title: str = ""):
+    """Row-normalised confusion matrix: true labels as rows, predicted labels as columns, counts written in."""
+    from sklearn.metrics import confusion_matrix
+
+    truth, predicted = np.asarray(truth).astype(str), np.asarray(predicted).astype(str)
+    rows = sorted(set(truth))
+    columns = rows + sorted(set(predicted) - set(rows))
+    counts = confusion_matrix(truth, predicted, labels=columns)[: len(rows)]
+    fractions = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    fig, ax = _figure(1.0 + 0.55 * len(columns), 1.0 + 0.5 * len(rows))
+    ax.imshow(fractions, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(columns)), columns, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    for (i, j), value in np.ndenumerate(counts):
+        if value:
+            ax.text(j, i, str(value), ha="center", va="center", fontsize=7,
+                    color="white" if fractions[i, j] > 0.5 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
+def metric_bars_figure(frame: pd.DataFrame, columns: list[str], *, label: str = "method", title: str = ""):
+    """Grouped horizontal bars: one group per row of ``frame`` (a method), one bar per metric column."""
+    shown = frame.iloc[::-1]
+    height = 0.8 / len(columns)
+    fig, ax = _figure(7.5, 0.9 + 0.32 * len(shown) * len(columns))
+    positions = np.arange(len(shown))
+    for i, column in enumerate(columns):
+        ax.barh(positions + i * height, shown[column].astype(float), height=height, label=column)
+    ax.set_yticks(positions + height * (len(columns) - 1) / 2, shown[label])
+    handles, names = ax.get_legend_handles_labels()  # outside the axes: never over a bar
+    ax.legend(handles[::-1], names[::-1], fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def treatment_figure(table: pd.DataFrame, *, top: int = 10):
+    """Bar chart of the top genes' mean Δ with s.d. error bars and p-values."""
+    shown = table.head(top).iloc[::-1]
+    fig, ax = _figure(6.5, 0.45 * len(shown) + 1.2)
+    spread = np.nan_to_num(shown["delta_sd"].to_numpy(float))
+    ax.barh(shown["gene"], shown["delta_cosine"], xerr=spread, error_kw={"elinewidth": 1, "ecolor": "#555"},
+            color=["#2b8cbe" if p < 0.05 else "#bdbdbd" for p in shown["p_value"]], capsize=3)
+    for i, (value, sd, p) in enumerate(zip(shown["delta_cosine"], spread, shown["p_value"])):
+        ax.text(max(value, 0) + sd, i, f"  p={p:.3f}", va="center", fontsize=8)  # right of the error bar
+    ax.set_xlabel("Δ cosine(control, disease) after knock-out (mean over seeds)")
+    ax.set_title("In-silico treatment: top candidates (blue: p < 0.05)", fontsize=10)
+    ax.margins(x=0.25)
+    return fig

@@ -1,0 +1,37 @@
+"""Write a pipeline result to a folder: h5ad, metrics CSV, descriptions CSV, provenance JSON, figures, report.
+
+Every file is written atomically; figures are drawn before the h5ad so that the category colours scanpy
+assigns (``uns['<column>_colors']``) are saved with the data.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from scelmo_desktop.core._infra.atomic import write_text_atomic
+from scelmo_desktop.core.data.io import write_h5ad
+from scelmo_desktop.core.workflows.report import save_figures, write_report
+
+RESULT_H5AD = "scelmo_result.h5ad"
+
+
+def write_outputs(result, out_dir: str | Path, *, label_key: str | None = None) -> dict[str, Path]:
+    out_dir = Path(out_dir)
+    adata, record = result.adata, result.record
+    colors = {"umap_scelmo_leiden": "scelmo_leiden"}
+    if label_key:
+        colors[f"umap_{label_key}"] = label_key
+    figures = save_figures(adata, out_dir, colors)
+    paths = dict(figures)
+    paths["h5ad"] = write_h5ad(adata, out_dir / RESULT_H5AD)
+    paths["metrics"] = write_text_atomic(out_dir / "metrics.csv", result.metrics.to_csv(index=False))
+    descriptions = pd.DataFrame(
+        {"gene": list(result.descriptions), "description": list(result.descriptions.values())})
+    paths["descriptions"] = write_text_atomic(out_dir / "descriptions.csv", descriptions.to_csv(index=False))
+    paths["provenance"] = write_text_atomic(out_dir / "provenance.json", json.dumps(record, indent=2, default=str))
+    paths["report"] = write_report(out_dir / "report.html", record=record, metrics=result.metrics, figures=figures,
+                                   descriptions=descriptions.head(15))
+    return paths

@@ -1,0 +1,115 @@
+"""The zero-shot scELMo pipeline: describe → gene table → cell embeddings → clustering, as ``scelmo run`` and
+the app's "Run the whole pipeline" do it.
+
+AnnData keys written (see :mod:`scelmo_desktop.core.keys`): ``obsm['X_scelmo']``, ``obsm['X_scelmo_wa']``,
+``obsm['X_scelmo_aa']``, ``varm['scelmo_gene_embedding']``, ``obs['scelmo_leiden']``, ``obsm['X_umap']``,
+with baselines ``obsm['X_scelmo_baseline_pca']`` and ``obsm['X_scelmo_baseline_random']``, the graph
+``obsp``/``uns['X_scelmo_neighbors']``, and ``uns['scelmo']`` (the run record with provenance).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, no_progress
+from scelmo_desktop.core._infra.provenance import h5ad_safe, now_iso, package_versions
+from scelmo_desktop.core.data.io import label_values, select_expression
+from scelmo_desktop.core.data.symbols import species_note
+from scelmo_desktop.core.embedding.gene_table import GeneTable, embed_texts
+from scelmo_desktop.core.keys import UNS_KEY
+from scelmo_desktop.core.protocols import Embedder, LLMSource
+from scelmo_desktop.core.text.describe import describe_genes
+from scelmo_desktop.core.text.gene_texts import GeneDescriptions
+from scelmo_desktop.core.text.generation import load_template
+from scelmo_desktop.core.text.store import Store
+from scelmo_desktop.core.workflows.cluster import evaluate_clustering
+from scelmo_desktop.core.workflows.embed import add_cell_embeddings
+from scelmo_desktop.core.settings import PipelineSettings
+
+
+@dataclass
+class PipelineResult:
+    adata: object
+    record: dict
+    metrics: pd.DataFrame
+    descriptions: dict[str, str]
+    table: GeneTable
+    described: GeneDescriptions | None = None  # how each text was made (mode, LLM or fact sheet, flags)
+    alignment: object = None  # the table's rows in the data's gene order, within the gene set
+    files: dict = field(default_factory=dict)  # with ``out``: what was written (h5ad, report, CSVs, figures)
+
+def run_pipeline(
+    adata, *, settings: PipelineSettings, llm: LLMSource, embedder: Embedder, store: Store, data_name: str = "",
+    progress: Progress = no_progress, cancel: CancelFlag | None = None, table: GeneTable | None = None,
+    out: str | Path | None = None,
+) -> PipelineResult:
+    """Run the whole zero-shot pipeline on ``adata`` in place and return what it computed.
+
+    With a precomputed ``table`` (imported GenePT/scELMo table) the describe and embed-text steps are skipped.
+
+    Writes the keys listed in this module's docstring, including ``uns['scelmo']`` with the run record; with
+    ``out``, the folder of :func:`~scelmo_desktop.core.workflows.outputs.write_outputs` (h5ad, metrics,
+    descriptions, provenance, figures, HTML report).
+    """
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    label_values(adata, settings.label_key)  # fail on a bad label column before hours of LLM work
+    expression = select_expression(adata, settings.layer, input_kind=settings.input_kind)
+
+    imported = table is not None
+    t0 = time.perf_counter()
+    if not imported:
+        entities, described = describe_genes(expression, settings=settings, llm=llm, store=store,
+                                             progress=progress, cancel=cancel)
+    else:
+        entities, described = [], GeneDescriptions(texts={}, mode="imported table")
+    timings["describe"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    if not imported:
+        table, embed_stats = embed_texts(described.texts, embedder=embedder, store=store,
+                                         progress=functools.partial(progress, "embed texts"), cancel=cancel)
+    else:
+        embed_stats = {"imported_table": table.provenance, "genes": len(table.symbols), "dim": table.dim}
+    alignment, coverage = add_cell_embeddings(adata, expression, table, symbol_column=settings.symbol_column,
+                                              max_genes=settings.max_genes, conditioning=settings.conditioning,
+                                              seed=settings.seed, progress=progress, cancel=cancel)
+    timings["embed"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    metrics = evaluate_clustering(adata, expression, alignment, settings=settings, progress=progress, cancel=cancel)
+    timings["cluster"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - started
+
+    template = load_template("gene", mode=settings.mode)
+    record = {
+        "data": data_name, "created_at": now_iso(), "layer": expression.layer,
+        "input": expression.input_kind.as_dict(), "conditioning": settings.conditioning,
+        "descriptions": described.budget_report(),
+        "llm": llm.describe(),
+        "embedder": embedder.info() if embedder is not None else "none (imported table)",
+        "description_mode": "imported table" if imported else settings.mode, "on_flag": settings.on_flag, "knowledge": described.knowledge,
+        "quality_flags": described.flag_counts(), "fell_back_to_facts": len(described.fell_back),
+        "hand_edits": described.edited,
+        "prompt_template": "(no prompt used)" if imported or settings.mode == "facts" else template.text,
+        "prompt_template_sha256": template.sha256,
+        "decoding": settings.params.as_dict(), "seed": settings.seed, "settings": settings.as_dict(),
+        "llm_calls": described.n_llm_calls, "llm_cached": described.n_cached, "n_described": len(entities),
+        "generated_tokens": described.generated_tokens, "embedding": embed_stats, "coverage": coverage,
+        "species_note": species_note(expression.var_names) or "none",
+        "metrics": metrics.to_dict(orient="records"), "timings_s": {k: round(v, 2) for k, v in timings.items()},
+        "versions": package_versions(),
+    }
+    adata.uns[UNS_KEY] = h5ad_safe(record)
+    result = PipelineResult(adata=adata, record=record, metrics=metrics, descriptions=described.texts, table=table,
+                            described=described, alignment=alignment)
+    if out is not None:
+        from scelmo_desktop.core.workflows.outputs import write_outputs
+
+        result.files = write_outputs(result, out, label_key=settings.label_key)
+    return result

@@ -1,0 +1,141 @@
+"""``scelmo.tl``: the scELMo tasks the scanpy way: AnnData first, keyword-only options, ``key_added=``.
+
+    >>> import scelmo_desktop as scelmo
+    >>> adata = scelmo.io.read("pbmc3k_raw.h5ad")
+    >>> models = scelmo.models.load(mode="facts")
+    >>> scelmo.tl.describe_genes(adata, models=models)                # texts into the local store
+    >>> scelmo.tl.embed_cells(adata, models=models, key_added="X_scelmo")
+    >>> scelmo.tl.cluster(adata, use_rep="X_scelmo", label_key="cell_type")
+    >>> scelmo.tl.annotate(query, reference=adata, label_key="cell_type", models=models)
+
+Each function is the same workflow the CLI and the app run (``scelmo_desktop.core.workflows``); it writes
+only the keys its docstring lists, plus its record in ``uns['scelmo']`` (models with hashes, prompt, seed,
+settings, package versions). Common options: ``layer`` (X, raw or a layer; auto), ``input_kind`` (auto,
+counts, normalized, log), ``symbol_column``, ``max_genes`` (the gene set, most variable first; None: all),
+``llm_genes`` / ``llm_minutes`` (the LLM budget), ``conditioning`` (standard or paper), ``seed``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from scelmo_desktop.app.session import open_store
+from scelmo_desktop.core._infra.jobs import no_progress
+from scelmo_desktop.core.data.gene_selection import DEFAULT_GENES
+from scelmo_desktop.core.embedding.cell_vectors import DEFAULT_CONDITIONING
+from scelmo_desktop.core.keys import CLUSTER_KEY, INTEGRATED_KEY, LABEL_KEY, SCELMO_KEY
+from scelmo_desktop.core.protocols import GenerationParams
+from scelmo_desktop.core.settings import DEFAULT_LLM_GENES, PipelineSettings
+
+__all__ = ["annotate", "cluster", "describe_genes", "embed_cells", "integrate", "perturb", "treat"]
+
+
+def _settings(models, *, layer="auto", input_kind="auto", symbol_column=None, max_genes=DEFAULT_GENES,
+              llm_genes=DEFAULT_LLM_GENES, llm_minutes=None, conditioning=DEFAULT_CONDITIONING, seed=0,
+              on_flag="keep", knowledge=(), max_tokens=160, label_key=None) -> PipelineSettings:
+    return PipelineSettings(label_key=label_key, layer=layer, input_kind=input_kind, symbol_column=symbol_column,
+                            max_genes=max_genes, llm_genes=llm_genes, llm_minutes=llm_minutes,
+                            conditioning=conditioning, seed=seed, mode=models.mode, on_flag=on_flag,
+                            knowledge_files=[str(k) for k in knowledge],
+                            params=GenerationParams(max_tokens=max_tokens, seed=seed))
+
+
+@contextlib.contextmanager
+def _resources(models, options: dict, *, embedder: bool = True, progress=None, cancel=None):
+    from scelmo_desktop import models as models_module
+
+    models = models or models_module.default()
+    with open_store(models.store_path) as store:
+        yield {"settings": _settings(models, **options), "llm": models.llm,
+               "embedder": models.embedder if embedder else None, "store": store,
+               "progress": progress or no_progress, "cancel": cancel}
+
+
+def describe_genes(adata=None, *, genes: list[str] | None = None, cell_types_key: str | None = None, models=None,
+                   out=None, progress=None, cancel=None, **options):
+    """Describe the gene set of ``adata`` (or exactly ``genes``), and with ``cell_types_key`` each label of that
+    obs column, into the local store; returns a DataFrame with one row per entity (name, kind, mode, text, what
+    the LLM wrote, quality flags, hand edits). Writes no AnnData key. ``out``: also write it as CSV."""
+    from scelmo_desktop.core.workflows.describe import describe
+
+    with _resources(models, options, embedder=False, progress=progress, cancel=cancel) as resources:
+        del resources["embedder"]
+        return describe(adata, genes=genes, cell_types_key=cell_types_key, out=out, **resources).rows()
+
+
+def embed_cells(adata, *, key_added: str = SCELMO_KEY, paper: bool = False, table=None, models=None,
+                progress=None, cancel=None, **options) -> dict:
+    """Embed every cell: describe the gene set (cached texts are reused), embed the texts, sum each cell's
+    genes. Writes ``obsm[key_added]``, ``varm['<key_added without X_>_gene_embedding']`` and
+    ``uns['scelmo']['embedding']``; with ``paper=True`` also ``obsm['<key_added>_wa']`` and ``['<key_added>_aa']``
+    (the paper's formulas). ``table``: a gene table (``scelmo.io.gene_table``) instead of describing. Returns
+    the coverage report."""
+    from scelmo_desktop.core.workflows.embed import embed
+
+    with _resources(models, options, embedder=table is None, progress=progress, cancel=cancel) as resources:
+        return embed(adata, table=table, key_added=key_added, paper=paper, **resources).coverage
+
+
+def cluster(adata, *, use_rep: str = SCELMO_KEY, key_added: str = CLUSTER_KEY, label_key: str | None = None,
+            resolution: float | None = None, umap: bool = True, seed: int = 0):
+    """Leiden clusters on the kNN graph of ``obsm[use_rep]``: with ``label_key`` the resolution is swept and
+    chosen by NMI against the labels, else ``resolution`` (default 1.0). Writes ``obs[key_added]``, the graph
+    ``obsp``/``uns['<use_rep>_neighbors']``, with ``umap`` ``obsm['X_umap']``, and
+    ``uns['scelmo']['clustering']``. Returns one row of metrics (NMI, ARI, ASW with labels)."""
+    from scelmo_desktop.core.workflows.cluster import cluster_embedding
+
+    return cluster_embedding(adata, use_rep=use_rep, label_key=label_key, resolution=resolution, seed=seed,
+                             key_added=key_added, umap=umap).metrics
+
+
+def annotate(adata, *, reference=None, label_key: str | None = None, method: str = "knn",
+             key_added: str = LABEL_KEY, candidates: list[str] | None = None, adaptor=None, k: int = 10,
+             threshold: float = 0.0, table=None, models=None, progress=None, cancel=None, **options) -> dict:
+    """Label the cells of ``adata``: ``knn`` (10-NN vote on a labelled ``reference``), ``adaptor`` (fine-tuned
+    on the reference, or a saved ``adaptor`` file: then no reference is needed) or ``text`` (cell-type
+    descriptions, no reference). Writes ``obs[key_added]``, ``obs['<key_added>_confidence']``,
+    ``obs['<key_added>_similarity']`` and ``uns['scelmo']['annotation']``; adaptor mode also
+    ``obs['<key_added>_head']``, ``obs['<key_added>_head_probability']`` and ``obsm['X_scelmo_adaptor']``.
+    Returns the run record (with accuracy and macro-F1 when ``adata`` has ``obs[label_key]``)."""
+    from scelmo_desktop.core.workflows.annotation import run_annotation
+
+    with _resources(models, options, progress=progress, cancel=cancel) as resources:
+        return run_annotation(adata, mode=method, reference=reference, label_key=label_key, candidates=candidates,
+                              table=table, k=k, threshold=threshold, adaptor_file=adaptor, key_added=key_added,
+                              **resources)[1]
+
+
+def integrate(adata, *, batch_key: str, label_key: str, key_added: str = INTEGRATED_KEY, epochs: int = 30,
+              device: str = "auto", table=None, models=None, progress=None, cancel=None, **options):
+    """Correct the batches of ``obs[batch_key]`` and score the result against scanpy's PCA and Harmony with
+    scIB-style metrics. Writes ``obsm['X_scelmo']`` (zero-shot), ``obsm[key_added]`` (the batch-adversarial
+    adaptor), ``obsm['X_scelmo_baseline_pca']``, ``obsm['X_pca_harmony']`` and ``uns['scelmo']['integration']``.
+    Returns the metrics, one row per method."""
+    from scelmo_desktop.core.workflows.integration import integrate as run
+
+    with _resources(models, options, progress=progress, cancel=cancel) as resources:
+        return run(adata, batch_key=batch_key, label_key=label_key, key_added=key_added, epochs=epochs,
+                   device=device, table=table, **resources).metrics
+
+
+def treat(adata, *, condition_key: str, control: str, disease: str, candidates: list[str] | None = None,
+          repeats: int = 3, device: str = "auto", models=None, progress=None, cancel=None, **options):
+    """In-silico treatment: rank knock-outs of ``candidates`` (default: the genes most up in ``disease``) by how
+    far they move disease cells towards ``control``, with a matched-expression null. Writes no AnnData key;
+    returns the ranking."""
+    from scelmo_desktop.core.workflows.treatment import treat as run
+
+    with _resources(models, options, progress=progress, cancel=cancel) as resources:
+        return run(adata, condition_key=condition_key, control=control, disease=disease, candidates=candidates,
+                   repeats=repeats, device=device, **resources).ranking
+
+
+def perturb(adata, *, perturbation_key: str, control: str, test_fraction: float = 0.25, device: str = "auto",
+            models=None, progress=None, cancel=None, **options):
+    """Predict the expression shift of perturbations never seen in training from the perturbed genes'
+    vectors. Writes no AnnData key; returns the metrics on the held-out perturbations."""
+    from scelmo_desktop.core.workflows.perturbation import perturb as run
+
+    with _resources(models, options, progress=progress, cancel=cancel) as resources:
+        return run(adata, perturbation_key=perturbation_key, control=control, test_fraction=test_fraction,
+                   device=device, **resources).metrics
