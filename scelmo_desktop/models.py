@@ -18,6 +18,8 @@ import pandas as pd
 
 from scelmo_desktop.app.session import ModelChoice, ModelSession
 
+__all__ = ["Models", "available", "default", "load"]
+
 
 @dataclass
 class Models:

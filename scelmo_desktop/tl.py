@@ -21,8 +21,8 @@ import contextlib
 
 from scelmo_desktop.app.session import open_store
 from scelmo_desktop.core._infra.jobs import no_progress
-from scelmo_desktop.core.data.gene_selection import DEFAULT_GENES
-from scelmo_desktop.core.embedding.cell_vectors import DEFAULT_CONDITIONING
+from scelmo_desktop.core.settings import DEFAULT_GENES
+from scelmo_desktop.core.settings import DEFAULT_CONDITIONING
 from scelmo_desktop.core.keys import CLUSTER_KEY, INTEGRATED_KEY, LABEL_KEY, SCELMO_KEY
 from scelmo_desktop.core.protocols import GenerationParams
 from scelmo_desktop.core.settings import DEFAULT_LLM_GENES, PipelineSettings

@@ -1,22 +1,17 @@
 """Annotation end to end: kNN on a labelled reference, label-text mode, write-back and clear refusals."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import anndata as ad
 import numpy as np
 import pytest
+from cli_inprocess import run_cli
 from sklearn.model_selection import train_test_split
-
-SCELMO = str(Path(sys.executable).parent / "scelmo")
 
 
 def scelmo(*args, home):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "SCELMO_HOME": str(home)}
-    return subprocess.run([SCELMO, *map(str, args)], capture_output=True, text=True, env=env, timeout=900)
+    """``scelmo *args`` in process, with this module's store."""
+    return run_cli(*args, env={"OMP_NUM_THREADS": "1", "SCELMO_HOME": str(home)})
 
 
 @pytest.fixture(scope="module")

@@ -1,24 +1,20 @@
 """The ``scelmo`` command as a user runs it: help, model listing, a run twice, and clear one-line errors."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_inprocess import run_cli
 
 from scelmo_desktop.core.embedding.gene_table import GeneTable, save_gene_table
 
-SCELMO = str(Path(sys.executable).parent / "scelmo")
-
 
 def scelmo(*args, home=None, check=False):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "SCELMO_THREADS": "1"}
+    """``scelmo *args`` in process (the command's behaviour, not the process start, is what these tests check)."""
+    env = {"OMP_NUM_THREADS": "1", "SCELMO_THREADS": "1"}
     if home:
         env["SCELMO_HOME"] = str(home)
-    result = subprocess.run([SCELMO, *map(str, args)], capture_output=True, text=True, env=env, timeout=900)
+    result = run_cli(*args, env=env)
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
     return result

@@ -145,7 +145,7 @@ def test_ensembl_indexed_data_is_mapped_to_symbols(catalog, pbmc):
     from scelmo_desktop.core.embedding.gene_table import GeneTable
     from scelmo_desktop.core.data.io import select_expression
     from scelmo_desktop.core.workflows.embed import add_cell_embeddings
-    from scelmo_desktop.core.data.symbols import data_symbols
+    from scelmo_desktop.core.embedding.symbols import data_symbols
 
     genes = ["CD3E", "LYZ", "MS4A1"]
     ids = [catalog.records[g].ensembl_id for g in genes] + ["ENSG99999999999"]  # the last maps to nothing

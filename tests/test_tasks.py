@@ -2,14 +2,11 @@
 real embedder and fact-sheet gene tables; and the CLI commands end to end."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from cli_inprocess import run_cli
 
 from scelmo_desktop.core.text.gene_texts import describe_gene_list
 from scelmo_desktop.core.data.gene_selection import select_genes
@@ -18,7 +15,6 @@ from scelmo_desktop.core.data.io import select_expression
 from scelmo_desktop.core.protocols import LLMSource
 from scelmo_desktop.core.text.store import Store
 
-SCELMO = str(Path(sys.executable).parent / "scelmo")
 NO_LLM = LLMSource("none", "", lambda: None)
 
 
@@ -97,10 +93,11 @@ def test_perturbation_model_beats_baselines_on_planted_signal_and_not_on_shuffle
     assert shuffled["scELMo gene table"] > 0.95 * best_trivial
 
 
-def _cli(*args, home):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "SCELMO_HOME": str(home)}
-    run = subprocess.run([SCELMO, *map(str, args)], capture_output=True, text=True, env=env, timeout=900)
-    assert run.returncode == 0, run.stderr[-2000:]
+def _cli(*args, home, check=True):
+    """``scelmo *args`` in process, with the store in ``home``."""
+    run = run_cli(*args, env={"OMP_NUM_THREADS": "1", "SCELMO_HOME": str(home)})
+    if check:
+        assert run.returncode == 0, run.stderr[-2000:]
     return run
 
 
@@ -146,12 +143,9 @@ def test_treatment_and_perturb_commands_end_to_end(tmp_path):
 def test_clear_errors_for_bad_columns(tmp_path):
     home = tmp_path / "home"
     _cli("simulate-batches", "--out", tmp_path / "b.h5ad", home=home)
-    env = {**os.environ, "SCELMO_HOME": str(home)}
-    run = subprocess.run([SCELMO, "integrate", str(tmp_path / "b.h5ad"), "--batch-key", "donor", "--label-key",
-                          "bulk_labels", "--mode", "facts", "--out", str(tmp_path / "o")],
-                         capture_output=True, text=True, env=env, timeout=300)
+    run = _cli("integrate", tmp_path / "b.h5ad", "--batch-key", "donor", "--label-key", "bulk_labels", "--mode",
+               "facts", "--out", tmp_path / "o", home=home, check=False)
     assert run.returncode == 2 and "batch column 'donor'" in run.stderr and "available" in run.stderr
-    run = subprocess.run([SCELMO, "treatment", str(tmp_path / "b.h5ad"), "--condition-key", "batch", "--control",
-                          "A", "--disease", "sick", "--mode", "facts", "--out", str(tmp_path / "o")],
-                         capture_output=True, text=True, env=env, timeout=300)
+    run = _cli("treatment", tmp_path / "b.h5ad", "--condition-key", "batch", "--control", "A", "--disease", "sick",
+               "--mode", "facts", "--out", tmp_path / "o", home=home, check=False)
     assert run.returncode == 2 and "No cell has condition 'sick'" in run.stderr

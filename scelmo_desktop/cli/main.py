@@ -16,10 +16,10 @@ from scelmo_desktop import __version__
 from scelmo_desktop.cli import tasks as cli_tasks
 from scelmo_desktop.core.protocols import DEFAULT_LLM_BATCH, DEFAULT_SERVER_PARALLEL
 from scelmo_desktop.core.text.generation import MODES
-from scelmo_desktop.core.embedding.cell_vectors import CONDITIONINGS, DEFAULT_CONDITIONING
+from scelmo_desktop.core.settings import CONDITIONINGS, DEFAULT_CONDITIONING
 from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core.text.gene_texts import FLAG_POLICIES
-from scelmo_desktop.core.data.gene_selection import DEFAULT_GENES
+from scelmo_desktop.core.settings import DEFAULT_GENES
 from scelmo_desktop.core.data.input_kind import CHOICES as INPUT_CHOICES
 from scelmo_desktop.core.settings import DEFAULT_LLM_GENES
 

@@ -1,12 +1,14 @@
-"""The settings every workflow takes (one dataclass for every door) and the progress type they report through."""
+"""The settings every workflow takes (one dataclass for every door), and the defaults each door shows."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from scelmo_desktop.core.data.gene_selection import DEFAULT_GENES
-from scelmo_desktop.core.embedding.cell_vectors import DEFAULT_CONDITIONING
 from scelmo_desktop.core.protocols import GenerationParams
+
+DEFAULT_GENES = 2000  # the gene set: the most variable genes (README, "Real data": 2,000 as scanpy's route)
+CONDITIONINGS = ("standard", "paper")  # cell vectors: see core.embedding.cell_vectors
+DEFAULT_CONDITIONING = "standard"
 
 # LLM descriptions refine the fact sheets of the most variable genes; with the embedded 270M model on one core
 # (~2 s a gene) 64 genes cost about two minutes. With that model they change the real-data metrics by no more
@@ -32,11 +34,6 @@ class PipelineSettings:
     mode: str = "llm"  # llm | grounded | facts (see core.gene_descriptions)
     on_flag: str = "keep"  # keep | regenerate | facts: what to do with a flagged description
     knowledge_files: list[str] = field(default_factory=list)  # user knowledge files (gene_info, GenePT JSON, …)
-
-    def user_knowledge(self) -> list:
-        from scelmo_desktop.core.knowledge.user_files import load_user_knowledge
-
-        return [load_user_knowledge(path) for path in self.knowledge_files]
 
     def as_dict(self) -> dict:
         data = asdict(self)

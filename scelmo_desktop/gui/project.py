@@ -12,10 +12,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from scelmo_desktop.core.protocols import DEFAULT_LLM_BATCH
-from scelmo_desktop.core.embedding.cell_vectors import DEFAULT_CONDITIONING
+from scelmo_desktop.core.settings import DEFAULT_CONDITIONING
 from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core.data.demo import DEMO_SOURCE
-from scelmo_desktop.core.data.gene_selection import DEFAULT_GENES
+from scelmo_desktop.core.settings import DEFAULT_GENES
 from scelmo_desktop.core.settings import DEFAULT_LLM_GENES
 
 PROJECT_SUFFIX = ".scelmo.json"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 
-from scelmo_desktop.core.data.gene_selection import DEFAULT_GENES
+from scelmo_desktop.core.settings import DEFAULT_GENES
 
 try:  # inside napari: qtpy picks whichever binding napari runs on
     from qtpy.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout,

@@ -17,7 +17,8 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
-DEFAULT_GENES = 2000
+from scelmo_desktop.core.settings import DEFAULT_GENES
+
 MIN_CELLS, MIN_CELL_FRACTION = 3, 0.001
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from scelmo_desktop.core.data.gene_selection import DEFAULT_GENES, select_genes
+from scelmo_desktop.core.data.gene_selection import select_genes
+from scelmo_desktop.core.settings import DEFAULT_GENES
 
 
 def pca_embedding(X, *, n_comps: int = 50, n_genes: int | None = DEFAULT_GENES, seed: int = 0) -> np.ndarray:

@@ -24,9 +24,8 @@ import numpy as np
 
 from scelmo_desktop.core.embedding.cell_embedding import embed_cells
 from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, no_progress
+from scelmo_desktop.core.settings import CONDITIONINGS, DEFAULT_CONDITIONING
 
-CONDITIONINGS = ("standard", "paper")
-DEFAULT_CONDITIONING = "standard"
 N_COMPONENTS = 50
 
 

@@ -25,7 +25,8 @@ import pandas as pd
 
 from scelmo_desktop.core.embedding import baselines
 from scelmo_desktop.core.tasks import batch_metrics, cluster, metrics
-from scelmo_desktop.core.embedding.cell_vectors import DEFAULT_CONDITIONING, conditioned_embedding, genes_with_vectors
+from scelmo_desktop.core.embedding.cell_vectors import conditioned_embedding, genes_with_vectors
+from scelmo_desktop.core.settings import DEFAULT_CONDITIONING
 from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core.data.io import require_obs_column
 from scelmo_desktop.core._infra.jobs import CancelFlag, check_cancel

@@ -11,7 +11,7 @@ import functools
 from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, no_progress
 from scelmo_desktop.core.data.gene_selection import select_genes
 from scelmo_desktop.core.data.io import Expression, label_values
-from scelmo_desktop.core.data.symbols import data_symbols, require_known_genes
+from scelmo_desktop.core.embedding.symbols import data_symbols, require_known_genes
 from scelmo_desktop.core.protocols import LLMSource
 from scelmo_desktop.core.settings import PipelineSettings
 from scelmo_desktop.core.text.gene_texts import GeneDescriptions, describe_gene_list
@@ -32,11 +32,18 @@ def describe_genes(
     return entities, describe_genes_in_budget(entities, settings=settings, llm=llm, store=store,
                                               progress=progress, cancel=cancel)
 
+def user_knowledge(settings: PipelineSettings) -> list:
+    """The user's own knowledge files named in ``settings``, read (each a gene → text source for fact sheets)."""
+    from scelmo_desktop.core.knowledge.user_files import load_user_knowledge
+
+    return [load_user_knowledge(path) for path in settings.knowledge_files]
+
+
 def describe_genes_in_budget(genes: list[str], *, settings: PipelineSettings, llm: LLMSource, store: Store,
                              progress: Progress = no_progress, cancel: CancelFlag | None = None) -> GeneDescriptions:
     """:func:`describe_gene_list` with the settings' mode, flag policy, knowledge files and LLM budget."""
     return describe_gene_list(genes, mode=settings.mode, llm=llm, store=store, params=settings.params,
-                              on_flag=settings.on_flag, knowledge_files=settings.user_knowledge(),
+                              on_flag=settings.on_flag, knowledge_files=user_knowledge(settings),
                               llm_genes=settings.llm_genes, llm_minutes=settings.llm_minutes,
                               progress=functools.partial(progress, "describe"), cancel=cancel)
 

@@ -24,7 +24,7 @@ from scelmo_desktop.core.workflows.common import device_for
 from scelmo_desktop.core.data.io import select_expression
 from scelmo_desktop.core.protocols import LLMSource
 from scelmo_desktop.core.settings import PipelineSettings
-from scelmo_desktop.core.data.symbols import data_symbols
+from scelmo_desktop.core.embedding.symbols import data_symbols
 from scelmo_desktop.core.text.describe import describe_cell_types
 from scelmo_desktop.core.workflows.gene_table import gene_table_for
 from scelmo_desktop.core._infra.provenance import h5ad_safe

@@ -15,7 +15,8 @@ from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, no_progress
 from scelmo_desktop.core.data.io import Expression
 from scelmo_desktop.core.embedding.alignment import gene_alignment, gene_set_coverage, restrict_to_gene_set
 from scelmo_desktop.core.embedding.cell_embedding import embed_cells
-from scelmo_desktop.core.embedding.cell_vectors import DEFAULT_CONDITIONING, conditioned_embedding
+from scelmo_desktop.core.embedding.cell_vectors import conditioned_embedding
+from scelmo_desktop.core.settings import DEFAULT_CONDITIONING
 from scelmo_desktop.core.embedding.gene_table import Alignment, GeneTable
 from scelmo_desktop.core._infra.atomic import write_text_atomic
 from scelmo_desktop.core._infra.provenance import h5ad_safe, now_iso, package_versions

@@ -50,13 +50,14 @@ def integrate(adata, *, batch_key: str, label_key: str, settings: PipelineSettin
         table, described = gene_table_for([expression], settings=settings, llm=llm, store=store, embedder=embedder,
                                           progress=progress, cancel=cancel)
     alignment = align_expression(table, expression, settings.symbol_column)
+    device = device_for(device)
     metrics = run_integration(adata, expression, alignment, batch_key=batch_key, label_key=label_key,
-                              seed=settings.seed, device=device_for(device), epochs=epochs,
+                              seed=settings.seed, device=device, epochs=epochs,
                               adversarial_weight=adversarial_weight, conditioning=settings.conditioning,
                               integrated_key=key_added, progress=progress, cancel=cancel)
     shown = metrics.drop(columns=["embedding"])
     record = task_record(settings=settings, llm=llm, embedder=embedder, described=described, data=data_name,
-                         input=expression.input_kind.as_dict(), genes_with_vector=int(alignment.matched.sum()),
+                         input=expression.input_kind.as_dict(), device=device, genes_with_vector=int(alignment.matched.sum()),
                          n_genes=alignment.n_genes, **adata.uns["scelmo"]["integration"],
                          metrics=shown.to_dict("records"))
     add_record(adata, "integration", h5ad_safe(record))

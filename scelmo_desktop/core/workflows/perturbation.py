@@ -51,11 +51,12 @@ def perturb(adata, *, perturbation_key: str, control: str, settings: PipelineSet
         table, described = gene_table_for([expression], settings=settings, llm=llm, store=store, embedder=embedder,
                                           extra_genes=perturbed, progress=progress, cancel=cancel)
     alignment = align_expression(table, expression, settings.symbol_column)
+    device = device_for(device)
     metrics, details = run_perturbation(shifts, table.as_dict(), alignment.matrix, seed=settings.seed,
-                                        test_fraction=test_fraction, device=device_for(device), progress=progress,
+                                        test_fraction=test_fraction, device=device, progress=progress,
                                         cancel=cancel)
     record = task_record(settings=settings, llm=llm, embedder=embedder, described=described, data=data_name,
-                         input=expression.input_kind.as_dict(), perturbation_key=perturbation_key,
+                         input=expression.input_kind.as_dict(), device=device, perturbation_key=perturbation_key,
                          genes_with_vector=int(alignment.matched.sum()), n_genes=alignment.n_genes, **details)
     outcome = PerturbationOutcome(metrics=metrics, record=record)
     if out is not None:

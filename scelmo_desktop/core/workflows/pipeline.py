@@ -19,7 +19,7 @@ import pandas as pd
 from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, no_progress
 from scelmo_desktop.core._infra.provenance import h5ad_safe, now_iso, package_versions
 from scelmo_desktop.core.data.io import label_values, select_expression
-from scelmo_desktop.core.data.symbols import species_note
+from scelmo_desktop.core.embedding.symbols import species_note
 from scelmo_desktop.core.embedding.gene_table import GeneTable, embed_texts
 from scelmo_desktop.core.keys import UNS_KEY
 from scelmo_desktop.core.protocols import Embedder, LLMSource

@@ -46,12 +46,13 @@ def treat(adata, *, condition_key: str, control: str, disease: str, settings: Pi
         table, described = gene_table_for([expression], settings=settings, llm=llm, store=store, embedder=embedder,
                                           extra_genes=candidates, progress=progress, cancel=cancel)
     alignment = align_expression(table, expression, settings.symbol_column)
+    device = device_for(device)
     result = in_silico_treatment(expression, alignment, conditions, control=control, disease=disease,
                                  candidates=candidates, seeds=tuple(range(settings.seed, settings.seed + repeats)),
-                                 scale=scale, epochs=epochs, device=device_for(device), progress=progress,
+                                 scale=scale, epochs=epochs, device=device, progress=progress,
                                  cancel=cancel)
     record = task_record(settings=settings, llm=llm, embedder=embedder, described=described, data=data_name,
-                         input=expression.input_kind.as_dict(), condition_key=condition_key,
+                         input=expression.input_kind.as_dict(), condition_key=condition_key, device=device,
                          genes_with_vector=int(alignment.matched.sum()), n_genes=alignment.n_genes,
                          **result.settings, cs0_per_seed=result.cs0)
     outcome = TreatmentOutcome(ranking=result.table, record=record)

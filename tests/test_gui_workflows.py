@@ -1,0 +1,142 @@
+"""The app's analysis panels run the same workflows as the CLI: an Ensembl-indexed file is mapped to symbols in
+the Integration and Treatment panels, their results carry provenance and a report, and an adaptor trained in
+the Fine-tuning panel is reused by the Annotation panel on data without a reference."""
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QSettings  # noqa: E402
+
+from scelmo_desktop.gui.main_window import MainWindow  # noqa: E402
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
+    win = MainWindow(settings)
+    qtbot.addWidget(win)
+    win.project.settings.threads = 1
+    win.project.settings.mode = "facts"  # the knowledge's fact sheets: no LLM time in these tests
+    win.project.settings.max_genes = 200
+    yield win
+    if win.job is not None:
+        win.job.cancel()
+        win.job.wait(30)
+
+
+def finish(qtbot, window, timeout_s=900):
+    qtbot.waitUntil(lambda: window.job is not None and not window.job.is_running(), timeout=timeout_s * 1000)
+    qtbot.wait(100)  # deliver the queued result signals
+
+
+@pytest.fixture
+def ensembl_h5ad(tmp_path, pbmc):
+    """pbmc68k_reduced's log-normalised .raw with Ensembl ids as var_names (no symbol column), plus a batch and a
+    condition column: the way many pipelines export files."""
+    import anndata as ad
+
+    from scelmo_desktop.core.knowledge.genes import GeneCatalog
+
+    catalog = GeneCatalog.load()
+    raw = pbmc.raw.to_adata()
+    ids = [getattr(catalog.records.get(g), "ensembl_id", None) for g in raw.var_names]
+    keep = np.array([bool(i) for i in ids])
+    adata = ad.AnnData(raw.X[:, keep], obs=pbmc.obs[["bulk_labels"]].copy())
+    adata.var_names = [i for i in ids if i]
+    adata.var_names_make_unique()
+    rng = np.random.default_rng(0)
+    adata.obs["batch"] = np.where(rng.random(adata.n_obs) < 0.5, "A", "B")
+    adata.obs["condition"] = np.where(rng.random(adata.n_obs) < 0.5, "control", "disease")
+    path = tmp_path / "ensembl_indexed.h5ad"
+    adata.write_h5ad(path)
+    assert adata.var_names[0].startswith("ENSG") and adata.n_vars > 600
+    return path
+
+
+def latest_results(name: str):
+    from scelmo_desktop.core._infra.paths import user_data_dir
+
+    folders = sorted((user_data_dir() / "results").glob(f"*-{name}"))
+    assert folders, f"no results folder for {name}"
+    return folders[-1]
+
+
+def provenance(folder) -> dict:
+    record = json.loads((folder / "provenance.json").read_text())
+    assert record["versions"]["scelmo-desktop"] and record["embedder"]["name"] and record["seed"] == 0
+    assert record["description_mode"] == "facts" and record["settings"]["max_genes"] == 200
+    return record
+
+
+def test_integration_panel_maps_ensembl_ids_and_records_provenance(qtbot, window, ensembl_h5ad):
+    window.open_data(str(ensembl_h5ad))
+    panel = window.panels["Integration"]
+    panel.refresh()
+    panel.batch.setCurrentText("batch")
+    panel.label.setCurrentText("bulk_labels")
+    panel.epochs.setValue(2)
+    panel.run()
+    finish(qtbot, window)
+    folder = latest_results("integration")
+    record = provenance(folder)
+    # without the Ensembl → symbol mapping no gene had a vector (the drift this test pins down)
+    assert record["genes_with_vector"] >= 150 and record["n_genes"] == window.project.adata.n_vars
+    assert {"integration_metrics.csv", "integration_scores.png", "integration_report.html",
+            "integration.h5ad"} <= {p.name for p in folder.iterdir()}
+    methods = set(panel.table.model_.frame["method"])
+    assert {"scELMo (zero-shot)", "PCA (scanpy route)", "Harmony (on PCA)"} <= methods
+    assert "Best overall" in panel.status.text()
+
+
+def test_treatment_panel_maps_ensembl_ids_and_records_provenance(qtbot, window, ensembl_h5ad):
+    window.open_data(str(ensembl_h5ad))
+    panel = window.panels["Treatment & perturbation"]
+    panel.refresh()
+    panel.column.setCurrentText("condition")
+    panel.repeats.setValue(1)
+    panel.run()
+    finish(qtbot, window)
+    folder = latest_results("treatment")
+    record = provenance(folder)
+    assert record["genes_with_vector"] >= 150
+    assert record["device"] in ("cpu", "cuda", "mps")  # the project's device setting, resolved (not forced CPU)
+    ranking = panel.table.model_.frame
+    assert len(ranking) == 20 and ranking["gene"].str.startswith("ENSG").all()
+    assert (folder / "treatment_ranking.csv").is_file() and (folder / "treatment_report.html").is_file()
+
+
+def test_adaptor_from_fine_tuning_is_reused_for_annotation_without_reference(qtbot, window, tmp_path):
+    from scelmo_desktop.core.data.demo import DEMO_SOURCE
+    from scelmo_desktop.gui.panels.annotation import NO_REFERENCE
+
+    window.open_data(DEMO_SOURCE)
+    window.panels["Embeddings"].run_embed()
+    finish(qtbot, window)
+    tuning = window.panels["Fine-tuning"]
+    tuning.refresh()
+    tuning.epochs.setValue(5)
+    tuning.run()
+    finish(qtbot, window)
+    assert tuning.adaptor is not None and len(tuning.losses) >= 1  # live points came from structured metrics
+    saved = tmp_path / "adaptor.pt"
+    tuning.adaptor.save(saved)
+
+    annotation = window.panels["Annotation"]
+    annotation.refresh()
+    annotation.mode.setCurrentText("adaptor")
+    annotation.reference.setCurrentText(NO_REFERENCE)
+    annotation.adaptor_path.setText(str(saved))
+    annotation.label.setCurrentText("bulk_labels")
+    annotation.run()
+    finish(qtbot, window)
+    adata = window.project.adata
+    record = adata.uns["scelmo"]["annotation"]
+    assert record["adaptor"]["reused"] and record["adaptor"]["readout"] == "head"
+    assert set(adata.obs["scelmo_label"].astype(str)) <= set(adata.obs["bulk_labels"].astype(str)) | {"Unknown"}
+    # trained on these very cells, the head must recover most labels
+    assert record["metrics"]["accuracy"] > 0.6, record["metrics"]
+    assert (latest_results("annotation") / "annotation.report.html").is_file()
