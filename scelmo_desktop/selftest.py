@@ -16,31 +16,31 @@ from pathlib import Path
 def run_selftest(out_dir: str | None = None) -> int:
     started = time.perf_counter()
     try:
+        from scelmo_desktop.app.session import ModelChoice, ModelSession, open_store
         from scelmo_desktop.backends import registry
-        from scelmo_desktop.core.data.demo import DEMO_LABELS, DEMO_LAYER, load_demo
+        from scelmo_desktop.core.data.demo import DEMO_LABELS, DEMO_LAYER, DEMO_NAME, load_demo
         from scelmo_desktop.core.protocols import GenerationParams
-        from scelmo_desktop.core.protocols import LLMSource
         from scelmo_desktop.core.settings import PipelineSettings
         from scelmo_desktop.core.workflows.pipeline import run_pipeline
-        from scelmo_desktop.core.text.store import Store
 
         registry.install_defaults()
-        llm_info = registry.find_model("gguf")
-        llm = registry.open_llm(llm_info)
-        answer = llm.generate("Please summarize the major function of gene: CD3E.", GenerationParams(max_tokens=16))
-        embedder = registry.open_embedder(registry.find_model("sentence-transformers"), device="cpu")
+        choice, models = ModelChoice(mode="grounded", device="cpu"), ModelSession()
+        llm = models.llm_source(choice)
+        answer = llm.factory().generate("Please summarize the major function of gene: CD3E.",
+                                        GenerationParams(max_tokens=16))
+        embedder = models.embedder(choice)
         assert embedder.embed([answer.text or "CD3E"]).shape == (1, embedder.dim)
-        print(f"models: {llm_info.name} ({llm_info.sha256[:12]}…) and {embedder.info()['name']} load "
+        print(f"models: {llm.name} ({llm.sha256[:12]}…) and {embedder.info()['name']} load "
               f"({time.perf_counter() - started:.1f} s)")
         out = Path(out_dir or tempfile.mkdtemp(prefix="scelmo-selftest-"))
         adata = load_demo()
         settings = PipelineSettings(label_key=DEMO_LABELS, layer=DEMO_LAYER, max_genes=8, mode="grounded",
                                     params=GenerationParams(max_tokens=32), baselines=False)
-        with Store(out / "store.sqlite") as store:
-            result = run_pipeline(adata, settings=settings, llm=LLMSource(llm_info.name, llm_info.sha256, lambda: llm),
-                                  embedder=embedder, store=store, data_name="pbmc68k_reduced (selftest)", out=out)
+        with open_store(out / "store.sqlite") as store:
+            result = run_pipeline(adata, settings=settings, llm=llm, embedder=embedder, store=store,
+                                  data_name=f"{DEMO_NAME} (selftest)", out=out)
         paths = result.files
-        llm.close()
+        models.close()
         print(f"pipeline: {adata.n_obs} cells, NMI {result.metrics.iloc[0]['nmi']:.3f}; report {paths['report']}")
         print(f"selftest passed in {time.perf_counter() - started:.1f} s")
         return 0

@@ -1,10 +1,14 @@
 """The LLM budget (issue 14): fact sheets cover every gene, the real LLM refines the first ``llm_genes`` within
 ``llm_minutes``, and what was done is reported."""
 
+import pytest
 from conftest import TEST_PARAMS
 from scelmo_desktop.core.text.gene_texts import describe_gene_list
 from scelmo_desktop.core.knowledge.facts import gene_fact_sheets
 from scelmo_desktop.core.text.store import Store
+
+# the real LLM in grounded mode over the gene list (and a re-run): the full tier only
+pytestmark = pytest.mark.slow
 
 GENES = ["CD3E", "MS4A1", "LYZ", "NKG7", "PPBP", "GNLY"]
 

@@ -16,6 +16,9 @@ from scelmo_desktop import cli
 from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core.data.input_kind import detect_input_kind, prepare
 
+# real 10x PBMC 3k and Kang files, fetched once and clustered at full size: the full tier only
+pytestmark = pytest.mark.slow
+
 MARKERS = ["LYZ", "CD79A", "NKG7", "PPBP", "GNLY", "MS4A1", "FCGR3A", "CD14", "GZMB"]
 
 

@@ -37,6 +37,7 @@ def _rows(home) -> int:
         return db.execute("SELECT COUNT(*) FROM descriptions").fetchone()[0]
 
 
+@pytest.mark.slow  # a real process killed with SIGKILL, then a second run
 def test_kill_9_mid_generation_loses_nothing_and_resumes(tmp_path):
     home = tmp_path / "home"
     # batched decoding, 2 genes at a time: answers land in pairs, so the kill finds pairs still in flight
@@ -61,6 +62,7 @@ def test_kill_9_mid_generation_loses_nothing_and_resumes(tmp_path):
     assert _rows(home) == len(GENES)
 
 
+@pytest.mark.slow  # two real processes writing one store
 def test_two_instances_on_one_store(tmp_path):
     home = tmp_path / "home"
     argv = [SCELMO, "describe", "--mode", "llm", "--max-tokens", "16", "--genes"]
@@ -72,6 +74,7 @@ def test_two_instances_on_one_store(tmp_path):
     assert _rows(home) == len(GENES)
 
 
+@pytest.mark.slow  # the installed `scelmo demo` in a fresh interpreter without a network
 @pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0,
                     reason="an empty network namespace needs unshare and root")
 def test_demo_runs_in_an_empty_network_namespace(tmp_path):
@@ -86,6 +89,7 @@ def test_demo_runs_in_an_empty_network_namespace(tmp_path):
     assert (tmp_path / "demo" / "report.html").exists() and "LLM calls: 6" in run.stdout
 
 
+@pytest.mark.slow  # the installed `scelmo-desktop --screenshots` (all nine panels) without a network
 @pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0,
                     reason="an empty network namespace needs unshare and root")
 def test_desktop_flow_runs_in_an_empty_network_namespace(tmp_path):

@@ -60,6 +60,7 @@ def test_chat_request_uses_the_models_own_template_and_stops(llm):
     assert set(TEST_PARAMS.stop) <= set(stops)
 
 
+@pytest.mark.slow  # the real LLM over six genes, single-stream and batched
 def test_batched_and_single_stream_store_the_same_entities_and_provenance(tmp_path, llm, llm_info, monkeypatch):
     with Store(tmp_path / "single.sqlite") as store:
         single = _describe(store, llm, llm_info)
@@ -118,6 +119,7 @@ def server(llm_info):
     process.wait()
 
 
+@pytest.mark.slow  # starts a llama_cpp.server subprocess
 def test_server_backend_gives_the_in_process_answers(tmp_path, server, llm, llm_info):
     _, url = server
     backend = OpenAIServerBackend(url, "gemma-test", parallel=3, timeout=60)
@@ -135,6 +137,7 @@ def test_server_backend_gives_the_in_process_answers(tmp_path, server, llm, llm_
     assert info["model_hash_reported"] is None  # llama.cpp's server reports none; the identity is URL + name
 
 
+@pytest.mark.slow  # starts a llama_cpp.server subprocess twice, kills it mid-run
 def test_server_dying_mid_run_retries_then_fails_clearly_and_keeps_rows(tmp_path, server, llm_info):
     process, url = server
     backend = OpenAIServerBackend(url, "gemma-test", parallel=1, timeout=20, retries=2, backoff=0.2)
@@ -178,6 +181,7 @@ def test_public_servers_are_refused_unless_allowed(url):
     check_address(url, allow_remote=True)
 
 
+@pytest.mark.slow  # a llama_cpp.server subprocess and `python -m scelmo_desktop.cli` against it
 def test_cli_describe_through_the_server(tmp_path, server):
     _, url = server
     store = tmp_path / "store.sqlite"
@@ -250,6 +254,7 @@ def test_dask_cancel_drops_the_rest(tmp_path, pbmc, dask_cluster):
                          progress=lambda d, t, m: cancel.set())
 
 
+@pytest.mark.slow  # `python -m scelmo_desktop.cli embed --dask`: three fresh interpreters and a LocalCluster
 def test_cli_embed_dask_matches_in_memory(tmp_path, pbmc):
     import anndata as ad
     import scipy.sparse as sp
@@ -268,13 +273,14 @@ def test_cli_embed_dask_matches_in_memory(tmp_path, pbmc):
     for key in ("X_scelmo_wa", "X_scelmo_aa"):
         np.testing.assert_allclose(b.obsm[key], a.obsm[key], rtol=1e-6, atol=1e-7)
     assert list(b.obs["bulk_labels"]) == list(a.obs["bulk_labels"])
-    assert b.uns["scelmo_provenance"]["dask"]["chunk_cells"] == 150
+    assert b.uns["scelmo"]["embedding"]["dask"]["chunk_cells"] == 150
     refused = subprocess.run(common + ["--out", str(tmp_path / "x"), "--dask", "--scheduler", "tcp://8.8.8.8:8786",
                                        "--gene-table", str(tmp_path / "mem" / "gene_table.npz")],
                              capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2 and "public address" in refused.stderr
 
 
+@pytest.mark.slow  # `python -m scelmo_desktop.cli embed --dask`: three fresh interpreters
 def test_cli_embed_dask_bad_inputs_get_one_line_errors(tmp_path, pbmc):
     table = tmp_path / "table.npz"
     from scelmo_desktop.core.embedding.gene_table import GeneTable, save_gene_table

@@ -21,9 +21,9 @@ from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core.text.gene_texts import FLAG_POLICIES
 from scelmo_desktop.core.settings import DEFAULT_GENES
 from scelmo_desktop.core.data.input_kind import CHOICES as INPUT_CHOICES
+from scelmo_desktop.core.data.demo import DEMO_LLM_GENES
 from scelmo_desktop.core.settings import DEFAULT_LLM_GENES
 
-DEMO_LLM_GENES = 96  # keeps a cold demo near 5 minutes on one CPU core (~2.1 s a gene, grounded mode, 270M model)
 
 
 # ---- argument helpers -------------------------------------------------------------------------------------

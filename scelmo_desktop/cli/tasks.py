@@ -7,6 +7,7 @@ and ``provenance.json`` (models with hashes, description mode, seeds, package ve
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
@@ -69,61 +70,55 @@ def _print_genes(record: dict) -> None:
           f"{record['description_mode']}  genes with a vector: {record['genes_with_vector']} of {record['n_genes']}")
 
 
-def cmd_integrate(args) -> int:
+def _task_command(args, *, check, run, shown, digits: int) -> int:
+    """Read the data, check its columns before any model work, run the workflow into ``--out``, print."""
     from scelmo_desktop.cli.session import open_session
     from scelmo_desktop.core.data.io import read_data
+
+    started = time.perf_counter()
+    adata = read_data(args.data)
+    check(adata)
+    with open_session(args, need_embedder=True) as session:
+        outcome = run(adata, device=args.device, data_name=str(args.data), out=args.out, **session.resources(args))
+    _print_genes(outcome.record)
+    print(shown(outcome).to_string(index=False, float_format=lambda v: f"{v:.{digits}f}"))
+    print(f"wrote {args.out} ({time.perf_counter() - started:.1f} s)")
+    return 0
+
+
+def cmd_integrate(args) -> int:
     from scelmo_desktop.core.tasks.integration import check_columns
     from scelmo_desktop.core.workflows.integration import integrate
 
-    started = time.perf_counter()
-    adata = read_data(args.data)
-    check_columns(adata, args.batch_key, args.label_key)  # fail before any model work
-    with open_session(args, need_embedder=True) as session:
-        result = integrate(adata, batch_key=args.batch_key, label_key=args.label_key, epochs=args.epochs,
-                           adversarial_weight=args.adversarial_weight, device=args.device, data_name=str(args.data),
-                           out=args.out, **session.resources(args))
-    _print_genes(result.record)
-    print(result.metrics.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print(f"wrote {args.out} ({time.perf_counter() - started:.1f} s)")
-    return 0
+    return _task_command(
+        args, check=lambda adata: check_columns(adata, args.batch_key, args.label_key),
+        run=functools.partial(integrate, batch_key=args.batch_key, label_key=args.label_key, epochs=args.epochs,
+                              adversarial_weight=args.adversarial_weight),
+        shown=lambda result: result.metrics, digits=3)
 
 
 def cmd_treatment(args) -> int:
-    from scelmo_desktop.cli.session import open_session
-    from scelmo_desktop.core.data.io import read_data, require_obs_column
+    from scelmo_desktop.core.data.io import require_obs_column
     from scelmo_desktop.core.workflows.treatment import treat
 
-    started = time.perf_counter()
-    adata = read_data(args.data)
-    require_obs_column(adata, args.condition_key, "condition")
     candidates = [g.strip() for g in args.candidates.split(",") if g.strip()] if args.candidates else None
-    with open_session(args, need_embedder=True) as session:
-        outcome = treat(adata, condition_key=args.condition_key, control=args.control, disease=args.disease,
-                        candidates=candidates, n_candidates=args.n_candidates, repeats=args.repeats,
-                        scale=args.scale, epochs=args.epochs, device=args.device, data_name=str(args.data),
-                        out=args.out, **session.resources(args))
-    _print_genes(outcome.record)
-    print(outcome.ranking.head(10).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    print(f"wrote {args.out} ({time.perf_counter() - started:.1f} s)")
-    return 0
+    return _task_command(
+        args, check=lambda adata: require_obs_column(adata, args.condition_key, "condition"),
+        run=functools.partial(treat, condition_key=args.condition_key, control=args.control, disease=args.disease,
+                              candidates=candidates, n_candidates=args.n_candidates, repeats=args.repeats,
+                              scale=args.scale, epochs=args.epochs),
+        shown=lambda outcome: outcome.ranking.head(10), digits=4)
 
 
 def cmd_perturb(args) -> int:
-    from scelmo_desktop.cli.session import open_session
-    from scelmo_desktop.core.data.io import read_data, require_obs_column
+    from scelmo_desktop.core.data.io import require_obs_column
     from scelmo_desktop.core.workflows.perturbation import perturb
 
-    started = time.perf_counter()
-    adata = read_data(args.data)
-    require_obs_column(adata, args.perturbation_key, "perturbation")
-    with open_session(args, need_embedder=True) as session:
-        outcome = perturb(adata, perturbation_key=args.perturbation_key, control=args.control,
-                          test_fraction=args.test_fraction, device=args.device, data_name=str(args.data),
-                          out=args.out, **session.resources(args))
-    _print_genes(outcome.record)
-    print(outcome.metrics.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    print(f"wrote {args.out} ({time.perf_counter() - started:.1f} s)")
-    return 0
+    return _task_command(
+        args, check=lambda adata: require_obs_column(adata, args.perturbation_key, "perturbation"),
+        run=functools.partial(perturb, perturbation_key=args.perturbation_key, control=args.control,
+                              test_fraction=args.test_fraction),
+        shown=lambda outcome: outcome.metrics, digits=4)
 
 
 def cmd_simulate(args) -> int:

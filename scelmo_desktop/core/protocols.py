@@ -2,7 +2,7 @@
 the same way): an LLM (``generate``/``generate_many``/``info``), a text embedder (``embed``/``info``) and the
 :class:`LLMSource` that names an LLM now and loads it only when a description is missing.
 
-Implementations live in :mod:`scelmo_desktop.backends` (llama.cpp in process, an OpenAI-compatible server,
+Implementations live in the backends package (llama.cpp in process, an OpenAI-compatible server,
 sentence-transformers); a test may pass any object with these methods.
 """
 
@@ -38,12 +38,16 @@ class GenerationParams:
 
 @dataclass(frozen=True)
 class Generation:
+    """One LLM answer: its text, the number of tokens generated and the seconds it took."""
+
     text: str
     n_tokens: int
     seconds: float
 
 
 class LLMBackend(Protocol):
+    """An LLM as core uses it: one answer, a batch of answers as they end, and the model's identity."""
+
     parallel: int  # answers produced together (batch size in process, concurrent requests for a server)
 
     def generate(self, prompt: str, params: GenerationParams, cancel=None) -> Generation:
@@ -60,6 +64,8 @@ class LLMBackend(Protocol):
         ...
 
 class Embedder(Protocol):
+    """A text embedder: ``embed`` turns texts into (n, ``dim``) vectors; ``id`` keys the embedding cache."""
+
     id: str  # stable identity of the model weights; part of every embedding cache key
     dim: int
 

@@ -18,6 +18,8 @@ DEFAULT_LLM_GENES = 64
 
 @dataclass
 class PipelineSettings:
+    """The settings of every workflow: input, gene set, LLM budget, description mode, decoding and clustering."""
+
     label_key: str | None = None
     layer: str = "auto"
     input_kind: str = "auto"  # auto | counts | normalized | log (see core.input_kind)

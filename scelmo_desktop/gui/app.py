@@ -59,8 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="headless check of this installation: load both models, run the demo, exit 0/1")
     parser.add_argument("--mode", choices=("auto", "llm", "grounded", "facts"),
                         help="description mode to start with (default: auto)")
-    parser.add_argument("--max-genes", type=int, default=24,
-                        help="with --screenshots: genes to describe (default 24 keeps it to a few minutes)")
+    from scelmo_desktop.gui.project import SCREENSHOT_GENES  # Qt-free: torch is still imported before Qt
+
+    parser.add_argument("--max-genes", type=int, default=SCREENSHOT_GENES,
+                        help=f"with --screenshots: genes to describe (default {SCREENSHOT_GENES} keeps it to a few "
+                             "minutes)")
     return parser
 
 

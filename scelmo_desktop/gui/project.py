@@ -19,6 +19,7 @@ from scelmo_desktop.core.settings import DEFAULT_GENES
 from scelmo_desktop.core.settings import DEFAULT_LLM_GENES
 
 PROJECT_SUFFIX = ".scelmo.json"
+SCREENSHOT_GENES = 24  # genes the screenshot run describes: a few minutes with the embedded model
 LABEL_COLUMNS = ("cell_type", "celltype", "cell_types", "CellType", "cell_ontology_class", "labels", "label")
 
 

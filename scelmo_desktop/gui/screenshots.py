@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QApplication
 
-from scelmo_desktop.gui.project import DEMO_SOURCE
+from scelmo_desktop.gui.project import DEMO_SOURCE, SCREENSHOT_GENES
 
 
 def wait_for_job(window, timeout_s: float = 900) -> str:
@@ -66,7 +66,7 @@ def steps(window, max_genes: int):
             ("Treatment & perturbation", treatment)]
 
 
-def run_screenshots(window, folder: Path, *, max_genes: int = 24) -> list[Path]:
+def run_screenshots(window, folder: Path, *, max_genes: int = SCREENSHOT_GENES) -> list[Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     window.resize(1360, 860)

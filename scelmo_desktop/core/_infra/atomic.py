@@ -47,8 +47,10 @@ def write_atomic(target: str | os.PathLike, writer: Callable[[Path], None]) -> P
 
 
 def write_text_atomic(target: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` as UTF-8 to ``target`` atomically; returns the path."""
     return write_atomic(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def write_bytes_atomic(target: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``target`` atomically; returns the path."""
     return write_atomic(target, lambda tmp: tmp.write_bytes(data))

@@ -20,6 +20,7 @@ from scelmo_desktop.core._infra.provenance import now_iso, sha256_file
 
 
 def audit_path() -> Path:
+    """The audit trail file: ``audit.jsonl`` in the user data folder."""
     return user_data_dir() / "audit.jsonl"
 
 
@@ -31,6 +32,7 @@ def _user() -> str:
 
 
 def file_entry(path) -> dict:
+    """An input's audit entry: resolved path, with sha256 and size for a file, else marked as a folder or missing."""
     path = Path(path)
     entry = {"path": str(path.resolve())}
     if path.is_file():
@@ -45,6 +47,8 @@ def file_entry(path) -> dict:
 
 def record(operation: str, *, status: str, inputs=(), models=(), parameters: dict | None = None, outputs=(),
            message: str = "") -> dict:
+    """Append one entry (time, user, host, pid, operation, status, inputs with hashes, models, parameters,
+    outputs, message) to the audit trail as a single line, fsynced; returns the entry."""
     entry = {"time": now_iso(), "user": _user(), "host": socket.gethostname(), "pid": os.getpid(),
              "operation": operation, "status": status, "inputs": [file_entry(p) for p in inputs],
              "models": list(models), "parameters": parameters or {}, "outputs": [str(Path(p).resolve()) for p in outputs],
@@ -60,6 +64,7 @@ def record(operation: str, *, status: str, inputs=(), models=(), parameters: dic
 
 
 def read_entries(limit: int | None = None) -> list[dict]:
+    """The audit entries, oldest first (only the last ``limit`` when given); lines cut by a crash are skipped."""
     path = audit_path()
     if not path.exists():
         return []

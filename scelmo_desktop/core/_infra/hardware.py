@@ -10,6 +10,8 @@ import os
 
 
 def default_threads() -> int:
+    """``SCELMO_THREADS`` or ``OMP_NUM_THREADS`` when set to a positive number, else the physical core count
+    (without psutil: half the logical cores, at least 1)."""
     for variable in ("SCELMO_THREADS", "OMP_NUM_THREADS"):
         value = os.environ.get(variable, "").strip()
         if value.isdigit() and int(value) > 0:

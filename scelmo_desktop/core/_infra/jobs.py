@@ -18,11 +18,15 @@ from typing import Protocol
 
 
 class Progress(Protocol):
+    """``progress(stage, done, total, message="", metrics=None)``: the one progress callback every door passes in."""
+
     def __call__(self, stage: str, done: int, total: int, message: str = "",
                  metrics: Mapping[str, float] | None = None) -> None: ...
 
 
 class CancelFlag(Protocol):
+    """Anything with ``is_set()`` (a ``threading.Event``): once set, work stops at the next check."""
+
     def is_set(self) -> bool: ...
 
 
@@ -36,5 +40,6 @@ def no_progress(*args, **kwargs) -> None:
 
 
 def check_cancel(cancel: CancelFlag | None) -> None:
+    """Raise :class:`Cancelled` when ``cancel`` is set; ``None`` never cancels."""
     if cancel is not None and cancel.is_set():
         raise Cancelled("cancelled by the user; finished results were kept")

@@ -57,6 +57,7 @@ def shipped_manifest() -> Path | None:
 
 
 def default_store_path() -> Path:
+    """The description store: ``store.sqlite`` in the user data folder."""
     return user_data_dir() / "store.sqlite"
 
 

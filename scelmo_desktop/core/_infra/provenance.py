@@ -18,14 +18,17 @@ TRACKED_PACKAGES = (
 
 
 def sha256_text(text: str) -> str:
+    """Hex sha256 of ``text`` encoded as UTF-8."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def sha256_json(obj) -> str:
+    """Hex sha256 of ``obj`` as canonical JSON (sorted keys, no spaces), so equal dicts hash alike."""
     return sha256_text(json.dumps(obj, sort_keys=True, separators=(",", ":")))
 
 
 def sha256_file(path: str | Path, *, chunk_size: int = 1 << 22) -> str:
+    """Hex sha256 of a file's bytes, read in 4 MiB chunks (large files never sit in memory)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while block := handle.read(chunk_size):
@@ -34,6 +37,7 @@ def sha256_file(path: str | Path, *, chunk_size: int = 1 << 22) -> str:
 
 
 def package_versions(names=TRACKED_PACKAGES) -> dict[str, str]:
+    """Python's version and the installed version of each of ``names`` (``not installed`` when absent)."""
     versions = {"python": platform.python_version()}
     for name in names:
         try:
@@ -44,6 +48,7 @@ def package_versions(names=TRACKED_PACKAGES) -> dict[str, str]:
 
 
 def now_iso() -> str:
+    """The current UTC time in ISO 8601, to the second."""
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 

@@ -195,6 +195,7 @@ def write_h5ad(adata, path: str | os.PathLike) -> Path:
 
 
 def label_values(adata, label_key: str | None):
+    """``obs[label_key]`` as strings (None without a key); refuses a missing column or any missing value."""
     if label_key is None:
         return None
     if label_key not in adata.obs.columns:

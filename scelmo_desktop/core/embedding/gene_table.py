@@ -80,6 +80,7 @@ class Alignment:
 
 
 def detect_symbol_column(var: pd.DataFrame) -> str | None:
+    """The first column of ``var`` named like a gene-symbol column (:data:`SYMBOL_COLUMNS` order), or None."""
     for column in SYMBOL_COLUMNS:
         if column in var.columns:
             return column
@@ -87,6 +88,7 @@ def detect_symbol_column(var: pd.DataFrame) -> str | None:
 
 
 def looks_ensembl(var_names: list[str]) -> bool:
+    """Whether more than half of ``var_names`` are Ensembl gene ids (False for an empty list)."""
     return bool(var_names) and float(np.mean([bool(ENSEMBL_PATTERN.match(v)) for v in var_names])) > 0.5
 
 
@@ -182,6 +184,8 @@ def save_gene_table(table: GeneTable, path) -> None:
 
 
 def load_gene_table(path) -> GeneTable:
+    """Read a table written by :func:`save_gene_table` (no pickle allowed); refuses a missing file, a file
+    without symbols and vectors, or vectors that do not match the symbols."""
     import json
     from pathlib import Path
 

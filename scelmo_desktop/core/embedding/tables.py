@@ -33,6 +33,8 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,80}$")
 
 
 class RestrictedUnpickler(pickle.Unpickler):
+    """An unpickler that builds only the globals in :data:`ALLOWED_GLOBALS`; any other is refused."""
+
     def find_class(self, module: str, name: str):
         if (module, name) in ALLOWED_GLOBALS:
             return super().find_class(module, name)
@@ -43,6 +45,7 @@ class RestrictedUnpickler(pickle.Unpickler):
 
 
 def safe_unpickle(data: bytes):
+    """Unpickle ``data`` allowing only plain containers, numbers, strings and numpy arrays."""
     return RestrictedUnpickler(io.BytesIO(data)).load()
 
 
@@ -67,6 +70,8 @@ def _from_frame(frame: pd.DataFrame, path: Path) -> GeneTable:
 
 
 def read_table_file(path: str | Path) -> GeneTable:
+    """A gene table from .pkl/.pickle (symbol → vector dict), .npz, .csv/.tsv/.txt or .parquet (symbol column,
+    then the vector columns); refuses duplicated symbols and NaN or infinite values."""
     path = Path(path)
     if not path.is_file():
         raise ScelmoError(f"Table file not found: {path}.")
@@ -86,7 +91,10 @@ def read_table_file(path: str | Path) -> GeneTable:
         table = _from_frame(pd.read_csv(path, sep="\t" if suffix != ".csv" else ","), path)
     elif suffix == ".parquet":
         try:
-            table = _from_frame(pd.read_parquet(path).reset_index(), path)
+            frame = pd.read_parquet(path)
+            if not isinstance(frame.index, pd.RangeIndex):  # symbols stored as the index: make them the first column
+                frame = frame.reset_index()
+            table = _from_frame(frame, path)
         except ImportError as exc:
             raise ScelmoError("Reading .parquet needs pyarrow; convert the table to .csv or .npz.") from exc
     else:
@@ -99,6 +107,7 @@ def read_table_file(path: str | Path) -> GeneTable:
 
 
 def tables_dir() -> Path:
+    """The folder of stored gene tables: ``tables/`` in the user data folder."""
     return user_data_dir() / "tables"
 
 
@@ -116,6 +125,7 @@ def import_table(path: str | Path, name: str | None = None) -> tuple[str, GeneTa
 
 
 def list_tables() -> list[dict]:
+    """One row per stored table, by name: name, gene count, dimension, path, and where it was imported from."""
     rows = []
     for file in sorted(tables_dir().glob("*.npz")):
         table = load_gene_table(file)

@@ -25,6 +25,8 @@ STOP = {"cell", "cells", "of", "the", "and", "a", "human"}
 
 @dataclass(frozen=True)
 class CellTypeMatch:
+    """A user's label mapped to a Cell Ontology term: the term, how it matched and the match score."""
+
     label: str  # the user's label
     term_id: str
     term_label: str
@@ -54,6 +56,8 @@ def _tokens(text: str) -> list[str]:
 
 
 class CellOntology:
+    """The Cell Ontology terms, indexed to map free-text labels by exact label, synonym, then IDF-weighted tokens."""
+
     def __init__(self, terms: dict[str, tuple[str, str, tuple[str, ...]]], version: str):
         self.terms = terms  # id -> (label, definition, synonyms)
         self.version = version

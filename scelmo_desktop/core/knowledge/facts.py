@@ -14,6 +14,8 @@ MAX_SHEET_CHARS = 900  # ~200 word pieces: inside all-MiniLM-L6-v2's 256-token w
 
 @dataclass
 class FactSheets:
+    """A fact sheet per gene name, the catalog record behind each, match-kind counts and the knowledge sources."""
+
     texts: dict[str, str]
     records: dict[str, GeneRecord | None]
     match_counts: dict[str, int] = field(default_factory=dict)

@@ -30,6 +30,8 @@ MAX_DISEASES = 3
 
 @dataclass
 class GeneRecord:
+    """One gene of the catalog: symbol, names, type, location, ids, linked diseases and HPO phenotypes."""
+
     symbol: str
     long_name: str = ""
     gene_type: str = ""

@@ -15,6 +15,8 @@ from scelmo_desktop.core._infra.provenance import sha256_file
 
 @dataclass
 class UserKnowledge:
+    """A user's knowledge file as gene symbol → text, with its source (name, format, file, sha256, gene count)."""
+
     texts: dict[str, str]
     source: dict  # name, format, file, sha256
 
@@ -27,6 +29,8 @@ def _clean(value) -> str:
 
 
 def load_user_knowledge(path: str | Path) -> UserKnowledge:
+    """Read a knowledge file (.json: GenePT symbol → text; .csv or tab-separated: NCBI gene_info, UniProt TSV or
+    a symbol/text table); refuses a file with no gene texts."""
     path = Path(path)
     if not path.is_file():
         raise ScelmoError(f"Knowledge file not found: {path}.")

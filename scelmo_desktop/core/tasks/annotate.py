@@ -32,6 +32,8 @@ QUERY_CHUNK = 2048
 
 @dataclass
 class Annotation:
+    """Predicted labels of the query cells, with confidence, similarity, method and (marker scoring) the markers."""
+
     labels: np.ndarray  # predicted label per query cell (``Unknown`` below the threshold)
     confidence: np.ndarray  # knn: vote fraction; text: softmax probability of the chosen type
     similarity: np.ndarray  # knn: mean cosine to the k neighbours; text: cosine (centroid) or signature z (markers)
@@ -147,6 +149,8 @@ def signature_match(expression, genes, markers: dict[str, list[str]], *, tempera
 
 
 def scores(truth, predicted) -> dict:
+    """Accuracy, macro-F1 and per-class F1 over the true labels' classes (``Unknown`` calls count as wrong),
+    and the fraction of cells called ``Unknown``."""
     from sklearn.metrics import accuracy_score, f1_score
 
     truth, predicted = np.asarray(truth).astype(str), np.asarray(predicted).astype(str)

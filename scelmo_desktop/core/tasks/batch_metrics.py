@@ -33,6 +33,8 @@ def _codes(values) -> tuple[np.ndarray, np.ndarray]:
 
 
 def asw_batch(X: np.ndarray, batches, labels) -> float:
+    """Batch mixing within labels: per label seen in 2+ batches (3+ cells), the mean of 1 − |silhouette by batch|,
+    averaged over labels. In [0, 1], higher is better (1: batches mixed); NaN when no label qualifies."""
     from sklearn.metrics import silhouette_samples
 
     X = np.asarray(X, dtype=np.float64)
@@ -58,11 +60,15 @@ def lisi(X: np.ndarray, values, *, perplexity: float = 30) -> np.ndarray:
 
 
 def ilisi(X: np.ndarray, batches) -> float:
+    """Batch mixing: (median iLISI − 1) / (B − 1) for B batches. In [0, 1], higher is better (1: every neighbourhood
+    holds all batches equally, 0: one batch only); NaN with a single batch."""
     n = len(np.unique(np.asarray(batches).astype(str)))
     return float((np.median(lisi(X, batches)) - 1) / (n - 1)) if n > 1 else float("nan")
 
 
 def clisi(X: np.ndarray, labels) -> float:
+    """Label separation: (L − median cLISI) / (L − 1) for L labels. In [0, 1], higher is better (1: every
+    neighbourhood holds one label, 0: all labels equally); NaN with a single label."""
     n = len(np.unique(np.asarray(labels).astype(str)))
     return float((n - np.median(lisi(X, labels))) / (n - 1)) if n > 1 else float("nan")
 
@@ -75,6 +81,9 @@ def _knn(X: np.ndarray, k: int) -> np.ndarray:
 
 
 def kbet(X: np.ndarray, batches, labels, *, k: int = 25, alpha: float = 0.05) -> float:
+    """kBET acceptance rate: per label in 2+ batches with more than ``k`` cells, the fraction of its cells whose
+    ``k``-NN batch counts pass a χ² test against the label's batch proportions at ``alpha``; averaged over
+    labels. In [0, 1], higher is better; NaN when no label qualifies."""
     from scipy.stats import chi2
 
     X = np.asarray(X, dtype=np.float64)
@@ -95,6 +104,8 @@ def kbet(X: np.ndarray, batches, labels, *, k: int = 25, alpha: float = 0.05) ->
 
 
 def graph_connectivity(X: np.ndarray, labels, *, k: int = 15) -> float:
+    """Per label, the fraction of its cells in the largest connected component of the ``k``-NN graph (built on all
+    cells) restricted to that label, averaged over labels. In (0, 1], higher is better (1: each label connected)."""
     import scipy.sparse as sp
     from scipy.sparse.csgraph import connected_components
 
@@ -130,6 +141,8 @@ def pcr(X: np.ndarray, batches, *, n_comps: int = 50) -> float:
 
 
 def pcr_comparison(X_before: np.ndarray, X_after: np.ndarray, batches) -> float:
+    """Batch variance removed: (PCR before − PCR after) / PCR before, clipped to [0, 1]. Higher is better (1: no
+    variance explained by batch is left, 0: none removed); NaN when the data before has none."""
     before = pcr(X_before, batches)
     if before <= 1e-12:
         return float("nan")
@@ -146,6 +159,8 @@ def aggregate(row: dict) -> dict:
 
 
 def batch_removal(X: np.ndarray, batches, labels, *, X_unintegrated: np.ndarray) -> dict:
+    """The five batch-removal scores of ``X`` (asw_batch, ilisi, kbet, graph_connectivity, and pcr_batch against
+    ``X_unintegrated``); each in [0, 1], higher is better, NaN where it cannot be computed."""
     return {"asw_batch": asw_batch(X, batches, labels), "ilisi": ilisi(X, batches),
             "kbet": kbet(X, batches, labels), "graph_connectivity": graph_connectivity(X, labels),
             "pcr_batch": pcr_comparison(X_unintegrated, X, batches)}

@@ -21,6 +21,8 @@ DEFAULT_RESOLUTIONS = tuple(round(0.2 * i, 1) for i in range(1, 11))  # 0.2, 0.4
 
 @dataclass
 class ClusterResult:
+    """A clustering of ``obsm[use_rep]``: the chosen resolution, a cluster id per cell, the scores and the sweep."""
+
     use_rep: str
     resolution: float
     clusters: np.ndarray  # string cluster ids, one per cell
@@ -53,6 +55,8 @@ def neighbors(adata, use_rep: str, *, n_neighbors: int = 15, seed: int = 0, n_jo
 
 
 def leiden(adata, neighbors_key: str, resolution: float, *, seed: int = 0) -> np.ndarray:
+    """Leiden cluster ids (strings, one per cell) on the ``neighbors_key`` graph at ``resolution``; the temporary
+    ``obs``/``uns`` entries scanpy writes are removed again, so ``adata`` keeps no new key."""
     import scanpy as sc
 
     key = f"_leiden_{neighbors_key}"

@@ -37,6 +37,7 @@ METHODS = {"X_scelmo": "scELMo (zero-shot)", INTEGRATED_KEY: "scELMo adaptor (ba
 
 
 def harmony(pca: np.ndarray, batches, *, seed: int = 0) -> np.ndarray:
+    """Harmony-corrected ``pca`` (cells x components, float32) for ``batches``, run by harmonypy with ``seed``."""
     import harmonypy
 
     frame = pd.DataFrame({"batch": np.asarray(batches).astype(str)})
@@ -47,6 +48,7 @@ def harmony(pca: np.ndarray, batches, *, seed: int = 0) -> np.ndarray:
 
 
 def check_columns(adata, batch_key: str, label_key: str):
+    """Refuse missing or incomplete batch/label columns, or a single batch; returns (batches, labels) as strings."""
     for key, what in ((batch_key, "batch"), (label_key, "label")):
         require_obs_column(adata, key, what)
         if adata.obs[key].isna().any():
@@ -59,6 +61,8 @@ def check_columns(adata, batch_key: str, label_key: str):
 
 def score_embedding(adata, key: str, batches, labels, *, unintegrated: np.ndarray, seed: int = 0,
                     cancel: CancelFlag | None = None) -> dict:
+    """scIB-style scores of ``obsm[key]``: NMI/ARI (best-NMI Leiden), label ASW, cLISI, the five batch-removal
+    scores and S_bio/S_batch/overall. The kNN graph built for it is dropped, so no key is left behind."""
     X = adata.obsm[key]
     clustered = cluster.cluster_embedding(adata, key, labels=labels, seed=seed, cancel=cancel)
     cluster.drop_graph(adata, f"{key}_neighbors")  # the scoring graph is not a result

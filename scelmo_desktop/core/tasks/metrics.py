@@ -11,10 +11,14 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, s
 
 
 def nmi(labels, clusters) -> float:
+    """Normalised mutual information of clusters and labels (arithmetic mean normalisation). In [0, 1], higher is
+    better (1: the clusters are the labels, 0: independent of them)."""
     return float(normalized_mutual_info_score(labels, clusters, average_method="arithmetic"))
 
 
 def ari(labels, clusters) -> float:
+    """Adjusted Rand index of clusters against labels: 1 for the same partition, about 0 for chance, negative
+    below chance; higher is better."""
     return float(adjusted_rand_score(labels, clusters))
 
 

@@ -45,6 +45,8 @@ def _unit(X: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Shifts:
+    """Per perturbation (control excluded): its genes, its cell count and its mean expression shift from control."""
+
     names: list[str]  # perturbation labels, control excluded
     genes: list[list[str]]  # the perturbed genes of each
     observed: np.ndarray  # (perturbations, measured genes) mean shift from control
@@ -53,6 +55,8 @@ class Shifts:
 
 
 def perturbation_shifts(expression, labels, *, control: str, min_cells: int = 5) -> Shifts:
+    """Each perturbation's mean expression minus the control mean, for perturbations with ``min_cells`` or more cells
+    (``GENE1+GENE2`` gives both genes); refuses a missing control label or fewer than 4 perturbations."""
     labels = np.asarray(labels).astype(str)
     if not (labels == control).any():
         raise ScelmoError(f"No cell carries the control label '{control}'; labels include: "
@@ -188,22 +192,23 @@ class PerturbationModel:
             self.module.train()
             prediction = self.module(*inputs[:3], targets, *inputs[3:])
             loss = torch.mean((prediction[train] - y[train]) ** 2)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
             with torch.no_grad():
                 val_loss = float(torch.mean((prediction[val] - y[val]) ** 2))
-            if val_loss < best - 1e-7:
+            if val_loss < best - 1e-7:  # the weights that made this prediction, kept before the step moves them
                 best, best_state, since = val_loss, copy.deepcopy(self.module.state_dict()), 0
             else:
                 since += 1
                 if since > self.patience:
                     break
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
             if epoch % 50 == 0:
                 self.history.append({"epoch": epoch, "train_mse": float(loss.detach()), "val_mse": val_loss})
                 if progress is not None:
                     progress(epoch, self.epochs, f"val MSE {val_loss:.4f}")
-        self.module.load_state_dict(best_state)
+        if best_state is not None:  # a validation loss that was never finite keeps the last weights
+            self.module.load_state_dict(best_state)
         self.module.eval()
         self.best_val_mse = best
         return self

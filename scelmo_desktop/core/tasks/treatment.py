@@ -39,6 +39,8 @@ N_BINS, MIN_NULL = 10, 50
 
 @dataclass
 class TreatmentResult:
+    """The ranked candidate table, the baseline control–disease cosine per seed and the run settings."""
+
     table: pd.DataFrame  # one row per candidate gene, ranked by mean Δ
     cs0: list[float]  # baseline control–disease cosine per seed
     settings: dict = field(default_factory=dict)
@@ -90,6 +92,7 @@ def empirical_p(delta: np.ndarray, candidates: np.ndarray, mean_expression: np.n
 
 
 def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
+    """Benjamini–Hochberg q-values of ``p``, in the input order (monotone in p, capped at 1)."""
     p = np.asarray(p, dtype=float)
     order = np.argsort(p)
     scaled = p[order] * len(p) / np.arange(1, len(p) + 1)
@@ -120,6 +123,8 @@ def in_silico_treatment(expression, alignment, conditions, *, control: str, dise
                         candidates: list[str] | None = None, n_candidates: int = 20, seeds=(0, 1, 2),
                         scale: float = 0.0, epochs: int = 40, test_fraction: float = 0.2, device: str = "cpu",
                         progress=None, cancel: CancelFlag | None = None) -> TreatmentResult:
+    """Rank ``candidates`` (default: the ``n_candidates`` top Welch-t genes) by mean Δ cosine over ``seeds``, each
+    seed a new split and adaptor, with empirical p and BH q; candidates must be in the data and have a vector."""
     from sklearn.model_selection import train_test_split
 
     from scelmo_desktop.core.tasks.adaptor import auto_batch_size, train_adaptor

@@ -35,6 +35,8 @@ RETRY_TEMPERATURE = 0.7
 
 @dataclass
 class GeneDescriptions(DescribeResult):
+    """Gene texts and how each was made: mode, LLM answer, flags, fallbacks, hand edits, fact-sheet genes."""
+
     mode: str = "llm"
     generated: dict[str, str] = field(default_factory=dict)  # what the LLM wrote, before any fallback
     flags: dict[str, list[str]] = field(default_factory=dict)

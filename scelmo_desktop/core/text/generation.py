@@ -28,6 +28,8 @@ MODES = ("llm", "grounded", "facts")
 
 @dataclass(frozen=True)
 class PromptTemplate:
+    """A prompt template for one entity kind; ``render`` fills ``{entity}`` and, when grounded, ``{facts}``."""
+
     kind: str
     text: str
 
@@ -67,6 +69,8 @@ def description_key(kind: str, model_sha256: str, template: PromptTemplate, para
 
 @dataclass
 class DescribeResult:
+    """Texts, prompts and token counts of the described entities, with LLM calls, cache hits, time and budget flag."""
+
     texts: dict[str, str]
     prompts: dict[str, str] = field(default_factory=dict)
     n_tokens: dict[str, int | None] = field(default_factory=dict)

@@ -30,6 +30,8 @@ def _sha(data: bytes) -> str:
 
 
 def export_pack(store: Store, path: str | Path) -> dict:
+    """Write every stored description and embedding as a pack at ``path`` (atomically); returns its manifest
+    (counts, models, embedders and the members' sha256)."""
     descriptions, embeddings = store.export_rows()
     jsonl = "".join(json.dumps(row, sort_keys=True) + "\n" for row in descriptions).encode()
     # one (hashes, vectors) pair per embedder: different embedders have different dimensions

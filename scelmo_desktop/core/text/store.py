@@ -70,6 +70,8 @@ class DescriptionKey:
 
 @dataclass(frozen=True)
 class StoredDescription:
+    """One stored LLM answer: entity, text, prompt, token count, seconds and when it was made."""
+
     entity: str
     text: str
     prompt: str

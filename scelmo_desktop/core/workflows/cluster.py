@@ -57,6 +57,8 @@ def evaluate_clustering(
 
 @dataclass
 class ClusterOutcome:
+    """What :func:`cluster_embedding` made: the metrics row and, with ``out``, the files written."""
+
     metrics: pd.DataFrame  # one row: the embedding, resolution, cluster count, and NMI/ARI/ASW with labels
     files: dict[str, Path] = field(default_factory=dict)
 

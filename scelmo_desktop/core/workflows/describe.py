@@ -23,6 +23,8 @@ from scelmo_desktop.core.text.generation import DescribeResult
 
 @dataclass
 class DescribeOutcome:
+    """What :func:`describe` made: the gene texts, the cell-type texts (None without a label column) and the mode."""
+
     genes: GeneDescriptions  # how each gene's text was made (mode, LLM or fact sheet, flags, edits)
     cell_types: DescribeResult | None
     mode: str  # the resolved description mode

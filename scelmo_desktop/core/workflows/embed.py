@@ -75,6 +75,8 @@ def rows_for(names: list[str], expression_names: list[str], matrix: np.ndarray) 
 
 @dataclass
 class EmbedOutcome:
+    """What :func:`embed` made: gene table, alignment, coverage report, descriptions, run record and files."""
+
     table: GeneTable
     alignment: Alignment  # the table's rows in the data's gene order, within the gene set
     coverage: dict

@@ -20,6 +20,7 @@ def _figure(width: float, height: float):
 
 
 def save_png(fig, path: Path) -> Path:
+    """Write ``fig`` to ``path`` as a PNG (110 dpi, tight bounding box), atomically; returns the path."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     return write_bytes_atomic(path, buffer.getvalue())

@@ -31,6 +31,8 @@ INTRO = ("Every metric is computed on all cells together and lies in [0, 1], hig
 
 @dataclass
 class IntegrationResult:
+    """What :func:`integrate` made: the metrics per method, the run record and, with ``out``, the files."""
+
     metrics: pd.DataFrame  # one row per method: scIB-style scores, S_bio, S_batch, overall
     record: dict
     files: dict[str, Path] = field(default_factory=dict)

@@ -19,6 +19,8 @@ RESULT_H5AD = "scelmo_result.h5ad"
 
 
 def write_outputs(result, out_dir: str | Path, *, label_key: str | None = None) -> dict[str, Path]:
+    """Write a pipeline result into ``out_dir``: UMAP PNGs, h5ad, metrics.csv, descriptions.csv, provenance.json and
+    report.html; returns the paths. Drawing the UMAPs stores ``uns['<column>_colors']`` before the h5ad is saved."""
     out_dir = Path(out_dir)
     adata, record = result.adata, result.record
     colors = {"umap_scelmo_leiden": "scelmo_leiden"}

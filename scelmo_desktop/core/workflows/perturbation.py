@@ -31,6 +31,8 @@ PEARSON_COLUMNS = ["pearson_all", "pearson_top20", "pearson_downstream_top20"]
 
 @dataclass
 class PerturbationOutcome:
+    """What :func:`perturb` made: the metrics per predictor on held-out perturbations, the record and files."""
+
     metrics: pd.DataFrame  # one row per predictor on the held-out perturbations
     record: dict
     files: dict[str, Path] = field(default_factory=dict)

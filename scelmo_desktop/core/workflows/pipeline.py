@@ -34,6 +34,8 @@ from scelmo_desktop.core.settings import PipelineSettings
 
 @dataclass
 class PipelineResult:
+    """What :func:`run_pipeline` made: the AnnData, run record, metrics, texts, gene table, alignment and files."""
+
     adata: object
     record: dict
     metrics: pd.DataFrame

@@ -16,9 +16,14 @@ from scelmo_desktop.core.workflows.figures import (confusion_figure, metric_bars
 
 
 def umap_png(adata, color: str, title: str) -> bytes:
+    """PNG bytes of scanpy's UMAP coloured by ``obs[color]`` (scanpy stores a categorical column's colours in
+    ``uns['<color>_colors']``). Unless a backend was chosen (a notebook's inline one), matplotlib is set to Agg
+    first: workers draw off the main thread, where an interactive backend (Qt, Tk) fails."""
     import matplotlib
 
-    matplotlib.use("Agg")
+    chosen = getattr(matplotlib.rcParams, "_get_backend_or_none", lambda: None)()
+    if chosen is None:
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import scanpy as sc
 
@@ -33,7 +38,7 @@ def save_figures(adata, out_dir: Path, colors: dict[str, str]) -> dict[str, Path
     """Write one UMAP PNG per ``{file stem: obs column}``; returns the written paths."""
     written = {}
     for stem, column in colors.items():
-        written[stem] = write_bytes_atomic(out_dir / f"{stem}.png", umap_png(adata, column, f"UMAP (scELMo wa) — {column}"))
+        written[stem] = write_bytes_atomic(out_dir / f"{stem}.png", umap_png(adata, column, f"UMAP (scELMo) — {column}"))
     return written
 
 
@@ -60,6 +65,8 @@ table.grid th{background:#f4f6f8} .kv th{width:14em;color:#555;font-weight:500}
 
 def write_report(path: Path, *, record: dict, metrics: pd.DataFrame, figures: dict[str, Path],
                  descriptions: pd.DataFrame) -> Path:
+    """Write the self-contained HTML report of a pipeline run to ``path``: metrics, embedded figures, coverage,
+    provenance, descriptions and package versions; returns the path."""
     images = "".join(
         f"<img alt='{html.escape(stem)}' src='data:image/png;base64,{base64.b64encode(Path(p).read_bytes()).decode()}'>"
         for stem, p in figures.items()

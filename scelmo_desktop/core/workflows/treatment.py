@@ -24,6 +24,8 @@ from scelmo_desktop.core.workflows.gene_table import gene_table_for
 
 @dataclass
 class TreatmentOutcome:
+    """What :func:`treat` made: the candidate ranking, the run record and, with ``out``, the files."""
+
     ranking: pd.DataFrame  # one row per candidate, ranked by mean Δ cosine, with p and q
     record: dict
     files: dict[str, Path] = field(default_factory=dict)

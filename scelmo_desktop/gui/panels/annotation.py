@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLineEdit, QPushButton
+from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLineEdit
 
-from scelmo_desktop.gui.panels.base import combo_value, fill_obs_combo
+from scelmo_desktop.gui.panels.base import combo_value, fill_obs_combo, path_field
 from scelmo_desktop.gui.panels.task import TaskPanel, results_folder
 
 SPLIT_70_30 = "this data: stratified 70/30 split by the label (evaluation)"
@@ -32,23 +32,12 @@ class AnnotationPanel(TaskPanel):
         self.split_column = QComboBox()
         self.split_value = QLineEdit()
         self.split_value.setPlaceholderText("value marking reference cells")
-        self.reference_path = QLineEdit()
-        self.reference_path.setPlaceholderText("reference .h5ad")
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
-        file_row = QHBoxLayout()
-        file_row.addWidget(self.reference_path, 1)
-        file_row.addWidget(browse)
+        self.reference_path, file_row = path_field("reference .h5ad", self._browse)
         split_row = QHBoxLayout()
         split_row.addWidget(self.split_column)
         split_row.addWidget(self.split_value, 1)
-        self.adaptor_path = QLineEdit()
-        self.adaptor_path.setPlaceholderText("adaptor mode: a saved adaptor .pt to reuse (empty: train one)")
-        adaptor_browse = QPushButton("Browse…")
-        adaptor_browse.clicked.connect(self._browse_adaptor)
-        adaptor_row = QHBoxLayout()
-        adaptor_row.addWidget(self.adaptor_path, 1)
-        adaptor_row.addWidget(adaptor_browse)
+        self.adaptor_path, adaptor_row = path_field("adaptor mode: a saved adaptor .pt to reuse (empty: train one)",
+                                                    self._browse_adaptor)
         self.label = QComboBox()
         self.candidates = QLineEdit()
         self.candidates.setPlaceholderText("text mode: comma-separated cell types (default: the label's values)")

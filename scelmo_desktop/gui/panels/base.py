@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import contextlib
 
-from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton,
+                               QVBoxLayout, QWidget)
 
 
 class Panel(QWidget):
@@ -76,3 +77,15 @@ def fill_obs_combo(combo: QComboBox, adata, *, allow_none: bool = False, prefer:
 def combo_value(combo: QComboBox) -> str | None:
     text = combo.currentText()
     return None if text in ("", "(none)") else text
+
+
+def path_field(placeholder: str, on_browse) -> tuple[QLineEdit, QHBoxLayout]:
+    """A file path a user types or picks with "Browse…": the line edit and the row holding both."""
+    field = QLineEdit()
+    field.setPlaceholderText(placeholder)
+    browse = QPushButton("Browse…")
+    browse.clicked.connect(on_browse)
+    row = QHBoxLayout()
+    row.addWidget(field, 1)
+    row.addWidget(browse)
+    return field, row

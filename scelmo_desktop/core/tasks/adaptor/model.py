@@ -15,6 +15,8 @@ from scelmo_desktop.core.tasks.adaptor.module import _torch, build_module
 
 @dataclass
 class TrainedAdaptor:
+    """A trained adaptor: its torch module, classes, training genes, history, device and provenance."""
+
     module: object
     classes: list[str]
     genes: list[str]

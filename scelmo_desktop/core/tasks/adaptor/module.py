@@ -12,6 +12,8 @@ def _torch():
     return torch
 
 def build_module(dim: int, n_classes: int, hidden: int = 64, out: int = 32, n_batches: int = 0):
+    """A fresh adaptor module for ``dim``-d gene vectors and ``n_classes`` labels, with a batch classifier behind
+    gradient reversal when ``n_batches`` > 1; ``module(E, X)`` returns (head logits, z)."""
     torch = _torch()
     nn = torch.nn
 

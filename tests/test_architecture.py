@@ -1,0 +1,48 @@
+"""The walls of the house: import-linter's contracts (pyproject.toml) hold, core names no backend or door, and
+no core error message speaks a door's vocabulary (CLI flags)."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CORE = ROOT / "scelmo_desktop" / "core"
+
+
+def test_import_contracts_hold():
+    lint = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    if lint is None:
+        pytest.skip("import-linter is not installed (it is in requirements.lock)")
+    result = subprocess.run([lint], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "0 broken" in result.stdout and "5 kept" in result.stdout
+
+
+def test_core_imports_no_backend_and_no_door():
+    pattern = re.compile(r"scelmo_desktop\.(backends|gui|cli|app|napari_plugin)\b")
+    offenders = [f"{path.relative_to(ROOT)}:{n}" for path in CORE.rglob("*.py")
+                 for n, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
+    assert offenders == []
+
+
+def test_core_errors_name_settings_not_cli_flags():
+    flag = re.compile(r"--[a-z][a-z-]+")
+    offenders = []
+    for path in CORE.rglob("*.py"):
+        text = path.read_text()
+        for match in re.finditer(r"ScelmoError\((.*?)\)(?: from|\n)", text, re.S):
+            if flag.search(match.group(1)):
+                offenders.append(f"{path.relative_to(ROOT)}: {flag.search(match.group(1)).group(0)}")
+    assert offenders == []
+
+
+def test_cli_adds_the_flag_for_a_named_setting():
+    from scelmo_desktop.cli.main import _with_flags
+
+    message = "Check that var_names hold gene symbols, or set the symbol column setting to the var column."
+    assert _with_flags(message).endswith("[--symbol-column]")
+    assert _with_flags("nothing to add") == "nothing to add"
