@@ -9,6 +9,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
 
+pytest_plugins = ["gui_support"]  # the app's window fixture, for the GUI tests
+
 import scelmo_desktop  # noqa: E402,F401  (sets the offline switches)
 from scelmo_desktop.backends import registry  # noqa: E402
 from scelmo_desktop.core.protocols import GenerationParams

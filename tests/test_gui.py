@@ -9,27 +9,10 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QSettings, QTimer  # noqa: E402
+from gui_support import finish  # noqa: E402  (the window fixture comes from the same plugin)
+from PySide6.QtCore import QTimer  # noqa: E402
 
-from scelmo_desktop.gui.main_window import MainWindow  # noqa: E402
 from scelmo_desktop.gui.project import DEMO_SOURCE, Project  # noqa: E402
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
-    win = MainWindow(settings)
-    qtbot.addWidget(win)
-    win.project.settings.threads = 1
-    yield win
-    if win.job is not None:
-        win.job.cancel()
-        win.job.wait(30)
-
-
-def finish(qtbot, window, timeout_s=600):
-    qtbot.waitUntil(lambda: window.job is not None and not window.job.is_running(), timeout=timeout_s * 1000)
-    qtbot.wait(100)  # deliver the queued result signals
 
 
 def test_demo_describe_embed_cluster_and_view(qtbot, window):

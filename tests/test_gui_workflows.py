@@ -9,28 +9,14 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QSettings  # noqa: E402
-
-from scelmo_desktop.gui.main_window import MainWindow  # noqa: E402
+from gui_support import finish  # noqa: E402  (the window fixture comes from the same plugin)
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
-    win = MainWindow(settings)
-    qtbot.addWidget(win)
-    win.project.settings.threads = 1
-    win.project.settings.mode = "facts"  # the knowledge's fact sheets: no LLM time in these tests
-    win.project.settings.max_genes = 200
-    yield win
-    if win.job is not None:
-        win.job.cancel()
-        win.job.wait(30)
-
-
-def finish(qtbot, window, timeout_s=900):
-    qtbot.waitUntil(lambda: window.job is not None and not window.job.is_running(), timeout=timeout_s * 1000)
-    qtbot.wait(100)  # deliver the queued result signals
+def facts_window(window):
+    window.project.settings.mode = "facts"  # the knowledge's fact sheets: no LLM time in these tests
+    window.project.settings.max_genes = 200
+    return window
 
 
 @pytest.fixture
@@ -72,7 +58,8 @@ def provenance(folder) -> dict:
     return record
 
 
-def test_integration_panel_maps_ensembl_ids_and_records_provenance(qtbot, window, ensembl_h5ad):
+def test_integration_panel_maps_ensembl_ids_and_records_provenance(qtbot, facts_window, ensembl_h5ad):
+    window = facts_window
     window.open_data(str(ensembl_h5ad))
     panel = window.panels["Integration"]
     panel.refresh()
@@ -92,7 +79,8 @@ def test_integration_panel_maps_ensembl_ids_and_records_provenance(qtbot, window
     assert "Best overall" in panel.status.text()
 
 
-def test_treatment_panel_maps_ensembl_ids_and_records_provenance(qtbot, window, ensembl_h5ad):
+def test_treatment_panel_maps_ensembl_ids_and_records_provenance(qtbot, facts_window, ensembl_h5ad):
+    window = facts_window
     window.open_data(str(ensembl_h5ad))
     panel = window.panels["Treatment & perturbation"]
     panel.refresh()
@@ -109,7 +97,8 @@ def test_treatment_panel_maps_ensembl_ids_and_records_provenance(qtbot, window, 
     assert (folder / "treatment_ranking.csv").is_file() and (folder / "treatment_report.html").is_file()
 
 
-def test_adaptor_from_fine_tuning_is_reused_for_annotation_without_reference(qtbot, window, tmp_path):
+def test_adaptor_from_fine_tuning_is_reused_for_annotation_without_reference(qtbot, facts_window, tmp_path):
+    window = facts_window
     from scelmo_desktop.core.data.demo import DEMO_SOURCE
     from scelmo_desktop.gui.panels.annotation import NO_REFERENCE
 

@@ -2,9 +2,6 @@
 cache outside the repository (``tests/real_files.py``). A test skips only when that fetch itself fails."""
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

@@ -118,6 +118,7 @@ def test_integrate_command_end_to_end(tmp_path):
     assert "scELMo (zero-shot)" in run.stdout
 
 
+@pytest.mark.slow  # two simulations and two commands end to end; the fast tier has the in-process tests above
 def test_treatment_and_perturb_commands_end_to_end(tmp_path):
     home = tmp_path / "home"
     sim = _cli("simulate-condition", "--out", tmp_path / "cond.h5ad", home=home)

@@ -94,7 +94,7 @@ class FineTuningPanel(TaskPanel):
         self.losses.append((done, metrics["loss"]))
         self.loss_curve.setData(*zip(*self.losses))
         if "val_knn_accuracy" in metrics:
-            self.vals.append((done, 10 * metrics["val_knn_accuracy"]))
+            self.vals.append((done - 1, 10 * metrics["val_knn_accuracy"]))  # checked before this epoch ran
             self.val_curve.setData(*zip(*self.vals))
 
     def show_result(self, adaptor) -> None:
@@ -102,16 +102,18 @@ class FineTuningPanel(TaskPanel):
 
         self.adaptor = adaptor
         self.save_button.setEnabled(True)
-        history = pd.DataFrame(adaptor.history).groupby("epoch", as_index=False).first()  # one row per epoch
-        history = history.reindex(columns=["epoch", "loss", "val_knn_accuracy"])
+        # one row per number of epochs trained: an epoch's loss ends it; a validation check comes before the next
+        rows = [{"epochs trained": h["epoch"] + ("loss" in h), **{k: v for k, v in h.items() if k != "epoch"}}
+                for h in adaptor.history]
+        history = pd.DataFrame(rows).groupby("epochs trained", as_index=False).first()
+        history = history.reindex(columns=["epochs trained", "loss", "val_knn_accuracy"])
         self.table.set_frame(history)
-        # redraw from the record: the last validation check (the one that stopped training) has no progress call
         losses, checks = history.dropna(subset=["loss"]), history.dropna(subset=["val_knn_accuracy"])
-        self.loss_curve.setData(losses["epoch"].to_numpy() + 1, losses["loss"].to_numpy())
-        self.val_curve.setData(checks["epoch"].to_numpy(), 10 * checks["val_knn_accuracy"].to_numpy())
+        self.loss_curve.setData(losses["epochs trained"].to_numpy(), losses["loss"].to_numpy())
+        self.val_curve.setData(checks["epochs trained"].to_numpy(), 10 * checks["val_knn_accuracy"].to_numpy())
         best = adaptor.provenance.get("best_val_knn_accuracy")
         self.status.setText(f"Trained on {adaptor.device.upper()} in {adaptor.seconds:.1f} s; best validation 10-NN "
-                            f"accuracy {best:.3f} at epoch {adaptor.best_epoch} (weights restored from there).")
+                            f"accuracy {best:.3f} after {adaptor.best_epoch} epochs (weights restored from there).")
         self.project.results["fine-tuning"] = {"device": adaptor.device, "seconds": round(adaptor.seconds, 2),
                                                "best_val_knn_accuracy": best, "best_epoch": adaptor.best_epoch}
 
