@@ -21,11 +21,9 @@ import contextlib
 
 from scelmo_desktop.app.session import open_store
 from scelmo_desktop.core._infra.jobs import no_progress
-from scelmo_desktop.core.settings import DEFAULT_GENES
-from scelmo_desktop.core.settings import DEFAULT_CONDITIONING
 from scelmo_desktop.core.keys import CLUSTER_KEY, INTEGRATED_KEY, LABEL_KEY, SCELMO_KEY
 from scelmo_desktop.core.protocols import GenerationParams
-from scelmo_desktop.core.settings import DEFAULT_LLM_GENES, PipelineSettings
+from scelmo_desktop.core.settings import DEFAULT_CONDITIONING, DEFAULT_GENES, DEFAULT_LLM_GENES, PipelineSettings
 
 __all__ = ["annotate", "cluster", "describe_genes", "embed_cells", "integrate", "perturb", "treat"]
 

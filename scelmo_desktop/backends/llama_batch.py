@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from scelmo_desktop.core.protocols import Generation, GenerationParams
 from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core._infra.jobs import check_cancel
+from scelmo_desktop.core.protocols import Generation, GenerationParams
 
 # Defaults of create_chat_completion that GenerationParams does not carry; the same values keep the same chain.
 CHAT_MIN_P = 0.05

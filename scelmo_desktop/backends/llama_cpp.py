@@ -14,10 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from scelmo_desktop.core._infra.hardware import default_threads
-from scelmo_desktop.core.protocols import Generation, GenerationParams
 from scelmo_desktop.core._infra.errors import ScelmoError
+from scelmo_desktop.core._infra.hardware import default_threads
 from scelmo_desktop.core._infra.jobs import check_cancel
+from scelmo_desktop.core.protocols import Generation, GenerationParams
 
 GGUF_MAGIC = b"GGUF"
 

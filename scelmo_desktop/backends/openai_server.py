@@ -16,11 +16,11 @@ import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
-from scelmo_desktop.core.protocols import Generation, GenerationParams
 from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core._infra.jobs import check_cancel
 from scelmo_desktop.core._infra.network import check_address
 from scelmo_desktop.core._infra.provenance import sha256_text
+from scelmo_desktop.core.protocols import Generation, GenerationParams
 
 RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
 HASH_FIELDS = ("sha256", "digest", "hash")  # where servers that report a model hash put it in /v1/models

@@ -193,7 +193,6 @@ def install_defaults(folder: Path | None = None) -> list[Path]:
 def open_llm(info: ModelInfo, *, chat_format: str | None = None, n_threads: int | None = None,
              n_gpu_layers: int = 0, n_ctx: int = 2048, parallel: int = 1):
     from scelmo_desktop.backends.llama_cpp import LlamaCppBackend
-
     from scelmo_desktop.backends.trust import check_first_use
 
     check_fits_in_memory(info)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from scelmo_desktop.core._infra.hardware import torch_device
 from scelmo_desktop.backends.registry import embedder_id
 from scelmo_desktop.core._infra.errors import ScelmoError
+from scelmo_desktop.core._infra.hardware import torch_device
 
 REQUIRED_FILES = ("config.json", "modules.json")
 # Texts per forward pass. encode() sorts texts by length, so small batches pad little; on a CPU 8 beat 32 by

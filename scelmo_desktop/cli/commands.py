@@ -12,8 +12,8 @@ from scelmo_desktop.core._infra.errors import ScelmoError
 
 
 def _cmd_models(args) -> int:
-    from scelmo_desktop.backends import registry
     from scelmo_desktop.app.session import check_model
+    from scelmo_desktop.backends import registry
 
     if args.action == "install-defaults":
         for path in registry.install_defaults(args.models_dir):
@@ -94,8 +94,8 @@ def _cmd_tables(args) -> int:
 
 def _cmd_packs(args) -> int:
     from scelmo_desktop.backends import registry
-    from scelmo_desktop.core.text.packs import export_pack, import_pack
     from scelmo_desktop.core._infra.paths import default_store_path
+    from scelmo_desktop.core.text.packs import export_pack, import_pack
     from scelmo_desktop.core.text.store import Store
 
     with Store(args.store or default_store_path()) as store:
@@ -296,5 +296,6 @@ def _cmd_audit(args) -> int:
     return 0
 
 
-COMMANDS = {"audit": _cmd_audit, "annotate": _cmd_annotate, "models": _cmd_models, "tables": _cmd_tables, "packs": _cmd_packs, "edit": _cmd_edit, "describe": _cmd_describe, "embed": _cmd_embed, "cluster": _cmd_cluster,
+COMMANDS = {"audit": _cmd_audit, "annotate": _cmd_annotate, "models": _cmd_models, "tables": _cmd_tables,
+            "packs": _cmd_packs, "edit": _cmd_edit, "describe": _cmd_describe, "embed": _cmd_embed, "cluster": _cmd_cluster,
             "run": _cmd_run, "demo": _cmd_demo, **cli_tasks.COMMANDS}

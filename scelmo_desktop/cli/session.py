@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from scelmo_desktop.app.session import ModelChoice, ModelSession, open_store
-from scelmo_desktop.core.protocols import GenerationParams
-from scelmo_desktop.core.protocols import LLMSource
+from scelmo_desktop.core.protocols import GenerationParams, LLMSource
 from scelmo_desktop.core.settings import PipelineSettings
 from scelmo_desktop.core.text.store import Store
 

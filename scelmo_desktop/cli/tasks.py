@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 
-
 def add_parsers(sub, *, add_data_options, add_model_options) -> None:
     integrate = sub.add_parser("integrate", help="batch-effect correction: scELMo zero-shot and fine-tuned, PCA, "
                                                  "Harmony, scored with scIB-style metrics")

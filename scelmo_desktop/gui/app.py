@@ -76,11 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_selftest()
     # torch before Qt, always: on Windows, loading Qt's DLLs first makes torch's fail to load (known clash)
     import torch  # noqa: F401
-
-    import scelmo_desktop  # noqa: F401  (sets the offline switches)
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
+    import scelmo_desktop  # noqa: F401  (sets the offline switches)
     from scelmo_desktop.gui.main_window import MainWindow
     from scelmo_desktop.gui.project import DEMO_SOURCE, PROJECT_SUFFIX
 

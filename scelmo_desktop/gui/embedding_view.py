@@ -13,8 +13,20 @@ import pyqtgraph as pg
 from matplotlib.path import Path as MplPath
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QInputDialog, QLabel, QLineEdit, QListWidget,
-                               QListWidgetItem, QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from scelmo_desktop.core.keys import CLUSTER_KEY, LABEL_KEY
 
 MAX_DRAWN = 150_000
 GROUP_KEY = "scelmo_groups"
@@ -168,7 +180,7 @@ class EmbeddingView(QWidget):
     def tooltip_for(self, cell: int) -> str:
         obs = self.adata.obs
         name = str(self.adata.obs_names[cell])
-        keys = [k for k in ("scelmo_label", "scelmo_label_confidence", "scelmo_leiden", self.color_by)
+        keys = [k for k in (LABEL_KEY, f"{LABEL_KEY}_confidence", CLUSTER_KEY, self.color_by)
                 if k and k in obs.columns]
         parts = [name] + [f"{k}: {obs[k].iloc[cell]:.3f}" if isinstance(obs[k].iloc[cell], float)
                           else f"{k}: {obs[k].iloc[cell]}" for k in dict.fromkeys(keys)]

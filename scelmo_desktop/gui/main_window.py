@@ -8,9 +8,18 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, QUrl
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
-from PySide6.QtWidgets import (QFileDialog, QLabel, QListWidget, QMainWindow, QProgressBar, QPushButton,
-                               QSplitter, QStackedWidget)
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QListWidget,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+)
 
+from scelmo_desktop.app.session import ModelSession
 from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.gui.jobs import Job
 from scelmo_desktop.gui.panels.annotation import AnnotationPanel
@@ -23,7 +32,6 @@ from scelmo_desktop.gui.panels.integration import IntegrationPanel
 from scelmo_desktop.gui.panels.models import ModelsPanel
 from scelmo_desktop.gui.panels.treatment import TreatmentPanel
 from scelmo_desktop.gui.project import DEMO_SOURCE, PROJECT_SUFFIX, Project
-from scelmo_desktop.app.session import ModelSession
 from scelmo_desktop.gui.widgets import show_error
 
 log = logging.getLogger("scelmo_desktop.gui")

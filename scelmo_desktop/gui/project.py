@@ -11,12 +11,10 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from scelmo_desktop.core.protocols import DEFAULT_LLM_BATCH
-from scelmo_desktop.core.settings import DEFAULT_CONDITIONING
 from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core.data.demo import DEMO_SOURCE
-from scelmo_desktop.core.settings import DEFAULT_GENES
-from scelmo_desktop.core.settings import DEFAULT_LLM_GENES
+from scelmo_desktop.core.protocols import DEFAULT_LLM_BATCH
+from scelmo_desktop.core.settings import DEFAULT_CONDITIONING, DEFAULT_GENES, DEFAULT_LLM_GENES
 
 PROJECT_SUFFIX = ".scelmo.json"
 SCREENSHOT_GENES = 24  # genes the screenshot run describes: a few minutes with the embedded model

@@ -10,11 +10,18 @@ import threading
 from scelmo_desktop.core.settings import DEFAULT_GENES
 
 try:  # inside napari: qtpy picks whichever binding napari runs on
-    from qtpy.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout,
-                                QWidget)
+    from qtpy.QtWidgets import QComboBox, QFileDialog, QFormLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 except ImportError:  # the desktop app's own binding
-    from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout,
-                                   QWidget)
+    from PySide6.QtWidgets import (
+        QComboBox,
+        QFileDialog,
+        QFormLayout,
+        QLabel,
+        QPushButton,
+        QSpinBox,
+        QVBoxLayout,
+        QWidget,
+    )
 
 
 class ScelmoWidget(QWidget):
@@ -94,6 +101,8 @@ class ScelmoWidget(QWidget):
         import numpy as np
 
         coords = np.asarray(adata.obsm["X_umap"])[:, ::-1]  # napari points are (row, column)
-        features = {"cluster": adata.obs["scelmo_leiden"].astype(str).to_numpy()}
+        from scelmo_desktop.core.keys import CLUSTER_KEY
+
+        features = {"cluster": adata.obs[CLUSTER_KEY].astype(str).to_numpy()}
         self.viewer.add_points(coords * 20, features=features, face_color="cluster", size=3, name="scELMo cells")
         self.status.setText(f"{adata.n_obs} cells embedded; coloured by Leiden cluster.")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-
-import numpy as np
 import platform
 from importlib import metadata
 from pathlib import Path
+
+import numpy as np
 
 TRACKED_PACKAGES = (
     "scelmo-desktop", "numpy", "scipy", "pandas", "anndata", "scanpy", "scikit-learn", "igraph", "leidenalg",

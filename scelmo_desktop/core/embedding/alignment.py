@@ -7,8 +7,8 @@ import numpy as np
 from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core.data.gene_selection import select_genes
 from scelmo_desktop.core.data.io import Expression
-from scelmo_desktop.core.embedding.symbols import data_symbols
 from scelmo_desktop.core.embedding.gene_table import ENSEMBL_PATTERN, Alignment, GeneTable, align, looks_ensembl
+from scelmo_desktop.core.embedding.symbols import data_symbols
 
 
 def gene_alignment(expression: Expression, table: GeneTable, *, symbol_column: str | None = None,

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scelmo_desktop.core.embedding.cell_embedding import embed_cells
 from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, no_progress
+from scelmo_desktop.core.embedding.cell_embedding import embed_cells
 from scelmo_desktop.core.settings import CONDITIONINGS, DEFAULT_CONDITIONING
 
 N_COMPONENTS = 50

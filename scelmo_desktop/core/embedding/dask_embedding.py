@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from scelmo_desktop.core.embedding.cell_embedding import MODES, embed_cells
 from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, check_cancel, no_progress
 from scelmo_desktop.core._infra.network import check_address
+from scelmo_desktop.core.embedding.cell_embedding import MODES, embed_cells
 
 DEFAULT_CHUNK_CELLS = 20_000
 
@@ -164,8 +164,8 @@ def embed_file_dask(path: str | Path, table, *, client, layer: str = "X", symbol
     import anndata as ad
 
     from scelmo_desktop.core.data.io import Expression
-    from scelmo_desktop.core.keys import AA_KEY, WA_KEY
     from scelmo_desktop.core.embedding.alignment import gene_alignment
+    from scelmo_desktop.core.keys import AA_KEY, GENE_EMBEDDING_KEY, WA_KEY
 
     matrix, obs, var = open_lazy(path, layer, chunk_cells=chunk_cells)
     expression = Expression(matrix=matrix, var_names=[str(g) for g in var.index], layer=layer, var=var)
@@ -174,5 +174,5 @@ def embed_file_dask(path: str | Path, table, *, client, layer: str = "X", symbol
     stage = functools.partial(progress, "embed (Dask)") if progress else no_progress
     vectors = embed_cells_dask(matrix, alignment.matrix, client=client, progress=stage, cancel=cancel)
     result.obsm[WA_KEY], result.obsm[AA_KEY] = vectors["wa"], vectors["aa"]
-    result.varm["scelmo_gene_embedding"] = alignment.matrix
+    result.varm[GENE_EMBEDDING_KEY] = alignment.matrix
     return result, coverage

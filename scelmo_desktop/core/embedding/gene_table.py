@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from scelmo_desktop.core.protocols import Embedder
 from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, check_cancel, no_progress
 from scelmo_desktop.core._infra.provenance import sha256_text
+from scelmo_desktop.core.protocols import Embedder
 from scelmo_desktop.core.text.store import Store
 
 SYMBOL_COLUMNS = ("gene_symbols", "feature_name", "gene_symbol", "gene_name", "symbol", "gene_names")

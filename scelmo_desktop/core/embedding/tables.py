@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from scelmo_desktop.core._infra.errors import ScelmoError
-from scelmo_desktop.core.embedding.gene_table import GeneTable, load_gene_table, save_gene_table
 from scelmo_desktop.core._infra.paths import user_data_dir
 from scelmo_desktop.core._infra.provenance import now_iso, sha256_file
+from scelmo_desktop.core.embedding.gene_table import GeneTable, load_gene_table, save_gene_table
 
 ALLOWED_GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),

@@ -6,15 +6,15 @@ scib-metrics protocol). Without labels it uses the user's resolution (1.0 by def
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.sparse import SparseEfficiencyWarning
 
-from scelmo_desktop.core.tasks import metrics
 from scelmo_desktop.core._infra.jobs import CancelFlag, check_cancel
+from scelmo_desktop.core.keys import CLUSTER_KEY
+from scelmo_desktop.core.tasks import metrics
 
 DEFAULT_RESOLUTIONS = tuple(round(0.2 * i, 1) for i in range(1, 11))  # 0.2, 0.4, ..., 2.0
 
@@ -103,7 +103,7 @@ def drop_graph(adata, key: str) -> None:
             del adata.obsp[key + suffix]
 
 
-def store_clusters(adata, clusters: np.ndarray, key: str = "scelmo_leiden") -> None:
+def store_clusters(adata, clusters: np.ndarray, key: str = CLUSTER_KEY) -> None:
     """Write cluster ids as a categorical ``obs[key]`` with categories in numeric order (0, 1, 2, …, 10)."""
     import pandas as pd
 

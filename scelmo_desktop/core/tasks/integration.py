@@ -23,17 +23,17 @@ import functools
 import numpy as np
 import pandas as pd
 
-from scelmo_desktop.core.embedding import baselines
-from scelmo_desktop.core.tasks import batch_metrics, cluster, metrics
-from scelmo_desktop.core.embedding.cell_vectors import conditioned_embedding, genes_with_vectors
-from scelmo_desktop.core.settings import DEFAULT_CONDITIONING
 from scelmo_desktop.core._infra.errors import ScelmoError
-from scelmo_desktop.core.data.io import require_obs_column
 from scelmo_desktop.core._infra.jobs import CancelFlag, check_cancel
-from scelmo_desktop.core.keys import HARMONY_KEY, INTEGRATED_KEY, add_record
+from scelmo_desktop.core.data.io import require_obs_column
+from scelmo_desktop.core.embedding import baselines
+from scelmo_desktop.core.embedding.cell_vectors import conditioned_embedding, genes_with_vectors
+from scelmo_desktop.core.keys import HARMONY_KEY, INTEGRATED_KEY, PCA_KEY, SCELMO_KEY, add_record
+from scelmo_desktop.core.settings import DEFAULT_CONDITIONING
+from scelmo_desktop.core.tasks import batch_metrics, cluster, metrics
 
-METHODS = {"X_scelmo": "scELMo (zero-shot)", INTEGRATED_KEY: "scELMo adaptor (batch-adversarial)",
-           "X_scelmo_baseline_pca": "PCA (scanpy route)", HARMONY_KEY: "Harmony (on PCA)"}
+METHODS = {SCELMO_KEY: "scELMo (zero-shot)", INTEGRATED_KEY: "scELMo adaptor (batch-adversarial)",
+           PCA_KEY: "PCA (scanpy route)", HARMONY_KEY: "Harmony (on PCA)"}
 
 
 def harmony(pca: np.ndarray, batches, *, seed: int = 0) -> np.ndarray:
@@ -85,10 +85,10 @@ def run_integration(adata, expression, alignment, *, batch_key: str, label_key: 
     batches, labels = check_columns(adata, batch_key, label_key)
     report = progress or (lambda *a: None)
     report("integrate", 0, 4, "embeddings")
-    adata.obsm["X_scelmo"] = conditioned_embedding(expression.matrix, alignment.matrix, conditioning=conditioning,
+    adata.obsm[SCELMO_KEY] = conditioned_embedding(expression.matrix, alignment.matrix, conditioning=conditioning,
                                                    seed=seed, cancel=cancel)
-    adata.obsm["X_scelmo_baseline_pca"] = baselines.pca_embedding(expression.matrix, seed=seed)
-    adata.obsm[HARMONY_KEY] = harmony(adata.obsm["X_scelmo_baseline_pca"], batches, seed=seed)
+    adata.obsm[PCA_KEY] = baselines.pca_embedding(expression.matrix, seed=seed)
+    adata.obsm[HARMONY_KEY] = harmony(adata.obsm[PCA_KEY], batches, seed=seed)
     check_cancel(cancel)
     report("integrate", 1, 4, "adaptor (batch-adversarial)")
     X, E, genes = genes_with_vectors(expression.matrix, alignment.matrix)
@@ -106,7 +106,7 @@ def run_integration(adata, expression, alignment, *, batch_key: str, label_key: 
         report("integrate", 2, 4, f"scoring {name}")
         check_cancel(cancel)
         rows.append({"method": name, "embedding": key,
-                     **score_embedding(adata, key, batches, labels, unintegrated=adata.obsm["X_scelmo_baseline_pca"],
+                     **score_embedding(adata, key, batches, labels, unintegrated=adata.obsm[PCA_KEY],
                                        seed=seed, cancel=cancel)})
     report("integrate", 4, 4, "done")
     table = pd.DataFrame(rows)

@@ -127,9 +127,8 @@ def in_silico_treatment(expression, alignment, conditions, *, control: str, dise
     seed a new split and adaptor, with empirical p and BH q; candidates must be in the data and have a vector."""
     from sklearn.model_selection import train_test_split
 
-    from scelmo_desktop.core.tasks.adaptor import auto_batch_size, train_adaptor
-
     from scelmo_desktop.core.embedding.cell_vectors import genes_with_vectors
+    from scelmo_desktop.core.tasks.adaptor import auto_batch_size, train_adaptor
 
     X, y = _two_conditions(expression, conditions, control, disease)
     given = bool(candidates)

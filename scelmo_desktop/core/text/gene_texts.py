@@ -19,12 +19,12 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
-from scelmo_desktop.core.protocols import GenerationParams
-from scelmo_desktop.core.text.generation import MODES, DescribeResult, describe_entities, load_template
 from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, no_progress
 from scelmo_desktop.core.knowledge.facts import gene_fact_sheets
 from scelmo_desktop.core.knowledge.user_files import UserKnowledge
+from scelmo_desktop.core.protocols import GenerationParams
+from scelmo_desktop.core.text.generation import MODES, DescribeResult, describe_entities, load_template
 from scelmo_desktop.core.text.quality import quality_flags
 from scelmo_desktop.core.text.store import Store
 

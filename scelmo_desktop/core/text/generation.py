@@ -12,11 +12,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from scelmo_desktop.core.protocols import GenerationParams, LLMBackend
 from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, check_cancel, no_progress
 from scelmo_desktop.core._infra.paths import resources_dir
 from scelmo_desktop.core._infra.provenance import sha256_json, sha256_text
+from scelmo_desktop.core.protocols import GenerationParams, LLMBackend
 from scelmo_desktop.core.text.store import DescriptionKey, Store
 
 ENTITY_KINDS = ("gene", "cell_type")

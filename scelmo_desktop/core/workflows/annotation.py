@@ -15,22 +15,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from scelmo_desktop.core.tasks.annotate import Annotation, annotate_query, scores
 from scelmo_desktop.core._infra.errors import ScelmoError
+from scelmo_desktop.core._infra.provenance import h5ad_safe, now_iso, package_versions
+from scelmo_desktop.core.data.io import label_values, select_expression
 from scelmo_desktop.core.embedding.alignment import align_expression
 from scelmo_desktop.core.embedding.gene_table import Alignment, GeneTable
+from scelmo_desktop.core.embedding.symbols import data_symbols
 from scelmo_desktop.core.keys import ADAPTOR_KEY, LABEL_KEY
-from scelmo_desktop.core.workflows.common import device_for
-from scelmo_desktop.core.data.io import select_expression
 from scelmo_desktop.core.protocols import LLMSource
 from scelmo_desktop.core.settings import PipelineSettings
-from scelmo_desktop.core.embedding.symbols import data_symbols
+from scelmo_desktop.core.tasks.annotate import Annotation, annotate_query, scores
 from scelmo_desktop.core.text.describe import describe_cell_types
-from scelmo_desktop.core.workflows.gene_table import gene_table_for
-from scelmo_desktop.core._infra.provenance import h5ad_safe
-from scelmo_desktop.core.data.io import label_values
-from scelmo_desktop.core._infra.provenance import now_iso, package_versions
 from scelmo_desktop.core.text.store import Store
+from scelmo_desktop.core.workflows.common import device_for
+from scelmo_desktop.core.workflows.gene_table import gene_table_for
 
 ANNOTATION_MODES = ("knn", "text", "adaptor")
 
@@ -125,7 +123,7 @@ def run_annotation(
               "table_genes": len(table.symbols), "versions": package_versions(), **extra}
     if label_key and label_key in query.obs.columns:
         record["metrics"] = scores(query.obs[label_key].astype(str), annotation.labels)
-    for column in ("scelmo_label_head", "scelmo_label_head_probability"):
+    for column in (f"{LABEL_KEY}_head", f"{LABEL_KEY}_head_probability"):
         if column in query.obs and key_added != LABEL_KEY:  # the adaptor's head, under the asked-for name
             query.obs[column.replace(LABEL_KEY, key_added)] = query.obs.pop(column)
     annotation.write_to(query, h5ad_safe(record), key=key_added)
@@ -178,8 +176,8 @@ def adaptor_annotation(query, query_expr, query_align, ref_expr, ref_align, ref_
     head_labels, probabilities, z_query = adaptor.predict(X_query, E_query)
     annotation = knn_vote(z_reference, ref_labels, z_query, k=k, threshold=threshold, cancel=cancel)
     annotation.method = "adaptor"
-    query.obs["scelmo_label_head"] = head_labels
-    query.obs["scelmo_label_head_probability"] = probabilities.max(axis=1).astype(np.float32)
+    query.obs[f"{LABEL_KEY}_head"] = head_labels
+    query.obs[f"{LABEL_KEY}_head_probability"] = probabilities.max(axis=1).astype(np.float32)
     query.obsm[ADAPTOR_KEY] = z_query
     return annotation, {"adaptor": {"device": adaptor.device, "training_seconds": round(adaptor.seconds, 2),
                                     "best_epoch": adaptor.best_epoch, "history": adaptor.history,
@@ -223,8 +221,8 @@ def saved_adaptor_annotation(query, query_expr, query_align, path, *, table_dim:
         annotation = Annotation(labels=labels, confidence=head_probability,
                                 similarity=np.full(len(labels), np.nan, dtype=np.float32), method="adaptor")
     annotation.method = "adaptor"
-    query.obs["scelmo_label_head"] = head_labels
-    query.obs["scelmo_label_head_probability"] = head_probability
+    query.obs[f"{LABEL_KEY}_head"] = head_labels
+    query.obs[f"{LABEL_KEY}_head_probability"] = head_probability
     query.obsm[ADAPTOR_KEY] = z_query
     return annotation, {"adaptor": {"file": str(path), "device": device, "reused": True,
                                     "readout": "10-NN on the reference" if reference is not None else "head",

@@ -9,18 +9,27 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, no_progress
 from scelmo_desktop.core._infra.atomic import write_text_atomic
 from scelmo_desktop.core._infra.errors import ScelmoError
+from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, no_progress
 from scelmo_desktop.core._infra.provenance import h5ad_safe, now_iso, package_versions
 from scelmo_desktop.core.data.io import Expression, label_values, write_h5ad
 from scelmo_desktop.core.embedding import baselines
 from scelmo_desktop.core.embedding.cell_vectors import conditioned_embedding
 from scelmo_desktop.core.embedding.gene_table import Alignment
-from scelmo_desktop.core.keys import (AA_KEY, CLUSTER_KEY, METHOD_NAMES, PCA_KEY, RANDOM_KEY, SCELMO_KEY, WA_KEY,
-                                      add_record, neighbors_key)
-from scelmo_desktop.core.tasks import cluster
+from scelmo_desktop.core.keys import (
+    AA_KEY,
+    CLUSTER_KEY,
+    METHOD_NAMES,
+    PCA_KEY,
+    RANDOM_KEY,
+    SCELMO_KEY,
+    WA_KEY,
+    add_record,
+    neighbors_key,
+)
 from scelmo_desktop.core.settings import PipelineSettings
+from scelmo_desktop.core.tasks import cluster
 
 
 def evaluate_clustering(

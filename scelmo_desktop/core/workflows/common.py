@@ -35,7 +35,8 @@ def write_task_files(out: str | Path, *, name: str, tables: dict[str, pd.DataFra
     """Write ``{file: table}`` CSVs, ``provenance.json`` and ``<name>_report.html`` into ``out``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    files = {Path(file).stem: write_text_atomic(out / file, frame.to_csv(index=False)) for file, frame in tables.items()}
+    files = {Path(file).stem: write_text_atomic(out / file, frame.to_csv(index=False))
+             for file, frame in tables.items()}
     files["report"] = write_task_report(out / f"{name}_report.html", title=title, intro=intro,
                                         tables={Path(f).stem.replace("_", " "): t for f, t in tables.items()},
                                         figures=figures, record=record)

@@ -11,19 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
+from scelmo_desktop.core._infra.atomic import write_text_atomic
 from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, no_progress
-from scelmo_desktop.core.data.io import Expression
+from scelmo_desktop.core._infra.provenance import h5ad_safe, now_iso, package_versions
+from scelmo_desktop.core.data.io import Expression, select_expression, write_h5ad
 from scelmo_desktop.core.embedding.alignment import gene_alignment, gene_set_coverage, restrict_to_gene_set
 from scelmo_desktop.core.embedding.cell_embedding import embed_cells
 from scelmo_desktop.core.embedding.cell_vectors import conditioned_embedding
-from scelmo_desktop.core.settings import DEFAULT_CONDITIONING
-from scelmo_desktop.core.embedding.gene_table import Alignment, GeneTable
-from scelmo_desktop.core._infra.atomic import write_text_atomic
-from scelmo_desktop.core._infra.provenance import h5ad_safe, now_iso, package_versions
-from scelmo_desktop.core.data.io import select_expression, write_h5ad
-from scelmo_desktop.core.embedding.gene_table import embed_texts, save_gene_table
+from scelmo_desktop.core.embedding.gene_table import Alignment, GeneTable, embed_texts, save_gene_table
 from scelmo_desktop.core.keys import SCELMO_KEY, add_record, gene_embedding_key, paper_keys
-from scelmo_desktop.core.settings import PipelineSettings
+from scelmo_desktop.core.settings import DEFAULT_CONDITIONING, PipelineSettings
 from scelmo_desktop.core.text.describe import describe_genes
 from scelmo_desktop.core.text.gene_texts import GeneDescriptions
 from scelmo_desktop.core.workflows.common import task_record

@@ -9,10 +9,10 @@ from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, no_progress
 from scelmo_desktop.core.data.io import Expression
 from scelmo_desktop.core.embedding.gene_table import GeneTable, embed_texts
 from scelmo_desktop.core.protocols import Embedder, LLMSource
+from scelmo_desktop.core.settings import PipelineSettings
 from scelmo_desktop.core.text.describe import describe_genes, describe_genes_in_budget
 from scelmo_desktop.core.text.gene_texts import GeneDescriptions
 from scelmo_desktop.core.text.store import Store
-from scelmo_desktop.core.settings import PipelineSettings
 
 
 def gene_table_for(

@@ -1,8 +1,8 @@
 """Batch-effect correction as every door runs it: validate the columns, build the gene table, embed, correct
 and score (:func:`scelmo_desktop.core.tasks.integration.run_integration`), record, write.
 
-AnnData keys written: ``obsm['X_scelmo']``, ``obsm[key_added]`` (default ``'X_scelmo_integrated'``), ``obsm['X_scelmo_baseline_pca']``,
-``obsm['X_pca_harmony']`` and ``uns['scelmo']['integration']`` (metrics and provenance).
+AnnData keys written: ``obsm['X_scelmo']``, ``obsm[key_added]`` (default ``'X_scelmo_integrated'``),
+``obsm['X_scelmo_baseline_pca']``, ``obsm['X_pca_harmony']`` and ``uns['scelmo']['integration']`` (metrics and provenance).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from scelmo_desktop.core._infra.provenance import h5ad_safe
 from scelmo_desktop.core.data.io import select_expression, write_h5ad
 from scelmo_desktop.core.embedding.alignment import align_expression
 from scelmo_desktop.core.embedding.gene_table import GeneTable
-from scelmo_desktop.core.keys import INTEGRATED_KEY, add_record
+from scelmo_desktop.core.keys import INTEGRATED_KEY, UNS_KEY, add_record
 from scelmo_desktop.core.settings import PipelineSettings
 from scelmo_desktop.core.tasks.integration import check_columns, run_integration
 from scelmo_desktop.core.workflows.common import device_for, task_record, write_task_files
@@ -59,8 +59,9 @@ def integrate(adata, *, batch_key: str, label_key: str, settings: PipelineSettin
                               integrated_key=key_added, progress=progress, cancel=cancel)
     shown = metrics.drop(columns=["embedding"])
     record = task_record(settings=settings, llm=llm, embedder=embedder, described=described, data=data_name,
-                         input=expression.input_kind.as_dict(), device=device, genes_with_vector=int(alignment.matched.sum()),
-                         n_genes=alignment.n_genes, **adata.uns["scelmo"]["integration"],
+                         input=expression.input_kind.as_dict(), device=device,
+                         genes_with_vector=int(alignment.matched.sum()),
+                         n_genes=alignment.n_genes, **adata.uns[UNS_KEY]["integration"],
                          metrics=shown.to_dict("records"))
     add_record(adata, "integration", h5ad_safe(record))
     result = IntegrationResult(metrics=shown, record=record)

@@ -13,6 +13,7 @@ import pandas as pd
 
 from scelmo_desktop.core._infra.atomic import write_text_atomic
 from scelmo_desktop.core.data.io import write_h5ad
+from scelmo_desktop.core.keys import CLUSTER_KEY
 from scelmo_desktop.core.workflows.report import save_figures, write_report
 
 RESULT_H5AD = "scelmo_result.h5ad"
@@ -23,7 +24,7 @@ def write_outputs(result, out_dir: str | Path, *, label_key: str | None = None) 
     report.html; returns the paths. Drawing the UMAPs stores ``uns['<column>_colors']`` before the h5ad is saved."""
     out_dir = Path(out_dir)
     adata, record = result.adata, result.record
-    colors = {"umap_scelmo_leiden": "scelmo_leiden"}
+    colors = {f"umap_{CLUSTER_KEY}": CLUSTER_KEY}
     if label_key:
         colors[f"umap_{label_key}"] = label_key
     figures = save_figures(adata, out_dir, colors)

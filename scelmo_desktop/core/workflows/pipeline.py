@@ -19,17 +19,17 @@ import pandas as pd
 from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, no_progress
 from scelmo_desktop.core._infra.provenance import h5ad_safe, now_iso, package_versions
 from scelmo_desktop.core.data.io import label_values, select_expression
-from scelmo_desktop.core.embedding.symbols import species_note
 from scelmo_desktop.core.embedding.gene_table import GeneTable, embed_texts
+from scelmo_desktop.core.embedding.symbols import species_note
 from scelmo_desktop.core.keys import UNS_KEY
 from scelmo_desktop.core.protocols import Embedder, LLMSource
+from scelmo_desktop.core.settings import PipelineSettings
 from scelmo_desktop.core.text.describe import describe_genes
 from scelmo_desktop.core.text.gene_texts import GeneDescriptions
 from scelmo_desktop.core.text.generation import load_template
 from scelmo_desktop.core.text.store import Store
 from scelmo_desktop.core.workflows.cluster import evaluate_clustering
 from scelmo_desktop.core.workflows.embed import add_cell_embeddings
-from scelmo_desktop.core.settings import PipelineSettings
 
 
 @dataclass

@@ -11,8 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from scelmo_desktop.core._infra.atomic import write_bytes_atomic, write_text_atomic
-from scelmo_desktop.core.workflows.figures import (confusion_figure, metric_bars_figure, save_png,
-                                                   treatment_figure)
+from scelmo_desktop.core.workflows.figures import confusion_figure, metric_bars_figure, save_png, treatment_figure
 
 
 def umap_png(adata, color: str, title: str) -> bytes:

@@ -17,9 +17,9 @@ from scelmo_desktop.core.embedding.alignment import align_expression
 from scelmo_desktop.core.embedding.gene_table import GeneTable
 from scelmo_desktop.core.settings import PipelineSettings
 from scelmo_desktop.core.tasks.treatment import in_silico_treatment, top_candidates
-from scelmo_desktop.core.workflows.report import treatment_png
 from scelmo_desktop.core.workflows.common import device_for, task_record, write_task_files
 from scelmo_desktop.core.workflows.gene_table import gene_table_for
+from scelmo_desktop.core.workflows.report import treatment_png
 
 
 @dataclass

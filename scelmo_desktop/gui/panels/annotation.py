@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLineEdit
 
+from scelmo_desktop.core.keys import LABEL_KEY
 from scelmo_desktop.gui.panels.base import combo_value, fill_obs_combo, path_field
 from scelmo_desktop.gui.panels.task import TaskPanel, results_folder
 
@@ -73,8 +74,8 @@ class AnnotationPanel(TaskPanel):
     def make_work(self):
         from sklearn.model_selection import train_test_split
 
-        from scelmo_desktop.core.workflows.annotation import run_annotation, split_by_column, write_annotation_files
         from scelmo_desktop.core.data.io import read_data
+        from scelmo_desktop.core.workflows.annotation import run_annotation, split_by_column, write_annotation_files
 
         project = self.project
         project.require_data()
@@ -116,8 +117,8 @@ class AnnotationPanel(TaskPanel):
         labels = np.full(adata.n_obs, "(reference)", dtype=object)
         confidence = np.full(adata.n_obs, np.nan, dtype=np.float32)
         labels[query_idx], confidence[query_idx] = annotation.labels, annotation.confidence
-        adata.obs["scelmo_label"] = pd.Categorical(labels)
-        adata.obs["scelmo_label_confidence"] = confidence
+        adata.obs[LABEL_KEY] = pd.Categorical(labels)
+        adata.obs[f"{LABEL_KEY}_confidence"] = confidence
         metrics = record.get("metrics")
         if metrics:
             per_class = metrics["per_class_f1"]

@@ -3,9 +3,10 @@ the baselines' metrics, and the interactive embedding view."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QPushButton, QSpinBox, QSplitter
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QPushButton, QSpinBox, QSplitter
 
+from scelmo_desktop.core.keys import CLUSTER_KEY
 from scelmo_desktop.gui.embedding_view import EmbeddingView
 from scelmo_desktop.gui.panels.base import Panel
 from scelmo_desktop.gui.widgets import FrameView
@@ -75,7 +76,7 @@ class ClusteringPanel(Panel):
         project = self.project
         project.cluster_metrics = metrics
         self.metrics.set_frame(metrics.drop(columns=["embedding"], errors="ignore"))
-        self.view.set_data(project.adata, "X_umap", color_by=project.settings.label_key or "scelmo_leiden")
+        self.view.set_data(project.adata, "X_umap", color_by=project.settings.label_key or CLUSTER_KEY)
         project.results["clustering"] = metrics.drop(columns=["embedding"], errors="ignore").to_dict("records")
         self.window_.results_changed()
 

@@ -109,8 +109,7 @@ class DataPanel(Panel):
     def _show_detected(self) -> None:
         """What the chosen matrix holds and what will be done with it, before anything runs."""
         from scelmo_desktop.core._infra.errors import ScelmoError
-        from scelmo_desktop.core.data.input_kind import (DESCRIPTIONS, detect_input_kind, effective_kind,
-                                                         preparation_for)
+        from scelmo_desktop.core.data.input_kind import DESCRIPTIONS, detect_input_kind, effective_kind, preparation_for
         from scelmo_desktop.core.data.io import chosen_matrix
 
         if self.project.adata is None:

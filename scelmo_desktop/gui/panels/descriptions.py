@@ -6,12 +6,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QLineEdit,
-                               QPushButton, QSpinBox)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+)
 
+from scelmo_desktop.app.session import open_store
 from scelmo_desktop.core.text.gene_texts import FLAG_POLICIES
 from scelmo_desktop.core.text.generation import MODES
-from scelmo_desktop.app.session import open_store
 from scelmo_desktop.gui.panels.base import Panel
 from scelmo_desktop.gui.widgets import FrameView
 

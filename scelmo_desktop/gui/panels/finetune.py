@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QComboBox, QFileDialog, QPushButton, QSpinBox
 from scelmo_desktop.gui.panels.base import combo_value, fill_obs_combo
 from scelmo_desktop.gui.panels.task import TaskPanel
 
+
 def available_devices() -> list[str]:
     import torch
 
