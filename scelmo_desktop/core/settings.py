@@ -22,18 +22,18 @@ class PipelineSettings:
 
     label_key: str | None = None
     layer: str = "auto"
-    input_kind: str = "auto"  # auto | counts | normalized | log (see core.input_kind)
+    input_kind: str = "auto"  # auto | counts | normalized | log (see core.data.input_kind)
     max_genes: int | None = DEFAULT_GENES  # the gene set: most variable genes first; None: every gene
     llm_genes: int | None = DEFAULT_LLM_GENES  # of those, how many the LLM describes (None: all); rest: fact sheets
     llm_minutes: float | None = None  # stop LLM generation after this long (None: no time limit)
-    conditioning: str = DEFAULT_CONDITIONING  # standard | paper (see core.cell_vectors)
+    conditioning: str = DEFAULT_CONDITIONING  # standard | paper (see core.embedding.cell_vectors)
     symbol_column: str | None = None
     params: GenerationParams = field(default_factory=GenerationParams)
     seed: int = 0
     n_neighbors: int = 15
     resolution: float | None = None  # None: sweep 0.2–2.0 when labels exist, else 1.0
     baselines: bool = True
-    mode: str = "llm"  # llm | grounded | facts (see core.gene_descriptions)
+    mode: str = "llm"  # llm | grounded | facts (see core.text.gene_texts)
     on_flag: str = "keep"  # keep | regenerate | facts: what to do with a flagged description
     knowledge_files: list[str] = field(default_factory=list)  # user knowledge files (gene_info, GenePT JSON, …)
 

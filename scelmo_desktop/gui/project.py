@@ -27,7 +27,7 @@ class ProjectSettings:
     layer: str = "auto"
     label_key: str | None = None
     mode: str = "auto"  # description mode: auto | llm | grounded | facts
-    input_kind: str = "auto"  # auto | counts | normalized | log (core.input_kind)
+    input_kind: str = "auto"  # auto | counts | normalized | log (core.data.input_kind)
     max_genes: int = DEFAULT_GENES  # the gene set: most variable genes first
     llm_genes: int = DEFAULT_LLM_GENES  # LLM budget within the gene set; the rest get fact sheets
     conditioning: str = DEFAULT_CONDITIONING

@@ -1,7 +1,7 @@
 """Batch-effect correction (METHOD.md §3.2), scored with scIB-style metrics on the combined object.
 
 Methods, in one run:
-* ``scELMo (zero-shot)``: the scELMo embedding of all cells (``core.cell_vectors``); no training, no batch
+* ``scELMo (zero-shot)``: the scELMo embedding of all cells (``core.embedding.cell_vectors``); no training, no batch
   information used.
 * ``scELMo adaptor (batch-adversarial)``: the fine-tuned adaptor trained on the labels with a
   gradient-reversal batch classifier (beyond the paper): labels kept apart, batches made indistinguishable.

@@ -61,7 +61,7 @@ def describe_gene_list(
     knowledge_files: list[UserKnowledge] = (), llm_genes: int | None = None, llm_minutes: float | None = None,
     progress: Progress = no_progress, cancel: CancelFlag | None = None,
 ) -> GeneDescriptions:
-    """Describe ``genes`` in ``mode``; ``llm`` is an :class:`~scelmo_desktop.core.pipeline.LLMSource`.
+    """Describe ``genes`` in ``mode``; ``llm`` is an :class:`~scelmo_desktop.core.protocols.LLMSource`.
 
     In ``llm``/``grounded`` mode only the first ``llm_genes`` genes (None: all) go to the LLM, and generation
     stops after ``llm_minutes`` (None: no limit); the other genes get their fact sheets."""
