@@ -46,3 +46,13 @@ def test_cli_adds_the_flag_for_a_named_setting():
     message = "Check that var_names hold gene symbols, or set the symbol column setting to the var column."
     assert _with_flags(message).endswith("[--symbol-column]")
     assert _with_flags("nothing to add") == "nothing to add"
+
+
+def test_every_public_core_definition_has_a_docstring():
+    import ast
+
+    missing = [f"{path.relative_to(ROOT)}:{node.lineno} {node.name}" for path in CORE.rglob("*.py")
+               for node in ast.parse(path.read_text()).body
+               if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_")
+               and not ast.get_docstring(node)]
+    assert missing == []
