@@ -129,3 +129,24 @@ def test_adaptor_from_fine_tuning_is_reused_for_annotation_without_reference(qtb
     # trained on these very cells, the head must recover most labels
     assert record["metrics"]["accuracy"] > 0.6, record["metrics"]
     assert (latest_results("annotation") / "annotation.report.html").is_file()
+
+
+def test_annotation_panel_without_reference_scores_curated_markers(qtbot, facts_window):
+    from scelmo_desktop.core.data.demo import DEMO_SOURCE
+    from scelmo_desktop.gui.panels.annotation import NO_REFERENCE
+
+    window = facts_window
+    window.open_data(DEMO_SOURCE)
+    annotation = window.panels["Annotation"]
+    annotation.refresh()
+    annotation.mode.setCurrentText("text")
+    annotation.reference.setCurrentText(NO_REFERENCE)
+    annotation.label.setCurrentText("bulk_labels")  # candidates default to the label's values
+    assert annotation.text_scoring.currentText() == "auto"  # knowledge, with the extra installed
+    annotation.run()
+    finish(qtbot, window)
+    frame = annotation.table.model_.frame
+    assert {"Cell Ontology term", "markers"} <= set(frame.columns)
+    row = frame.set_index("label").loc["CD14+ Monocyte"]
+    assert row["Cell Ontology term"] == "CD14-positive monocyte" and "LYZ" in row["markers"]
+    assert window.project.results["annotation"]["accuracy"] > 0.55

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from scelmo_desktop.core._infra.errors import ScelmoError
-from scelmo_desktop.core.embedding.tables import (import_table, list_tables, read_table_file, resolve_table,
-                                                  safe_unpickle)
+from scelmo_desktop.core._infra.safe_pickle import safe_unpickle
+from scelmo_desktop.core.embedding.tables import import_table, list_tables, read_table_file, resolve_table
 
 
 class RunsCode:

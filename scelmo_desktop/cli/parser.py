@@ -193,9 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
     annotate.add_argument("--epochs", type=_positive, default=30,
                           help="adaptor mode: most epochs (early stopping on validation kNN accuracy; default 30)")
     annotate.add_argument("--candidates", help="text mode: comma-separated cell types (default: reference labels)")
-    annotate.add_argument("--text-scoring", choices=("markers", "centroid"), default="markers",
-                          help="text mode: signature score of each type's closest genes (markers, default) or "
-                               "cosine of the cell vector with the type description (centroid)")
+    annotate.add_argument("--text-scoring", choices=("auto", "knowledge", "markers", "centroid"), default="auto",
+                          help="text mode: knowledge scores the curated markers of each type's Cell Ontology term "
+                               "(no text); markers the genes closest to each type's description in the text space; "
+                               "centroid the cosine of cell and description vectors; auto (default): knowledge "
+                               "when the knowledge extra is installed, else markers")
     annotate.add_argument("--markers", type=int, default=10, help="text mode: marker genes per type (default 10)")
     annotate.add_argument("--k", type=int, default=10, help="neighbours in the vote (default 10)")
     annotate.add_argument("--threshold", type=float, default=0.0, help="below this confidence a cell is 'Unknown'")

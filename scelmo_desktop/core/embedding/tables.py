@@ -8,7 +8,6 @@ is constructed.
 
 from __future__ import annotations
 
-import io
 import pickle
 import re
 from pathlib import Path
@@ -19,34 +18,10 @@ import pandas as pd
 from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core._infra.paths import user_data_dir
 from scelmo_desktop.core._infra.provenance import now_iso, sha256_file
+from scelmo_desktop.core._infra.safe_pickle import safe_unpickle
 from scelmo_desktop.core.embedding.gene_table import GeneTable, load_gene_table, save_gene_table
 
-ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-    ("numpy", "ndarray"), ("numpy", "dtype"),
-    ("builtins", "dict"), ("builtins", "list"), ("builtins", "tuple"), ("builtins", "float"), ("builtins", "int"),
-    ("builtins", "str"), ("collections", "OrderedDict"),
-}
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,80}$")
-
-
-class RestrictedUnpickler(pickle.Unpickler):
-    """An unpickler that builds only the globals in :data:`ALLOWED_GLOBALS`; any other is refused."""
-
-    def find_class(self, module: str, name: str):
-        if (module, name) in ALLOWED_GLOBALS:
-            return super().find_class(module, name)
-        raise ScelmoError(
-            f"Refused to load the pickle: it asks for '{module}.{name}', which is not a plain dict/list/number/"
-            "string/numpy array. Pickles can run code when loaded; convert the table to .npz or .csv instead."
-        )
-
-
-def safe_unpickle(data: bytes):
-    """Unpickle ``data`` allowing only plain containers, numbers, strings and numpy arrays."""
-    return RestrictedUnpickler(io.BytesIO(data)).load()
 
 
 def _from_mapping(mapping, path: Path) -> GeneTable:

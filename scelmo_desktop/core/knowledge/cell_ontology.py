@@ -44,6 +44,7 @@ def _normalise(text: str) -> str:
     text = text.lower().replace("/", " ").replace(",", " ")
     text = re.sub(r"(\w)\+", r"\1-positive", text)
     text = re.sub(r"(cd\d+\w*)-(?=\s|$)", r"\1-negative", text)
+    text = re.sub(r"(cd\d+\w*)-(low|high|dim|bright)\b", r"\1\2", text)  # "CD14-low": one token, not CD14
     for pattern, expansion in ABBREVIATIONS.items():
         text = re.sub(pattern, expansion, text)
     return " ".join(text.split())
@@ -52,7 +53,13 @@ def _normalise(text: str) -> str:
 def _tokens(text: str) -> list[str]:
     """Words of a label; a marker keeps its sign in one token ("cd25pos" differs from "cd25neg")."""
     text = _normalise(text).replace("-positive", "pos").replace("-negative", "neg")
-    return [t for t in re.split(r"[^a-z0-9]+", text) if t and t not in STOP]
+    tokens = [t for t in re.split(r"[^a-z0-9]+", text) if t and t not in STOP]
+    # a bare marker in a label names a positive population ("CD14 Monocytes", "CD8 T")
+    return [f"{t}pos" if BARE_MARKER.match(t) else t for t in tokens]
+
+
+BARE_MARKER = re.compile(r"^cd\d+[a-z]?$")
+CD_ALIAS = re.compile(r"^CD\d+$")
 
 
 class CellOntology:
@@ -69,6 +76,10 @@ class CellOntology:
         self._term_tokens = {tid: set(_tokens(label)) for tid, (label, _, _) in terms.items()}
         counts = Counter(token for tokens in self._term_tokens.values() for token in tokens)
         self._idf = {token: math.log(len(terms) / n) for token, n in counts.items()}
+
+    def _singular(self, token: str) -> str:
+        """``monocytes`` → ``monocyte`` when the singular is an ontology word (labels are often plural)."""
+        return token[:-1] if token.endswith("s") and token not in self._idf and token[:-1] in self._idf else token
 
     @classmethod
     def load(cls) -> CellOntology:
@@ -88,19 +99,35 @@ class CellOntology:
         for candidate in (normalised, normalised + " cell"):
             if candidate in self._exact:
                 return self._match(self._exact[candidate], label, "exact", 1.0)
-        query = set(_tokens(label))
+        found = self.candidates(label, 1)
+        return self._match(found[0][0], label, "fuzzy", found[0][1]) if found else None
+
+    def candidates(self, label: str, n: int = 5) -> list[tuple[str, float]]:
+        """The ``n`` best fuzzy matches of ``label``: (term id, IDF-weighted token overlap in [0, 1]), best
+        first, ties by id. Exact and synonym matches are :meth:`map_label`'s first steps, not scored here."""
+        query = {self._singular(t) for t in _tokens(_markers_as_cd(label))}
         if not query:
-            return None
-        best, best_score = None, 0.0
-        for tid, tokens in self._term_tokens.items():
-            shared = query & tokens
-            if not shared:
-                continue
-            weight = lambda words: sum(self._idf.get(w, math.log(len(self.terms))) for w in words)  # noqa: E731
-            score = weight(shared) / weight(query | tokens)
-            if score > best_score or (score == best_score and best is not None and tid < best):
-                best, best_score = tid, score
-        return self._match(best, label, "fuzzy", best_score) if best else None
+            return []
+        weight = lambda words: sum(self._idf.get(w, math.log(len(self.terms))) for w in words)  # noqa: E731
+        scored = [(-weight(query & tokens) / weight(query | tokens), tid)
+                  for tid, tokens in self._term_tokens.items() if query & tokens]
+        return [(tid, round(-score, 6)) for score, tid in sorted(scored)[:n]]
+
+
+def _markers_as_cd(label: str) -> str:
+    """Gene symbols in a label written as their CD names ("FCGR3A Monocytes" → "CD16 Monocytes"), as the
+    ontology names populations by CD markers; without the gene catalog the label is left as it is."""
+    from scelmo_desktop.core.knowledge.genes import GeneCatalog
+
+    catalog = GeneCatalog.load()
+    if catalog is None:
+        return label
+    words = []
+    for word in label.split():
+        record = catalog.records.get(word) if word.isupper() and not BARE_MARKER.match(word.lower()) else None
+        cd = next((a for a in (record.aliases if record else []) if CD_ALIAS.match(a)), None)
+        words.append(cd or word)
+    return " ".join(words)
 
 
 @lru_cache(maxsize=1)

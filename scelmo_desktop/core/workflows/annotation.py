@@ -46,7 +46,7 @@ def split_by_column(adata, column: str, reference_value: str):
 def run_annotation(
     query, *, mode: str, settings: PipelineSettings, llm: LLMSource, embedder, store: Store, reference=None,
     label_key: str | None = None, candidates: list[str] | None = None, table: GeneTable | None = None,
-    k: int = 10, threshold: float = 0.0, text_scoring: str = "markers", n_markers: int = 10, progress=None,
+    k: int = 10, threshold: float = 0.0, text_scoring: str = "auto", n_markers: int = 10, progress=None,
     cancel=None, device: str = "auto", save_adaptor=None, epochs: int = 30, adaptor_file=None,
     key_added: str = LABEL_KEY,
 ) -> tuple[Annotation, dict]:
@@ -73,14 +73,19 @@ def run_annotation(
             set(data_symbols(query_expr, settings.symbol_column)) & set(data_symbols(ref_expr, settings.symbol_column))):
         # checked before any description work: no table could make these two files comparable
         raise ScelmoError("The reference and the query share no described gene; they cannot be compared.")
-    if table is None:  # describe the union of both files' genes once, with the same table for both
+    if text_scoring == "auto":  # curated markers when the knowledge extra has them (README: 0.765 vs 0.274 on PBMC 3k)
+        from scelmo_desktop.core.knowledge.markers import CellMarkers
+
+        text_scoring = "knowledge" if CellMarkers.load() is not None else "markers"
+    knowledge_only = mode == "text" and text_scoring == "knowledge"  # curated markers: no gene table needed
+    if table is None and not knowledge_only:  # the union of both files' genes, described once, one table for both
         from scelmo_desktop.core.tasks.adaptor import saved_adaptor_genes
 
         needed = saved_adaptor_genes(adaptor_file) if adaptor_file is not None else ()
         table, _ = gene_table_for([e for e in (ref_expr, query_expr) if e is not None], settings=settings, llm=llm,
                                   store=store, embedder=embedder, extra_genes=needed, cancel=cancel, **kwargs)
-    query_align = align_expression(table, query_expr, settings.symbol_column)
-    if not query_align.matched.any():
+    query_align = align_expression(table, query_expr, settings.symbol_column) if not knowledge_only else None
+    if query_align is not None and not query_align.matched.any():
         raise ScelmoError("None of the query's genes match the gene table; check var_names or the symbol column setting.")
     arguments = dict(expression=query_expr, alignment=query_align, mode=mode, k=k, threshold=threshold, cancel=cancel,
                      conditioning=settings.conditioning)
@@ -107,6 +112,10 @@ def run_annotation(
         annotation, extra = adaptor_annotation(query, query_expr, query_align, ref_expr, ref_align, ref_labels,
                                                 k=k, threshold=threshold, device=device, seed=settings.seed,
                                                 save_to=save_adaptor, epochs=epochs, progress=progress, cancel=cancel)
+    elif text_scoring == "knowledge":  # curated markers of each type's ontology term: no text, no embedder
+        annotation = annotate_query(query, type_names=type_names, text_scoring=text_scoring, n_markers=n_markers,
+                                    **arguments)
+        extra = {"text_scoring": text_scoring, "markers": annotation.markers, "cell_ontology": annotation.mapping}
     else:
         type_texts = _cell_type_texts(type_names, settings=settings, llm=llm, store=store)
         annotation = annotate_query(query, type_vectors=embedder.embed([type_texts[t] for t in type_names]),
@@ -120,7 +129,7 @@ def run_annotation(
               "input": {"query": query_expr.input_kind.as_dict(),
                         "reference": ref_expr.input_kind.as_dict() if ref_expr is not None else "none"},
               "llm": llm.describe(), "embedder": embedder.info() if embedder else "none",
-              "table_genes": len(table.symbols), "versions": package_versions(), **extra}
+              "table_genes": len(table.symbols) if table is not None else 0, "versions": package_versions(), **extra}
     if label_key and label_key in query.obs.columns:
         record["metrics"] = scores(query.obs[label_key].astype(str), annotation.labels)
     for column in (f"{LABEL_KEY}_head", f"{LABEL_KEY}_head_probability"):

@@ -15,6 +15,7 @@ SPLIT_70_30 = "this data: stratified 70/30 split by the label (evaluation)"
 SPLIT_COLUMN = "this data: cells whose column equals a value"
 REFERENCE_FILE = "a reference file…"
 NO_REFERENCE = "no reference (text mode, or a saved adaptor)"
+TEXT_SCORINGS = ("auto", "knowledge", "markers", "centroid")  # auto: knowledge, the measured best, when installed
 
 
 class AnnotationPanel(TaskPanel):
@@ -51,7 +52,12 @@ class AnnotationPanel(TaskPanel):
         form.addRow("Reference file", file_row)
         form.addRow("Saved adaptor", adaptor_row)
         form.addRow("Label column", self.label)
+        self.text_scoring = QComboBox()
+        self.text_scoring.addItems(list(TEXT_SCORINGS))
+        self.text_scoring.setToolTip("text mode: knowledge scores the curated markers of each type's Cell Ontology "
+                                     "term; markers and centroid use the cell-type descriptions in the text space")
         form.addRow("Candidates", self.candidates)
+        form.addRow("Text scoring", self.text_scoring)
         form.addRow("Unknown below confidence", self.threshold)
 
     def _browse(self) -> None:
@@ -96,20 +102,33 @@ class AnnotationPanel(TaskPanel):
         else:
             reference, query, query_idx = None, adata, np.arange(adata.n_obs)
         candidates = [c.strip() for c in self.candidates.text().split(",") if c.strip()] or None
+        if candidates is None and mode == "text" and label_key and reference is None:  # as the placeholder says
+            candidates = sorted(set(adata.obs[label_key].astype(str)))
         adaptor_file = self.adaptor_path.text().strip() or None if mode == "adaptor" else None
         folder, threshold = results_folder("annotation"), self.threshold.value()
+        text_scoring = self.text_scoring.currentText()
 
         def work(progress, cancel):
             with self.resources(progress, cancel) as resources:
                 annotation, record = run_annotation(
                     query, mode=mode, reference=reference, label_key=label_key, candidates=candidates,
                     table=project.table, threshold=threshold, device=project.settings.device,
-                    adaptor_file=adaptor_file, **resources)
+                    adaptor_file=adaptor_file, text_scoring=text_scoring, **resources)
             files = write_annotation_files(query, annotation, record, folder / "annotation.h5ad",
                                            label_key=label_key)
             return annotation, record, files.get("confusion"), query_idx
 
         return work
+
+    @staticmethod
+    def _evidence(record: dict, label: str) -> dict:
+        """What a type's calls rest on in text mode: its ontology term and the markers scored."""
+        evidence = {}
+        if label in (record.get("cell_ontology") or {}):
+            evidence["Cell Ontology term"] = record["cell_ontology"][label].get("term_label", "")
+        if label in (record.get("markers") or {}):
+            evidence["markers"] = ", ".join(record["markers"][label])
+        return evidence
 
     def show_result(self, result) -> None:
         annotation, record, figure, query_idx = result
@@ -123,15 +142,16 @@ class AnnotationPanel(TaskPanel):
         if metrics:
             per_class = metrics["per_class_f1"]
             counts = pd.Series(annotation.labels).value_counts()
-            self.table.set_frame(pd.DataFrame([{"label": k, "F1": v, "predicted cells": int(counts.get(k, 0))}
-                                               for k, v in per_class.items()]))
+            self.table.set_frame(pd.DataFrame([{"label": k, "F1": v, "predicted cells": int(counts.get(k, 0)),
+                                                **self._evidence(record, k)} for k, v in per_class.items()]))
             self.status.setText(f"{record['method']}: accuracy {metrics['accuracy']:.3f}, macro-F1 "
                                 f"{metrics['macro_f1']:.3f} on {len(query_idx)} query cells · labels written to "
                                 "obs['scelmo_label'] (colour the UMAP by it in Clustering).")
             self.project.results["annotation"] = {k: metrics[k] for k in ("accuracy", "macro_f1")}
         else:
             counts = pd.Series(annotation.labels).value_counts()
-            self.table.set_frame(pd.DataFrame({"label": counts.index, "cells": counts.to_numpy()}))
+            self.table.set_frame(pd.DataFrame([{"label": k, "cells": int(n), **self._evidence(record, k)}
+                                               for k, n in counts.items()]))
             self.status.setText(f"Annotated {len(query_idx)} cells (no truth to score against).")
         if figure is not None:
             self.figure.show_png(figure)

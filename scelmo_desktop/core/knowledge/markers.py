@@ -1,0 +1,120 @@
+"""Cell-type marker genes shipped inside packages, keyed by Cell Ontology id: ``cellconsensus``' weighted
+consensus markers (MIT; 1,375 CL types, read through the restricted unpickler, pinned as the package is young)
+and ``pegasuspy``'s curated immune hierarchy with positive and negative markers (BSD-3).
+
+The weights are relative ranks within a type (how many source lists support a gene), not probabilities.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from scelmo_desktop.core._infra.safe_pickle import safe_unpickle
+from scelmo_desktop.core.knowledge.sources import package_file, source_record
+
+CONSENSUS = ("cellconsensus", "cellconsensus", "data/consensus_cache_full.pkl", "MIT")
+IMMUNE = ("pegasuspy", "pegasus", "annotate_cluster/human_immune_cell_markers.json", "BSD-3-Clause")
+
+
+@dataclass
+class ImmuneType:
+    """One type of pegasus' immune hierarchy: its name, parent, and markers with their sign (+/-)."""
+
+    name: str
+    parent: str | None
+    positive: list[str] = field(default_factory=list)
+    negative: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CellMarkers:
+    """Marker genes per Cell Ontology term (weights), term names, source counts, the immune hierarchy."""
+
+    weights: dict[str, dict[str, float]]  # CL id -> gene -> weight
+    n_sources: dict[str, int]
+    names: dict[str, str]  # CL id -> term name (cellconsensus' copy of the ontology)
+    immune: dict[str, ImmuneType]
+    sources: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def load(cls) -> CellMarkers | None:
+        """The installed marker tables, read once per process; None when neither package is installed."""
+        return _load()
+
+    def markers(self, term_id: str, n: int = 10, *, genes=None) -> list[str]:
+        """The ``n`` highest-weighted markers of ``term_id`` (among ``genes`` when given), ties by name."""
+        weights = self.weights.get(term_id, {})
+        if genes is not None:
+            keep = set(genes)
+            weights = {g: w for g, w in weights.items() if g in keep}
+        return [g for g, _ in sorted(weights.items(), key=lambda item: (-item[1], item[0]))[:n]]
+
+    def types_marked_by(self, gene: str, *, top: int = 5, min_sources: int = 5) -> list[str]:
+        """Cell Ontology ids of the types (with at least ``min_sources`` source lists) where ``gene`` is among
+        the ``top`` markers: where it ranks highest first, then the best-supported types."""
+        ranked = []
+        for term in self.weights:
+            if self.n_sources.get(term, 0) >= min_sources:
+                markers = self.markers(term, top)
+                if gene in markers:
+                    ranked.append((markers.index(gene), -self.n_sources[term], term))
+        return [term for *_, term in sorted(ranked)]
+
+
+def _immune_types(tree: dict, parent: str | None, out: dict) -> None:
+    for entry in tree.get("cell_types", []):
+        node = ImmuneType(entry["name"], parent)
+        for group in entry.get("markers", []):
+            for gene in group.get("genes", []):
+                (node.negative if gene.endswith("-") else node.positive).append(gene.rstrip("+-"))
+        out[node.name] = node
+        if entry.get("subtypes"):
+            _immune_types(entry["subtypes"], node.name, out)
+
+
+@lru_cache(maxsize=1)
+def _load() -> CellMarkers | None:
+    sources, weights, n_sources, names, immune = [], {}, {}, {}, {}
+    distribution, package, relative, licence = CONSENSUS
+    path = package_file(package, relative)
+    if path is not None:
+        data = safe_unpickle(path.read_bytes())
+        weights = {term: {str(g): float(w) for g, w in genes.items()} for term, genes in data["consensus"].items()}
+        n_sources = {term: int(n) for term, n in data["n_sources"].items()}
+        names = {term: str(info.get("name", "")) for term, info in data["ct_info"].items()}
+        sources.append(source_record(distribution, path, licence=licence))
+    distribution, package, relative, licence = IMMUNE
+    path = package_file(package, relative)
+    if path is not None:
+        _immune_types(json.loads(path.read_text(encoding="utf-8")), None, immune)
+        sources.append(source_record(distribution, path, licence=licence))
+    if not sources:
+        return None
+    return CellMarkers(weights=weights, n_sources=n_sources, names=names, immune=immune, sources=sources)
+
+
+def marker_terms(labels: list[str], markers: CellMarkers) -> dict[str, dict]:
+    """Per label, the Cell Ontology term whose markers stand for it: the ontology match (exact, synonym, else the
+    best token match, ties to the term more marker lists support) among terms that have markers."""
+    from scelmo_desktop.core.knowledge.cell_ontology import CellOntology
+
+    ontology = CellOntology.load()
+    chosen = {}
+    for label in labels:
+        match = ontology.map_label(label)
+        if match is not None and match.how != "fuzzy" and match.term_id in markers.weights:
+            chosen[label] = {"term_id": match.term_id, "how": match.how, "score": 1.0}
+            continue
+        candidates = [(term, score) for term, score in ontology.candidates(label, 10) if term in markers.weights]
+        if not candidates:
+            chosen[label] = {"term_id": None, "how": "none", "score": 0.0}
+            continue
+        best = candidates[0][1]
+        term, score = max((c for c in candidates if c[1] >= best),
+                          key=lambda c: (markers.n_sources.get(c[0], 0), c[0]))
+        chosen[label] = {"term_id": term, "how": "fuzzy", "score": score}
+    for label, entry in chosen.items():
+        entry["term_label"] = markers.names.get(entry["term_id"], "") if entry["term_id"] else ""
+    return chosen
