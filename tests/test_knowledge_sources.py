@@ -114,7 +114,7 @@ def test_annotation_with_no_reference_from_curated_markers(tmp_path, markers):
     with scelmo.models.load(mode="facts", store=tmp_path / "store.sqlite") as models:
         record = scelmo.tl.annotate(adata, method="text", text_scoring="knowledge", candidates=names,
                                     label_key="bulk_labels", models=models, layer="raw", threshold=0.5)
-    assert record["metrics"]["accuracy"] > 0.55, record["metrics"]  # measured 0.683 without a threshold
+    assert record["metrics"]["accuracy"] > 0.55, record["metrics"]  # measured 0.667 without a threshold
     assert record["cell_ontology"]["CD14+ Monocyte"]["term_id"] == "CL:0001054"
     assert "LYZ" in record["markers"]["CD14+ Monocyte"] and record["table_genes"] == 0  # no gene table built
     calls = adata.obs["scelmo_label"].astype(str)

@@ -95,13 +95,20 @@ def _load() -> CellMarkers | None:
     return CellMarkers(weights=weights, n_sources=n_sources, names=names, immune=immune, sources=sources)
 
 
-def marker_terms(labels: list[str], markers: CellMarkers) -> dict[str, dict]:
-    """Per label, the Cell Ontology term whose markers stand for it: the ontology match (exact, synonym, else the
-    best token match, ties to the term more marker lists support) among terms that have markers."""
+def marker_terms(labels: list[str], markers: CellMarkers, *, genes=None, margin: float = 0.8,
+                 n_markers: int = 10) -> dict[str, dict]:
+    """Per label, the Cell Ontology term whose markers stand for it, among terms that have markers.
+
+    Exact and synonym matches are taken as they are. A label matched by tokens may fit several terms nearly as
+    well ("FCGR3A Monocytes": the intermediate or the non-classical CD16+ monocyte); of those within ``margin``
+    of the best score, the one whose markers (among ``genes``) overlap least with the other labels' is chosen,
+    as the labels of one file name distinct populations, then the term more marker lists support. Measured on
+    PBMC 3k's labels: 0.917 accuracy, against 0.765 for the best-scoring term alone and 0.921 with terms
+    chosen by hand (benchmarks/no_reference_annotation.py)."""
     from scelmo_desktop.core.knowledge.cell_ontology import CellOntology
 
     ontology = CellOntology.load()
-    chosen = {}
+    chosen, pools = {}, {}
     for label in labels:
         match = ontology.map_label(label)
         if match is not None and match.how != "fuzzy" and match.term_id in markers.weights:
@@ -112,9 +119,15 @@ def marker_terms(labels: list[str], markers: CellMarkers) -> dict[str, dict]:
             chosen[label] = {"term_id": None, "how": "none", "score": 0.0}
             continue
         best = candidates[0][1]
-        term, score = max((c for c in candidates if c[1] >= best),
-                          key=lambda c: (markers.n_sources.get(c[0], 0), c[0]))
-        chosen[label] = {"term_id": term, "how": "fuzzy", "score": score}
-    for label, entry in chosen.items():
+        pools[label] = [c for c in candidates if c[1] >= margin * best]
+        chosen[label] = {"term_id": candidates[0][0], "how": "fuzzy", "score": best}
+    top = lambda term: set(markers.markers(term, n_markers, genes=genes))  # noqa: E731
+    for _ in range(2):  # a second pass sees the first pass's choices for every other label
+        for label, pool in pools.items():
+            others = set().union(*(top(e["term_id"]) for other, e in chosen.items()
+                                   if other != label and e["term_id"]))
+            term, score = min(pool, key=lambda c: (len(top(c[0]) & others), -markers.n_sources.get(c[0], 0), c[0]))
+            chosen[label].update(term_id=term, score=score)
+    for entry in chosen.values():
         entry["term_label"] = markers.names.get(entry["term_id"], "") if entry["term_id"] else ""
     return chosen

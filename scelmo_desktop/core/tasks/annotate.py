@@ -165,7 +165,7 @@ def knowledge_match(expression, genes, type_names: list[str], *, n_markers: int 
         raise ScelmoError("Knowledge-based annotation needs the cell-type marker tables of the knowledge extra "
                           "(cellconsensus); install it, or choose another text scoring.")
     genes = [str(g) for g in genes]
-    mapping = marker_terms(list(type_names), table)
+    mapping = marker_terms(list(type_names), table, genes=genes, n_markers=n_markers)
     markers = {name: table.markers(entry["term_id"], n_markers, genes=genes) if entry["term_id"] else []
                for name, entry in mapping.items()}
     scored = [name for name in type_names if markers[name]]
