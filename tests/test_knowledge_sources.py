@@ -120,3 +120,17 @@ def test_annotation_with_no_reference_from_curated_markers(tmp_path, markers):
     calls = adata.obs["scelmo_label"].astype(str)
     assert 0 < (calls == "Unknown").mean() < 0.5  # the threshold leaves the unsure cells unnamed
     assert adata.obs["scelmo_label_confidence"].between(0, 1).all()
+
+
+def test_fact_sheets_say_what_genes_do_within_the_window(function, markers):
+    from scelmo_desktop.core.knowledge.facts import MAX_SHEET_CHARS, gene_fact_sheets
+
+    sheets = gene_fact_sheets(["CD3E", "LYZ", "NKG7", "MALAT1"])
+    assert "Biological processes:" in sheets.texts["CD3E"] and "alpha-beta T cell activation" in sheets.texts["CD3E"]
+    assert "Marker of:" in sheets.texts["NKG7"] and "natural killer cell" in sheets.texts["NKG7"]
+    assert "Pathways:" in sheets.texts["LYZ"] and "(Reactome)" in sheets.texts["LYZ"]
+    assert "Biological processes" not in sheets.texts["MALAT1"]  # no GO term: the sheet says only what is known
+    assert all(len(text) <= MAX_SHEET_CHARS for text in sheets.texts.values())
+    # the sources are part of the knowledge id: a grounded answer is cached per sheet content
+    assert {s["package"] for s in sheets.source["function"]} >= {"blitzgsea", "cellconsensus"}
+    assert "blitzgsea" in sheets.knowledge_id

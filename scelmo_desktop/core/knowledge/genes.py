@@ -108,14 +108,16 @@ class GeneCatalog:
         return self._ensembl.get(ensembl_id.split(".")[0])
 
 
-def fact_sheet(name: str, record: GeneRecord | None, *, max_chars: int = 900) -> str:
-    """A short factual paragraph about a gene. ``max_chars`` keeps it inside a 256-token embedder window."""
+def fact_sheet(name: str, record: GeneRecord | None, *, max_chars: int = 900, function: list[str] = ()) -> str:
+    """A short factual paragraph about a gene: what it is, then ``function`` (sentences on what it does: its
+    processes, pathways, the cell types it marks), aliases, phenotypes and diseases. ``max_chars`` keeps it
+    inside a 256-token embedder window, so what comes first survives a cut."""
     if record is None:
-        return f"Gene {name}."
+        return " ".join([f"Gene {name}.", *function]) if function else f"Gene {name}."
     kind = GENE_TYPES.get(record.gene_type, record.gene_type.replace("_", " ") or "gene")
     called = f"{name} (official symbol {record.symbol})" if name.upper() != record.symbol.upper() else record.symbol
     parts = [f"{called}, {record.long_name}, is a {kind}"
-             + (f" on chromosome {record.chromosome} ({record.location})." if record.chromosome else ".")]
+             + (f" on chromosome {record.chromosome} ({record.location})." if record.chromosome else "."), *function]
     if record.aliases or record.name_aliases:
         parts.append("Also known as " + ", ".join(record.aliases + record.name_aliases) + ".")
     if record.phenotypes:

@@ -36,6 +36,7 @@ class CellMarkers:
     n_sources: dict[str, int]
     names: dict[str, str]  # CL id -> term name (cellconsensus' copy of the ontology)
     immune: dict[str, ImmuneType]
+    depth: dict[str, int] = field(default_factory=dict)  # CL id -> depth in the ontology (deeper: more specific)
     sources: list[dict] = field(default_factory=list)
 
     @classmethod
@@ -53,14 +54,21 @@ class CellMarkers:
 
     def types_marked_by(self, gene: str, *, top: int = 5, min_sources: int = 5) -> list[str]:
         """Cell Ontology ids of the types (with at least ``min_sources`` source lists) where ``gene`` is among
-        the ``top`` markers: where it ranks highest first, then the best-supported types."""
-        ranked = []
-        for term in self.weights:
-            if self.n_sources.get(term, 0) >= min_sources:
-                markers = self.markers(term, top)
-                if gene in markers:
-                    ranked.append((markers.index(gene), -self.n_sources[term], term))
-        return [term for *_, term in sorted(ranked)]
+        the ``top`` markers: where it ranks highest first, then the most specific, then the best-supported."""
+        return [term for *_, term in self._reverse(top, min_sources).get(gene, [])]
+
+    def _reverse(self, top: int, min_sources: int) -> dict[str, list[tuple]]:
+        key = (top, min_sources)
+        cache = self.__dict__.setdefault("_reverse_cache", {})
+        if key not in cache:
+            index: dict[str, list[tuple]] = {}
+            for term in self.weights:
+                if self.n_sources.get(term, 0) >= min_sources:
+                    for rank, gene in enumerate(self.markers(term, top)):
+                        index.setdefault(gene, []).append(
+                            (rank, -self.depth.get(term, 0), -self.n_sources[term], term))
+            cache[key] = {gene: sorted(entries) for gene, entries in index.items()}
+        return cache[key]
 
 
 def _immune_types(tree: dict, parent: str | None, out: dict) -> None:
@@ -76,7 +84,7 @@ def _immune_types(tree: dict, parent: str | None, out: dict) -> None:
 
 @lru_cache(maxsize=1)
 def _load() -> CellMarkers | None:
-    sources, weights, n_sources, names, immune = [], {}, {}, {}, {}
+    sources, weights, n_sources, names, immune, depth = [], {}, {}, {}, {}, {}
     distribution, package, relative, licence = CONSENSUS
     path = package_file(package, relative)
     if path is not None:
@@ -84,6 +92,7 @@ def _load() -> CellMarkers | None:
         weights = {term: {str(g): float(w) for g, w in genes.items()} for term, genes in data["consensus"].items()}
         n_sources = {term: int(n) for term, n in data["n_sources"].items()}
         names = {term: str(info.get("name", "")) for term, info in data["ct_info"].items()}
+        depth = {term: int(info.get("depth") or 0) for term, info in data["ct_info"].items()}
         sources.append(source_record(distribution, path, licence=licence))
     distribution, package, relative, licence = IMMUNE
     path = package_file(package, relative)
@@ -92,7 +101,8 @@ def _load() -> CellMarkers | None:
         sources.append(source_record(distribution, path, licence=licence))
     if not sources:
         return None
-    return CellMarkers(weights=weights, n_sources=n_sources, names=names, immune=immune, sources=sources)
+    return CellMarkers(weights=weights, n_sources=n_sources, names=names, immune=immune, depth=depth,
+                       sources=sources)
 
 
 def marker_terms(labels: list[str], markers: CellMarkers, *, genes=None, margin: float = 0.8,
