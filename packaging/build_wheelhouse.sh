@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Build an offline wheelhouse for IT departments and the air-gapped pip route:
 #   bash packaging/build_wheelhouse.sh [OUT_DIR]        (default: dist/wheelhouse)
-# It holds every pinned dependency as a wheel (torch CPU, llama-cpp-python built once), the GPL knowledge data
+# It holds every pinned dependency as a wheel (torch CPU, llama-cpp-python built once), the knowledge data
 # packages, and scelmo-desktop itself, plus requirements-offline.txt with the sha256 of every wheel. Install on
 # a machine with no network:
 #   python3.11 -m venv venv && venv/bin/pip install --no-index --find-links OUT_DIR \
 #       --require-hashes -r OUT_DIR/requirements-offline.txt
-#   venv/bin/pip install --no-index --find-links OUT_DIR --no-deps -r OUT_DIR/knowledge-offline.txt   # optional, GPL
+#   venv/bin/pip install --no-index --find-links OUT_DIR --no-deps -r OUT_DIR/knowledge-offline.txt   # optional extra
 #
 # llama-cpp-python: by default llama.cpp is tuned to the build machine's CPU (GGML_NATIVE). For a wheel that runs
 # on any x86-64 workstation, build it with a portable baseline, e.g.
@@ -41,12 +41,16 @@ import hashlib, sys
 from pathlib import Path
 out = Path(sys.argv[1])
 main, knowledge = [], []
+# the knowledge packages go in with --no-deps: only their data files are read (their declared dependencies,
+# a Tryton server or pegasus' analysis stack, are not wanted and are not in the wheelhouse)
+data_only = {line.split("==")[0].strip().lower().replace("_", "-")
+             for line in Path("requirements-knowledge.txt").read_text().splitlines()
+             if line.strip() and not line.startswith("#")}
 for wheel in sorted(out.glob("*.whl")):
     name, version = wheel.name.split("-")[:2]
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     line = f"{name.replace('_', '-')}=={version} --hash=sha256:{digest}"
-    # the GPL data packages go in with --no-deps (their declared Tryton server dependencies are not wanted)
-    (knowledge if name.lower().startswith("gnuhealth") else main).append(line)
+    (knowledge if name.lower().replace("_", "-") in data_only else main).append(line)
 (out / "requirements-offline.txt").write_text("\n".join(main) + "\n")
 (out / "knowledge-offline.txt").write_text("\n".join(knowledge) + "\n")
 print(f"{len(main) + len(knowledge)} wheels in {out}")
