@@ -119,6 +119,17 @@ def text_markers(table: np.ndarray, genes, type_vectors: np.ndarray, type_names:
     return {name: [str(g) for g in genes[order[j, :n]]] for j, name in enumerate(type_names)}
 
 
+def softmax_calls(scores_: np.ndarray, names: list[str], *, temperature: float, threshold: float):
+    """Per cell (row), the best-scoring type (the first in ``names`` among exact ties), its softmax probability
+    at ``temperature`` as the confidence, and ``Unknown`` below ``threshold``; returns labels, confidence, best."""
+    best = np.argmax(scores_, axis=1)
+    logits = (scores_ - scores_[np.arange(len(best)), best][:, None]) / temperature
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    confidence = probabilities[np.arange(len(best)), best].astype(np.float32)
+    labels = np.where(confidence < threshold, UNKNOWN, np.asarray(names)[best]).astype(str)
+    return labels, confidence, best
+
+
 def signature_match(expression, genes, markers: dict[str, list[str]], *, temperature: float = 0.25,
                     threshold: float = 0.0, cancel: CancelFlag | None = None) -> Annotation:
     """Score each cell by the mean standardised (per gene, over these cells) expression of each type's markers;
@@ -140,11 +151,7 @@ def signature_match(expression, genes, markers: dict[str, list[str]], *, tempera
         cols = [position[index[g]] for g in markers[name] if g in index]
         if cols:
             scores_[:, j] = z[:, cols].mean(axis=1)
-    best = np.argmax(scores_, axis=1)  # first (given order) type among exact ties
-    logits = (scores_ - scores_[np.arange(len(best)), best][:, None]) / temperature
-    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    confidence = probabilities[np.arange(len(best)), best].astype(np.float32)
-    labels = np.where(confidence < threshold, UNKNOWN, np.asarray(names)[best]).astype(str)
+    labels, confidence, best = softmax_calls(scores_, names, temperature=temperature, threshold=threshold)
     return Annotation(labels=labels, confidence=confidence, similarity=scores_[np.arange(len(best)), best],
                       method="text")
 
@@ -179,11 +186,7 @@ def knowledge_match(expression, genes, type_names: list[str], *, n_markers: int 
         check_cancel(cancel)
         columns.append(sc.tl.score_genes(cells, markers[name], copy=True, random_state=seed).obs["score"].to_numpy())
     scores_ = np.column_stack(columns).astype(np.float32)
-    best = np.argmax(scores_, axis=1)
-    logits = (scores_ - scores_[np.arange(len(best)), best][:, None]) / temperature
-    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    confidence = probabilities[np.arange(len(best)), best].astype(np.float32)
-    labels = np.where(confidence < threshold, UNKNOWN, np.asarray(scored)[best]).astype(str)
+    labels, confidence, best = softmax_calls(scores_, scored, temperature=temperature, threshold=threshold)
     annotation = Annotation(labels=labels, confidence=confidence, similarity=scores_[np.arange(len(best)), best],
                             method="text", markers=markers)
     annotation.mapping = mapping
