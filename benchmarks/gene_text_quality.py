@@ -1,8 +1,11 @@
 """Does the description text matter? Scores gene tables where the text space itself is used.
 
 For each description mode (facts, llm, grounded) and two controls (name-only text "Gene X.", random vectors):
-  * marker → cell-type retrieval: cosine of each marker gene's embedding with each type's Cell Ontology text;
-    ROC AUC over (marker, type) pairs, top-1 and top-3 accuracy per marker;
+  * marker → cell-type retrieval: cosine of each marker gene's embedding with each type's Cell Ontology
+    definition; ROC AUC over (marker, type) pairs, top-1 and top-3 accuracy per marker. Not circular: the
+    markers are the project's textbook table (``markers.py``), not cellconsensus, and the row
+    ``facts, marker line held out`` scores sheets without the "Marker of:" sentence (GO processes and pathways
+    only), beside ``facts, identity only`` (the sheets before function knowledge: name, locus, diseases);
   * marker-pair AUC: cosine of two markers of the same type vs of different types;
   * co-expression agreement: Spearman of gene-gene text cosine vs expression correlation (pbmc68k .raw);
   * clustering (wa on every gene, NMI/ARI/ASW on bulk_labels) with PCA, for the modes cheap enough to run on
@@ -29,6 +32,7 @@ from scelmo_desktop.backends import registry
 from scelmo_desktop.core.protocols import GenerationParams
 from scelmo_desktop.core.text.gene_texts import describe_gene_list
 from scelmo_desktop.core.knowledge.cell_ontology import CellOntology
+from scelmo_desktop.core.knowledge.facts import gene_fact_sheets
 from scelmo_desktop.core.protocols import LLMSource
 from scelmo_desktop.core.text.store import Store
 
@@ -104,13 +108,16 @@ def main() -> dict:
             if mode != "facts":
                 extra[mode]["flags"] = result.flag_counts()
         texts["name-only"] = {g: f"Gene {g}." for g in set(all_genes + markers)}
+        genes = list(dict.fromkeys(all_genes + markers))
+        texts["facts, marker line held out"] = gene_fact_sheets(genes, held_out=frozenset({"markers"})).texts
+        texts["facts, identity only"] = gene_fact_sheets(genes, held_out=frozenset({"markers", "function"})).texts
     rng = np.random.default_rng(0)
     tables = {mode: dict(zip(t, embedder.embed(list(t.values())))) for mode, t in texts.items()}
     tables["random"] = {g: rng.normal(size=384).astype(np.float32) for g in set(all_genes + markers)}
     for mode, vectors in tables.items():
         row = retrieval(vectors, type_vectors, types)
         row["coexpression_spearman"] = coexpression(vectors, adata)
-        if mode in ("facts", "name-only", "random"):
+        if mode not in ("llm", "grounded"):
             row.update(clustering(vectors, adata))
         rows[mode] = {k: round(float(v), 3) for k, v in row.items()}
     from scelmo_desktop.core.embedding.baselines import pca_embedding

@@ -88,12 +88,15 @@ def cluster(adata, *, use_rep: str = SCELMO_KEY, key_added: str = CLUSTER_KEY, l
 
 def annotate(adata, *, reference=None, label_key: str | None = None, method: str = "knn",
              key_added: str = LABEL_KEY, candidates: list[str] | None = None, adaptor=None, k: int = 10,
-             threshold: float = 0.0, text_scoring: str = "auto", table=None, models=None, progress=None,
+             threshold: float = 0.0, text_scoring: str = "auto", preset: str | None = None,
+             smoothing: str = "expression", n_markers: int | None = None, table=None, models=None, progress=None,
              cancel=None, **options) -> dict:
     """Label the cells of ``adata``: ``knn`` (10-NN vote on a labelled ``reference``), ``adaptor`` (fine-tuned
     on the reference, or a saved ``adaptor`` file: then no reference is needed) or ``text`` (no reference:
     ``text_scoring`` markers / centroid use the cell-type descriptions, knowledge the curated markers of each
-    type's Cell Ontology term). Writes ``obs[key_added]``, ``obs['<key_added>_confidence']``,
+    type's Cell Ontology term; candidates from ``candidates``, a tissue ``preset`` such as ``"blood"``, or the
+    reference's labels; ``smoothing`` averages marker scores over neighbours: ``expression``, ``embedding``
+    (``obsm['X_scelmo']``) or ``none``). Writes ``obs[key_added]``, ``obs['<key_added>_confidence']``,
     ``obs['<key_added>_similarity']`` and ``uns['scelmo']['annotation']``; adaptor mode also
     ``obs['<key_added>_head']``, ``obs['<key_added>_head_probability']`` and ``obsm['X_scelmo_adaptor']``.
     Returns the run record (with accuracy and macro-F1 when ``adata`` has ``obs[label_key]``)."""
@@ -102,7 +105,8 @@ def annotate(adata, *, reference=None, label_key: str | None = None, method: str
     with _resources(models, options, progress=progress, cancel=cancel) as resources:
         return run_annotation(adata, mode=method, reference=reference, label_key=label_key, candidates=candidates,
                               table=table, k=k, threshold=threshold, adaptor_file=adaptor, key_added=key_added,
-                              text_scoring=text_scoring, **resources)[1]
+                              text_scoring=text_scoring, preset=preset, smoothing=smoothing, n_markers=n_markers,
+                              **resources)[1]
 
 
 def integrate(adata, *, batch_key: str, label_key: str, key_added: str = INTEGRATED_KEY, epochs: int = 30,

@@ -13,7 +13,7 @@ pytest_plugins = ["gui_support"]  # the app's window fixture, for the GUI tests
 
 import scelmo_desktop  # noqa: E402,F401  (sets the offline switches)
 from scelmo_desktop.backends import registry  # noqa: E402
-from scelmo_desktop.core.protocols import GenerationParams
+from scelmo_desktop.core.protocols import GenerationParams  # noqa: E402
 
 # Short answers keep the real-LLM tests quick; the code path is the same as with 160 tokens.
 TEST_PARAMS = GenerationParams(max_tokens=24)

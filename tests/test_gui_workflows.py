@@ -146,7 +146,35 @@ def test_annotation_panel_without_reference_scores_curated_markers(qtbot, facts_
     annotation.run()
     finish(qtbot, window)
     frame = annotation.table.model_.frame
-    assert {"Cell Ontology term", "markers"} <= set(frame.columns)
+    assert {"Cell Ontology term", "markers scored", "markers seen"} <= set(frame.columns)
     row = frame.set_index("label").loc["CD14+ Monocyte"]
-    assert row["Cell Ontology term"] == "CD14-positive monocyte" and "LYZ" in row["markers"]
+    assert row["Cell Ontology term"] == "CD14-positive monocyte" and "LYZ" in row["markers scored"]
     assert window.project.results["annotation"]["accuracy"] > 0.55
+
+
+def test_annotation_panel_with_the_blood_preset_shows_markers_seen_and_confidence(qtbot, facts_window):
+    """No label list at all: the blood preset's candidates, each type's markers seen and mean confidence; the
+    file's labels only say, in the confusion matrix, which type their cells were called."""
+    from scelmo_desktop.core.data.demo import DEMO_SOURCE
+    from scelmo_desktop.gui.panels.annotation import NO_REFERENCE
+
+    window = facts_window
+    window.open_data(DEMO_SOURCE)
+    annotation = window.panels["Annotation"]
+    annotation.refresh()
+    annotation.mode.setCurrentText("text")
+    annotation.reference.setCurrentText(NO_REFERENCE)
+    annotation.preset.setCurrentText("blood")
+    annotation.label.setCurrentText("bulk_labels")
+    annotation.run()
+    finish(qtbot, window)
+    frame = annotation.table.model_.frame.set_index("label")
+    assert {"cells", "mean confidence", "markers seen", "Cell Ontology term"} <= set(frame.columns)
+    calls = window.project.adata.obs["scelmo_label"].astype(str)
+    by_label = calls[window.project.adata.obs["bulk_labels"].astype(str) == "CD14+ Monocyte"].value_counts()
+    assert by_label.index[0].endswith("classical monocyte")  # the demo lacks CD14: either monocyte, by lineage
+    monocytes = frame.loc[by_label.index[0]]
+    assert monocytes["Cell Ontology term"] == by_label.index[0] and monocytes["cells"] > 20
+    assert any(g in monocytes["markers seen"] for g in ("LYZ", "S100A8", "S100A9", "FCN1", "FCGR3A"))
+    assert 0 < frame["mean confidence"].min() <= frame["mean confidence"].max() <= 1
+    assert "calls of each label" in annotation.status.text()

@@ -218,13 +218,17 @@ def _cmd_annotate(args) -> int:
         annotation, record = run_annotation(
             query, mode=args.annotation_mode, reference=reference, label_key=args.label_key,
             candidates=candidates, table=table, k=args.k, threshold=args.threshold,
-            text_scoring=args.text_scoring, n_markers=args.markers, device=args.device,
+            text_scoring=args.text_scoring, n_markers=args.markers, device=args.device, preset=args.preset,
+            smoothing=args.smoothing,
             save_adaptor=args.save_adaptor, epochs=args.epochs, adaptor_file=args.adaptor, **session.resources(args))
     files = write_annotation_files(query, annotation, record, args.out, label_key=args.label_key)
     counts = pd.Series(annotation.labels).value_counts()
     print(f"annotated {len(annotation.labels)} cells ({args.annotation_mode}"
           + (f", saved adaptor {args.adaptor}" if args.adaptor else "") + "); "
           + ", ".join(f"{label}: {n}" for label, n in counts.head(12).items()))
+    if record.get("poorly_mapped"):
+        print("mapped weakly to the Cell Ontology (name these as the ontology does, or check their markers in the "
+              "report): " + ", ".join(record["poorly_mapped"]))
     if "metrics" in record:
         print(f"accuracy {record['metrics']['accuracy']:.3f}  macro-F1 {record['metrics']['macro_f1']:.3f}  "
               f"(against query obs['{args.label_key}'])")

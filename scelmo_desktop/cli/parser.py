@@ -9,8 +9,10 @@ from scelmo_desktop import __version__
 from scelmo_desktop.cli import tasks as cli_tasks
 from scelmo_desktop.core.data.demo import DEMO_LLM_GENES
 from scelmo_desktop.core.data.input_kind import CHOICES as INPUT_CHOICES
+from scelmo_desktop.core.knowledge.presets import TISSUE_PRESETS
 from scelmo_desktop.core.protocols import DEFAULT_LLM_BATCH, DEFAULT_SERVER_PARALLEL
 from scelmo_desktop.core.settings import CONDITIONINGS, DEFAULT_CONDITIONING, DEFAULT_GENES, DEFAULT_LLM_GENES
+from scelmo_desktop.core.tasks.smoothing import DEFAULT_SMOOTHING, SMOOTHINGS
 from scelmo_desktop.core.text.gene_texts import FLAG_POLICIES
 from scelmo_desktop.core.text.generation import MODES
 
@@ -192,13 +194,21 @@ def build_parser() -> argparse.ArgumentParser:
                                "cells), with one the 10-NN vote runs in the adaptor's space")
     annotate.add_argument("--epochs", type=_positive, default=30,
                           help="adaptor mode: most epochs (early stopping on validation kNN accuracy; default 30)")
-    annotate.add_argument("--candidates", help="text mode: comma-separated cell types (default: reference labels)")
+    annotate.add_argument("--candidates", help="text mode: comma-separated cell types (default: --preset, else the "
+                                               "reference labels)")
+    annotate.add_argument("--preset", choices=sorted(TISSUE_PRESETS),
+                          help="text mode: the candidate cell types of a tissue (blood/pbmc: monocytes, T, NK, B, "
+                               "plasma, dendritic cells, megakaryocytes), named by Cell Ontology id")
+    annotate.add_argument("--smoothing", choices=SMOOTHINGS, default=DEFAULT_SMOOTHING,
+                          help="knowledge scoring: average each cell's marker scores over its neighbours in "
+                               "expression (default), in the cell embedding obsm['X_scelmo'] (embedding), or none")
     annotate.add_argument("--text-scoring", choices=("auto", "knowledge", "markers", "centroid"), default="auto",
                           help="text mode: knowledge scores the curated markers of each type's Cell Ontology term "
                                "(no text); markers the genes closest to each type's description in the text space; "
                                "centroid the cosine of cell and description vectors; auto (default): knowledge "
                                "when the knowledge extra is installed, else markers")
-    annotate.add_argument("--markers", type=int, default=10, help="text mode: marker genes per type (default 10)")
+    annotate.add_argument("--markers", type=_positive, help="text mode: marker genes per type (default 25 for "
+                                                             "knowledge, 10 for the text-space markers)")
     annotate.add_argument("--k", type=int, default=10, help="neighbours in the vote (default 10)")
     annotate.add_argument("--threshold", type=float, default=0.0, help="below this confidence a cell is 'Unknown'")
     annotate.add_argument("--gene-table", help="a stored table name or a table file, instead of describing genes")

@@ -145,17 +145,30 @@ def _load() -> CellOntology:
 
 
 def cell_type_fact_sheets(labels: list[str], ontology: CellOntology | None = None) -> tuple[dict[str, str], dict]:
-    """Per label, a sheet from its mapped Cell Ontology term; returns the texts and the mapping record
-    (term id, term label, how, score per label) for provenance."""
+    """Per label, a sheet from its Cell Ontology term (definition, synonyms) and, with the marker tables
+    installed, the term's markers (cellconsensus' top 10; pegasus' positive and negative markers); the term is
+    the one annotation scores (``marker_terms``). Returns the texts and the mapping record (term id, term label,
+    how, score per label; the marker sources) for provenance."""
+    from scelmo_desktop.core.knowledge.markers import CellMarkers, marker_terms
+
     ontology = ontology or CellOntology.load()
+    table = CellMarkers.load()
+    chosen = marker_terms(list(labels), table) if table is not None else {}
     texts, mapping = {}, {}
     for label in labels:
         match = ontology.map_label(label)
+        term_id = (chosen.get(label) or {}).get("term_id")
+        if term_id is not None and term_id in ontology.terms and (match is None or match.term_id != term_id):
+            match = ontology._match(term_id, label, chosen[label]["how"], chosen[label]["score"])
         if match is None:
             texts[label] = f"Cell type {label}."
             mapping[label] = {"how": "none"}
-        else:
-            texts[label] = f"{label}: {match.fact_sheet()}"
-            mapping[label] = {"term_id": match.term_id, "term_label": match.term_label, "how": match.how,
-                              "score": match.score}
-    return texts, {"cell_ontology": ontology.version or "cellxgene-ontology-guide", "mapping": mapping}
+            continue
+        markers = table.description(match.term_id) if table is not None else ""
+        texts[label] = f"{label}: {match.fact_sheet()} {markers}".strip()
+        mapping[label] = {"term_id": match.term_id, "term_label": match.term_label, "how": match.how,
+                          "score": match.score}
+    record = {"cell_ontology": ontology.version or "cellxgene-ontology-guide", "mapping": mapping}
+    if table is not None:
+        record["markers"] = table.sources
+    return texts, record

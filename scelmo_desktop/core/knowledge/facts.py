@@ -44,16 +44,18 @@ class FactSheets:
         return json.dumps(self.source, sort_keys=True)
 
 
-def gene_fact_sheets(names: list[str], catalog: GeneCatalog | None = None,
-                     user: list[UserKnowledge] = ()) -> FactSheets:
+def gene_fact_sheets(names: list[str], catalog: GeneCatalog | None = None, user: list[UserKnowledge] = (),
+                     held_out: frozenset[str] = frozenset()) -> FactSheets:
     """One sheet per name; names unknown to the catalog (or with no catalog installed) get "Gene NAME." (plus
-    what the function sources know of the name).
+    what the function sources know of the name). ``held_out`` leaves sources out (``function``: GO and
+    pathways, ``markers``: the cell types a gene marks), so a benchmark can score what the rest carries.
 
     Texts from the user's own knowledge files come first (they are the curated summaries, e.g. NCBI's),
     followed by the catalog facts, all within :data:`MAX_SHEET_CHARS`.
     """
     catalog = catalog if catalog is not None else GeneCatalog.load()
-    function, markers = GeneFunction.load(), CellMarkers.load()
+    function = GeneFunction.load() if "function" not in held_out else None
+    markers = CellMarkers.load() if "markers" not in held_out else None
     records, hows, texts = {}, Counter(), {}
     for name in names:
         record, how = catalog.resolve(name) if catalog is not None else (None, "no-catalog")

@@ -40,6 +40,7 @@ class Annotation:
     method: str
     markers: dict[str, list[str]] | None = None  # text mode, markers scoring: the genes behind each type
     mapping: dict | None = None  # text mode, knowledge scoring: the Cell Ontology term behind each type
+    evidence: dict | None = None  # knowledge scoring: per type, its markers as seen in the cells called that type
 
     def write_to(self, adata, record: dict, key: str = LABEL_KEY) -> None:
         """``obs[key]``, ``obs['<key>_confidence']``, ``obs['<key>_similarity']`` and the run record in
@@ -156,43 +157,6 @@ def signature_match(expression, genes, markers: dict[str, list[str]], *, tempera
                       method="text")
 
 
-def knowledge_match(expression, genes, type_names: list[str], *, n_markers: int = 10, threshold: float = 0.0,
-                    temperature: float = 0.1, seed: int = 0, cancel: CancelFlag | None = None) -> Annotation:
-    """No reference, no text: each candidate type is mapped to a Cell Ontology term, its ``n_markers`` curated
-    markers (cellconsensus) present in the data are scored per cell as scanpy's ``score_genes`` does (their mean
-    log expression minus that of expression-matched control genes), and each cell takes the best type; the
-    confidence is the softmax probability of that score. ``markers``/``mapping`` say what each call rests on."""
-    import anndata as ad
-    import scanpy as sc
-
-    from scelmo_desktop.core.knowledge.markers import CellMarkers, marker_terms
-
-    table = CellMarkers.load()
-    if table is None:
-        raise ScelmoError("Knowledge-based annotation needs the cell-type marker tables of the knowledge extra "
-                          "(cellconsensus); install it, or choose another text scoring.")
-    genes = [str(g) for g in genes]
-    mapping = marker_terms(list(type_names), table, genes=genes, n_markers=n_markers)
-    markers = {name: table.markers(entry["term_id"], n_markers, genes=genes) if entry["term_id"] else []
-               for name, entry in mapping.items()}
-    scored = [name for name in type_names if markers[name]]
-    if not scored:
-        raise ScelmoError("None of the candidate cell types maps to a Cell Ontology term with markers in this data; "
-                          "name the types as the ontology does (e.g. 'CD14-positive monocyte').")
-    cells = ad.AnnData(expression)
-    cells.var_names = genes
-    columns = []
-    for name in scored:
-        check_cancel(cancel)
-        columns.append(sc.tl.score_genes(cells, markers[name], copy=True, random_state=seed).obs["score"].to_numpy())
-    scores_ = np.column_stack(columns).astype(np.float32)
-    labels, confidence, best = softmax_calls(scores_, scored, temperature=temperature, threshold=threshold)
-    annotation = Annotation(labels=labels, confidence=confidence, similarity=scores_[np.arange(len(best)), best],
-                            method="text", markers=markers)
-    annotation.mapping = mapping
-    return annotation
-
-
 def scores(truth, predicted) -> dict:
     """Accuracy, macro-F1 and per-class F1 over the true labels' classes (``Unknown`` calls count as wrong),
     and the fraction of cells called ``Unknown``."""
@@ -252,11 +216,6 @@ def annotate_query(query, *, expression, alignment, mode: str, reference=None, r
                                                              conditioning=conditioning, cancel=cancel)
         return knn_vote(ref_cells, reference.obs[label_key].astype(str).to_numpy(), query_cells, k=k,
                         threshold=threshold, cancel=cancel)
-    if mode == "text" and text_scoring == "knowledge":
-        from scelmo_desktop.core.embedding.symbols import data_symbols
-
-        return knowledge_match(expression.matrix, data_symbols(expression), list(type_names), n_markers=n_markers,
-                               threshold=threshold, cancel=cancel)
     if mode == "text" and text_scoring == "markers":
         markers = text_markers(alignment.matrix, expression.var_names, type_vectors, list(type_names),
                                n_markers=n_markers)

@@ -22,15 +22,19 @@ from scelmo_desktop.core.embedding.alignment import align_expression
 from scelmo_desktop.core.embedding.gene_table import Alignment, GeneTable
 from scelmo_desktop.core.embedding.symbols import data_symbols
 from scelmo_desktop.core.keys import ADAPTOR_KEY, LABEL_KEY
+from scelmo_desktop.core.knowledge.presets import TISSUE_PRESETS, preset_terms
 from scelmo_desktop.core.protocols import LLMSource
 from scelmo_desktop.core.settings import PipelineSettings
 from scelmo_desktop.core.tasks.annotate import Annotation, annotate_query, scores
+from scelmo_desktop.core.tasks.marker_scoring import KNOWLEDGE_MARKERS, knowledge_match
+from scelmo_desktop.core.tasks.smoothing import DEFAULT_SMOOTHING, SMOOTHINGS, smoothing_graph
 from scelmo_desktop.core.text.describe import describe_cell_types
 from scelmo_desktop.core.text.store import Store
 from scelmo_desktop.core.workflows.common import device_for
 from scelmo_desktop.core.workflows.gene_table import gene_table_for
 
 ANNOTATION_MODES = ("knn", "text", "adaptor")
+WEAK_MAPPING = 0.35  # a token match under this is reported as a poor mapping ("CD8 T" scores 0.48, a fit)
 
 
 def split_by_column(adata, column: str, reference_value: str):
@@ -46,15 +50,25 @@ def split_by_column(adata, column: str, reference_value: str):
 def run_annotation(
     query, *, mode: str, settings: PipelineSettings, llm: LLMSource, embedder, store: Store, reference=None,
     label_key: str | None = None, candidates: list[str] | None = None, table: GeneTable | None = None,
-    k: int = 10, threshold: float = 0.0, text_scoring: str = "auto", n_markers: int = 10, progress=None,
+    k: int = 10, threshold: float = 0.0, text_scoring: str = "auto", n_markers: int | None = None, progress=None,
     cancel=None, device: str = "auto", save_adaptor=None, epochs: int = 30, adaptor_file=None,
-    key_added: str = LABEL_KEY,
+    key_added: str = LABEL_KEY, preset: str | None = None, smoothing: str = DEFAULT_SMOOTHING,
 ) -> tuple[Annotation, dict]:
     """Label the cells of ``query``; returns the annotation and its record (also in ``uns['scelmo']``). The
     labels go to ``obs[key_added]`` (and ``_confidence``, ``_similarity``; adaptor mode ``_head``,
-    ``_head_probability`` and ``obsm['X_scelmo_adaptor']``)."""
+    ``_head_probability`` and ``obsm['X_scelmo_adaptor']``).
+
+    Text mode takes its candidates from ``candidates``, else a tissue ``preset`` (``blood``), else the
+    reference's labels; the knowledge scoring averages each cell's marker scores over its neighbours
+    (``smoothing``: ``expression``, ``embedding`` = ``obsm['X_scelmo']``, or ``none``); ``n_markers``: per type
+    (default 25 for knowledge, 10 for the text-space markers)."""
     if mode not in ANNOTATION_MODES:
         raise ScelmoError(f"Unknown annotation mode '{mode}'; use one of {', '.join(ANNOTATION_MODES)}.")
+    if preset is not None and mode != "text":
+        raise ScelmoError("A tissue preset gives the candidates of text annotation; choose the text method.")
+    preset_map = preset_terms(preset) if preset else None
+    if smoothing not in SMOOTHINGS:
+        raise ScelmoError(f"Unknown smoothing '{smoothing}'; use one of {', '.join(SMOOTHINGS)}.")
     if adaptor_file is not None and mode != "adaptor":
         raise ScelmoError("A saved adaptor is used in adaptor mode only; choose the adaptor method.")
     needs_reference = mode == "knn" or (mode == "adaptor" and adaptor_file is None)
@@ -62,9 +76,11 @@ def run_annotation(
         raise ScelmoError(f"{mode} annotation needs a labelled reference (a reference file, or a split of this "
                           "file) and the label column" + (", or a saved adaptor" if mode == "adaptor" else "") + ".")
     ref_labels = label_values(reference, label_key) if reference is not None and label_key else None
-    type_names = candidates or (sorted(set(ref_labels)) if ref_labels is not None else None)
+    type_names = candidates or (list(preset_map) if preset_map else None) or (
+        sorted(set(ref_labels)) if ref_labels is not None else None)
     if mode == "text" and not type_names:
-        raise ScelmoError("Label-text annotation needs candidate cell types (a comma-separated list) or a labelled reference.")
+        raise ScelmoError("Label-text annotation needs candidate cell types (a comma-separated list), a tissue "
+                          f"preset ({', '.join(sorted(TISSUE_PRESETS))}) or a labelled reference.")
     kwargs = {"progress": progress} if progress is not None else {}
     query_expr = select_expression(query, settings.layer, input_kind=settings.input_kind)
     ref_expr = (select_expression(reference, settings.layer, input_kind=settings.input_kind)
@@ -113,13 +129,14 @@ def run_annotation(
                                                 k=k, threshold=threshold, device=device, seed=settings.seed,
                                                 save_to=save_adaptor, epochs=epochs, progress=progress, cancel=cancel)
     elif text_scoring == "knowledge":  # curated markers of each type's ontology term: no text, no embedder
-        annotation = annotate_query(query, type_names=type_names, text_scoring=text_scoring, n_markers=n_markers,
-                                    **arguments)
-        extra = {"text_scoring": text_scoring, "markers": annotation.markers, "cell_ontology": annotation.mapping}
+        annotation, extra = knowledge_annotation(query, query_expr, type_names, terms=preset_map, n_markers=n_markers,
+                                                 smoothing=smoothing, threshold=threshold, settings=settings,
+                                                 cancel=cancel)
+        extra["preset"] = preset
     else:
         type_texts = _cell_type_texts(type_names, settings=settings, llm=llm, store=store)
         annotation = annotate_query(query, type_vectors=embedder.embed([type_texts[t] for t in type_names]),
-                                    type_names=type_names, text_scoring=text_scoring, n_markers=n_markers,
+                                    type_names=type_names, text_scoring=text_scoring, n_markers=n_markers or 10,
                                     **arguments)
         extra = {"text_scoring": text_scoring, "cell_type_texts": type_texts}
         if annotation.markers is not None:
@@ -131,12 +148,42 @@ def run_annotation(
               "llm": llm.describe(), "embedder": embedder.info() if embedder else "none",
               "table_genes": len(table.symbols) if table is not None else 0, "versions": package_versions(), **extra}
     if label_key and label_key in query.obs.columns:
-        record["metrics"] = scores(query.obs[label_key].astype(str), annotation.labels)
+        truth = query.obs[label_key].astype(str)
+        if preset_map and not candidates and not set(type_names) & set(truth):
+            # the preset's names are not the file's: say which type each file label was called, not an accuracy
+            record["calls_per_label"] = calls_per_label(truth, annotation.labels)
+        else:
+            record["metrics"] = scores(truth, annotation.labels)
     for column in (f"{LABEL_KEY}_head", f"{LABEL_KEY}_head_probability"):
         if column in query.obs and key_added != LABEL_KEY:  # the adaptor's head, under the asked-for name
             query.obs[column.replace(LABEL_KEY, key_added)] = query.obs.pop(column)
     annotation.write_to(query, h5ad_safe(record), key=key_added)
     return annotation, record
+
+
+def calls_per_label(truth, labels) -> dict[str, dict]:
+    """Per file label, the type most of its cells were called and that fraction."""
+    import pandas as pd
+
+    table = pd.crosstab(pd.Series(np.asarray(truth), name="truth"), pd.Series(np.asarray(labels), name="call"))
+    return {str(t): {"call": str(row.idxmax()), "fraction": round(float(row.max() / row.sum()), 3)}
+            for t, row in table.iterrows()}
+
+
+def knowledge_annotation(query, expression, type_names, *, terms, n_markers, smoothing, threshold, settings,
+                         cancel=None) -> tuple[Annotation, dict]:
+    """Curated-marker annotation of ``query`` (no text, no reference), with what the record says of it: the
+    markers and ontology term behind each type, the markers seen, and labels whose mapping is weak."""
+    graph = smoothing_graph(smoothing, log_expression=expression.matrix, adata=query, seed=settings.seed)
+    annotation = knowledge_match(expression.matrix, data_symbols(expression, settings.symbol_column), type_names,
+                                 terms=terms, n_markers=n_markers or KNOWLEDGE_MARKERS, graph=graph,
+                                 threshold=threshold, seed=settings.seed, cancel=cancel)
+    weak = sorted(label for label, entry in annotation.mapping.items()
+                  if entry["term_id"] is None or (entry["how"] == "fuzzy" and entry["score"] < WEAK_MAPPING))
+    return annotation, {"text_scoring": "knowledge", "smoothing": smoothing if graph is not None else "none",
+                        "n_markers": n_markers or KNOWLEDGE_MARKERS, "markers": annotation.markers,
+                        "cell_ontology": annotation.mapping, "markers_seen": annotation.evidence,
+                        "poorly_mapped": weak}
 
 
 def only_symbols(alignment: Alignment, symbols: set[str]) -> Alignment:
@@ -251,10 +298,11 @@ def write_annotation_files(query, annotation: Annotation, record: dict, out, *, 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     files = {}
-    if "metrics" in record:
+    if "metrics" in record or "calls_per_label" in record:
+        title = (f"scELMo {record['method']}: accuracy {record['metrics']['accuracy']:.3f}" if "metrics" in record
+                 else f"scELMo {record['method']} ({record.get('preset')} preset): calls per '{label_key}' label")
         files["confusion"] = confusion_png(query.obs[label_key], annotation.labels, out.with_suffix(".confusion.png"),
-                                           title=f"scELMo {record['method']}: accuracy "
-                                                 f"{record['metrics']['accuracy']:.3f}")
+                                           title=title)
     counts = pd.Series(annotation.labels).value_counts()
     files["report"] = write_annotation_report(out.with_suffix(".report.html"), record=record,
                                               counts=counts.to_dict(), confusion=files.get("confusion"))

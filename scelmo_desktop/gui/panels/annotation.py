@@ -8,6 +8,8 @@ import pandas as pd
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLineEdit
 
 from scelmo_desktop.core.keys import LABEL_KEY
+from scelmo_desktop.core.knowledge.presets import TISSUE_PRESETS
+from scelmo_desktop.core.tasks.smoothing import SMOOTHINGS
 from scelmo_desktop.gui.panels.base import combo_value, fill_obs_combo, path_field
 from scelmo_desktop.gui.panels.task import TaskPanel, results_folder
 
@@ -15,14 +17,16 @@ SPLIT_70_30 = "this data: stratified 70/30 split by the label (evaluation)"
 SPLIT_COLUMN = "this data: cells whose column equals a value"
 REFERENCE_FILE = "a reference file…"
 NO_REFERENCE = "no reference (text mode, or a saved adaptor)"
+NO_PRESET = "none (the candidates above, or the label's values)"
 TEXT_SCORINGS = ("auto", "knowledge", "markers", "centroid")  # auto: knowledge, the measured best, when installed
 
 
 class AnnotationPanel(TaskPanel):
     title = "Annotation"
     explanation = ("knn: each cell takes the majority label of its 10 most similar reference cells. adaptor: a "
-                   "small network fine-tuned on the reference. text: no reference, cells scored against "
-                   "descriptions of the candidate types (weak with the embedded models; see the README).")
+                   "small network fine-tuned on the reference. text: no reference, each cell scored against the "
+                   "curated markers of the candidate types (your list, the label's values or a tissue preset), "
+                   "averaged over its neighbours; the table shows each type's term and the markers seen.")
     run_label = "Annotate"
     job_name = "annotation"
 
@@ -56,8 +60,18 @@ class AnnotationPanel(TaskPanel):
         self.text_scoring.addItems(list(TEXT_SCORINGS))
         self.text_scoring.setToolTip("text mode: knowledge scores the curated markers of each type's Cell Ontology "
                                      "term; markers and centroid use the cell-type descriptions in the text space")
+        self.preset = QComboBox()
+        self.preset.addItems([NO_PRESET, *sorted(set(TISSUE_PRESETS) - {"pbmc"})])
+        self.preset.setToolTip("text mode: the candidate types of a tissue, each named by its Cell Ontology id "
+                               "(used when Candidates is empty)")
+        self.smoothing = QComboBox()
+        self.smoothing.addItems(list(SMOOTHINGS))
+        self.smoothing.setToolTip("knowledge scoring: average each cell's marker scores over its neighbours in "
+                                  "expression (default), in the scELMo embedding, or not at all")
         form.addRow("Candidates", self.candidates)
+        form.addRow("Tissue preset", self.preset)
         form.addRow("Text scoring", self.text_scoring)
+        form.addRow("Smoothing", self.smoothing)
         form.addRow("Unknown below confidence", self.threshold)
 
     def _browse(self) -> None:
@@ -102,18 +116,20 @@ class AnnotationPanel(TaskPanel):
         else:
             reference, query, query_idx = None, adata, np.arange(adata.n_obs)
         candidates = [c.strip() for c in self.candidates.text().split(",") if c.strip()] or None
-        if candidates is None and mode == "text" and label_key and reference is None:  # as the placeholder says
+        preset = None if self.preset.currentText() == NO_PRESET or mode != "text" else self.preset.currentText()
+        if candidates is None and preset is None and mode == "text" and label_key and reference is None:
             candidates = sorted(set(adata.obs[label_key].astype(str)))
         adaptor_file = self.adaptor_path.text().strip() or None if mode == "adaptor" else None
         folder, threshold = results_folder("annotation"), self.threshold.value()
-        text_scoring = self.text_scoring.currentText()
+        text_scoring, smoothing = self.text_scoring.currentText(), self.smoothing.currentText()
 
         def work(progress, cancel):
             with self.resources(progress, cancel) as resources:
                 annotation, record = run_annotation(
                     query, mode=mode, reference=reference, label_key=label_key, candidates=candidates,
                     table=project.table, threshold=threshold, device=project.settings.device,
-                    adaptor_file=adaptor_file, text_scoring=text_scoring, **resources)
+                    adaptor_file=adaptor_file, text_scoring=text_scoring, preset=preset, smoothing=smoothing,
+                    **resources)
             files = write_annotation_files(query, annotation, record, folder / "annotation.h5ad",
                                            label_key=label_key)
             return annotation, record, files.get("confusion"), query_idx
@@ -122,12 +138,15 @@ class AnnotationPanel(TaskPanel):
 
     @staticmethod
     def _evidence(record: dict, label: str) -> dict:
-        """What a type's calls rest on in text mode: its ontology term and the markers scored."""
+        """What a type's calls rest on in text mode: its ontology term, the markers seen in the cells called it
+        (with the fraction of them where each is detected) and the markers scored."""
         evidence = {}
         if label in (record.get("cell_ontology") or {}):
             evidence["Cell Ontology term"] = record["cell_ontology"][label].get("term_label", "")
+        if (record.get("markers_seen") or {}).get(label):
+            evidence["markers seen"] = ", ".join(f"{m['gene']} {m['detected']:.0%}" for m in record["markers_seen"][label])
         if label in (record.get("markers") or {}):
-            evidence["markers"] = ", ".join(record["markers"][label])
+            evidence["markers scored"] = ", ".join(record["markers"][label])
         return evidence
 
     def show_result(self, result) -> None:
@@ -149,9 +168,13 @@ class AnnotationPanel(TaskPanel):
                                 "obs['scelmo_label'] (colour the UMAP by it in Clustering).")
             self.project.results["annotation"] = {k: metrics[k] for k in ("accuracy", "macro_f1")}
         else:
-            counts = pd.Series(annotation.labels).value_counts()
-            self.table.set_frame(pd.DataFrame([{"label": k, "cells": int(n), **self._evidence(record, k)}
-                                               for k, n in counts.items()]))
-            self.status.setText(f"Annotated {len(query_idx)} cells (no truth to score against).")
+            calls = pd.DataFrame({"label": annotation.labels, "confidence": annotation.confidence})
+            summary = calls.groupby("label")["confidence"].agg(["size", "mean"]).sort_values("size", ascending=False)
+            self.table.set_frame(pd.DataFrame([{"label": k, "cells": int(row["size"]),
+                                                "mean confidence": round(float(row["mean"]), 3),
+                                                **self._evidence(record, k)} for k, row in summary.iterrows()]))
+            said = (" · the calls of each label's cells are in the confusion matrix" if record.get("calls_per_label")
+                    else " (no truth to score against)")
+            self.status.setText(f"Annotated {len(query_idx)} cells{said}.")
         if figure is not None:
             self.figure.show_png(figure)
