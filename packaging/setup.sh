@@ -20,6 +20,12 @@ CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}" \
 if [ "${SCELMO_WITHOUT_KNOWLEDGE:-0}" != "1" ]; then
   .venv/bin/python -m pip install --quiet --no-deps -r requirements-knowledge.txt
 fi
+# GO annotations with evidence codes and GO term definitions (Bioconductor's SQLite files, Artistic-2.0): Debian
+# packages, unpacked without R into the environment (.venv/share/scelmo-desktop/go), never into the repository.
+# Elsewhere the gene sheets use blitzgsea's GO process names.
+if [ "${SCELMO_WITHOUT_KNOWLEDGE:-0}" != "1" ]; then
+  bash packaging/go_databases.sh .venv/share/scelmo-desktop/go || true
+fi
 .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
 .venv/bin/scelmo models install-defaults
 echo "set-up complete: .venv/bin/scelmo is ready"

@@ -81,7 +81,7 @@ def test_wrong_label_key_and_layer(tmp_path, small_h5ad):
 
 def test_run_twice_second_time_from_the_store(tmp_path, small_h5ad):
     args = ("run", small_h5ad, "--out", tmp_path / "out", "--label-key", "bulk_labels", "--max-genes", "3",
-            "--max-tokens", "16", "--no-baselines")
+            "--max-tokens", "16", "--no-baselines", "--mode", "grounded")  # the LLM path: auto is facts here
     first = scelmo(*args, home=tmp_path / "home", check=True)
     assert "LLM calls: 3 (cached: 0)" in first.stdout
     assert "scELMo-wa" in first.stdout and "nmi" in first.stdout
@@ -98,16 +98,22 @@ def test_describe_genes_and_cell_types_to_csv(tmp_path, small_h5ad, pbmc):
 
     out = tmp_path / "descriptions.csv"
     result = scelmo("describe", small_h5ad, "--max-genes", "2", "--max-tokens", "12", "--cell-types", "bulk_labels",
-                    "--out", out, home=tmp_path / "home", check=True)
+                    "--mode", "grounded", "--out", out, home=tmp_path / "home", check=True)
     n_labels = pbmc[:300].obs["bulk_labels"].nunique()
     assert f"LLM calls: {2 + n_labels} (cached: 0)" in result.stdout
     table = pd.read_csv(out)
     assert len(table) == 2 + n_labels
     assert set(table.loc[table["kind"] == "cell_type", "name"]) == set(pbmc[:300].obs["bulk_labels"].unique())
-    # default mode 'auto' resolves to grounded for the embedded model when the knowledge extra is installed
     assert table["text"].notna().all() and set(table["mode"]) == {"grounded"}
     assert "description mode: grounded" in result.stdout
     assert "quality flags:" in result.stdout
+    # default mode 'auto': the embedded model's measured best (manifest), facts, when the knowledge extra is there
+    auto = scelmo("describe", small_h5ad, "--max-genes", "2", "--out", tmp_path / "auto.csv", home=tmp_path / "home",
+                  check=True)
+    from scelmo_desktop.core.knowledge.genes import catalog_available
+
+    expected = "facts" if catalog_available() else "llm"
+    assert f"description mode: {expected}" in auto.stdout
 
 
 def test_describe_gene_list_in_facts_mode_needs_no_llm(tmp_path):
@@ -140,12 +146,13 @@ def test_tables_import_list_and_run_with_it(tmp_path, small_h5ad, pbmc):
 
 def test_pack_moves_descriptions_between_workstations(tmp_path):
     first, second = tmp_path / "ws1", tmp_path / "ws2"
-    scelmo("describe", "--genes", "CD3E,LYZ", "--max-tokens", "12", home=first, check=True)
+    scelmo("describe", "--genes", "CD3E,LYZ", "--max-tokens", "12", "--mode", "grounded", home=first, check=True)
     exported = scelmo("packs", "export", tmp_path / "pack.zip", home=first, check=True)
     assert "exported 2 descriptions" in exported.stdout
     imported = scelmo("packs", "import", tmp_path / "pack.zip", home=second, check=True)
     assert "imported 2 new of 2 descriptions" in imported.stdout
-    reused = scelmo("describe", "--genes", "CD3E,LYZ", "--max-tokens", "12", home=second, check=True)
+    reused = scelmo("describe", "--genes", "CD3E,LYZ", "--max-tokens", "12", "--mode", "grounded", home=second,
+                    check=True)
     assert "LLM calls: 0 (cached: 2)" in reused.stdout
 
 

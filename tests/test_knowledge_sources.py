@@ -8,6 +8,7 @@ import pytest
 
 from scelmo_desktop.core.knowledge import markers as markers_module
 from scelmo_desktop.core.knowledge.function import GeneFunction, go_term_name, pathway_name
+from scelmo_desktop.core.knowledge.go_database import GODatabase
 from scelmo_desktop.core.knowledge.markers import CellMarkers
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -30,14 +31,60 @@ def markers():
 
 
 def test_go_processes_for_marker_genes_most_specific_first(function):
+    """The same records from either GO source: Bioconductor's databases where installed, else blitzgsea."""
     assert "alpha-beta T cell activation" in function.processes_of("CD3E")
-    assert "defense response to gram-positive bacterium" in function.processes_of("LYZ")
+    assert "defense response to gram-positive bacterium" in [p.lower() for p in function.processes_of("LYZ")]
     assert "natural killer cell degranulation" in function.processes_of("NKG7", 5)
     assert "B cell proliferation" in function.processes_of("MS4A1", 5)
-    assert function.processes_of("MALAT1") == [] and function.pathways_of("MALAT1") == []  # no GO term, no set
-    assert len(function.processes) > 14_000  # GO_Biological_Process_2023: 14,698 genes
-    processes = function.processes_of("CD3E")
-    assert processes.index("alpha-beta T cell activation") < processes.index("T cell activation")
+    assert function.processes_of("LINC00115") == [] and function.pathways_of("LINC00115") == []  # no GO term
+    assert len(function.processes) > 14_000  # GO_Biological_Process_2023: 14,698 genes; GO.db non-IEA: 16,795
+    if GODatabase.load() is None:  # blitzgsea's sets: the smaller set first
+        processes = function.processes_of("CD3E")
+        assert processes.index("alpha-beta T cell activation") < processes.index("T cell activation")
+
+
+@pytest.fixture(scope="module")
+def go_database():
+    loaded = GODatabase.load()
+    if loaded is None:
+        pytest.skip("Bioconductor's GO databases are not installed (packaging/go_databases.sh; Debian/Ubuntu only)")
+    return loaded
+
+
+def test_go_database_reads_direct_annotations_functions_and_definitions(go_database, function):
+    processes = go_database.processes["NKG7"]
+    assert "natural killer cell degranulation" in processes
+    sizes = {}  # most specific first: no later term annotates fewer genes than an earlier one
+    for terms in go_database.processes.values():
+        for term in terms:
+            sizes[term] = sizes.get(term, 0) + 1
+    assert [sizes[t] for t in processes] == sorted(sizes[t] for t in processes)
+    assert "lysozyme activity" in go_database.functions["LYZ"]
+    assert "T cell receptor binding" in go_database.functions["CD3E"]
+    assert "LINC00115" not in go_database.processes
+    assert function.definition("natural killer cell degranulation").startswith("The regulated exocytosis")
+    assert function.functions_of("LYZ", 2) and function.processes is go_database.processes  # GO.db is used
+    for source in go_database.sources:
+        assert source["package"] in ("r-bioc-org.hs.eg.db", "r-bioc-go.db") and SHA256.match(source["sha256"])
+        assert source["version"] != "unknown" and "Artistic-2.0" in source["licence"]
+
+
+def test_go_database_script_says_why_when_it_cannot(tmp_path):
+    """Without apt-get (not Debian/Ubuntu) the set-up step explains and succeeds; nothing is written."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("bash", "ls", "mkdir", "tail", "tar", "mv", "rm", "tr", "cat"):
+        if shutil.which(tool):
+            (bin_dir / tool).symlink_to(shutil.which(tool))
+    script = Path(__file__).resolve().parents[1] / "packaging" / "go_databases.sh"
+    result = subprocess.run([str(bin_dir / "bash"), str(script), str(tmp_path / "go")], capture_output=True,
+                            text=True, env={"PATH": str(bin_dir), "HOME": str(tmp_path)}, timeout=60)
+    assert result.returncode == 0 and "not installed" in result.stdout and "apt-get" in result.stdout
+    assert not (tmp_path / "go").exists()
 
 
 def test_pathways_exclude_kegg_and_read_as_names(function):
@@ -54,7 +101,7 @@ def test_sources_record_package_version_and_hash(function, markers):
     for source in function.sources + markers.sources:
         assert source["package"] and source["version"] != "unknown" and SHA256.match(source["sha256"])
         assert source["licence"]
-    assert {s["package"] for s in function.sources} >= {"blitzgsea"}
+    assert {s["package"] for s in function.sources} & {"blitzgsea", "r-bioc-org.hs.eg.db"}
     assert {s["package"] for s in markers.sources} >= {"cellconsensus"}
 
 
@@ -125,12 +172,16 @@ def test_annotation_with_no_reference_from_curated_markers(tmp_path, markers):
 def test_fact_sheets_say_what_genes_do_within_the_window(function, markers):
     from scelmo_desktop.core.knowledge.facts import MAX_SHEET_CHARS, gene_fact_sheets
 
-    sheets = gene_fact_sheets(["CD3E", "LYZ", "NKG7", "MALAT1"])
+    sheets = gene_fact_sheets(["CD3E", "LYZ", "NKG7", "LINC00115"])
     assert "Biological processes:" in sheets.texts["CD3E"] and "alpha-beta T cell activation" in sheets.texts["CD3E"]
     assert "Marker of:" in sheets.texts["NKG7"] and "natural killer cell" in sheets.texts["NKG7"]
     assert "Pathways:" in sheets.texts["LYZ"] and "(Reactome)" in sheets.texts["LYZ"]
-    assert "Biological processes" not in sheets.texts["MALAT1"]  # no GO term: the sheet says only what is known
+    assert "Biological processes" not in sheets.texts["LINC00115"]  # no GO term: the sheet says only what is known
     assert all(len(text) <= MAX_SHEET_CHARS for text in sheets.texts.values())
     # the sources are part of the knowledge id: a grounded answer is cached per sheet content
-    assert {s["package"] for s in sheets.source["function"]} >= {"blitzgsea", "cellconsensus"}
-    assert "blitzgsea" in sheets.knowledge_id
+    packages = {s["package"] for s in sheets.source["function"]}
+    assert "cellconsensus" in packages and packages & {"blitzgsea", "r-bioc-org.hs.eg.db"}
+    assert "cellconsensus" in sheets.knowledge_id
+    if GODatabase.load() is not None:  # the GO databases add molecular functions and a definition
+        assert "Molecular functions: lysozyme activity" in sheets.texts["LYZ"]
+        assert "Natural killer cell" in sheets.texts["NKG7"] and "granules" in sheets.texts["NKG7"]

@@ -83,7 +83,7 @@ def test_demo_runs_in_an_empty_network_namespace(tmp_path):
                            capture_output=True, text=True, timeout=60)
     assert probe.returncode == 0 and probe.stdout.strip() not in ("0", "")  # the namespace really has no route
     run = subprocess.run(["unshare", "-n", SCELMO, "demo", "--max-genes", "6", "--max-tokens", "24", "--no-baselines",
-                          "--out", str(tmp_path / "demo")], env=_env(tmp_path / "home"), capture_output=True,
+                          "--mode", "grounded", "--out", str(tmp_path / "demo")], env=_env(tmp_path / "home"), capture_output=True,
                          text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-2000:]
     assert (tmp_path / "demo" / "report.html").exists() and "LLM calls: 6" in run.stdout

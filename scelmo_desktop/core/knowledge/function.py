@@ -6,6 +6,9 @@ academic-only KEGG sets are left out).
 A gene's processes are ordered most specific first (the smallest sets), so a short sheet names what the gene
 is known for ("B cell proliferation") before what half the genome shares ("regulation of cellular process").
 Without the packages :meth:`GeneFunction.load` returns None and sheets stay as they were.
+
+Where Bioconductor's GO databases are installed (``go_database.py``; Debian/Ubuntu), they replace blitzgsea's
+processes: direct non-IEA annotations, plus molecular functions and term definitions.
 """
 
 from __future__ import annotations
@@ -69,6 +72,8 @@ class GeneFunction:
     processes: dict[str, list[str]]
     pathways: dict[str, list[str]]
     sources: list[dict] = field(default_factory=list)
+    functions: dict[str, list[str]] = field(default_factory=dict)  # GO molecular functions (GO databases only)
+    definitions: dict[str, str] = field(default_factory=dict)  # GO term -> definition (GO databases only)
 
     @classmethod
     def load(cls) -> GeneFunction | None:
@@ -80,6 +85,14 @@ class GeneFunction:
 
     def pathways_of(self, symbol: str, n: int | None = None) -> list[str]:
         return self.pathways.get(symbol, [])[:n]
+
+    def functions_of(self, symbol: str, n: int | None = None) -> list[str]:
+        return self.functions.get(symbol, [])[:n]
+
+    def definition(self, term: str) -> str:
+        """The first sentence of a GO term's definition, "" without the GO databases."""
+        text = self.definitions.get(term, "")
+        return text.split(". ")[0].rstrip(".") + "." if text else ""
 
 
 def _by_specificity(sets: dict[str, list[str]], name) -> dict[str, list[str]]:
@@ -95,10 +108,16 @@ def _by_specificity(sets: dict[str, list[str]], name) -> dict[str, list[str]]:
 
 @lru_cache(maxsize=1)
 def _load() -> GeneFunction | None:
-    sources, processes, pathway_sets = [], {}, {}
+    from scelmo_desktop.core.knowledge.go_database import GODatabase
+
+    sources, processes, pathway_sets, functions, definitions = [], {}, {}, {}, {}
+    database = GODatabase.load()
     distribution, package, relative, licence = GO_FILE
     go = package_file(package, relative)
-    if go is not None:
+    if database is not None:
+        processes, functions, definitions = database.processes, database.functions, database.definitions
+        sources.extend(database.sources)
+    elif go is not None:
         processes = _by_specificity(read_gmt(go), go_term_name)
         sources.append(source_record(distribution, go, licence=licence))
     for distribution, package, relative, licence in PATHWAY_FILES:
@@ -108,4 +127,5 @@ def _load() -> GeneFunction | None:
             sources.append(source_record(distribution, path, licence=licence))
     if not sources:
         return None
-    return GeneFunction(processes=processes, pathways=_by_specificity(pathway_sets, pathway_name), sources=sources)
+    return GeneFunction(processes=processes, pathways=_by_specificity(pathway_sets, pathway_name), sources=sources,
+                        functions=functions, definitions=definitions)

@@ -28,12 +28,14 @@ def _sha256(path: str, size: int, mtime: float) -> str:
     return sha256_file(Path(path))
 
 
-def source_record(distribution: str, path: Path, *, licence: str) -> dict:
-    """Package, version, file, sha256 and licence of one knowledge file (for provenance)."""
-    try:
-        version = metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        version = "unknown"
+def source_record(distribution: str, path: Path, *, licence: str, version: str | None = None) -> dict:
+    """Package, version, file, sha256 and licence of one knowledge file (for provenance); ``version`` for a
+    file that no Python distribution installed (a Debian package's)."""
+    if version is None:
+        try:
+            version = metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            version = "unknown"
     stat = path.stat()
     return {"package": distribution, "version": version, "file": path.name,
             "sha256": _sha256(str(path), stat.st_size, stat.st_mtime), "licence": licence}
