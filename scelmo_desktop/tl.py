@@ -100,9 +100,10 @@ def annotate(adata, *, reference=None, label_key: str | None = None, method: str
     ``obs['<key_added>_similarity']`` and ``uns['scelmo']['annotation']``; adaptor mode also
     ``obs['<key_added>_head']``, ``obs['<key_added>_head_probability']`` and ``obsm['X_scelmo_adaptor']``.
     Returns the run record (with accuracy and macro-F1 when ``adata`` has ``obs[label_key]``)."""
-    from scelmo_desktop.core.workflows.annotation import run_annotation
+    from scelmo_desktop.core.workflows.annotation import needs_embedder, run_annotation
 
-    with _resources(models, options, progress=progress, cancel=cancel) as resources:
+    embedder = needs_embedder(method, text_scoring, has_table=table is not None)
+    with _resources(models, options, embedder=embedder, progress=progress, cancel=cancel) as resources:
         return run_annotation(adata, mode=method, reference=reference, label_key=label_key, candidates=candidates,
                               table=table, k=k, threshold=threshold, adaptor_file=adaptor, key_added=key_added,
                               text_scoring=text_scoring, preset=preset, smoothing=smoothing, n_markers=n_markers,

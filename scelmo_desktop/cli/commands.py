@@ -202,7 +202,8 @@ def _cmd_annotate(args) -> int:
     from scelmo_desktop.cli.session import open_session
     from scelmo_desktop.core.data.io import read_data
     from scelmo_desktop.core.embedding.tables import resolve_table
-    from scelmo_desktop.core.workflows.annotation import run_annotation, split_by_column, write_annotation_files
+    from scelmo_desktop.core.workflows.annotation import (needs_embedder, run_annotation, split_by_column,
+                                                          write_annotation_files)
 
     if args.adaptor and args.annotation_mode != "adaptor":
         raise ScelmoError("--adaptor FILE reuses a saved adaptor: use it with --mode adaptor.")
@@ -213,7 +214,8 @@ def _cmd_annotate(args) -> int:
             raise ScelmoError("--split-key needs --reference-value (the value marking reference cells).")
         reference, query = split_by_column(query, args.split_key, args.reference_value)
     table = resolve_table(args.gene_table) if args.gene_table else None
-    with open_session(args, need_embedder=table is None or args.annotation_mode == "text") as session:
+    need_embedder = needs_embedder(args.annotation_mode, args.text_scoring, has_table=table is not None)
+    with open_session(args, need_embedder=need_embedder) as session:
         candidates = [c.strip() for c in args.candidates.split(",") if c.strip()] if args.candidates else None
         annotation, record = run_annotation(
             query, mode=args.annotation_mode, reference=reference, label_key=args.label_key,

@@ -37,6 +37,23 @@ ANNOTATION_MODES = ("knn", "text", "adaptor")
 WEAK_MAPPING = 0.35  # a token match under this is reported as a poor mapping ("CD8 T" scores 0.48, a fit)
 
 
+def resolved_text_scoring(text_scoring: str) -> str:
+    """``auto``: the curated markers when the knowledge extra has them (README: PBMC 3k 0.944 against 0.543 for
+    the text-space markers), else the text-space markers."""
+    if text_scoring != "auto":
+        return text_scoring
+    from scelmo_desktop.core.knowledge.markers import CellMarkers
+
+    return "knowledge" if CellMarkers.load() is not None else "markers"
+
+
+def needs_embedder(mode: str, text_scoring: str, *, has_table: bool) -> bool:
+    """Whether an annotation run embeds text: the curated-marker scoring does not, nor a run given a table."""
+    if mode == "text":
+        return resolved_text_scoring(text_scoring) != "knowledge"
+    return not has_table
+
+
 def split_by_column(adata, column: str, reference_value: str):
     """One file holding both: cells whose ``obs[column] == reference_value`` are the reference."""
     if column not in adata.obs.columns:
@@ -89,10 +106,7 @@ def run_annotation(
             set(data_symbols(query_expr, settings.symbol_column)) & set(data_symbols(ref_expr, settings.symbol_column))):
         # checked before any description work: no table could make these two files comparable
         raise ScelmoError("The reference and the query share no described gene; they cannot be compared.")
-    if text_scoring == "auto":  # curated markers when the knowledge extra has them (README: 0.917 vs 0.274 on PBMC 3k)
-        from scelmo_desktop.core.knowledge.markers import CellMarkers
-
-        text_scoring = "knowledge" if CellMarkers.load() is not None else "markers"
+    text_scoring = resolved_text_scoring(text_scoring)
     knowledge_only = mode == "text" and text_scoring == "knowledge"  # curated markers: no gene table needed
     if table is None and not knowledge_only:  # the union of both files' genes, described once, one table for both
         from scelmo_desktop.core.tasks.adaptor import saved_adaptor_genes

@@ -27,13 +27,14 @@ def save_png(fig, path: Path) -> Path:
 
 
 def confusion_figure(truth, predicted, *, title: str = ""):
-    """Row-normalised confusion matrix: true labels as rows, predicted labels as columns, counts written in."""
-    from sklearn.metrics import confusion_matrix
-
+    """Row-normalised confusion matrix: true labels as rows, predicted labels as columns (the true labels first,
+    in the same order, when the two share names), counts written in."""
     truth, predicted = np.asarray(truth).astype(str), np.asarray(predicted).astype(str)
     rows = sorted(set(truth))
-    columns = rows + sorted(set(predicted) - set(rows))
-    counts = confusion_matrix(truth, predicted, labels=columns)[: len(rows)]
+    # calls named otherwise than the truth (a tissue preset's terms): the calls alone, not a square of empty columns
+    columns = rows + sorted(set(predicted) - set(rows)) if set(predicted) & set(rows) else sorted(set(predicted))
+    counts = pd.crosstab(pd.Series(truth), pd.Series(predicted)).reindex(index=rows, columns=columns,
+                                                                         fill_value=0).to_numpy()
     fractions = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     fig, ax = _figure(1.0 + 0.55 * len(columns), 1.0 + 0.5 * len(rows))
     ax.imshow(fractions, cmap="Blues", vmin=0, vmax=1)
