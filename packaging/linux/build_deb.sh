@@ -20,13 +20,16 @@ Terminal=false
 Categories=Science;Biology;
 DESKTOP
 SIZE_KB="$(du -sk "$ROOT/opt" | cut -f1)"
+# Depends: every system library the bundle's binaries need and do not carry, mapped to its Debian package
+# (packaging/linux/system_deps.py; the build stops when one maps to no package).
+DEPENDS="$(python3 packaging/linux/system_deps.py --bundle "$DIST/scelmo-desktop" --format depends)"
 cat > "$ROOT/DEBIAN/control" <<CONTROL
 Package: scelmo-desktop
 Version: ${VERSION}
 Architecture: amd64
 Maintainer: scELMo Desktop team <noreply@localhost>
 Installed-Size: ${SIZE_KB}
-Depends: libgl1, libegl1, libxkbcommon-x11-0, libxcb-cursor0, libfontconfig1
+Depends: ${DEPENDS}
 Section: science
 Priority: optional
 Description: scELMo Desktop - offline LLM feature generation for single-cell data

@@ -4,6 +4,7 @@
     scelmo-desktop FILE                 open a data file or a saved project (*.scelmo.json)
     scelmo-desktop --demo               open the shipped demo data with the default models ready
     scelmo-desktop --screenshots DIR    open the demo, run the steps that fill every panel, save one PNG each
+    scelmo-desktop --window-check PNG   open (the demo with --demo), grab the screen once the window shows, quit
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--demo", action="store_true", help="open the shipped pbmc68k_reduced demo data")
     parser.add_argument("--screenshots", type=Path, metavar="DIR",
                         help="run the demo through every panel and write one PNG per panel into DIR, then quit")
+    parser.add_argument("--window-check", type=Path, metavar="PNG",
+                        help="once the window is on the display, save a screenshot of the screen to PNG (and "
+                             "PNG.json: platform, geometry, panels, start-up seconds), then quit")
     parser.add_argument("--selftest", action="store_true",
                         help="headless check of this installation: load both models, run the demo, exit 0/1")
     parser.add_argument("--mode", choices=("auto", "llm", "grounded", "facts"),
@@ -106,6 +110,15 @@ def main(argv: list[str] | None = None) -> int:
         window.open_data(DEMO_SOURCE)
     elif args.path:
         (window.open_project if args.path.endswith(PROJECT_SUFFIX) else window.open_data)(args.path)
+    if args.window_check:
+        from scelmo_desktop.gui.window_check import check_window
+
+        def check():
+            check_window(app, window, args.window_check)
+            window.close()
+            app.quit()
+
+        QTimer.singleShot(0, check)
     return app.exec()
 
 

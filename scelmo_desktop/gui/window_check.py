@@ -1,0 +1,56 @@
+"""``scelmo-desktop --window-check PNG``: prove that the app opens a real window on the display it was given.
+
+Once the main window is shown and exposed (after the demo opened, with ``--demo``), the whole screen is grabbed
+from the display server (not the widget painting itself: a blank or absent window shows up as such) and
+saved to ``PNG``, with ``PNG.json`` beside it: the Qt platform (``xcb`` on X11), the screen and window
+geometry, the panel list, and the seconds from process start to the first exposed window. Then the app quits.
+The real-display tests (``tests/test_real_display.py``, ``packaging/linux/window_check.sh``) read both.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+
+def process_age_seconds() -> float | None:
+    """Seconds since this process started (its start-up time, when called at the first window)."""
+    try:
+        import psutil
+
+        return time.time() - psutil.Process().create_time()
+    except Exception:  # noqa: BLE001  (psutil missing or the platform refuses: the figure is left out)
+        return None
+
+
+def check_window(app, window, out: Path, *, timeout_s: float = 120.0) -> None:
+    """Wait for ``window`` to be exposed (and any job to end), grab the screen into ``out`` and describe it."""
+    from PySide6.QtWidgets import QApplication
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not (window.isVisible() and window.windowHandle()
+                                               and window.windowHandle().isExposed()):
+        QApplication.processEvents()
+        time.sleep(0.02)
+    first_window_s = process_age_seconds()
+    while time.monotonic() < deadline and window.job is not None and window.job.is_running():
+        QApplication.processEvents()
+        time.sleep(0.02)
+    for _ in range(25):  # let the last paint reach the display
+        QApplication.processEvents()
+        time.sleep(0.02)
+    screen = window.screen()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    saved = screen.grabWindow(0).save(str(out))
+    frame = window.frameGeometry()
+    info = {"saved": bool(saved), "platform": app.platformName(),
+            "screen": [screen.geometry().width(), screen.geometry().height()],
+            "window": [frame.x(), frame.y(), frame.width(), frame.height()],
+            "exposed": bool(window.windowHandle() and window.windowHandle().isExposed()),
+            "panels": list(window.panels), "data_loaded": window.project.adata is not None,
+            "first_window_seconds": round(first_window_s, 2) if first_window_s is not None else None,
+            "ready_seconds": round(process_age_seconds() or 0.0, 2)}
+    out.with_suffix(out.suffix + ".json").write_text(json.dumps(info, indent=2), encoding="utf-8")
+    print(json.dumps(info))
