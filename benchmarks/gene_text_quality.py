@@ -113,7 +113,7 @@ def main() -> dict:
         texts["facts, identity only"] = gene_fact_sheets(genes, held_out=frozenset({"markers", "function"})).texts
     rng = np.random.default_rng(0)
     tables = {mode: dict(zip(t, embedder.embed(list(t.values())))) for mode, t in texts.items()}
-    tables["random"] = {g: rng.normal(size=384).astype(np.float32) for g in set(all_genes + markers)}
+    tables["random"] = {g: rng.normal(size=384).astype(np.float32) for g in sorted(set(all_genes + markers))}
     for mode, vectors in tables.items():
         row = retrieval(vectors, type_vectors, types)
         row["coexpression_spearman"] = coexpression(vectors, adata)

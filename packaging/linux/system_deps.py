@@ -63,27 +63,34 @@ def bundle_roots(bundle: Path) -> tuple[list[Path], list[Path], set[Path]]:
                                                         and "platforms" not in p.parts}
 
 
-def external_libraries(roots: list[Path], carried: list[Path], *, optional: set[Path] = frozenset()
-                       ) -> dict[str, str]:
-    """soname -> the first carried file that needs it, following NEEDED inside the carried folders; an
-    ``optional`` root needing a Qt library that is not carried is dropped (Qt skips such a plugin)."""
-    index = {}
-    for folder in carried:
-        for path in folder.glob("*.so*"):
-            index.setdefault(path.name, path)
-    roots = [r for r in roots if r not in optional or all(n in index for n in needed(r) if n.startswith("libQt6"))]
-    seen, external, queue = set(), {}, list(roots)
-    while queue:
-        path = queue.pop()
-        if path in seen:
-            continue
-        seen.add(path)
-        for name in needed(path):
-            if name in index:
-                queue.append(index[name])
-            else:
-                external.setdefault(name, path.name)
-    return external
+class Closure:
+    """The system libraries each root needs, following NEEDED through the libraries the bundle carries."""
+
+    def __init__(self, carried: list[Path]):
+        self.index = {}
+        for folder in carried:
+            for path in folder.glob("*.so*"):
+                self.index.setdefault(path.name, path)
+        self._needed: dict[Path, list[str]] = {}
+
+    def _direct(self, path: Path) -> list[str]:
+        if path not in self._needed:
+            self._needed[path] = needed(path)
+        return self._needed[path]
+
+    def external(self, root: Path) -> set[str]:
+        seen, found, queue = set(), set(), [root]
+        while queue:
+            path = queue.pop()
+            if path in seen:
+                continue
+            seen.add(path)
+            for name in self._direct(path):
+                if name in self.index:
+                    queue.append(self.index[name])
+                else:
+                    found.add(name)
+        return found
 
 
 @functools.lru_cache(maxsize=1)
@@ -122,19 +129,27 @@ def _apt_knows(package: str) -> bool:
     return result.returncode == 0 and "Package:" in result.stdout
 
 
-def packages_for(external: dict[str, str]) -> tuple[list[str], list[str]]:
-    """The packages providing ``external`` and the sonames no package provides."""
-    packages, unmapped = set(), []
-    for soname in sorted(external):
-        path = _installed_path(soname)
-        owner = _dpkg_owner(path) if path else None
-        if owner is None:
-            owner = next((p for p in soname_packages(soname) if _apt_knows(p)), None)
-        if owner is None:
-            unmapped.append(f"{soname} (needed by {external[soname]})")
-        else:
-            packages.add(owner)
-    return sorted(packages), unmapped
+def package_of(soname: str) -> str | None:
+    """The Debian package providing ``soname``: its owner when installed here, else its Debian name if apt knows it."""
+    path = _installed_path(soname)
+    owner = _dpkg_owner(path) if path else None
+    return owner or next((p for p in soname_packages(soname) if _apt_knows(p)), None)
+
+
+def derive(roots: list[Path], carried: list[Path], optional: set[Path]) -> tuple[list[str], list[str], list[str]]:
+    """(packages, unmapped needs of required files, optional plugins left out with the reason)."""
+    closure, packages, unmapped, left_out = Closure(carried), set(), [], []
+    for root in roots:
+        needs = closure.external(root)
+        mapped = {name: package_of(name) for name in sorted(needs)}
+        missing = sorted(name for name, package in mapped.items() if package is None)
+        qt_missing = sorted(name for name in needs if name.startswith("libQt6"))
+        if root in optional and (missing or qt_missing):  # Qt skips a plugin whose libraries are absent
+            left_out.append(f"{root.name} (needs {', '.join(qt_missing or missing)})")
+            continue
+        unmapped.extend(f"{name} (needed by {root.name})" for name in missing + qt_missing)
+        packages.update(p for p in mapped.values() if p)
+    return sorted(packages), unmapped, left_out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,7 +164,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"system_deps: '{tool}' is needed (Debian/Ubuntu with binutils)", file=sys.stderr)
             return 2
     roots, carried, optional = venv_roots(args.venv) if args.venv else bundle_roots(args.bundle)
-    packages, unmapped = packages_for(external_libraries(roots, carried, optional=optional))
+    packages, unmapped, left_out = derive(roots, carried, optional)
+    for plugin in left_out:
+        print(f"system_deps: optional plugin left out: {plugin}", file=sys.stderr)
     if unmapped:
         print("system_deps: no Debian package provides " + "; ".join(unmapped), file=sys.stderr)
         return 1

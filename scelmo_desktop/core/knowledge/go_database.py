@@ -8,7 +8,9 @@ or in the folder ``SCELMO_GO_DB`` names. Where they are absent (Windows, macOS, 
 blitzgsea's GO process names (``function.py``), without definitions or molecular functions.
 
 Only direct, non-IEA annotations are read (electronic inferences are the bulk of GO and the least specific), and
-a gene's terms are ordered most specific first: the fewest genes annotated directly to the term.
+a gene's terms are ordered most specific first: the fewest genes annotated directly to the term. The
+molecular functions and definitions are read too (``definition()``); the gene sheets use the processes only,
+as the functions and definitions measured worse there (``facts.function_sentences``).
 """
 
 from __future__ import annotations
@@ -60,6 +62,11 @@ class GODatabase:
     def load(cls) -> GODatabase | None:
         """The installed databases, read once per process; None when they are not installed."""
         return _load()
+
+    def definition(self, term: str) -> str:
+        """The first sentence of ``term``'s GO definition ("" when GO has none)."""
+        text = self.definitions.get(term, "")
+        return text.split(". ")[0].rstrip(".") + "." if text else ""
 
 
 def _version(folder: Path, package: str) -> str:
