@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +43,8 @@ def display():
 def test_the_app_opens_a_real_window_with_the_demo(display, tmp_path):
     from PIL import Image
 
+    from scelmo_desktop.gui.window_check import verify
+
     shot = tmp_path / "window.png"
     env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}  # the real platform, not offscreen
     env.update(DISPLAY=display, SCELMO_HOME=str(tmp_path / "home"), OMP_NUM_THREADS="1")
@@ -51,17 +52,13 @@ def test_the_app_opens_a_real_window_with_the_demo(display, tmp_path):
                          timeout=300)
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
     info = json.loads(Path(str(shot) + ".json").read_text())
-    assert info["platform"] == "xcb" and info["exposed"] and info["data_loaded"] and info["panels"] == PANELS
+    assert info["platform"] == "xcb" and info["panels"] == PANELS
     assert info["first_window_seconds"] is None or 0 < info["first_window_seconds"] < 300
-    pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float32)
-    assert pixels.shape == (1000, 1600)  # the whole screen of the display, from the server
-    x, y, width, height = info["window"]
-    assert width >= 800 and height >= 500
-    window = pixels[y:y + height, x:x + width]
-    outside = pixels[y + height + 5:, :] if y + height + 5 < pixels.shape[0] else pixels[:, x + width + 5:]
-    assert window.std() > 10 and abs(window.mean() - outside.mean()) > 50  # a painted window on the bare root
-    panel_list = window[40:300, 5:170]  # the panel names: dark text on a light list
-    assert panel_list.std() > 10 and (panel_list < 100).mean() > 0.01
+    assert verify(shot) == []  # screen-sized, a painted window on the bare root, text in the panel list
+    blank = tmp_path / "blank.png"  # the check fails on what a missing window would give
+    Image.new("L", (1600, 1000)).save(blank)
+    Path(str(blank) + ".json").write_text(json.dumps(info))
+    assert any("blank" in p or "told from" in p for p in verify(blank))
 
 
 def test_readme_names_the_system_packages_the_binaries_need():

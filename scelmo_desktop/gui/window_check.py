@@ -54,3 +54,43 @@ def check_window(app, window, out: Path, *, timeout_s: float = 120.0) -> None:
             "ready_seconds": round(process_age_seconds() or 0.0, 2)}
     out.with_suffix(out.suffix + ".json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     print(json.dumps(info))
+
+
+def verify(png: Path) -> list[str]:
+    """What is wrong with a ``--window-check`` result (empty when it shows a real window with the panel list):
+    the X11 platform, an exposed window with the demo loaded and all panels, a screen-sized grab in which the
+    window is painted (not blank, unlike the bare root around it) and its panel list holds text."""
+    import numpy as np
+    from PIL import Image
+
+    png = Path(png)
+    info = json.loads(png.with_suffix(png.suffix + ".json").read_text(encoding="utf-8"))
+    problems = []
+    if info.get("platform") not in ("xcb", "windows", "cocoa"):
+        problems.append(f"platform {info.get('platform')!r} is not a real display")
+    if not (info.get("exposed") and info.get("data_loaded")):
+        problems.append("the window was not exposed with the demo loaded")
+    if len(info.get("panels", [])) != 9:
+        problems.append(f"panels {info.get('panels')}")
+    pixels = np.asarray(Image.open(png).convert("L"), dtype=np.float32)
+    if list(pixels.shape[::-1]) != list(info["screen"]):
+        problems.append(f"grab {pixels.shape[::-1]} is not the screen {info['screen']}")
+    x, y, width, height = info["window"]
+    window = pixels[max(y, 0):y + height, max(x, 0):x + width]
+    if width < 800 or height < 500 or window.std() < 10:
+        problems.append(f"the window area ({width}x{height}) is blank or too small")
+    rest = np.concatenate([pixels[y + height:, :].ravel(), pixels[:, x + width:].ravel()])
+    if rest.size and abs(window.mean() - rest.mean()) < 20:
+        problems.append("the window cannot be told from the screen around it")
+    panel_list = window[40:300, 5:170]
+    if panel_list.std() < 10 or (panel_list < 100).mean() < 0.01:
+        problems.append("the panel list shows no text")
+    return problems
+
+
+if __name__ == "__main__":  # python -m scelmo_desktop.gui.window_check PNG: exit 1 and say why when it fails
+    import sys
+
+    found = verify(Path(sys.argv[1]))
+    print("\n".join(found) or f"{sys.argv[1]}: a real window with the panel list")
+    sys.exit(1 if found else 0)

@@ -13,6 +13,9 @@ from scelmo_desktop.core.knowledge.user_files import UserKnowledge
 
 MAX_SHEET_CHARS = 900  # ~200 word pieces: inside all-MiniLM-L6-v2's 256-token window
 N_PROCESSES, N_PATHWAYS, N_MARKED = 5, 3, 3  # what a sheet says a gene does, within the window
+# what a sheet says and in which order; bumped when that changes, so grounded answers cached for the old
+# layout are not reused (the knowledge id holds it beside the source files' hashes)
+SHEET_FORMAT = 2
 
 
 def function_sentences(symbol: str, function: GeneFunction | None, markers: CellMarkers | None) -> list[str]:
@@ -78,7 +81,7 @@ def gene_fact_sheets(names: list[str], catalog: GeneCatalog | None = None, user:
     source = catalog.source if catalog is not None else {"genes": "none"}
     function_sources = (function.sources if function else []) + (markers.sources if markers else [])
     if function_sources:  # part of the knowledge id: a grounded answer is cached per sheet content
-        source = {**source, "function": function_sources}
+        source = {**source, "function": function_sources, "sheet_format": SHEET_FORMAT}
     if user:
         source = {**source, "user_files": [k.source for k in user]}
     return FactSheets(texts=texts, records=records, match_counts=dict(hows), source=source)
