@@ -131,17 +131,23 @@ def test_adaptor_from_fine_tuning_is_reused_for_annotation_without_reference(qtb
     assert (latest_results("annotation") / "annotation.report.html").is_file()
 
 
-def test_annotation_panel_without_reference_scores_curated_markers(qtbot, facts_window):
+def text_annotation_panel(window):
+    """The demo open and the Annotation panel in text mode without a reference, the label column chosen."""
     from scelmo_desktop.core.data.demo import DEMO_SOURCE
     from scelmo_desktop.gui.panels.annotation import NO_REFERENCE
 
-    window = facts_window
     window.open_data(DEMO_SOURCE)
     annotation = window.panels["Annotation"]
     annotation.refresh()
     annotation.mode.setCurrentText("text")
     annotation.reference.setCurrentText(NO_REFERENCE)
-    annotation.label.setCurrentText("bulk_labels")  # candidates default to the label's values
+    annotation.label.setCurrentText("bulk_labels")
+    return annotation
+
+
+def test_annotation_panel_without_reference_scores_curated_markers(qtbot, facts_window):
+    window = facts_window
+    annotation = text_annotation_panel(window)  # candidates default to the label's values
     assert annotation.text_scoring.currentText() == "auto"  # knowledge, with the extra installed
     annotation.run()
     finish(qtbot, window)
@@ -155,17 +161,9 @@ def test_annotation_panel_without_reference_scores_curated_markers(qtbot, facts_
 def test_annotation_panel_with_the_blood_preset_shows_markers_seen_and_confidence(qtbot, facts_window):
     """No label list at all: the blood preset's candidates, each type's markers seen and mean confidence; the
     file's labels only say, in the confusion matrix, which type their cells were called."""
-    from scelmo_desktop.core.data.demo import DEMO_SOURCE
-    from scelmo_desktop.gui.panels.annotation import NO_REFERENCE
-
     window = facts_window
-    window.open_data(DEMO_SOURCE)
-    annotation = window.panels["Annotation"]
-    annotation.refresh()
-    annotation.mode.setCurrentText("text")
-    annotation.reference.setCurrentText(NO_REFERENCE)
+    annotation = text_annotation_panel(window)
     annotation.preset.setCurrentText("blood")
-    annotation.label.setCurrentText("bulk_labels")
     annotation.run()
     finish(qtbot, window)
     frame = annotation.table.model_.frame.set_index("label")

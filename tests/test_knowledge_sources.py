@@ -14,20 +14,21 @@ from scelmo_desktop.core.knowledge.markers import CellMarkers
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
+def installed(loaded, missing: str):
+    """The loaded knowledge, or skip the test saying what is not installed."""
+    if loaded is None:
+        pytest.skip(f"{missing} not installed")
+    return loaded
+
+
 @pytest.fixture(scope="module")
 def function():
-    loaded = GeneFunction.load()
-    if loaded is None:
-        pytest.skip("blitzgsea/pegasuspy not installed (the knowledge extra: requirements-knowledge.txt)")
-    return loaded
+    return installed(GeneFunction.load(), "blitzgsea/pegasuspy (the knowledge extra: requirements-knowledge.txt)")
 
 
 @pytest.fixture(scope="module")
 def markers():
-    loaded = CellMarkers.load()
-    if loaded is None:
-        pytest.skip("cellconsensus/pegasuspy not installed (the knowledge extra: requirements-knowledge.txt)")
-    return loaded
+    return installed(CellMarkers.load(), "cellconsensus/pegasuspy (the knowledge extra: requirements-knowledge.txt)")
 
 
 def test_go_processes_for_marker_genes_most_specific_first(function):
@@ -45,10 +46,7 @@ def test_go_processes_for_marker_genes_most_specific_first(function):
 
 @pytest.fixture(scope="module")
 def go_database():
-    loaded = GODatabase.load()
-    if loaded is None:
-        pytest.skip("Bioconductor's GO databases are not installed (packaging/go_databases.sh; Debian/Ubuntu only)")
-    return loaded
+    return installed(GODatabase.load(), "Bioconductor's GO databases (packaging/go_databases.sh; Debian/Ubuntu only)")
 
 
 def test_go_database_reads_direct_annotations_functions_and_definitions(go_database, function):

@@ -73,6 +73,8 @@ def test_cli_preset_annotation_reports_calls_per_label_and_evidence(pbmc_file, t
     record = annotated.uns["scelmo"]["annotation"]
     assert record["preset"] == "blood" and record["smoothing"] == "expression" and int(record["n_markers"]) == 25
     assert "metrics" not in record  # the preset's names are not the file's: no made-up accuracy
+    sources = stored(record["knowledge_sources"])
+    assert {s["package"] for s in sources} >= {"cellconsensus"} and all(len(s["sha256"]) == 64 for s in sources)
     calls = stored(record["calls_per_label"])
     # this toy file lacks CD14, so its classical monocytes read as either monocyte; the lineages are right
     assert calls["CD14+ Monocyte"]["call"].endswith("classical monocyte") and calls["CD14+ Monocyte"]["fraction"] > 0.6

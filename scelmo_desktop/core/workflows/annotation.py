@@ -194,7 +194,10 @@ def knowledge_annotation(query, expression, type_names, *, terms, n_markers, smo
                                  threshold=threshold, seed=settings.seed, cancel=cancel)
     weak = sorted(label for label, entry in annotation.mapping.items()
                   if entry["term_id"] is None or (entry["how"] == "fuzzy" and entry["score"] < WEAK_MAPPING))
+    from scelmo_desktop.core.knowledge.markers import CellMarkers
+
     return annotation, {"text_scoring": "knowledge", "smoothing": smoothing if graph is not None else "none",
+                        "knowledge_sources": CellMarkers.load().sources,  # package, version, sha256 per file
                         "n_markers": n_markers or KNOWLEDGE_MARKERS, "markers": annotation.markers,
                         "cell_ontology": annotation.mapping, "markers_seen": annotation.evidence,
                         "poorly_mapped": weak}
