@@ -156,10 +156,11 @@ def cell_type_fact_sheets(labels: list[str], ontology: CellOntology | None = Non
     chosen = marker_terms(list(labels), table) if table is not None else {}
     texts, mapping = {}, {}
     for label in labels:
-        match = ontology.map_label(label)
-        term_id = (chosen.get(label) or {}).get("term_id")
-        if term_id is not None and term_id in ontology.terms and (match is None or match.term_id != term_id):
-            match = ontology._match(term_id, label, chosen[label]["how"], chosen[label]["score"])
+        entry = chosen.get(label) or {}
+        if entry.get("term_id") in ontology.terms:  # marker_terms already mapped it: the term annotation scores
+            match = ontology._match(entry["term_id"], label, entry["how"], entry["score"])
+        else:
+            match = ontology.map_label(label)
         if match is None:
             texts[label] = f"Cell type {label}."
             mapping[label] = {"how": "none"}

@@ -70,11 +70,16 @@ def _neighbour_operator(cells, use_rep: str, n_neighbors: int, seed: int):
     return averaging_operator(cells.obsp["connectivities"])
 
 
-def smoothing_graph(how: str, *, log_expression, adata=None, embedding_key: str = "X_scelmo", seed: int = 0):
-    """The averaging operator that ``how`` names (``expression``, ``embedding``, ``none`` → None)."""
+def check_smoothing(how: str) -> str:
+    """``how`` if it names a smoothing, else the error saying which do (checked before any work is done)."""
     if how not in SMOOTHINGS:
         raise ScelmoError(f"Unknown smoothing '{how}'; use one of {', '.join(SMOOTHINGS)}.")
-    if how == "none":
+    return how
+
+
+def smoothing_graph(how: str, *, log_expression, adata=None, embedding_key: str = "X_scelmo", seed: int = 0):
+    """The averaging operator that ``how`` names (``expression``, ``embedding``, ``none`` → None)."""
+    if check_smoothing(how) == "none":
         return None
     if how == "embedding":
         if adata is None or embedding_key not in adata.obsm:

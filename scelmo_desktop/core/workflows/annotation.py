@@ -27,7 +27,7 @@ from scelmo_desktop.core.protocols import LLMSource
 from scelmo_desktop.core.settings import PipelineSettings
 from scelmo_desktop.core.tasks.annotate import Annotation, annotate_query, scores
 from scelmo_desktop.core.tasks.marker_scoring import KNOWLEDGE_MARKERS, knowledge_match
-from scelmo_desktop.core.tasks.smoothing import DEFAULT_SMOOTHING, SMOOTHINGS, smoothing_graph
+from scelmo_desktop.core.tasks.smoothing import DEFAULT_SMOOTHING, check_smoothing, smoothing_graph
 from scelmo_desktop.core.text.describe import describe_cell_types
 from scelmo_desktop.core.text.store import Store
 from scelmo_desktop.core.workflows.common import device_for
@@ -84,8 +84,7 @@ def run_annotation(
     if preset is not None and mode != "text":
         raise ScelmoError("A tissue preset gives the candidates of text annotation; choose the text method.")
     preset_map = preset_terms(preset) if preset else None
-    if smoothing not in SMOOTHINGS:
-        raise ScelmoError(f"Unknown smoothing '{smoothing}'; use one of {', '.join(SMOOTHINGS)}.")
+    check_smoothing(smoothing)
     if adaptor_file is not None and mode != "adaptor":
         raise ScelmoError("A saved adaptor is used in adaptor mode only; choose the adaptor method.")
     needs_reference = mode == "knn" or (mode == "adaptor" and adaptor_file is None)
