@@ -2,7 +2,7 @@
 
 Synthetic counts (``bench_cell_embedding.synthetic_counts``: N cells x 20,000 genes, 2,000 non-zeros a cell) are
 written once to an .h5ad; then both routes start from the file:
-  * in memory: ``anndata.read_h5ad`` then ``embed_cells`` for wa and aa (the app's default path);
+  * in memory: ``anndata.read_h5ad`` then ``average_gene_vectors`` for wa and aa (the app's default path);
   * Dask: ``scelmo_desktop.core.embedding.dask_embedding`` on a LocalCluster (1 and 2 workers, 1 thread each), 20k-cell
     blocks, the file never read by the client.
 Time and peak resident memory (the client plus its worker processes) are reported; the outputs must agree.
@@ -21,8 +21,8 @@ import numpy as np
 from _results import PeakRSS, report
 from bench_cell_embedding import DIM, GENES, synthetic_counts
 
-from scelmo_desktop.core.embedding.cell_embedding import embed_cells
-from scelmo_desktop.core.embedding.dask_embedding import dask_client, embed_cells_dask, open_lazy
+from scelmo_desktop.core.embedding.cell_embedding import average_gene_vectors
+from scelmo_desktop.core.embedding.dask_embedding import average_gene_vectors_dask, dask_client, open_lazy
 
 
 def main() -> dict:
@@ -45,11 +45,11 @@ def main() -> dict:
         with PeakRSS() as memory:
             started = time.perf_counter()
             matrix = ad.read_h5ad(path).X
-            reference = {mode: embed_cells(matrix, E, mode=mode) for mode in ("wa", "aa")}
+            reference = {mode: average_gene_vectors(matrix, E, mode=mode) for mode in ("wa", "aa")}
             seconds = time.perf_counter() - started
             del matrix
-        rows.append({"route": "in memory (read_h5ad + embed_cells)", "workers": 0, "seconds": round(seconds, 1),
-                     "peak_mb": round(memory.peak_mb)})
+        rows.append({"route": "in memory (read_h5ad + average_gene_vectors)", "workers": 0,
+                     "seconds": round(seconds, 1), "peak_mb": round(memory.peak_mb)})
         print(rows[-1], flush=True)
 
         for workers in args.workers:
@@ -57,7 +57,7 @@ def main() -> dict:
                 with dask_client(n_workers=workers) as client:
                     started = time.perf_counter()  # cluster start-up (~2-4 s) is not counted
                     lazy, _, _ = open_lazy(path, chunk_cells=args.chunk_cells)
-                    out = embed_cells_dask(lazy, E, client=client)
+                    out = average_gene_vectors_dask(lazy, E, client=client)
                     seconds = time.perf_counter() - started
             for mode in ("wa", "aa"):
                 np.testing.assert_allclose(out[mode], reference[mode], rtol=1e-4, atol=1e-6)

@@ -71,13 +71,13 @@ def coexpression(gene_vectors: dict[str, np.ndarray], adata) -> float:
 
 
 def clustering(gene_vectors: dict[str, np.ndarray], adata) -> dict:
-    from scelmo_desktop.core.embedding.cell_embedding import embed_cells
-    from scelmo_desktop.core.tasks.cluster import cluster_embedding
+    from scelmo_desktop.core.embedding.cell_embedding import average_gene_vectors
+    from scelmo_desktop.core.tasks.cluster import leiden_on_embedding
 
     E = np.stack([gene_vectors.get(g, np.zeros(384, np.float32)) for g in adata.raw.var_names])
     work = adata.copy()
-    work.obsm["X_bench"] = embed_cells(work.raw.X, E, mode="wa")
-    return cluster_embedding(work, "X_bench", labels=work.obs["bulk_labels"].astype(str).to_numpy()).scores
+    work.obsm["X_bench"] = average_gene_vectors(work.raw.X, E, mode="wa")
+    return leiden_on_embedding(work, "X_bench", labels=work.obs["bulk_labels"].astype(str).to_numpy()).scores
 
 
 def main() -> dict:
@@ -121,10 +121,10 @@ def main() -> dict:
             row.update(clustering(vectors, adata))
         rows[mode] = {k: round(float(v), 3) for k, v in row.items()}
     from scelmo_desktop.core.embedding.baselines import pca_embedding
-    from scelmo_desktop.core.tasks.cluster import cluster_embedding
+    from scelmo_desktop.core.tasks.cluster import leiden_on_embedding
 
     adata.obsm["X_pca_bench"] = pca_embedding(adata.raw.X)
-    rows["PCA (no text)"] = {k: round(float(v), 3) for k, v in cluster_embedding(
+    rows["PCA (no text)"] = {k: round(float(v), 3) for k, v in leiden_on_embedding(
         adata, "X_pca_bench", labels=adata.obs["bulk_labels"].astype(str).to_numpy()).scores.items()}
     result = {"metrics": rows, "modes": extra, "cell_type_texts": "Cell Ontology definitions (cellxgene-ontology-guide)",
               "n_markers": len(markers), "llm": info.name, "max_tokens": params.max_tokens}

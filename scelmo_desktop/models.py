@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from scelmo_desktop.app.session import ModelChoice, ModelSession
+from scelmo_desktop.app.session import ModelSettings, ModelSession
 
 __all__ = ["Models", "available", "default", "load"]
 
@@ -25,7 +25,7 @@ __all__ = ["Models", "available", "default", "load"]
 class Models:
     """The LLM source, the embedder and the description store that ``scelmo.tl`` functions share."""
 
-    choice: ModelChoice
+    choice: ModelSettings
     store_path: Path | None = None  # None: the user data folder
     session: ModelSession = field(default_factory=ModelSession)
 
@@ -59,7 +59,7 @@ def load(mode: str = "auto", *, llm: str | None = None, embedder: str | None = N
     """Choose the models: a GGUF by name or path (``llm``), or an OpenAI-compatible server on your network
     (``server_url``); a sentence-transformers ``embedder``; the description ``mode`` (auto, llm, grounded,
     facts); where the description ``store`` lives. Loading happens on first use."""
-    choice = ModelChoice(mode=mode, llm=llm, embedder=embedder, models_dir=models_dir, server_url=server_url,
+    choice = ModelSettings(mode=mode, llm=llm, embedder=embedder, models_dir=models_dir, server_url=server_url,
                          server_model=server_model, threads=threads, gpu_layers=gpu_layers, parallel=parallel,
                          device=device)
     return Models(choice=choice, store_path=Path(store) if store is not None else None)

@@ -16,7 +16,7 @@ from pathlib import Path
 def run_selftest(out_dir: str | None = None) -> int:
     started = time.perf_counter()
     try:
-        from scelmo_desktop.app.session import ModelChoice, ModelSession, open_store
+        from scelmo_desktop.app.session import ModelSettings, ModelSession, open_store
         from scelmo_desktop.backends import registry
         from scelmo_desktop.core.data.demo import DEMO_LABELS, DEMO_LAYER, DEMO_NAME, load_demo
         from scelmo_desktop.core.protocols import GenerationParams
@@ -24,7 +24,7 @@ def run_selftest(out_dir: str | None = None) -> int:
         from scelmo_desktop.core.workflows.pipeline import run_pipeline
 
         registry.install_defaults()
-        choice, models = ModelChoice(mode="grounded", device="cpu"), ModelSession()
+        choice, models = ModelSettings(mode="grounded", device="cpu"), ModelSession()
         llm = models.llm_source(choice)
         answer = llm.factory().generate("Please summarize the major function of gene: CD3E.",
                                         GenerationParams(max_tokens=16))

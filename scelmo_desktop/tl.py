@@ -10,32 +10,62 @@
 
 Each function is the same workflow the CLI and the app run (``scelmo_desktop.core.workflows``); it writes
 only the keys its docstring lists, plus its record in ``uns['scelmo']`` (models with hashes, prompt, seed,
-settings, package versions). Common options: ``layer`` (X, raw or a layer; auto), ``input_kind`` (auto,
-counts, normalized, log), ``symbol_column``, ``max_genes`` (the gene set, most variable first; None: all),
-``llm_genes`` / ``llm_minutes`` (the LLM budget), ``conditioning`` (standard or paper), ``seed``.
+settings, package versions). Their keyword settings (``layer``, ``max_genes``, ``llm_genes``, ``seed``, …) are the
+declared settings of ``core.settings``, with the same defaults as the CLI and the app; each function's
+signature and docstring list its own.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 
 from scelmo_desktop.app.session import open_store
 from scelmo_desktop.core._infra.jobs import no_progress
 from scelmo_desktop.core.keys import CLUSTER_KEY, INTEGRATED_KEY, LABEL_KEY, SCELMO_KEY
-from scelmo_desktop.core.protocols import GenerationParams
-from scelmo_desktop.core.settings import DEFAULT_CONDITIONING, DEFAULT_GENES, DEFAULT_LLM_GENES, PipelineSettings
+from scelmo_desktop.core.settings import ANALYSIS, PipelineSettings, declared
 
 __all__ = ["annotate", "cluster", "describe_genes", "embed_cells", "integrate", "perturb", "treat"]
 
 
-def _settings(models, *, layer="auto", input_kind="auto", symbol_column=None, max_genes=DEFAULT_GENES,
-              llm_genes=DEFAULT_LLM_GENES, llm_minutes=None, conditioning=DEFAULT_CONDITIONING, seed=0,
-              on_flag="keep", knowledge=(), max_tokens=160, label_key=None) -> PipelineSettings:
-    return PipelineSettings(label_key=label_key, layer=layer, input_kind=input_kind, symbol_column=symbol_column,
-                            max_genes=max_genes, llm_genes=llm_genes, llm_minutes=llm_minutes,
-                            conditioning=conditioning, seed=seed, mode=models.mode, on_flag=on_flag,
-                            knowledge_files=[str(k) for k in knowledge],
-                            params=GenerationParams(max_tokens=max_tokens, seed=seed))
+def _takes_settings(task: str):
+    """The declared analysis settings of ``task`` become keyword-only arguments of the function, with their
+    declared defaults in its signature and docstring; the values arrive checked, in ``options``."""
+
+    def decorate(func):
+        signature = inspect.signature(func)
+        own = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        settings = [s for s in declared(scope=ANALYSIS, task=task) if s.name not in signature.parameters]
+        extra = [inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=s.default_for(task))
+                 for s in settings]
+        names = {s.name: s for s in settings}
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            options = {}
+            for name in list(kwargs):
+                if name in names:
+                    try:
+                        options[name] = names[name].check(kwargs.pop(name))
+                    except ValueError as exc:
+                        raise ValueError(f"{func.__name__}(): {exc}") from None
+            bound = inspect.signature(func).bind_partial(*args, **kwargs)  # an unknown keyword fails here
+            return func(*bound.args, **bound.kwargs, **options)
+
+        wrapper.__signature__ = signature.replace(parameters=[*own, *extra])
+        wrapper.__doc__ = (func.__doc__ or "") + "\n\n    Settings (declared in ``core.settings``):\n" + "".join(
+            f"      ``{s.name}={s.default_for(task)!r}``: {s.help}.\n" for s in settings)
+        return wrapper
+
+    return decorate
+
+
+def _device(models) -> str:
+    """The torch device of the chosen models (a model setting: ``scelmo.models.load(device=...)``)."""
+    from scelmo_desktop import models as models_module
+
+    return (models or models_module.default()).choice.device
 
 
 @contextlib.contextmanager
@@ -44,11 +74,12 @@ def _resources(models, options: dict, *, embedder: bool = True, progress=None, c
 
     models = models or models_module.default()
     with open_store(models.store_path) as store:
-        yield {"settings": _settings(models, **options), "llm": models.llm,
+        yield {"settings": PipelineSettings(**options, mode=models.mode), "llm": models.llm,
                "embedder": models.embedder if embedder else None, "store": store,
                "progress": progress or no_progress, "cancel": cancel}
 
 
+@_takes_settings("describe")
 def describe_genes(adata=None, *, genes: list[str] | None = None, cell_types_key: str | None = None, models=None,
                    out=None, progress=None, cancel=None, **options):
     """Describe the gene set of ``adata`` (or exactly ``genes``), and with ``cell_types_key`` each label of that
@@ -61,6 +92,7 @@ def describe_genes(adata=None, *, genes: list[str] | None = None, cell_types_key
         return describe(adata, genes=genes, cell_types_key=cell_types_key, out=out, **resources).rows()
 
 
+@_takes_settings("embed")
 def embed_cells(adata, *, key_added: str = SCELMO_KEY, paper: bool = False, table=None, models=None,
                 progress=None, cancel=None, **options) -> dict:
     """Embed every cell: describe the gene set (cached texts are reused), embed the texts, sum each cell's
@@ -80,17 +112,16 @@ def cluster(adata, *, use_rep: str = SCELMO_KEY, key_added: str = CLUSTER_KEY, l
     chosen by NMI against the labels, else ``resolution`` (default 1.0). Writes ``obs[key_added]``, the graph
     ``obsp``/``uns['<use_rep>_neighbors']``, with ``umap`` ``obsm['X_umap']``, and
     ``uns['scelmo']['clustering']``. Returns one row of metrics (NMI, ARI, ASW with labels)."""
-    from scelmo_desktop.core.workflows.cluster import cluster_embedding
+    from scelmo_desktop.core.workflows.cluster import cluster as run
 
-    return cluster_embedding(adata, use_rep=use_rep, label_key=label_key, resolution=resolution, seed=seed,
-                             key_added=key_added, umap=umap).metrics
+    return run(adata, use_rep=use_rep, label_key=label_key, resolution=resolution, seed=seed,
+               key_added=key_added, umap=umap).metrics
 
 
-def annotate(adata, *, reference=None, label_key: str | None = None, method: str = "knn",
-             key_added: str = LABEL_KEY, candidates: list[str] | None = None, adaptor=None, k: int = 10,
-             threshold: float = 0.0, text_scoring: str = "auto", preset: str | None = None,
-             smoothing: str = "expression", n_markers: int | None = None, table=None, models=None, progress=None,
-             cancel=None, **options) -> dict:
+@_takes_settings("annotate")
+def annotate(adata, *, reference=None, label_key: str | None = None, key_added: str = LABEL_KEY,
+             candidates: list[str] | None = None, adaptor=None, table=None, models=None, progress=None, cancel=None,
+             **options) -> dict:
     """Label the cells of ``adata``: ``knn`` (10-NN vote on a labelled ``reference``), ``adaptor`` (fine-tuned
     on the reference, or a saved ``adaptor`` file: then no reference is needed) or ``text`` (no reference:
     ``text_scoring`` markers / centroid use the cell-type descriptions, knowledge the curated markers of each
@@ -102,16 +133,20 @@ def annotate(adata, *, reference=None, label_key: str | None = None, method: str
     Returns the run record (with accuracy and macro-F1 when ``adata`` has ``obs[label_key]``)."""
     from scelmo_desktop.core.workflows.annotation import needs_embedder, run_annotation
 
-    embedder = needs_embedder(method, text_scoring, has_table=table is not None)
+    from scelmo_desktop import models as models_module
+
+    models = models or models_module.default()
+    embedder = needs_embedder(options.get("method", "knn"), options.get("text_scoring", "auto"),
+                              has_table=table is not None)
     with _resources(models, options, embedder=embedder, progress=progress, cancel=cancel) as resources:
-        return run_annotation(adata, mode=method, reference=reference, label_key=label_key, candidates=candidates,
-                              table=table, k=k, threshold=threshold, adaptor_file=adaptor, key_added=key_added,
-                              text_scoring=text_scoring, preset=preset, smoothing=smoothing, n_markers=n_markers,
+        return run_annotation(adata, reference=reference, label_key=label_key, candidates=candidates, table=table,
+                              adaptor_file=adaptor, key_added=key_added, device=models.choice.device,
                               **resources)[1]
 
 
-def integrate(adata, *, batch_key: str, label_key: str, key_added: str = INTEGRATED_KEY, epochs: int = 30,
-              device: str = "auto", table=None, models=None, progress=None, cancel=None, **options):
+@_takes_settings("integrate")
+def integrate(adata, *, batch_key: str, label_key: str, key_added: str = INTEGRATED_KEY, table=None, models=None,
+              progress=None, cancel=None, **options):
     """Correct the batches of ``obs[batch_key]`` and score the result against scanpy's PCA and Harmony with
     scIB-style metrics. Writes ``obsm['X_scelmo']`` (zero-shot), ``obsm[key_added]`` (the batch-adversarial
     adaptor), ``obsm['X_scelmo_baseline_pca']``, ``obsm['X_pca_harmony']`` and ``uns['scelmo']['integration']``.
@@ -119,12 +154,13 @@ def integrate(adata, *, batch_key: str, label_key: str, key_added: str = INTEGRA
     from scelmo_desktop.core.workflows.integration import integrate as run
 
     with _resources(models, options, progress=progress, cancel=cancel) as resources:
-        return run(adata, batch_key=batch_key, label_key=label_key, key_added=key_added, epochs=epochs,
-                   device=device, table=table, **resources).metrics
+        return run(adata, batch_key=batch_key, label_key=label_key, key_added=key_added, table=table,
+                   device=_device(models), **resources).metrics
 
 
+@_takes_settings("treatment")
 def treat(adata, *, condition_key: str, control: str, disease: str, candidates: list[str] | None = None,
-          repeats: int = 3, device: str = "auto", models=None, progress=None, cancel=None, **options):
+          models=None, progress=None, cancel=None, **options):
     """In-silico treatment: rank knock-outs of ``candidates`` (default: the genes most up in ``disease``) by how
     far they move disease cells towards ``control``, with a matched-expression null. Writes no AnnData key;
     returns the ranking."""
@@ -132,15 +168,15 @@ def treat(adata, *, condition_key: str, control: str, disease: str, candidates: 
 
     with _resources(models, options, progress=progress, cancel=cancel) as resources:
         return run(adata, condition_key=condition_key, control=control, disease=disease, candidates=candidates,
-                   repeats=repeats, device=device, **resources).ranking
+                   device=_device(models), **resources).ranking
 
 
-def perturb(adata, *, perturbation_key: str, control: str, test_fraction: float = 0.25, device: str = "auto",
-            models=None, progress=None, cancel=None, **options):
+@_takes_settings("perturb")
+def perturb(adata, *, perturbation_key: str, control: str, models=None, progress=None, cancel=None, **options):
     """Predict the expression shift of perturbations never seen in training from the perturbed genes'
     vectors. Writes no AnnData key; returns the metrics on the held-out perturbations."""
     from scelmo_desktop.core.workflows.perturbation import perturb as run
 
     with _resources(models, options, progress=progress, cancel=cancel) as resources:
-        return run(adata, perturbation_key=perturbation_key, control=control, test_fraction=test_fraction,
-                   device=device, **resources).metrics
+        return run(adata, perturbation_key=perturbation_key, control=control, device=_device(models),
+                   **resources).metrics

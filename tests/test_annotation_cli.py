@@ -82,7 +82,7 @@ def test_reference_and_query_without_shared_genes(tmp_path, pbmc):
     query = ad.AnnData(pbmc.raw.X[50:80, 400:].toarray(), obs=pbmc.obs.iloc[50:80].copy())
     query.var_names = genes[400:]
     with Store(tmp_path / "s.sqlite") as store, pytest.raises(ScelmoError, match="share no described gene"):
-        run_annotation(query, mode="knn", settings=PipelineSettings(layer="X"), llm=LLMSource("x", "", lambda: None),
+        run_annotation(query, settings=PipelineSettings(layer="X", method="knn"), llm=LLMSource("x", "", lambda: None),
                        embedder=None, store=store, reference=reference, label_key="bulk_labels", table=table)
 
 

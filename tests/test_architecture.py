@@ -56,3 +56,31 @@ def test_every_public_core_definition_has_a_docstring():
                if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_")
                and not ast.get_docstring(node)]
     assert missing == []
+
+
+# being rewritten in issue 22: their comments still state measured figures; remove this set once they are done
+_PENDING_FILES = {"scelmo_desktop/core/settings.py", "scelmo_desktop/app/session.py", "scelmo_desktop/gui/project.py",
+                  "scelmo_desktop/cli/parser.py", "scelmo_desktop/cli/session.py", "scelmo_desktop/tl.py",
+                  "scelmo_desktop/core/text/describe.py", "scelmo_desktop/core/embedding/alignment.py",
+                  "scelmo_desktop/core/workflows/cluster.py"}
+
+
+def test_no_measured_figures_in_code_comments():
+    """A measured figure (0.83, 91.2%, 1.13x, 3x faster, 12.5 s, ~2 s, 1.6 GB) goes stale in a comment: the
+    comment says why and names the benchmark in benchmarks/ that measures it."""
+    import io
+    import tokenize
+
+    figure = re.compile(r"(?<![\d.§v])\d+\.\d{2,}(?![\d.])"  # a decimal with two or more places: 0.83, 1.13
+                        r"|\d+\.\d+\s?(%|[x×](?!\w)|(ms|s|sec|seconds|min|minutes|h|hours|MB|GB|MiB|GiB)\b)"
+                        r"|\d+\s?[x×]\s+(faster|slower|less|more)\b"
+                        r"|~\s?\d+\s?(ms|s|sec|seconds|min|minutes)\b")
+    offenders = []
+    for path in (ROOT / "scelmo_desktop").rglob("*.py"):
+        name = path.relative_to(ROOT).as_posix()
+        if name in _PENDING_FILES:
+            continue
+        for token in tokenize.generate_tokens(io.StringIO(path.read_text()).readline):
+            if token.type == tokenize.COMMENT and figure.search(token.string):
+                offenders.append(f"{name}:{token.start[0]}: {token.string.strip()}")
+    assert offenders == []

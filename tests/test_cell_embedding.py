@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from scelmo_desktop.core.embedding import cell_embedding
-from scelmo_desktop.core.embedding.cell_embedding import ZeroExpressionWarning, embed_cells
+from scelmo_desktop.core.embedding.cell_embedding import ZeroExpressionWarning, average_gene_vectors
 from scelmo_desktop.core._infra.jobs import Cancelled
 
 # 2 cells x 3 genes; gene 3 has no embedding (zero row) but still counts in both denominators.
@@ -21,13 +21,13 @@ E = np.array([[1.0, 0.0],
 def test_weighted_average_matches_hand_computation():
     # cell 1: total 4 -> (1/4)[1,0] + (2/4)[0,2] = [0.25, 1.0]; cell 2: total 3 -> (3/3)[0,2] = [0, 2]
     expected = np.array([[0.25, 1.0], [0.0, 2.0]])
-    np.testing.assert_allclose(embed_cells(X, E, mode="wa"), expected, rtol=1e-6)
+    np.testing.assert_allclose(average_gene_vectors(X, E, mode="wa"), expected, rtol=1e-6)
 
 
 def test_arithmetic_average_divides_by_all_genes():
     # cell 1: ([1,0] + 2*[0,2]) / 3 = [1/3, 4/3]; cell 2: 3*[0,2] / 3 = [0, 2]
     expected = np.array([[1 / 3, 4 / 3], [0.0, 2.0]])
-    np.testing.assert_allclose(embed_cells(X, E, mode="aa"), expected, rtol=1e-6)
+    np.testing.assert_allclose(average_gene_vectors(X, E, mode="aa"), expected, rtol=1e-6)
 
 
 @pytest.mark.parametrize("mode", ["wa", "aa"])
@@ -38,22 +38,25 @@ def test_sparse_dense_and_chunked_agree(mode, monkeypatch):
     table = rng.normal(size=(120, 16)).astype(np.float32)
     table[::7] = 0  # unmatched genes
     reference = (dense / dense.sum(1, keepdims=True)) @ table if mode == "wa" else dense @ table / 120
-    np.testing.assert_allclose(embed_cells(dense, table, mode=mode), reference, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(average_gene_vectors(dense, table, mode=mode), reference, rtol=1e-4, atol=1e-6)
     csr = sp.csr_matrix(dense)
-    np.testing.assert_allclose(embed_cells(csr, table, mode=mode, chunk_size=10), reference, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(average_gene_vectors(csr, table, mode=mode, chunk_size=10), reference,
+                               rtol=1e-4, atol=1e-6)
     monkeypatch.setattr(cell_embedding, "DENSE_CHUNK_DENSITY", 2.0)  # force the sparse-product path
-    np.testing.assert_allclose(embed_cells(csr, table, mode=mode, chunk_size=64), reference, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(average_gene_vectors(csr, table, mode=mode, chunk_size=64), reference,
+                               rtol=1e-4, atol=1e-6)
 
 
 def test_wa_is_invariant_to_per_cell_scaling():
     scaled = X * np.array([[10.0], [0.5]], dtype=np.float32)
-    np.testing.assert_allclose(embed_cells(scaled, E, mode="wa"), embed_cells(X, E, mode="wa"), rtol=1e-6)
+    np.testing.assert_allclose(average_gene_vectors(scaled, E, mode="wa"), average_gene_vectors(X, E, mode="wa"),
+                               rtol=1e-6)
 
 
 def test_zero_total_cells_get_zero_vector_and_a_warning():
     with_empty = np.vstack([X, np.zeros((1, 3), dtype=np.float32)])
     with pytest.warns(ZeroExpressionWarning, match="1 of 3 cells"):
-        out = embed_cells(with_empty, E, mode="wa")
+        out = average_gene_vectors(with_empty, E, mode="wa")
     assert np.all(np.isfinite(out))
     np.testing.assert_array_equal(out[2], [0.0, 0.0])
 
@@ -62,12 +65,12 @@ def test_cancel_stops_between_chunks():
     cancel = threading.Event()
     cancel.set()
     with pytest.raises(Cancelled):
-        embed_cells(X, E, mode="wa", chunk_size=1, cancel=cancel)
+        average_gene_vectors(X, E, mode="wa", chunk_size=1, cancel=cancel)
 
 
 def test_shape_mismatch_is_refused():
     with pytest.raises(ValueError, match="gene table has 2 rows"):
-        embed_cells(X, E[:2], mode="wa")
+        average_gene_vectors(X, E[:2], mode="wa")
 
 
 def test_denormal_totals_give_the_same_wa_as_any_other_scale():
@@ -79,6 +82,6 @@ def test_denormal_totals_give_the_same_wa_as_any_other_scale():
     tiny = np.finfo(np.float32).smallest_subnormal  # 1.4e-45: its reciprocal overflows float32
     X = np.array([[tiny, 3 * tiny, 0.0], [1.0, 3.0, 0.0]], dtype=np.float32)
     for matrix in (X, sp.csr_matrix(X)):
-        wa = embed_cells(matrix, E, mode="wa")
+        wa = average_gene_vectors(matrix, E, mode="wa")
         assert np.isfinite(wa).all()
         np.testing.assert_allclose(wa[0], wa[1], rtol=1e-5)

@@ -25,10 +25,10 @@ def test_sweep_picks_the_best_nmi_and_reports_ari_there():
     X = (centres[np.repeat(np.arange(4), 60)] + rng.normal(size=(240, 10))).astype(np.float32)
     adata = ad.AnnData(np.zeros((240, 1), np.float32))
     adata.obsm["X_test"] = X
-    result = cluster.cluster_embedding(adata, "X_test", labels=labels)
+    result = cluster.leiden_on_embedding(adata, "X_test", labels=labels)
     assert len(result.sweep) == 10
     best = max(result.sweep, key=lambda row: row["nmi"])
     assert result.resolution == best["resolution"] and result.scores["nmi"] == best["nmi"]
     assert result.scores["ari"] == best["ari"] and result.scores["nmi"] > 0.9
-    no_labels = cluster.cluster_embedding(adata, "X_test")
+    no_labels = cluster.leiden_on_embedding(adata, "X_test")
     assert no_labels.resolution == 1.0 and no_labels.scores == {}

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from scelmo_desktop.core.embedding.cell_embedding import embed_cells
+from scelmo_desktop.core.embedding.cell_embedding import average_gene_vectors
 
 SCELMO = str(Path(sys.executable).parent / "scelmo")
 GENES = ["CD3E", "CD4", "CD8A", "MS4A1", "LYZ", "NKG7", "GNLY", "CD14"]
@@ -166,9 +166,9 @@ matrices = arrays(np.float32, st.tuples(st.integers(1, 12), st.integers(1, 10)),
 @given(X=matrices, seed=st.integers(0, 2**16), scale=st.floats(0.01, 100))
 def test_wa_shapes_finiteness_and_scale_invariance(X, seed, scale):
     E = np.random.default_rng(seed).standard_normal((X.shape[1], 5)).astype(np.float32)
-    wa = embed_cells(sp.csr_matrix(X), E, mode="wa")
+    wa = average_gene_vectors(sp.csr_matrix(X), E, mode="wa")
     assert wa.shape == (X.shape[0], 5) and np.isfinite(wa).all()
-    scaled = embed_cells(sp.csr_matrix(X * np.float32(scale)), E, mode="wa")
+    scaled = average_gene_vectors(sp.csr_matrix(X * np.float32(scale)), E, mode="wa")
     np.testing.assert_allclose(scaled, wa, rtol=1e-3, atol=1e-4)  # wa divides by each cell's total
     empty = X.sum(axis=1) == 0
     assert np.all(wa[empty] == 0)  # a cell with no expression embeds at the origin, never NaN
@@ -178,10 +178,10 @@ def test_wa_shapes_finiteness_and_scale_invariance(X, seed, scale):
 @given(X=matrices, seed=st.integers(0, 2**16))
 def test_aa_is_linear_and_dense_equals_sparse(X, seed):
     E = np.random.default_rng(seed).standard_normal((X.shape[1], 3)).astype(np.float32)
-    aa = embed_cells(sp.csr_matrix(X), E, mode="aa")
+    aa = average_gene_vectors(sp.csr_matrix(X), E, mode="aa")
     assert np.isfinite(aa).all()
-    np.testing.assert_allclose(embed_cells(X, E, mode="aa"), aa, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(embed_cells(sp.csr_matrix(2 * X), E, mode="aa"), 2 * aa, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(average_gene_vectors(X, E, mode="aa"), aa, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(average_gene_vectors(sp.csr_matrix(2 * X), E, mode="aa"), 2 * aa, rtol=1e-3, atol=1e-3)
 
 
 def test_audit_trail_records_inputs_models_and_outcome(tmp_path, capsys):

@@ -215,8 +215,8 @@ def test_dask_embedding_equals_in_memory(tmp_path, pbmc, dask_cluster, sparse, s
     import anndata as ad
     import scipy.sparse as sp
 
-    from scelmo_desktop.core.embedding.cell_embedding import embed_cells
-    from scelmo_desktop.core.embedding.dask_embedding import embed_cells_dask, open_lazy
+    from scelmo_desktop.core.embedding.cell_embedding import average_gene_vectors
+    from scelmo_desktop.core.embedding.dask_embedding import average_gene_vectors_dask, open_lazy
 
     X = pbmc.raw.X.toarray() if sp.issparse(pbmc.raw.X) else np.array(pbmc.raw.X)
     X = X.astype(np.float32)
@@ -230,10 +230,11 @@ def test_dask_embedding_equals_in_memory(tmp_path, pbmc, dask_cluster, sparse, s
     lazy, obs, var = open_lazy(path, chunk_cells=128)
     assert len(obs) == pbmc.n_obs and list(var.index) == list(pbmc.raw.var_names)
     seen = []
-    out = embed_cells_dask(lazy, E, client=dask_cluster, chunk_cells=96, progress=lambda d, t, m: seen.append(d))
+    out = average_gene_vectors_dask(lazy, E, client=dask_cluster, chunk_cells=96,
+                                    progress=lambda d, t, m: seen.append(d))
     for mode in ("wa", "aa"):  # equal up to float32 rounding (BLAS blocks rows differently per chunk size)
         with pytest.warns(UserWarning, match="zero total") if mode == "wa" else contextlib.nullcontext():
-            expected = embed_cells(matrix, E, mode=mode)
+            expected = average_gene_vectors(matrix, E, mode=mode)
         np.testing.assert_allclose(out[mode], expected, rtol=1e-5, atol=1e-7)
         assert not out[mode][:3].any()
     assert seen[-1] == pbmc.n_obs and len(seen) == -(-pbmc.n_obs // 96)
@@ -243,14 +244,14 @@ def test_dask_cancel_drops_the_rest(tmp_path, pbmc, dask_cluster):
     import anndata as ad
     import scipy.sparse as sp
 
-    from scelmo_desktop.core.embedding.dask_embedding import embed_cells_dask, open_lazy
+    from scelmo_desktop.core.embedding.dask_embedding import average_gene_vectors_dask, open_lazy
 
     path = tmp_path / "cells.h5ad"
     ad.AnnData(X=sp.csr_matrix(pbmc.raw.X), obs=pbmc.obs[[]], var=pbmc.raw.var[[]]).write_h5ad(path)
     lazy, _, _ = open_lazy(path, chunk_cells=50)
     cancel = threading.Event()
     with pytest.raises(Cancelled):
-        embed_cells_dask(lazy, np.ones((pbmc.raw.n_vars, 4), np.float32), client=dask_cluster, cancel=cancel,
+        average_gene_vectors_dask(lazy, np.ones((pbmc.raw.n_vars, 4), np.float32), client=dask_cluster, cancel=cancel,
                          progress=lambda d, t, m: cancel.set())
 
 

@@ -1,6 +1,6 @@
 """Opening models for any door: the CLI, the desktop app, the napari plugin, the self-test and ``scelmo.models``.
 
-A door fills a :class:`ModelChoice` (from flags, a settings panel or keyword arguments) and asks a
+A door fills a :class:`~scelmo_desktop.core.settings.ModelSettings` (from flags, a settings panel or keyword arguments) and asks a
 :class:`ModelSession` for the description mode, the LLM source and the embedder. The session keeps loaded
 models between jobs (the app runs many) and loads the LLM lazily: a fully cached run never loads it. The
 SQLite store is opened per job with :func:`open_store`, in the thread that uses it (a SQLite connection belongs
@@ -10,40 +10,16 @@ to one thread). Nothing here prints or draws: progress and messages belong to th
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from pathlib import Path
 
 from scelmo_desktop.backends import registry
 from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core._infra.paths import default_store_path
 from scelmo_desktop.core.protocols import DEFAULT_LLM_BATCH, DEFAULT_SERVER_PARALLEL, LLMSource
+from scelmo_desktop.core.settings import ModelSettings
 from scelmo_desktop.core.text.store import Store
 
 NO_LLM = "none (facts mode)"
-
-
-@dataclass
-class ModelChoice:
-    """Which models to use. ``None`` means the embedded default (or, for ``parallel``, the backend's default)."""
-
-    mode: str = "auto"  # description mode: auto | llm | grounded | facts
-    llm: str | None = None  # GGUF name (see ``scelmo models``) or path
-    embedder: str | None = None  # sentence-transformers name or folder
-    models_dir: Path | None = None
-    chat_format: str | None = None
-    threads: int | None = None
-    gpu_layers: int = 0
-    parallel: int | None = None  # answers produced together: llama.cpp batch, or concurrent server requests
-    server_url: str | None = None  # an OpenAI-compatible server on the site's network instead of a GGUF
-    server_model: str | None = None
-    timeout: float = 120.0
-    retries: int = 3
-    allow_remote: bool = False
-    device: str = "auto"  # embedder and adaptor device: auto, cpu, cuda or mps
-
-    @property
-    def uses_server(self) -> bool:
-        return bool(self.server_url) and self.mode != "facts"
 
 
 def resolve_mode(requested: str, llm_info) -> str:
@@ -58,7 +34,7 @@ def resolve_mode(requested: str, llm_info) -> str:
     return mode if knowledge or mode == "llm" else "llm"
 
 
-def server_llm_source(url: str, model: str, *, parallel: int, timeout: float = 120.0, retries: int = 3,
+def server_llm_source(url: str, model: str, *, parallel: int, timeout: float, retries: int,
                       allow_remote: bool = False) -> tuple[LLMSource, registry.LazyLLM]:
     """An OpenAI-compatible server as the LLM; the address is checked now, before any data is read, and the
     server is contacted only when a description is missing."""
@@ -82,12 +58,12 @@ class ModelSession:
         self._embedder_key = None
         self._embedder = None
 
-    def resolved_mode(self, choice: ModelChoice) -> str:
+    def resolved_mode(self, choice: ModelSettings) -> str:
         if choice.mode == "facts":
             return "facts"
         return resolve_mode(choice.mode, None if choice.uses_server else self._llm_info(choice))
 
-    def llm_source(self, choice: ModelChoice) -> LLMSource:
+    def llm_source(self, choice: ModelSettings) -> LLMSource:
         """The LLM as the workflows need it (named now, loaded on first use); facts mode names no model."""
         if choice.mode == "facts":
             return LLMSource(NO_LLM, "", lambda: None)
@@ -114,7 +90,7 @@ class ModelSession:
             self._llm_key = key
         return self._source
 
-    def embedder(self, choice: ModelChoice):
+    def embedder(self, choice: ModelSettings):
         info = registry.find_model("sentence-transformers", choice.embedder, choice.models_dir)
         key = (info.path, choice.device)
         if key != self._embedder_key:
@@ -122,7 +98,7 @@ class ModelSession:
             self._embedder_key = key
         return self._embedder
 
-    def models_used(self, choice: ModelChoice, *, embedder: bool = True) -> list[dict]:
+    def models_used(self, choice: ModelSettings, *, embedder: bool = True) -> list[dict]:
         """Name, kind and sha256 of each model a job uses (for the audit trail); hashes come from the cache.
         A model that cannot be found is left out: the job itself reports it."""
         used = []
@@ -142,7 +118,7 @@ class ModelSession:
             used.append({"kind": kind, "name": info.name, "sha256": info.sha256, "path": info.path})
         return used
 
-    def _llm_info(self, choice: ModelChoice):
+    def _llm_info(self, choice: ModelSettings):
         return registry.find_model("gguf", choice.llm, choice.models_dir)
 
     def _replace_llm(self) -> None:

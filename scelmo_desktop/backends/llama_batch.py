@@ -116,7 +116,7 @@ class BatchedGenerator:
         params.n_seq_max = self.n_parallel
         # One KV buffer for all sequences (masked per sequence). With a buffer per sequence llama.cpp must split
         # a batch into equal per-sequence slices, so a new gene's prompt joining running genes was decoded a
-        # token at a time: batch 4 ran at 0.89x single-stream on grounded prompts; unified, 1.15x.
+        # token at a time, which made batching slower than a single stream (benchmarks/bench_llm_batch.py).
         params.kv_unified = True
         context = llama_cpp.llama_init_from_model(self._llm._model.model, params)
         if not context:
@@ -190,8 +190,9 @@ class BatchedGenerator:
 
         Same arithmetic in float32 (a logit of a token among the last ``last_n_tokens_size`` answer tokens is
         divided by the penalty when positive, multiplied when not; then the first maximum wins), but without
-        copying all 262k candidates into a llama_token_data array per sequence and step (~10% of a batched
-        step on one core, more with several threads, as sampling itself is not threaded).
+        copying all 262k candidates into a llama_token_data array per sequence and step (a visible share of a
+        batched step, larger with several threads, as sampling itself is not threaded; the step's speed is
+        measured by benchmarks/bench_llm_batch.py).
         """
         import llama_cpp
 

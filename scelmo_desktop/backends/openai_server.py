@@ -21,6 +21,7 @@ from scelmo_desktop.core._infra.jobs import check_cancel
 from scelmo_desktop.core._infra.network import check_address
 from scelmo_desktop.core._infra.provenance import sha256_text
 from scelmo_desktop.core.protocols import Generation, GenerationParams
+from scelmo_desktop.core.settings import DEFAULT_SERVER_PARALLEL, default
 
 RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
 HASH_FIELDS = ("sha256", "digest", "hash")  # where servers that report a model hash put it in /v1/models
@@ -38,7 +39,8 @@ def server_identity(base_url: str, model: str) -> str:
 class OpenAIServerBackend:
     """Chat completions from a server; ``generate_many`` keeps ``parallel`` requests in flight."""
 
-    def __init__(self, base_url: str, model: str, *, parallel: int = 4, timeout: float = 120.0, retries: int = 3,
+    def __init__(self, base_url: str, model: str, *, parallel: int = DEFAULT_SERVER_PARALLEL,
+                 timeout: float = default("timeout"), retries: int = default("retries"),
                  backoff: float = 1.0, allow_remote: bool = False, api_key: str | None = None):
         if parallel < 1:
             raise ScelmoError(f"The number of concurrent requests must be at least 1 (got {parallel}).")

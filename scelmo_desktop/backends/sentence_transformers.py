@@ -12,8 +12,8 @@ from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core._infra.hardware import torch_device
 
 REQUIRED_FILES = ("config.json", "modules.json")
-# Texts per forward pass. encode() sorts texts by length, so small batches pad little; on a CPU 8 beat 32 by
-# 1.13x on 1,000 description-length texts (benchmarks/bench_embedder.py), 64 was 0.82x.
+# Texts per forward pass. encode() sorts texts by length, so small batches pad little and, on a CPU, a small
+# batch is faster than larger ones on description-length texts (benchmarks/bench_embedder.py compares sizes).
 DEFAULT_BATCH_SIZE = 8
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 

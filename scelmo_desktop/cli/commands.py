@@ -205,7 +205,7 @@ def _cmd_annotate(args) -> int:
     from scelmo_desktop.core.workflows.annotation import (needs_embedder, run_annotation, split_by_column,
                                                           write_annotation_files)
 
-    if args.adaptor and args.annotation_mode != "adaptor":
+    if args.adaptor and args.method != "adaptor":
         raise ScelmoError("--adaptor FILE reuses a saved adaptor: use it with --mode adaptor.")
     query = read_data(args.query)
     reference = read_data(args.reference) if args.reference else None
@@ -214,18 +214,15 @@ def _cmd_annotate(args) -> int:
             raise ScelmoError("--split-key needs --reference-value (the value marking reference cells).")
         reference, query = split_by_column(query, args.split_key, args.reference_value)
     table = resolve_table(args.gene_table) if args.gene_table else None
-    need_embedder = needs_embedder(args.annotation_mode, args.text_scoring, has_table=table is not None)
+    need_embedder = needs_embedder(args.method, args.text_scoring, has_table=table is not None)
     with open_session(args, need_embedder=need_embedder) as session:
         candidates = [c.strip() for c in args.candidates.split(",") if c.strip()] if args.candidates else None
         annotation, record = run_annotation(
-            query, mode=args.annotation_mode, reference=reference, label_key=args.label_key,
-            candidates=candidates, table=table, k=args.k, threshold=args.threshold,
-            text_scoring=args.text_scoring, n_markers=args.markers, device=args.device, preset=args.preset,
-            smoothing=args.smoothing,
-            save_adaptor=args.save_adaptor, epochs=args.epochs, adaptor_file=args.adaptor, **session.resources(args))
+            query, reference=reference, label_key=args.label_key, candidates=candidates, table=table,
+            device=args.device, save_adaptor=args.save_adaptor, adaptor_file=args.adaptor, **session.resources(args))
     files = write_annotation_files(query, annotation, record, args.out, label_key=args.label_key)
     counts = pd.Series(annotation.labels).value_counts()
-    print(f"annotated {len(annotation.labels)} cells ({args.annotation_mode}"
+    print(f"annotated {len(annotation.labels)} cells ({args.method}"
           + (f", saved adaptor {args.adaptor}" if args.adaptor else "") + "); "
           + ", ".join(f"{label}: {n}" for label, n in counts.head(12).items()))
     if record.get("poorly_mapped"):
@@ -242,14 +239,14 @@ def _cmd_annotate(args) -> int:
 
 def _cmd_cluster(args) -> int:
     from scelmo_desktop.core.data.io import read_data
-    from scelmo_desktop.core.workflows.cluster import cluster_embedding
+    from scelmo_desktop.core.workflows.cluster import cluster
 
     adata = read_data(args.data)
     if args.use_rep not in adata.obsm:
         raise ScelmoError(f"{args.data} has no obsm['{args.use_rep}']; run 'scelmo embed' first or pass --use-rep "
                           f"(available: {', '.join(adata.obsm.keys()) or 'none'}).")
-    outcome = cluster_embedding(adata, use_rep=args.use_rep, label_key=args.label_key, resolution=args.resolution,
-                                seed=args.seed, out=args.out)
+    outcome = cluster(adata, use_rep=args.use_rep, label_key=args.label_key, resolution=args.resolution,
+                      seed=args.seed, out=args.out)
     print(outcome.metrics.to_string(index=False))
     return 0
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from scelmo_desktop.cli.commands import COMMANDS
 from scelmo_desktop.cli.parser import build_parser
 from scelmo_desktop.core._infra.errors import ScelmoError
+from scelmo_desktop.core.settings import declared
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,10 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         _audit(args, status, message)
 
 
-# core names settings in words every door understands; the terminal also gets the flag that sets each one
-FLAG_HINTS = {"symbol column setting": "--symbol-column", "layer setting": "--layer", "label column": "--label-key",
-              "description store": "--store", "llm description mode": "--mode llm",
-              "allow-remote setting": "--allow-remote", "candidate cell types": "--candidates"}
+# core names settings in words every door understands ("the layer setting"); the terminal also gets the flag
+FLAG_HINTS = {f"{s.name.replace('_', ' ')} setting": s.flag_for() for s in declared()} | {
+    "label column": "--label-key", "description store": "--store", "llm description mode": "--mode llm",
+    "allow-remote setting": "--allow-remote", "candidate cell types": "--candidates"}
 
 
 def _with_flags(message: str) -> str:
@@ -69,7 +70,7 @@ def _audit(args, status: str, message: str) -> None:
     if args.command in READ_ONLY and getattr(args, "action", "list") == "list":
         return
     inputs = [v for k in ("data", "data_option", "query", "reference", "file") if (v := getattr(args, k, None))]
-    inputs += list(getattr(args, "knowledge", []) or [])
+    inputs += list(getattr(args, "knowledge_files", []) or [])
     inputs += [args.adaptor] if getattr(args, "adaptor", None) else []
     outputs = [v for k in ("out", "save_adaptor") if (v := getattr(args, k, None))]
     parameters = {k: str(v) for k, v in vars(args).items() if k not in ("command",) and v is not None}

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from scelmo_desktop.app.session import ModelChoice, ModelSession, open_store
-from scelmo_desktop.core.protocols import GenerationParams, LLMSource
-from scelmo_desktop.core.settings import PipelineSettings
+from scelmo_desktop.app.session import ModelSession, open_store
+from scelmo_desktop.cli.options import model_settings, pipeline_settings
+from scelmo_desktop.core.protocols import LLMSource
+from scelmo_desktop.core.settings import ModelSettings, PipelineSettings
 from scelmo_desktop.core.text.store import Store
 
 
@@ -47,21 +48,12 @@ class Session:
     llm: LLMSource
     embedder: object | None
     models: ModelSession
-    choice: ModelChoice
+    choice: ModelSettings
     progress: TqdmProgress = field(default_factory=TqdmProgress)
     mode: str = "llm"  # the resolved description mode
 
     def settings(self, args) -> PipelineSettings:
-        return PipelineSettings(
-            label_key=getattr(args, "label_key", None), layer=args.layer, max_genes=args.max_genes,
-            input_kind=args.input_kind, llm_genes=args.llm_genes, llm_minutes=args.llm_minutes,
-            conditioning=args.conditioning,
-            symbol_column=args.symbol_column, seed=args.seed, resolution=getattr(args, "resolution", None),
-            baselines=not getattr(args, "no_baselines", False),
-            params=GenerationParams(max_tokens=args.max_tokens, seed=args.seed),
-            mode=self.mode, on_flag=args.on_flag, knowledge_files=[str(p) for p in args.knowledge],
-        )
-
+        return pipeline_settings(args, mode=self.mode)
 
     def resources(self, args) -> dict:
         """The keyword arguments every workflow takes: settings, models, store and progress."""
@@ -69,16 +61,9 @@ class Session:
                 "progress": self.progress}
 
 
-def model_choice(args) -> ModelChoice:
+def model_choice(args) -> ModelSettings:
     """The model flags of a command, as the shared session layer takes them."""
-    return ModelChoice(
-        mode=getattr(args, "mode", "llm"), llm=getattr(args, "llm", None), embedder=getattr(args, "embedder", None),
-        models_dir=getattr(args, "models_dir", None), chat_format=getattr(args, "chat_format", None),
-        threads=getattr(args, "threads", None), gpu_layers=getattr(args, "gpu_layers", 0),
-        parallel=getattr(args, "llm_parallel", None), server_url=getattr(args, "llm_server", None),
-        server_model=getattr(args, "llm_server_model", None), timeout=getattr(args, "llm_timeout", 120.0),
-        retries=getattr(args, "llm_retries", 3), allow_remote=getattr(args, "allow_remote", False),
-        device=getattr(args, "device", "auto"))
+    return model_settings(args)
 
 
 @contextlib.contextmanager

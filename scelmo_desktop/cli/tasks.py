@@ -11,6 +11,9 @@ import functools
 import time
 from pathlib import Path
 
+from scelmo_desktop.cli.options import add_setting
+from scelmo_desktop.core.settings import SETTINGS
+
 
 def add_parsers(sub, *, add_data_options, add_model_options) -> None:
     integrate = sub.add_parser("integrate", help="batch-effect correction: scELMo zero-shot and fine-tuned, PCA, "
@@ -18,9 +21,6 @@ def add_parsers(sub, *, add_data_options, add_model_options) -> None:
     integrate.add_argument("data", type=Path)
     integrate.add_argument("--batch-key", required=True, help="obs column with the batch of each cell")
     integrate.add_argument("--label-key", required=True, help="obs column with cell types (bio conservation)")
-    integrate.add_argument("--epochs", type=int, default=30, help="adaptor epochs (default 30)")
-    integrate.add_argument("--adversarial-weight", type=float, default=1.0,
-                           help="weight of the batch classifier behind gradient reversal (default 1)")
     integrate.add_argument("--out", type=Path, required=True, help="output folder")
 
     treatment = sub.add_parser("treatment", help="in-silico treatment: which knock-outs move disease towards control")
@@ -29,39 +29,29 @@ def add_parsers(sub, *, add_data_options, add_model_options) -> None:
     treatment.add_argument("--control", required=True, help="the control condition's value")
     treatment.add_argument("--disease", required=True, help="the disease condition's value")
     treatment.add_argument("--candidates", help="comma-separated genes (default: the most up in disease)")
-    treatment.add_argument("--n-candidates", type=int, default=20, help="default candidates: top N (default 20)")
-    treatment.add_argument("--repeats", type=int, default=3, help="seeds (new split and adaptor each; default 3)")
-    treatment.add_argument("--scale", type=float, default=0.0, help="multiply the gene by this (0 = knock-out)")
-    treatment.add_argument("--epochs", type=int, default=40, help="adaptor epochs (default 40, as the paper)")
     treatment.add_argument("--out", type=Path, required=True, help="output folder")
 
     perturb = sub.add_parser("perturb", help="predict unseen perturbations' expression shifts from gene embeddings")
     perturb.add_argument("data", type=Path)
     perturb.add_argument("--perturbation-key", required=True, help="obs column: control label, GENE or GENE1+GENE2")
     perturb.add_argument("--control", required=True, help="the control label")
-    perturb.add_argument("--test-fraction", type=float, default=0.25,
-                         help="share of single-gene perturbations held out (with their combinations)")
     perturb.add_argument("--out", type=Path, required=True, help="output folder")
 
-    for parser in (integrate, treatment, perturb):
-        add_data_options(parser)
-        add_model_options(parser)
+    for task, parser in (("integrate", integrate), ("treatment", treatment), ("perturb", perturb)):
+        add_data_options(parser, task)
+        add_model_options(parser, task)
 
     for name, text in (("simulate-batches", "two batches from pbmc68k_reduced with gene-specific batch effects"),
                        ("simulate-condition", "control/disease cells from pbmc68k_reduced with planted genes"),
                        ("simulate-perturbseq", "a Perturb-seq data set over real genes (see core/simulate.py)")):
         command = sub.add_parser(name, help=text)
         command.add_argument("--out", type=Path, required=True, help="output .h5ad")
-        if name != "simulate-perturbseq":
-            command.add_argument("--seed", type=int, default=0)
-        else:
+        add_setting(command, SETTINGS["seed"], name)
+        if name == "simulate-perturbseq":
             command.add_argument("--genes", type=int, default=200, help="genes (most variable of pbmc68k_reduced)")
             command.add_argument("--singles", type=int, default=60, help="single-gene perturbations")
             command.add_argument("--doubles", type=int, default=20, help="two-gene combinations")
-            command.add_argument("--mode", choices=("facts", "grounded", "llm", "auto"), default="facts",
-                                 help="description mode of the gene table wiring the network (default facts: the "
-                                      "same table 'scelmo perturb --mode facts' uses)")
-            add_model_options(command)
+            add_model_options(command, name)  # the description mode of the table wiring the network
 
 
 def _print_genes(record: dict) -> None:
@@ -105,7 +95,7 @@ def cmd_treatment(args) -> int:
         args, check=lambda adata: require_obs_column(adata, args.condition_key, "condition"),
         run=functools.partial(treat, condition_key=args.condition_key, control=args.control, disease=args.disease,
                               candidates=candidates, n_candidates=args.n_candidates, repeats=args.repeats,
-                              scale=args.scale, epochs=args.epochs),
+                              scale=args.scale, epochs=args.treatment_epochs),
         shown=lambda outcome: outcome.ranking.head(10), digits=4)
 
 

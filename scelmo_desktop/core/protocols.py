@@ -9,31 +9,13 @@ sentence-transformers); a test may pass any object with these methods.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
-DEFAULT_LLM_BATCH = 8  # sequences decoded together in process (benchmarks/bench_llm_batch.py: the curve's knee)
-DEFAULT_SERVER_PARALLEL = 4  # concurrent requests to a server
-
-
-@dataclass(frozen=True)
-class GenerationParams:
-    """Decoding settings. Deterministic by default: greedy decoding (temperature 0) with a fixed seed."""
-
-    temperature: float = 0.0
-    top_p: float = 1.0
-    top_k: int = 40
-    repeat_penalty: float = 1.1
-    seed: int = 0
-    max_tokens: int = 160
-    stop: tuple[str, ...] = field(default=("\n\n", "<end_of_turn>"))
-
-    def as_dict(self) -> dict:
-        data = asdict(self)
-        data["stop"] = list(self.stop)
-        return data
+# decoding parameters and the LLM's parallelism are settings; the backends take them from here too
+from scelmo_desktop.core.settings import DEFAULT_LLM_BATCH, DEFAULT_SERVER_PARALLEL, GenerationParams  # noqa: E402,F401
 
 
 @dataclass(frozen=True)

@@ -30,13 +30,14 @@ from scelmo_desktop.gui.panels.embeddings import EmbeddingsPanel
 from scelmo_desktop.gui.panels.finetune import FineTuningPanel
 from scelmo_desktop.gui.panels.integration import IntegrationPanel
 from scelmo_desktop.gui.panels.models import ModelsPanel
+from scelmo_desktop.gui.panels.settings import SettingsPanel
 from scelmo_desktop.gui.panels.treatment import TreatmentPanel
 from scelmo_desktop.gui.project import DEMO_SOURCE, PROJECT_SUFFIX, Project
 from scelmo_desktop.gui.widgets import show_error
 
 log = logging.getLogger("scelmo_desktop.gui")
 PANELS = (DataPanel, ModelsPanel, DescriptionsPanel, EmbeddingsPanel, ClusteringPanel, AnnotationPanel,
-          IntegrationPanel, FineTuningPanel, TreatmentPanel)
+          IntegrationPanel, FineTuningPanel, TreatmentPanel, SettingsPanel)
 MAX_RECENT = 8
 
 
@@ -160,7 +161,11 @@ class MainWindow(QMainWindow):
             return
         self._remember(path)
         self.setWindowTitle(f"scELMo Desktop — {Path(path).name}")
+        for panel in self.panels.values():
+            panel.load_settings()
         self.results_changed()
+        if self.project.skipped_settings:
+            self.show_message("Opened with defaults for: " + "; ".join(self.project.skipped_settings))
 
     def _open_project_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open project", "", f"scELMo project (*{PROJECT_SUFFIX})")

@@ -8,42 +8,79 @@ description and embedding is in the store, so reopening a project and pressing R
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core.data.demo import DEMO_SOURCE
-from scelmo_desktop.core.protocols import DEFAULT_LLM_BATCH
-from scelmo_desktop.core.settings import DEFAULT_CONDITIONING, DEFAULT_GENES, DEFAULT_LLM_GENES
+from scelmo_desktop.core.settings import ANALYSIS, MODELS, SETTINGS, ModelSettings, PipelineSettings
 
 PROJECT_SUFFIX = ".scelmo.json"
+PROJECT_VERSION = 2  # 1: one flat settings dict with the app's own names (still opened)
 SCREENSHOT_GENES = 24  # genes the screenshot run describes: a few minutes with the embedded model
 LABEL_COLUMNS = ("cell_type", "celltype", "cell_types", "CellType", "cell_ontology_class", "labels", "label")
+# version 1 project files named a few model settings after the app's widgets
+VERSION_1_NAMES = {"llm_batch": "parallel", "llm_server": "server_url", "llm_server_model": "server_model"}
 
 
-@dataclass
 class ProjectSettings:
-    data_path: str | None = None  # a file path, or DEMO_SOURCE
-    layer: str = "auto"
-    label_key: str | None = None
-    mode: str = "auto"  # description mode: auto | llm | grounded | facts
-    input_kind: str = "auto"  # auto | counts | normalized | log (core.data.input_kind)
-    max_genes: int = DEFAULT_GENES  # the gene set: most variable genes first
-    llm_genes: int = DEFAULT_LLM_GENES  # LLM budget within the gene set; the rest get fact sheets
-    conditioning: str = DEFAULT_CONDITIONING
-    on_flag: str = "keep"  # a flagged description: keep it, regenerate, or use its fact sheet
-    knowledge_files: list[str] = field(default_factory=list)  # the user's own gene texts for fact sheets
-    llm: str | None = None  # model name or path; None: the embedded default
-    embedder: str | None = None
-    threads: int | None = None
-    gpu_layers: int = 0
-    llm_batch: int = DEFAULT_LLM_BATCH  # genes decoded together by llama.cpp, or concurrent server requests
-    llm_server: str = ""  # an OpenAI-compatible server URL on the site's network; empty: the local GGUF
-    llm_server_model: str = "default"
-    device: str = "auto"
-    seed: int = 0
-    n_neighbors: int = 15
-    resolution: float | None = None
+    """The open project's settings: the data path, the analysis settings and the model settings, read and set
+    as one set of attributes (each declared setting lives in its declared scope)."""
+
+    def __init__(self, data_path: str | None = None, analysis: PipelineSettings | None = None,
+                 models: ModelSettings | None = None):
+        object.__setattr__(self, "data_path", data_path)
+        object.__setattr__(self, "analysis", analysis or PipelineSettings())
+        object.__setattr__(self, "models", models or ModelSettings())
+
+    def _holder(self, name: str):
+        if name not in SETTINGS:
+            raise AttributeError(f"no setting {name!r}")
+        return self.analysis if SETTINGS[name].scope == ANALYSIS else self.models
+
+    def __getattr__(self, name: str):
+        return getattr(self._holder(name), name)
+
+    def __setattr__(self, name: str, value) -> None:
+        if name == "data_path":
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._holder(name), name, value)
+
+    def as_dict(self) -> dict:
+        """The project file's settings section: every declared setting, under its scope."""
+        analysis = {s.name: getattr(self.analysis, s.name) for s in SETTINGS.values() if s.scope == ANALYSIS}
+        models = {s.name: getattr(self.models, s.name) for s in SETTINGS.values() if s.scope == MODELS}
+        models["models_dir"] = str(models["models_dir"]) if models["models_dir"] is not None else None
+        return {"data_path": self.data_path, ANALYSIS: analysis, MODELS: models}
+
+    @classmethod
+    def from_dict(cls, body: dict, version: int) -> tuple[ProjectSettings, list[str]]:
+        """Settings from a project file (any version); returns them and the entries that were not used, each
+        with why (a setting this version does not know, or a value it does not accept)."""
+        if version == 1:
+            flat = {VERSION_1_NAMES.get(k, k): v for k, v in body.items() if k != "data_path"}
+            if flat.get("server_url") == "":
+                flat["server_url"] = None
+            sections = {ANALYSIS: {}, MODELS: {}}
+            for name, value in flat.items():
+                scope = SETTINGS[name].scope if name in SETTINGS else ANALYSIS
+                sections[scope][name] = value
+        else:
+            sections = {ANALYSIS: body.get(ANALYSIS, {}), MODELS: body.get(MODELS, {})}
+        values, skipped = {ANALYSIS: {}, MODELS: {}}, []
+        for scope, entries in sections.items():
+            for name, value in entries.items():
+                setting = SETTINGS.get(name)
+                if setting is None or setting.scope != scope:
+                    skipped.append(f"{name} (not a setting of this version)")
+                    continue
+                try:
+                    values[scope][name] = setting.check(value)
+                except ValueError as exc:
+                    skipped.append(f"{name} ({exc}; the default is used)")
+        settings = cls(body.get("data_path"), PipelineSettings(**values[ANALYSIS]), ModelSettings(**values[MODELS]))
+        return settings, skipped
 
 
 @dataclass
@@ -58,6 +95,7 @@ class Project:
     coverage: dict = field(default_factory=dict)
     cluster_metrics: object = None  # DataFrame
     results: dict = field(default_factory=dict)  # per panel: what it last computed
+    skipped_settings: list = field(default_factory=list)  # project-file entries not used on opening, and why
 
     # ---- data ---------------------------------------------------------------------------------------------
     def open_data(self, source: str) -> None:
@@ -97,25 +135,17 @@ class Project:
         if self.adata is None:
             raise ScelmoError("Open a data file first (Data panel, or File ▸ Open demo data).")
 
-    def model_choice(self):
-        """The models panel's choices, as the shared session layer takes them."""
-        from scelmo_desktop.app.session import ModelChoice
+    @property
+    def models(self) -> ModelSettings:
+        return self.settings.models
 
-        s = self.settings
-        return ModelChoice(mode=s.mode, llm=s.llm, embedder=s.embedder, threads=s.threads, gpu_layers=s.gpu_layers,
-                           parallel=s.llm_batch, server_url=s.llm_server or None,
-                           server_model=s.llm_server_model, device=s.device)
+    def model_choice(self) -> ModelSettings:
+        """The model settings, as the shared session layer takes them (a copy: a running job keeps its own)."""
+        return self.settings.models.replace()
 
-    def pipeline_settings(self, resolved_mode: str):
-        from scelmo_desktop.core.protocols import GenerationParams
-        from scelmo_desktop.core.settings import PipelineSettings
-
-        s = self.settings
-        return PipelineSettings(label_key=s.label_key, layer=s.layer, input_kind=s.input_kind, max_genes=s.max_genes,
-                                llm_genes=s.llm_genes, conditioning=s.conditioning, seed=s.seed,
-                                n_neighbors=s.n_neighbors, resolution=s.resolution, mode=resolved_mode,
-                                on_flag=s.on_flag, knowledge_files=list(s.knowledge_files),
-                                params=GenerationParams(seed=s.seed))
+    def pipeline_settings(self, resolved_mode: str) -> PipelineSettings:
+        """The analysis settings with the description mode resolved for the chosen model."""
+        return self.settings.analysis.replace(mode=resolved_mode)
 
     # ---- persistence --------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -124,7 +154,7 @@ class Project:
         path = Path(path)
         if not path.name.endswith(PROJECT_SUFFIX):
             path = path.with_name(path.name + PROJECT_SUFFIX)
-        body = {"format": "scelmo-desktop project", "version": 1, "settings": asdict(self.settings),
+        body = {"format": "scelmo-desktop project", "version": PROJECT_VERSION, "settings": self.settings.as_dict(),
                 "results": {k: v for k, v in self.results.items() if _json_safe(v)}}
         write_text_atomic(path, json.dumps(body, indent=2))
         self.path = path
@@ -139,9 +169,12 @@ class Project:
             raise ScelmoError(f"{path} is not a readable scELMo project file: {exc}") from exc
         if body.get("format") != "scelmo-desktop project":
             raise ScelmoError(f"{path} is not a scELMo Desktop project (no 'format' marker).")
-        known = ProjectSettings.__dataclass_fields__
-        settings = ProjectSettings(**{k: v for k, v in body.get("settings", {}).items() if k in known})
-        project = cls(settings=settings, path=path)
+        version = body.get("version", 1)
+        if not isinstance(version, int) or version > PROJECT_VERSION:
+            raise ScelmoError(f"{path} was saved by a newer scELMo Desktop (project version {version}); update the "
+                              "app to open it.")
+        settings, skipped = ProjectSettings.from_dict(body.get("settings", {}), version)
+        project = cls(settings=settings, path=path, skipped_settings=skipped)
         if settings.data_path:
             if settings.data_path != DEMO_SOURCE and not Path(settings.data_path).exists():
                 raise ScelmoError(f"The project's data file {settings.data_path} is missing; move it back or "

@@ -63,13 +63,13 @@ class ScelmoWidget(QWidget):
 
     def work(self):
         """Generator for ``thread_worker``: yields progress text, returns the embedded AnnData."""
-        from scelmo_desktop.app.session import ModelChoice, ModelSession, open_store
+        from scelmo_desktop.app.session import ModelSettings, ModelSession, open_store
         from scelmo_desktop.core.data.io import read_data
         from scelmo_desktop.core.settings import PipelineSettings
         from scelmo_desktop.core.workflows.pipeline import run_pipeline
 
         adata = read_data(self.path)
-        choice, models = ModelChoice(mode=self.mode.currentText()), ModelSession()
+        choice, models = ModelSettings(mode=self.mode.currentText()), ModelSession()
         settings = PipelineSettings(max_genes=self.genes.value(), mode=models.resolved_mode(choice), baselines=False)
         messages = []
         try:

@@ -10,7 +10,9 @@ from __future__ import annotations
 DEMO_SOURCE = "demo:pbmc68k_reduced"  # how a project file names the demo instead of a path
 DEMO_NAME = "scanpy.datasets.pbmc68k_reduced (.raw, bulk_labels)"
 DEMO_LAYER, DEMO_LABELS = "raw", "bulk_labels"
-DEMO_LLM_GENES = 96  # keeps a cold demo near 5 minutes on one CPU core (~2.1 s a gene, grounded mode, 270M model)
+# keeps a cold demo to a few minutes on one CPU core with the embedded model in grounded mode (genes a minute:
+# benchmarks/bench_llm_batch.py --mode grounded)
+DEMO_LLM_GENES = 96
 
 
 def load_demo():

@@ -4,15 +4,20 @@ Every cell vector is an average over genes, so genes that carry no cell-to-cell 
 raw 10x file most of the 20–35k genes are such genes. Genes are ranked by scanpy's normalised dispersion in the Cell
 Ranger flavour (dispersion normalised by the median and MAD of its mean-expression bin) on log-normalised values
 (:mod:`scelmo_desktop.core.data.input_kind` prepares them), after leaving out the genes seen in fewer than
-:data:`MIN_CELLS` cells or :data:`MIN_CELL_FRACTION` of the cells. Measured on raw PBMC 3k: the Seurat flavour
-(mean/sd normalisation) puts genes seen in a handful of cells first (CEP128, DOK3, CTB-113I20.2, …; LYZ 265th,
-MS4A1 1,786th) even after that filter; the Cell Ranger flavour puts PPBP, PF4, GZMB, CD79A first (MS4A1 40th).
+:data:`MIN_CELLS` cells or :data:`MIN_CELL_FRACTION` of the cells. On raw PBMC 3k the Seurat flavour
+(mean/sd normalisation) puts genes seen in a handful of cells first (CEP128, DOK3, CTB-113I20.2, …) and classic
+markers such as LYZ and MS4A1 far down even after that filter; the Cell Ranger flavour puts PPBP, PF4, GZMB, CD79A
+first, with MS4A1 near the top (the clustering this gene set gives: benchmarks/real_data.py).
 :data:`DEFAULT_GENES` (2,000, as the standard route) is the default everywhere.
+
+A run chooses its :class:`GeneSet` once (:meth:`GeneSet.choose`) and passes it on: the genes described, the table
+rows the embedding keeps and the PCA baseline's genes are then the same genes by construction.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -62,3 +67,39 @@ def select_genes(X, max_genes: int | None = DEFAULT_GENES) -> np.ndarray:
     """Indices of the gene set, most variable first: the ``max_genes`` most variable, or every gene (None)."""
     ranked = rank_genes_by_variability(X)
     return ranked if max_genes is None else ranked[:max_genes]
+
+
+@dataclass(frozen=True, eq=False)
+class GeneSet:
+    """The gene set of one expression matrix, chosen once per run: column indices, most variable first."""
+
+    indices: np.ndarray  # column indices of the matrix, most variable first
+    total: int  # the matrix's number of genes (columns)
+
+    @classmethod
+    def choose(cls, X, max_genes: int | None = DEFAULT_GENES) -> GeneSet:
+        """The ``max_genes`` most variable genes of log-normalised ``X`` (None: every gene, ranked)."""
+        return cls(indices=np.asarray(select_genes(X, max_genes), dtype=np.intp), total=int(X.shape[1]))
+
+    @property
+    def size(self) -> int:
+        return int(len(self.indices))
+
+    @property
+    def is_every_gene(self) -> bool:
+        """Whether the set leaves no gene of the matrix out."""
+        return self.size >= self.total
+
+    def columns(self) -> np.ndarray:
+        """The indices in the matrix's own column order."""
+        return np.sort(self.indices)
+
+    def mask(self) -> np.ndarray:
+        """A boolean per matrix column: in the set or not."""
+        keep = np.zeros(self.total, dtype=bool)
+        keep[self.indices] = True
+        return keep
+
+    def names(self, symbols) -> list[str]:
+        """The set's entries of ``symbols`` (one per matrix column), most variable first."""
+        return [symbols[i] for i in self.indices]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from scelmo_desktop.core._infra.errors import ScelmoError
-from scelmo_desktop.core.data.gene_selection import select_genes
+from scelmo_desktop.core.data.gene_selection import GeneSet
 from scelmo_desktop.core.data.io import Expression
 from scelmo_desktop.core.embedding.gene_table import ENSEMBL_PATTERN, Alignment, GeneTable, align, looks_ensembl
 from scelmo_desktop.core.embedding.symbols import data_symbols
@@ -27,19 +27,20 @@ def gene_alignment(expression: Expression, table: GeneTable, *, symbol_column: s
         )
     return alignment, coverage
 
-def restrict_to_gene_set(alignment: Alignment, expression: Expression, max_genes: int | None) -> Alignment:
-    """Keep table rows only for the gene set (the ``max_genes`` most variable genes): a table that knows more
-    genes (an imported GenePT table) must not pull the embedding back onto the noise genes."""
-    if max_genes is None or max_genes >= alignment.n_genes:
+def restrict_to_gene_set(alignment: Alignment, gene_set: GeneSet | None) -> Alignment:
+    """Keep table rows only for the ``gene_set`` (None: every gene): a table that knows more genes (an imported
+    GenePT table) must not pull the embedding back onto the noise genes."""
+    if gene_set is None or gene_set.is_every_gene:
         return alignment
-    keep = np.zeros(alignment.n_genes, dtype=bool)
-    keep[select_genes(expression.matrix, max_genes)] = True
-    return alignment.keep(keep)
+    if gene_set.total != alignment.n_genes:
+        raise ValueError(f"the gene set is of a matrix with {gene_set.total} genes, the alignment has "
+                         f"{alignment.n_genes}")
+    return alignment.keep(gene_set.mask())
 
-def gene_set_coverage(alignment: Alignment, max_genes: int | None, totals: np.ndarray) -> dict:
+def gene_set_coverage(alignment: Alignment, gene_set: GeneSet | None, totals: np.ndarray) -> dict:
     """The gene set the embedding is built on: its size, how many of its genes have a vector, its share of
     the expression."""
-    size = alignment.n_genes if max_genes is None else min(max_genes, alignment.n_genes)
+    size = alignment.n_genes if gene_set is None else min(gene_set.size, alignment.n_genes)
     matched = alignment.matched
     share = float(totals[matched].sum() / totals.sum()) if totals.sum() > 0 else 0.0
     return {"gene_set": {"size": int(size), "with_vector": int(matched.sum()), "fraction_expression": share}}

@@ -24,14 +24,14 @@ MODES = ("wa", "aa")
 # (measured in benchmarks/bench_cell_embedding.py).
 DENSE_CHUNK_DENSITY = 0.005
 CHUNK_ELEMENTS = 1 << 24  # ~64 MB of float32 per densified chunk
-TINY_TOTAL = 1e-30  # below this a cell's total is handled in float64 (see embed_cells)
+TINY_TOTAL = 1e-30  # below this a cell's total is handled in float64 (see average_gene_vectors)
 
 
 class ZeroExpressionWarning(UserWarning):
     """Some cells have zero total expression, so their weighted average is undefined (set to zero)."""
 
 
-def embed_cells(
+def average_gene_vectors(
     X, E: np.ndarray, *, mode: str = "wa", chunk_size: int | None = None,
     progress: Progress = no_progress, cancel: CancelFlag | None = None,
 ) -> np.ndarray:

@@ -1,8 +1,8 @@
 """Cell embeddings for matrices that outgrow memory: a Dask array, chunked by cells, on a dask.distributed cluster.
 
 Both scELMo embeddings are per-cell (``wa`` divides each cell by its own total, ``aa`` by the gene count), so
-each block of cells is embedded on its own by :func:`~scelmo_desktop.core.embedding.cell_embedding.embed_cells`, the very
-function of the in-memory path: the numbers are the same, only where they are computed changes.
+each block of cells is embedded on its own by
+:func:`~scelmo_desktop.core.embedding.cell_embedding.average_gene_vectors`, the very function of the in-memory path: the numbers are the same, only where they are computed changes.
 
 * The matrix comes lazily from an ``.h5ad``/``.zarr`` file (``anndata.experimental.read_elem_lazy``), or as any
   Dask array the caller built. Blocks are read by the workers, never by this process.
@@ -22,7 +22,7 @@ import numpy as np
 from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, check_cancel, no_progress
 from scelmo_desktop.core._infra.network import check_address
-from scelmo_desktop.core.embedding.cell_embedding import MODES, embed_cells
+from scelmo_desktop.core.embedding.cell_embedding import MODES, average_gene_vectors
 
 DEFAULT_CHUNK_CELLS = 20_000
 
@@ -98,17 +98,17 @@ def _embed_block(block, E: np.ndarray, modes: tuple[str, ...]) -> list[np.ndarra
                 "weighted average needs counts or log-normalised values: choose the raw matrix or a counts layer as the input matrix (layer setting).")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ZeroExpressionWarning)  # zero-total cells stay zero vectors, as in memory
-        return [embed_cells(matrix, E, mode=mode) for mode in modes]
+        return [average_gene_vectors(matrix, E, mode=mode) for mode in modes]
 
 
-def embed_cells_dask(
+def average_gene_vectors_dask(
     X, E: np.ndarray, *, client, modes: tuple[str, ...] = MODES, chunk_cells: int | None = None,
     progress: Progress = no_progress, cancel: CancelFlag | None = None,
 ) -> dict[str, np.ndarray]:
     """``{mode: (n_cells, d) embedding}`` of the Dask array ``X`` (cells x genes), block by block on ``client``.
 
-    Equal to ``embed_cells(X.compute(), E, mode=mode)`` for each mode. ``chunk_cells`` re-chunks ``X`` by cells
-    first (genes are always one chunk: a cell's total needs all its genes). On cancel, blocks not yet started
+    Equal to ``average_gene_vectors(X.compute(), E, mode=mode)`` for each mode. ``chunk_cells`` re-chunks ``X`` by
+    cells first (genes are always one chunk: a cell's total needs all its genes). On cancel, blocks not yet started
     are dropped and nothing is returned.
     """
     from distributed import as_completed
@@ -172,7 +172,7 @@ def embed_file_dask(path: str | Path, table, *, client, layer: str = "X", symbol
     alignment, coverage = gene_alignment(expression, table, symbol_column=symbol_column)
     result = ad.AnnData(obs=obs, var=var)
     stage = functools.partial(progress, "embed (Dask)") if progress else no_progress
-    vectors = embed_cells_dask(matrix, alignment.matrix, client=client, progress=stage, cancel=cancel)
+    vectors = average_gene_vectors_dask(matrix, alignment.matrix, client=client, progress=stage, cancel=cancel)
     result.obsm[WA_KEY], result.obsm[AA_KEY] = vectors["wa"], vectors["aa"]
     result.varm[GENE_EMBEDDING_KEY] = alignment.matrix
     return result, coverage

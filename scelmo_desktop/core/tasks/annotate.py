@@ -25,8 +25,10 @@ import pandas as pd
 from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core._infra.jobs import CancelFlag, check_cancel
 from scelmo_desktop.core.keys import LABEL_KEY, add_record
+from scelmo_desktop.core.settings import DEFAULT_CONDITIONING, default
 
 UNKNOWN = "Unknown"
+KNN = "knn"  # the method name of a kNN-vote annotation (as the method setting spells it)
 QUERY_CHUNK = 2048
 
 
@@ -56,7 +58,7 @@ def _unit(X: np.ndarray) -> np.ndarray:
     return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
 
 
-def knn_vote(reference: np.ndarray, reference_labels, query: np.ndarray, *, k: int = 10, threshold: float = 0.0,
+def knn_vote(reference: np.ndarray, reference_labels, query: np.ndarray, *, k: int = default("k"), threshold: float = 0.0,
              cancel: CancelFlag | None = None) -> Annotation:
     """Exact cosine k-NN majority vote (exact search: identical answers on every machine)."""
     reference_labels = np.asarray(reference_labels).astype(str)
@@ -83,7 +85,7 @@ def knn_vote(reference: np.ndarray, reference_labels, query: np.ndarray, *, k: i
         confidence[start : start + len(top)] = votes[np.arange(len(top)), best] / k
         similarity[start : start + len(top)] = top_sims.mean(axis=1)
     labels = np.where(confidence < threshold, UNKNOWN, labels).astype(str)
-    return Annotation(labels=labels, confidence=confidence, similarity=similarity, method="knn")
+    return Annotation(labels=labels, confidence=confidence, similarity=similarity, method=KNN)
 
 
 def text_match(cells: np.ndarray, type_vectors: np.ndarray, type_names: list[str], *, center: np.ndarray | None = None,
@@ -185,7 +187,7 @@ def centred_table(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return centred, mean
 
 
-def reference_and_query_vectors(X_ref, E_ref, X_query, E_query, *, conditioning: str = "standard",
+def reference_and_query_vectors(X_ref, E_ref, X_query, E_query, *, conditioning: str = DEFAULT_CONDITIONING,
                                 own_centre: bool = True, seed: int = 0, cancel: CancelFlag | None = None):
     """Cell vectors of a reference and a query in one space: the table whitened on the reference's gene set,
     principal components fitted on the reference and applied to the query. ``own_centre`` centres the query on
@@ -204,11 +206,11 @@ def reference_and_query_vectors(X_ref, E_ref, X_query, E_query, *, conditioning:
 
 def annotate_query(query, *, expression, alignment, mode: str, reference=None, reference_expression=None,
                    reference_alignment=None, label_key: str | None = None, type_vectors=None, type_names=None,
-                   k: int = 10, threshold: float = 0.0, center: bool = True, text_scoring: str = "markers",
-                   n_markers: int = 10, conditioning: str = "standard", cancel: CancelFlag | None = None) -> Annotation:
+                   k: int = default("k"), threshold: float = 0.0, center: bool = True, text_scoring: str = "markers",
+                   n_markers: int = 10, conditioning: str = DEFAULT_CONDITIONING, cancel: CancelFlag | None = None) -> Annotation:
     """Annotate ``query`` in ``mode`` knn (needs the reference, each embedded with the table aligned to its
     own genes) or text (needs the cell-type description vectors)."""
-    from scelmo_desktop.core.embedding.cell_embedding import embed_cells
+    from scelmo_desktop.core.embedding.cell_embedding import average_gene_vectors
 
     if mode == "knn":
         ref_cells, query_cells = reference_and_query_vectors(reference_expression.matrix, reference_alignment.matrix,
@@ -225,7 +227,7 @@ def annotate_query(query, *, expression, alignment, mode: str, reference=None, r
         return annotation
     if mode == "text":
         table, mean = centred_table(alignment.matrix) if center else (alignment.matrix, None)
-        cells = embed_cells(expression.matrix, table, mode="wa", cancel=cancel)  # already centred
+        cells = average_gene_vectors(expression.matrix, table, mode="wa", cancel=cancel)  # already centred
         types = np.asarray(type_vectors, dtype=np.float32) - (mean if mean is not None else 0)
         return text_match(cells, types, list(type_names), threshold=threshold)
     raise ValueError(f"unknown annotation mode {mode!r}")

@@ -15,6 +15,7 @@ from scipy.sparse import SparseEfficiencyWarning
 from scelmo_desktop.core._infra.jobs import CancelFlag, check_cancel
 from scelmo_desktop.core.keys import CLUSTER_KEY
 from scelmo_desktop.core.tasks import metrics
+from scelmo_desktop.core.settings import default
 
 DEFAULT_RESOLUTIONS = tuple(round(0.2 * i, 1) for i in range(1, 11))  # 0.2, 0.4, ..., 2.0
 
@@ -30,7 +31,7 @@ class ClusterResult:
     sweep: list[dict] = field(default_factory=list)  # per resolution: resolution, n_clusters, nmi, ari
 
 
-def neighbors(adata, use_rep: str, *, n_neighbors: int = 15, seed: int = 0, n_jobs: int | None = None) -> str:
+def neighbors(adata, use_rep: str, *, n_neighbors: int = default("n_neighbors"), seed: int = 0, n_jobs: int | None = None) -> str:
     """Build the kNN graph on ``obsm[use_rep]``; returns the neighbours key (``<use_rep>_neighbors``).
 
     Above 4,096 cells scanpy uses pynndescent (approximate); ``n_jobs`` threads it (default: the app's thread
@@ -67,9 +68,9 @@ def leiden(adata, neighbors_key: str, resolution: float, *, seed: int = 0) -> np
     return clusters
 
 
-def cluster_embedding(
+def leiden_on_embedding(
     adata, use_rep: str, *, labels=None, resolution: float | None = None,
-    resolutions=DEFAULT_RESOLUTIONS, n_neighbors: int = 15, seed: int = 0, cancel: CancelFlag | None = None,
+    resolutions=DEFAULT_RESOLUTIONS, n_neighbors: int = default("n_neighbors"), seed: int = 0, cancel: CancelFlag | None = None,
 ) -> ClusterResult:
     """Cluster ``obsm[use_rep]``; with ``labels`` sweep ``resolutions`` and keep the best NMI.
 

@@ -25,12 +25,14 @@ import pandas as pd
 
 from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core._infra.jobs import CancelFlag, check_cancel
+from scelmo_desktop.core.data.gene_selection import GeneSet
 from scelmo_desktop.core.data.io import require_obs_column
 from scelmo_desktop.core.embedding import baselines
 from scelmo_desktop.core.embedding.cell_vectors import conditioned_embedding, genes_with_vectors
 from scelmo_desktop.core.keys import HARMONY_KEY, INTEGRATED_KEY, PCA_KEY, SCELMO_KEY, add_record
 from scelmo_desktop.core.settings import DEFAULT_CONDITIONING
 from scelmo_desktop.core.tasks import batch_metrics, cluster, metrics
+from scelmo_desktop.core.settings import default
 
 METHODS = {SCELMO_KEY: "scELMo (zero-shot)", INTEGRATED_KEY: "scELMo adaptor (batch-adversarial)",
            PCA_KEY: "PCA (scanpy route)", HARMONY_KEY: "Harmony (on PCA)"}
@@ -64,7 +66,7 @@ def score_embedding(adata, key: str, batches, labels, *, unintegrated: np.ndarra
     """scIB-style scores of ``obsm[key]``: NMI/ARI (best-NMI Leiden), label ASW, cLISI, the five batch-removal
     scores and S_bio/S_batch/overall. The kNN graph built for it is dropped, so no key is left behind."""
     X = adata.obsm[key]
-    clustered = cluster.cluster_embedding(adata, key, labels=labels, seed=seed, cancel=cancel)
+    clustered = cluster.leiden_on_embedding(adata, key, labels=labels, seed=seed, cancel=cancel)
     cluster.drop_graph(adata, f"{key}_neighbors")  # the scoring graph is not a result
     row = {"nmi": clustered.scores["nmi"], "ari": clustered.scores["ari"],
            "asw_label": metrics.silhouette_label(X, labels), "clisi": batch_metrics.clisi(X, labels)}
@@ -74,12 +76,14 @@ def score_embedding(adata, key: str, batches, labels, *, unintegrated: np.ndarra
 
 
 def run_integration(adata, expression, alignment, *, batch_key: str, label_key: str, seed: int = 0,
-                    device: str = "cpu", epochs: int = 30, adversarial_weight: float = 1.0,
+                    device: str = "cpu", epochs: int = default("epochs"),
+                    adversarial_weight: float = default("adversarial_weight"),
                     batch_size: int | None = None, conditioning: str = DEFAULT_CONDITIONING,
-                    integrated_key: str = INTEGRATED_KEY, progress=None,
+                    integrated_key: str = INTEGRATED_KEY, gene_set: GeneSet | None = None, progress=None,
                     cancel: CancelFlag | None = None) -> pd.DataFrame:
     """Embed, correct and score every method; returns one row per method (metrics + S_bio/S_batch/overall).
-    The adaptor's corrected embedding goes to ``obsm[integrated_key]``."""
+    The adaptor's corrected embedding goes to ``obsm[integrated_key]``; the PCA baseline (and Harmony on it)
+    runs on ``gene_set``, the run's (None: the default number of most variable genes)."""
     from scelmo_desktop.core.tasks.adaptor import auto_batch_size, train_adaptor
 
     batches, labels = check_columns(adata, batch_key, label_key)
@@ -87,7 +91,7 @@ def run_integration(adata, expression, alignment, *, batch_key: str, label_key: 
     report("integrate", 0, 4, "embeddings")
     adata.obsm[SCELMO_KEY] = conditioned_embedding(expression.matrix, alignment.matrix, conditioning=conditioning,
                                                    seed=seed, cancel=cancel)
-    adata.obsm[PCA_KEY] = baselines.pca_embedding(expression.matrix, seed=seed)
+    adata.obsm[PCA_KEY] = baselines.pca_embedding(expression.matrix, gene_set=gene_set, seed=seed)
     adata.obsm[HARMONY_KEY] = harmony(adata.obsm[PCA_KEY], batches, seed=seed)
     check_cancel(cancel)
     report("integrate", 1, 4, "adaptor (batch-adversarial)")

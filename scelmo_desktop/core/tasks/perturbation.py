@@ -32,6 +32,7 @@ import scipy.sparse as sp
 
 from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core._infra.jobs import CancelFlag, check_cancel
+from scelmo_desktop.core.settings import default
 
 SEPARATOR = "+"
 TOP_DE = 20
@@ -79,7 +80,7 @@ def perturbation_shifts(expression, labels, *, control: str, min_cells: int = 5)
                   var_names=list(expression.var_names), cells=cells)
 
 
-def split_unseen(shifts: Shifts, *, test_fraction: float = 0.25, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def split_unseen(shifts: Shifts, *, test_fraction: float = default("test_fraction"), seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Hold out a fraction of the single-gene perturbations and every combination touching their genes."""
     rng = np.random.default_rng(seed)
     singles = [i for i, g in enumerate(shifts.genes) if len(g) == 1]
@@ -253,7 +254,7 @@ def random_lookup(symbols, dim: int, *, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def run_perturbation(shifts: Shifts, lookup: dict[str, np.ndarray], target_matrix: np.ndarray, *, seed: int = 0,
-                     test_fraction: float = 0.25, device: str = "cpu", progress=None,
+                     test_fraction: float = default("test_fraction"), device: str = "cpu", progress=None,
                      cancel: CancelFlag | None = None) -> tuple[pd.DataFrame, dict]:
     """Train on the seen perturbations, score the unseen ones; one row per method."""
     train, test = split_unseen(shifts, test_fraction=test_fraction, seed=seed)

@@ -33,6 +33,7 @@ import scipy.sparse as sp
 
 from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core._infra.jobs import CancelFlag, check_cancel
+from scelmo_desktop.core.settings import default
 
 N_BINS, MIN_NULL = 10, 50
 
@@ -120,8 +121,8 @@ def top_candidates(expression, conditions, *, control: str, disease: str, n: int
 
 
 def in_silico_treatment(expression, alignment, conditions, *, control: str, disease: str,
-                        candidates: list[str] | None = None, n_candidates: int = 20, seeds=(0, 1, 2),
-                        scale: float = 0.0, epochs: int = 40, test_fraction: float = 0.2, device: str = "cpu",
+                        candidates: list[str] | None = None, n_candidates: int = default("n_candidates"),
+                        seeds=(0, 1, 2), scale: float = 0.0, epochs: int = default("treatment_epochs"), test_fraction: float = 0.2, device: str = "cpu",
                         progress=None, cancel: CancelFlag | None = None) -> TreatmentResult:
     """Rank ``candidates`` (default: the ``n_candidates`` top Welch-t genes) by mean Δ cosine over ``seeds``, each
     seed a new split and adaptor, with empirical p and BH q; candidates must be in the data and have a vector."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 
 from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, no_progress
-from scelmo_desktop.core.data.gene_selection import select_genes
+from scelmo_desktop.core.data.gene_selection import GeneSet
 from scelmo_desktop.core.data.io import Expression, label_values
 from scelmo_desktop.core.embedding.symbols import data_symbols, require_known_genes
 from scelmo_desktop.core.protocols import LLMSource
@@ -19,15 +19,14 @@ from scelmo_desktop.core.text.generation import DescribeResult, describe_entitie
 from scelmo_desktop.core.text.store import Store
 
 
-def describe_genes(
-    expression: Expression, *, settings: PipelineSettings, llm: LLMSource, store: Store,
+def describe_gene_set(
+    expression: Expression, gene_set: GeneSet, *, settings: PipelineSettings, llm: LLMSource, store: Store,
     progress: Progress = no_progress, cancel: CancelFlag | None = None,
 ) -> tuple[list[str], GeneDescriptions]:
-    """Describe the data set's gene set (its ``max_genes`` most variable genes, in that order; the LLM budget
-    goes to the first ones); returns the entities and texts."""
+    """Describe ``expression``'s ``gene_set`` (chosen once per run, most variable first: the LLM budget goes to
+    the first ones); returns the entities and texts."""
     symbols = data_symbols(expression, settings.symbol_column)
-    chosen = select_genes(expression.matrix, settings.max_genes)
-    entities = [symbols[i] for i in chosen]
+    entities = gene_set.names(symbols)
     require_known_genes(entities, total=len(symbols))
     return entities, describe_genes_in_budget(entities, settings=settings, llm=llm, store=store,
                                               progress=progress, cancel=cancel)

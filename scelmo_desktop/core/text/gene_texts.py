@@ -27,6 +27,7 @@ from scelmo_desktop.core.protocols import GenerationParams
 from scelmo_desktop.core.text.generation import MODES, DescribeResult, describe_entities, load_template
 from scelmo_desktop.core.text.quality import quality_flags
 from scelmo_desktop.core.text.store import Store
+from scelmo_desktop.core.settings import default
 
 FLAG_POLICIES = ("keep", "regenerate", "facts")
 # regenerate: one more try with sampling (greedy decoding would repeat the same answer), then the fact sheet
@@ -57,7 +58,7 @@ class GeneDescriptions(DescribeResult):
 
 
 def describe_gene_list(
-    genes: list[str], *, mode: str, llm, store: Store, params: GenerationParams, on_flag: str = "keep",
+    genes: list[str], *, mode: str, llm, store: Store, params: GenerationParams, on_flag: str = default("on_flag"),
     knowledge_files: list[UserKnowledge] = (), llm_genes: int | None = None, llm_minutes: float | None = None,
     progress: Progress = no_progress, cancel: CancelFlag | None = None,
 ) -> GeneDescriptions:

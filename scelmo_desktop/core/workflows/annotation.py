@@ -27,19 +27,19 @@ from scelmo_desktop.core.protocols import LLMSource
 from scelmo_desktop.core.settings import PipelineSettings
 from scelmo_desktop.core.tasks.annotate import Annotation, annotate_query, scores
 from scelmo_desktop.core.tasks.marker_scoring import KNOWLEDGE_MARKERS, knowledge_match
-from scelmo_desktop.core.tasks.smoothing import DEFAULT_SMOOTHING, check_smoothing, smoothing_graph
+from scelmo_desktop.core.tasks.smoothing import check_smoothing, smoothing_graph
 from scelmo_desktop.core.text.describe import describe_cell_types
 from scelmo_desktop.core.text.store import Store
 from scelmo_desktop.core.workflows.common import device_for
 from scelmo_desktop.core.workflows.gene_table import gene_table_for
 
 ANNOTATION_MODES = ("knn", "text", "adaptor")
-WEAK_MAPPING = 0.35  # a token match under this is reported as a poor mapping ("CD8 T" scores 0.48, a fit)
+WEAK_MAPPING = 0.35  # a token match under this is reported as a poor mapping ("CD8 T" scores above it: a fit)
 
 
 def resolved_text_scoring(text_scoring: str) -> str:
-    """``auto``: the curated markers when the knowledge extra has them (README: PBMC 3k 0.944 against 0.594 for
-    the text-space markers), else the text-space markers."""
+    """``auto``: the curated markers when the knowledge extra has them (far more accurate than the text-space
+    markers: benchmarks/no_reference_annotation.py), else the text-space markers."""
     if text_scoring != "auto":
         return text_scoring
     from scelmo_desktop.core.knowledge.markers import CellMarkers
@@ -54,6 +54,17 @@ def needs_embedder(mode: str, text_scoring: str, *, has_table: bool) -> bool:
     return not has_table
 
 
+def stratified_split(adata, label_key: str, *, query_fraction: float = 0.3, seed: int = 0):
+    """A labelled file as reference and query: ``query_fraction`` of each label's cells become the query
+    (the app's "split this file"); returns the reference, the query and the query's cell positions."""
+    from sklearn.model_selection import train_test_split
+
+    positions = np.arange(adata.n_obs)
+    reference_at, query_at = train_test_split(positions, test_size=query_fraction, random_state=seed,
+                                              stratify=label_values(adata, label_key))
+    return adata[reference_at].copy(), adata[query_at].copy(), query_at
+
+
 def split_by_column(adata, column: str, reference_value: str):
     """One file holding both: cells whose ``obs[column] == reference_value`` are the reference."""
     if column not in adata.obs.columns:
@@ -65,20 +76,22 @@ def split_by_column(adata, column: str, reference_value: str):
 
 
 def run_annotation(
-    query, *, mode: str, settings: PipelineSettings, llm: LLMSource, embedder, store: Store, reference=None,
+    query, *, settings: PipelineSettings, llm: LLMSource, embedder, store: Store, reference=None,
     label_key: str | None = None, candidates: list[str] | None = None, table: GeneTable | None = None,
-    k: int = 10, threshold: float = 0.0, text_scoring: str = "auto", n_markers: int | None = None, progress=None,
-    cancel=None, device: str = "auto", save_adaptor=None, epochs: int = 30, adaptor_file=None,
-    key_added: str = LABEL_KEY, preset: str | None = None, smoothing: str = DEFAULT_SMOOTHING,
+    adaptor_file=None, save_adaptor=None, device: str = "auto", key_added: str = LABEL_KEY, progress=None,
+    cancel=None,
 ) -> tuple[Annotation, dict]:
-    """Label the cells of ``query``; returns the annotation and its record (also in ``uns['scelmo']``). The
-    labels go to ``obs[key_added]`` (and ``_confidence``, ``_similarity``; adaptor mode ``_head``,
-    ``_head_probability`` and ``obsm['X_scelmo_adaptor']``).
+    """Label the cells of ``query`` by ``settings.method`` (knn, text or adaptor); returns the annotation and its
+    record (also in ``uns['scelmo']``). The labels go to ``obs[key_added]`` (and ``_confidence``,
+    ``_similarity``; adaptor mode ``_head``, ``_head_probability`` and ``obsm['X_scelmo_adaptor']``).
 
-    Text mode takes its candidates from ``candidates``, else a tissue ``preset`` (``blood``), else the
+    Text mode takes its candidates from ``candidates``, else a tissue ``settings.preset`` (``blood``), else the
     reference's labels; the knowledge scoring averages each cell's marker scores over its neighbours
-    (``smoothing``: ``expression``, ``embedding`` = ``obsm['X_scelmo']``, or ``none``); ``n_markers``: per type
-    (default 25 for knowledge, 10 for the text-space markers)."""
+    (``settings.smoothing``). The vote's ``k``, the confidence ``threshold``, ``text_scoring``, ``n_markers``
+    and the adaptor's ``epochs`` are settings too (``core.settings``)."""
+    mode, k, threshold = settings.method, settings.k, settings.threshold
+    text_scoring, n_markers, preset, smoothing = (settings.text_scoring, settings.n_markers, settings.preset,
+                                                  settings.smoothing)
     if mode not in ANNOTATION_MODES:
         raise ScelmoError(f"Unknown annotation mode '{mode}'; use one of {', '.join(ANNOTATION_MODES)}.")
     if preset is not None and mode != "text":
@@ -140,7 +153,7 @@ def run_annotation(
     elif mode == "adaptor":
         annotation, extra = adaptor_annotation(query, query_expr, query_align, ref_expr, ref_align, ref_labels,
                                                 k=k, threshold=threshold, device=device, seed=settings.seed,
-                                                save_to=save_adaptor, epochs=epochs, progress=progress, cancel=cancel)
+                                                save_to=save_adaptor, epochs=settings.epochs, progress=progress, cancel=cancel)
     elif text_scoring == "knowledge":  # curated markers of each type's ontology term: no text, no embedder
         annotation, extra = knowledge_annotation(query, query_expr, type_names, terms=preset_map, n_markers=n_markers,
                                                  smoothing=smoothing, threshold=threshold, settings=settings,
@@ -215,8 +228,8 @@ def _cell_type_texts(names: list[str], *, settings, llm, store) -> dict[str, str
     return describe_cell_types(holder, "type", settings=settings, llm=llm, store=store).texts
 
 
-def fit_adaptor(expression, alignment: Alignment, labels, *, seed: int = 0, device: str = "auto", epochs: int = 30,
-                progress=None, cancel=None):
+def fit_adaptor(expression, alignment: Alignment, labels, *, seed: int, device: str, epochs: int, progress=None,
+                cancel=None):
     """Train the adaptor on labelled cells over the genes that have a vector (the app's Fine-tuning panel and
     adaptor annotation); small data get batches that still give an epoch ~16 optimiser steps (batch 512 would
     give 5 on PBMC 3k). Returns the adaptor and the cells × genes matrix and table rows it was trained on."""
@@ -233,7 +246,7 @@ def fit_adaptor(expression, alignment: Alignment, labels, *, seed: int = 0, devi
 
 
 def adaptor_annotation(query, query_expr, query_align, ref_expr, ref_align, ref_labels, *, k, threshold, device,
-                        seed, save_to, progress, cancel, epochs: int = 30):
+                        seed, save_to, progress, cancel, epochs: int):
     """Train the adaptor on the reference, then 10-NN in its z-space (the paper's read-out); the head's label and
     probability are written too (``obs['scelmo_label_head']``, ``obs['scelmo_label_head_probability']``)."""
     from scelmo_desktop.core.embedding.cell_vectors import genes_with_vectors

@@ -13,6 +13,7 @@ from scelmo_desktop.core._infra.atomic import write_text_atomic
 from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, no_progress
 from scelmo_desktop.core._infra.provenance import h5ad_safe, now_iso, package_versions
+from scelmo_desktop.core.data.gene_selection import GeneSet
 from scelmo_desktop.core.data.io import Expression, label_values, write_h5ad
 from scelmo_desktop.core.embedding import baselines
 from scelmo_desktop.core.embedding.cell_vectors import conditioned_embedding
@@ -29,21 +30,24 @@ from scelmo_desktop.core.keys import (
     neighbors_key,
 )
 from scelmo_desktop.core.settings import PipelineSettings
-from scelmo_desktop.core.tasks import cluster
+from scelmo_desktop.core.tasks import cluster as clustering
 
 
 def evaluate_clustering(
     adata, expression: Expression, alignment: Alignment, *, settings: PipelineSettings,
-    progress: Progress = no_progress, cancel: CancelFlag | None = None,
+    gene_set: GeneSet | None = None, progress: Progress = no_progress, cancel: CancelFlag | None = None,
 ) -> pd.DataFrame:
     """Cluster scELMo-wa (and -aa, PCA, random-table baselines); write ``obs['scelmo_leiden']`` and UMAP.
 
-    Returns one row per method with the chosen resolution, the cluster count and, with labels, NMI/ARI/ASW.
+    The PCA baseline runs on ``gene_set``, the run's (None: chosen here by ``settings.max_genes``), so it sees
+    the same genes as scELMo. Returns one row per method with the chosen resolution, the cluster count and,
+    with labels, NMI/ARI/ASW.
     """
     labels = label_values(adata, settings.label_key)
     reps = [SCELMO_KEY, WA_KEY, AA_KEY]
     if settings.baselines:
-        adata.obsm[PCA_KEY] = baselines.pca_embedding(expression.matrix, seed=settings.seed)
+        gene_set = gene_set or GeneSet.choose(expression.matrix, settings.max_genes)
+        adata.obsm[PCA_KEY] = baselines.pca_embedding(expression.matrix, gene_set=gene_set, seed=settings.seed)
         random_matrix = baselines.random_table(alignment.matched, alignment.matrix.shape[1], seed=settings.seed)
         adata.obsm[RANDOM_KEY] = conditioned_embedding(expression.matrix, random_matrix, seed=settings.seed,
                                                        conditioning=settings.conditioning)
@@ -51,31 +55,30 @@ def evaluate_clustering(
     rows = []
     for done, rep in enumerate(reps):
         progress("cluster", done, len(reps), METHOD_NAMES[rep])
-        result = cluster.cluster_embedding(adata, rep, labels=labels, resolution=settings.resolution,
-                                           n_neighbors=settings.n_neighbors, seed=settings.seed, cancel=cancel)
+        result = clustering.leiden_on_embedding(adata, rep, labels=labels, resolution=settings.resolution,
+                                                n_neighbors=settings.n_neighbors, seed=settings.seed, cancel=cancel)
         rows.append({"method": METHOD_NAMES[rep], "embedding": rep, "resolution": result.resolution,
                      "n_clusters": int(len(np.unique(result.clusters))), **result.scores})
         if rep == SCELMO_KEY:
-            cluster.store_clusters(adata, result.clusters)
+            clustering.store_clusters(adata, result.clusters)
         else:  # keep only the X_scelmo graph in the output; the other graphs served their purpose
-            cluster.drop_graph(adata, f"{rep}_neighbors")
+            clustering.drop_graph(adata, f"{rep}_neighbors")
     progress("cluster", len(reps), len(reps), "UMAP")
-    cluster.umap(adata, f"{SCELMO_KEY}_neighbors", seed=settings.seed)
+    clustering.umap(adata, f"{SCELMO_KEY}_neighbors", seed=settings.seed)
     return pd.DataFrame(rows)
 
 
 @dataclass
 class ClusterOutcome:
-    """What :func:`cluster_embedding` made: the metrics row and, with ``out``, the files written."""
+    """What :func:`cluster` made: the metrics row and, with ``out``, the files written."""
 
     metrics: pd.DataFrame  # one row: the embedding, resolution, cluster count, and NMI/ARI/ASW with labels
     files: dict[str, Path] = field(default_factory=dict)
 
 
-def cluster_embedding(adata, *, use_rep: str = SCELMO_KEY, label_key: str | None = None,
-                      resolution: float | None = None, seed: int = 0, key_added: str = CLUSTER_KEY,
-                      umap: bool = True, out: str | Path | None = None,
-                      cancel: CancelFlag | None = None) -> ClusterOutcome:
+def cluster(adata, *, use_rep: str = SCELMO_KEY, label_key: str | None = None, resolution: float | None = None,
+            seed: int = 0, key_added: str = CLUSTER_KEY, umap: bool = True, out: str | Path | None = None,
+            cancel: CancelFlag | None = None) -> ClusterOutcome:
     """Leiden on the kNN graph of ``obsm[use_rep]`` (a resolution sweep scored against ``obs[label_key]``, or
     ``resolution``), then UMAP. Writes ``obs[key_added]`` (default ``'scelmo_leiden'``), with ``umap``
     ``obsm['X_umap']``, the graph
@@ -84,11 +87,11 @@ def cluster_embedding(adata, *, use_rep: str = SCELMO_KEY, label_key: str | None
     if use_rep not in adata.obsm:
         raise ScelmoError(f"The data has no obsm['{use_rep}'] embedding; embed the cells first, or choose one of: "
                           f"{', '.join(adata.obsm.keys()) or 'none'}.")
-    result = cluster.cluster_embedding(adata, use_rep, labels=label_values(adata, label_key), resolution=resolution,
-                                       seed=seed, cancel=cancel)
-    cluster.store_clusters(adata, result.clusters, key=key_added)
+    result = clustering.leiden_on_embedding(adata, use_rep, labels=label_values(adata, label_key),
+                                            resolution=resolution, seed=seed, cancel=cancel)
+    clustering.store_clusters(adata, result.clusters, key=key_added)
     if umap:
-        cluster.umap(adata, neighbors_key(use_rep), seed=seed)
+        clustering.umap(adata, neighbors_key(use_rep), seed=seed)
     row = {"embedding": use_rep, "resolution": result.resolution, "n_clusters": len(set(result.clusters)),
            **result.scores}
     add_record(adata, "clustering", h5ad_safe({"created_at": now_iso(), "label_key": label_key, "seed": seed, **row,

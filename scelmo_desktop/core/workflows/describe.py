@@ -14,9 +14,10 @@ import pandas as pd
 from scelmo_desktop.core._infra.atomic import write_text_atomic
 from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, no_progress
+from scelmo_desktop.core.data.gene_selection import GeneSet
 from scelmo_desktop.core.data.io import label_values, select_expression
 from scelmo_desktop.core.settings import PipelineSettings
-from scelmo_desktop.core.text.describe import describe_cell_types, describe_genes, describe_genes_in_budget
+from scelmo_desktop.core.text.describe import describe_cell_types, describe_gene_set, describe_genes_in_budget
 from scelmo_desktop.core.text.gene_texts import GeneDescriptions
 from scelmo_desktop.core.text.generation import DescribeResult
 
@@ -64,8 +65,9 @@ def describe(adata=None, *, settings: PipelineSettings, llm, store, genes: list[
         label_values(adata, cell_types_key)  # a bad column fails before any LLM work
     if genes is None:
         expression = select_expression(adata, settings.layer, input_kind=settings.input_kind)
-        _, described = describe_genes(expression, settings=settings, llm=llm, store=store, progress=progress,
-                                      cancel=cancel)
+        gene_set = GeneSet.choose(expression.matrix, settings.max_genes)
+        _, described = describe_gene_set(expression, gene_set, settings=settings, llm=llm, store=store,
+                                         progress=progress, cancel=cancel)
     else:
         described = describe_genes_in_budget([g for g in genes if g], settings=settings, llm=llm, store=store,
                                              progress=progress, cancel=cancel)

@@ -14,21 +14,23 @@ import numpy as np
 from scelmo_desktop.core._infra.atomic import write_text_atomic
 from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, no_progress
 from scelmo_desktop.core._infra.provenance import h5ad_safe, now_iso, package_versions
+from scelmo_desktop.core.data.gene_selection import GeneSet
 from scelmo_desktop.core.data.io import Expression, select_expression, write_h5ad
 from scelmo_desktop.core.embedding.alignment import gene_alignment, gene_set_coverage, restrict_to_gene_set
-from scelmo_desktop.core.embedding.cell_embedding import embed_cells
+from scelmo_desktop.core.embedding.cell_embedding import average_gene_vectors
 from scelmo_desktop.core.embedding.cell_vectors import conditioned_embedding
 from scelmo_desktop.core.embedding.gene_table import Alignment, GeneTable, embed_texts, save_gene_table
 from scelmo_desktop.core.keys import SCELMO_KEY, add_record, gene_embedding_key, paper_keys
 from scelmo_desktop.core.settings import DEFAULT_CONDITIONING, PipelineSettings
-from scelmo_desktop.core.text.describe import describe_genes
+from scelmo_desktop.core.text.describe import describe_gene_set
 from scelmo_desktop.core.text.gene_texts import GeneDescriptions
 from scelmo_desktop.core.workflows.common import task_record
+from scelmo_desktop.core.settings import default
 
 
 def add_cell_embeddings(
     adata, expression: Expression, table: GeneTable, *, symbol_column: str | None = None,
-    max_genes: int | None = None, conditioning: str = DEFAULT_CONDITIONING, seed: int = 0,
+    gene_set: GeneSet | None = None, conditioning: str = DEFAULT_CONDITIONING, seed: int = 0,
     key_added: str = SCELMO_KEY, paper: bool = True, progress: Progress = no_progress,
     cancel: CancelFlag | None = None,
 ) -> tuple[Alignment, dict]:
@@ -37,21 +39,22 @@ def add_cell_embeddings(
     (the table rows in ``adata``'s gene order); with ``paper``, also the paper's formulas for comparison,
     ``obsm['<key_added>_wa']`` and ``obsm['<key_added>_aa']``.
 
-    The embedding uses the table's genes within the gene set (``max_genes`` most variable; None: all). Returns
+    The embedding uses the table's genes within ``gene_set`` (the run's, chosen once; None: all). Returns
     the alignment of the table to the expression genes and the coverage report. Raises when no gene of the data
     matches the table.
     """
     totals = np.asarray(expression.matrix.sum(axis=0)).ravel()
     alignment, coverage = gene_alignment(expression, table, symbol_column=symbol_column, totals=totals)
-    alignment = restrict_to_gene_set(alignment, expression, max_genes)
-    coverage.update(gene_set_coverage(alignment, max_genes, totals))
+    alignment = restrict_to_gene_set(alignment, gene_set)
+    coverage.update(gene_set_coverage(alignment, gene_set, totals))
     adata.obsm[key_added] = conditioned_embedding(expression.matrix, alignment.matrix, conditioning=conditioning,
                                                   seed=seed, progress=functools.partial(progress, "embed cells"),
                                                   cancel=cancel)
     if paper:
         for key, mode in zip(paper_keys(key_added), ("wa", "aa")):
-            adata.obsm[key] = embed_cells(expression.matrix, alignment.matrix, mode=mode,
-                                          progress=functools.partial(progress, f"embed {mode}"), cancel=cancel)
+            adata.obsm[key] = average_gene_vectors(expression.matrix, alignment.matrix, mode=mode,
+                                                   progress=functools.partial(progress, f"embed {mode}"),
+                                                   cancel=cancel)
     adata.varm[gene_embedding_key(key_added)] = rows_for(list(adata.var_names), expression.var_names,
                                                          alignment.matrix)
     return alignment, coverage
@@ -90,14 +93,15 @@ def embed(adata, *, settings: PipelineSettings, llm, embedder, store, table: Gen
     cells. Writes the keys of :func:`add_cell_embeddings` and ``uns['scelmo']['embedding']``; with ``out``, the
     embedded h5ad, the gene table (.npz) and ``provenance.json``."""
     expression = select_expression(adata, settings.layer, input_kind=settings.input_kind)
+    gene_set = GeneSet.choose(expression.matrix, settings.max_genes)  # once: described and embedded alike
     if table is None:
         if described is None:
-            described = describe_genes(expression, settings=settings, llm=llm, store=store, progress=progress,
-                                       cancel=cancel)[1]
+            described = describe_gene_set(expression, gene_set, settings=settings, llm=llm, store=store,
+                                          progress=progress, cancel=cancel)[1]
         table, _ = embed_texts(described.texts, embedder=embedder, store=store, cancel=cancel,
                                progress=functools.partial(progress, "embed texts"))
     alignment, coverage = add_cell_embeddings(adata, expression, table, symbol_column=settings.symbol_column,
-                                              max_genes=settings.max_genes, conditioning=settings.conditioning,
+                                              gene_set=gene_set, conditioning=settings.conditioning,
                                               seed=settings.seed, key_added=key_added, paper=paper,
                                               progress=progress, cancel=cancel)
     record = task_record(settings=settings, llm=llm, embedder=embedder, described=[described] if described else [],
@@ -121,7 +125,7 @@ def write_embedding(out: str | Path, adata, table: GeneTable, record: dict) -> d
 
 
 def embed_out_of_memory(path: str | Path, *, table: GeneTable, client, layer: str = "X",
-                        symbol_column: str | None = None, chunk_cells: int = 20_000, out: str | Path,
+                        symbol_column: str | None = None, chunk_cells: int = default("chunk_cells"), out: str | Path,
                         scheduler: str | None = None, progress: Progress = no_progress) -> tuple[object, dict, dict]:
     """Embed an .h5ad/.zarr too large for memory block by block on a Dask ``client`` with an existing gene
     table; writes ``obsm['X_scelmo_wa']``/``['X_scelmo_aa']``, ``uns['scelmo']['embedding']`` and the files

@@ -6,25 +6,30 @@ from __future__ import annotations
 import functools
 
 from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, no_progress
+from scelmo_desktop.core.data.gene_selection import GeneSet
 from scelmo_desktop.core.data.io import Expression
 from scelmo_desktop.core.embedding.gene_table import GeneTable, embed_texts
 from scelmo_desktop.core.protocols import Embedder, LLMSource
 from scelmo_desktop.core.settings import PipelineSettings
-from scelmo_desktop.core.text.describe import describe_genes, describe_genes_in_budget
+from scelmo_desktop.core.text.describe import describe_gene_set, describe_genes_in_budget
 from scelmo_desktop.core.text.gene_texts import GeneDescriptions
 from scelmo_desktop.core.text.store import Store
 
 
 def gene_table_for(
     expressions: list[Expression], *, settings: PipelineSettings, llm: LLMSource, store: Store, embedder: Embedder,
-    extra_genes=(), progress: Progress = no_progress, cancel: CancelFlag | None = None,
+    extra_genes=(), gene_sets: list[GeneSet] | None = None, progress: Progress = no_progress,
+    cancel: CancelFlag | None = None,
 ) -> tuple[GeneTable, list[GeneDescriptions]]:
-    """One gene table for several files: each file's ``max_genes`` most variable genes plus ``extra_genes``
-    (genes an analysis must have, e.g. candidates or perturbed genes), described once and embedded."""
+    """One gene table for several files: each file's gene set (``gene_sets``, one per file, when the run chose
+    them already; else its ``max_genes`` most variable genes) plus ``extra_genes`` (genes an analysis must have,
+    e.g. candidates or perturbed genes), described once and embedded."""
     texts, results = {}, []
-    for expression in expressions:
-        _, described = describe_genes(expression, settings=settings, llm=llm, store=store, progress=progress,
-                                      cancel=cancel)
+    if gene_sets is None:
+        gene_sets = [GeneSet.choose(expression.matrix, settings.max_genes) for expression in expressions]
+    for expression, gene_set in zip(expressions, gene_sets, strict=True):
+        _, described = describe_gene_set(expression, gene_set, settings=settings, llm=llm, store=store,
+                                         progress=progress, cancel=cancel)
         texts.update(described.texts)
         results.append(described)
     missing = [g for g in dict.fromkeys(map(str, extra_genes)) if g not in texts]

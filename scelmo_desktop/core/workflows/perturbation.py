@@ -8,7 +8,7 @@ Writes no AnnData key: the result is the metrics table (returned, and written as
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +39,7 @@ class PerturbationOutcome:
 
 
 def perturb(adata, *, perturbation_key: str, control: str, settings: PipelineSettings, llm, embedder, store,
-            test_fraction: float = 0.25, table: GeneTable | None = None, device: str = "auto", data_name: str = "",
+            table: GeneTable | None = None, device: str = "auto", data_name: str = "",
             out: str | Path | None = None, progress: Progress = no_progress,
             cancel: CancelFlag | None = None) -> PerturbationOutcome:
     """Predict the expression shift of perturbations never seen in training (``obs[perturbation_key]``: the
@@ -55,7 +55,7 @@ def perturb(adata, *, perturbation_key: str, control: str, settings: PipelineSet
     alignment = align_expression(table, expression, settings.symbol_column)
     device = device_for(device)
     metrics, details = run_perturbation(shifts, table.as_dict(), alignment.matrix, seed=settings.seed,
-                                        test_fraction=test_fraction, device=device, progress=progress,
+                                        test_fraction=settings.test_fraction, device=device, progress=progress,
                                         cancel=cancel)
     record = task_record(settings=settings, llm=llm, embedder=embedder, described=described, data=data_name,
                          input=expression.input_kind.as_dict(), device=device, perturbation_key=perturbation_key,
@@ -81,7 +81,7 @@ def perturbseq_example(base, *, n_genes: int, settings: PipelineSettings, llm, e
     vectors (only those genes are described: the table is the network's wiring)."""
     expression = select_expression(base, settings.layer, input_kind=settings.input_kind)
     genes = [expression.var_names[i] for i in sorted(select_genes(expression.matrix, n_genes))]
-    table, _ = gene_table_for([], settings=replace(settings, max_genes=0), llm=llm, store=store, embedder=embedder,
+    table, _ = gene_table_for([], settings=settings.replace(max_genes=0), llm=llm, store=store, embedder=embedder,
                               extra_genes=genes, progress=progress, cancel=cancel)
     lookup = table.as_dict()
     genes = [g for g in genes if g in lookup]

@@ -18,13 +18,14 @@ import pandas as pd
 
 from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, no_progress
 from scelmo_desktop.core._infra.provenance import h5ad_safe, now_iso, package_versions
+from scelmo_desktop.core.data.gene_selection import GeneSet
 from scelmo_desktop.core.data.io import label_values, select_expression
 from scelmo_desktop.core.embedding.gene_table import GeneTable, embed_texts
 from scelmo_desktop.core.embedding.symbols import species_note
 from scelmo_desktop.core.keys import UNS_KEY
 from scelmo_desktop.core.protocols import Embedder, LLMSource
 from scelmo_desktop.core.settings import PipelineSettings
-from scelmo_desktop.core.text.describe import describe_genes
+from scelmo_desktop.core.text.describe import describe_gene_set
 from scelmo_desktop.core.text.gene_texts import GeneDescriptions
 from scelmo_desktop.core.text.generation import load_template
 from scelmo_desktop.core.text.store import Store
@@ -65,9 +66,11 @@ def run_pipeline(
 
     imported = table is not None
     t0 = time.perf_counter()
+    # chosen once: the genes described, the table rows the embedding keeps and the PCA baseline's genes
+    gene_set = GeneSet.choose(expression.matrix, settings.max_genes)
     if not imported:
-        entities, described = describe_genes(expression, settings=settings, llm=llm, store=store,
-                                             progress=progress, cancel=cancel)
+        entities, described = describe_gene_set(expression, gene_set, settings=settings, llm=llm, store=store,
+                                                 progress=progress, cancel=cancel)
     else:
         entities, described = [], GeneDescriptions(texts={}, mode="imported table")
     timings["describe"] = time.perf_counter() - t0
@@ -79,12 +82,13 @@ def run_pipeline(
     else:
         embed_stats = {"imported_table": table.provenance, "genes": len(table.symbols), "dim": table.dim}
     alignment, coverage = add_cell_embeddings(adata, expression, table, symbol_column=settings.symbol_column,
-                                              max_genes=settings.max_genes, conditioning=settings.conditioning,
+                                              gene_set=gene_set, conditioning=settings.conditioning,
                                               seed=settings.seed, progress=progress, cancel=cancel)
     timings["embed"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    metrics = evaluate_clustering(adata, expression, alignment, settings=settings, progress=progress, cancel=cancel)
+    metrics = evaluate_clustering(adata, expression, alignment, settings=settings, gene_set=gene_set,
+                                  progress=progress, cancel=cancel)
     timings["cluster"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - started
 

@@ -32,17 +32,17 @@ class TreatmentOutcome:
 
 
 def treat(adata, *, condition_key: str, control: str, disease: str, settings: PipelineSettings, llm, embedder,
-          store, candidates: list[str] | None = None, n_candidates: int = 20, repeats: int = 3, scale: float = 0.0,
-          epochs: int = 40, table: GeneTable | None = None, device: str = "auto", data_name: str = "",
+          store, candidates: list[str] | None = None, table: GeneTable | None = None, device: str = "auto", data_name: str = "",
           out: str | Path | None = None, progress: Progress = no_progress,
           cancel: CancelFlag | None = None) -> TreatmentOutcome:
-    """Rank knock-outs (or ``scale``-fold changes) of ``candidates`` (default: the ``n_candidates`` genes most
-    up in ``disease``) by how far they move held-out disease cells towards control, over ``repeats`` seeds."""
+    """Rank knock-outs (or ``settings.scale``-fold changes) of ``candidates`` (default: the
+    ``settings.n_candidates`` genes most up in ``disease``) by how far they move held-out disease cells towards
+    control, over ``settings.repeats`` seeds, each adaptor trained for ``settings.treatment_epochs``."""
     require_obs_column(adata, condition_key, "condition")
     expression = select_expression(adata, settings.layer, input_kind=settings.input_kind)
     conditions = adata.obs[condition_key].astype(str).to_numpy()
     candidates = list(candidates) if candidates else top_candidates(expression, conditions, control=control,
-                                                                    disease=disease, n=n_candidates)
+                                                                    disease=disease, n=settings.n_candidates)
     described = []
     if table is None:
         table, described = gene_table_for([expression], settings=settings, llm=llm, store=store, embedder=embedder,
@@ -50,8 +50,8 @@ def treat(adata, *, condition_key: str, control: str, disease: str, settings: Pi
     alignment = align_expression(table, expression, settings.symbol_column)
     device = device_for(device)
     result = in_silico_treatment(expression, alignment, conditions, control=control, disease=disease,
-                                 candidates=candidates, seeds=tuple(range(settings.seed, settings.seed + repeats)),
-                                 scale=scale, epochs=epochs, device=device, progress=progress,
+                                 candidates=candidates, seeds=tuple(range(settings.seed, settings.seed + settings.repeats)),
+                                 scale=settings.scale, epochs=settings.treatment_epochs, device=device, progress=progress,
                                  cancel=cancel)
     record = task_record(settings=settings, llm=llm, embedder=embedder, described=described, data=data_name,
                          input=expression.input_kind.as_dict(), condition_key=condition_key, device=device,

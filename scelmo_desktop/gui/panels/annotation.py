@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLineEdit
+from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLineEdit
 
 from scelmo_desktop.core.keys import LABEL_KEY
-from scelmo_desktop.core.knowledge.presets import TISSUE_PRESETS
-from scelmo_desktop.core.tasks.smoothing import SMOOTHINGS
 from scelmo_desktop.gui.panels.base import combo_value, fill_obs_combo, path_field
 from scelmo_desktop.gui.panels.task import TaskPanel, results_folder
 
@@ -17,8 +15,6 @@ SPLIT_70_30 = "this data: stratified 70/30 split by the label (evaluation)"
 SPLIT_COLUMN = "this data: cells whose column equals a value"
 REFERENCE_FILE = "a reference file…"
 NO_REFERENCE = "no reference (text mode, or a saved adaptor)"
-NO_PRESET = "none (the candidates above, or the label's values)"
-TEXT_SCORINGS = ("auto", "knowledge", "markers", "centroid")  # auto: knowledge, the measured best, when installed
 
 
 class AnnotationPanel(TaskPanel):
@@ -31,8 +27,7 @@ class AnnotationPanel(TaskPanel):
     job_name = "annotation"
 
     def build_form(self, form) -> None:
-        self.mode = QComboBox()
-        self.mode.addItems(["knn", "adaptor", "text"])
+        self.mode = self.settings_form(["method"], form).editor("method").editor
         self.reference = QComboBox()
         self.reference.addItems([SPLIT_70_30, SPLIT_COLUMN, REFERENCE_FILE, NO_REFERENCE])
         self.split_column = QComboBox()
@@ -47,32 +42,16 @@ class AnnotationPanel(TaskPanel):
         self.label = QComboBox()
         self.candidates = QLineEdit()
         self.candidates.setPlaceholderText("text mode: comma-separated cell types (default: the label's values)")
-        self.threshold = QDoubleSpinBox()
-        self.threshold.setRange(0.0, 1.0)
-        self.threshold.setSingleStep(0.05)
-        form.addRow("Method", self.mode)
         form.addRow("Reference", self.reference)
         form.addRow("Split column / value", split_row)
         form.addRow("Reference file", file_row)
         form.addRow("Saved adaptor", adaptor_row)
         form.addRow("Label column", self.label)
-        self.text_scoring = QComboBox()
-        self.text_scoring.addItems(list(TEXT_SCORINGS))
-        self.text_scoring.setToolTip("text mode: knowledge scores the curated markers of each type's Cell Ontology "
-                                     "term; markers and centroid use the cell-type descriptions in the text space")
-        self.preset = QComboBox()
-        self.preset.addItems([NO_PRESET, *sorted(set(TISSUE_PRESETS) - {"pbmc"})])
-        self.preset.setToolTip("text mode: the candidate types of a tissue, each named by its Cell Ontology id "
-                               "(used when Candidates is empty)")
-        self.smoothing = QComboBox()
-        self.smoothing.addItems(list(SMOOTHINGS))
-        self.smoothing.setToolTip("knowledge scoring: average each cell's marker scores over its neighbours in "
-                                  "expression (default), in the scELMo embedding, or not at all")
         form.addRow("Candidates", self.candidates)
-        form.addRow("Tissue preset", self.preset)
-        form.addRow("Text scoring", self.text_scoring)
-        form.addRow("Smoothing", self.smoothing)
-        form.addRow("Unknown below confidence", self.threshold)
+        editors = self.settings_form(["preset", "text_scoring", "smoothing", "n_markers", "threshold", "k",
+                                      "epochs"], form)
+        self.preset, self.text_scoring = editors.editor("preset").editor, editors.editor("text_scoring").editor
+        self.smoothing, self.threshold = editors.editor("smoothing").editor, editors.editor("threshold").editor
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Reference data", "", "AnnData (*.h5ad);;All files (*)")
@@ -92,22 +71,19 @@ class AnnotationPanel(TaskPanel):
         fill_obs_combo(self.split_column, adata)
 
     def make_work(self):
-        from sklearn.model_selection import train_test_split
-
         from scelmo_desktop.core.data.io import read_data
-        from scelmo_desktop.core.workflows.annotation import run_annotation, split_by_column, write_annotation_files
+        from scelmo_desktop.core.workflows.annotation import (run_annotation, split_by_column, stratified_split,
+                                                              write_annotation_files)
 
         project = self.project
         project.require_data()
-        label_key, mode, how = combo_value(self.label), self.mode.currentText(), self.reference.currentText()
+        label_key, mode, how = combo_value(self.label), project.settings.method, self.reference.currentText()
         adata = project.adata
         if how == SPLIT_70_30:
             if label_key is None:
                 self.status.setText("Choose the label column to split by.")
                 return None
-            ref_idx, query_idx = train_test_split(np.arange(adata.n_obs), test_size=0.3,
-                                                  stratify=adata.obs[label_key].astype(str), random_state=0)
-            reference, query = adata[ref_idx].copy(), adata[query_idx].copy()
+            reference, query, query_idx = stratified_split(adata, label_key, seed=project.settings.seed)
         elif how == SPLIT_COLUMN:
             reference, query = split_by_column(adata, self.split_column.currentText(), self.split_value.text())
             query_idx = np.flatnonzero(~adata.obs_names.isin(reference.obs_names))
@@ -116,20 +92,17 @@ class AnnotationPanel(TaskPanel):
         else:
             reference, query, query_idx = None, adata, np.arange(adata.n_obs)
         candidates = [c.strip() for c in self.candidates.text().split(",") if c.strip()] or None
-        preset = None if self.preset.currentText() == NO_PRESET or mode != "text" else self.preset.currentText()
+        preset = project.settings.preset if mode == "text" else None
         if candidates is None and preset is None and mode == "text" and label_key and reference is None:
             candidates = sorted(set(adata.obs[label_key].astype(str)))
         adaptor_file = self.adaptor_path.text().strip() or None if mode == "adaptor" else None
-        folder, threshold = results_folder("annotation"), self.threshold.value()
-        text_scoring, smoothing = self.text_scoring.currentText(), self.smoothing.currentText()
+        folder = results_folder("annotation")
 
         def work(progress, cancel):
-            with self.resources(progress, cancel) as resources:
+            with self.resources(progress, cancel, preset=preset) as resources:
                 annotation, record = run_annotation(
-                    query, mode=mode, reference=reference, label_key=label_key, candidates=candidates,
-                    table=project.table, threshold=threshold, device=project.settings.device,
-                    adaptor_file=adaptor_file, text_scoring=text_scoring, preset=preset, smoothing=smoothing,
-                    **resources)
+                    query, reference=reference, label_key=label_key, candidates=candidates, table=project.table,
+                    device=project.models.device, adaptor_file=adaptor_file, **resources)
             files = write_annotation_files(query, annotation, record, folder / "annotation.h5ad",
                                            label_key=label_key)
             return annotation, record, files.get("confusion"), query_idx

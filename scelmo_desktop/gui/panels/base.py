@@ -25,6 +25,7 @@ class Panel(QWidget):
     def __init__(self, window):
         super().__init__()
         self.window_ = window  # the MainWindow: project, session, run_job()
+        self.setting_forms = []  # the declared settings this panel shows (reloaded when a project opens)
         self.layout_ = QVBoxLayout(self)
         heading = QLabel(f"<h2 style='margin:0'>{self.title}</h2>")
         self.layout_.addWidget(heading)
@@ -45,17 +46,33 @@ class Panel(QWidget):
     def resources(self, progress, cancel, *, embedder: bool = True, **settings_changes):
         """Inside a job: the keyword arguments every workflow takes (the project's settings with the resolved
         description mode, the session's models, a store opened in this worker thread, progress and cancel)."""
-        from dataclasses import replace
-
         from scelmo_desktop.app.session import open_store
 
         project, session = self.project, self.window_.session
         choice = project.model_choice()
-        settings = replace(project.pipeline_settings(session.resolved_mode(choice)), **settings_changes)
+        settings = project.pipeline_settings(session.resolved_mode(choice)).replace(**settings_changes)
         with open_store() as store:
             yield {"settings": settings, "llm": session.llm_source(choice),
                    "embedder": session.embedder(choice) if embedder else None, "store": store,
                    "progress": progress, "cancel": cancel}
+
+    def settings_form(self, names: list[str], form: QFormLayout | None = None):
+        """Editors for these declared settings, bound to the open project's settings, added to ``form`` (or
+        the panel); reloaded by :meth:`load_settings`."""
+        from scelmo_desktop.gui.settings_form import SettingsForm
+
+        editors = SettingsForm(lambda: self.project.settings, names)
+        self.setting_forms.append(editors)
+        if form is not None:
+            form.addRow(editors)
+        else:
+            self.layout_.addWidget(editors)
+        return editors
+
+    def load_settings(self) -> None:
+        """Show the project's settings again (a project was opened)."""
+        for editors in self.setting_forms:
+            editors.load()
 
     def form(self, title: str) -> QFormLayout:
         box = QGroupBox(title)

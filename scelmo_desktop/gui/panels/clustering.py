@@ -4,7 +4,7 @@ the baselines' metrics, and the interactive embedding view."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QPushButton, QSpinBox, QSplitter
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QPushButton, QSplitter
 
 from scelmo_desktop.core.keys import CLUSTER_KEY
 from scelmo_desktop.gui.embedding_view import EmbeddingView
@@ -20,21 +20,9 @@ class ClusteringPanel(Panel):
     def __init__(self, window):
         super().__init__(window)
         form = self.form("Settings")
-        self.neighbours = QSpinBox()
-        self.neighbours.setRange(2, 200)
-        self.neighbours.setValue(window.project.settings.n_neighbors)
-        self.resolution = QDoubleSpinBox()
-        self.resolution.setRange(0.05, 5.0)
-        self.resolution.setSingleStep(0.1)
-        self.resolution.setValue(1.0)
-        self.sweep = QCheckBox("sweep resolutions against the labels (when a label column is set)")
-        self.sweep.setChecked(True)
-        self.baselines = QCheckBox("also PCA and random-table baselines")
-        self.baselines.setChecked(True)
-        form.addRow("Neighbours", self.neighbours)
-        form.addRow("Resolution", self.resolution)
-        form.addRow(self.sweep)
-        form.addRow(self.baselines)
+        editors = self.settings_form(["n_neighbors", "resolution", "baselines"], form)
+        self.neighbours, self.resolution = editors.editor("n_neighbors").editor, editors.editor("resolution").editor
+        self.sweep, self.baselines = editors.editor("resolution").none_box, editors.editor("baselines").editor
         row = QHBoxLayout()
         self.run_button = QPushButton("Cluster")
         self.run_button.clicked.connect(self.run_cluster)
@@ -61,9 +49,6 @@ class ClusteringPanel(Panel):
             self.window_.show_message("Embed the cells first (Embeddings panel).")
             return
         settings = project.pipeline_settings(project.settings.mode)
-        settings.n_neighbors = self.neighbours.value()
-        settings.resolution = None if self.sweep.isChecked() and project.settings.label_key else self.resolution.value()
-        settings.baselines = self.baselines.isChecked()
         expression = project.expression()
 
         def work(progress, cancel):

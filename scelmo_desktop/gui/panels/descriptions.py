@@ -19,8 +19,6 @@ from PySide6.QtWidgets import (
 )
 
 from scelmo_desktop.app.session import open_store
-from scelmo_desktop.core.text.gene_texts import FLAG_POLICIES
-from scelmo_desktop.core.text.generation import MODES
 from scelmo_desktop.gui.panels.base import Panel
 from scelmo_desktop.gui.widgets import FrameView
 
@@ -34,31 +32,11 @@ class DescriptionsPanel(Panel):
     def __init__(self, window):
         super().__init__(window)
         form = self.form("Describe")
-        self.mode = QComboBox()
-        self.mode.addItems(["auto", *MODES])
-        self.mode.currentTextChanged.connect(lambda t: setattr(self.project.settings, "mode", t))
-        self.max_genes = QSpinBox()
-        self.max_genes.setRange(1, 100_000)
-        self.max_genes.setValue(window.project.settings.max_genes)
-        self.max_genes.valueChanged.connect(lambda v: setattr(self.project.settings, "max_genes", v))
-        self.all_genes = QCheckBox("all genes")
-        row = QHBoxLayout()
-        row.addWidget(self.max_genes)
-        row.addWidget(QLabel("most variable genes"))
-        row.addWidget(self.all_genes)
-        row.addStretch(1)
-        self.llm_genes = QSpinBox()
-        self.llm_genes.setRange(0, 100_000)
-        self.llm_genes.setValue(window.project.settings.llm_genes)
-        self.llm_genes.valueChanged.connect(lambda v: setattr(self.project.settings, "llm_genes", v))
-        budget = QHBoxLayout()
-        budget.addWidget(self.llm_genes)
-        budget.addWidget(QLabel("of them by the LLM (most variable first); the others get their fact sheet"))
-        budget.addStretch(1)
-        self.on_flag = QComboBox()
-        self.on_flag.addItems(list(FLAG_POLICIES))
-        self.on_flag.setToolTip("A description with quality flags: keep it, regenerate it, or embed its fact sheet.")
-        self.on_flag.currentTextChanged.connect(lambda t: setattr(self.project.settings, "on_flag", t))
+        editors = self.settings_form(["mode", "on_flag", "max_genes", "llm_genes", "llm_minutes"], form)
+        # the editors tests and the screenshot script drive by hand
+        self.mode, self.on_flag = editors.editor("mode").editor, editors.editor("on_flag").editor
+        self.max_genes, self.all_genes = editors.editor("max_genes").editor, editors.editor("max_genes").none_box
+        self.llm_genes = editors.editor("llm_genes").editor
         self.knowledge_label = QLabel("none")
         knowledge_button = QPushButton("Add knowledge file…")
         knowledge_button.setToolTip("Your own gene texts for the fact sheets: NCBI gene_info, GenePT JSON, "
@@ -67,11 +45,7 @@ class DescriptionsPanel(Panel):
         knowledge = QHBoxLayout()
         knowledge.addWidget(self.knowledge_label, 1)
         knowledge.addWidget(knowledge_button)
-        form.addRow("Mode", self.mode)
-        form.addRow("Flagged descriptions", self.on_flag)
         form.addRow("Knowledge files", knowledge)
-        form.addRow("Genes", row)
-        form.addRow("LLM budget", budget)
         buttons = QHBoxLayout()
         self.describe_button = QPushButton("Describe genes")
         self.describe_button.clicked.connect(self.run_describe)
@@ -108,7 +82,6 @@ class DescriptionsPanel(Panel):
 
         project = self.project
         project.require_data()
-        project.settings.max_genes = None if self.all_genes.isChecked() else self.max_genes.value()
 
         def work(progress, cancel):
             with self.resources(progress, cancel, embedder=False) as resources:

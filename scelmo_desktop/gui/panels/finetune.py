@@ -5,7 +5,7 @@ or ``scelmo annotate --mode adaptor --adaptor FILE``)."""
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtWidgets import QComboBox, QFileDialog, QPushButton, QSpinBox
+from PySide6.QtWidgets import QComboBox, QFileDialog, QPushButton
 
 from scelmo_desktop.gui.panels.base import combo_value, fill_obs_combo
 from scelmo_desktop.gui.panels.task import TaskPanel
@@ -34,12 +34,9 @@ class FineTuningPanel(TaskPanel):
         self.device = QComboBox()
         self.device.addItems(available_devices())
         self.label = QComboBox()
-        self.epochs = QSpinBox()
-        self.epochs.setRange(1, 500)
-        self.epochs.setValue(30)
         form.addRow("Device", self.device)
         form.addRow("Label column", self.label)
-        form.addRow("Epochs (at most)", self.epochs)
+        self.epochs = self.settings_form(["epochs"], form).editor("epochs").editor
         self.adaptor = None
 
     def extra_buttons(self, row) -> None:
@@ -70,7 +67,7 @@ class FineTuningPanel(TaskPanel):
             self.status.setText("Embed the cells first (Embeddings panel): the adaptor starts from the gene table.")
             return None
         labels = label_values(project.adata, combo_value(self.label))
-        expression, device, epochs = project.expression(), self.device.currentText(), self.epochs.value()
+        expression, device, epochs = project.expression(), self.device.currentText(), project.settings.epochs
         self.losses, self.vals = [], []
         self.loss_curve.setData([], [])
         self.val_curve.setData([], [])

@@ -3,7 +3,7 @@ Harmony). Data without a batch column can use the simulated example (two batches
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QComboBox, QPushButton, QSpinBox
+from PySide6.QtWidgets import QComboBox, QPushButton
 
 from scelmo_desktop.gui.panels.base import combo_value, fill_obs_combo
 from scelmo_desktop.gui.panels.task import TaskPanel, results_folder
@@ -20,12 +20,9 @@ class IntegrationPanel(TaskPanel):
     def build_form(self, form) -> None:
         self.batch = QComboBox()
         self.label = QComboBox()
-        self.epochs = QSpinBox()
-        self.epochs.setRange(1, 500)
-        self.epochs.setValue(30)
         form.addRow("Batch column", self.batch)
         form.addRow("Label column", self.label)
-        form.addRow("Adaptor epochs", self.epochs)
+        self.epochs = self.settings_form(["epochs", "adversarial_weight"], form).editor("epochs").editor
         self.simulated = None
 
     def extra_buttons(self, row) -> None:
@@ -69,12 +66,11 @@ class IntegrationPanel(TaskPanel):
         check_columns(adata, batch_key or "", label_key or "")
         simulated = adata is self.simulated
         changes = {"layer": "X", "input_kind": "auto"} if simulated else {}  # the example holds its own counts in X
-        folder, epochs = results_folder("integration"), self.epochs.value()
+        folder = results_folder("integration")
 
         def work(progress, cancel):
             with self.resources(progress, cancel, **changes) as resources:
-                return integrate(adata, batch_key=batch_key, label_key=label_key, epochs=epochs,
-                                 device=project.settings.device, table=None if simulated else project.table,
+                return integrate(adata, batch_key=batch_key, label_key=label_key, device=project.settings.device, table=None if simulated else project.table,
                                  data_name=project.data_name + (" (simulated batches)" if simulated else ""),
                                  out=folder, **resources)
 

@@ -7,9 +7,11 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
-from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox
+from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton
 
+from scelmo_desktop.core.settings import SETTINGS
 from scelmo_desktop.gui.panels.base import Panel
+from scelmo_desktop.gui.settings_form import SettingsForm
 from scelmo_desktop.gui.widgets import FrameView
 
 
@@ -43,38 +45,28 @@ class ModelsPanel(Panel):
         form = self.form("Use")
         self.llm = QComboBox()
         self.embedder = QComboBox()
-        self.threads = QSpinBox()
-        self.threads.setRange(1, 256)
-        self.threads.setValue(window.project.settings.threads or default_threads())
-        self.gpu_layers = QSpinBox()
-        self.gpu_layers.setRange(-1, 999)
-        self.gpu_layers.setSpecialValueText("all (-1)")
-        self.llm_batch = QSpinBox()
-        self.llm_batch.setRange(1, 64)
-        self.llm_batch.setValue(window.project.settings.llm_batch)
-        self.llm_batch.setToolTip("Genes described together in one llama.cpp batch: faster per gene, a little more "
-                                  "memory. 1 decodes one gene at a time.")
         self.llm.currentTextChanged.connect(lambda t: setattr(self.project.settings, "llm", t or None))
         self.embedder.currentTextChanged.connect(lambda t: setattr(self.project.settings, "embedder", t or None))
-        self.threads.valueChanged.connect(lambda v: setattr(self.project.settings, "threads", v))
-        self.gpu_layers.valueChanged.connect(lambda v: setattr(self.project.settings, "gpu_layers", v))
-        self.llm_batch.valueChanged.connect(lambda v: setattr(self.project.settings, "llm_batch", v))
-        form.addRow("LLM (descriptions)", self.llm)
-        form.addRow("Embedder", self.embedder)
-        form.addRow("LLM threads", self.threads)
-        form.addRow("GPU layers (llama.cpp)", self.gpu_layers)
-        form.addRow("Genes per LLM batch", self.llm_batch)
-        self.server_url = QLineEdit(window.project.settings.llm_server)
+        form.addRow(SETTINGS["llm"].words(), self.llm)
+        form.addRow(SETTINGS["embedder"].words(), self.embedder)
+        self.settings_form = SettingsForm(lambda: self.project.settings, ["threads", "gpu_layers", "parallel",
+                                                                         "device", "timeout", "retries"])
+        self.settings_form.editor("threads").setToolTip(
+            self.settings_form.editor("threads").toolTip() + f" This computer: {default_threads()}.")
+        form.addRow(self.settings_form)
+        self.server_url = QLineEdit(window.project.settings.server_url or "")
         self.server_url.setPlaceholderText("optional: http://10.0.0.5:8080/v1 (loopback or private network only)")
         self.server_url.setToolTip("An OpenAI-compatible server on your site (llama.cpp server, vLLM, Ollama). "
                                    "When set, descriptions come from it instead of the local GGUF; public "
                                    "addresses are refused so data stays inside.")
-        self.server_model = QLineEdit(window.project.settings.llm_server_model)
+        self.server_model = QLineEdit(window.project.settings.server_model or "")
+        self.server_model.setPlaceholderText("default")
+        self.server_model.setToolTip(SETTINGS["server_model"].help)
         self.server_url.editingFinished.connect(self._set_server)
         self.server_model.editingFinished.connect(
-            lambda: setattr(self.project.settings, "llm_server_model", self.server_model.text().strip() or "default"))
-        form.addRow("LLM server (optional)", self.server_url)
-        form.addRow("Server model name", self.server_model)
+            lambda: setattr(self.project.settings, "server_model", self.server_model.text().strip() or None))
+        form.addRow(SETTINGS["server_url"].words(), self.server_url)
+        form.addRow(SETTINGS["server_model"].words(), self.server_model)
         form.addRow("Torch device found", QLabel(torch_device("auto").upper()))
         self.status = QLabel("")
         self.layout_.addWidget(self.status)
@@ -85,6 +77,9 @@ class ModelsPanel(Panel):
 
         models = registry.list_models()
         self.models = models
+        self.settings_form.load()
+        self.server_url.setText(self.project.settings.server_url or "")
+        self.server_model.setText(self.project.settings.server_model or "")
         rows = [{"name": m.name, "kind": m.kind, "size MB": round(m.size_bytes / 1e6, 1),
                  "RAM est. GB": ram_estimate_gb(m.size_bytes, m.kind), "sha256": m.sha256[:16] + "…",
                  "verified": {True: "ok", False: "MISMATCH", None: "not in manifest"}[m.verified],
@@ -111,9 +106,9 @@ class ModelsPanel(Panel):
                 check_address(url)
             except ScelmoError as exc:
                 self.status.setText(str(exc))
-                self.server_url.setText(self.project.settings.llm_server)  # keep the last accepted address
+                self.server_url.setText(self.project.settings.server_url or "")  # the last accepted address
                 return
-        self.project.settings.llm_server = url
+        self.project.settings.server_url = url or None
         self.status.setText(f"Descriptions will come from the server {url}." if url else
                             "Descriptions will come from the local GGUF.")
 

@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 
-from PySide6.QtWidgets import QComboBox, QLineEdit, QPushButton, QSpinBox
+from PySide6.QtWidgets import QComboBox, QLineEdit, QPushButton
 
 from scelmo_desktop.gui.panels.base import combo_value, fill_obs_combo
 from scelmo_desktop.gui.panels.task import TaskPanel, results_folder
@@ -28,14 +27,12 @@ class TreatmentPanel(TaskPanel):
         self.column = QComboBox()
         self.control = QLineEdit("control")
         self.disease = QLineEdit("disease")
-        self.repeats = QSpinBox()
-        self.repeats.setRange(1, 20)
-        self.repeats.setValue(3)
         form.addRow("Analysis", self.task)
         form.addRow("Condition / perturbation column", self.column)
         form.addRow("Control value", self.control)
         form.addRow("Disease value (treatment)", self.disease)
-        form.addRow("Repeats (treatment)", self.repeats)
+        editors = self.settings_form(["repeats", "scale", "treatment_epochs", "n_candidates", "test_fraction"], form)
+        self.repeats = editors.editor("repeats").editor
         self.example = None
 
     def extra_buttons(self, row) -> None:
@@ -72,7 +69,7 @@ class TreatmentPanel(TaskPanel):
         project = self.project
         project.require_data()
         task, column = self.task.currentText(), combo_value(self.column)
-        control, disease, repeats = self.control.text().strip(), self.disease.text().strip(), self.repeats.value()
+        control, disease = self.control.text().strip(), self.disease.text().strip()
         example = self.example
         folder = results_folder("treatment" if task == TREATMENT else "perturbation")
         device = project.settings.device
@@ -82,7 +79,7 @@ class TreatmentPanel(TaskPanel):
         def treatment(progress, cancel):
             adata = example if simulated_cells else project.adata
             with self.resources(progress, cancel, **(simulated if simulated_cells else {})) as resources:
-                outcome = treat(adata, condition_key=column, control=control, disease=disease, repeats=repeats,
+                outcome = treat(adata, condition_key=column, control=control, disease=disease,
                                 device=device, data_name=project.data_name, out=folder, **resources)
             return outcome.ranking, outcome.files["treatment_top10"]
 
@@ -91,7 +88,7 @@ class TreatmentPanel(TaskPanel):
                 adata = project.adata
                 if isinstance(example, str):  # "perturbseq": simulated over the open data's genes
                     adata = perturbseq_example(project.adata, n_genes=120, **resources)
-                    resources["settings"] = replace(resources["settings"], **simulated)
+                    resources["settings"] = resources["settings"].replace(**simulated)
                 outcome = perturb(adata, perturbation_key=column, control=control, device=device,
                                   data_name=project.data_name, out=folder, **resources)
             return outcome.metrics, outcome.files["perturbation_pearson"]

@@ -14,6 +14,7 @@ from scelmo_desktop.core.embedding.cell_vectors import Whitening
 from scelmo_desktop.core.tasks.adaptor.model import TrainedAdaptor, _dense_rows, _forward
 from scelmo_desktop.core.tasks.adaptor.module import _torch, build_module, fold_whitening
 from scelmo_desktop.core.tasks.annotate import knn_vote
+from scelmo_desktop.core.settings import default
 
 TRIPLET_WEIGHT, TRIPLET_MARGIN = 100.0, 0.05
 
@@ -26,7 +27,8 @@ def auto_batch_size(n_cells: int) -> int:
 def triplet_loss(z, labels, margin: float = TRIPLET_MARGIN, anchor_chunk: int = 64):
     """Mean over non-zero terms of max(0, d(a,p) − d(a,n) + margin) for all valid (a, p, n), z L2-normalised.
 
-    Exact, in O(B² log B) instead of enumerating the B × B × B triplets (seconds per 512-cell batch on one core):
+    Exact, in O(B² log B) instead of enumerating the B × B × B triplets, which is slow on a CPU (the brute force
+    is kept in benchmarks/bench_adaptor_epoch.py, which times an epoch with each):
     once it is known which terms are non-zero, their sum is linear in the distances, Σ W·d + margin × count
     (see ``_active_triplet_weights``), and so is its gradient. ``anchor_chunk`` is kept for callers; nothing is
     chunked any more (memory is B × B)."""
@@ -71,14 +73,15 @@ def _active_triplet_weights(distance, labels, margin: float):
     return weight, count
 
 def _argsort_rows(values):
-    """Row-wise argsort; on the CPU through NumPy, whose vectorised sort is ~3x faster than torch's here."""
+    """Row-wise argsort; on the CPU through NumPy, whose vectorised sort beats torch's on these rows (epoch
+    times: benchmarks/bench_adaptor_epoch.py)."""
     torch = _torch()
     if values.device.type != "cpu":
         return torch.argsort(values, dim=1)
     return torch.from_numpy(np.argsort(values.numpy(), axis=1))
 
 def train_adaptor(
-    X, E: np.ndarray, labels, *, genes: list[str], epochs: int = 30, batch_size: int = 512, lr: float = 1e-3,
+    X, E: np.ndarray, labels, *, genes: list[str], epochs: int = default("epochs"), batch_size: int = 512, lr: float = 1e-3,
     val_fraction: float = 0.1, check_every: int = 5, seed: int = 0, device: str = "cpu",
     early_stopping: bool = True, batches=None, adversarial_weight: float = 1.0,
     progress=None, cancel: CancelFlag | None = None,
@@ -110,8 +113,8 @@ def train_adaptor(
             raise ScelmoError("Batch-aware training needs at least two batches.")
         batch_codes = torch.as_tensor(batch_codes, device=device)
     # the MLP learns from the whitened table (sentence embeddings are anisotropic: a few directions dominate and
-    # training was unstable; PBMC 3k -> Kang accuracy over seeds 0-2: raw 0.900/0.809/0.895, whitened
-    # 0.905/0.896/0.900); the map is folded into the first layer afterwards, so the module takes the raw table
+    # training on the raw table was unstable across seeds: the PBMC 3k -> Kang adaptor of benchmarks/real_data.py);
+    # the map is folded into the first layer afterwards, so the module takes the raw table
     whitening = Whitening.fit(E)
     n_batches = 0 if batches is None else len(batch_classes)
     module = build_module(whitening.matrix.shape[1], len(classes), n_batches=n_batches).to(device)
@@ -169,5 +172,5 @@ def train_adaptor(
 
 def _validation_accuracy(module, X, E, codes, train_idx, val_idx, device) -> float:
     z = _forward(module, X, E, device, 4096)[1]
-    vote = knn_vote(z[train_idx], codes[train_idx].astype(str), z[val_idx], k=10)
+    vote = knn_vote(z[train_idx], codes[train_idx].astype(str), z[val_idx], k=default("k"))
     return float(np.mean(vote.labels == codes[val_idx].astype(str)))
