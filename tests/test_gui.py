@@ -1,8 +1,8 @@
 """The real app, offscreen, driven with pytest-qt: demo data → descriptions with the real GGUF → embedding →
-clustering → the UMAP view; cancelling keeps stored work; the UI thread stays responsive during a job;
-projects round-trip; the screenshot driver fills every panel."""
+clustering → the UMAP view; cancelling keeps stored work; projects round-trip and reopen every panel's settings;
+the screenshot driver fills every panel. (How responsive the window stays during a job is a timing:
+benchmarks/gui_responsiveness.py measures it.)"""
 
-import time
 
 import numpy as np
 import pytest
@@ -10,7 +10,6 @@ import pytest
 pytest.importorskip("pytestqt")
 
 from gui_support import finish  # noqa: E402  (the window fixture comes from the same plugin)
-from PySide6.QtCore import QTimer  # noqa: E402
 
 from scelmo_desktop.gui.project import DEMO_SOURCE, Project  # noqa: E402
 
@@ -62,8 +61,10 @@ def test_box_selection_makes_a_named_group(qtbot, window):
     assert 0 < len(view.selected_cells()) < 700
 
 
-@pytest.mark.slow  # the real LLM over up to 12 genes, twice, with a latency probe
-def test_cancel_keeps_stored_descriptions_and_ui_stays_responsive(qtbot, window):
+@pytest.mark.slow  # the real LLM over up to 12 genes, twice
+def test_cancel_keeps_stored_descriptions_and_a_rerun_reuses_them(qtbot, window):
+    """Cancel works and loses nothing. How fast it stops and how responsive the window stays are timings, so
+    they are measured (benchmarks/gui_responsiveness.py), never asserted: another job on the machine moves them."""
     from scelmo_desktop.core._infra.paths import default_store_path
     from scelmo_desktop.core.text.store import Store
 
@@ -71,36 +72,19 @@ def test_cancel_keeps_stored_descriptions_and_ui_stays_responsive(qtbot, window)
     descriptions = window.panels["Descriptions"]
     descriptions.mode.setCurrentText("llm")
     descriptions.max_genes.setValue(12)
-    gaps, last = [], [time.perf_counter()]
-
-    def probe():  # the event-loop latency: how late each 20 ms tick arrives
-        now = time.perf_counter()
-        gaps.append(now - last[0])
-        last[0] = now
-
-    timer = QTimer()
-    timer.timeout.connect(probe)
-    timer.start(20)
     cancelled = []
     descriptions.run_describe()
     window.job.cancelled.connect(lambda: cancelled.append(True))
     done = []
     window.job.progress.connect(lambda stage, d, t, m, left: done.append(d))
     qtbot.waitUntil(lambda: bool(done) and max(done) >= 2, timeout=300_000)  # two genes stored
-    asked = time.perf_counter()
     window.cancel_job()
-    qtbot.waitUntil(lambda: not window.job.is_running(), timeout=30_000)
-    stop_seconds = time.perf_counter() - asked
+    qtbot.waitUntil(lambda: not window.job.is_running(), timeout=120_000)  # a hang fails; a slow stop does not
     qtbot.wait(100)
-    timer.stop()
     assert cancelled and "cancelled" in window.job_label.text()
-    assert stop_seconds < 3  # generation is streamed and stops within a token of Cancel
     with Store(default_store_path()) as store:
         kept = store.count_descriptions()
-    assert 2 <= kept < 12
-    steady = gaps[5:]  # the first ticks include the job's start-up
-    print(f"\nlatency probe: max {max(steady) * 1000:.0f} ms over {len(steady)} ticks; cancel took {stop_seconds:.1f} s")
-    assert max(steady) < 0.1, f"UI thread blocked for {max(steady) * 1000:.0f} ms"
+    assert 2 <= kept < 12  # stopped before the end, keeping what it finished
     # a second run reuses everything stored before the cancel
     descriptions.run_describe()
     finish(qtbot, window)
@@ -122,6 +106,43 @@ def test_project_round_trip(tmp_path):
         Project.load(saved)
 
 
+def test_open_project_shows_its_settings_in_every_panel(qtbot, window, tmp_path):
+    """Each panel's editors show the opened project's values (not the values they held before), and an edit
+    after opening goes into the opened project."""
+    from scelmo_desktop.core.settings import SETTINGS
+
+    window.open_data(DEMO_SOURCE)
+    panels = window.panels
+    panels["Descriptions"].max_genes.setValue(123)
+    panels["Descriptions"].mode.setCurrentText("facts")
+    panels["Clustering"].neighbours.setValue(21)
+    panels["Annotation"].threshold.setValue(0.4)
+    panels["Integration"].epochs.setValue(12)
+    panels["Treatment & perturbation"].repeats.setValue(5)
+    panels["Models"].settings_form.editor("parallel").set_value(3)
+    window.project.settings.parallel = 3
+    saved = window.project.save(tmp_path / "mine")
+    for name in ("max_genes", "n_neighbors", "threshold", "epochs", "repeats", "parallel"):  # edits after saving
+        setattr(window.project.settings, name, SETTINGS[name].default)
+    panels["Descriptions"].max_genes.setValue(2000)
+    panels["Clustering"].neighbours.setValue(15)
+
+    window.open_project(str(saved))
+    opened = window.project.settings
+    assert (opened.max_genes, opened.n_neighbors, opened.threshold, opened.epochs, opened.repeats, opened.parallel,
+            opened.mode) == (123, 21, 0.4, 12, 5, 3, "facts")
+    shown = 0
+    for panel in panels.values():
+        for form in panel.setting_forms:
+            for name, editor in form.editors.items():
+                assert editor.value() == getattr(opened, name), (panel.title, name)
+                shown += 1
+    assert shown >= len([s for s in SETTINGS.values() if s.gui])  # the Settings panel alone shows each one
+    assert panels["Descriptions"].max_genes.value() == 123 and panels["Clustering"].neighbours.value() == 21
+    panels["Clustering"].neighbours.setValue(30)
+    assert window.project.settings.n_neighbors == 30  # the editors write into the opened project
+
+
 @pytest.mark.slow  # the full nine-panel run; the fast tier drives single panels (above, and test_gui_workflows)
 def test_screenshot_driver_fills_every_panel(qtbot, window, tmp_path, capsys):
     from PySide6.QtGui import QImage
@@ -131,7 +152,7 @@ def test_screenshot_driver_fills_every_panel(qtbot, window, tmp_path, capsys):
     window.project.settings.mode = "facts"  # no LLM: this test is about the panels, the LLM is tested above
     window.panels["Descriptions"].mode.setCurrentText("facts")
     written = run_screenshots(window, tmp_path / "shots", max_genes=60)
-    assert len(written) == len(window.panels) == 9  # one shot per step, whether or not its job succeeded, so:
+    assert len(written) == len(window.panels) == 10  # one shot per step, whether or not its job succeeded, so:
     assert "failed" not in capsys.readouterr().out  # the driver prints '<panel>: failed: ...' for a failed job
     for path in written:
         image = QImage(str(path))

@@ -53,7 +53,7 @@ def test_the_app_opens_a_real_window_with_the_demo(display, tmp_path):
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
     info = json.loads(Path(str(shot) + ".json").read_text())
     assert info["platform"] == "xcb" and info["panels"] == PANELS
-    assert info["first_window_seconds"] is None or 0 < info["first_window_seconds"] < 300
+    assert "first_window_seconds" in info  # recorded for benchmarks; a time is never asserted
     assert verify(shot) == []  # screen-sized, a painted window on the bare root, text in the panel list
     blank = tmp_path / "blank.png"  # the check fails on what a missing window would give
     Image.new("L", (1600, 1000)).save(blank)

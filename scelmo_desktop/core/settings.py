@@ -182,7 +182,7 @@ _declare("epochs", 30, "adaptor training: the most epochs (early stopping on val
 _declare("adversarial_weight", 1.0, "integration: weight of the batch classifier behind gradient reversal",
          type=float, minimum=0.0, tasks=("integrate",), label="Batch-adversarial weight")
 _declare("treatment_epochs", 40, "treatment: adaptor epochs on the condition labels (no early stopping, as the "
-         "paper)", type=int, minimum=1, maximum=1000, flag="--epochs", tasks=("treatment",), label="Epochs")
+         "paper)", type=int, minimum=1, maximum=1000, flag="--epochs", tasks=("treatment",), label="Treatment epochs")
 _declare("repeats", 3, "treatment: seeds, each with a new split and adaptor", type=int, minimum=1, maximum=50,
          tasks=("treatment",))
 _declare("scale", 0.0, "treatment: multiply each candidate gene by this (0 = knock-out)", type=float, minimum=0.0,

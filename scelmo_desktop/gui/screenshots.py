@@ -63,7 +63,7 @@ def steps(window, max_genes: int):
     return [("Data", lambda: window.open_data(DEMO_SOURCE)), ("Models", lambda: None), ("Descriptions", describe),
             ("Embeddings", panels["Embeddings"].run_embed), ("Clustering", panels["Clustering"].run_cluster),
             ("Annotation", panels["Annotation"].run), ("Integration", integration), ("Fine-tuning", finetune),
-            ("Treatment & perturbation", treatment)]
+            ("Treatment & perturbation", treatment), ("Settings", lambda: None)]
 
 
 def run_screenshots(window, folder: Path, *, max_genes: int = SCREENSHOT_GENES) -> list[Path]:

@@ -27,7 +27,7 @@ class AnnotationPanel(TaskPanel):
     job_name = "annotation"
 
     def build_form(self, form) -> None:
-        self.mode = self.settings_form(["method"], form).editor("method").editor
+        self.mode = self.add_settings(["method"], form).editor("method").editor
         self.reference = QComboBox()
         self.reference.addItems([SPLIT_70_30, SPLIT_COLUMN, REFERENCE_FILE, NO_REFERENCE])
         self.split_column = QComboBox()
@@ -48,7 +48,7 @@ class AnnotationPanel(TaskPanel):
         form.addRow("Saved adaptor", adaptor_row)
         form.addRow("Label column", self.label)
         form.addRow("Candidates", self.candidates)
-        editors = self.settings_form(["preset", "text_scoring", "smoothing", "n_markers", "threshold", "k",
+        editors = self.add_settings(["preset", "text_scoring", "smoothing", "n_markers", "threshold", "k",
                                       "epochs"], form)
         self.preset, self.text_scoring = editors.editor("preset").editor, editors.editor("text_scoring").editor
         self.smoothing, self.threshold = editors.editor("smoothing").editor, editors.editor("threshold").editor

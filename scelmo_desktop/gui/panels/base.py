@@ -56,7 +56,7 @@ class Panel(QWidget):
                    "embedder": session.embedder(choice) if embedder else None, "store": store,
                    "progress": progress, "cancel": cancel}
 
-    def settings_form(self, names: list[str], form: QFormLayout | None = None):
+    def add_settings(self, names: list[str], form: QFormLayout | None = None):
         """Editors for these declared settings, bound to the open project's settings, added to ``form`` (or
         the panel); reloaded by :meth:`load_settings`."""
         from scelmo_desktop.gui.settings_form import SettingsForm

@@ -20,7 +20,7 @@ class ClusteringPanel(Panel):
     def __init__(self, window):
         super().__init__(window)
         form = self.form("Settings")
-        editors = self.settings_form(["n_neighbors", "resolution", "baselines"], form)
+        editors = self.add_settings(["n_neighbors", "resolution", "baselines"], form)
         self.neighbours, self.resolution = editors.editor("n_neighbors").editor, editors.editor("resolution").editor
         self.sweep, self.baselines = editors.editor("resolution").none_box, editors.editor("baselines").editor
         row = QHBoxLayout()

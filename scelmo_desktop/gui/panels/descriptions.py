@@ -32,7 +32,7 @@ class DescriptionsPanel(Panel):
     def __init__(self, window):
         super().__init__(window)
         form = self.form("Describe")
-        editors = self.settings_form(["mode", "on_flag", "max_genes", "llm_genes", "llm_minutes"], form)
+        editors = self.add_settings(["mode", "on_flag", "max_genes", "llm_genes", "llm_minutes"], form)
         # the editors tests and the screenshot script drive by hand
         self.mode, self.on_flag = editors.editor("mode").editor, editors.editor("on_flag").editor
         self.max_genes, self.all_genes = editors.editor("max_genes").editor, editors.editor("max_genes").none_box

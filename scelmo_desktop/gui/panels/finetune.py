@@ -36,7 +36,7 @@ class FineTuningPanel(TaskPanel):
         self.label = QComboBox()
         form.addRow("Device", self.device)
         form.addRow("Label column", self.label)
-        self.epochs = self.settings_form(["epochs"], form).editor("epochs").editor
+        self.epochs = self.add_settings(["epochs"], form).editor("epochs").editor
         self.adaptor = None
 
     def extra_buttons(self, row) -> None:

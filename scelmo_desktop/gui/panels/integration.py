@@ -22,7 +22,7 @@ class IntegrationPanel(TaskPanel):
         self.label = QComboBox()
         form.addRow("Batch column", self.batch)
         form.addRow("Label column", self.label)
-        self.epochs = self.settings_form(["epochs", "adversarial_weight"], form).editor("epochs").editor
+        self.epochs = self.add_settings(["epochs", "adversarial_weight"], form).editor("epochs").editor
         self.simulated = None
 
     def extra_buttons(self, row) -> None:

@@ -11,7 +11,6 @@ from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QLine
 
 from scelmo_desktop.core.settings import SETTINGS
 from scelmo_desktop.gui.panels.base import Panel
-from scelmo_desktop.gui.settings_form import SettingsForm
 from scelmo_desktop.gui.widgets import FrameView
 
 
@@ -49,11 +48,11 @@ class ModelsPanel(Panel):
         self.embedder.currentTextChanged.connect(lambda t: setattr(self.project.settings, "embedder", t or None))
         form.addRow(SETTINGS["llm"].words(), self.llm)
         form.addRow(SETTINGS["embedder"].words(), self.embedder)
-        self.settings_form = SettingsForm(lambda: self.project.settings, ["threads", "gpu_layers", "parallel",
-                                                                         "device", "timeout", "retries"])
+        self.settings_form = self.add_settings(["threads", "gpu_layers", "parallel", "device", "timeout",
+                                                "retries"])
         self.settings_form.editor("threads").setToolTip(
             self.settings_form.editor("threads").toolTip() + f" This computer: {default_threads()}.")
-        form.addRow(self.settings_form)
+        form.addRow(self.settings_form)  # moved from the panel into the "Use" box
         self.server_url = QLineEdit(window.project.settings.server_url or "")
         self.server_url.setPlaceholderText("optional: http://10.0.0.5:8080/v1 (loopback or private network only)")
         self.server_url.setToolTip("An OpenAI-compatible server on your site (llama.cpp server, vLLM, Ollama). "

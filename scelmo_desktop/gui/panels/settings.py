@@ -24,7 +24,7 @@ class SettingsPanel(Panel):
         for scope, title in SCOPE_TITLES.items():
             names = [s.name for s in declared(scope=scope) if s.gui]
             box = self.form(title)
-            self.forms[scope] = self.settings_form(names, box)
+            self.forms[scope] = self.add_settings(names, box)
             column.addWidget(box.parentWidget())
         reset = QPushButton("Restore the defaults")
         reset.clicked.connect(self.restore_defaults)

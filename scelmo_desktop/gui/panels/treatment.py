@@ -31,7 +31,7 @@ class TreatmentPanel(TaskPanel):
         form.addRow("Condition / perturbation column", self.column)
         form.addRow("Control value", self.control)
         form.addRow("Disease value (treatment)", self.disease)
-        editors = self.settings_form(["repeats", "scale", "treatment_epochs", "n_candidates", "test_fraction"], form)
+        editors = self.add_settings(["repeats", "scale", "treatment_epochs", "n_candidates", "test_fraction"], form)
         self.repeats = editors.editor("repeats").editor
         self.example = None
 
