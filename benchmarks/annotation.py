@@ -22,7 +22,7 @@ from sklearn.preprocessing import StandardScaler
 import scelmo_desktop  # noqa: F401
 from scelmo_desktop.backends import registry
 from scelmo_desktop.core.tasks.annotate import annotate_query, knn_vote, scores
-from scelmo_desktop.core.workflows.annotation import adaptor_annotation
+from scelmo_desktop.core.workflows.adaptor_annotation import adaptor_annotation
 from scelmo_desktop.core.embedding.baselines import random_table
 from scelmo_desktop.core.text.gene_texts import describe_gene_list
 from scelmo_desktop.core.embedding.gene_table import align, embed_texts

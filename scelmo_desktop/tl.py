@@ -131,7 +131,8 @@ def annotate(adata, *, reference=None, label_key: str | None = None, key_added: 
     ``obs['<key_added>_similarity']`` and ``uns['scelmo']['annotation']``; adaptor mode also
     ``obs['<key_added>_head']``, ``obs['<key_added>_head_probability']`` and ``obsm['X_scelmo_adaptor']``.
     Returns the run record (with accuracy and macro-F1 when ``adata`` has ``obs[label_key]``)."""
-    from scelmo_desktop.core.workflows.annotation import needs_embedder, run_annotation
+    from scelmo_desktop.core.workflows.annotation import run_annotation
+    from scelmo_desktop.core.workflows.annotation_inputs import needs_embedder
 
     from scelmo_desktop import models as models_module
 

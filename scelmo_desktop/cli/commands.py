@@ -202,8 +202,9 @@ def _cmd_annotate(args) -> int:
     from scelmo_desktop.cli.session import open_session
     from scelmo_desktop.core.data.io import read_data
     from scelmo_desktop.core.embedding.tables import resolve_table
-    from scelmo_desktop.core.workflows.annotation import (needs_embedder, run_annotation, split_by_column,
-                                                          write_annotation_files)
+    from scelmo_desktop.core.workflows.annotation import run_annotation
+    from scelmo_desktop.core.workflows.annotation_files import write_annotation_files
+    from scelmo_desktop.core.workflows.annotation_inputs import needs_embedder, split_by_column
 
     if args.adaptor and args.method != "adaptor":
         raise ScelmoError("--adaptor FILE reuses a saved adaptor: use it with --mode adaptor.")

@@ -21,7 +21,7 @@ from scelmo_desktop.core.data.io import label_values, select_expression
 from scelmo_desktop.core.embedding.alignment import align_expression
 from scelmo_desktop.core.embedding.gene_table import Alignment, GeneTable
 from scelmo_desktop.core.embedding.symbols import data_symbols
-from scelmo_desktop.core.keys import ADAPTOR_KEY, LABEL_KEY
+from scelmo_desktop.core.keys import LABEL_KEY
 from scelmo_desktop.core.knowledge.presets import TISSUE_PRESETS, preset_terms
 from scelmo_desktop.core.protocols import LLMSource
 from scelmo_desktop.core.settings import PipelineSettings
@@ -30,49 +30,12 @@ from scelmo_desktop.core.tasks.marker_scoring import KNOWLEDGE_MARKERS, knowledg
 from scelmo_desktop.core.tasks.smoothing import check_smoothing, smoothing_graph
 from scelmo_desktop.core.text.describe import describe_cell_types
 from scelmo_desktop.core.text.store import Store
-from scelmo_desktop.core.workflows.common import device_for
+from scelmo_desktop.core.workflows.adaptor_annotation import adaptor_annotation, saved_adaptor_annotation
+from scelmo_desktop.core.workflows.annotation_inputs import resolved_text_scoring
 from scelmo_desktop.core.workflows.gene_table import gene_table_for
 
 ANNOTATION_MODES = ("knn", "text", "adaptor")
 WEAK_MAPPING = 0.35  # a token match under this is reported as a poor mapping ("CD8 T" scores above it: a fit)
-
-
-def resolved_text_scoring(text_scoring: str) -> str:
-    """``auto``: the curated markers when the knowledge extra has them (far more accurate than the text-space
-    markers: benchmarks/no_reference_annotation.py), else the text-space markers."""
-    if text_scoring != "auto":
-        return text_scoring
-    from scelmo_desktop.core.knowledge.markers import CellMarkers
-
-    return "knowledge" if CellMarkers.load() is not None else "markers"
-
-
-def needs_embedder(mode: str, text_scoring: str, *, has_table: bool) -> bool:
-    """Whether an annotation run embeds text: the curated-marker scoring does not, nor a run given a table."""
-    if mode == "text":
-        return resolved_text_scoring(text_scoring) != "knowledge"
-    return not has_table
-
-
-def stratified_split(adata, label_key: str, *, query_fraction: float = 0.3, seed: int = 0):
-    """A labelled file as reference and query: ``query_fraction`` of each label's cells become the query
-    (the app's "split this file"); returns the reference, the query and the query's cell positions."""
-    from sklearn.model_selection import train_test_split
-
-    positions = np.arange(adata.n_obs)
-    reference_at, query_at = train_test_split(positions, test_size=query_fraction, random_state=seed,
-                                              stratify=label_values(adata, label_key))
-    return adata[reference_at].copy(), adata[query_at].copy(), query_at
-
-
-def split_by_column(adata, column: str, reference_value: str):
-    """One file holding both: cells whose ``obs[column] == reference_value`` are the reference."""
-    if column not in adata.obs.columns:
-        raise ScelmoError(f"Split column '{column}' is not in obs; available: {', '.join(map(str, adata.obs.columns))}.")
-    is_reference = adata.obs[column].astype(str).to_numpy() == reference_value
-    if is_reference.all() or not is_reference.any():
-        raise ScelmoError(f"Splitting by {column} == '{reference_value}' leaves an empty reference or query.")
-    return adata[is_reference].copy(), adata[~is_reference].copy()
 
 
 def run_annotation(
@@ -228,112 +191,3 @@ def _cell_type_texts(names: list[str], *, settings, llm, store) -> dict[str, str
     return describe_cell_types(holder, "type", settings=settings, llm=llm, store=store).texts
 
 
-def fit_adaptor(expression, alignment: Alignment, labels, *, seed: int, device: str, epochs: int, progress=None,
-                cancel=None):
-    """Train the adaptor on labelled cells over the genes that have a vector (the app's Fine-tuning panel and
-    adaptor annotation); small data get batches that still give an epoch ~16 optimiser steps (batch 512 would
-    give 5 on PBMC 3k). Returns the adaptor and the cells × genes matrix and table rows it was trained on."""
-    import functools
-
-    from scelmo_desktop.core.embedding.cell_vectors import genes_with_vectors
-    from scelmo_desktop.core.tasks.adaptor import auto_batch_size, train_adaptor
-
-    X, E, genes = genes_with_vectors(expression.matrix, alignment.matrix)
-    adaptor = train_adaptor(X, E, labels, genes=[expression.var_names[g] for g in genes], seed=seed,
-                            device=device_for(device), cancel=cancel, batch_size=auto_batch_size(X.shape[0]),
-                            epochs=epochs, progress=functools.partial(progress, "train adaptor") if progress else None)
-    return adaptor, X, E
-
-
-def adaptor_annotation(query, query_expr, query_align, ref_expr, ref_align, ref_labels, *, k, threshold, device,
-                        seed, save_to, progress, cancel, epochs: int):
-    """Train the adaptor on the reference, then 10-NN in its z-space (the paper's read-out); the head's label and
-    probability are written too (``obs['scelmo_label_head']``, ``obs['scelmo_label_head_probability']``)."""
-    from scelmo_desktop.core.embedding.cell_vectors import genes_with_vectors
-    from scelmo_desktop.core.tasks.annotate import knn_vote
-
-    adaptor, X_ref, E_ref = fit_adaptor(ref_expr, ref_align, ref_labels, seed=seed, device=device, epochs=epochs,
-                                        progress=progress, cancel=cancel)
-    if save_to:
-        adaptor.save(save_to)
-    X_query, E_query, _ = genes_with_vectors(query_expr.matrix, query_align.matrix)
-    z_reference = adaptor.embed(X_ref, E_ref)
-    head_labels, probabilities, z_query = adaptor.predict(X_query, E_query)
-    annotation = knn_vote(z_reference, ref_labels, z_query, k=k, threshold=threshold, cancel=cancel)
-    annotation.method = "adaptor"
-    query.obs[f"{LABEL_KEY}_head"] = head_labels
-    query.obs[f"{LABEL_KEY}_head_probability"] = probabilities.max(axis=1).astype(np.float32)
-    query.obsm[ADAPTOR_KEY] = z_query
-    return annotation, {"adaptor": {"device": adaptor.device, "training_seconds": round(adaptor.seconds, 2),
-                                    "best_epoch": adaptor.best_epoch, "history": adaptor.history,
-                                    **adaptor.provenance}}
-
-
-def saved_adaptor_annotation(query, query_expr, query_align, path, *, table_dim: int, k: int, threshold: float,
-                             device: str, cancel, reference=None):
-    """Annotate with an adaptor saved by an earlier run: its head's labels (probability as confidence), or with
-    a ``reference`` (expression, alignment, labels) the 10-NN vote in the adaptor's space. Cells are embedded
-    over the genes the adaptor was trained on that the query has."""
-    from scelmo_desktop.core.embedding.cell_vectors import genes_with_vectors
-    from scelmo_desktop.core.tasks.adaptor import load_adaptor
-    from scelmo_desktop.core.tasks.annotate import UNKNOWN, knn_vote
-
-    device = device_for(device)
-    adaptor, overlap = load_adaptor(path, table_dim=table_dim, device=device)
-    trained_on = set(adaptor.genes)
-
-    def restricted(expression, alignment):
-        names = np.asarray(expression.var_names, dtype=object)
-        keep = alignment.matched & np.array([n in trained_on or s in trained_on
-                                             for n, s in zip(names, alignment.matched_symbol)])
-        return alignment.keep(keep)
-
-    query_align = restricted(query_expr, query_align)
-    shared = int(query_align.matched.sum())
-    if shared == 0:
-        raise ScelmoError(f"None of the query's genes are among the {len(trained_on)} genes the adaptor in {path} "
-                          "was trained on; it cannot annotate this file.")
-    X_query, E_query, _ = genes_with_vectors(query_expr.matrix, query_align.matrix)
-    head_labels, probabilities, z_query = adaptor.predict(X_query, E_query)
-    head_probability = probabilities.max(axis=1).astype(np.float32)
-    if reference is not None:
-        ref_expr, ref_align, ref_labels = reference
-        X_ref, E_ref, _ = genes_with_vectors(ref_expr.matrix, restricted(ref_expr, ref_align).matrix)
-        annotation = knn_vote(adaptor.embed(X_ref, E_ref), ref_labels, z_query, k=k, threshold=threshold,
-                              cancel=cancel)
-    else:
-        labels = np.where(head_probability >= threshold, head_labels, UNKNOWN).astype(object)
-        annotation = Annotation(labels=labels, confidence=head_probability,
-                                similarity=np.full(len(labels), np.nan, dtype=np.float32), method="adaptor")
-    annotation.method = "adaptor"
-    query.obs[f"{LABEL_KEY}_head"] = head_labels
-    query.obs[f"{LABEL_KEY}_head_probability"] = head_probability
-    query.obsm[ADAPTOR_KEY] = z_query
-    return annotation, {"adaptor": {"file": str(path), "device": device, "reused": True,
-                                    "readout": "10-NN on the reference" if reference is not None else "head",
-                                    "training_genes": len(trained_on), "shared_genes": shared,
-                                    "classes": adaptor.classes, **adaptor.provenance}}
-
-
-def write_annotation_files(query, annotation: Annotation, record: dict, out, *, label_key: str | None) -> dict:
-    """The annotated query (``out``, .h5ad), and beside it a confusion matrix (with truth) and the report."""
-    from pathlib import Path
-
-    import pandas as pd
-
-    from scelmo_desktop.core.data.io import write_h5ad
-    from scelmo_desktop.core.workflows.report import confusion_png, write_annotation_report
-
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    files = {}
-    if "metrics" in record or "calls_per_label" in record:
-        title = (f"scELMo {record['method']}: accuracy {record['metrics']['accuracy']:.3f}" if "metrics" in record
-                 else f"scELMo {record['method']} ({record.get('preset')} preset): calls per '{label_key}' label")
-        files["confusion"] = confusion_png(query.obs[label_key], annotation.labels, out.with_suffix(".confusion.png"),
-                                           title=title)
-    counts = pd.Series(annotation.labels).value_counts()
-    files["report"] = write_annotation_report(out.with_suffix(".report.html"), record=record,
-                                              counts=counts.to_dict(), confusion=files.get("confusion"))
-    files["h5ad"] = write_h5ad(query, out)
-    return files

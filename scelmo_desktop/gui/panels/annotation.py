@@ -72,8 +72,9 @@ class AnnotationPanel(TaskPanel):
 
     def make_work(self):
         from scelmo_desktop.core.data.io import read_data
-        from scelmo_desktop.core.workflows.annotation import (run_annotation, split_by_column, stratified_split,
-                                                              write_annotation_files)
+        from scelmo_desktop.core.workflows.annotation import run_annotation
+        from scelmo_desktop.core.workflows.annotation_files import write_annotation_files
+        from scelmo_desktop.core.workflows.annotation_inputs import split_by_column, stratified_split
 
         project = self.project
         project.require_data()

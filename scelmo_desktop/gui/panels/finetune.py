@@ -59,7 +59,7 @@ class FineTuningPanel(TaskPanel):
 
     def make_work(self):
         from scelmo_desktop.core.data.io import label_values
-        from scelmo_desktop.core.workflows.annotation import fit_adaptor
+        from scelmo_desktop.core.workflows.adaptor_annotation import fit_adaptor
 
         project = self.project
         project.require_data()
