@@ -151,7 +151,7 @@ def test_corpus_is_at_least_25_cases():
 
 def test_unknown_option_and_bad_values_are_argparse_errors(capsys):
     for argv, expected in ((["embed", "x.h5ad", "--out", "o", "--frobnicate"], "unrecognized arguments"),
-                           (["embed", "x.h5ad", "--out", "o", "--max-genes", "0"], "--max-genes: takes a whole number of at least 1")):
+                           (["embed", "x.h5ad", "--out", "o", "--max-genes", "0"], "--max-genes: takes a whole number at least 1, or 'all'")):
         with pytest.raises(SystemExit) as exit_info:
             cli.main(argv)
         assert exit_info.value.code == 2 and expected in capsys.readouterr().err

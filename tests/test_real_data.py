@@ -6,9 +6,9 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+import real_files
 import scipy.sparse as sp
 
-import real_files
 from scelmo_desktop import cli
 from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core.data.input_kind import detect_input_kind, prepare
@@ -134,21 +134,67 @@ def test_tpm_file_runs_and_reports_what_was_detected(pbmc3k, tmp_path, capsys):
     assert record["input"]["kind"] == "normalized" and record["coverage"]["gene_set"]["size"] == 300
 
 
+# Issue 22: one Leiden run of one graph is too noisy to assert on. benchmarks/science_test_noise.py measured, on
+# the runs these tests make, Leiden seeds 0-4 crossed with float noise of CPUs (every embedding or gene-table value
+# times 1 + 1e-6 N(0, 1): AVX-512 and AVX2 change MiniLM's float32 output in the last bits). On PBMC 3k the scELMo
+# NMI of a single run is bimodal, 0.818-0.824 or 0.838-0.850 (0.831 +- 0.013, n = 35), and such noise alone flips
+# seed 0 between 0.822 and 0.850: the CI failure (0.822 against 0.827) was this. So the tests assert on the mean
+# over Leiden seeds 0-2 of the written embeddings, scELMo and the scanpy route clustered by the project's own sweep
+# on the same cells, paired. Each bound is the measured worst case minus a margin of at least 3 sd of that mean
+# and at least 0.03 (the largest single-run jump a 1e-6 perturbation caused); the figures are in the comments.
+SEEDS = (0, 1, 2)
+
+
+def _seed_means(run_dir, label_key: str, reps: dict[str, str]) -> dict[str, dict]:
+    """Per method of ``reps`` (obsm key -> metrics.csv name): NMI, ARI (means over :data:`SEEDS`) and the most
+    clusters, re-clustering the embeddings ``scelmo run`` wrote with its own sweep (kNN 15, Leiden 0.2-2.0, best
+    NMI). Seed 0 must reproduce the run's metrics.csv exactly: the statistic is the run's own protocol."""
+    import anndata as ad
+
+    from scelmo_desktop.core.tasks.cluster import leiden_on_embedding
+
+    written = pd.read_csv(run_dir / "metrics.csv").set_index("method")
+    adata = ad.read_h5ad(run_dir / "scelmo_result.h5ad")
+    labels = adata.obs[label_key].astype(str).to_numpy()
+    means = {}
+    for rep, name in reps.items():
+        work = ad.AnnData(np.zeros((adata.n_obs, 1), np.float32))
+        work.obsm[rep] = adata.obsm[rep]
+        runs = [leiden_on_embedding(work, rep, labels=labels, seed=seed) for seed in SEEDS]
+        assert runs[0].scores["nmi"] == pytest.approx(written.loc[name, "nmi"], abs=1e-9), (name, written)
+        means[name] = {"nmi": float(np.mean([r.scores["nmi"] for r in runs])),
+                       "ari": float(np.mean([r.scores["ari"] for r in runs])),
+                       "n_clusters": max(len(set(r.clusters)) for r in runs),
+                       "per_seed": [(round(r.scores["nmi"], 3), round(r.scores["ari"], 3)) for r in runs]}
+    return means
+
+
 def test_default_run_on_raw_pbmc3k_matches_the_scanpy_route(tmp_path, capsys):
     """``scelmo run pbmc3k.h5ad --label-key celltype`` with the default gene set and cell vectors (facts, so the
     test needs no LLM time): the scELMo row must sit at the standard scanpy route and far above the old
-    defaults (NMI 0.157, ARI 0.003, 748 clusters)."""
+    defaults (NMI 0.157, ARI 0.003, 748 clusters) and the paper's wa. A random gene table passes too: it clusters
+    PBMC 3k as well as the text table (README, "Real data"), which no clustering test can tell apart."""
     path = real_files.path("pbmc3k")
     code = cli.main(["run", str(path), "--out", str(tmp_path / "o"), "--label-key", "celltype", "--mode", "facts",
                      "--store", str(tmp_path / "s.sqlite")])
     out = capsys.readouterr().out
     assert code == 0
     assert "input: detected counts" in out and "gene set: the 2000 most variable of 32738 genes, 2000 with" in out
-    metrics = pd.read_csv(tmp_path / "o" / "metrics.csv").set_index("method")
-    ours, scanpy_route = metrics.loc["scELMo"], metrics.loc["PCA (scanpy route)"]
-    assert ours["nmi"] >= 0.8 and ours["ari"] >= 0.8 and ours["n_clusters"] <= 15, metrics
-    assert ours["nmi"] >= scanpy_route["nmi"] - 0.03 and ours["ari"] >= scanpy_route["ari"] - 0.03, metrics
-    assert ours["nmi"] > metrics.loc["scELMo-wa (paper)", "nmi"]
+    means = _seed_means(tmp_path / "o", "celltype", {"X_scelmo": "scELMo", "X_scelmo_wa": "scELMo-wa (paper)",
+                                                     "X_scelmo_baseline_pca": "PCA (scanpy route)"})
+    ours, route, wa = means["scELMo"], means["PCA (scanpy route)"], means["scELMo-wa (paper)"]
+    # 3-seed means measured over 7 perturbations (none, 4 embedding and 2 gene-table noise draws): scELMo NMI
+    # 0.831-0.841, ARI 0.845-0.858; their sd, from the single runs' (NMI <= 0.014, ARI <= 0.018) over 3 seeds,
+    # is <= 0.008 / 0.011. Bound 0.80: worst 0.831 / 0.845 minus max(3 sd, 0.03). Clusters: 6-8 measured.
+    assert ours["nmi"] >= 0.80 and ours["ari"] >= 0.80 and ours["n_clusters"] <= 15, means
+    # paired gap scELMo - scanpy route of the 3-seed means: NMI -0.016 to -0.007, ARI -0.024 to -0.011 (single
+    # runs: NMI -0.014 +- 0.014, worst -0.035; ARI -0.020 +- 0.017, worst -0.043), so sd of the mean gap <= 0.008
+    # / 0.010. Bounds: worst minus max(3 sd, 0.03): -0.016 - 0.03 = -0.046 -> -0.05 and -0.024 - 0.03 = -0.055.
+    # The paper's wa sits at -0.095 / -0.11 (old single-run bound: -0.03, inside the single runs' own spread).
+    assert ours["nmi"] - route["nmi"] >= -0.05 and ours["ari"] - route["ari"] >= -0.055, means
+    # the paper's wa on the same gene set: 3-seed NMI 0.752 (single runs 0.745 +- 0.010), 0.079 below ours at
+    # worst; sd of the difference ~0.01, bound 0.079 - 3 x 0.01 = 0.049, rounded down to 0.04
+    assert ours["nmi"] - wa["nmi"] >= 0.04, means
 
 
 def test_kang_end_to_end_cell_types_and_conditions(kang_small, tmp_path, capsys):
@@ -157,8 +203,18 @@ def test_kang_end_to_end_cell_types_and_conditions(kang_small, tmp_path, capsys)
     store = str(tmp_path / "s.sqlite")
     assert cli.main(["run", str(kang_small), "--out", str(tmp_path / "run"), "--label-key", "cell_type",
                      "--mode", "facts", "--store", store]) == 0
-    metrics = pd.read_csv(tmp_path / "run" / "metrics.csv").set_index("method")
-    assert metrics.loc["scELMo", "nmi"] >= 0.55, metrics
+    means = _seed_means(tmp_path / "run", "cell_type",
+                        {"X_scelmo": "scELMo", "X_scelmo_baseline_pca": "PCA (scanpy route)"})
+    ours, route = means["scELMo"], means["PCA (scanpy route)"]
+    # benchmarks/science_test_noise.py on these 1,600 cells, Leiden seeds 0-4 x (none, 4 embedding and 2 gene-table
+    # noise draws): scELMo single runs NMI 0.717 +- 0.002 (0.714-0.719), ARI 0.539 +- 0.003 (0.536-0.544), every
+    # 3-seed mean 0.718 / 0.540; the scanpy route 0.773 / 0.709. The paper's wa: 0.473 / 0.244; a random table
+    # 0.721 / 0.589 (indistinguishable, as on PBMC 3k). Margin 0.03 (>= 10 sd here; the largest single-run jump
+    # float noise caused on PBMC 3k) below the worst single run: NMI >= 0.68, ARI >= 0.50 (was NMI >= 0.55).
+    assert ours["nmi"] >= 0.68 and ours["ari"] >= 0.50, means
+    # paired gap to the scanpy route on the same cells (README: Kang is where scELMo is behind), 3-seed means
+    # NMI -0.056 to -0.054, ARI -0.170 to -0.169 (single runs -0.055 +- 0.002, -0.169 +- 0.004): worst - 0.03
+    assert ours["nmi"] - route["nmi"] >= -0.09 and ours["ari"] - route["ari"] >= -0.20, means
 
     assert cli.main(["integrate", str(kang_small), "--batch-key", "condition", "--label-key", "cell_type",
                      "--mode", "facts", "--epochs", "10", "--out", str(tmp_path / "int"), "--store", store]) == 0
@@ -201,5 +257,9 @@ def test_no_reference_annotation_of_raw_pbmc3k_from_its_own_label_names(pbmc3k, 
     with scelmo.models.load(mode="facts", store=tmp_path / "store.sqlite") as models:
         record = scelmo.tl.annotate(adata, method="text", candidates=names, label_key="celltype", models=models)
     assert record["text_scoring"] == "knowledge"
-    assert record["metrics"]["accuracy"] > 0.9 and record["metrics"]["macro_f1"] > 0.87, record["metrics"]
+    # benchmarks/science_test_noise.py (--only annotation), the seed setting (score_genes' control genes, the
+    # graph's PCA) 0-2: accuracy 0.934 +- 0.009 (0.929-0.944), macro-F1 0.932 +- 0.010 (0.926-0.943); counts x
+    # (1 + 1e-6 N) moved nothing. Bounds: worst minus max(3 sd, 0.03): 0.929 - 0.03 -> 0.89 (was 0.9, 3.2 sd from
+    # the worst seed), 0.926 - 0.03 -> 0.87 kept.
+    assert record["metrics"]["accuracy"] > 0.89 and record["metrics"]["macro_f1"] > 0.87, record["metrics"]
     assert record["cell_ontology"]["FCGR3A Monocytes"]["term_label"] == "CD14-low, CD16-positive monocyte"

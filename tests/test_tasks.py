@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from cli_inprocess import run_cli
 
-from scelmo_desktop.core.text.gene_texts import describe_gene_list
 from scelmo_desktop.core.data.gene_selection import select_genes
-from scelmo_desktop.core.embedding.gene_table import align, embed_texts
 from scelmo_desktop.core.data.io import select_expression
+from scelmo_desktop.core.embedding.gene_table import align, embed_texts
 from scelmo_desktop.core.protocols import LLMSource
+from scelmo_desktop.core.text.gene_texts import describe_gene_list
 from scelmo_desktop.core.text.store import Store
 
 NO_LLM = LLMSource("none", "", lambda: None)
@@ -48,8 +48,12 @@ def test_treatment_ranks_planted_genes_first_with_small_p(small_pbmc, facts_tabl
     alignment = align(facts_table, expression.var_names)
     result = in_silico_treatment(expression, alignment, data.obs["condition"], control="control",
                                  disease="disease", n_candidates=15, seeds=(0, 1), epochs=20)
-    top = result.table.head(8)
-    assert len(planted & set(top["gene"])) >= 7
+    # benchmarks/science_test_noise.py (--only treatment), seed pairs (0, 1) … (6, 7): planted genes in the top 8
+    # 8, 8, 7, 8 (7.75 +- 0.5), the worst planted rank 8, 8, 9, 8 of 15 candidates: the old ">= 7 in the top 8"
+    # sat at the measured minimum. Now worst - 3 sd: 7 - 1.5 -> at least 6 in the top 8, and every planted gene
+    # within 9 + 1.5 -> the top 11 (a random order puts all 8 there 2.6 % of the time).
+    ranks = {gene: rank for rank, gene in enumerate(result.table["gene"], start=1) if gene in planted}
+    assert sum(rank <= 8 for rank in ranks.values()) >= 6 and max(ranks.values()) <= 11, ranks
     planted_rows = result.table[result.table["gene"].isin(planted)]
     assert (planted_rows["p_value"] < 0.05).mean() >= 0.75
     assert len(result.cs0) == 2 and result.table["delta_sd"].notna().all()
@@ -69,8 +73,8 @@ def test_treatment_p_values_are_not_small_without_an_effect(small_pbmc, facts_ta
 
 
 def _perturbation_metrics(facts_table, *, shuffle: bool):
-    from scelmo_desktop.core.tasks.perturbation import perturbation_shifts, run_perturbation
     from scelmo_desktop.core.data.simulate import simulate_perturbseq
+    from scelmo_desktop.core.tasks.perturbation import perturbation_shifts, run_perturbation
 
     genes = facts_table.symbols[:120]
     lookup = facts_table.as_dict()
@@ -90,7 +94,10 @@ def test_perturbation_model_beats_baselines_on_planted_signal_and_not_on_shuffle
     assert planted["scELMo gene table"] < 0.7 * planted["mean shift of training perturbations"]
     shuffled = _perturbation_metrics(facts_table, shuffle=True)
     best_trivial = min(shuffled["no change"], shuffled["mean shift of training perturbations"])
-    assert shuffled["scELMo gene table"] > 0.95 * best_trivial
+    # benchmarks/science_test_noise.py (--only tasks), run seeds 0-2: shuffled model / best trivial 1.022 +- 0.021
+    # (1.003-1.044), so the old 0.95 sat 2.5 sd below the worst seed; now worst - 3 sd = 0.94, rounded down. The
+    # planted ratios (0.325 +- 0.012 and 0.320 +- 0.010, worst 0.336) are far from their 0.7 and stay.
+    assert shuffled["scELMo gene table"] > 0.93 * best_trivial
 
 
 def _cli(*args, home, check=True):

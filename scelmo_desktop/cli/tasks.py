@@ -81,8 +81,7 @@ def cmd_integrate(args) -> int:
 
     return _task_command(
         args, check=lambda adata: check_columns(adata, args.batch_key, args.label_key),
-        run=functools.partial(integrate, batch_key=args.batch_key, label_key=args.label_key, epochs=args.epochs,
-                              adversarial_weight=args.adversarial_weight),
+        run=functools.partial(integrate, batch_key=args.batch_key, label_key=args.label_key),
         shown=lambda result: result.metrics, digits=3)
 
 
@@ -94,8 +93,7 @@ def cmd_treatment(args) -> int:
     return _task_command(
         args, check=lambda adata: require_obs_column(adata, args.condition_key, "condition"),
         run=functools.partial(treat, condition_key=args.condition_key, control=args.control, disease=args.disease,
-                              candidates=candidates, n_candidates=args.n_candidates, repeats=args.repeats,
-                              scale=args.scale, epochs=args.treatment_epochs),
+                              candidates=candidates),
         shown=lambda outcome: outcome.ranking.head(10), digits=4)
 
 
@@ -105,8 +103,7 @@ def cmd_perturb(args) -> int:
 
     return _task_command(
         args, check=lambda adata: require_obs_column(adata, args.perturbation_key, "perturbation"),
-        run=functools.partial(perturb, perturbation_key=args.perturbation_key, control=args.control,
-                              test_fraction=args.test_fraction),
+        run=functools.partial(perturb, perturbation_key=args.perturbation_key, control=args.control),
         shown=lambda outcome: outcome.metrics, digits=4)
 
 

@@ -25,7 +25,6 @@ import pandas as pd
 
 from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core._infra.jobs import CancelFlag, check_cancel
-from scelmo_desktop.core.data.gene_selection import GeneSet
 from scelmo_desktop.core.data.io import require_obs_column
 from scelmo_desktop.core.embedding import baselines
 from scelmo_desktop.core.embedding.cell_vectors import conditioned_embedding, genes_with_vectors
@@ -79,11 +78,10 @@ def run_integration(adata, expression, alignment, *, batch_key: str, label_key: 
                     device: str = "cpu", epochs: int = default("epochs"),
                     adversarial_weight: float = default("adversarial_weight"),
                     batch_size: int | None = None, conditioning: str = DEFAULT_CONDITIONING,
-                    integrated_key: str = INTEGRATED_KEY, gene_set: GeneSet | None = None, progress=None,
+                    integrated_key: str = INTEGRATED_KEY, progress=None,
                     cancel: CancelFlag | None = None) -> pd.DataFrame:
     """Embed, correct and score every method; returns one row per method (metrics + S_bio/S_batch/overall).
-    The adaptor's corrected embedding goes to ``obsm[integrated_key]``; the PCA baseline (and Harmony on it)
-    runs on ``gene_set``, the run's (None: the default number of most variable genes)."""
+    The adaptor's corrected embedding goes to ``obsm[integrated_key]``."""
     from scelmo_desktop.core.tasks.adaptor import auto_batch_size, train_adaptor
 
     batches, labels = check_columns(adata, batch_key, label_key)
@@ -91,7 +89,7 @@ def run_integration(adata, expression, alignment, *, batch_key: str, label_key: 
     report("integrate", 0, 4, "embeddings")
     adata.obsm[SCELMO_KEY] = conditioned_embedding(expression.matrix, alignment.matrix, conditioning=conditioning,
                                                    seed=seed, cancel=cancel)
-    adata.obsm[PCA_KEY] = baselines.pca_embedding(expression.matrix, gene_set=gene_set, seed=seed)
+    adata.obsm[PCA_KEY] = baselines.pca_embedding(expression.matrix, seed=seed)
     adata.obsm[HARMONY_KEY] = harmony(adata.obsm[PCA_KEY], batches, seed=seed)
     check_cancel(cancel)
     report("integrate", 1, 4, "adaptor (batch-adversarial)")

@@ -18,16 +18,14 @@ from scelmo_desktop.core.text.store import Store
 
 def gene_table_for(
     expressions: list[Expression], *, settings: PipelineSettings, llm: LLMSource, store: Store, embedder: Embedder,
-    extra_genes=(), gene_sets: list[GeneSet] | None = None, progress: Progress = no_progress,
-    cancel: CancelFlag | None = None,
+    extra_genes=(), progress: Progress = no_progress, cancel: CancelFlag | None = None,
 ) -> tuple[GeneTable, list[GeneDescriptions]]:
-    """One gene table for several files: each file's gene set (``gene_sets``, one per file, when the run chose
-    them already; else its ``max_genes`` most variable genes) plus ``extra_genes`` (genes an analysis must have,
-    e.g. candidates or perturbed genes), described once and embedded."""
+    """One gene table for several files: each file's gene set (its ``max_genes`` most variable genes) plus
+    ``extra_genes`` (genes an analysis must have, e.g. candidates or perturbed genes), described once and
+    embedded."""
     texts, results = {}, []
-    if gene_sets is None:
-        gene_sets = [GeneSet.choose(expression.matrix, settings.max_genes) for expression in expressions]
-    for expression, gene_set in zip(expressions, gene_sets, strict=True):
+    for expression in expressions:
+        gene_set = GeneSet.choose(expression.matrix, settings.max_genes)
         _, described = describe_gene_set(expression, gene_set, settings=settings, llm=llm, store=store,
                                          progress=progress, cancel=cancel)
         texts.update(described.texts)

@@ -14,7 +14,6 @@ import pandas as pd
 
 from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, no_progress
 from scelmo_desktop.core._infra.provenance import h5ad_safe
-from scelmo_desktop.core.data.gene_selection import GeneSet
 from scelmo_desktop.core.data.io import select_expression, write_h5ad
 from scelmo_desktop.core.embedding.alignment import align_expression
 from scelmo_desktop.core.embedding.gene_table import GeneTable
@@ -48,17 +47,16 @@ def integrate(adata, *, batch_key: str, label_key: str, settings: PipelineSettin
     ``settings.epochs`` with ``settings.adversarial_weight``."""
     check_columns(adata, batch_key, label_key)  # before any model work
     expression = select_expression(adata, settings.layer, input_kind=settings.input_kind)
-    gene_set = GeneSet.choose(expression.matrix, settings.max_genes)  # once: described and the PCA baseline's
     described = []
     if table is None:
         table, described = gene_table_for([expression], settings=settings, llm=llm, store=store, embedder=embedder,
-                                          gene_sets=[gene_set], progress=progress, cancel=cancel)
+                                          progress=progress, cancel=cancel)
     alignment = align_expression(table, expression, settings.symbol_column)
     device = device_for(device)
     metrics = run_integration(adata, expression, alignment, batch_key=batch_key, label_key=label_key,
                               seed=settings.seed, device=device, epochs=settings.epochs,
                               adversarial_weight=settings.adversarial_weight, conditioning=settings.conditioning,
-                              integrated_key=key_added, gene_set=gene_set, progress=progress, cancel=cancel)
+                              integrated_key=key_added, progress=progress, cancel=cancel)
     shown = metrics.drop(columns=["embedding"])
     record = task_record(settings=settings, llm=llm, embedder=embedder, described=described, data=data_name,
                          input=expression.input_kind.as_dict(), device=device,
