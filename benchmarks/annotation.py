@@ -15,22 +15,22 @@ import time
 
 import numpy as np
 from _results import report
+from gene_text_quality import STORE
 from sklearn.decomposition import PCA
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 import scelmo_desktop  # noqa: F401
 from scelmo_desktop.backends import registry
-from scelmo_desktop.core.tasks.annotate import annotate_query, knn_vote, scores
-from scelmo_desktop.core.workflows.adaptor_annotation import adaptor_annotation
-from scelmo_desktop.core.embedding.baselines import random_table
-from scelmo_desktop.core.text.gene_texts import describe_gene_list
-from scelmo_desktop.core.embedding.gene_table import align, embed_texts
 from scelmo_desktop.core.data.io import select_expression
+from scelmo_desktop.core.embedding.baselines import random_table
+from scelmo_desktop.core.embedding.gene_table import align, embed_texts
 from scelmo_desktop.core.knowledge.cell_ontology import cell_type_fact_sheets
 from scelmo_desktop.core.protocols import LLMSource
+from scelmo_desktop.core.tasks.annotate import annotate_query, knn_vote, scores
+from scelmo_desktop.core.text.gene_texts import describe_gene_list
 from scelmo_desktop.core.text.store import Store
-from gene_text_quality import STORE
+from scelmo_desktop.core.workflows.adaptor_annotation import adaptor_annotation
 
 
 def main() -> dict:

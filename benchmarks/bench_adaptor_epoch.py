@@ -41,6 +41,7 @@ def kang_data(n_genes: int):
     """Real Kang 2018 (13,576 cells): log-normalised counts of its ``n_genes`` most variable genes (all 14,053 for
     n_genes >= 14,053) and its 8 cell types; a random 384-d table (the cost does not depend on its values)."""
     import real_files
+
     from scelmo_desktop.core.data.gene_selection import select_genes
     from scelmo_desktop.core.data.input_kind import prepare
 

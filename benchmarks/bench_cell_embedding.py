@@ -17,9 +17,9 @@ import argparse
 import time
 import tracemalloc
 
-from _results import report
 import numpy as np
 import scipy.sparse as sp
+from _results import report
 
 from scelmo_desktop.core.embedding.cell_embedding import average_gene_vectors
 

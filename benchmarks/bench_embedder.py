@@ -117,7 +117,7 @@ def main() -> dict:
     ours = registry.open_embedder(info, device="cpu")
     fits = np.array([ours.count_tokens(t) <= ours.max_seq_length for t in texts])
     for batch_size in (8, 16, 32, 64):
-        vectors, seconds = timed(lambda: ours.embed(texts, batch_size=batch_size))
+        vectors, seconds = timed(lambda size=batch_size: ours.embed(texts, batch_size=size))
         rows.append({"run": "scELMo embedder", "batch_size": batch_size, "seconds": round(seconds, 2),
                      "texts_per_s": round(len(texts) / seconds, 1), "ratio_vs_raw": round(raw_seconds / seconds, 2),
                      "max_abs_diff_texts_within_window": float(np.abs(vectors[fits] - reference[fits]).max())})

@@ -20,9 +20,9 @@ from _results import PeakRSS, report
 
 import scelmo_desktop  # noqa: F401  (offline switches)
 from scelmo_desktop.backends import registry
+from scelmo_desktop.core.knowledge.facts import gene_fact_sheets
 from scelmo_desktop.core.protocols import GenerationParams
 from scelmo_desktop.core.text.generation import load_template
-from scelmo_desktop.core.knowledge.facts import gene_fact_sheets
 
 
 def benchmark_prompts(n: int, mode: str = "grounded") -> list[str]:

@@ -13,6 +13,7 @@ import statistics
 import time
 
 from _results import report
+
 import scelmo_desktop  # noqa: F401  (offline switches)
 from scelmo_desktop.backends import registry
 from scelmo_desktop.core.protocols import GenerationParams

@@ -21,8 +21,8 @@ from bench_llm_batch import benchmark_prompts
 
 import scelmo_desktop  # noqa: F401  (offline switches)
 from scelmo_desktop.backends import registry
-from scelmo_desktop.core.protocols import GenerationParams
 from scelmo_desktop.backends.openai_server import OpenAIServerBackend
+from scelmo_desktop.core.protocols import GenerationParams
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from llama_server import free_port, start_llama_server  # noqa: E402  (a test helper: starts llama.cpp's own server)

@@ -29,11 +29,10 @@ from sklearn.metrics import roc_auc_score
 
 import scelmo_desktop  # noqa: F401  (offline switches)
 from scelmo_desktop.backends import registry
-from scelmo_desktop.core.protocols import GenerationParams
-from scelmo_desktop.core.text.gene_texts import describe_gene_list
 from scelmo_desktop.core.knowledge.cell_ontology import CellOntology
 from scelmo_desktop.core.knowledge.facts import gene_fact_sheets
-from scelmo_desktop.core.protocols import LLMSource
+from scelmo_desktop.core.protocols import GenerationParams, LLMSource
+from scelmo_desktop.core.text.gene_texts import describe_gene_list
 from scelmo_desktop.core.text.store import Store
 
 STORE = Path(__file__).parent / "results" / "gene_text_quality.sqlite"

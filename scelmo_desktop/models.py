@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from scelmo_desktop.app.session import ModelSettings, ModelSession
+from scelmo_desktop.app.session import ModelSession, ModelSettings
 
 __all__ = ["Models", "available", "default", "load"]
 

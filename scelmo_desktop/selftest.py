@@ -16,7 +16,7 @@ from pathlib import Path
 def run_selftest(out_dir: str | None = None) -> int:
     started = time.perf_counter()
     try:
-        from scelmo_desktop.app.session import ModelSettings, ModelSession, open_store
+        from scelmo_desktop.app.session import ModelSession, ModelSettings, open_store
         from scelmo_desktop.backends import registry
         from scelmo_desktop.core.data.demo import DEMO_LABELS, DEMO_LAYER, DEMO_NAME, load_demo
         from scelmo_desktop.core.protocols import GenerationParams

@@ -131,10 +131,9 @@ def annotate(adata, *, reference=None, label_key: str | None = None, key_added: 
     ``obs['<key_added>_similarity']`` and ``uns['scelmo']['annotation']``; adaptor mode also
     ``obs['<key_added>_head']``, ``obs['<key_added>_head_probability']`` and ``obsm['X_scelmo_adaptor']``.
     Returns the run record (with accuracy and macro-F1 when ``adata`` has ``obs[label_key]``)."""
+    from scelmo_desktop import models as models_module
     from scelmo_desktop.core.workflows.annotation import run_annotation
     from scelmo_desktop.core.workflows.annotation_inputs import needs_embedder
-
-    from scelmo_desktop import models as models_module
 
     models = models or models_module.default()
     embedder = needs_embedder(options.get("method", "knn"), options.get("text_scoring", "auto"),

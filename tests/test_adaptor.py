@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 import torch
+from reference_triplet import brute_force_triplet_loss
 
+from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core.tasks.adaptor import load_adaptor, train_adaptor, triplet_loss
 from scelmo_desktop.core.tasks.adaptor.train import _validation_accuracy
-from reference_triplet import brute_force_triplet_loss
-from scelmo_desktop.core._infra.errors import ScelmoError
 
 
 def test_triplet_loss_against_hand_computation():
@@ -121,8 +121,8 @@ def test_same_run_twice_on_cpu_gives_the_same_labels(trained, data):
 
 def test_whitening_folded_into_the_first_layer_is_exact():
     """The adaptor trains on the whitened table and is then folded to take raw table rows: same outputs."""
-    from scelmo_desktop.core.tasks.adaptor.module import build_module, fold_whitening
     from scelmo_desktop.core.embedding.cell_vectors import Whitening
+    from scelmo_desktop.core.tasks.adaptor.module import build_module, fold_whitening
 
     rng = np.random.default_rng(0)
     E = (rng.normal(size=(50, 16)) @ rng.normal(size=(16, 16)) + 3).astype(np.float32)  # anisotropic, shifted

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from scelmo_desktop.core.tasks.annotate import UNKNOWN, knn_vote, scores, signature_match, text_markers, text_match
 from scelmo_desktop.core._infra.errors import ScelmoError
+from scelmo_desktop.core.tasks.annotate import UNKNOWN, knn_vote, scores, signature_match, text_markers, text_match
 
 
 def test_vote_majority_confidence_and_threshold():

@@ -68,12 +68,12 @@ def test_text_mode_and_refusals(split_file, tmp_path, home):
 
 
 def test_reference_and_query_without_shared_genes(tmp_path, pbmc):
-    from scelmo_desktop.core.workflows.annotation import run_annotation
     from scelmo_desktop.core._infra.errors import ScelmoError
     from scelmo_desktop.core.embedding.gene_table import GeneTable
     from scelmo_desktop.core.protocols import LLMSource
     from scelmo_desktop.core.settings import PipelineSettings
     from scelmo_desktop.core.text.store import Store
+    from scelmo_desktop.core.workflows.annotation import run_annotation
 
     genes = list(pbmc.raw.var_names)
     table = GeneTable(symbols=genes, vectors=np.random.default_rng(0).normal(size=(len(genes), 8)).astype(np.float32))

@@ -4,8 +4,8 @@ import json
 import shutil
 
 import pytest
-
 from conftest import TEST_PARAMS
+
 from scelmo_desktop.backends import registry
 from scelmo_desktop.backends.llama_cpp import LlamaCppBackend, resolve_chat_format
 from scelmo_desktop.backends.sentence_transformers import check_sentence_transformers_folder

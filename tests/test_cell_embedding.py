@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from scelmo_desktop.core._infra.jobs import Cancelled
 from scelmo_desktop.core.embedding import cell_embedding
 from scelmo_desktop.core.embedding.cell_embedding import ZeroExpressionWarning, average_gene_vectors
-from scelmo_desktop.core._infra.jobs import Cancelled
 
 # 2 cells x 3 genes; gene 3 has no embedding (zero row) but still counts in both denominators.
 X = np.array([[1.0, 2.0, 1.0],

@@ -4,12 +4,12 @@ import threading
 
 import numpy as np
 import pytest
-
 from conftest import TEST_PARAMS
-from scelmo_desktop.core.protocols import Generation, GenerationParams
-from scelmo_desktop.core.text.generation import describe_entities, description_key, load_template
+
 from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core._infra.jobs import Cancelled
+from scelmo_desktop.core.protocols import Generation, GenerationParams
+from scelmo_desktop.core.text.generation import describe_entities, description_key, load_template
 from scelmo_desktop.core.text.store import Store
 
 GENES = ["CD3E", "MS4A1", "LYZ", "PPBP", "NKG7"]

@@ -5,8 +5,14 @@ import pandas as pd
 import pytest
 
 from scelmo_desktop.core._infra.errors import ScelmoError
-from scelmo_desktop.core.embedding.gene_table import (GeneTable, align, embed_texts, gene_symbols, load_gene_table,
-                                                      save_gene_table)
+from scelmo_desktop.core.embedding.gene_table import (
+    GeneTable,
+    align,
+    embed_texts,
+    gene_symbols,
+    load_gene_table,
+    save_gene_table,
+)
 from scelmo_desktop.core.text.store import Store
 
 TEXTS = {

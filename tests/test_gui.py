@@ -183,6 +183,7 @@ def test_one_button_pipeline_on_real_raw_pbmc3k_uses_the_cli_defaults(qtbot, win
     """Open the real 10x PBMC 3k file (raw counts, 32,738 genes) as a user would and press the one button: the
     app's defaults are the CLI's (gene set of 2,000, standard cell vectors; facts mode keeps the test quick)."""
     import real_files
+
     from scelmo_desktop.core.settings import DEFAULT_GENES
 
     try:

@@ -1,13 +1,13 @@
 """Fact sheets from the installed knowledge packages (real data), Cell Ontology mapping, description modes."""
 
 import pytest
-
 from conftest import TEST_PARAMS
-from scelmo_desktop.core.text.gene_texts import describe_gene_list
+
 from scelmo_desktop.core.knowledge import genes as genes_module
 from scelmo_desktop.core.knowledge.cell_ontology import CellOntology
 from scelmo_desktop.core.knowledge.facts import gene_fact_sheets
 from scelmo_desktop.core.knowledge.genes import GeneCatalog
+from scelmo_desktop.core.text.gene_texts import describe_gene_list
 from scelmo_desktop.core.text.store import Store
 
 
@@ -147,10 +147,10 @@ def test_ensembl_indexed_data_is_mapped_to_symbols(catalog, pbmc):
     import anndata as ad
     import numpy as np
 
-    from scelmo_desktop.core.embedding.gene_table import GeneTable
     from scelmo_desktop.core.data.io import select_expression
-    from scelmo_desktop.core.workflows.embed import add_cell_embeddings
+    from scelmo_desktop.core.embedding.gene_table import GeneTable
     from scelmo_desktop.core.embedding.symbols import data_symbols
+    from scelmo_desktop.core.workflows.embed import add_cell_embeddings
 
     genes = ["CD3E", "LYZ", "MS4A1"]
     ids = [catalog.records[g].ensembl_id for g in genes] + ["ENSG99999999999"]  # the last maps to nothing

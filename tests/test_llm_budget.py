@@ -3,8 +3,9 @@
 
 import pytest
 from conftest import TEST_PARAMS
-from scelmo_desktop.core.text.gene_texts import describe_gene_list
+
 from scelmo_desktop.core.knowledge.facts import gene_fact_sheets
+from scelmo_desktop.core.text.gene_texts import describe_gene_list
 from scelmo_desktop.core.text.store import Store
 
 # the real LLM in grounded mode over the gene list (and a re-run): the full tier only

@@ -4,13 +4,13 @@ import anndata as ad
 import matplotlib
 import numpy as np
 import pytest
-
 from conftest import TEST_PARAMS
+
 from scelmo_desktop.core._infra.errors import ScelmoError
-from scelmo_desktop.core.workflows.outputs import write_outputs
 from scelmo_desktop.core.settings import PipelineSettings
-from scelmo_desktop.core.workflows.pipeline import run_pipeline
 from scelmo_desktop.core.text.store import Store
+from scelmo_desktop.core.workflows.outputs import write_outputs
+from scelmo_desktop.core.workflows.pipeline import run_pipeline
 
 matplotlib.use("Agg")
 SETTINGS = PipelineSettings(label_key="bulk_labels", layer="raw", max_genes=4, params=TEST_PARAMS)

@@ -143,8 +143,8 @@ def test_chat_template_cannot_reach_python_internals():
 def test_adaptor_checkpoints_load_weights_only(tmp_path):
     import pickle
 
-    from scelmo_desktop.core.tasks.adaptor import load_adaptor
     from scelmo_desktop.core._infra.errors import ScelmoError
+    from scelmo_desktop.core.tasks.adaptor import load_adaptor
 
     class Boom:
         def __reduce__(self):

@@ -59,8 +59,8 @@ def test_csv_import_list_and_resolve(tmp_path):
 def test_imported_table_drives_the_pipeline(tmp_path, pbmc):
     from scelmo_desktop.core.protocols import LLMSource
     from scelmo_desktop.core.settings import PipelineSettings
-    from scelmo_desktop.core.workflows.pipeline import run_pipeline
     from scelmo_desktop.core.text.store import Store
+    from scelmo_desktop.core.workflows.pipeline import run_pipeline
 
     rng = np.random.default_rng(0)
     genes = list(pbmc.raw.var_names[:300])

@@ -4,25 +4,24 @@ and Dask cell embeddings on a LocalCluster. Speeds are measured in benchmarks/, 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import replace
 import json
 import subprocess
 import sys
 import threading
-import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from conftest import TEST_PARAMS
-
-from scelmo_desktop.backends.llama_batch import BatchedGenerator, chat_request
 from llama_server import free_port, start_llama_server
+
 from scelmo_desktop.backends import openai_server
+from scelmo_desktop.backends.llama_batch import BatchedGenerator, chat_request
 from scelmo_desktop.backends.openai_server import OpenAIServerBackend
-from scelmo_desktop.core.text.generation import describe_entities, load_template
 from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core._infra.jobs import Cancelled
 from scelmo_desktop.core._infra.network import check_address
+from scelmo_desktop.core.text.generation import describe_entities, load_template
 from scelmo_desktop.core.text.store import Store
 
 GENES = ["CD3E", "MS4A1", "LYZ", "NKG7", "PPBP", "HBB"]

@@ -9,7 +9,6 @@ timeouts, 429 and 5xx. Only the standard library talks HTTP, and nothing is sent
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -69,7 +68,7 @@ class OpenAIServerBackend:
                 raise _Retryable(f"HTTP {exc.code}: {detail}") from exc
             raise ScelmoError(f"The LLM server {self.base_url} refused the request (HTTP {exc.code}: {detail}). "
                               f"Check the model name '{self.name}' (see {self.base_url}/models).") from exc
-        except (urllib.error.URLError, TimeoutError, ConnectionError, socket.timeout) as exc:
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
             raise _Retryable(str(getattr(exc, "reason", exc))) from exc
         except json.JSONDecodeError as exc:
             raise _Retryable(f"not JSON: {exc}") from exc

@@ -49,7 +49,7 @@ def package_versions(names=TRACKED_PACKAGES) -> dict[str, str]:
 
 def now_iso() -> str:
     """The current UTC time in ISO 8601, to the second."""
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def h5ad_safe(value):

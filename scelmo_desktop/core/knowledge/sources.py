@@ -4,7 +4,7 @@ package (its own dependencies need not be installed), with the provenance every 
 from __future__ import annotations
 
 import importlib.util
-from functools import lru_cache
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 
@@ -23,7 +23,7 @@ def package_file(package: str, relative: str) -> Path | None:
     return path if path.is_file() else None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _sha256(path: str, size: int, mtime: float) -> str:
     return sha256_file(Path(path))
 

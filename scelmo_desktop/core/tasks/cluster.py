@@ -14,8 +14,8 @@ from scipy.sparse import SparseEfficiencyWarning
 
 from scelmo_desktop.core._infra.jobs import CancelFlag, check_cancel
 from scelmo_desktop.core.keys import CLUSTER_KEY
-from scelmo_desktop.core.tasks import metrics
 from scelmo_desktop.core.settings import default
+from scelmo_desktop.core.tasks import metrics
 
 DEFAULT_RESOLUTIONS = tuple(round(0.2 * i, 1) for i in range(1, 11))  # 0.2, 0.4, ..., 2.0
 

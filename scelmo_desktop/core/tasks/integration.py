@@ -29,9 +29,8 @@ from scelmo_desktop.core.data.io import require_obs_column
 from scelmo_desktop.core.embedding import baselines
 from scelmo_desktop.core.embedding.cell_vectors import conditioned_embedding, genes_with_vectors
 from scelmo_desktop.core.keys import HARMONY_KEY, INTEGRATED_KEY, PCA_KEY, SCELMO_KEY, add_record
-from scelmo_desktop.core.settings import DEFAULT_CONDITIONING
+from scelmo_desktop.core.settings import DEFAULT_CONDITIONING, default
 from scelmo_desktop.core.tasks import batch_metrics, cluster, metrics
-from scelmo_desktop.core.settings import default
 
 METHODS = {SCELMO_KEY: "scELMo (zero-shot)", INTEGRATED_KEY: "scELMo adaptor (batch-adversarial)",
            PCA_KEY: "PCA (scanpy route)", HARMONY_KEY: "Harmony (on PCA)"}
@@ -104,7 +103,7 @@ def run_integration(adata, expression, alignment, *, batch_key: str, label_key: 
     adata.obsm[integrated_key] = z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
     rows = []
     methods = {integrated_key if key == INTEGRATED_KEY else key: name for key, name in METHODS.items()}
-    for done, (key, name) in enumerate(methods.items()):
+    for key, name in methods.items():
         report("integrate", 2, 4, f"scoring {name}")
         check_cancel(cancel)
         rows.append({"method": name, "embedding": key,

@@ -24,10 +24,10 @@ from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, no_progress
 from scelmo_desktop.core.knowledge.facts import gene_fact_sheets
 from scelmo_desktop.core.knowledge.user_files import UserKnowledge
 from scelmo_desktop.core.protocols import GenerationParams
+from scelmo_desktop.core.settings import default
 from scelmo_desktop.core.text.generation import MODES, DescribeResult, describe_entities, load_template
 from scelmo_desktop.core.text.quality import quality_flags
 from scelmo_desktop.core.text.store import Store
-from scelmo_desktop.core.settings import default
 
 FLAG_POLICIES = ("keep", "regenerate", "facts")
 # regenerate: one more try with sampling (greedy decoding would repeat the same answer), then the fact sheet

@@ -21,11 +21,10 @@ from scelmo_desktop.core.embedding.cell_embedding import average_gene_vectors
 from scelmo_desktop.core.embedding.cell_vectors import conditioned_embedding
 from scelmo_desktop.core.embedding.gene_table import Alignment, GeneTable, embed_texts, save_gene_table
 from scelmo_desktop.core.keys import SCELMO_KEY, add_record, gene_embedding_key, paper_keys
-from scelmo_desktop.core.settings import DEFAULT_CONDITIONING, PipelineSettings
+from scelmo_desktop.core.settings import DEFAULT_CONDITIONING, PipelineSettings, default
 from scelmo_desktop.core.text.describe import describe_gene_set
 from scelmo_desktop.core.text.gene_texts import GeneDescriptions
 from scelmo_desktop.core.workflows.common import task_record
-from scelmo_desktop.core.settings import default
 
 
 def add_cell_embeddings(

@@ -7,15 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QInputDialog,
     QLabel,
     QLineEdit,
     QPushButton,
-    QSpinBox,
 )
 
 from scelmo_desktop.app.session import open_store

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-
 from PySide6.QtWidgets import QComboBox, QLineEdit, QPushButton
 
 from scelmo_desktop.gui.panels.base import combo_value, fill_obs_combo

@@ -11,10 +11,10 @@ import numpy as np
 from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core._infra.jobs import CancelFlag, check_cancel
 from scelmo_desktop.core.embedding.cell_vectors import Whitening
+from scelmo_desktop.core.settings import default
 from scelmo_desktop.core.tasks.adaptor.model import TrainedAdaptor, _dense_rows, _forward
 from scelmo_desktop.core.tasks.adaptor.module import _torch, build_module, fold_whitening
 from scelmo_desktop.core.tasks.annotate import knn_vote
-from scelmo_desktop.core.settings import default
 
 TRIPLET_WEIGHT, TRIPLET_MARGIN = 100.0, 0.05
 
