@@ -44,8 +44,9 @@ def main() -> dict:
     STORE.parent.mkdir(exist_ok=True)
     with Store(STORE) as store:
         genes = list(adata.raw.var_names)
-        texts = describe_gene_list(genes, mode="facts", llm=LLMSource("none", "", lambda: None), store=store,
-                                   params=None).texts
+        texts = describe_gene_list(
+            genes, mode="facts", llm=LLMSource("none", "", lambda: None), store=store, params=None
+        ).texts
         table, _ = embed_texts(texts, embedder=embedder, store=store)
     type_names = sorted(set(labels))
     type_texts, mapping = cell_type_fact_sheets(type_names)
@@ -55,48 +56,100 @@ def main() -> dict:
     ref_align, query_align = align(table, ref_expr.var_names), align(table, query_expr.var_names)
     truth = query.obs["bulk_labels"].astype(str).to_numpy()
     rows = {}
-    common = dict(reference=reference, reference_expression=ref_expr, reference_alignment=ref_align,
-                  label_key="bulk_labels")
+    common = dict(
+        reference=reference, reference_expression=ref_expr, reference_alignment=ref_align, label_key="bulk_labels"
+    )
     started = time.perf_counter()
-    rows["kNN scELMo-wa (fact-sheet table)"] = annotate_query(query, expression=query_expr, alignment=query_align,
-                                                              mode="knn", **common)
+    rows["kNN scELMo-wa (fact-sheet table)"] = annotate_query(
+        query, expression=query_expr, alignment=query_align, mode="knn", **common
+    )
     seconds = time.perf_counter() - started
     random = random_table(ref_align.matched, table.dim)
     rand_align = type(ref_align)(matrix=random, matched_symbol=ref_align.matched_symbol, how=ref_align.how)
     rows["kNN random gene table"] = annotate_query(
-        query, expression=query_expr, alignment=type(query_align)(random, query_align.matched_symbol, query_align.how),
-        mode="knn", reference=reference, reference_expression=ref_expr, reference_alignment=rand_align,
-        label_key="bulk_labels")
+        query,
+        expression=query_expr,
+        alignment=type(query_align)(random, query_align.matched_symbol, query_align.how),
+        mode="knn",
+        reference=reference,
+        reference_expression=ref_expr,
+        reference_alignment=rand_align,
+        label_key="bulk_labels",
+    )
     scaler = StandardScaler().fit(ref_expr.matrix.toarray())
     pca = PCA(n_components=50, random_state=0).fit(np.clip(scaler.transform(ref_expr.matrix.toarray()), -10, 10))
     project = lambda e: pca.transform(np.clip(scaler.transform(e.matrix.toarray()), -10, 10))  # noqa: E731
-    rows["kNN PCA (no text)"] = knn_vote(project(ref_expr), reference.obs["bulk_labels"].astype(str), project(query_expr))
+    rows["kNN PCA (no text)"] = knn_vote(
+        project(ref_expr), reference.obs["bulk_labels"].astype(str), project(query_expr)
+    )
     train_seconds = {}
-    for name, (ref_a, query_a) in {"adaptor on fact-sheet table": (ref_align, query_align),
-                                   "adaptor on random table": (rand_align, type(query_align)(
-                                       random, query_align.matched_symbol, query_align.how))}.items():
+    for name, (ref_a, query_a) in {
+        "adaptor on fact-sheet table": (ref_align, query_align),
+        "adaptor on random table": (rand_align, type(query_align)(random, query_align.matched_symbol, query_align.how)),
+    }.items():
         ref_labels = reference.obs["bulk_labels"].astype(str).to_numpy()
-        rows[name], extra = adaptor_annotation(query.copy(), query_expr, query_a, ref_expr, ref_a, ref_labels, k=10,
-                                               threshold=0.0, device="cpu", seed=0, save_to=None, progress=None,
-                                               cancel=None)
+        rows[name], extra = adaptor_annotation(
+            query.copy(),
+            query_expr,
+            query_a,
+            ref_expr,
+            ref_a,
+            ref_labels,
+            k=10,
+            threshold=0.0,
+            device="cpu",
+            seed=0,
+            save_to=None,
+            progress=None,
+            cancel=None,
+        )
         train_seconds[name] = extra["adaptor"]["training_seconds"]
     rows["label text, markers (10 genes per type)"] = annotate_query(
-        query, expression=query_expr, alignment=query_align, mode="text", type_vectors=type_vectors,
-        type_names=type_names, text_scoring="markers")
+        query,
+        expression=query_expr,
+        alignment=query_align,
+        mode="text",
+        type_vectors=type_vectors,
+        type_names=type_names,
+        text_scoring="markers",
+    )
     random_types = np.random.default_rng(0).standard_normal(type_vectors.shape).astype(np.float32)
     rows["label text, markers, random type vectors (chance)"] = annotate_query(
-        query, expression=query_expr, alignment=query_align, mode="text", type_vectors=random_types,
-        type_names=type_names, text_scoring="markers")
+        query,
+        expression=query_expr,
+        alignment=query_align,
+        mode="text",
+        type_vectors=random_types,
+        type_names=type_names,
+        text_scoring="markers",
+    )
     for center in (True, False):
         rows[f"label text, centroid ({'centred' if center else 'raw'} table)"] = annotate_query(
-            query, expression=query_expr, alignment=query_align, mode="text", type_vectors=type_vectors,
-            type_names=type_names, center=center, text_scoring="centroid")
-    result = {name: {k: round(v, 3) for k, v in scores(truth, a.labels).items() if k != "per_class_f1"}
-              for name, a in rows.items()}
-    return report("annotation", {"split": "stratified 70/30, random_state=0", "n_reference": len(ref_idx),
-                                 "n_query": len(query_idx), "knn_seconds": round(seconds, 2), "adaptor_training_seconds_cpu": train_seconds,
-                                 "results": result,
-                                 "cell_ontology_mapping": mapping["mapping"]})
+            query,
+            expression=query_expr,
+            alignment=query_align,
+            mode="text",
+            type_vectors=type_vectors,
+            type_names=type_names,
+            center=center,
+            text_scoring="centroid",
+        )
+    result = {
+        name: {k: round(v, 3) for k, v in scores(truth, a.labels).items() if k != "per_class_f1"}
+        for name, a in rows.items()
+    }
+    return report(
+        "annotation",
+        {
+            "split": "stratified 70/30, random_state=0",
+            "n_reference": len(ref_idx),
+            "n_query": len(query_idx),
+            "knn_seconds": round(seconds, 2),
+            "adaptor_training_seconds_cpu": train_seconds,
+            "results": result,
+            "cell_ontology_mapping": mapping["mapping"],
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -43,9 +43,11 @@ def run_size(n_cells: int, seed: int) -> dict:
     X, labels = synthetic_embedding(n_cells, seed)
     adata = ad.AnnData(obs={"cell": np.arange(n_cells).astype(str)}, obsm={"X_scelmo": X})
     row = {"cells": n_cells, "dim": DIM}
-    steps = (("knn", lambda: cluster.neighbors(adata, "X_scelmo", seed=seed)),
-             ("leiden", lambda: cluster.leiden(adata, "X_scelmo_neighbors", 1.0, seed=seed)),
-             ("umap", lambda: cluster.umap(adata, "X_scelmo_neighbors", seed=seed)))
+    steps = (
+        ("knn", lambda: cluster.neighbors(adata, "X_scelmo", seed=seed)),
+        ("leiden", lambda: cluster.leiden(adata, "X_scelmo_neighbors", 1.0, seed=seed)),
+        ("umap", lambda: cluster.umap(adata, "X_scelmo_neighbors", seed=seed)),
+    )
     for name, step in steps:
         with PeakRSS() as memory:
             started = time.perf_counter()
@@ -66,8 +68,11 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    result = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} vCPU",
-              "threads": os.environ.get("OMP_NUM_THREADS", "all"), "rows": []}
+    result = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} vCPU",
+        "threads": os.environ.get("OMP_NUM_THREADS", "all"),
+        "rows": [],
+    }
     for n_cells in args.sizes:
         result["rows"].append(run_size(n_cells, args.seed))
         report("atlas_scale", result)

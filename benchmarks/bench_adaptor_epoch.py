@@ -54,8 +54,16 @@ def kang_data(n_genes: int):
 
 
 def seconds_per_epoch(X, E, labels, epochs: int) -> tuple[float, list[float]]:
-    trained = adaptor.train_adaptor(X, E, labels, genes=[f"G{i}" for i in range(X.shape[1])], epochs=epochs,
-                                    batch_size=512, early_stopping=False, seed=0)
+    trained = adaptor.train_adaptor(
+        X,
+        E,
+        labels,
+        genes=[f"G{i}" for i in range(X.shape[1])],
+        epochs=epochs,
+        batch_size=512,
+        early_stopping=False,
+        seed=0,
+    )
     return trained.seconds / epochs, [h["loss"] for h in trained.history if "loss" in h]
 
 
@@ -72,27 +80,51 @@ def main() -> None:
 
     rows = []
     for n_genes in args.genes:
-        X, E, labels = (kang_data(n_genes) if args.kang else
-                        synthetic_data(args.cells, n_genes, args.density, args.labels))
+        X, E, labels = (
+            kang_data(n_genes) if args.kang else synthetic_data(args.cells, n_genes, args.density, args.labels)
+        )
         with mock.patch.object(adaptor, "triplet_loss", brute_force_triplet_loss):
             before, before_losses = seconds_per_epoch(X, E, labels, args.epochs)
         after, after_losses = seconds_per_epoch(X, E, labels, args.epochs)
         # same seed, same batches: the epoch losses agree up to float rounding carried through the steps
         loss_gap = max(abs(a - b) / abs(b) for a, b in zip(after_losses, before_losses))
-        rows.append({"genes": n_genes, "before_s_per_epoch": round(before, 2), "after_s_per_epoch": round(after, 2),
-                     "speed_up": round(before / after, 1), "max_relative_epoch_loss_gap": float(f"{loss_gap:.2g}")})
+        rows.append(
+            {
+                "genes": n_genes,
+                "before_s_per_epoch": round(before, 2),
+                "after_s_per_epoch": round(after, 2),
+                "speed_up": round(before / after, 1),
+                "max_relative_epoch_loss_gap": float(f"{loss_gap:.2g}"),
+            }
+        )
         print(f"{n_genes} genes: before {before:.2f} s/epoch, after {after:.2f} s/epoch", flush=True)
 
-    report("adaptor_epoch_kang" if args.kang else "adaptor_epoch", {
-        "data": "Kang 2018" if args.kang else "synthetic", "cells": args.cells, "density": args.density,
-        "labels": args.labels, "epochs": args.epochs, "batch_size": 512, "torch_threads": 1, "runs": rows})
-    print("\nKang 2018, 13,576 cells, 8 cell types" if args.kang else
-          f"\n{args.cells:,} cells, {args.density:.0%} non-zeros, {args.labels} labels", "batch 512, 1 thread\n")
+    report(
+        "adaptor_epoch_kang" if args.kang else "adaptor_epoch",
+        {
+            "data": "Kang 2018" if args.kang else "synthetic",
+            "cells": args.cells,
+            "density": args.density,
+            "labels": args.labels,
+            "epochs": args.epochs,
+            "batch_size": 512,
+            "torch_threads": 1,
+            "runs": rows,
+        },
+    )
+    print(
+        "\nKang 2018, 13,576 cells, 8 cell types"
+        if args.kang
+        else f"\n{args.cells:,} cells, {args.density:.0%} non-zeros, {args.labels} labels",
+        "batch 512, 1 thread\n",
+    )
     print("| genes | before (brute-force triplet) s/epoch | after s/epoch | speed-up | epoch-loss gap |")
     print("|---|---|---|---|---|")
     for row in rows:
-        print(f"| {row['genes']:,} | {row['before_s_per_epoch']:.2f} | {row['after_s_per_epoch']:.2f} | "
-              f"{row['speed_up']:.1f}x | {row['max_relative_epoch_loss_gap']:.1g} |")
+        print(
+            f"| {row['genes']:,} | {row['before_s_per_epoch']:.2f} | {row['after_s_per_epoch']:.2f} | "
+            f"{row['speed_up']:.1f}x | {row['max_relative_epoch_loss_gap']:.1g} |"
+        )
 
 
 if __name__ == "__main__":

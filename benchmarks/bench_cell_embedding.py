@@ -30,8 +30,10 @@ def synthetic_counts(n_cells: int, seed: int = 0) -> sp.csr_matrix:
     """Sorted, unique column indices spread over all genes: one in each block of 10 genes."""
     rng = np.random.default_rng(seed)
     stride = GENES // NNZ_PER_CELL
-    indices = (np.arange(NNZ_PER_CELL, dtype=np.int32) * stride
-               + rng.integers(0, stride, size=(n_cells, NNZ_PER_CELL), dtype=np.int32)).ravel()
+    indices = (
+        np.arange(NNZ_PER_CELL, dtype=np.int32) * stride
+        + rng.integers(0, stride, size=(n_cells, NNZ_PER_CELL), dtype=np.int32)
+    ).ravel()
     data = rng.gamma(1.0, 2.0, size=n_cells * NNZ_PER_CELL).astype(np.float32) + 1
     indptr = np.arange(0, n_cells * NNZ_PER_CELL + 1, NNZ_PER_CELL, dtype=np.int64)
     return sp.csr_matrix((data, indices, indptr), shape=(n_cells, GENES))
@@ -75,12 +77,21 @@ def main() -> dict:
 
     flops = 2.0 * args.cells * GENES * DIM  # a dense GEMM over the full matrix: the arithmetic floor we chase
     result = {
-        "cells": args.cells, "genes": GENES, "nnz_per_cell": NNZ_PER_CELL, "dim": DIM,
-        "ours_s": round(t_ours, 2), "scipy_s": round(t_scipy, 2), "speedup_vs_scipy": round(t_scipy / t_ours, 2),
-        "ours_peak_mb": round(m_ours / 1e6), "scipy_peak_mb": round(m_scipy / 1e6),
-        "dense_numpy_cells": args.dense_cells, "dense_numpy_s": round(t_numpy, 2),
-        "ours_same_cells_s": round(t_ours_block, 2), "speedup_vs_dense_numpy": round(t_numpy / t_ours_block, 2),
-        "dense_numpy_peak_mb": round(m_numpy / 1e6), "ours_gflops": round(flops / t_ours / 1e9, 1),
+        "cells": args.cells,
+        "genes": GENES,
+        "nnz_per_cell": NNZ_PER_CELL,
+        "dim": DIM,
+        "ours_s": round(t_ours, 2),
+        "scipy_s": round(t_scipy, 2),
+        "speedup_vs_scipy": round(t_scipy / t_ours, 2),
+        "ours_peak_mb": round(m_ours / 1e6),
+        "scipy_peak_mb": round(m_scipy / 1e6),
+        "dense_numpy_cells": args.dense_cells,
+        "dense_numpy_s": round(t_numpy, 2),
+        "ours_same_cells_s": round(t_ours_block, 2),
+        "speedup_vs_dense_numpy": round(t_numpy / t_ours_block, 2),
+        "dense_numpy_peak_mb": round(m_numpy / 1e6),
+        "ours_gflops": round(flops / t_ours / 1e9, 1),
     }
     return report("cell_embedding", result)
 

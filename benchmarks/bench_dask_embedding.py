@@ -48,8 +48,14 @@ def main() -> dict:
             reference = {mode: average_gene_vectors(matrix, E, mode=mode) for mode in ("wa", "aa")}
             seconds = time.perf_counter() - started
             del matrix
-        rows.append({"route": "in memory (read_h5ad + average_gene_vectors)", "workers": 0,
-                     "seconds": round(seconds, 1), "peak_mb": round(memory.peak_mb)})
+        rows.append(
+            {
+                "route": "in memory (read_h5ad + average_gene_vectors)",
+                "workers": 0,
+                "seconds": round(seconds, 1),
+                "peak_mb": round(memory.peak_mb),
+            }
+        )
         print(rows[-1], flush=True)
 
         for workers in args.workers:
@@ -61,12 +67,28 @@ def main() -> dict:
                     seconds = time.perf_counter() - started
             for mode in ("wa", "aa"):
                 np.testing.assert_allclose(out[mode], reference[mode], rtol=1e-4, atol=1e-6)
-            rows.append({"route": f"Dask LocalCluster, {workers} worker(s) x 1 thread", "workers": workers,
-                         "seconds": round(seconds, 1), "peak_mb": round(memory.peak_mb),
-                         "note": "peak = client + workers; includes the (cells x 384 x 2) float32 result"})
+            rows.append(
+                {
+                    "route": f"Dask LocalCluster, {workers} worker(s) x 1 thread",
+                    "workers": workers,
+                    "seconds": round(seconds, 1),
+                    "peak_mb": round(memory.peak_mb),
+                    "note": "peak = client + workers; includes the (cells x 384 x 2) float32 result",
+                }
+            )
             print(rows[-1], flush=True)
-    return report("dask_embedding", {"cells": args.cells, "genes": GENES, "nnz_per_cell": 2000, "dim": DIM,
-                                     "h5ad_mb": round(file_mb), "chunk_cells": args.chunk_cells, "rows": rows})
+    return report(
+        "dask_embedding",
+        {
+            "cells": args.cells,
+            "genes": GENES,
+            "nnz_per_cell": 2000,
+            "dim": DIM,
+            "h5ad_mb": round(file_mb),
+            "chunk_cells": args.chunk_cells,
+            "rows": rows,
+        },
+    )
 
 
 if __name__ == "__main__":

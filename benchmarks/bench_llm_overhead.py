@@ -38,9 +38,15 @@ def main() -> dict:
     def run_plain(prompt):
         started = time.perf_counter()
         result = plain.create_chat_completion(
-            messages=[{"role": "user", "content": prompt}], temperature=params.temperature, top_p=params.top_p,
-            top_k=params.top_k, repeat_penalty=params.repeat_penalty, max_tokens=params.max_tokens,
-            stop=list(params.stop), seed=params.seed)
+            messages=[{"role": "user", "content": prompt}],
+            temperature=params.temperature,
+            top_p=params.top_p,
+            top_k=params.top_k,
+            repeat_penalty=params.repeat_penalty,
+            max_tokens=params.max_tokens,
+            stop=list(params.stop),
+            seed=params.seed,
+        )
         return result["usage"]["completion_tokens"], time.perf_counter() - started
 
     def run_ours(prompt):
@@ -51,11 +57,15 @@ def main() -> dict:
     run_ours(template.render("CD4")), run_plain(template.render("CD4"))  # warm-up
     for i in range(args.repeats):
         prompt = template.render(GENES[i % len(GENES)])
-        for name, fn in (("plain", run_plain), ("ours", run_ours)) if i % 2 else (("ours", run_ours), ("plain", run_plain)):
+        for name, fn in (
+            (("plain", run_plain), ("ours", run_ours)) if i % 2 else (("ours", run_ours), ("plain", run_plain))
+        ):
             tokens, seconds = fn(prompt)
             rates[name].append(tokens / seconds)
     result = {
-        "model": info.name, "max_tokens": params.max_tokens, "repeats": args.repeats,
+        "model": info.name,
+        "max_tokens": params.max_tokens,
+        "repeats": args.repeats,
         "plain_tokens_per_s": round(statistics.median(rates["plain"]), 1),
         "ours_tokens_per_s": round(statistics.median(rates["ours"]), 1),
     }

@@ -46,8 +46,14 @@ def main() -> dict:
         local.generate(prompt, params)
     seconds = time.perf_counter() - started
     local.close()
-    rows.append({"run": "in process, single stream", "concurrency": 1, "seconds": round(seconds, 1),
-                 "genes_per_min": round(len(prompts) / seconds * 60, 2)})
+    rows.append(
+        {
+            "run": "in process, single stream",
+            "concurrency": 1,
+            "seconds": round(seconds, 1),
+            "genes_per_min": round(len(prompts) / seconds * 60, 2),
+        }
+    )
     print(rows[-1], flush=True)
 
     port = free_port()
@@ -61,14 +67,28 @@ def main() -> dict:
             answers = dict(backend.generate_many(prompts, params))
             seconds = time.perf_counter() - started
             assert len(answers) == len(prompts)
-            rows.append({"run": f"server, {concurrency} concurrent", "concurrency": concurrency,
-                         "seconds": round(seconds, 1), "genes_per_min": round(len(prompts) / seconds * 60, 2)})
+            rows.append(
+                {
+                    "run": f"server, {concurrency} concurrent",
+                    "concurrency": concurrency,
+                    "seconds": round(seconds, 1),
+                    "genes_per_min": round(len(prompts) / seconds * 60, 2),
+                }
+            )
             print(rows[-1], flush=True)
     finally:
         server.kill()
         server.wait()
-    return report("llm_server", {"model": info.name, "server": "llama_cpp.server (llama-cpp-python 0.3.36)",
-                                 "genes": len(prompts), "max_tokens": params.max_tokens, "rows": rows})
+    return report(
+        "llm_server",
+        {
+            "model": info.name,
+            "server": "llama_cpp.server (llama-cpp-python 0.3.36)",
+            "genes": len(prompts),
+            "max_tokens": params.max_tokens,
+            "rows": rows,
+        },
+    )
 
 
 if __name__ == "__main__":

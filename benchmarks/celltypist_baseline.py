@@ -70,12 +70,19 @@ def _dist_info(name: str, version: str) -> bool:
 
 def _missing_in_venv(import_names: list[str]) -> set[str]:
     """The import names the app's .venv cannot import by itself (checked in a clean .venv interpreter)."""
-    code = ("import importlib.util, sys\n"
-            "for name in sys.argv[1:]:\n"
-            "    if importlib.util.find_spec(name) is None: print(name)\n")
+    code = (
+        "import importlib.util, sys\n"
+        "for name in sys.argv[1:]:\n"
+        "    if importlib.util.find_spec(name) is None: print(name)\n"
+    )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run([_venv_python(), "-c", code, *import_names], capture_output=True, text=True, env=env,
-                          cwd=str(REPO / "benchmarks"))
+    done = subprocess.run(
+        [_venv_python(), "-c", code, *import_names],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(REPO / "benchmarks"),
+    )
     if done.returncode != 0:
         raise RuntimeError(f"could not inspect {_venv_python()}: {done.stderr.strip()[-1000:]}")
     return set(done.stdout.split())
@@ -85,12 +92,23 @@ def _pip_target(requirements: list[str]) -> None:
     if not requirements:
         return
     DEPS_DIR.mkdir(parents=True, exist_ok=True)
-    command = [_venv_python(), "-m", "pip", "install", "--quiet", "--no-deps", "--no-compile",
-               "--target", str(DEPS_DIR), *requirements]
+    command = [
+        _venv_python(),
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-deps",
+        "--no-compile",
+        "--target",
+        str(DEPS_DIR),
+        *requirements,
+    ]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
-        raise RuntimeError(f"pip install --target {DEPS_DIR} {' '.join(requirements)} failed:\n"
-                           f"{done.stderr.strip()[-2000:]}")
+        raise RuntimeError(
+            f"pip install --target {DEPS_DIR} {' '.join(requirements)} failed:\n{done.stderr.strip()[-2000:]}"
+        )
 
 
 def ensure_celltypist() -> Path:
@@ -171,8 +189,14 @@ def celltypist_annotate(reference, query, label_key: str, *, seed: int = 0) -> t
     qry = qry[:, shared].copy()
     labels = ref.obs[label_key].astype(str).to_numpy()
 
-    settings = dict(use_SGD=True, feature_selection=FEATURE_SELECTION, top_genes=TOP_GENES, check_expression=False,
-                    n_jobs=1, random_state=seed)
+    settings = dict(
+        use_SGD=True,
+        feature_selection=FEATURE_SELECTION,
+        top_genes=TOP_GENES,
+        check_expression=False,
+        n_jobs=1,
+        random_state=seed,
+    )
     np.random.seed(seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -210,8 +234,10 @@ def main() -> None:
     query = kang[(kang.obs["condition"] == "control").to_numpy() & kang.obs["label"].notna().to_numpy()].copy()
     del pbmc, kang
     load_s = time.perf_counter() - start
-    print(f"reference PBMC 3k: {reference.n_obs} cells x {reference.n_vars} genes; "
-          f"query Kang control: {query.n_obs} cells x {query.n_vars} genes (loaded in {load_s:.1f} s)")
+    print(
+        f"reference PBMC 3k: {reference.n_obs} cells x {reference.n_vars} genes; "
+        f"query Kang control: {query.n_obs} cells x {query.n_vars} genes (loaded in {load_s:.1f} s)"
+    )
 
     start = time.perf_counter()
     predicted, info = celltypist_annotate(reference, query, "label", seed=0)
@@ -219,8 +245,10 @@ def main() -> None:
     truth = query.obs["label"].astype(str).to_numpy()
     accuracy = accuracy_score(truth, predicted)
     macro_f1 = f1_score(truth, predicted, average="macro")
-    print(f"CellTypist {info['celltypist_version']}  accuracy {accuracy:.3f}  macro-F1 {macro_f1:.3f}  "
-          f"train {info['train_seconds']:.1f} s  annotate {info['annotate_seconds']:.1f} s  total {total_s:.1f} s")
+    print(
+        f"CellTypist {info['celltypist_version']}  accuracy {accuracy:.3f}  macro-F1 {macro_f1:.3f}  "
+        f"train {info['train_seconds']:.1f} s  annotate {info['annotate_seconds']:.1f} s  total {total_s:.1f} s"
+    )
     print(f"settings: {info}")
 
 

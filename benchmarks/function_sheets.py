@@ -46,8 +46,9 @@ def tables(genes: list[str], embedder) -> dict[str, GeneTable]:
         texts = gene_fact_sheets(genes, held_out=held_out).texts
         out[name] = GeneTable(symbols=list(texts), vectors=np.asarray(embedder.embed(list(texts.values())), np.float32))
     rng = np.random.default_rng(0)
-    out["random"] = GeneTable(symbols=list(genes), vectors=rng.normal(size=(len(genes), out["identity only"].dim))
-                              .astype(np.float32))
+    out["random"] = GeneTable(
+        symbols=list(genes), vectors=rng.normal(size=(len(genes), out["identity only"].dim)).astype(np.float32)
+    )
     return out
 
 
@@ -64,11 +65,22 @@ def clustering(models) -> list[dict]:
                 scores = scelmo.tl.cluster(adata, use_rep="X_bench", label_key=key, seed=seed, umap=False)
                 per_seed.append((float(scores.loc[0, "nmi"]), float(scores.loc[0, "ari"])))
             nmi, ari = np.array(per_seed).T
-            rows.append({"data": name, "table": table_name, "nmi_mean": round(nmi.mean(), 3),
-                         "nmi_sd": round(nmi.std(ddof=1), 3), "ari_mean": round(ari.mean(), 3),
-                         "ari_sd": round(ari.std(ddof=1), 3), "per_seed": [[round(a, 3), round(b, 3)] for a, b in per_seed]})
-            print(f"{name:8} {table_name:16} NMI {nmi.mean():.3f} ± {nmi.std(ddof=1):.3f}  "
-                  f"ARI {ari.mean():.3f} ± {ari.std(ddof=1):.3f}", flush=True)
+            rows.append(
+                {
+                    "data": name,
+                    "table": table_name,
+                    "nmi_mean": round(nmi.mean(), 3),
+                    "nmi_sd": round(nmi.std(ddof=1), 3),
+                    "ari_mean": round(ari.mean(), 3),
+                    "ari_sd": round(ari.std(ddof=1), 3),
+                    "per_seed": [[round(a, 3), round(b, 3)] for a, b in per_seed],
+                }
+            )
+            print(
+                f"{name:8} {table_name:16} NMI {nmi.mean():.3f} ± {nmi.std(ddof=1):.3f}  "
+                f"ARI {ari.mean():.3f} ± {ari.std(ddof=1):.3f}",
+                flush=True,
+            )
     return rows
 
 
@@ -112,10 +124,13 @@ def timing(models, *, store_path: Path) -> dict:
         _, again = embed_texts(texts, embedder=models.embedder, store=store)
         embed_warm = time.perf_counter() - started
     assert again["n_embedded"] == 0, again  # warm: every vector from the store
-    result.update(embedded=stats["n_embedded"], embed_cold_seconds=round(embed_cold, 1),
-                  embed_ms_per_gene=round(1000 * embed_cold / max(stats["n_embedded"], 1), 2),
-                  embed_warm_seconds=round(embed_warm, 2),
-                  mean_sheet_chars=round(float(np.mean([len(t) for t in texts.values()])), 0))
+    result.update(
+        embedded=stats["n_embedded"],
+        embed_cold_seconds=round(embed_cold, 1),
+        embed_ms_per_gene=round(1000 * embed_cold / max(stats["n_embedded"], 1), 2),
+        embed_warm_seconds=round(embed_warm, 2),
+        mean_sheet_chars=round(float(np.mean([len(t) for t in texts.values()])), 0),
+    )
     print(result, flush=True)
     return result
 

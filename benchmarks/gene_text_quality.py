@@ -54,8 +54,12 @@ def retrieval(gene_vectors: dict[str, np.ndarray], type_vectors: np.ndarray, typ
     for (i, a), (j, b) in itertools.combinations(enumerate(markers), 2):
         pairs.append(float(G[i] @ G[j]))
         same.append(any(a in genes and b in genes for genes in MARKERS.values()))
-    return {"retrieval_auc": roc_auc_score(truth.ravel(), cos.ravel()), "top1": top1, "top3": top3,
-            "marker_pair_auc": roc_auc_score(same, pairs)}
+    return {
+        "retrieval_auc": roc_auc_score(truth.ravel(), cos.ravel()),
+        "top1": top1,
+        "top3": top3,
+        "marker_pair_auc": roc_auc_score(same, pairs),
+    }
 
 
 def coexpression(gene_vectors: dict[str, np.ndarray], adata) -> float:
@@ -123,10 +127,20 @@ def main() -> dict:
     from scelmo_desktop.core.tasks.cluster import leiden_on_embedding
 
     adata.obsm["X_pca_bench"] = pca_embedding(adata.raw.X)
-    rows["PCA (no text)"] = {k: round(float(v), 3) for k, v in leiden_on_embedding(
-        adata, "X_pca_bench", labels=adata.obs["bulk_labels"].astype(str).to_numpy()).scores.items()}
-    result = {"metrics": rows, "modes": extra, "cell_type_texts": "Cell Ontology definitions (cellxgene-ontology-guide)",
-              "n_markers": len(markers), "llm": info.name, "max_tokens": params.max_tokens}
+    rows["PCA (no text)"] = {
+        k: round(float(v), 3)
+        for k, v in leiden_on_embedding(
+            adata, "X_pca_bench", labels=adata.obs["bulk_labels"].astype(str).to_numpy()
+        ).scores.items()
+    }
+    result = {
+        "metrics": rows,
+        "modes": extra,
+        "cell_type_texts": "Cell Ontology definitions (cellxgene-ontology-guide)",
+        "n_markers": len(markers),
+        "llm": info.name,
+        "max_tokens": params.max_tokens,
+    }
     return report("gene_text_quality", result)
 
 

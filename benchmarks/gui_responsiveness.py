@@ -59,9 +59,13 @@ def main() -> dict:
     stop_seconds = time.perf_counter() - asked
     timer.stop()
     steady = sorted(gaps[5:])  # the first ticks include the job's start-up
-    row = {"ticks": len(steady), "median_tick_ms": round(1000 * steady[len(steady) // 2], 1),
-           "p99_tick_ms": round(1000 * steady[int(0.99 * (len(steady) - 1))], 1),
-           "max_tick_ms": round(1000 * steady[-1], 1), "cancel_seconds": round(stop_seconds, 2)}
+    row = {
+        "ticks": len(steady),
+        "median_tick_ms": round(1000 * steady[len(steady) // 2], 1),
+        "p99_tick_ms": round(1000 * steady[int(0.99 * (len(steady) - 1))], 1),
+        "max_tick_ms": round(1000 * steady[-1], 1),
+        "cancel_seconds": round(stop_seconds, 2),
+    }
     report("gui_responsiveness", row)
     return row
 

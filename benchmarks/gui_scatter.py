@@ -32,9 +32,12 @@ def main() -> dict:
         rng = np.random.default_rng(0)
         centres = rng.normal(0, 10, (12, 2))
         labels = rng.integers(0, 12, n)
-        adata = ad.AnnData(obs=pd.DataFrame({"label": pd.Categorical(labels.astype(str)),
-                                             "cluster": pd.Categorical((labels % 5).astype(str))},
-                                            index=[f"c{i}" for i in range(n)]))
+        adata = ad.AnnData(
+            obs=pd.DataFrame(
+                {"label": pd.Categorical(labels.astype(str)), "cluster": pd.Categorical((labels % 5).astype(str))},
+                index=[f"c{i}" for i in range(n)],
+            )
+        )
         adata.obsm["X_umap"] = (centres[labels] + rng.normal(0, 1, (n, 2))).astype(np.float32)
         view = EmbeddingView()
         view.resize(1000, 700)
@@ -54,8 +57,14 @@ def main() -> dict:
         started = time.perf_counter()
         selected = len(view.selected_cells())
         select = time.perf_counter() - started
-        rows[f"{n} cells"] = {"drawn": view.n_points(), "load_s": round(load, 2), "recolour_s": round(recolour, 2),
-                              "frame_s": round(frame, 3), "box_select_s": round(select, 3), "selected": selected}
+        rows[f"{n} cells"] = {
+            "drawn": view.n_points(),
+            "load_s": round(load, 2),
+            "recolour_s": round(recolour, 2),
+            "frame_s": round(frame, 3),
+            "box_select_s": round(select, 3),
+            "selected": selected,
+        }
         view.close()
         print(n, rows[f"{n} cells"])
     return report("gui_scatter", rows)

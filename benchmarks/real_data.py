@@ -43,9 +43,43 @@ import real_files  # noqa: E402
 
 SCELMO = [str(ROOT / ".venv" / "bin" / "scelmo")]
 RESULTS = ROOT / "benchmarks" / "results" / "real_data.json"
-ISGS = ["ISG15", "IFI6", "IFIT1", "IFIT3", "IFIT2", "MX1", "ISG20", "IFITM3", "LY6E", "IFI44L", "OAS1", "RSAD2",
-        "IFI27", "IFITM1", "IFI35", "MX2", "OASL", "XAF1", "STAT1", "IRF7", "PLSCR1", "EPSTI1", "HERC5", "CMPK2",
-        "SAMD9L", "IFIH1", "BST2", "TNFSF10", "GBP1", "IFI16", "SP110", "PARP9", "DDX58", "APOBEC3A", "CXCL10"]
+ISGS = [
+    "ISG15",
+    "IFI6",
+    "IFIT1",
+    "IFIT3",
+    "IFIT2",
+    "MX1",
+    "ISG20",
+    "IFITM3",
+    "LY6E",
+    "IFI44L",
+    "OAS1",
+    "RSAD2",
+    "IFI27",
+    "IFITM1",
+    "IFI35",
+    "MX2",
+    "OASL",
+    "XAF1",
+    "STAT1",
+    "IRF7",
+    "PLSCR1",
+    "EPSTI1",
+    "HERC5",
+    "CMPK2",
+    "SAMD9L",
+    "IFIH1",
+    "BST2",
+    "TNFSF10",
+    "GBP1",
+    "IFI16",
+    "SP110",
+    "PARP9",
+    "DDX58",
+    "APOBEC3A",
+    "CXCL10",
+]
 SECTIONS = ("clustering", "annotation", "integration", "treatment")
 
 
@@ -53,11 +87,17 @@ def run_cli(args: list[str], *, store: Path) -> dict:
     """One CLI call: exit code, wall seconds and peak RSS (MB) of the process and its children."""
     import psutil
 
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "SCELMO_THREADS": "1"}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "SCELMO_THREADS": "1",
+    }
     started = time.perf_counter()
-    process = subprocess.Popen(SCELMO + args + ["--store", str(store)], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        SCELMO + args + ["--store", str(store)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     peak = 0.0
     watched = psutil.Process(process.pid)
     while process.poll() is None:
@@ -92,7 +132,9 @@ def prepare_files(work: Path) -> dict[str, Path]:
         pbmc = real_files.load("pbmc3k")
         pbmc[pbmc.obs["label"].notna()].copy().write_h5ad(reference)
         kang = real_files.load("kang")
-        kang[(kang.obs["condition"] == "control").to_numpy() & kang.obs["label"].notna().to_numpy()].copy().write_h5ad(query)
+        kang[(kang.obs["condition"] == "control").to_numpy() & kang.obs["label"].notna().to_numpy()].copy().write_h5ad(
+            query
+        )
     files.update(reference=reference, query=query)
     return files
 
@@ -107,19 +149,37 @@ def clustering(files, work: Path) -> list[dict]:
             cold = run_cli(command, store=store)
             warm = run_cli(command, store=store) if option == "default" else None
             metrics = pd.read_csv(out / "metrics.csv")
-            summary = [line for line in cold["output"].splitlines() if line.startswith(("input:", "gene set:",
-                                                                                         "descriptions:", "LLM calls"))]
+            summary = [
+                line
+                for line in cold["output"].splitlines()
+                if line.startswith(("input:", "gene set:", "descriptions:", "LLM calls"))
+            ]
             for _, row in metrics.iterrows():
                 scelmo_row = row["method"] == "scELMo"
                 if option != "default" and not scelmo_row:
                     continue  # the baselines are the same in both runs
-                rows.append({"data": name, "run": f"scelmo run {option}", "method": row["method"],
-                             "nmi": row["nmi"], "ari": row["ari"], "asw_label": row["asw_label"],
-                             "n_clusters": int(row["n_clusters"]),
-                             **({"cold_s": cold["seconds"], "cold_peak_mb": cold["peak_mb"],
-                                 "warm_s": warm["seconds"] if warm else None,
-                                 "warm_peak_mb": warm["peak_mb"] if warm else None, "summary": summary}
-                                if scelmo_row else {})})
+                rows.append(
+                    {
+                        "data": name,
+                        "run": f"scelmo run {option}",
+                        "method": row["method"],
+                        "nmi": row["nmi"],
+                        "ari": row["ari"],
+                        "asw_label": row["asw_label"],
+                        "n_clusters": int(row["n_clusters"]),
+                        **(
+                            {
+                                "cold_s": cold["seconds"],
+                                "cold_peak_mb": cold["peak_mb"],
+                                "warm_s": warm["seconds"] if warm else None,
+                                "warm_peak_mb": warm["peak_mb"] if warm else None,
+                                "summary": summary,
+                            }
+                            if scelmo_row
+                            else {}
+                        ),
+                    }
+                )
     return rows
 
 
@@ -157,34 +217,68 @@ def annotation(files, work: Path) -> list[dict]:
     store = fresh_store(work, "annotation")
     for mode in ("knn", "adaptor"):
         out = work / f"annotate_{mode}.h5ad"
-        result = run_cli(["annotate", "--query", str(files["query"]), "--reference", str(files["reference"]),
-                          "--label-key", "label", "--mode", mode, "--out", str(out)], store=store)
+        result = run_cli(
+            [
+                "annotate",
+                "--query",
+                str(files["query"]),
+                "--reference",
+                str(files["reference"]),
+                "--label-key",
+                "label",
+                "--mode",
+                mode,
+                "--out",
+                str(out),
+            ],
+            store=store,
+        )
         annotated = ad.read_h5ad(out)
         metric = scores(annotated.obs["label"].astype(str), annotated.obs["scelmo_label"].astype(str))
-        rows.append({"method": f"scELMo {mode} (scelmo annotate --mode {mode})", "accuracy": metric["accuracy"],
-                     "macro_f1": metric["macro_f1"], "seconds": result["seconds"], "peak_mb": result["peak_mb"]})
+        rows.append(
+            {
+                "method": f"scELMo {mode} (scelmo annotate --mode {mode})",
+                "accuracy": metric["accuracy"],
+                "macro_f1": metric["macro_f1"],
+                "seconds": result["seconds"],
+                "peak_mb": result["peak_mb"],
+            }
+        )
     reference, query = ad.read_h5ad(files["reference"]), ad.read_h5ad(files["query"])
     started = time.perf_counter()
     labels = pca_knn(reference, query, "label")
     metric = scores(query.obs["label"].astype(str), labels)
-    rows.append({"method": "kNN on PCA fitted on the reference (scanpy route)", "accuracy": metric["accuracy"],
-                 "macro_f1": metric["macro_f1"], "seconds": round(time.perf_counter() - started, 1)})
+    rows.append(
+        {
+            "method": "kNN on PCA fitted on the reference (scanpy route)",
+            "accuracy": metric["accuracy"],
+            "macro_f1": metric["macro_f1"],
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+    )
     from celltypist_baseline import celltypist_annotate
 
     started = time.perf_counter()
     labels, info = celltypist_annotate(reference, query, "label")
     metric = scores(query.obs["label"].astype(str), labels)
-    rows.append({"method": f"CellTypist {info.get('celltypist_version', '')} trained on the reference",
-                 "accuracy": metric["accuracy"], "macro_f1": metric["macro_f1"],
-                 "seconds": round(time.perf_counter() - started, 1)})
+    rows.append(
+        {
+            "method": f"CellTypist {info.get('celltypist_version', '')} trained on the reference",
+            "accuracy": metric["accuracy"],
+            "macro_f1": metric["macro_f1"],
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+    )
     return rows
 
 
 def integration(files, work: Path) -> list[dict]:
     store = fresh_store(work, "integration")
     out = work / "integrate_kang"
-    result = run_cli(["integrate", str(files["kang"]), "--batch-key", "condition", "--label-key", "cell_type",
-                      "--out", str(out)], store=store)
+    result = run_cli(
+        ["integrate", str(files["kang"]), "--batch-key", "condition", "--label-key", "cell_type", "--out", str(out)],
+        store=store,
+    )
     table = pd.read_csv(out / "integration_metrics.csv")
     rows = table.to_dict(orient="records")
     for row in rows:
@@ -196,13 +290,36 @@ def integration(files, work: Path) -> list[dict]:
 def treatment(files, work: Path) -> list[dict]:
     store = fresh_store(work, "treatment")
     out = work / "treatment_kang"
-    result = run_cli(["treatment", str(files["kang"]), "--condition-key", "condition", "--control", "control",
-                      "--disease", "stimulated", "--out", str(out)], store=store)
+    result = run_cli(
+        [
+            "treatment",
+            str(files["kang"]),
+            "--condition-key",
+            "condition",
+            "--control",
+            "control",
+            "--disease",
+            "stimulated",
+            "--out",
+            str(out),
+        ],
+        store=store,
+    )
     ranking = pd.read_csv(out / "treatment_ranking.csv")
     top = ranking.head(20)
-    return [{"rank": int(r["rank"]), "gene": r["gene"], "isg": r["gene"] in ISGS, "delta_cosine": r["delta_cosine"],
-             "p_value": r["p_value"], "q_value_bh": r["q_value_bh"], "seconds_whole_command": result["seconds"],
-             "peak_mb_whole_command": result["peak_mb"]} for _, r in top.iterrows()]
+    return [
+        {
+            "rank": int(r["rank"]),
+            "gene": r["gene"],
+            "isg": r["gene"] in ISGS,
+            "delta_cosine": r["delta_cosine"],
+            "p_value": r["p_value"],
+            "q_value_bh": r["q_value_bh"],
+            "seconds_whole_command": result["seconds"],
+            "peak_mb_whole_command": result["peak_mb"],
+        }
+        for _, r in top.iterrows()
+    ]
 
 
 def markdown_table(frame: pd.DataFrame) -> str:

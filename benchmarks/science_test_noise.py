@@ -60,19 +60,47 @@ from scelmo_desktop.core.embedding.cell_vectors import conditioned_embedding  # 
 from scelmo_desktop.core.tasks.cluster import leiden_on_embedding  # noqa: E402
 
 RELATIVE_NOISE = 1e-6
-REPS = {"X_scelmo": "scELMo", "X_scelmo_baseline_pca": "scanpy route", "X_scelmo_baseline_random": "random table",
-        "X_scelmo_wa": "paper wa"}
+REPS = {
+    "X_scelmo": "scELMo",
+    "X_scelmo_baseline_pca": "scanpy route",
+    "X_scelmo_baseline_random": "random table",
+    "X_scelmo_wa": "paper wa",
+}
 OURS, ROUTE = "scELMo", "scanpy route"
-KANG_ISGS = {"ISG15", "IFI6", "IFIT1", "IFIT3", "IFIT2", "MX1", "ISG20", "IFITM3", "LY6E", "IFI44L", "OAS1", "RSAD2",
-             "IFI27", "IFITM1", "IFI35", "MX2", "OASL", "XAF1", "CXCL10", "APOBEC3A", "TNFSF10", "EPSTI1", "HERC5"}
+KANG_ISGS = {
+    "ISG15",
+    "IFI6",
+    "IFIT1",
+    "IFIT3",
+    "IFIT2",
+    "MX1",
+    "ISG20",
+    "IFITM3",
+    "LY6E",
+    "IFI44L",
+    "OAS1",
+    "RSAD2",
+    "IFI27",
+    "IFITM1",
+    "IFI35",
+    "MX2",
+    "OASL",
+    "XAF1",
+    "CXCL10",
+    "APOBEC3A",
+    "TNFSF10",
+    "EPSTI1",
+    "HERC5",
+}
 
 
 def kang_small(folder: Path) -> Path:
     """The 1,600 Kang cells of ``tests/test_real_data.py``'s ``kang_small`` fixture (same rng, same draw)."""
     kang = real_files.load("kang")
     rng = np.random.default_rng(0)
-    cells = np.concatenate([rng.choice(np.flatnonzero(kang.obs["condition"] == c), 800, replace=False)
-                            for c in ("control", "stimulated")])
+    cells = np.concatenate(
+        [rng.choice(np.flatnonzero(kang.obs["condition"] == c), 800, replace=False) for c in ("control", "stimulated")]
+    )
     small = kang[np.sort(cells)].copy()
     del small.obs["label"]
     path = folder / "kang_small.h5ad"
@@ -82,8 +110,20 @@ def kang_small(folder: Path) -> Path:
 
 def run(path: Path, label_key: str, out: Path, store: Path, seed: int = 0) -> ad.AnnData:
     """``scelmo run PATH --label-key KEY --mode facts [--seed s]`` in process, as the tests call it."""
-    argv = ["run", str(path), "--out", str(out), "--label-key", label_key, "--mode", "facts", "--store", str(store),
-            "--seed", str(seed)]
+    argv = [
+        "run",
+        str(path),
+        "--out",
+        str(out),
+        "--label-key",
+        label_key,
+        "--mode",
+        "facts",
+        "--store",
+        str(store),
+        "--seed",
+        str(seed),
+    ]
     with contextlib.redirect_stdout(io.StringIO()):
         code = cli.main(argv)
     if code != 0:
@@ -100,8 +140,12 @@ def score(embedding: np.ndarray, labels: np.ndarray, seed: int) -> dict:
     work = ad.AnnData(np.zeros((embedding.shape[0], 1), np.float32))
     work.obsm["X"] = embedding
     result = leiden_on_embedding(work, "X", labels=labels, seed=seed)
-    return {"nmi": result.scores["nmi"], "ari": result.scores["ari"], "n_clusters": len(set(result.clusters)),
-            "resolution": result.resolution}
+    return {
+        "nmi": result.scores["nmi"],
+        "ari": result.scores["ari"],
+        "n_clusters": len(set(result.clusters)),
+        "resolution": result.resolution,
+    }
 
 
 def measure(name: str, path: Path, label_key: str, work: Path, *, seeds: int, draws: int, full_seeds: int) -> list:
@@ -112,8 +156,16 @@ def measure(name: str, path: Path, label_key: str, work: Path, *, seeds: int, dr
     rows = []
 
     def add(method, perturbation, draw, seed, embedding):
-        rows.append({"data": name, "method": method, "perturbation": perturbation, "draw": draw, "seed": seed,
-                     **score(embedding, labels, seed)})
+        rows.append(
+            {
+                "data": name,
+                "method": method,
+                "perturbation": perturbation,
+                "draw": draw,
+                "seed": seed,
+                **score(embedding, labels, seed),
+            }
+        )
 
     for seed in range(seeds):
         for rep, method in REPS.items():
@@ -121,10 +173,16 @@ def measure(name: str, path: Path, label_key: str, work: Path, *, seeds: int, dr
     # the run's own metrics.csv is the seed-0 row: re-clustering the written embedding must reproduce it
     for method in REPS.values():
         row = next(r for r in rows if r["method"] == method and r["seed"] == 0)
-        label = {"scELMo": "scELMo", "scanpy route": "PCA (scanpy route)", "random table": "random-table",
-                 "paper wa": "scELMo-wa (paper)"}[method]
-        print(f"  {name} {method}: metrics.csv NMI {written.loc[label, 'nmi']:.4f}, re-clustered {row['nmi']:.4f}",
-              flush=True)
+        label = {
+            "scELMo": "scELMo",
+            "scanpy route": "PCA (scanpy route)",
+            "random table": "random-table",
+            "paper wa": "scELMo-wa (paper)",
+        }[method]
+        print(
+            f"  {name} {method}: metrics.csv NMI {written.loc[label, 'nmi']:.4f}, re-clustered {row['nmi']:.4f}",
+            flush=True,
+        )
     rng = np.random.default_rng(12345)
     for draw in range(1, draws + 1):
         for rep in (k for k, m in REPS.items() if m in (OURS, ROUTE)):
@@ -137,8 +195,10 @@ def measure(name: str, path: Path, label_key: str, work: Path, *, seeds: int, dr
     table = adata.varm["scelmo_gene_embedding"]
     assert list(expression.var_names) == list(adata.var_names)
     again = conditioned_embedding(expression.matrix, table, seed=0)
-    print(f"  {name}: X_scelmo rebuilt from the table, max |diff| {np.abs(again - adata.obsm['X_scelmo']).max():.2e}",
-          flush=True)
+    print(
+        f"  {name}: X_scelmo rebuilt from the table, max |diff| {np.abs(again - adata.obsm['X_scelmo']).max():.2e}",
+        flush=True,
+    )
     for draw in range(1, max(1, draws // 2) + 1):
         embedding = conditioned_embedding(expression.matrix, noisy(table, rng), seed=0)
         for seed in range(seeds):
@@ -147,10 +207,19 @@ def measure(name: str, path: Path, label_key: str, work: Path, *, seeds: int, dr
         full = run(path, label_key, work / f"{name}_run{seed}", store, seed=seed)
         table_seeded = pd.read_csv(work / f"{name}_run{seed}" / "metrics.csv").set_index("method")
         for method, label in ((OURS, "scELMo"), (ROUTE, "PCA (scanpy route)")):
-            rows.append({"data": name, "method": method, "perturbation": "full run --seed", "draw": 0, "seed": seed,
-                         "nmi": table_seeded.loc[label, "nmi"], "ari": table_seeded.loc[label, "ari"],
-                         "n_clusters": table_seeded.loc[label, "n_clusters"],
-                         "resolution": table_seeded.loc[label, "resolution"]})
+            rows.append(
+                {
+                    "data": name,
+                    "method": method,
+                    "perturbation": "full run --seed",
+                    "draw": 0,
+                    "seed": seed,
+                    "nmi": table_seeded.loc[label, "nmi"],
+                    "ari": table_seeded.loc[label, "ari"],
+                    "n_clusters": table_seeded.loc[label, "n_clusters"],
+                    "resolution": table_seeded.loc[label, "resolution"],
+                }
+            )
         drift = np.abs(full.obsm["X_scelmo"] - adata.obsm["X_scelmo"]).max()
         print(f"  {name}: --seed {seed} X_scelmo max |diff| vs seed 0: {drift:.2e}", flush=True)
     return rows
@@ -163,12 +232,15 @@ def spread(values) -> str:
 
 
 def tables(frame: pd.DataFrame) -> None:
-    frame = frame.assign(group=np.where(frame["perturbation"] == "leiden seed", "leiden seeds only",
-                                        "any perturbation"))
+    frame = frame.assign(
+        group=np.where(frame["perturbation"] == "leiden seed", "leiden seeds only", "any perturbation")
+    )
     print("\n## NMI / ARI per method and perturbation (mean ± sd [min, max] over draws x seeds)")
     for (data, method, perturbation), part in frame.groupby(["data", "method", "perturbation"], sort=False):
-        print(f"{data:7} {method:13} {perturbation:16} NMI {spread(part['nmi'])}   ARI {spread(part['ari'])}   "
-              f"clusters {part['n_clusters'].min()}–{part['n_clusters'].max()}")
+        print(
+            f"{data:7} {method:13} {perturbation:16} NMI {spread(part['nmi'])}   ARI {spread(part['ari'])}   "
+            f"clusters {part['n_clusters'].min()}–{part['n_clusters'].max()}"
+        )
     print("\n## Gap scELMo − scanpy route, paired (same perturbation, draw and seed)")
     keys = ["data", "perturbation", "draw", "seed"]
     for data, part in frame.groupby("data", sort=False):
@@ -183,13 +255,17 @@ def tables(frame: pd.DataFrame) -> None:
         means = first3.mean(numeric_only=True)
         for metric in ("nmi", "ari"):
             ours_mean, route_mean = means[f"{metric}_ours"], means[f"{metric}_route"]
-            print(f"{data:7} 3-seed mean {metric.upper()}: scELMo {spread(ours_mean)}   scanpy route "
-                  f"{spread(route_mean)}   gap {spread(ours_mean - route_mean)}")
+            print(
+                f"{data:7} 3-seed mean {metric.upper()}: scELMo {spread(ours_mean)}   scanpy route "
+                f"{spread(route_mean)}   gap {spread(ours_mean - route_mean)}"
+            )
         table_noise = part[(part["perturbation"] == "table noise") & (part["seed"] < 3)]
         if len(table_noise):
             per_draw = table_noise.groupby("draw")[["nmi", "ari"]].mean()
-            print(f"{data:7} 3-seed mean, table noise (scELMo): NMI {spread(per_draw['nmi'])}   "
-                  f"ARI {spread(per_draw['ari'])}")
+            print(
+                f"{data:7} 3-seed mean, table noise (scELMo): NMI {spread(per_draw['nmi'])}   "
+                f"ARI {spread(per_draw['ari'])}"
+            )
     for data, part in frame[frame["perturbation"] == "leiden seed"].groupby("data", sort=False):
         for method in (m for m in REPS.values() if m not in (OURS, ROUTE)):
             sub = part[(part["method"] == method) & (part["seed"] < 3)]
@@ -197,6 +273,7 @@ def tables(frame: pd.DataFrame) -> None:
 
 
 # ---- the other science assertions (annotation and task tests), over the seed setting and input noise ----
+
 
 def summary(name: str, values: dict[str, list]) -> None:
     for metric, series in values.items():
@@ -226,8 +303,9 @@ def annotation(seeds: int, draws: int) -> None:
     with scelmo.models.load(mode="facts", store=home / "annotation.sqlite") as models:
         for seed in range(seeds):
             adata = pbmc3k.copy()
-            record = scelmo.tl.annotate(adata, method="text", candidates=names, label_key="celltype", models=models,
-                                        seed=seed)
+            record = scelmo.tl.annotate(
+                adata, method="text", candidates=names, label_key="celltype", models=models, seed=seed
+            )
             values["accuracy"].append(record["metrics"]["accuracy"])
             values["macro_f1"].append(record["metrics"]["macro_f1"])
         for _ in range(draws):  # counts times (1 + 1e-6 N): the normalised log values then differ in the last bits
@@ -245,8 +323,17 @@ def annotation(seeds: int, draws: int) -> None:
         values = {"accuracy": [], "unknown_fraction": []}
         for seed in range(seeds):
             adata = sc.datasets.pbmc68k_reduced()
-            record = scelmo.tl.annotate(adata, method="text", text_scoring="knowledge", candidates=names68,
-                                        label_key="bulk_labels", models=models, layer="raw", threshold=0.5, seed=seed)
+            record = scelmo.tl.annotate(
+                adata,
+                method="text",
+                text_scoring="knowledge",
+                candidates=names68,
+                label_key="bulk_labels",
+                models=models,
+                layer="raw",
+                threshold=0.5,
+                seed=seed,
+            )
             values["accuracy"].append(record["metrics"]["accuracy"])
             values["unknown_fraction"].append(float((adata.obs["scelmo_label"].astype(str) == "Unknown").mean()))
         summary("pbmc68k knowledge, threshold 0.5", values)
@@ -256,8 +343,16 @@ def annotation(seeds: int, draws: int) -> None:
     values = {"accuracy alone": [], "accuracy smoothed": [], "smoothed - alone": []}
     for seed in range(seeds):
         alone = scores(truth, knowledge_match(expression.matrix, expression.var_names, names68, seed=seed).labels)
-        smoothed = scores(truth, knowledge_match(expression.matrix, expression.var_names, names68, seed=seed,
-                                                 graph=expression_graph(expression.matrix, seed=seed)).labels)
+        smoothed = scores(
+            truth,
+            knowledge_match(
+                expression.matrix,
+                expression.var_names,
+                names68,
+                seed=seed,
+                graph=expression_graph(expression.matrix, seed=seed),
+            ).labels,
+        )
         values["accuracy alone"].append(alone["accuracy"])
         values["accuracy smoothed"].append(smoothed["accuracy"])
         values["smoothed - alone"].append(smoothed["accuracy"] - alone["accuracy"])
@@ -269,16 +364,35 @@ def annotation(seeds: int, draws: int) -> None:
     for seed in range(seeds):
         out = home / f"preset{seed}.h5ad"
         with contextlib.redirect_stdout(io.StringIO()):
-            code = cli.main(["annotate", "--query", str(path), "--mode", "text", "--preset", "blood", "--label-key",
-                             "bulk_labels", "--layer", "raw", "--threshold", "0.7", "--out", str(out),
-                             "--seed", str(seed)])
+            code = cli.main(
+                [
+                    "annotate",
+                    "--query",
+                    str(path),
+                    "--mode",
+                    "text",
+                    "--preset",
+                    "blood",
+                    "--label-key",
+                    "bulk_labels",
+                    "--layer",
+                    "raw",
+                    "--threshold",
+                    "0.7",
+                    "--out",
+                    str(out),
+                    "--seed",
+                    str(seed),
+                ]
+            )
         assert code == 0, code
         annotated = ad.read_h5ad(out)
         calls = annotated.uns["scelmo"]["annotation"]["calls_per_label"]
         calls = json.loads(calls) if isinstance(calls, str) else calls
         values["CD14+ Monocyte call fraction"].append(calls["CD14+ Monocyte"]["fraction"])
-        values["CD14+ call is a classical monocyte"].append(float(calls["CD14+ Monocyte"]["call"].endswith(
-            "classical monocyte")))
+        values["CD14+ call is a classical monocyte"].append(
+            float(calls["CD14+ Monocyte"]["call"].endswith("classical monocyte"))
+        )
         values["unknown_fraction"].append(float((annotated.obs["scelmo_label"].astype(str) == "Unknown").mean()))
     summary("pbmc68k CLI --preset blood --threshold 0.7", values)
 
@@ -290,12 +404,56 @@ def kang_tasks(work: Path, seeds: int) -> None:
     values = {"S_bio scELMo (zero-shot)": [], "ISGs in top 20": []}
     for seed in range(seeds):
         with contextlib.redirect_stdout(io.StringIO()):
-            assert cli.main(["integrate", str(path), "--batch-key", "condition", "--label-key", "cell_type",
-                             "--mode", "facts", "--epochs", "10", "--out", str(work / f"int{seed}"), "--store",
-                             str(store), "--seed", str(seed)]) == 0
-            assert cli.main(["treatment", str(path), "--condition-key", "condition", "--control", "control",
-                             "--disease", "stimulated", "--mode", "facts", "--repeats", "2", "--epochs", "15",
-                             "--out", str(work / f"treat{seed}"), "--store", str(store), "--seed", str(seed)]) == 0
+            assert (
+                cli.main(
+                    [
+                        "integrate",
+                        str(path),
+                        "--batch-key",
+                        "condition",
+                        "--label-key",
+                        "cell_type",
+                        "--mode",
+                        "facts",
+                        "--epochs",
+                        "10",
+                        "--out",
+                        str(work / f"int{seed}"),
+                        "--store",
+                        str(store),
+                        "--seed",
+                        str(seed),
+                    ]
+                )
+                == 0
+            )
+            assert (
+                cli.main(
+                    [
+                        "treatment",
+                        str(path),
+                        "--condition-key",
+                        "condition",
+                        "--control",
+                        "control",
+                        "--disease",
+                        "stimulated",
+                        "--mode",
+                        "facts",
+                        "--repeats",
+                        "2",
+                        "--epochs",
+                        "15",
+                        "--out",
+                        str(work / f"treat{seed}"),
+                        "--store",
+                        str(store),
+                        "--seed",
+                        str(seed),
+                    ]
+                )
+                == 0
+            )
         table = pd.read_csv(work / f"int{seed}" / "integration_metrics.csv").set_index("method")
         values["S_bio scELMo (zero-shot)"].append(table.loc["scELMo (zero-shot)", "S_bio"])
         ranking = pd.read_csv(work / f"treat{seed}" / "treatment_ranking.csv")
@@ -315,9 +473,19 @@ def treatment_planted(small, table, seeds: int) -> None:
     planted = set(data.uns["simulation"]["planted_genes"])
     expr = select_expression(data, "X")
     alignment = align(table, expr.var_names)
-    per_seed = [in_silico_treatment(expr, alignment, data.obs["condition"], control="control", disease="disease",
-                                    n_candidates=15, seeds=(seed,), epochs=20).table.set_index("gene")
-                for seed in range(2 * seeds)]
+    per_seed = [
+        in_silico_treatment(
+            expr,
+            alignment,
+            data.obs["condition"],
+            control="control",
+            disease="disease",
+            n_candidates=15,
+            seeds=(seed,),
+            epochs=20,
+        ).table.set_index("gene")
+        for seed in range(2 * seeds)
+    ]
     values = {"planted in top 8": [], "worst planted rank": [], "mean planted rank": []}
     for first in range(0, 2 * seeds, 2):
         delta = (per_seed[first]["delta_cosine"] + per_seed[first + 1]["delta_cosine"]) / 2
@@ -351,12 +519,16 @@ def tasks(seeds: int, only_treatment: bool = False) -> None:
     pbmc = sc.datasets.pbmc68k_reduced()
     expression = select_expression(pbmc, "raw")
     keep = sorted(select_genes(expression.matrix, 200))
-    small = ad.AnnData(X=expression.matrix[:, keep], obs=pbmc.obs[["bulk_labels"]].copy(),
-                       var=pd.DataFrame(index=[expression.var_names[i] for i in keep]))
+    small = ad.AnnData(
+        X=expression.matrix[:, keep],
+        obs=pbmc.obs[["bulk_labels"]].copy(),
+        var=pd.DataFrame(index=[expression.var_names[i] for i in keep]),
+    )
     embedder = registry.open_embedder(registry.find_model("sentence-transformers"), device="cpu")
     with Store(home / "tasks.sqlite") as store:
-        texts = describe_gene_list(list(small.var_names), mode="facts", llm=LLMSource("none", "", lambda: None),
-                                   store=store, params=None).texts
+        texts = describe_gene_list(
+            list(small.var_names), mode="facts", llm=LLMSource("none", "", lambda: None), store=store, params=None
+        ).texts
         table, _ = embed_texts(texts, embedder=embedder, store=store)
 
     treatment_planted(small, table, seeds)
@@ -367,9 +539,16 @@ def tasks(seeds: int, only_treatment: bool = False) -> None:
     expr0 = select_expression(null, "X")
     values = {"median p": []}
     for seed in range(seeds):
-        result = in_silico_treatment(expr0, align(table, expr0.var_names), null.obs["condition"], control="control",
-                                     disease="disease", seeds=(seed,), epochs=20,
-                                     candidates=null.uns["simulation"]["planted_genes"])
+        result = in_silico_treatment(
+            expr0,
+            align(table, expr0.var_names),
+            null.obs["condition"],
+            control="control",
+            disease="disease",
+            seeds=(seed,),
+            epochs=20,
+            candidates=null.uns["simulation"]["planted_genes"],
+        )
         values["median p"].append(float(np.median(result.table["p_value"])))
     summary("treatment, no effect", values)
 
@@ -383,20 +562,24 @@ def tasks(seeds: int, only_treatment: bool = False) -> None:
                 sim.obs["perturbation"] = np.random.default_rng(1).permutation(sim.obs["perturbation"].to_numpy())
             e = select_expression(sim, "X")
             shifts = perturbation_shifts(e, sim.obs["perturbation"], control="control")
-            mse = run_perturbation(shifts, lookup, align(table, e.var_names).matrix, seed=seed)[0] \
-                .set_index("method")["mse_all"]
+            mse = run_perturbation(shifts, lookup, align(table, e.var_names).matrix, seed=seed)[0].set_index("method")[
+                "mse_all"
+            ]
             if shuffle:
                 values["shuffled: model / best trivial"].append(
-                    mse["scELMo gene table"] / min(mse["no change"], mse["mean shift of training perturbations"]))
+                    mse["scELMo gene table"] / min(mse["no change"], mse["mean shift of training perturbations"])
+                )
             else:
                 values["planted: model / no change"].append(mse["scELMo gene table"] / mse["no change"])
                 values["planted: model / mean shift"].append(
-                    mse["scELMo gene table"] / mse["mean shift of training perturbations"])
+                    mse["scELMo gene table"] / mse["mean shift of training perturbations"]
+                )
     summary("perturbation (run seed varied)", values)
 
     adata = pbmc.copy()
-    reference, _ = train_test_split(np.arange(adata.n_obs), test_size=0.3, stratify=adata.obs["bulk_labels"],
-                                    random_state=0)
+    reference, _ = train_test_split(
+        np.arange(adata.n_obs), test_size=0.3, stratify=adata.obs["bulk_labels"], random_state=0
+    )
     adata.obs["role"] = "query"
     adata.obs.iloc[reference, adata.obs.columns.get_loc("role")] = "reference"
     path = home / "pbmc_split.h5ad"
@@ -405,9 +588,29 @@ def tasks(seeds: int, only_treatment: bool = False) -> None:
     for seed in range(seeds):
         out = home / f"adaptor{seed}.h5ad"
         with contextlib.redirect_stdout(io.StringIO()):
-            code = cli.main(["annotate", "--query", str(path), "--split-key", "role", "--reference-value",
-                             "reference", "--label-key", "bulk_labels", "--mode", "adaptor", "--description-mode",
-                             "facts", "--out", str(out), "--seed", str(seed), "--store", str(home / "adaptor.sqlite")])
+            code = cli.main(
+                [
+                    "annotate",
+                    "--query",
+                    str(path),
+                    "--split-key",
+                    "role",
+                    "--reference-value",
+                    "reference",
+                    "--label-key",
+                    "bulk_labels",
+                    "--mode",
+                    "adaptor",
+                    "--description-mode",
+                    "facts",
+                    "--out",
+                    str(out),
+                    "--seed",
+                    str(seed),
+                    "--store",
+                    str(home / "adaptor.sqlite"),
+                ]
+            )
         assert code == 0, code
         values["accuracy"].append(float(ad.read_h5ad(out).uns["scelmo"]["annotation"]["metrics"]["accuracy"]))
     summary("annotate --mode adaptor (pbmc68k split)", values)
@@ -415,7 +618,11 @@ def tasks(seeds: int, only_treatment: bool = False) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", default="pbmc3k,kang", help="any of pbmc3k, kang, kang-tasks, annotation, tasks (treatment: its first part only)")
+    parser.add_argument(
+        "--only",
+        default="pbmc3k,kang",
+        help="any of pbmc3k, kang, kang-tasks, annotation, tasks (treatment: its first part only)",
+    )
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--draws", type=int, default=4)
     parser.add_argument("--full-seeds", type=int, default=0, help="also `scelmo run --seed s` for s = 1..N")
@@ -434,8 +641,7 @@ def main() -> None:
                 else:
                     kang_tasks(work, args.seeds)
                 continue
-            path, key = ((real_files.path("pbmc3k"), "celltype") if name == "pbmc3k"
-                         else (kang_small(work), "cell_type"))
+            path, key = (real_files.path("pbmc3k"), "celltype") if name == "pbmc3k" else (kang_small(work), "cell_type")
             print(f"# {name}", flush=True)
             rows += measure(name, path, key, work, seeds=args.seeds, draws=args.draws, full_seeds=args.full_seeds)
     if not rows:

@@ -1,8 +1,8 @@
 """``scelmo.io``: reading and writing the files single-cell analysts have, with the app's checks.
 
-    >>> adata = scelmo.io.read("filtered_feature_bc_matrix.h5")   # .h5ad, 10x .h5 or folder, CSV/TSV, loom
-    >>> scelmo.io.input_kind(adata)                                 # counts / normalized / log / scaled
-    >>> scelmo.io.write(adata, "result.h5ad")                       # atomic: never a half-written file
+>>> adata = scelmo.io.read("filtered_feature_bc_matrix.h5")   # .h5ad, 10x .h5 or folder, CSV/TSV, loom
+>>> scelmo.io.input_kind(adata)                                 # counts / normalized / log / scaled
+>>> scelmo.io.write(adata, "result.h5ad")                       # atomic: never a half-written file
 """
 
 from __future__ import annotations
@@ -36,8 +36,13 @@ def input_kind(adata, *, layer: str = "auto") -> dict:
 
     chosen, matrix, _ = chosen_matrix(adata, layer)
     kind, evidence = detect_input_kind(matrix)
-    return {"layer": chosen, "kind": kind, "means": DESCRIPTIONS[kind], "evidence": evidence,
-            "preparation": preparation_for(kind)}
+    return {
+        "layer": chosen,
+        "kind": kind,
+        "means": DESCRIPTIONS[kind],
+        "evidence": evidence,
+        "preparation": preparation_for(kind),
+    }
 
 
 def gene_table(name_or_path: str):

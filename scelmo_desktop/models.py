@@ -53,15 +53,35 @@ class Models:
         self.close()
 
 
-def load(mode: str = "auto", *, llm: str | None = None, embedder: str | None = None, models_dir=None,
-         server_url: str | None = None, server_model: str | None = None, threads: int | None = None,
-         gpu_layers: int = 0, parallel: int | None = None, device: str = "auto", store=None) -> Models:
+def load(
+    mode: str = "auto",
+    *,
+    llm: str | None = None,
+    embedder: str | None = None,
+    models_dir=None,
+    server_url: str | None = None,
+    server_model: str | None = None,
+    threads: int | None = None,
+    gpu_layers: int = 0,
+    parallel: int | None = None,
+    device: str = "auto",
+    store=None,
+) -> Models:
     """Choose the models: a GGUF by name or path (``llm``), or an OpenAI-compatible server on your network
     (``server_url``); a sentence-transformers ``embedder``; the description ``mode`` (auto, llm, grounded,
     facts); where the description ``store`` lives. Loading happens on first use."""
-    choice = ModelSettings(mode=mode, llm=llm, embedder=embedder, models_dir=models_dir, server_url=server_url,
-                         server_model=server_model, threads=threads, gpu_layers=gpu_layers, parallel=parallel,
-                         device=device)
+    choice = ModelSettings(
+        mode=mode,
+        llm=llm,
+        embedder=embedder,
+        models_dir=models_dir,
+        server_url=server_url,
+        server_model=server_model,
+        threads=threads,
+        gpu_layers=gpu_layers,
+        parallel=parallel,
+        device=device,
+    )
     return Models(choice=choice, store_path=Path(store) if store is not None else None)
 
 

@@ -19,8 +19,15 @@ def umap(adata, *, color: str = CLUSTER_KEY, title: str | None = None, path=None
     """``obsm['X_umap']`` coloured by an obs column (scanpy's ``sc.pl.umap``); run ``scelmo.tl.cluster`` first."""
     import scanpy as sc
 
-    fig = sc.pl.umap(adata, color=color, title=title or f"UMAP (scELMo) — {color}", show=False, return_fig=True,
-                     frameon=False, **kwargs)
+    fig = sc.pl.umap(
+        adata,
+        color=color,
+        title=title or f"UMAP (scELMo) — {color}",
+        show=False,
+        return_fig=True,
+        frameon=False,
+        **kwargs,
+    )
     return _maybe_save(fig, path)
 
 
@@ -31,8 +38,10 @@ def confusion(adata, *, truth_key: str, key: str = LABEL_KEY, path=None):
 
 def integration_scores(metrics, *, path=None):
     """Bio conservation, batch removal and overall score per method (the table ``scelmo.tl.integrate`` returns)."""
-    return _maybe_save(metric_bars_figure(metrics, ["S_bio", "S_batch", "overall"],
-                                          title="bio conservation, batch removal, overall"), path)
+    return _maybe_save(
+        metric_bars_figure(metrics, ["S_bio", "S_batch", "overall"], title="bio conservation, batch removal, overall"),
+        path,
+    )
 
 
 def treatment(ranking, *, top: int = 10, path=None):

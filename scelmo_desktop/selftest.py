@@ -26,19 +26,35 @@ def run_selftest(out_dir: str | None = None) -> int:
         registry.install_defaults()
         choice, models = ModelSettings(mode="grounded", device="cpu"), ModelSession()
         llm = models.llm_source(choice)
-        answer = llm.factory().generate("Please summarize the major function of gene: CD3E.",
-                                        GenerationParams(max_tokens=16))
+        answer = llm.factory().generate(
+            "Please summarize the major function of gene: CD3E.", GenerationParams(max_tokens=16)
+        )
         embedder = models.embedder(choice)
         assert embedder.embed([answer.text or "CD3E"]).shape == (1, embedder.dim)
-        print(f"models: {llm.name} ({llm.sha256[:12]}…) and {embedder.info()['name']} load "
-              f"({time.perf_counter() - started:.1f} s)")
+        print(
+            f"models: {llm.name} ({llm.sha256[:12]}…) and {embedder.info()['name']} load "
+            f"({time.perf_counter() - started:.1f} s)"
+        )
         out = Path(out_dir or tempfile.mkdtemp(prefix="scelmo-selftest-"))
         adata = load_demo()
-        settings = PipelineSettings(label_key=DEMO_LABELS, layer=DEMO_LAYER, max_genes=8, mode="grounded",
-                                    params=GenerationParams(max_tokens=32), baselines=False)
+        settings = PipelineSettings(
+            label_key=DEMO_LABELS,
+            layer=DEMO_LAYER,
+            max_genes=8,
+            mode="grounded",
+            params=GenerationParams(max_tokens=32),
+            baselines=False,
+        )
         with open_store(out / "store.sqlite") as store:
-            result = run_pipeline(adata, settings=settings, llm=llm, embedder=embedder, store=store,
-                                  data_name=f"{DEMO_NAME} (selftest)", out=out)
+            result = run_pipeline(
+                adata,
+                settings=settings,
+                llm=llm,
+                embedder=embedder,
+                store=store,
+                data_name=f"{DEMO_NAME} (selftest)",
+                out=out,
+            )
         paths = result.files
         models.close()
         print(f"pipeline: {adata.n_obs} cells, NMI {result.metrics.iloc[0]['nmi']:.3f}; report {paths['report']}")

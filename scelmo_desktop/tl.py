@@ -37,8 +37,9 @@ def _takes_settings(task: str):
         signature = inspect.signature(func)
         own = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
         settings = [s for s in declared(scope=ANALYSIS, task=task) if s.name not in signature.parameters]
-        extra = [inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=s.default_for(task))
-                 for s in settings]
+        extra = [
+            inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=s.default_for(task)) for s in settings
+        ]
         names = {s.name: s for s in settings}
 
         @functools.wraps(func)
@@ -54,8 +55,11 @@ def _takes_settings(task: str):
             return func(*bound.args, **bound.kwargs, **options)
 
         wrapper.__signature__ = signature.replace(parameters=[*own, *extra])
-        wrapper.__doc__ = (func.__doc__ or "") + "\n\n    Settings (declared in ``core.settings``):\n" + "".join(
-            f"      ``{s.name}={s.default_for(task)!r}``: {s.help}.\n" for s in settings)
+        wrapper.__doc__ = (
+            (func.__doc__ or "")
+            + "\n\n    Settings (declared in ``core.settings``):\n"
+            + "".join(f"      ``{s.name}={s.default_for(task)!r}``: {s.help}.\n" for s in settings)
+        )
         return wrapper
 
     return decorate
@@ -74,14 +78,28 @@ def _resources(models, options: dict, *, embedder: bool = True, progress=None, c
 
     models = models or models_module.default()
     with open_store(models.store_path) as store:
-        yield {"settings": PipelineSettings(**options, mode=models.mode), "llm": models.llm,
-               "embedder": models.embedder if embedder else None, "store": store,
-               "progress": progress or no_progress, "cancel": cancel}
+        yield {
+            "settings": PipelineSettings(**options, mode=models.mode),
+            "llm": models.llm,
+            "embedder": models.embedder if embedder else None,
+            "store": store,
+            "progress": progress or no_progress,
+            "cancel": cancel,
+        }
 
 
 @_takes_settings("describe")
-def describe_genes(adata=None, *, genes: list[str] | None = None, cell_types_key: str | None = None, models=None,
-                   out=None, progress=None, cancel=None, **options):
+def describe_genes(
+    adata=None,
+    *,
+    genes: list[str] | None = None,
+    cell_types_key: str | None = None,
+    models=None,
+    out=None,
+    progress=None,
+    cancel=None,
+    **options,
+):
     """Describe the gene set of ``adata`` (or exactly ``genes``), and with ``cell_types_key`` each label of that
     obs column, into the local store; returns a DataFrame with one row per entity (name, kind, mode, text, what
     the LLM wrote, quality flags, hand edits). Writes no AnnData key. ``out``: also write it as CSV."""
@@ -93,8 +111,17 @@ def describe_genes(adata=None, *, genes: list[str] | None = None, cell_types_key
 
 
 @_takes_settings("embed")
-def embed_cells(adata, *, key_added: str = SCELMO_KEY, paper: bool = False, table=None, models=None,
-                progress=None, cancel=None, **options) -> dict:
+def embed_cells(
+    adata,
+    *,
+    key_added: str = SCELMO_KEY,
+    paper: bool = False,
+    table=None,
+    models=None,
+    progress=None,
+    cancel=None,
+    **options,
+) -> dict:
     """Embed every cell: describe the gene set (cached texts are reused), embed the texts, sum each cell's
     genes. Writes ``obsm[key_added]``, ``varm['<key_added without X_>_gene_embedding']`` and
     ``uns['scelmo']['embedding']``; with ``paper=True`` also ``obsm['<key_added>_wa']`` and ``['<key_added>_aa']``
@@ -106,22 +133,42 @@ def embed_cells(adata, *, key_added: str = SCELMO_KEY, paper: bool = False, tabl
         return embed(adata, table=table, key_added=key_added, paper=paper, **resources).coverage
 
 
-def cluster(adata, *, use_rep: str = SCELMO_KEY, key_added: str = CLUSTER_KEY, label_key: str | None = None,
-            resolution: float | None = None, umap: bool = True, seed: int = 0):
+def cluster(
+    adata,
+    *,
+    use_rep: str = SCELMO_KEY,
+    key_added: str = CLUSTER_KEY,
+    label_key: str | None = None,
+    resolution: float | None = None,
+    umap: bool = True,
+    seed: int = 0,
+):
     """Leiden clusters on the kNN graph of ``obsm[use_rep]``: with ``label_key`` the resolution is swept and
     chosen by NMI against the labels, else ``resolution`` (default 1.0). Writes ``obs[key_added]``, the graph
     ``obsp``/``uns['<use_rep>_neighbors']``, with ``umap`` ``obsm['X_umap']``, and
     ``uns['scelmo']['clustering']``. Returns one row of metrics (NMI, ARI, ASW with labels)."""
     from scelmo_desktop.core.workflows.cluster import cluster as run
 
-    return run(adata, use_rep=use_rep, label_key=label_key, resolution=resolution, seed=seed,
-               key_added=key_added, umap=umap).metrics
+    return run(
+        adata, use_rep=use_rep, label_key=label_key, resolution=resolution, seed=seed, key_added=key_added, umap=umap
+    ).metrics
 
 
 @_takes_settings("annotate")
-def annotate(adata, *, reference=None, label_key: str | None = None, key_added: str = LABEL_KEY,
-             candidates: list[str] | None = None, adaptor=None, table=None, models=None, progress=None, cancel=None,
-             **options) -> dict:
+def annotate(
+    adata,
+    *,
+    reference=None,
+    label_key: str | None = None,
+    key_added: str = LABEL_KEY,
+    candidates: list[str] | None = None,
+    adaptor=None,
+    table=None,
+    models=None,
+    progress=None,
+    cancel=None,
+    **options,
+) -> dict:
     """Label the cells of ``adata``: ``knn`` (10-NN vote on a labelled ``reference``), ``adaptor`` (fine-tuned
     on the reference, or a saved ``adaptor`` file: then no reference is needed) or ``text`` (no reference:
     ``text_scoring`` markers / centroid use the cell-type descriptions, knowledge the curated markers of each
@@ -136,17 +183,36 @@ def annotate(adata, *, reference=None, label_key: str | None = None, key_added: 
     from scelmo_desktop.core.workflows.annotation_inputs import needs_embedder
 
     models = models or models_module.default()
-    embedder = needs_embedder(options.get("method", "knn"), options.get("text_scoring", "auto"),
-                              has_table=table is not None)
+    embedder = needs_embedder(
+        options.get("method", "knn"), options.get("text_scoring", "auto"), has_table=table is not None
+    )
     with _resources(models, options, embedder=embedder, progress=progress, cancel=cancel) as resources:
-        return run_annotation(adata, reference=reference, label_key=label_key, candidates=candidates, table=table,
-                              adaptor_file=adaptor, key_added=key_added, device=models.choice.device,
-                              **resources)[1]
+        return run_annotation(
+            adata,
+            reference=reference,
+            label_key=label_key,
+            candidates=candidates,
+            table=table,
+            adaptor_file=adaptor,
+            key_added=key_added,
+            device=models.choice.device,
+            **resources,
+        )[1]
 
 
 @_takes_settings("integrate")
-def integrate(adata, *, batch_key: str, label_key: str, key_added: str = INTEGRATED_KEY, table=None, models=None,
-              progress=None, cancel=None, **options):
+def integrate(
+    adata,
+    *,
+    batch_key: str,
+    label_key: str,
+    key_added: str = INTEGRATED_KEY,
+    table=None,
+    models=None,
+    progress=None,
+    cancel=None,
+    **options,
+):
     """Correct the batches of ``obs[batch_key]`` and score the result against scanpy's PCA and Harmony with
     scIB-style metrics. Writes ``obsm['X_scelmo']`` (zero-shot), ``obsm[key_added]`` (the batch-adversarial
     adaptor), ``obsm['X_scelmo_baseline_pca']``, ``obsm['X_pca_harmony']`` and ``uns['scelmo']['integration']``.
@@ -154,21 +220,45 @@ def integrate(adata, *, batch_key: str, label_key: str, key_added: str = INTEGRA
     from scelmo_desktop.core.workflows.integration import integrate as run
 
     with _resources(models, options, progress=progress, cancel=cancel) as resources:
-        return run(adata, batch_key=batch_key, label_key=label_key, key_added=key_added, table=table,
-                   device=_device(models), **resources).metrics
+        return run(
+            adata,
+            batch_key=batch_key,
+            label_key=label_key,
+            key_added=key_added,
+            table=table,
+            device=_device(models),
+            **resources,
+        ).metrics
 
 
 @_takes_settings("treatment")
-def treat(adata, *, condition_key: str, control: str, disease: str, candidates: list[str] | None = None,
-          models=None, progress=None, cancel=None, **options):
+def treat(
+    adata,
+    *,
+    condition_key: str,
+    control: str,
+    disease: str,
+    candidates: list[str] | None = None,
+    models=None,
+    progress=None,
+    cancel=None,
+    **options,
+):
     """In-silico treatment: rank knock-outs of ``candidates`` (default: the genes most up in ``disease``) by how
     far they move disease cells towards ``control``, with a matched-expression null. Writes no AnnData key;
     returns the ranking."""
     from scelmo_desktop.core.workflows.treatment import treat as run
 
     with _resources(models, options, progress=progress, cancel=cancel) as resources:
-        return run(adata, condition_key=condition_key, control=control, disease=disease, candidates=candidates,
-                   device=_device(models), **resources).ranking
+        return run(
+            adata,
+            condition_key=condition_key,
+            control=control,
+            disease=disease,
+            candidates=candidates,
+            device=_device(models),
+            **resources,
+        ).ranking
 
 
 @_takes_settings("perturb")
@@ -178,5 +268,6 @@ def perturb(adata, *, perturbation_key: str, control: str, models=None, progress
     from scelmo_desktop.core.workflows.perturbation import perturb as run
 
     with _resources(models, options, progress=progress, cancel=cancel) as resources:
-        return run(adata, perturbation_key=perturbation_key, control=control, device=_device(models),
-                   **resources).metrics
+        return run(
+            adata, perturbation_key=perturbation_key, control=control, device=_device(models), **resources
+        ).metrics

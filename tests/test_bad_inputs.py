@@ -17,8 +17,11 @@ from scelmo_desktop import cli
 def _adata(X, genes=None, obs=None):
     X = np.asarray(X, dtype=np.float32)
     genes = genes or [f"G{i}" for i in range(X.shape[1])]
-    return ad.AnnData(X=sp.csr_matrix(X), obs=obs if obs is not None else pd.DataFrame(index=[f"c{i}" for i in range(X.shape[0])]),
-                      var=pd.DataFrame(index=genes))
+    return ad.AnnData(
+        X=sp.csr_matrix(X),
+        obs=obs if obs is not None else pd.DataFrame(index=[f"c{i}" for i in range(X.shape[0])]),
+        var=pd.DataFrame(index=genes),
+    )
 
 
 def h5ad(tmp, name, adata):
@@ -28,9 +31,15 @@ def h5ad(tmp, name, adata):
 
 
 def _good(tmp):
-    return h5ad(tmp, "good.h5ad", _adata(np.random.default_rng(0).poisson(1, (20, 6)),
-                                         genes=["CD3E", "CD4", "CD8A", "MS4A1", "LYZ", "NKG7"],
-                                         obs=pd.DataFrame({"cell_type": ["T", "B"] * 10}, index=[f"c{i}" for i in range(20)])))
+    return h5ad(
+        tmp,
+        "good.h5ad",
+        _adata(
+            np.random.default_rng(0).poisson(1, (20, 6)),
+            genes=["CD3E", "CD4", "CD8A", "MS4A1", "LYZ", "NKG7"],
+            obs=pd.DataFrame({"cell_type": ["T", "B"] * 10}, index=[f"c{i}" for i in range(20)]),
+        ),
+    )
 
 
 def _truncated(tmp):
@@ -81,52 +90,170 @@ def _gz_text(tmp):
 # (id, builder(tmp) -> argv, expected substring of the one-line error)
 CASES = [
     ("missing file", lambda t: ["embed", t / "nope.h5ad"], "Data file not found"),
-    ("text file named .h5ad", lambda t: ["embed", (t / "x.h5ad").write_text("hello") and t / "x.h5ad"], "not an HDF5 file"),
+    (
+        "text file named .h5ad",
+        lambda t: ["embed", (t / "x.h5ad").write_text("hello") and t / "x.h5ad"],
+        "not an HDF5 file",
+    ),
     ("gzip named .h5ad", lambda t: ["embed", _gz_text(t)], "not an HDF5 file"),
     ("truncated h5ad", lambda t: ["embed", _truncated(t)], "truncated or corrupt"),
-    ("unsupported suffix", lambda t: ["embed", (t / "x.xlsx").write_text("a") and t / "x.xlsx"], "unsupported file type"),
+    (
+        "unsupported suffix",
+        lambda t: ["embed", (t / "x.xlsx").write_text("a") and t / "x.xlsx"],
+        "unsupported file type",
+    ),
     ("zero cells", lambda t: ["embed", h5ad(t, "e.h5ad", _adata(np.zeros((0, 3))))], "0 cells"),
     ("zero genes", lambda t: ["embed", h5ad(t, "e.h5ad", _adata(np.zeros((3, 0))))], "0 genes"),
     ("NaN values", lambda t: ["embed", h5ad(t, "n.h5ad", _adata([[1, np.nan], [0, 1]]))], "NaN or infinite"),
     ("infinite values", lambda t: ["embed", h5ad(t, "i.h5ad", _adata([[1, np.inf], [0, 1]]))], "NaN or infinite"),
-    ("negative (scaled) values", lambda t: ["embed", h5ad(t, "s.h5ad", _adata([[1, -2.0], [0, 1]]))], "negative values"),
-    ("duplicated gene names", lambda t: ["embed", h5ad(t, "d.h5ad", _adata([[1, 2], [0, 1]], genes=["CD3E", "CD3E"]))],
-     "occur more than once"),
-    ("empty gene name", lambda t: ["embed", h5ad(t, "g.h5ad", _adata([[1, 2], [0, 1]], genes=["CD3E", " "]))],
-     "gene name(s) in var_names are empty"),
+    (
+        "negative (scaled) values",
+        lambda t: ["embed", h5ad(t, "s.h5ad", _adata([[1, -2.0], [0, 1]]))],
+        "negative values",
+    ),
+    (
+        "duplicated gene names",
+        lambda t: ["embed", h5ad(t, "d.h5ad", _adata([[1, 2], [0, 1]], genes=["CD3E", "CD3E"]))],
+        "occur more than once",
+    ),
+    (
+        "empty gene name",
+        lambda t: ["embed", h5ad(t, "g.h5ad", _adata([[1, 2], [0, 1]], genes=["CD3E", " "]))],
+        "gene name(s) in var_names are empty",
+    ),
     ("mtx header with impossible size", lambda t: ["embed", _mtx_folder(t, "99999999999 1 1")], "the file is corrupt"),
     ("mtx header unreadable", lambda t: ["embed", _mtx_folder(t, "rows cols")], "header"),
     ("folder without matrix", lambda t: ["embed", (t / "empty").mkdir() or t / "empty"], "without matrix.mtx"),
     ("missing layer", lambda t: ["embed", _good(t), "--layer", "counts"], "Layer 'counts' not found"),
     ("label column missing", lambda t: ["run", _good(t), "--label-key", "celltype"], "'celltype' is not in obs"),
-    ("label column all NaN", lambda t: ["run", h5ad(t, "l.h5ad", _adata([[1, 2], [0, 1]], obs=pd.DataFrame(
-        {"cell_type": [np.nan, np.nan]}, index=["a", "b"]))), "--label-key", "cell_type"], "is empty"),
-    ("Ensembl ids with no mapping", lambda t: ["embed", h5ad(t, "ens.h5ad", _adata(
-        [[1, 2], [0, 1]], genes=["ENSG99999999901", "ENSG99999999902"]))], "none of them could be mapped"),
-    ("reference and query share no gene", lambda t: [
-        "annotate", "--query", h5ad(t, "q.h5ad", _adata([[1, 2], [0, 1]], genes=["CD3E", "CD4"])),
-        "--reference", h5ad(t, "r.h5ad", _adata([[1, 2], [0, 1]], genes=["LYZ", "NKG7"], obs=pd.DataFrame(
-            {"cell_type": ["T", "B"]}, index=["a", "b"]))), "--label-key", "cell_type"], "share no described gene"),
-    ("non-GGUF model file", lambda t: ["describe", "--genes", "CD3E", "--mode", "llm", "--llm",
-                                        _gguf(t, b"PK\x03\x04 not a model")], "not a GGUF model file"),
-    ("truncated GGUF", lambda t: ["describe", "--genes", "CD3E", "--mode", "llm", "--llm", _gguf(t, b"GGUF")],
-     "GGUF version 0"),
-    ("GGUF from the future", lambda t: ["describe", "--genes", "CD3E", "--mode", "llm", "--llm",
-                                         _gguf(t, b"GGUF" + (99).to_bytes(4, "little") + b"\0" * 64)], "GGUF version 99"),
+    (
+        "label column all NaN",
+        lambda t: [
+            "run",
+            h5ad(
+                t,
+                "l.h5ad",
+                _adata([[1, 2], [0, 1]], obs=pd.DataFrame({"cell_type": [np.nan, np.nan]}, index=["a", "b"])),
+            ),
+            "--label-key",
+            "cell_type",
+        ],
+        "is empty",
+    ),
+    (
+        "Ensembl ids with no mapping",
+        lambda t: [
+            "embed",
+            h5ad(t, "ens.h5ad", _adata([[1, 2], [0, 1]], genes=["ENSG99999999901", "ENSG99999999902"])),
+        ],
+        "none of them could be mapped",
+    ),
+    (
+        "reference and query share no gene",
+        lambda t: [
+            "annotate",
+            "--query",
+            h5ad(t, "q.h5ad", _adata([[1, 2], [0, 1]], genes=["CD3E", "CD4"])),
+            "--reference",
+            h5ad(
+                t,
+                "r.h5ad",
+                _adata(
+                    [[1, 2], [0, 1]],
+                    genes=["LYZ", "NKG7"],
+                    obs=pd.DataFrame({"cell_type": ["T", "B"]}, index=["a", "b"]),
+                ),
+            ),
+            "--label-key",
+            "cell_type",
+        ],
+        "share no described gene",
+    ),
+    (
+        "non-GGUF model file",
+        lambda t: ["describe", "--genes", "CD3E", "--mode", "llm", "--llm", _gguf(t, b"PK\x03\x04 not a model")],
+        "not a GGUF model file",
+    ),
+    (
+        "truncated GGUF",
+        lambda t: ["describe", "--genes", "CD3E", "--mode", "llm", "--llm", _gguf(t, b"GGUF")],
+        "GGUF version 0",
+    ),
+    (
+        "GGUF from the future",
+        lambda t: [
+            "describe",
+            "--genes",
+            "CD3E",
+            "--mode",
+            "llm",
+            "--llm",
+            _gguf(t, b"GGUF" + (99).to_bytes(4, "little") + b"\0" * 64),
+        ],
+        "GGUF version 99",
+    ),
     ("pickle that would run code", lambda t: ["tables", "import", _pickle_bomb(t)], "table.pkl: Refused to load"),
     ("corrupt description pack", lambda t: ["packs", "import", _corrupt_pack(t)], "pack"),
-    ("batch column missing", lambda t: ["integrate", _good(t), "--batch-key", "donor", "--label-key", "cell_type",
-                                        "--mode", "facts"], "batch column 'donor'"),
-    ("control condition absent", lambda t: ["treatment", _good(t), "--condition-key", "cell_type", "--control", "ctrl",
-                                            "--disease", "T", "--mode", "facts"], "No cell has condition 'ctrl'"),
-    ("perturbation control absent", lambda t: ["perturb", _good(t), "--perturbation-key", "cell_type", "--control",
-                                               "non-targeting", "--mode", "facts"], "control label 'non-targeting'"),
+    (
+        "batch column missing",
+        lambda t: ["integrate", _good(t), "--batch-key", "donor", "--label-key", "cell_type", "--mode", "facts"],
+        "batch column 'donor'",
+    ),
+    (
+        "control condition absent",
+        lambda t: [
+            "treatment",
+            _good(t),
+            "--condition-key",
+            "cell_type",
+            "--control",
+            "ctrl",
+            "--disease",
+            "T",
+            "--mode",
+            "facts",
+        ],
+        "No cell has condition 'ctrl'",
+    ),
+    (
+        "perturbation control absent",
+        lambda t: [
+            "perturb",
+            _good(t),
+            "--perturbation-key",
+            "cell_type",
+            "--control",
+            "non-targeting",
+            "--mode",
+            "facts",
+        ],
+        "control label 'non-targeting'",
+    ),
     ("unknown gene table", lambda t: ["embed", _good(t), "--gene-table", "no-such-table"], "no-such-table"),
-    ("all-zero matrix", lambda t: ["run", h5ad(t, "z.h5ad", _adata(np.zeros((20, 6)), genes=[
-        "CD3E", "CD4", "CD8A", "MS4A1", "LYZ", "NKG7"])), "--mode", "facts"], "is all zeros"),
-    ("no gene is a human symbol", lambda t: ["run", h5ad(t, "x.h5ad", _adata(
-        np.random.default_rng(0).poisson(1, (30, 40)), genes=[f"NOTAGENE{i}" for i in range(40)])),
-        "--mode", "facts"], "Only 0 of the 40 selected genes"),
+    (
+        "all-zero matrix",
+        lambda t: [
+            "run",
+            h5ad(t, "z.h5ad", _adata(np.zeros((20, 6)), genes=["CD3E", "CD4", "CD8A", "MS4A1", "LYZ", "NKG7"])),
+            "--mode",
+            "facts",
+        ],
+        "is all zeros",
+    ),
+    (
+        "no gene is a human symbol",
+        lambda t: [
+            "run",
+            h5ad(
+                t,
+                "x.h5ad",
+                _adata(np.random.default_rng(0).poisson(1, (30, 40)), genes=[f"NOTAGENE{i}" for i in range(40)]),
+            ),
+            "--mode",
+            "facts",
+        ],
+        "Only 0 of the 40 selected genes",
+    ),
 ]
 
 
@@ -150,8 +277,13 @@ def test_corpus_is_at_least_25_cases():
 
 
 def test_unknown_option_and_bad_values_are_argparse_errors(capsys):
-    for argv, expected in ((["embed", "x.h5ad", "--out", "o", "--frobnicate"], "unrecognized arguments"),
-                           (["embed", "x.h5ad", "--out", "o", "--max-genes", "0"], "--max-genes: takes a whole number at least 1, or 'all'")):
+    for argv, expected in (
+        (["embed", "x.h5ad", "--out", "o", "--frobnicate"], "unrecognized arguments"),
+        (
+            ["embed", "x.h5ad", "--out", "o", "--max-genes", "0"],
+            "--max-genes: takes a whole number at least 1, or 'all'",
+        ),
+    ):
         with pytest.raises(SystemExit) as exit_info:
             cli.main(argv)
         assert exit_info.value.code == 2 and expected in capsys.readouterr().err

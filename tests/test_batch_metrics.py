@@ -48,8 +48,17 @@ def test_pcr_is_one_when_batch_is_all_the_variance():
 def test_clisi_and_aggregate():
     X, labels, batches = _two_labels(0.0)
     assert bm.clisi(X, labels) > 0.95  # every neighbourhood holds one label
-    row = {"nmi": 1.0, "ari": 1.0, "asw_label": 1.0, "clisi": 1.0,
-           "asw_batch": 0.5, "ilisi": 0.5, "kbet": 0.5, "graph_connectivity": 0.5, "pcr_batch": float("nan")}
+    row = {
+        "nmi": 1.0,
+        "ari": 1.0,
+        "asw_label": 1.0,
+        "clisi": 1.0,
+        "asw_batch": 0.5,
+        "ilisi": 0.5,
+        "kbet": 0.5,
+        "graph_connectivity": 0.5,
+        "pcr_batch": float("nan"),
+    }
     assert bm.aggregate(row) == {"S_bio": 1.0, "S_batch": 0.5, "overall": pytest.approx(0.8)}
 
 

@@ -11,11 +11,8 @@ from scelmo_desktop.core.embedding import cell_embedding
 from scelmo_desktop.core.embedding.cell_embedding import ZeroExpressionWarning, average_gene_vectors
 
 # 2 cells x 3 genes; gene 3 has no embedding (zero row) but still counts in both denominators.
-X = np.array([[1.0, 2.0, 1.0],
-              [0.0, 3.0, 0.0]], dtype=np.float32)
-E = np.array([[1.0, 0.0],
-              [0.0, 2.0],
-              [0.0, 0.0]], dtype=np.float32)
+X = np.array([[1.0, 2.0, 1.0], [0.0, 3.0, 0.0]], dtype=np.float32)
+E = np.array([[1.0, 0.0], [0.0, 2.0], [0.0, 0.0]], dtype=np.float32)
 
 
 def test_weighted_average_matches_hand_computation():
@@ -40,17 +37,20 @@ def test_sparse_dense_and_chunked_agree(mode, monkeypatch):
     reference = (dense / dense.sum(1, keepdims=True)) @ table if mode == "wa" else dense @ table / 120
     np.testing.assert_allclose(average_gene_vectors(dense, table, mode=mode), reference, rtol=1e-4, atol=1e-6)
     csr = sp.csr_matrix(dense)
-    np.testing.assert_allclose(average_gene_vectors(csr, table, mode=mode, chunk_size=10), reference,
-                               rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        average_gene_vectors(csr, table, mode=mode, chunk_size=10), reference, rtol=1e-4, atol=1e-6
+    )
     monkeypatch.setattr(cell_embedding, "DENSE_CHUNK_DENSITY", 2.0)  # force the sparse-product path
-    np.testing.assert_allclose(average_gene_vectors(csr, table, mode=mode, chunk_size=64), reference,
-                               rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        average_gene_vectors(csr, table, mode=mode, chunk_size=64), reference, rtol=1e-4, atol=1e-6
+    )
 
 
 def test_wa_is_invariant_to_per_cell_scaling():
     scaled = X * np.array([[10.0], [0.5]], dtype=np.float32)
-    np.testing.assert_allclose(average_gene_vectors(scaled, E, mode="wa"), average_gene_vectors(X, E, mode="wa"),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        average_gene_vectors(scaled, E, mode="wa"), average_gene_vectors(X, E, mode="wa"), rtol=1e-6
+    )
 
 
 def test_zero_total_cells_get_zero_vector_and_a_warning():

@@ -36,7 +36,9 @@ def assert_one_line_error(result, *fragments):
         assert fragment in lines[0], lines[0]
 
 
-@pytest.mark.parametrize("command", ["describe", "embed", "cluster", "run", "demo", "models", "tables", "packs", "edit"])
+@pytest.mark.parametrize(
+    "command", ["describe", "embed", "cluster", "run", "demo", "models", "tables", "packs", "edit"]
+)
 def test_every_command_has_help(command):
     result = scelmo(command, "--help", check=True)
     assert "usage: scelmo " + command in result.stdout
@@ -51,8 +53,9 @@ def test_models_lists_both_defaults_with_hashes():
 
 
 def test_missing_file(tmp_path):
-    assert_one_line_error(scelmo("run", tmp_path / "nope.h5ad", "--out", tmp_path / "o"),
-                          "Data file not found", "nope.h5ad")
+    assert_one_line_error(
+        scelmo("run", tmp_path / "nope.h5ad", "--out", tmp_path / "o"), "Data file not found", "nope.h5ad"
+    )
 
 
 def test_non_h5ad_file(tmp_path):
@@ -73,23 +76,47 @@ def test_no_overlapping_genes(tmp_path, small_h5ad):
 
 
 def test_wrong_label_key_and_layer(tmp_path, small_h5ad):
-    assert_one_line_error(scelmo("run", small_h5ad, "--out", tmp_path / "o", "--label-key", "celltype"),
-                          "Label column 'celltype'", "bulk_labels")
-    assert_one_line_error(scelmo("run", small_h5ad, "--out", tmp_path / "o", "--layer", "counts"),
-                          "Layer 'counts' not found", "raw")
+    assert_one_line_error(
+        scelmo("run", small_h5ad, "--out", tmp_path / "o", "--label-key", "celltype"),
+        "Label column 'celltype'",
+        "bulk_labels",
+    )
+    assert_one_line_error(
+        scelmo("run", small_h5ad, "--out", tmp_path / "o", "--layer", "counts"), "Layer 'counts' not found", "raw"
+    )
 
 
 def test_run_twice_second_time_from_the_store(tmp_path, small_h5ad):
-    args = ("run", small_h5ad, "--out", tmp_path / "out", "--label-key", "bulk_labels", "--max-genes", "3",
-            "--max-tokens", "16", "--no-baselines", "--mode", "grounded")  # the LLM path: auto is facts here
+    args = (
+        "run",
+        small_h5ad,
+        "--out",
+        tmp_path / "out",
+        "--label-key",
+        "bulk_labels",
+        "--max-genes",
+        "3",
+        "--max-tokens",
+        "16",
+        "--no-baselines",
+        "--mode",
+        "grounded",
+    )  # the LLM path: auto is facts here
     first = scelmo(*args, home=tmp_path / "home", check=True)
     assert "LLM calls: 3 (cached: 0)" in first.stdout
     assert "scELMo-wa" in first.stdout and "nmi" in first.stdout
     second = scelmo(*args, home=tmp_path / "home", check=True)
     assert "LLM calls: 0 (cached: 3)" in second.stdout
     assert (tmp_path / "out" / "report.html").is_file() and (tmp_path / "out" / "scelmo_result.h5ad").is_file()
-    clustered = scelmo("cluster", tmp_path / "out" / "scelmo_result.h5ad", "--out", tmp_path / "c",
-                       "--label-key", "bulk_labels", check=True)
+    clustered = scelmo(
+        "cluster",
+        tmp_path / "out" / "scelmo_result.h5ad",
+        "--out",
+        tmp_path / "c",
+        "--label-key",
+        "bulk_labels",
+        check=True,
+    )
     assert "X_scelmo" in clustered.stdout and (tmp_path / "c" / "metrics.csv").is_file()
 
 
@@ -97,8 +124,22 @@ def test_describe_genes_and_cell_types_to_csv(tmp_path, small_h5ad, pbmc):
     import pandas as pd
 
     out = tmp_path / "descriptions.csv"
-    result = scelmo("describe", small_h5ad, "--max-genes", "2", "--max-tokens", "12", "--cell-types", "bulk_labels",
-                    "--mode", "grounded", "--out", out, home=tmp_path / "home", check=True)
+    result = scelmo(
+        "describe",
+        small_h5ad,
+        "--max-genes",
+        "2",
+        "--max-tokens",
+        "12",
+        "--cell-types",
+        "bulk_labels",
+        "--mode",
+        "grounded",
+        "--out",
+        out,
+        home=tmp_path / "home",
+        check=True,
+    )
     n_labels = pbmc[:300].obs["bulk_labels"].nunique()
     assert f"LLM calls: {2 + n_labels} (cached: 0)" in result.stdout
     table = pd.read_csv(out)
@@ -108,8 +149,9 @@ def test_describe_genes_and_cell_types_to_csv(tmp_path, small_h5ad, pbmc):
     assert "description mode: grounded" in result.stdout
     assert "quality flags:" in result.stdout
     # default mode 'auto': the embedded model's measured best (manifest), facts, when the knowledge extra is there
-    auto = scelmo("describe", small_h5ad, "--max-genes", "2", "--out", tmp_path / "auto.csv", home=tmp_path / "home",
-                  check=True)
+    auto = scelmo(
+        "describe", small_h5ad, "--max-genes", "2", "--out", tmp_path / "auto.csv", home=tmp_path / "home", check=True
+    )
     from scelmo_desktop.core.knowledge.genes import catalog_available
 
     expected = "facts" if catalog_available() else "llm"
@@ -121,8 +163,19 @@ def test_describe_gene_list_in_facts_mode_needs_no_llm(tmp_path):
 
     out = tmp_path / "report.csv"
     # facts mode never touches the LLM, so not even a missing model file stops it
-    result = scelmo("describe", "--genes", "CD3E,MS4A1,NOTAGENE1", "--mode", "facts", "--report", out,
-                    "--llm", tmp_path / "missing.gguf", home=tmp_path / "home", check=True)
+    result = scelmo(
+        "describe",
+        "--genes",
+        "CD3E,MS4A1,NOTAGENE1",
+        "--mode",
+        "facts",
+        "--report",
+        out,
+        "--llm",
+        tmp_path / "missing.gguf",
+        home=tmp_path / "home",
+        check=True,
+    )
     assert "LLM calls: 0 (cached: 0)" in result.stdout
     table = pd.read_csv(out).set_index("name")
     assert "CD3 epsilon subunit" in table.loc["CD3E", "text"] and table.loc["NOTAGENE1", "text"] == "Gene NOTAGENE1."
@@ -139,8 +192,19 @@ def test_tables_import_list_and_run_with_it(tmp_path, small_h5ad, pbmc):
     imported = scelmo("tables", "import", tmp_path / "genept.pickle", "--name", "genept-v1", home=home, check=True)
     assert "imported 'genept-v1': 200 genes x 8 dimensions" in imported.stdout
     assert "genept-v1: 200 genes x 8" in scelmo("tables", "list", home=home, check=True).stdout
-    run = scelmo("run", small_h5ad, "--out", tmp_path / "out", "--gene-table", "genept-v1", "--label-key",
-                 "bulk_labels", "--no-baselines", home=home, check=True)
+    run = scelmo(
+        "run",
+        small_h5ad,
+        "--out",
+        tmp_path / "out",
+        "--gene-table",
+        "genept-v1",
+        "--label-key",
+        "bulk_labels",
+        "--no-baselines",
+        home=home,
+        check=True,
+    )
     assert "LLM calls: 0 (cached: 0)" in run.stdout and "200 with a vector" in run.stdout
 
 
@@ -151,8 +215,9 @@ def test_pack_moves_descriptions_between_workstations(tmp_path):
     assert "exported 2 descriptions" in exported.stdout
     imported = scelmo("packs", "import", tmp_path / "pack.zip", home=second, check=True)
     assert "imported 2 new of 2 descriptions" in imported.stdout
-    reused = scelmo("describe", "--genes", "CD3E,LYZ", "--max-tokens", "12", "--mode", "grounded", home=second,
-                    check=True)
+    reused = scelmo(
+        "describe", "--genes", "CD3E,LYZ", "--max-tokens", "12", "--mode", "grounded", home=second, check=True
+    )
     assert "LLM calls: 0 (cached: 2)" in reused.stdout
 
 
@@ -160,8 +225,15 @@ def test_hand_edit_wins_and_is_versioned(tmp_path):
     import pandas as pd
 
     home = tmp_path / "home"
-    first = scelmo("edit", "LYZ", "LYZ encodes lysozyme, a bacteriolytic enzyme of monocytes.", "--author", "ana",
-                   home=home, check=True)
+    first = scelmo(
+        "edit",
+        "LYZ",
+        "LYZ encodes lysozyme, a bacteriolytic enzyme of monocytes.",
+        "--author",
+        "ana",
+        home=home,
+        check=True,
+    )
     assert "edit #1" in first.stdout
     assert "edit #2" in scelmo("edit", "LYZ", "LYZ encodes lysozyme (curated).", home=home, check=True).stdout
     scelmo("describe", "--genes", "LYZ,CD3E", "--mode", "facts", "--report", tmp_path / "r.csv", home=home, check=True)

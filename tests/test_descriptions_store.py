@@ -30,14 +30,25 @@ class CountingFake:
 
 
 def _describe(store, factory, *, entities=GENES, params=TEST_PARAMS, sha="a" * 64, **kwargs):
-    return describe_entities(entities, kind="gene", model_sha256=sha, model_name="m", llm_factory=factory,
-                             store=store, template=load_template("gene"), params=params, **kwargs)
+    return describe_entities(
+        entities,
+        kind="gene",
+        model_sha256=sha,
+        model_name="m",
+        llm_factory=factory,
+        store=store,
+        template=load_template("gene"),
+        params=params,
+        **kwargs,
+    )
 
 
 def test_prompt_template_is_the_verbatim_scelmo_prompt():
     template = load_template("gene")
-    assert template.render("CD3E") == ("Please summarize the major function of gene: CD3E. Use academic language "
-                                       "in one paragraph and include pathway information.")
+    assert template.render("CD3E") == (
+        "Please summarize the major function of gene: CD3E. Use academic language "
+        "in one paragraph and include pathway information."
+    )
 
 
 def test_keys_separate_models_prompts_and_decoding(tmp_path):
@@ -79,7 +90,8 @@ def test_real_llm_run_resumes_after_interruption(tmp_path, llm, llm_info):
         _describe(store, lambda: llm, sha=llm_info.sha256, progress=stop_after_two, cancel=cancel)
     with Store(store_path) as store:  # a fresh connection, as after a restart
         first_pass = store.get_descriptions(
-            description_key("gene", llm_info.sha256, load_template("gene"), TEST_PARAMS), GENES)
+            description_key("gene", llm_info.sha256, load_template("gene"), TEST_PARAMS), GENES
+        )
         assert sorted(first_pass) == sorted(GENES[:2])
         resumed = _describe(store, lambda: llm, sha=llm_info.sha256)
         assert resumed.n_cached == 2 and resumed.n_llm_calls == 3

@@ -40,23 +40,33 @@ def test_notebook_session_through_the_face(tmp_path, models):
 
     is_reference = np.arange(adata.n_obs) % 3 != 0
     reference, query = adata[is_reference].copy(), adata[~is_reference].copy()
-    record = scelmo.tl.annotate(query, reference=reference, label_key="bulk_labels", key_added="predicted",
-                                models=models, **SETTINGS)
+    record = scelmo.tl.annotate(
+        query, reference=reference, label_key="bulk_labels", key_added="predicted", models=models, **SETTINGS
+    )
     assert {"predicted", "predicted_confidence", "predicted_similarity"} <= set(query.obs)
     assert "scelmo_label" not in query.obs
     assert record["metrics"]["accuracy"] > 0.6, record["metrics"]
     assert record["llm"]["name"] == "none (facts mode)" and record["embedder"]["sha256"]
 
     adata.obs["batch"] = np.where(np.arange(adata.n_obs) % 2 == 0, "A", "B")
-    scores = scelmo.tl.integrate(adata, batch_key="batch", label_key="bulk_labels", key_added="X_integrated_here",
-                                 epochs=2, models=models, **SETTINGS)
+    scores = scelmo.tl.integrate(
+        adata,
+        batch_key="batch",
+        label_key="bulk_labels",
+        key_added="X_integrated_here",
+        epochs=2,
+        models=models,
+        **SETTINGS,
+    )
     assert "X_integrated_here" in adata.obsm and "X_scelmo_integrated" not in adata.obsm
     assert {"scELMo (zero-shot)", "scELMo adaptor (batch-adversarial)", "Harmony (on PCA)"} <= set(scores["method"])
     assert scores[["S_bio", "S_batch", "overall"]].apply(lambda c: c.between(0, 1)).all().all()
 
-    for figure in (scelmo.pl.umap(adata, color="my_clusters"),
-                   scelmo.pl.confusion(query, truth_key="bulk_labels", key="predicted", path=tmp_path / "c.png"),
-                   scelmo.pl.integration_scores(scores)):
+    for figure in (
+        scelmo.pl.umap(adata, color="my_clusters"),
+        scelmo.pl.confusion(query, truth_key="bulk_labels", key="predicted", path=tmp_path / "c.png"),
+        scelmo.pl.integration_scores(scores),
+    ):
         assert figure.axes
     assert (tmp_path / "c.png").stat().st_size > 1000
     written = scelmo.io.write(adata, tmp_path / "session.h5ad")

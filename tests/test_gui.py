@@ -3,7 +3,6 @@ clustering → the UMAP view; cancelling keeps stored work; projects round-trip 
 the screenshot driver fills every panel. (How responsive the window stays during a job is a timing:
 benchmarks/gui_responsiveness.py measures it.)"""
 
-
 import numpy as np
 import pytest
 
@@ -129,8 +128,15 @@ def test_open_project_shows_its_settings_in_every_panel(qtbot, window, tmp_path)
 
     window.open_project(str(saved))
     opened = window.project.settings
-    assert (opened.max_genes, opened.n_neighbors, opened.threshold, opened.epochs, opened.repeats, opened.parallel,
-            opened.mode) == (123, 21, 0.4, 12, 5, 3, "facts")
+    assert (
+        opened.max_genes,
+        opened.n_neighbors,
+        opened.threshold,
+        opened.epochs,
+        opened.repeats,
+        opened.parallel,
+        opened.mode,
+    ) == (123, 21, 0.4, 12, 5, 3, "facts")
     shown = 0
     for panel in panels.values():
         for form in panel.setting_forms:

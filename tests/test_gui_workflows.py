@@ -72,8 +72,9 @@ def test_integration_panel_maps_ensembl_ids_and_records_provenance(qtbot, facts_
     record = provenance(folder)
     # without the Ensembl → symbol mapping no gene had a vector (the drift this test pins down)
     assert record["genes_with_vector"] >= 150 and record["n_genes"] == window.project.adata.n_vars
-    assert {"integration_metrics.csv", "integration_scores.png", "integration_report.html",
-            "integration.h5ad"} <= {p.name for p in folder.iterdir()}
+    assert {"integration_metrics.csv", "integration_scores.png", "integration_report.html", "integration.h5ad"} <= {
+        p.name for p in folder.iterdir()
+    }
     methods = set(panel.table.model_.frame["method"])
     assert {"scELMo (zero-shot)", "PCA (scanpy route)", "Harmony (on PCA)"} <= methods
     assert "Best overall" in panel.status.text()

@@ -20,8 +20,9 @@ def catalog():
 
 def test_fact_sheets_for_cd3e_ms4a1_lyz(catalog):
     sheets = gene_fact_sheets(["CD3E", "MS4A1", "LYZ"], catalog)
-    assert sheets.texts["CD3E"].startswith("CD3E, CD3 epsilon subunit of T-cell receptor complex, is a protein-coding "
-                                           "gene on chromosome 11 (11q23.3).")
+    assert sheets.texts["CD3E"].startswith(
+        "CD3E, CD3 epsilon subunit of T-cell receptor complex, is a protein-coding gene on chromosome 11 (11q23.3)."
+    )
     assert "membrane spanning 4-domains A1" in sheets.texts["MS4A1"] and "chromosome 11" in sheets.texts["MS4A1"]
     assert "lysozyme" in sheets.texts["LYZ"] and "chromosome 12" in sheets.texts["LYZ"]
     assert "Linked disease: Amyloidosis" in sheets.texts["LYZ"]  # from the UniProt disease package
@@ -60,10 +61,16 @@ def test_app_runs_without_the_gpl_packages(monkeypatch):
 
 
 EXPECTED_CL = {
-    "CD14+ Monocyte": "CL:0001054", "Dendritic": "CL:0000451", "CD19+ B": "CL:0001201",
-    "CD4+/CD25 T Reg": "regulatory T cell", "CD4+/CD45RA+/CD25- Naive T": "naive T cell",
-    "CD4+/CD45RO+ Memory": "memory T cell", "CD8+ Cytotoxic T": "cytotoxic T cell",
-    "CD8+/CD45RA+ Naive Cytotoxic": "CD8-positive", "CD34+": "CD34-positive", "CD56+ NK": "natural killer cell",
+    "CD14+ Monocyte": "CL:0001054",
+    "Dendritic": "CL:0000451",
+    "CD19+ B": "CL:0001201",
+    "CD4+/CD25 T Reg": "regulatory T cell",
+    "CD4+/CD45RA+/CD25- Naive T": "naive T cell",
+    "CD4+/CD45RO+ Memory": "memory T cell",
+    "CD8+ Cytotoxic T": "cytotoxic T cell",
+    "CD8+/CD45RA+ Naive Cytotoxic": "CD8-positive",
+    "CD34+": "CD34-positive",
+    "CD56+ NK": "natural killer cell",
 }
 
 
@@ -90,15 +97,17 @@ def test_modes_with_the_real_llm(tmp_path, llm_source, catalog):
         assert "Facts about gene CD3E" in grounded.prompts["CD3E"] and "chromosome 11" in grounded.prompts["CD3E"]
         assert set(plain.flags) == set(genes) and all(isinstance(f, list) for f in plain.flags.values())
         # the embedded 270M model echoes the prompt (measured); the fallback policy embeds the fact sheet instead
-        fallback = describe_gene_list(genes, mode="llm", llm=llm_source, store=store, params=TEST_PARAMS,
-                                      on_flag="facts")
+        fallback = describe_gene_list(
+            genes, mode="llm", llm=llm_source, store=store, params=TEST_PARAMS, on_flag="facts"
+        )
         assert fallback.n_llm_calls == 0
         for gene in fallback.fell_back:
             assert fallback.texts[gene] == facts.texts[gene] and fallback.generated[gene] == plain.texts[gene]
         assert fallback.fell_back == [g for g in genes if plain.flags[g]]
         # regenerate: one sampled retry per flagged answer, then the fact sheet if still flagged
-        retried = describe_gene_list(genes, mode="llm", llm=llm_source, store=store, params=TEST_PARAMS,
-                                     on_flag="regenerate")
+        retried = describe_gene_list(
+            genes, mode="llm", llm=llm_source, store=store, params=TEST_PARAMS, on_flag="regenerate"
+        )
         flagged_first = [g for g in genes if plain.flags[g]]
         assert retried.n_llm_calls == len(flagged_first)
         for gene in flagged_first:
@@ -113,16 +122,23 @@ def test_user_knowledge_files_in_four_formats(tmp_path, catalog):
     (tmp_path / "genept.json").write_text(json.dumps({"CD3E": "Summary: part of the TCR-CD3 complex."}))
     (tmp_path / "gene_info").write_text(
         "#tax_id\tGeneID\tSymbol\tSynonyms\tmap_location\tdescription\ttype_of_gene\n"
-        "9606\t916\tCD3E\tIMD18|T3E\t11q23.3\tCD3 epsilon subunit of T-cell receptor complex\tprotein-coding\n")
-    (tmp_path / "uniprot.tsv").write_text("Entry\tGene Names\tFunction [CC]\n"
-                                          "P07766\tCD3E T3E\tFUNCTION: Part of the TCR-CD3 complex.\n")
+        "9606\t916\tCD3E\tIMD18|T3E\t11q23.3\tCD3 epsilon subunit of T-cell receptor complex\tprotein-coding\n"
+    )
+    (tmp_path / "uniprot.tsv").write_text(
+        "Entry\tGene Names\tFunction [CC]\nP07766\tCD3E T3E\tFUNCTION: Part of the TCR-CD3 complex.\n"
+    )
     (tmp_path / "mine.csv").write_text("symbol,text\nCD3E,My lab's note on CD3E.\n")
-    formats = {name: load_user_knowledge(tmp_path / name) for name in ("genept.json", "gene_info", "uniprot.tsv", "mine.csv")}
+    formats = {
+        name: load_user_knowledge(tmp_path / name) for name in ("genept.json", "gene_info", "uniprot.tsv", "mine.csv")
+    }
     assert formats["genept.json"].texts["CD3E"].startswith("Summary: part of the TCR-CD3")
-    assert formats["gene_info"].texts["CD3E"] == ("CD3 epsilon subunit of T-cell receptor complex; type: protein-coding; "
-                                                  "location: 11q23.3; synonyms: IMD18, T3E.")
+    assert formats["gene_info"].texts["CD3E"] == (
+        "CD3 epsilon subunit of T-cell receptor complex; type: protein-coding; location: 11q23.3; synonyms: IMD18, T3E."
+    )
     assert formats["uniprot.tsv"].texts["CD3E"] == "Part of the TCR-CD3 complex."
-    assert formats["mine.csv"].source["format"] == "symbol,text table" and len(formats["mine.csv"].source["sha256"]) == 64
+    assert (
+        formats["mine.csv"].source["format"] == "symbol,text table" and len(formats["mine.csv"].source["sha256"]) == 64
+    )
     sheets = gene_fact_sheets(["CD3E", "LYZ"], catalog, user=[formats["mine.csv"]])
     assert sheets.texts["CD3E"].startswith("My lab's note on CD3E. CD3E, CD3 epsilon subunit")
     assert sheets.source["user_files"][0]["name"] == "mine" and sheets.match_counts["user-file"] == 1
@@ -134,12 +150,20 @@ def test_cell_type_descriptions_in_facts_and_grounded_modes(tmp_path, llm_source
 
     small = pbmc[pbmc.obs["bulk_labels"].isin(["CD14+ Monocyte", "Dendritic"])].copy()
     with Store(tmp_path / "s.sqlite") as store:
-        facts = describe_cell_types(small, "bulk_labels", settings=PipelineSettings(mode="facts"), llm=llm_source,
-                                    store=store)
+        facts = describe_cell_types(
+            small, "bulk_labels", settings=PipelineSettings(mode="facts"), llm=llm_source, store=store
+        )
         assert facts.n_llm_calls == 0
-        assert facts.texts["CD14+ Monocyte"].startswith("CD14+ Monocyte: CD14-positive monocyte (CL:0001054): A monocyte")
-        grounded = describe_cell_types(small, "bulk_labels", settings=PipelineSettings(mode="grounded", params=TEST_PARAMS),
-                                       llm=llm_source, store=store)
+        assert facts.texts["CD14+ Monocyte"].startswith(
+            "CD14+ Monocyte: CD14-positive monocyte (CL:0001054): A monocyte"
+        )
+        grounded = describe_cell_types(
+            small,
+            "bulk_labels",
+            settings=PipelineSettings(mode="grounded", params=TEST_PARAMS),
+            llm=llm_source,
+            store=store,
+        )
         assert grounded.n_llm_calls == 2 and "CL:0000451" in grounded.prompts["Dendritic"]
 
 

@@ -79,8 +79,13 @@ def test_go_database_script_says_why_when_it_cannot(tmp_path):
         if shutil.which(tool):
             (bin_dir / tool).symlink_to(shutil.which(tool))
     script = Path(__file__).resolve().parents[1] / "packaging" / "go_databases.sh"
-    result = subprocess.run([str(bin_dir / "bash"), str(script), str(tmp_path / "go")], capture_output=True,
-                            text=True, env={"PATH": str(bin_dir), "HOME": str(tmp_path)}, timeout=60)
+    result = subprocess.run(
+        [str(bin_dir / "bash"), str(script), str(tmp_path / "go")],
+        capture_output=True,
+        text=True,
+        env={"PATH": str(bin_dir), "HOME": str(tmp_path)},
+        timeout=60,
+    )
     assert result.returncode == 0 and "not installed" in result.stdout and "apt-get" in result.stdout
     assert not (tmp_path / "go").exists()
 
@@ -91,8 +96,10 @@ def test_pathways_exclude_kegg_and_read_as_names(function):
     assert pathway_name("KEGG_T_CELL_RECEPTOR_SIGNALING_PATHWAY") is None
     assert pathway_name("REACTOME_TCR_SIGNALING") == "TCR signaling (Reactome)"
     assert go_term_name("B Cell Activation (GO:0042113)") == "B cell activation"
-    assert go_term_name("Positive Regulation Of Interleukin-2 Production (GO:0032743)") == \
-        "positive regulation of interleukin-2 production"
+    assert (
+        go_term_name("Positive Regulation Of Interleukin-2 Production (GO:0032743)")
+        == "positive regulation of interleukin-2 production"
+    )
 
 
 def test_sources_record_package_version_and_hash(function, markers):
@@ -131,8 +138,15 @@ def test_the_marker_pickle_goes_through_the_restricted_unpickler(monkeypatch, ma
     assert seen and seen[0] > 1_000_000 and reloaded.markers("CL:0000623", 1) == markers.markers("CL:0000623", 1)
 
 
-@pytest.mark.parametrize("label, term", [("CD14 Monocytes", "CL:0001054"), ("Megakaryocytes", "CL:0000556"),
-                                         ("NK cells", "CL:0000623"), ("CD8 T", "CL:0000625")])
+@pytest.mark.parametrize(
+    "label, term",
+    [
+        ("CD14 Monocytes", "CL:0001054"),
+        ("Megakaryocytes", "CL:0000556"),
+        ("NK cells", "CL:0000623"),
+        ("CD8 T", "CL:0000625"),
+    ],
+)
 def test_lab_labels_map_to_cell_ontology(label, term):
     from scelmo_desktop.core.knowledge.cell_ontology import CellOntology
 
@@ -157,8 +171,16 @@ def test_annotation_with_no_reference_from_curated_markers(tmp_path, markers):
     adata = sc.datasets.pbmc68k_reduced()
     names = sorted(set(adata.obs["bulk_labels"].astype(str)))
     with scelmo.models.load(mode="facts", store=tmp_path / "store.sqlite") as models:
-        record = scelmo.tl.annotate(adata, method="text", text_scoring="knowledge", candidates=names,
-                                    label_key="bulk_labels", models=models, layer="raw", threshold=0.5)
+        record = scelmo.tl.annotate(
+            adata,
+            method="text",
+            text_scoring="knowledge",
+            candidates=names,
+            label_key="bulk_labels",
+            models=models,
+            layer="raw",
+            threshold=0.5,
+        )
     assert record["metrics"]["accuracy"] > 0.55, record["metrics"]  # measured 0.667 without a threshold
     assert record["cell_ontology"]["CD14+ Monocyte"]["term_id"] == "CL:0001054"
     assert "LYZ" in record["markers"]["CD14+ Monocyte"] and record["table_genes"] == 0  # no gene table built
@@ -181,4 +203,7 @@ def test_fact_sheets_say_what_genes_do_within_the_window(function, markers):
     assert "cellconsensus" in packages and packages & {"blitzgsea", "r-bioc-org.hs.eg.db"}
     assert "cellconsensus" in sheets.knowledge_id
     if GODatabase.load() is not None:  # its processes; functions and definitions measured worse in the sheet
-        assert "natural killer cell degranulation" in sheets.texts["NKG7"] and "Molecular functions" not in sheets.texts["LYZ"]
+        assert (
+            "natural killer cell degranulation" in sheets.texts["NKG7"]
+            and "Molecular functions" not in sheets.texts["LYZ"]
+        )

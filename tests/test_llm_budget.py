@@ -16,8 +16,9 @@ GENES = ["CD3E", "MS4A1", "LYZ", "NKG7", "PPBP", "GNLY"]
 
 def test_llm_genes_budget_describes_the_first_genes_and_gives_the_rest_fact_sheets(tmp_path, llm_source):
     with Store(tmp_path / "s.sqlite") as store:
-        result = describe_gene_list(GENES, mode="grounded", llm=llm_source, store=store, params=TEST_PARAMS,
-                                    llm_genes=2)
+        result = describe_gene_list(
+            GENES, mode="grounded", llm=llm_source, store=store, params=TEST_PARAMS, llm_genes=2
+        )
     sheets = gene_fact_sheets(GENES).texts
     assert list(result.generated) == GENES[:2] and result.n_llm_calls == 2
     assert result.from_facts == GENES[2:] and all(result.texts[g] == sheets[g] for g in GENES[2:])
@@ -28,8 +29,9 @@ def test_llm_genes_budget_describes_the_first_genes_and_gives_the_rest_fact_shee
 def test_llm_minutes_budget_stops_generation_and_keeps_what_finished(tmp_path, llm_source):
     with Store(tmp_path / "s.sqlite") as store:
         # a budget shorter than one answer: the first answers that finish are kept, generation then stops
-        result = describe_gene_list(GENES, mode="grounded", llm=llm_source, store=store, params=TEST_PARAMS,
-                                    llm_minutes=1e-6)
+        result = describe_gene_list(
+            GENES, mode="grounded", llm=llm_source, store=store, params=TEST_PARAMS, llm_minutes=1e-6
+        )
         assert result.budget_reached and 1 <= len(result.generated) < len(GENES)
         assert set(result.texts) == set(GENES) and len(result.from_facts) == len(GENES) - len(result.generated)
         again = describe_gene_list(GENES, mode="grounded", llm=llm_source, store=store, params=TEST_PARAMS)
@@ -40,6 +42,7 @@ def test_llm_minutes_budget_stops_generation_and_keeps_what_finished(tmp_path, l
 
 def test_zero_llm_genes_makes_no_llm_call(tmp_path, llm_source):
     with Store(tmp_path / "s.sqlite") as store:
-        result = describe_gene_list(GENES, mode="grounded", llm=llm_source, store=store, params=TEST_PARAMS,
-                                    llm_genes=0)
+        result = describe_gene_list(
+            GENES, mode="grounded", llm=llm_source, store=store, params=TEST_PARAMS, llm_genes=0
+        )
     assert result.n_llm_calls == 0 and not llm_source.loads and result.from_facts == GENES

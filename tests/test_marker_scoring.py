@@ -65,9 +65,24 @@ def stored(value):
 def test_cli_preset_annotation_reports_calls_per_label_and_evidence(pbmc_file, tmp_path):
     pytest.importorskip("cellconsensus")
     out = tmp_path / "preset.h5ad"
-    result = run_cli("annotate", "--query", pbmc_file, "--mode", "text", "--preset", "blood", "--label-key",
-                     "bulk_labels", "--layer", "raw", "--threshold", "0.7", "--out", out,
-                     env={"OMP_NUM_THREADS": "1", "SCELMO_HOME": str(tmp_path / "home")})
+    result = run_cli(
+        "annotate",
+        "--query",
+        pbmc_file,
+        "--mode",
+        "text",
+        "--preset",
+        "blood",
+        "--label-key",
+        "bulk_labels",
+        "--layer",
+        "raw",
+        "--threshold",
+        "0.7",
+        "--out",
+        out,
+        env={"OMP_NUM_THREADS": "1", "SCELMO_HOME": str(tmp_path / "home")},
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     annotated = ad.read_h5ad(out)
     record = annotated.uns["scelmo"]["annotation"]
@@ -99,7 +114,11 @@ def test_smoothing_raises_accuracy_on_real_labels(pbmc):
     names = sorted(set(pbmc.obs["bulk_labels"].astype(str)))
     truth = pbmc.obs["bulk_labels"].astype(str)
     alone = knowledge_match(expression.matrix, expression.var_names, names)
-    smoothed = knowledge_match(expression.matrix, expression.var_names, names,
-                               graph=expression_graph(expression.matrix))
+    smoothed = knowledge_match(
+        expression.matrix, expression.var_names, names, graph=expression_graph(expression.matrix)
+    )
     assert scores(truth, smoothed.labels)["accuracy"] >= scores(truth, alone.labels)["accuracy"] > 0.6
-    assert smoothed.evidence["CD14+ Monocyte"][0]["mean_in_type"] > smoothed.evidence["CD14+ Monocyte"][0]["mean_elsewhere"]
+    assert (
+        smoothed.evidence["CD14+ Monocyte"][0]["mean_in_type"]
+        > smoothed.evidence["CD14+ Monocyte"][0]["mean_elsewhere"]
+    )

@@ -14,7 +14,9 @@ def test_metrics_on_known_partitions():
     assert metrics.nmi(labels, [0, 1, 0, 1]) == pytest.approx(0.0, abs=1e-12)
     X = np.array([[0.0], [0.1], [10.0], [10.1]])
     # two tight, far-apart groups: silhouette ~ 1 -> rescaled ~ 1; raw value in [-1, 1]
-    assert metrics.silhouette_label(X, labels) == pytest.approx((metrics.silhouette_label(X, labels, rescale=False) + 1) / 2)
+    assert metrics.silhouette_label(X, labels) == pytest.approx(
+        (metrics.silhouette_label(X, labels, rescale=False) + 1) / 2
+    )
     assert metrics.silhouette_label(X, labels) > 0.99
 
 

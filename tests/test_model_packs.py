@@ -22,8 +22,22 @@ def source_folder(tmp_path):
 
 def test_round_trip_installs_a_verified_model(tmp_path, source_folder, capsys):
     pack = tmp_path / "tiny.zip"
-    assert cli.main(["--models-dir", str(source_folder), "models", "export", "tiny", "--out", str(pack),
-                     "--license", "CC-BY-4.0"]) == 0
+    assert (
+        cli.main(
+            [
+                "--models-dir",
+                str(source_folder),
+                "models",
+                "export",
+                "tiny",
+                "--out",
+                str(pack),
+                "--license",
+                "CC-BY-4.0",
+            ]
+        )
+        == 0
+    )
     target = tmp_path / "models"
     assert cli.main(["--models-dir", str(target), "models", "import", str(pack)]) == 0
     assert "every file verified" in capsys.readouterr().out
@@ -51,8 +65,12 @@ def test_altered_pack_is_refused_and_nothing_installed(tmp_path, source_folder):
 
 def test_member_escaping_the_models_folder_is_refused(tmp_path):
     evil = tmp_path / "evil.zip"
-    manifest = {"format": "scelmo-model-pack", "version": 1, "files": {"../escaped.gguf": "0" * 64},
-                "model": {"name": "evil", "kind": "gguf", "file": "../escaped.gguf"}}
+    manifest = {
+        "format": "scelmo-model-pack",
+        "version": 1,
+        "files": {"../escaped.gguf": "0" * 64},
+        "model": {"name": "evil", "kind": "gguf", "file": "../escaped.gguf"},
+    }
     with zipfile.ZipFile(evil, "w") as archive:
         archive.writestr(PACK_MANIFEST, json.dumps(manifest))
         archive.writestr("../escaped.gguf", b"GGUF")

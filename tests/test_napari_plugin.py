@@ -36,8 +36,15 @@ def test_manifest_names_a_widget_that_adds_the_cells(qtbot):
     viewer = FakeViewer()
     widget = widget_class(viewer)
     qtbot.addWidget(widget)
-    fake = type("A", (), {"obsm": {"X_umap": np.random.default_rng(0).random((30, 2))},
-                          "obs": pd.DataFrame({"scelmo_leiden": np.repeat(["0", "1", "2"], 10)}), "n_obs": 30})()
+    fake = type(
+        "A",
+        (),
+        {
+            "obsm": {"X_umap": np.random.default_rng(0).random((30, 2))},
+            "obs": pd.DataFrame({"scelmo_leiden": np.repeat(["0", "1", "2"], 10)}),
+            "n_obs": 30,
+        },
+    )()
     widget.add_cells_layer(fake)
     data, options = viewer.layers[0]
     assert data.shape == (30, 2) and options["face_color"] == "cluster"

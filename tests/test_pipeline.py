@@ -23,8 +23,9 @@ def pipeline_run(tmp_path_factory, pbmc, llm, llm_info, embedder):
     tmp = tmp_path_factory.mktemp("pipeline")
     source = LLMSource(name=llm_info.name, sha256=llm_info.sha256, factory=lambda: llm, info=llm.info())
     with Store(tmp / "store.sqlite") as store:
-        result = run_pipeline(pbmc.copy(), settings=SETTINGS, llm=source, embedder=embedder, store=store,
-                              data_name="pbmc68k_reduced")
+        result = run_pipeline(
+            pbmc.copy(), settings=SETTINGS, llm=source, embedder=embedder, store=store, data_name="pbmc68k_reduced"
+        )
     paths = write_outputs(result, tmp / "out", label_key="bulk_labels")
     return result, paths, tmp
 
@@ -35,8 +36,13 @@ def test_outputs_written(pipeline_run):
         assert paths[key].is_file() and paths[key].stat().st_size > 0, key
     html = paths["report"].read_text()
     assert "data:image/png;base64," in html and "scELMo-wa" in html and "LLM calls: 4" in html
-    assert set(result.metrics["method"]) == {"scELMo", "scELMo-wa (paper)", "scELMo-aa (paper)",
-                                             "PCA (scanpy route)", "random-table"}
+    assert set(result.metrics["method"]) == {
+        "scELMo",
+        "scELMo-wa (paper)",
+        "scELMo-aa (paper)",
+        "PCA (scanpy route)",
+        "random-table",
+    }
     for column in ("nmi", "ari", "asw_label"):
         assert result.metrics[column].between(0, 1).all()
     assert result.record["coverage"]["n_matched"] == 4  # only the 4 described genes have embeddings
@@ -95,8 +101,9 @@ def test_bad_label_column_fails_before_any_llm_work(pbmc, embedder, llm_info, tm
 
     source = LLMSource(name="x", sha256=llm_info.sha256, factory=lambda: pytest.fail("LLM loaded"))
     with Store(tmp_path / "s.sqlite") as store, pytest.raises(ScelmoError, match="Label column 'nope'"):
-        run_pipeline(pbmc.copy(), settings=PipelineSettings(label_key="nope"), llm=source, embedder=embedder,
-                     store=store)
+        run_pipeline(
+            pbmc.copy(), settings=PipelineSettings(label_key="nope"), llm=source, embedder=embedder, store=store
+        )
 
 
 def test_scaled_matrix_is_refused_for_wa(pbmc):

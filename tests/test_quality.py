@@ -3,12 +3,16 @@
 from scelmo_desktop.core.knowledge.genes import GeneRecord
 from scelmo_desktop.core.text.quality import quality_flags
 
-PROMPT = ("Please summarize the major function of gene: LYZ. Use academic language in one paragraph and include "
-          "pathway information.")
+PROMPT = (
+    "Please summarize the major function of gene: LYZ. Use academic language in one paragraph and include "
+    "pathway information."
+)
 LYZ = GeneRecord(symbol="LYZ", long_name="lysozyme", gene_type="protein_coding", chromosome="12", location="12q15")
-GOOD = ("LYZ encodes lysozyme, an antimicrobial enzyme that hydrolyses peptidoglycan in bacterial cell walls. It is "
-        "abundant in monocytes, macrophages and neutrophils, contributes to innate immunity and is secreted into "
-        "body fluids; the gene lies on chromosome 12.")
+GOOD = (
+    "LYZ encodes lysozyme, an antimicrobial enzyme that hydrolyses peptidoglycan in bacterial cell walls. It is "
+    "abundant in monocytes, macrophages and neutrophils, contributes to innate immunity and is secreted into "
+    "body fluids; the gene lies on chromosome 12."
+)
 
 
 def flags(text, **kwargs):

@@ -36,8 +36,9 @@ def kang_small(tmp_path_factory):
     """1,600 Kang cells (800 per condition, every cell type), raw counts, as an .h5ad."""
     kang = _load("kang")
     rng = np.random.default_rng(0)
-    cells = np.concatenate([rng.choice(np.flatnonzero(kang.obs["condition"] == c), 800, replace=False)
-                            for c in ("control", "stimulated")])
+    cells = np.concatenate(
+        [rng.choice(np.flatnonzero(kang.obs["condition"] == c), 800, replace=False) for c in ("control", "stimulated")]
+    )
     small = kang[np.sort(cells)].copy()
     del small.obs["label"]
     path = tmp_path_factory.mktemp("kang") / "kang_small.h5ad"
@@ -101,16 +102,18 @@ def test_bad_real_inputs_get_one_line_and_exit_2(pbmc3k, tmp_path, capsys):
     small = pbmc3k[:200].copy()
     zeros = ad.AnnData(X=sp.csr_matrix(small.shape, dtype=np.float32), obs=small.obs.copy(), var=small.var.copy())
     zeros.write_h5ad(tmp_path / "zeros.h5ad")
-    err = _one_line_error(capsys, ["run", str(tmp_path / "zeros.h5ad"), "--out", str(tmp_path / "o1"),
-                                   "--mode", "facts"])
+    err = _one_line_error(
+        capsys, ["run", str(tmp_path / "zeros.h5ad"), "--out", str(tmp_path / "o1"), "--mode", "facts"]
+    )
     assert "all zeros" in err and not (tmp_path / "o1").exists()
 
     strange = small.copy()
     strange.var_names = [f"NOTAGENE{i}" for i in range(strange.n_vars)]
     strange.var = strange.var.drop(columns=list(strange.var.columns))
     strange.write_h5ad(tmp_path / "strange.h5ad")
-    err = _one_line_error(capsys, ["run", str(tmp_path / "strange.h5ad"), "--out", str(tmp_path / "o2"),
-                                   "--mode", "facts"])
+    err = _one_line_error(
+        capsys, ["run", str(tmp_path / "strange.h5ad"), "--out", str(tmp_path / "o2"), "--mode", "facts"]
+    )
     assert re.search(r"Only 0 of the \d+ selected genes .* NOTAGENE", err) and "symbol column" in err
     assert not (tmp_path / "o2").exists()
 
@@ -123,8 +126,23 @@ def test_tpm_file_runs_and_reports_what_was_detected(pbmc3k, tmp_path, capsys):
     cells.X = sp.csr_matrix(counts.multiply(1e6 / np.asarray(counts.sum(axis=1))))  # TPM-like: up to ~3e5
     assert cells.X.max() > 3e4
     ad.AnnData(X=cells.X, obs=cells.obs[["celltype"]], var=cells.var).write_h5ad(tmp_path / "tpm.h5ad")
-    code = cli.main(["run", str(tmp_path / "tpm.h5ad"), "--out", str(tmp_path / "o"), "--label-key", "celltype",
-                     "--mode", "facts", "--max-genes", "300", "--no-baselines", "--store", str(tmp_path / "s.sqlite")])
+    code = cli.main(
+        [
+            "run",
+            str(tmp_path / "tpm.h5ad"),
+            "--out",
+            str(tmp_path / "o"),
+            "--label-key",
+            "celltype",
+            "--mode",
+            "facts",
+            "--max-genes",
+            "300",
+            "--no-baselines",
+            "--store",
+            str(tmp_path / "s.sqlite"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "input: detected normalized" in out and "then log1p" in out
@@ -162,10 +180,12 @@ def _seed_means(run_dir, label_key: str, reps: dict[str, str]) -> dict[str, dict
         work.obsm[rep] = adata.obsm[rep]
         runs = [leiden_on_embedding(work, rep, labels=labels, seed=seed) for seed in SEEDS]
         assert runs[0].scores["nmi"] == pytest.approx(written.loc[name, "nmi"], abs=1e-9), (name, written)
-        means[name] = {"nmi": float(np.mean([r.scores["nmi"] for r in runs])),
-                       "ari": float(np.mean([r.scores["ari"] for r in runs])),
-                       "n_clusters": max(len(set(r.clusters)) for r in runs),
-                       "per_seed": [(round(r.scores["nmi"], 3), round(r.scores["ari"], 3)) for r in runs]}
+        means[name] = {
+            "nmi": float(np.mean([r.scores["nmi"] for r in runs])),
+            "ari": float(np.mean([r.scores["ari"] for r in runs])),
+            "n_clusters": max(len(set(r.clusters)) for r in runs),
+            "per_seed": [(round(r.scores["nmi"], 3), round(r.scores["ari"], 3)) for r in runs],
+        }
     return means
 
 
@@ -175,13 +195,28 @@ def test_default_run_on_raw_pbmc3k_matches_the_scanpy_route(tmp_path, capsys):
     defaults (NMI 0.157, ARI 0.003, 748 clusters) and the paper's wa. A random gene table passes too: it clusters
     PBMC 3k as well as the text table (README, "Real data"), which no clustering test can tell apart."""
     path = real_files.path("pbmc3k")
-    code = cli.main(["run", str(path), "--out", str(tmp_path / "o"), "--label-key", "celltype", "--mode", "facts",
-                     "--store", str(tmp_path / "s.sqlite")])
+    code = cli.main(
+        [
+            "run",
+            str(path),
+            "--out",
+            str(tmp_path / "o"),
+            "--label-key",
+            "celltype",
+            "--mode",
+            "facts",
+            "--store",
+            str(tmp_path / "s.sqlite"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "input: detected counts" in out and "gene set: the 2000 most variable of 32738 genes, 2000 with" in out
-    means = _seed_means(tmp_path / "o", "celltype", {"X_scelmo": "scELMo", "X_scelmo_wa": "scELMo-wa (paper)",
-                                                     "X_scelmo_baseline_pca": "PCA (scanpy route)"})
+    means = _seed_means(
+        tmp_path / "o",
+        "celltype",
+        {"X_scelmo": "scELMo", "X_scelmo_wa": "scELMo-wa (paper)", "X_scelmo_baseline_pca": "PCA (scanpy route)"},
+    )
     ours, route, wa = means["scELMo"], means["PCA (scanpy route)"], means["scELMo-wa (paper)"]
     # 3-seed means measured over 7 perturbations (none, 4 embedding and 2 gene-table noise draws): scELMo NMI
     # 0.831-0.841, ARI 0.845-0.858; their sd, from the single runs' (NMI <= 0.014, ARI <= 0.018) over 3 seeds,
@@ -201,10 +236,26 @@ def test_kang_end_to_end_cell_types_and_conditions(kang_small, tmp_path, capsys)
     """Kang 2018 raw counts: clustering by cell type, integration across conditions, and the in-silico
     treatment (stimulated vs control) ranking interferon-stimulated genes first."""
     store = str(tmp_path / "s.sqlite")
-    assert cli.main(["run", str(kang_small), "--out", str(tmp_path / "run"), "--label-key", "cell_type",
-                     "--mode", "facts", "--store", store]) == 0
-    means = _seed_means(tmp_path / "run", "cell_type",
-                        {"X_scelmo": "scELMo", "X_scelmo_baseline_pca": "PCA (scanpy route)"})
+    assert (
+        cli.main(
+            [
+                "run",
+                str(kang_small),
+                "--out",
+                str(tmp_path / "run"),
+                "--label-key",
+                "cell_type",
+                "--mode",
+                "facts",
+                "--store",
+                store,
+            ]
+        )
+        == 0
+    )
+    means = _seed_means(
+        tmp_path / "run", "cell_type", {"X_scelmo": "scELMo", "X_scelmo_baseline_pca": "PCA (scanpy route)"}
+    )
     ours, route = means["scELMo"], means["PCA (scanpy route)"]
     # benchmarks/science_test_noise.py on these 1,600 cells, Leiden seeds 0-4 x (none, 4 embedding and 2 gene-table
     # noise draws): scELMo single runs NMI 0.717 +- 0.002 (0.714-0.719), ARI 0.539 +- 0.003 (0.536-0.544), every
@@ -216,17 +267,81 @@ def test_kang_end_to_end_cell_types_and_conditions(kang_small, tmp_path, capsys)
     # NMI -0.056 to -0.054, ARI -0.170 to -0.169 (single runs -0.055 +- 0.002, -0.169 +- 0.004): worst - 0.03
     assert ours["nmi"] - route["nmi"] >= -0.09 and ours["ari"] - route["ari"] >= -0.20, means
 
-    assert cli.main(["integrate", str(kang_small), "--batch-key", "condition", "--label-key", "cell_type",
-                     "--mode", "facts", "--epochs", "10", "--out", str(tmp_path / "int"), "--store", store]) == 0
+    assert (
+        cli.main(
+            [
+                "integrate",
+                str(kang_small),
+                "--batch-key",
+                "condition",
+                "--label-key",
+                "cell_type",
+                "--mode",
+                "facts",
+                "--epochs",
+                "10",
+                "--out",
+                str(tmp_path / "int"),
+                "--store",
+                store,
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(tmp_path / "int" / "integration_metrics.csv").set_index("method")
     assert table.loc["scELMo (zero-shot)", "S_bio"] > 0.4 and "Harmony (on PCA)" in table.index
 
-    assert cli.main(["treatment", str(kang_small), "--condition-key", "condition", "--control", "control",
-                     "--disease", "stimulated", "--mode", "facts", "--repeats", "2", "--epochs", "15",
-                     "--out", str(tmp_path / "treat"), "--store", store]) == 0
+    assert (
+        cli.main(
+            [
+                "treatment",
+                str(kang_small),
+                "--condition-key",
+                "condition",
+                "--control",
+                "control",
+                "--disease",
+                "stimulated",
+                "--mode",
+                "facts",
+                "--repeats",
+                "2",
+                "--epochs",
+                "15",
+                "--out",
+                str(tmp_path / "treat"),
+                "--store",
+                store,
+            ]
+        )
+        == 0
+    )
     ranking = pd.read_csv(tmp_path / "treat" / "treatment_ranking.csv")
-    isgs = {"ISG15", "IFI6", "IFIT1", "IFIT3", "IFIT2", "MX1", "ISG20", "IFITM3", "LY6E", "IFI44L", "OAS1", "RSAD2",
-            "IFI27", "IFITM1", "IFI35", "MX2", "OASL", "XAF1", "CXCL10", "APOBEC3A", "TNFSF10", "EPSTI1", "HERC5"}
+    isgs = {
+        "ISG15",
+        "IFI6",
+        "IFIT1",
+        "IFIT3",
+        "IFIT2",
+        "MX1",
+        "ISG20",
+        "IFITM3",
+        "LY6E",
+        "IFI44L",
+        "OAS1",
+        "RSAD2",
+        "IFI27",
+        "IFITM1",
+        "IFI35",
+        "MX2",
+        "OASL",
+        "XAF1",
+        "CXCL10",
+        "APOBEC3A",
+        "TNFSF10",
+        "EPSTI1",
+        "HERC5",
+    }
     assert len(set(ranking["gene"].head(20)) & isgs) >= 8, ranking.head(20)
     capsys.readouterr()
 
@@ -240,8 +355,21 @@ def test_mouse_style_symbols_run_with_a_species_note(pbmc3k, tmp_path, capsys):
     mouse = ad.AnnData(X=cells.X, obs=cells.obs[["celltype"]], var=cells.var.set_axis(names))
     mouse.var_names_make_unique()
     mouse.write_h5ad(tmp_path / "mouse_style.h5ad")
-    code = cli.main(["run", str(tmp_path / "mouse_style.h5ad"), "--out", str(tmp_path / "o"), "--mode", "facts",
-                     "--max-genes", "300", "--no-baselines", "--store", str(tmp_path / "s.sqlite")])
+    code = cli.main(
+        [
+            "run",
+            str(tmp_path / "mouse_style.h5ad"),
+            "--out",
+            str(tmp_path / "o"),
+            "--mode",
+            "facts",
+            "--max-genes",
+            "300",
+            "--no-baselines",
+            "--store",
+            str(tmp_path / "s.sqlite"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "note: most gene symbols are written the mouse/rat way" in out
     assert "300 with a vector" in out

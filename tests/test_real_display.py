@@ -15,8 +15,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = Path(sys.executable).with_name("scelmo-desktop")
-PANELS = ["Data", "Models", "Descriptions", "Embeddings", "Clustering", "Annotation", "Integration", "Fine-tuning",
-          "Treatment & perturbation"]
+PANELS = [
+    "Data",
+    "Models",
+    "Descriptions",
+    "Embeddings",
+    "Clustering",
+    "Annotation",
+    "Integration",
+    "Fine-tuning",
+    "Treatment & perturbation",
+]
 
 
 @pytest.fixture
@@ -27,8 +36,12 @@ def display():
     if shutil.which("Xvfb") is None:
         pytest.skip("no X server can be started here: install xvfb and xauth (apt-get install xvfb xauth)")
     read, write = os.pipe()
-    server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
-                              pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
+        pass_fds=(write,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     os.close(write)
     with os.fdopen(read) as pipe:
         number = pipe.readline().strip()
@@ -48,8 +61,9 @@ def test_the_app_opens_a_real_window_with_the_demo(display, tmp_path):
     shot = tmp_path / "window.png"
     env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}  # the real platform, not offscreen
     env.update(DISPLAY=display, SCELMO_HOME=str(tmp_path / "home"), OMP_NUM_THREADS="1")
-    run = subprocess.run([str(APP), "--demo", "--window-check", str(shot)], env=env, capture_output=True, text=True,
-                         timeout=300)
+    run = subprocess.run(
+        [str(APP), "--demo", "--window-check", str(shot)], env=env, capture_output=True, text=True, timeout=300
+    )
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
     info = json.loads(Path(str(shot) + ".json").read_text())
     assert info["platform"] == "xcb" and info["panels"] == PANELS
@@ -66,8 +80,19 @@ def test_readme_names_the_system_packages_the_binaries_need():
     for tool in ("readelf", "dpkg", "apt-cache", "ldconfig"):
         if shutil.which(tool) is None:
             pytest.skip(f"deriving Debian packages needs {tool} (Debian/Ubuntu with binutils)")
-    derived = subprocess.run([sys.executable, str(ROOT / "packaging" / "linux" / "system_deps.py"), "--venv",
-                              sys.prefix, "--format", "lines"], capture_output=True, text=True, timeout=300)
+    derived = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "packaging" / "linux" / "system_deps.py"),
+            "--venv",
+            sys.prefix,
+            "--format",
+            "lines",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert derived.returncode == 0, derived.stderr
     packages = derived.stdout.split()
     assert {"libxcb-cursor0", "libxcb-icccm4", "libxcb-keysyms1"} <= set(packages)  # the ones a hand list missed

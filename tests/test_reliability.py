@@ -41,7 +41,18 @@ def _rows(home) -> int:
 def test_kill_9_mid_generation_loses_nothing_and_resumes(tmp_path):
     home = tmp_path / "home"
     # batched decoding, 2 genes at a time: answers land in pairs, so the kill finds pairs still in flight
-    argv = [SCELMO, "describe", "--genes", ",".join(GENES), "--mode", "llm", "--max-tokens", "48", "--llm-parallel", "2"]
+    argv = [
+        SCELMO,
+        "describe",
+        "--genes",
+        ",".join(GENES),
+        "--mode",
+        "llm",
+        "--max-tokens",
+        "48",
+        "--llm-parallel",
+        "2",
+    ]
     process = subprocess.Popen(argv, env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -66,8 +77,12 @@ def test_kill_9_mid_generation_loses_nothing_and_resumes(tmp_path):
 def test_two_instances_on_one_store(tmp_path):
     home = tmp_path / "home"
     argv = [SCELMO, "describe", "--mode", "llm", "--max-tokens", "16", "--genes"]
-    first = subprocess.Popen(argv + [",".join(GENES[:4])], env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    second = subprocess.Popen(argv + [",".join(GENES[4:])], env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = subprocess.Popen(
+        argv + [",".join(GENES[:4])], env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    second = subprocess.Popen(
+        argv + [",".join(GENES[4:])], env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     for process in (first, second):
         _, err = process.communicate(timeout=600)
         assert process.returncode == 0, err.decode()[-1500:]
@@ -75,28 +90,61 @@ def test_two_instances_on_one_store(tmp_path):
 
 
 @pytest.mark.slow  # the installed `scelmo demo` in a fresh interpreter without a network
-@pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0,
-                    reason="an empty network namespace needs unshare and root")
+@pytest.mark.skipif(
+    shutil.which("unshare") is None or os.geteuid() != 0, reason="an empty network namespace needs unshare and root"
+)
 def test_demo_runs_in_an_empty_network_namespace(tmp_path):
-    probe = subprocess.run(["unshare", "-n", sys.executable, "-c",
-                            "import socket; s = socket.socket(); s.settimeout(2); print(s.connect_ex(('1.1.1.1', 80)))"],
-                           capture_output=True, text=True, timeout=60)
+    probe = subprocess.run(
+        [
+            "unshare",
+            "-n",
+            sys.executable,
+            "-c",
+            "import socket; s = socket.socket(); s.settimeout(2); print(s.connect_ex(('1.1.1.1', 80)))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert probe.returncode == 0 and probe.stdout.strip() not in ("0", "")  # the namespace really has no route
-    run = subprocess.run(["unshare", "-n", SCELMO, "demo", "--max-genes", "6", "--max-tokens", "24", "--no-baselines",
-                          "--mode", "grounded", "--out", str(tmp_path / "demo")], env=_env(tmp_path / "home"), capture_output=True,
-                         text=True, timeout=900)
+    run = subprocess.run(
+        [
+            "unshare",
+            "-n",
+            SCELMO,
+            "demo",
+            "--max-genes",
+            "6",
+            "--max-tokens",
+            "24",
+            "--no-baselines",
+            "--mode",
+            "grounded",
+            "--out",
+            str(tmp_path / "demo"),
+        ],
+        env=_env(tmp_path / "home"),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     assert (tmp_path / "demo" / "report.html").exists() and "LLM calls: 6" in run.stdout
 
 
 @pytest.mark.slow  # the installed `scelmo-desktop --screenshots` (all nine panels) without a network
-@pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0,
-                    reason="an empty network namespace needs unshare and root")
+@pytest.mark.skipif(
+    shutil.which("unshare") is None or os.geteuid() != 0, reason="an empty network namespace needs unshare and root"
+)
 def test_desktop_flow_runs_in_an_empty_network_namespace(tmp_path):
     app = str(Path(sys.executable).parent / "scelmo-desktop")
-    run = subprocess.run(["unshare", "-n", app, "--screenshots", str(tmp_path / "shots"), "--mode", "facts",
-                          "--max-genes", "40"], env={**_env(tmp_path / "home"), "QT_QPA_PLATFORM": "offscreen"},
-                         capture_output=True, text=True, timeout=900)
+    run = subprocess.run(
+        ["unshare", "-n", app, "--screenshots", str(tmp_path / "shots"), "--mode", "facts", "--max-genes", "40"],
+        env={**_env(tmp_path / "home"), "QT_QPA_PLATFORM": "offscreen"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     assert len(list((tmp_path / "shots").glob("*.png"))) == 9
     assert "failed" not in run.stdout
@@ -158,8 +206,11 @@ def test_adaptor_checkpoints_load_weights_only(tmp_path):
 
 # no subnormal values: scaling one by 0.01 underflows to zero and changes the data itself, so scale invariance
 # cannot hold for it; denormal totals are tested on their own (tests/test_cell_embedding.py)
-matrices = arrays(np.float32, st.tuples(st.integers(1, 12), st.integers(1, 10)),
-                  elements=st.floats(0, 50, width=32, allow_subnormal=False))
+matrices = arrays(
+    np.float32,
+    st.tuples(st.integers(1, 12), st.integers(1, 10)),
+    elements=st.floats(0, 50, width=32, allow_subnormal=False),
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -195,7 +246,9 @@ def test_audit_trail_records_inputs_models_and_outcome(tmp_path, capsys):
     from scelmo_desktop.core._infra.provenance import sha256_file
 
     data = tmp_path / "cells.h5ad"
-    ad.AnnData(X=sp.csr_matrix(np.ones((4, 3), np.float32)), var=pd.DataFrame(index=["CD3E", "CD4", "LYZ"])).write_h5ad(data)
+    ad.AnnData(X=sp.csr_matrix(np.ones((4, 3), np.float32)), var=pd.DataFrame(index=["CD3E", "CD4", "LYZ"])).write_h5ad(
+        data
+    )
     assert cli.main(["describe", str(data), "--mode", "facts", "--max-genes", "all"]) == 0
     assert cli.main(["embed", str(tmp_path / "missing.h5ad"), "--out", str(tmp_path / "o")]) == 2
     ok, failed = read_entries()[-2:]

@@ -20,8 +20,16 @@ def throwaway(monkeypatch):
     """A setting added to the declaration only, as a new setting is added: one line there."""
     import scelmo_desktop.tl
 
-    setting = Setting("throwaway_knob", 7, "a knob only this test turns", type=int, minimum=1, maximum=50,
-                      tasks=("run", "embed"), label="Throwaway knob")
+    setting = Setting(
+        "throwaway_knob",
+        7,
+        "a knob only this test turns",
+        type=int,
+        minimum=1,
+        maximum=50,
+        tasks=("run", "embed"),
+        label="Throwaway knob",
+    )
     monkeypatch.setitem(SETTINGS, setting.name, setting)
     importlib.reload(scelmo_desktop.tl)  # the face's signatures are made when it is imported
     yield setting
@@ -104,7 +112,7 @@ def _literal_defaults(tree: ast.AST):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
             arguments = node.args
             positional = arguments.posonlyargs + arguments.args
-            for argument, value in zip(positional[len(positional) - len(arguments.defaults):], arguments.defaults):
+            for argument, value in zip(positional[len(positional) - len(arguments.defaults) :], arguments.defaults):
                 yield argument.arg, value
             for argument, value in zip(arguments.kwonlyargs, arguments.kw_defaults):
                 if value is not None:
@@ -128,8 +136,12 @@ def test_no_declared_default_is_written_anywhere_else():
             continue
         tree = ast.parse(path.read_text())
         for name, value in _literal_defaults(tree):
-            if name in declared and isinstance(value, ast.Constant) and value.value == declared[name] \
-                    and type(value.value) is type(declared[name]):
+            if (
+                name in declared
+                and isinstance(value, ast.Constant)
+                and value.value == declared[name]
+                and type(value.value) is type(declared[name])
+            ):
                 found.append(f"{path.relative_to(PACKAGE.parent)}:{value.lineno} {name}={value.value!r}")
     assert not found, "literal defaults of declared settings (take them from core.settings):\n" + "\n".join(found)
 
@@ -150,15 +162,33 @@ def test_old_project_files_still_open(tmp_path):
 
     from scelmo_desktop.gui.project import Project
 
-    old = {"format": "scelmo-desktop project", "version": 1, "results": {},
-           "settings": {"data_path": None, "max_genes": 40, "mode": "facts", "llm_batch": 3, "llm_server": "",
-                        "llm_server_model": "default", "n_neighbors": 20, "an_old_knob": 1}}
+    old = {
+        "format": "scelmo-desktop project",
+        "version": 1,
+        "results": {},
+        "settings": {
+            "data_path": None,
+            "max_genes": 40,
+            "mode": "facts",
+            "llm_batch": 3,
+            "llm_server": "",
+            "llm_server_model": "default",
+            "n_neighbors": 20,
+            "an_old_knob": 1,
+        },
+    }
     path = tmp_path / "old.scelmo.json"
     path.write_text(json.dumps(old))
     project = Project.load(path)
     s = project.settings
     assert (s.max_genes, s.mode, s.parallel, s.server_url, s.server_model, s.n_neighbors) == (
-        40, "facts", 3, None, "default", 20)
+        40,
+        "facts",
+        3,
+        None,
+        "default",
+        20,
+    )
     assert project.skipped_settings == ["an_old_knob (not a setting of this version)"]
     newer = dict(old, version=99)
     path.write_text(json.dumps(newer))

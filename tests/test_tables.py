@@ -68,7 +68,13 @@ def test_imported_table_drives_the_pipeline(tmp_path, pbmc):
     _, table = import_table(tmp_path / "t.pickle")
     never = LLMSource(name="x", sha256="", factory=lambda: pytest.fail("LLM used with an imported table"))
     with Store(tmp_path / "s.sqlite") as store:
-        result = run_pipeline(pbmc.copy(), settings=PipelineSettings(label_key="bulk_labels", baselines=False),
-                              llm=never, embedder=None, store=store, table=table)
+        result = run_pipeline(
+            pbmc.copy(),
+            settings=PipelineSettings(label_key="bulk_labels", baselines=False),
+            llm=never,
+            embedder=None,
+            store=store,
+            table=table,
+        )
     assert result.record["coverage"]["n_matched"] == 300 and result.adata.obsm["X_scelmo_wa"].shape == (700, 16)
     assert result.record["description_mode"] == "imported table" and result.record["llm_calls"] == 0

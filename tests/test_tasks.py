@@ -25,15 +25,17 @@ def small_pbmc(pbmc):
 
     expression = select_expression(pbmc, "raw")
     keep = sorted(select_genes(expression.matrix, 200))
-    return ad.AnnData(X=expression.matrix[:, keep], obs=pbmc.obs[["bulk_labels"]].copy(),
-                      var=pd.DataFrame(index=[expression.var_names[i] for i in keep]))
+    return ad.AnnData(
+        X=expression.matrix[:, keep],
+        obs=pbmc.obs[["bulk_labels"]].copy(),
+        var=pd.DataFrame(index=[expression.var_names[i] for i in keep]),
+    )
 
 
 @pytest.fixture(scope="module")
 def facts_table(small_pbmc, embedder, tmp_path_factory):
     with Store(tmp_path_factory.mktemp("store") / "store.sqlite") as store:
-        texts = describe_gene_list(list(small_pbmc.var_names), mode="facts", llm=NO_LLM, store=store,
-                                   params=None).texts
+        texts = describe_gene_list(list(small_pbmc.var_names), mode="facts", llm=NO_LLM, store=store, params=None).texts
         table, _ = embed_texts(texts, embedder=embedder, store=store)
     return table
 
@@ -46,8 +48,16 @@ def test_treatment_ranks_planted_genes_first_with_small_p(small_pbmc, facts_tabl
     planted = set(data.uns["simulation"]["planted_genes"])
     expression = select_expression(data, "X")
     alignment = align(facts_table, expression.var_names)
-    result = in_silico_treatment(expression, alignment, data.obs["condition"], control="control",
-                                 disease="disease", n_candidates=15, seeds=(0, 1), epochs=20)
+    result = in_silico_treatment(
+        expression,
+        alignment,
+        data.obs["condition"],
+        control="control",
+        disease="disease",
+        n_candidates=15,
+        seeds=(0, 1),
+        epochs=20,
+    )
     # benchmarks/science_test_noise.py (--only treatment), seed pairs (0, 1) … (6, 7): planted genes in the top 8
     # 8, 8, 7, 8 (7.75 +- 0.5), the worst planted rank 8, 8, 9, 8 of 15 candidates: the old ">= 7 in the top 8"
     # sat at the measured minimum. Now worst - 3 sd: 7 - 1.5 -> at least 6 in the top 8, and every planted gene
@@ -63,12 +73,20 @@ def test_treatment_p_values_are_not_small_without_an_effect(small_pbmc, facts_ta
     from scelmo_desktop.core.data.simulate import simulate_condition
     from scelmo_desktop.core.tasks.treatment import in_silico_treatment
 
-    data = simulate_condition(small_pbmc, label_key="bulk_labels", layer="X", n_planted=8, fold=1.0,
-                              switch_on=0.0, seed=0)  # the same genes, no effect planted
+    data = simulate_condition(
+        small_pbmc, label_key="bulk_labels", layer="X", n_planted=8, fold=1.0, switch_on=0.0, seed=0
+    )  # the same genes, no effect planted
     expression = select_expression(data, "X")
-    result = in_silico_treatment(expression, align(facts_table, expression.var_names), data.obs["condition"],
-                                 control="control", disease="disease", seeds=(0,), epochs=20,
-                                 candidates=data.uns["simulation"]["planted_genes"])
+    result = in_silico_treatment(
+        expression,
+        align(facts_table, expression.var_names),
+        data.obs["condition"],
+        control="control",
+        disease="disease",
+        seeds=(0,),
+        epochs=20,
+        candidates=data.uns["simulation"]["planted_genes"],
+    )
     assert np.median(result.table["p_value"]) > 0.1
 
 
@@ -111,13 +129,30 @@ def _cli(*args, home, check=True):
 def test_integrate_command_end_to_end(tmp_path):
     home = tmp_path / "home"
     _cli("simulate-batches", "--out", tmp_path / "batches.h5ad", home=home)
-    run = _cli("integrate", tmp_path / "batches.h5ad", "--batch-key", "batch", "--label-key", "bulk_labels",
-               "--mode", "facts", "--max-genes", "120", "--epochs", "15", "--out", tmp_path / "out", home=home)
+    run = _cli(
+        "integrate",
+        tmp_path / "batches.h5ad",
+        "--batch-key",
+        "batch",
+        "--label-key",
+        "bulk_labels",
+        "--mode",
+        "facts",
+        "--max-genes",
+        "120",
+        "--epochs",
+        "15",
+        "--out",
+        tmp_path / "out",
+        home=home,
+    )
     metrics = pd.read_csv(tmp_path / "out" / "integration_metrics.csv").set_index("method")
     assert len(metrics) == 4 and "Harmony (on PCA)" in metrics.index
     scores = metrics.drop(columns=[]).select_dtypes("number")
     assert ((scores >= 0) & (scores <= 1)).all().all()
-    assert metrics.loc["Harmony (on PCA)", "ilisi"] > metrics.loc["PCA (scanpy route)", "ilisi"]  # the simulated effect is real
+    assert (
+        metrics.loc["Harmony (on PCA)", "ilisi"] > metrics.loc["PCA (scanpy route)", "ilisi"]
+    )  # the simulated effect is real
     assert metrics.loc["scELMo adaptor (batch-adversarial)", "S_batch"] > metrics.loc["PCA (scanpy route)", "S_batch"]
     provenance = json.loads((tmp_path / "out" / "provenance.json").read_text())
     assert provenance["description_mode"] == "facts" and "torch" in provenance["versions"]
@@ -130,30 +165,101 @@ def test_treatment_and_perturb_commands_end_to_end(tmp_path):
     home = tmp_path / "home"
     sim = _cli("simulate-condition", "--out", tmp_path / "cond.h5ad", home=home)
     planted = sim.stdout.split("planted genes: ")[1].splitlines()[0].split(", ")
-    _cli("treatment", tmp_path / "cond.h5ad", "--condition-key", "condition", "--control", "control",
-         "--disease", "disease", "--mode", "facts", "--max-genes", "40", "--repeats", "2", "--epochs", "15",
-         "--out", tmp_path / "treat", home=home)
+    _cli(
+        "treatment",
+        tmp_path / "cond.h5ad",
+        "--condition-key",
+        "condition",
+        "--control",
+        "control",
+        "--disease",
+        "disease",
+        "--mode",
+        "facts",
+        "--max-genes",
+        "40",
+        "--repeats",
+        "2",
+        "--epochs",
+        "15",
+        "--out",
+        tmp_path / "treat",
+        home=home,
+    )
     ranking = pd.read_csv(tmp_path / "treat" / "treatment_ranking.csv")
     assert len(ranking) == 20 and ranking["described"].all()  # candidates are always described
     assert len(set(ranking.head(10)["gene"]) & set(planted)) >= 7
     assert (tmp_path / "treat" / "treatment_top10.png").exists()
 
-    _cli("simulate-perturbseq", "--out", tmp_path / "perturb.h5ad", "--genes", "80", "--singles", "32",
-         "--doubles", "8", home=home)
-    _cli("perturb", tmp_path / "perturb.h5ad", "--perturbation-key", "perturbation", "--control", "control",
-         "--mode", "facts", "--max-genes", "all", "--out", tmp_path / "pert", home=home)
+    _cli(
+        "simulate-perturbseq",
+        "--out",
+        tmp_path / "perturb.h5ad",
+        "--genes",
+        "80",
+        "--singles",
+        "32",
+        "--doubles",
+        "8",
+        home=home,
+    )
+    _cli(
+        "perturb",
+        tmp_path / "perturb.h5ad",
+        "--perturbation-key",
+        "perturbation",
+        "--control",
+        "control",
+        "--mode",
+        "facts",
+        "--max-genes",
+        "all",
+        "--out",
+        tmp_path / "pert",
+        home=home,
+    )
     metrics = pd.read_csv(tmp_path / "pert" / "perturbation_metrics.csv").set_index("method")
-    assert set(metrics.index) == {"no change", "mean shift of training perturbations", "scELMo gene table",
-                                  "random gene table"}
+    assert set(metrics.index) == {
+        "no change",
+        "mean shift of training perturbations",
+        "scELMo gene table",
+        "random gene table",
+    }
     assert metrics.loc["scELMo gene table", "mse_all"] < metrics.loc["no change", "mse_all"]
 
 
 def test_clear_errors_for_bad_columns(tmp_path):
     home = tmp_path / "home"
     _cli("simulate-batches", "--out", tmp_path / "b.h5ad", home=home)
-    run = _cli("integrate", tmp_path / "b.h5ad", "--batch-key", "donor", "--label-key", "bulk_labels", "--mode",
-               "facts", "--out", tmp_path / "o", home=home, check=False)
+    run = _cli(
+        "integrate",
+        tmp_path / "b.h5ad",
+        "--batch-key",
+        "donor",
+        "--label-key",
+        "bulk_labels",
+        "--mode",
+        "facts",
+        "--out",
+        tmp_path / "o",
+        home=home,
+        check=False,
+    )
     assert run.returncode == 2 and "batch column 'donor'" in run.stderr and "available" in run.stderr
-    run = _cli("treatment", tmp_path / "b.h5ad", "--condition-key", "batch", "--control", "A", "--disease", "sick",
-               "--mode", "facts", "--out", tmp_path / "o", home=home, check=False)
+    run = _cli(
+        "treatment",
+        tmp_path / "b.h5ad",
+        "--condition-key",
+        "batch",
+        "--control",
+        "A",
+        "--disease",
+        "sick",
+        "--mode",
+        "facts",
+        "--out",
+        tmp_path / "o",
+        home=home,
+        check=False,
+    )
     assert run.returncode == 2 and "No cell has condition 'sick'" in run.stderr

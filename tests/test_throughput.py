@@ -28,9 +28,17 @@ GENES = ["CD3E", "MS4A1", "LYZ", "NKG7", "PPBP", "HBB"]
 
 
 def _describe(store, llm, llm_info, genes=GENES, **kwargs):
-    return describe_entities(genes, kind="gene", model_sha256=llm_info.sha256, model_name=llm_info.name,
-                             llm_factory=lambda: llm, store=store, template=load_template("gene"),
-                             params=TEST_PARAMS, **kwargs)
+    return describe_entities(
+        genes,
+        kind="gene",
+        model_sha256=llm_info.sha256,
+        model_name=llm_info.name,
+        llm_factory=lambda: llm,
+        store=store,
+        template=load_template("gene"),
+        params=TEST_PARAMS,
+        **kwargs,
+    )
 
 
 def _rows(store):
@@ -39,6 +47,7 @@ def _rows(store):
 
 
 # ---- batched generation (llama.cpp multi-sequence batches) ----------------------------------------------------
+
 
 @pytest.mark.parametrize("temperature", [0.0, 0.7])
 def test_batch_of_one_reproduces_single_stream_exactly(llm, temperature):
@@ -76,8 +85,12 @@ def test_batched_and_single_stream_store_the_same_entities_and_provenance(tmp_pa
     for gene in GENES:
         a, b = single_rows[gene], batched_rows[gene]
         # the same store key (model, template, decoding params) and prompt: a batched answer is a cache hit later
-        assert (a["model_sha256"], a["template_sha256"], a["params_sha256"], a["prompt"]) == \
-               (b["model_sha256"], b["template_sha256"], b["params_sha256"], b["prompt"])
+        assert (a["model_sha256"], a["template_sha256"], a["params_sha256"], a["prompt"]) == (
+            b["model_sha256"],
+            b["template_sha256"],
+            b["params_sha256"],
+            b["prompt"],
+        )
         assert json.loads(a["params_json"])["batch_size"] == 1
         assert json.loads(b["params_json"])["batch_size"] == 4
         assert b["text"] and 0 < b["n_tokens"] <= TEST_PARAMS.max_tokens
@@ -106,6 +119,7 @@ def test_cancelled_batch_keeps_finished_answers_and_resumes(tmp_path, llm, llm_i
 
 # ---- OpenAI-compatible server backend, against llama-cpp-python's real server -----------------------------------
 
+
 def start_server(model_path: str, port: int):
     return start_llama_server(model_path, port, alias="gemma-test")
 
@@ -124,9 +138,16 @@ def test_server_backend_gives_the_in_process_answers(tmp_path, server, llm, llm_
     _, url = server
     backend = OpenAIServerBackend(url, "gemma-test", parallel=3, timeout=60)
     with Store(tmp_path / "s.sqlite") as store:
-        result = describe_entities(GENES[:4], kind="gene", model_sha256=backend.sha256, model_name=backend.name,
-                                   llm_factory=lambda: backend, store=store, template=load_template("gene"),
-                                   params=TEST_PARAMS)
+        result = describe_entities(
+            GENES[:4],
+            kind="gene",
+            model_sha256=backend.sha256,
+            model_name=backend.name,
+            llm_factory=lambda: backend,
+            store=store,
+            template=load_template("gene"),
+            params=TEST_PARAMS,
+        )
         rows = _rows(store)
     assert result.n_llm_calls == 4 and set(rows) == set(GENES[:4])
     assert all(json.loads(r["params_json"])["batch_size"] == 3 for r in rows.values())
@@ -151,9 +172,17 @@ def test_server_dying_mid_run_retries_then_fails_clearly_and_keeps_rows(tmp_path
     monkeypatch.setattr(openai_server.time, "sleep", lambda seconds: (waits.append(seconds), real_sleep(seconds)))
     with Store(tmp_path / "s.sqlite") as store:
         with pytest.raises(ScelmoError, match="did not answer after 3 tries") as error:
-            describe_entities(GENES, kind="gene", model_sha256=backend.sha256, model_name=backend.name,
-                              llm_factory=lambda: backend, store=store, template=load_template("gene"),
-                              params=TEST_PARAMS, progress=kill_after_first)
+            describe_entities(
+                GENES,
+                kind="gene",
+                model_sha256=backend.sha256,
+                model_name=backend.name,
+                llm_factory=lambda: backend,
+                store=store,
+                template=load_template("gene"),
+                params=TEST_PARAMS,
+                progress=kill_after_first,
+            )
         assert waits[:2] == [0.2, 0.4]  # it backed off, doubling, before giving up
         assert "answers already stored are kept" in str(error.value)
         assert len(_rows(store)) == 1
@@ -161,17 +190,32 @@ def test_server_dying_mid_run_retries_then_fails_clearly_and_keeps_rows(tmp_path
         port = int(url.rsplit(":", 1)[1].split("/")[0])
         revived = start_server(llm_info.path, port)
         try:
-            again = describe_entities(GENES, kind="gene", model_sha256=backend.sha256, model_name=backend.name,
-                                      llm_factory=lambda: backend, store=store, template=load_template("gene"),
-                                      params=TEST_PARAMS)
+            again = describe_entities(
+                GENES,
+                kind="gene",
+                model_sha256=backend.sha256,
+                model_name=backend.name,
+                llm_factory=lambda: backend,
+                store=store,
+                template=load_template("gene"),
+                params=TEST_PARAMS,
+            )
         finally:
             revived.kill()
             revived.wait()
         assert again.n_cached == 1 and again.n_llm_calls == len(GENES) - 1
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/v1", "http://10.2.3.4/v1", "http://192.168.1.9:11434/v1",
-                                 "http://[::1]:8000/v1", "https://172.20.0.5/v1"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/v1",
+        "http://10.2.3.4/v1",
+        "http://192.168.1.9:11434/v1",
+        "http://[::1]:8000/v1",
+        "https://172.20.0.5/v1",
+    ],
+)
 def test_loopback_and_private_servers_are_accepted(url):
     check_address(url)
 
@@ -188,21 +232,60 @@ def test_cli_describe_through_the_server(tmp_path, server):
     _, url = server
     store = tmp_path / "store.sqlite"
     done = subprocess.run(
-        [sys.executable, "-m", "scelmo_desktop.cli", "describe", "--genes", "CD3E,LYZ", "--mode", "llm",
-         "--llm-server", url, "--llm-server-model", "gemma-test", "--llm-parallel", "2", "--max-tokens", "16",
-         "--store", str(store), "--out", str(tmp_path / "out")],
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "scelmo_desktop.cli",
+            "describe",
+            "--genes",
+            "CD3E,LYZ",
+            "--mode",
+            "llm",
+            "--llm-server",
+            url,
+            "--llm-server-model",
+            "gemma-test",
+            "--llm-parallel",
+            "2",
+            "--max-tokens",
+            "16",
+            "--store",
+            str(store),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     with Store(store) as opened:
         rows = _rows(opened)
     assert set(rows) == {"CD3E", "LYZ"} and all(r["model_name"] == "gemma-test" for r in rows.values())
-    refused = subprocess.run([sys.executable, "-m", "scelmo_desktop.cli", "describe", "--genes", "CD3E", "--mode",
-                              "llm", "--llm-server", "http://8.8.8.8/v1", "--store", str(store)],
-                             capture_output=True, text=True, timeout=120)
+    refused = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scelmo_desktop.cli",
+            "describe",
+            "--genes",
+            "CD3E",
+            "--mode",
+            "llm",
+            "--llm-server",
+            "http://8.8.8.8/v1",
+            "--store",
+            str(store),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert refused.returncode == 2 and "public address" in refused.stderr and "Traceback" not in refused.stderr
 
 
 # ---- Dask ------------------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def dask_cluster():
@@ -232,8 +315,9 @@ def test_dask_embedding_equals_in_memory(tmp_path, pbmc, dask_cluster, sparse, s
     lazy, obs, var = open_lazy(path, chunk_cells=128)
     assert len(obs) == pbmc.n_obs and list(var.index) == list(pbmc.raw.var_names)
     seen = []
-    out = average_gene_vectors_dask(lazy, E, client=dask_cluster, chunk_cells=96,
-                                    progress=lambda d, t, m: seen.append(d))
+    out = average_gene_vectors_dask(
+        lazy, E, client=dask_cluster, chunk_cells=96, progress=lambda d, t, m: seen.append(d)
+    )
     for mode in ("wa", "aa"):  # equal up to float32 rounding (BLAS blocks rows differently per chunk size)
         with pytest.warns(UserWarning, match="zero total") if mode == "wa" else contextlib.nullcontext():
             expected = average_gene_vectors(matrix, E, mode=mode)
@@ -253,8 +337,13 @@ def test_dask_cancel_drops_the_rest(tmp_path, pbmc, dask_cluster):
     lazy, _, _ = open_lazy(path, chunk_cells=50)
     cancel = threading.Event()
     with pytest.raises(Cancelled):
-        average_gene_vectors_dask(lazy, np.ones((pbmc.raw.n_vars, 4), np.float32), client=dask_cluster, cancel=cancel,
-                         progress=lambda d, t, m: cancel.set())
+        average_gene_vectors_dask(
+            lazy,
+            np.ones((pbmc.raw.n_vars, 4), np.float32),
+            client=dask_cluster,
+            cancel=cancel,
+            progress=lambda d, t, m: cancel.set(),
+        )
 
 
 @pytest.mark.slow  # `python -m scelmo_desktop.cli embed --dask`: three fresh interpreters and a LocalCluster
@@ -264,22 +353,60 @@ def test_cli_embed_dask_matches_in_memory(tmp_path, pbmc):
 
     data = tmp_path / "cells.h5ad"
     ad.AnnData(X=sp.csr_matrix(pbmc.raw.X), obs=pbmc.obs[["bulk_labels"]], var=pbmc.raw.var[[]]).write_h5ad(data)
-    common = [sys.executable, "-m", "scelmo_desktop.cli", "embed", str(data), "--mode", "facts", "--max-genes", "40",
-              "--store", str(tmp_path / "s.sqlite")]
+    common = [
+        sys.executable,
+        "-m",
+        "scelmo_desktop.cli",
+        "embed",
+        str(data),
+        "--mode",
+        "facts",
+        "--max-genes",
+        "40",
+        "--store",
+        str(tmp_path / "s.sqlite"),
+    ]
     memory = subprocess.run(common + ["--out", str(tmp_path / "mem")], capture_output=True, text=True, timeout=600)
     assert memory.returncode == 0, memory.stderr[-2000:]
-    dask = subprocess.run(common + ["--out", str(tmp_path / "dask"), "--dask", "--chunk-cells", "150",
-                                    "--gene-table", str(tmp_path / "mem" / "gene_table.npz")],
-                          capture_output=True, text=True, timeout=600)
+    dask = subprocess.run(
+        common
+        + [
+            "--out",
+            str(tmp_path / "dask"),
+            "--dask",
+            "--chunk-cells",
+            "150",
+            "--gene-table",
+            str(tmp_path / "mem" / "gene_table.npz"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert dask.returncode == 0, dask.stderr[-2000:]
-    a, b = ad.read_h5ad(tmp_path / "mem" / "scelmo_embedded.h5ad"), ad.read_h5ad(tmp_path / "dask" / "scelmo_embedded.h5ad")
+    a, b = (
+        ad.read_h5ad(tmp_path / "mem" / "scelmo_embedded.h5ad"),
+        ad.read_h5ad(tmp_path / "dask" / "scelmo_embedded.h5ad"),
+    )
     for key in ("X_scelmo_wa", "X_scelmo_aa"):
         np.testing.assert_allclose(b.obsm[key], a.obsm[key], rtol=1e-6, atol=1e-7)
     assert list(b.obs["bulk_labels"]) == list(a.obs["bulk_labels"])
     assert b.uns["scelmo"]["embedding"]["dask"]["chunk_cells"] == 150
-    refused = subprocess.run(common + ["--out", str(tmp_path / "x"), "--dask", "--scheduler", "tcp://8.8.8.8:8786",
-                                       "--gene-table", str(tmp_path / "mem" / "gene_table.npz")],
-                             capture_output=True, text=True, timeout=120)
+    refused = subprocess.run(
+        common
+        + [
+            "--out",
+            str(tmp_path / "x"),
+            "--dask",
+            "--scheduler",
+            "tcp://8.8.8.8:8786",
+            "--gene-table",
+            str(tmp_path / "mem" / "gene_table.npz"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert refused.returncode == 2 and "public address" in refused.stderr
 
 
@@ -296,9 +423,17 @@ def test_cli_embed_dask_bad_inputs_get_one_line_errors(tmp_path, pbmc):
     junk.write_text("not an h5ad")
     base = [sys.executable, "-m", "scelmo_desktop.cli", "embed", "--dask", "--gene-table", str(table)]
     for data, layer, message in ((scaled, "X", "negative values"), (junk, "X", "not a readable .h5ad")):
-        done = subprocess.run(base + [str(data), "--layer", layer, "--out", str(tmp_path / "o")],
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            base + [str(data), "--layer", layer, "--out", str(tmp_path / "o")],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr[-800:]
-    fixed = subprocess.run(base + [str(scaled), "--layer", "raw", "--out", str(tmp_path / "o")],
-                           capture_output=True, text=True, timeout=300)
+    fixed = subprocess.run(
+        base + [str(scaled), "--layer", "raw", "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert fixed.returncode == 0, fixed.stderr[-800:]

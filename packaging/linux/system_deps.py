@@ -59,8 +59,11 @@ def venv_roots(venv: Path) -> tuple[list[Path], list[Path], set[Path]]:
 
 def bundle_roots(bundle: Path) -> tuple[list[Path], list[Path], set[Path]]:
     files = [p for p in sorted(bundle.rglob("*")) if p.is_file() and is_elf(p)]
-    return files, sorted({p.parent for p in files}), {p for p in files if "plugins" in p.parts
-                                                        and "platforms" not in p.parts}
+    return (
+        files,
+        sorted({p.parent for p in files}),
+        {p for p in files if "plugins" in p.parts and "platforms" not in p.parts},
+    )
 
 
 class Closure:
@@ -106,8 +109,12 @@ def _installed_path(soname: str) -> str | None:
 
 
 def _dpkg_owner(path: str) -> str | None:
-    for candidate in {path, str(Path(path).resolve()), path.replace("/lib/", "/usr/lib/", 1),
-                      path.replace("/usr/lib/", "/lib/", 1)}:
+    for candidate in {
+        path,
+        str(Path(path).resolve()),
+        path.replace("/lib/", "/usr/lib/", 1),
+        path.replace("/usr/lib/", "/lib/", 1),
+    }:
         result = subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True, check=False)
         if result.returncode == 0 and result.stdout:
             return result.stdout.split(":", 1)[0].split(",")[0].strip()

@@ -34,17 +34,26 @@ def resolve_mode(requested: str, llm_info) -> str:
     return mode if knowledge or mode == "llm" else "llm"
 
 
-def server_llm_source(url: str, model: str, *, parallel: int, timeout: float, retries: int,
-                      allow_remote: bool = False) -> tuple[LLMSource, registry.LazyLLM]:
+def server_llm_source(
+    url: str, model: str, *, parallel: int, timeout: float, retries: int, allow_remote: bool = False
+) -> tuple[LLMSource, registry.LazyLLM]:
     """An OpenAI-compatible server as the LLM; the address is checked now, before any data is read, and the
     server is contacted only when a description is missing."""
     from scelmo_desktop.backends.openai_server import OpenAIServerBackend, check_address, server_identity
 
     check_address(url, allow_remote=allow_remote)
-    lazy = registry.LazyLLM(None, opener=lambda: OpenAIServerBackend(
-        url, model, parallel=parallel, timeout=timeout, retries=retries, allow_remote=allow_remote))
-    source = LLMSource(name=model, sha256=server_identity(url, model), factory=lazy,
-                       info={"backend": "openai-server", "server_url": url, "parallel": parallel})
+    lazy = registry.LazyLLM(
+        None,
+        opener=lambda: OpenAIServerBackend(
+            url, model, parallel=parallel, timeout=timeout, retries=retries, allow_remote=allow_remote
+        ),
+    )
+    source = LLMSource(
+        name=model,
+        sha256=server_identity(url, model),
+        factory=lazy,
+        info={"backend": "openai-server", "server_url": url, "parallel": parallel},
+    )
     return source, lazy
 
 
@@ -73,8 +82,13 @@ class ModelSession:
             if key != self._llm_key:
                 self._replace_llm()
                 self._source, self._lazy = server_llm_source(
-                    choice.server_url, choice.server_model or choice.llm or "default", parallel=parallel,
-                    timeout=choice.timeout, retries=choice.retries, allow_remote=choice.allow_remote)
+                    choice.server_url,
+                    choice.server_model or choice.llm or "default",
+                    parallel=parallel,
+                    timeout=choice.timeout,
+                    retries=choice.retries,
+                    allow_remote=choice.allow_remote,
+                )
                 self._llm_key = key
             return self._source
         info = self._llm_info(choice)
@@ -82,11 +96,24 @@ class ModelSession:
         key = (info.path, choice.chat_format, choice.threads, choice.gpu_layers, parallel)
         if key != self._llm_key:
             self._replace_llm()
-            self._lazy = registry.LazyLLM(info, chat_format=choice.chat_format, n_threads=choice.threads,
-                                          n_gpu_layers=choice.gpu_layers, parallel=parallel)
-            self._source = LLMSource(name=info.name, sha256=info.sha256, factory=self._lazy, info={
-                "path": info.path, "chat_format": choice.chat_format or info.chat_format or "from GGUF",
-                "n_gpu_layers": choice.gpu_layers, "parallel": parallel})
+            self._lazy = registry.LazyLLM(
+                info,
+                chat_format=choice.chat_format,
+                n_threads=choice.threads,
+                n_gpu_layers=choice.gpu_layers,
+                parallel=parallel,
+            )
+            self._source = LLMSource(
+                name=info.name,
+                sha256=info.sha256,
+                factory=self._lazy,
+                info={
+                    "path": info.path,
+                    "chat_format": choice.chat_format or info.chat_format or "from GGUF",
+                    "n_gpu_layers": choice.gpu_layers,
+                    "parallel": parallel,
+                },
+            )
             self._llm_key = key
         return self._source
 
@@ -106,8 +133,14 @@ class ModelSession:
             from scelmo_desktop.backends.openai_server import server_identity
 
             model = choice.server_model or choice.llm or "default"
-            used.append({"kind": "openai-server", "name": model, "url": choice.server_url,
-                         "sha256": server_identity(choice.server_url, model)})
+            used.append(
+                {
+                    "kind": "openai-server",
+                    "name": model,
+                    "url": choice.server_url,
+                    "sha256": server_identity(choice.server_url, model),
+                }
+            )
         wanted = [] if choice.mode == "facts" or choice.uses_server else [("gguf", choice.llm)]
         wanted += [("sentence-transformers", choice.embedder)] if embedder else []
         for kind, name in wanted:

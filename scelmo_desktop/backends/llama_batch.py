@@ -59,15 +59,25 @@ def chat_request(llm, prompt: str, params: GenerationParams) -> tuple[list[int],
     """The prompt tokens and stop strings that ``create_chat_completion`` would decode for this user message."""
     from llama_cpp import llama_chat_format
 
-    handler = (llm.chat_handler or llm._chat_handlers.get(llm.chat_format)
-               or llama_chat_format.get_chat_completion_handler(llm.chat_format))
+    handler = (
+        llm.chat_handler
+        or llm._chat_handlers.get(llm.chat_format)
+        or llama_chat_format.get_chat_completion_handler(llm.chat_format)
+    )
     try:
-        handler(llama=_RecordingLlama(llm), messages=[{"role": "user", "content": prompt}], stop=list(params.stop),
-                temperature=params.temperature, max_tokens=params.max_tokens)
+        handler(
+            llama=_RecordingLlama(llm),
+            messages=[{"role": "user", "content": prompt}],
+            stop=list(params.stop),
+            temperature=params.temperature,
+            max_tokens=params.max_tokens,
+        )
     except _Captured as captured:
         return captured.prompt_tokens, captured.stop
-    raise ScelmoError(f"The chat format '{llm.chat_format}' did not produce a completion request; batched "
-                      "generation cannot be used with it (use batch size 1).")
+    raise ScelmoError(
+        f"The chat format '{llm.chat_format}' did not produce a completion request; batched "
+        "generation cannot be used with it (use batch size 1)."
+    )
 
 
 @dataclass
@@ -120,15 +130,22 @@ class BatchedGenerator:
         params.kv_unified = True
         context = llama_cpp.llama_init_from_model(self._llm._model.model, params)
         if not context:
-            raise ScelmoError(f"llama.cpp could not create a context for {self.n_parallel} parallel sequences of "
-                              f"{per_sequence_ctx} tokens (out of memory?); lower the batch size.")
+            raise ScelmoError(
+                f"llama.cpp could not create a context for {self.n_parallel} parallel sequences of "
+                f"{per_sequence_ctx} tokens (out of memory?); lower the batch size."
+            )
         return context
 
     def _sampler(self, params: GenerationParams):
         self._llm.set_seed(params.seed)
-        return self._llm._init_sampler(top_k=params.top_k, top_p=params.top_p, min_p=CHAT_MIN_P,
-                                       typical_p=CHAT_TYPICAL_P, temp=params.temperature,
-                                       repeat_penalty=params.repeat_penalty)
+        return self._llm._init_sampler(
+            top_k=params.top_k,
+            top_p=params.top_p,
+            min_p=CHAT_MIN_P,
+            typical_p=CHAT_TYPICAL_P,
+            temp=params.temperature,
+            repeat_penalty=params.repeat_penalty,
+        )
 
     def generate(self, prompts: list[str], params: GenerationParams, cancel=None) -> Iterator[tuple[int, Generation]]:
         """Yield ``(index into prompts, Generation)`` as each answer ends (not in prompt order)."""
@@ -156,14 +173,24 @@ class BatchedGenerator:
                     index, (tokens, stops) = waiting.popleft()
                     seq_id = free_ids.pop()
                     llama_cpp.llama_memory_seq_rm(memory, seq_id, -1, -1)
-                    active.append(_Slot(index, seq_id, tokens, [s.encode("utf-8") for s in stops],
-                                        None if greedy else self._sampler(params), time.perf_counter(),
-                                        pending=list(tokens)))
+                    active.append(
+                        _Slot(
+                            index,
+                            seq_id,
+                            tokens,
+                            [s.encode("utf-8") for s in stops],
+                            None if greedy else self._sampler(params),
+                            time.perf_counter(),
+                            pending=list(tokens),
+                        )
+                    )
                 self._fill(batch, active)
                 status = llama_cpp.llama_decode(context, batch)
                 if status != 0:
-                    raise ScelmoError(f"llama.cpp failed to decode a batch of {len(active)} sequences (status "
-                                      f"{status}); lower the batch size.")
+                    raise ScelmoError(
+                        f"llama.cpp failed to decode a batch of {len(active)} sequences (status "
+                        f"{status}); lower the batch size."
+                    )
                 finished = []
                 for slot in active:
                     slot.position += len(slot.pending)
@@ -179,8 +206,12 @@ class BatchedGenerator:
                     active.remove(slot)
                     free_ids.append(slot.seq_id)
                     text = slot.text.decode("utf-8", errors="ignore").strip()
-                    yield slot.index, Generation(text=text, n_tokens=len(slot.completion),
-                                                 seconds=time.perf_counter() - slot.started)
+                    yield (
+                        slot.index,
+                        Generation(
+                            text=text, n_tokens=len(slot.completion), seconds=time.perf_counter() - slot.started
+                        ),
+                    )
         finally:
             llama_cpp.llama_batch_free(batch)
             llama_cpp.llama_free(context)
@@ -197,7 +228,7 @@ class BatchedGenerator:
         import llama_cpp
 
         row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(context, slot.logit_row), shape=(n_vocab,))
-        recent = slot.completion[-self._llm.last_n_tokens_size:] if self._llm.last_n_tokens_size else []
+        recent = slot.completion[-self._llm.last_n_tokens_size :] if self._llm.last_n_tokens_size else []
         if recent and penalty != 1.0:
             seen = np.unique(np.asarray(recent, dtype=np.int64))
             values = row[seen]

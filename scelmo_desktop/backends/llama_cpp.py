@@ -23,9 +23,14 @@ GGUF_MAGIC = b"GGUF"
 
 # Chat formats known to llama-cpp-python, by GGUF architecture, for files that carry no template.
 ARCHITECTURE_CHAT_FORMATS = {
-    "gemma": "gemma", "gemma2": "gemma", "gemma3": "gemma",
-    "llama": "llama-3", "mistral": "mistral-instruct",
-    "qwen2": "chatml", "qwen3": "chatml", "phi3": "chatml",
+    "gemma": "gemma",
+    "gemma2": "gemma",
+    "gemma3": "gemma",
+    "llama": "llama-3",
+    "mistral": "mistral-instruct",
+    "qwen2": "chatml",
+    "qwen3": "chatml",
+    "phi3": "chatml",
 }
 FALLBACK_CHAT_FORMAT = "chatml"
 
@@ -41,8 +46,10 @@ def check_gguf(path: Path) -> None:
             raise ScelmoError(f"{path} is not a GGUF model file (wrong magic bytes). Use a llama.cpp .gguf file.")
         version = int.from_bytes(handle.read(4), "little")
     if version not in SUPPORTED_GGUF_VERSIONS:
-        raise ScelmoError(f"{path} is GGUF version {version}; this llama.cpp reads versions "
-                          f"{', '.join(map(str, SUPPORTED_GGUF_VERSIONS))}. The file is corrupt or from an unsupported tool.")
+        raise ScelmoError(
+            f"{path} is GGUF version {version}; this llama.cpp reads versions "
+            f"{', '.join(map(str, SUPPORTED_GGUF_VERSIONS))}. The file is corrupt or from an unsupported tool."
+        )
 
 
 def resolve_chat_format(metadata: dict, override: str | None) -> str | None:
@@ -82,9 +89,17 @@ class LlamaCppBackend:
     """A GGUF model loaded once and used for many prompts."""
 
     def __init__(
-        self, model_path: str | Path, *, sha256: str, chat_format: str | None = None, n_ctx: int = 2048,
-        n_threads: int | None = None, n_gpu_layers: int = 0, name: str | None = None,
-        verbose: bool = False, parallel: int = 1,
+        self,
+        model_path: str | Path,
+        *,
+        sha256: str,
+        chat_format: str | None = None,
+        n_ctx: int = 2048,
+        n_threads: int | None = None,
+        n_gpu_layers: int = 0,
+        name: str | None = None,
+        verbose: bool = False,
+        parallel: int = 1,
     ):
         from llama_cpp import Llama
 
@@ -100,13 +115,19 @@ class LlamaCppBackend:
         try:
             with _captured_native_stderr(not verbose) as native_log:
                 self._llm = Llama(
-                    model_path=str(self.path), n_ctx=n_ctx, n_threads=self.n_threads, n_threads_batch=self.n_threads,
-                    n_gpu_layers=n_gpu_layers, verbose=verbose,
+                    model_path=str(self.path),
+                    n_ctx=n_ctx,
+                    n_threads=self.n_threads,
+                    n_threads_batch=self.n_threads,
+                    n_gpu_layers=n_gpu_layers,
+                    verbose=verbose,
                 )
         except (ValueError, RuntimeError) as exc:
             reason = " ".join("".join(native_log).split())[-300:]
-            raise ScelmoError(f"llama.cpp could not load {self.path}: {exc} {reason}. The file may be truncated or of "
-                              "an architecture this llama.cpp build does not know.") from exc
+            raise ScelmoError(
+                f"llama.cpp could not load {self.path}: {exc} {reason}. The file may be truncated or of "
+                "an architecture this llama.cpp build does not know."
+            ) from exc
         resolved = resolve_chat_format(self._llm.metadata, chat_format)
         if resolved is not None:
             # Drop the handler llama-cpp-python guessed at load time so the resolved format is used.
@@ -120,9 +141,16 @@ class LlamaCppBackend:
         as the flag is set (raising ``Cancelled``; nothing partial is returned), so Cancel in the app takes
         effect within a token, not after a whole description."""
         started = time.perf_counter()
-        arguments = dict(messages=[{"role": "user", "content": prompt}], temperature=params.temperature,
-                         top_p=params.top_p, top_k=params.top_k, repeat_penalty=params.repeat_penalty,
-                         max_tokens=params.max_tokens, stop=list(params.stop), seed=params.seed)
+        arguments = dict(
+            messages=[{"role": "user", "content": prompt}],
+            temperature=params.temperature,
+            top_p=params.top_p,
+            top_k=params.top_k,
+            repeat_penalty=params.repeat_penalty,
+            max_tokens=params.max_tokens,
+            stop=list(params.stop),
+            seed=params.seed,
+        )
         if cancel is None:
             result = self._llm.create_chat_completion(**arguments)
             text = (result["choices"][0]["message"]["content"] or "").strip()
@@ -147,9 +175,16 @@ class LlamaCppBackend:
 
     def info(self) -> dict:
         return {
-            "backend": "llama.cpp", "name": self.name, "path": str(self.path), "sha256": self.sha256,
-            "chat_format": self.chat_format, "n_ctx": self.n_ctx, "n_threads": self.n_threads,
-            "n_gpu_layers": self.n_gpu_layers, "parallel": self.parallel, "architecture": self._llm.metadata.get("general.architecture"),
+            "backend": "llama.cpp",
+            "name": self.name,
+            "path": str(self.path),
+            "sha256": self.sha256,
+            "chat_format": self.chat_format,
+            "n_ctx": self.n_ctx,
+            "n_threads": self.n_threads,
+            "n_gpu_layers": self.n_gpu_layers,
+            "parallel": self.parallel,
+            "architecture": self._llm.metadata.get("general.architecture"),
         }
 
     def close(self) -> None:

@@ -39,10 +39,16 @@ def _files_of(info) -> tuple[Path, list[Path]]:
 
 def export_model_pack(info, target: str | Path, *, license_text: str | None = None, notes: str = "") -> dict:
     base, files = _files_of(info)
-    entry = {"name": info.name, "kind": info.kind, "file": Path(info.path).name,
-             "license": license_text or info.license or "unknown: check before sharing",
-             "chat_format": info.chat_format, "default_mode": info.default_mode, "notes": notes,
-             "source": f"model pack exported {now_iso()} from {info.source}"}
+    entry = {
+        "name": info.name,
+        "kind": info.kind,
+        "file": Path(info.path).name,
+        "license": license_text or info.license or "unknown: check before sharing",
+        "chat_format": info.chat_format,
+        "default_mode": info.default_mode,
+        "notes": notes,
+        "source": f"model pack exported {now_iso()} from {info.source}",
+    }
     entry["sha256" if info.kind == "gguf" else "weights_sha256"] = info.sha256
     hashes = {}
     with atomic_path(target) as tmp:
@@ -95,8 +101,10 @@ def import_model_pack(path: str | Path, folder: str | Path) -> dict:
         members = {name: _safe_member(name) for name in manifest["files"]}
         present = set(archive.namelist()) - {PACK_MANIFEST}
         if present != set(members):
-            raise ScelmoError(f"{path}: the files in the pack do not match its manifest "
-                              f"(extra: {sorted(present - set(members))[:3]}, missing: {sorted(set(members) - present)[:3]}).")
+            raise ScelmoError(
+                f"{path}: the files in the pack do not match its manifest "
+                f"(extra: {sorted(present - set(members))[:3]}, missing: {sorted(set(members) - present)[:3]})."
+            )
         folder.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".import-", dir=folder))
         try:
@@ -109,8 +117,10 @@ def import_model_pack(path: str | Path, folder: str | Path) -> dict:
                         digest.update(chunk)
                         sink.write(chunk)
                 if digest.hexdigest() != manifest["files"][name]:
-                    raise ScelmoError(f"{path}: '{name}' does not match its sha256 in the pack; the pack was altered "
-                                      "or damaged in transfer. Nothing was installed.")
+                    raise ScelmoError(
+                        f"{path}: '{name}' does not match its sha256 in the pack; the pack was altered "
+                        "or damaged in transfer. Nothing was installed."
+                    )
             (staging / top).rename(folder / top)
         except OSError as exc:
             raise ScelmoError(f"Could not install into {folder}: {exc}. Nothing was installed.") from exc

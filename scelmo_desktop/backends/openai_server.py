@@ -38,9 +38,18 @@ def server_identity(base_url: str, model: str) -> str:
 class OpenAIServerBackend:
     """Chat completions from a server; ``generate_many`` keeps ``parallel`` requests in flight."""
 
-    def __init__(self, base_url: str, model: str, *, parallel: int = DEFAULT_SERVER_PARALLEL,
-                 timeout: float = default("timeout"), retries: int = default("retries"),
-                 backoff: float = 1.0, allow_remote: bool = False, api_key: str | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        parallel: int = DEFAULT_SERVER_PARALLEL,
+        timeout: float = default("timeout"),
+        retries: int = default("retries"),
+        backoff: float = 1.0,
+        allow_remote: bool = False,
+        api_key: str | None = None,
+    ):
         if parallel < 1:
             raise ScelmoError(f"The number of concurrent requests must be at least 1 (got {parallel}).")
         check_address(base_url, allow_remote=allow_remote)
@@ -66,8 +75,10 @@ class OpenAIServerBackend:
             detail = exc.read().decode("utf-8", errors="replace")[:300]
             if exc.code in RETRYABLE_STATUS:
                 raise _Retryable(f"HTTP {exc.code}: {detail}") from exc
-            raise ScelmoError(f"The LLM server {self.base_url} refused the request (HTTP {exc.code}: {detail}). "
-                              f"Check the model name '{self.name}' (see {self.base_url}/models).") from exc
+            raise ScelmoError(
+                f"The LLM server {self.base_url} refused the request (HTTP {exc.code}: {detail}). "
+                f"Check the model name '{self.name}' (see {self.base_url}/models)."
+            ) from exc
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
             raise _Retryable(str(getattr(exc, "reason", exc))) from exc
         except json.JSONDecodeError as exc:
@@ -81,18 +92,28 @@ class OpenAIServerBackend:
             except _Retryable as exc:
                 last = str(exc)
                 if attempt < self.retries:
-                    time.sleep(self.backoff * 2 ** attempt)
-        raise ScelmoError(f"The LLM server {self.base_url} did not answer after {self.retries + 1} tries (last error: "
-                          f"{last}). Check that it is running; the answers already stored are kept, and a re-run "
-                          "asks only for the missing ones.")
+                    time.sleep(self.backoff * 2**attempt)
+        raise ScelmoError(
+            f"The LLM server {self.base_url} did not answer after {self.retries + 1} tries (last error: "
+            f"{last}). Check that it is running; the answers already stored are kept, and a re-run "
+            "asks only for the missing ones."
+        )
 
     # -- generation ---------------------------------------------------------------------------------------------
     def _payload(self, prompt: str, params: GenerationParams) -> dict:
         # top_k and repeat_penalty are llama.cpp/vLLM extensions; OpenAI-style servers ignore unknown fields.
-        return {"model": self.name, "messages": [{"role": "user", "content": prompt}],
-                "temperature": params.temperature, "top_p": params.top_p, "top_k": params.top_k,
-                "repeat_penalty": params.repeat_penalty, "max_tokens": params.max_tokens,
-                "stop": list(params.stop), "seed": params.seed, "stream": False}
+        return {
+            "model": self.name,
+            "messages": [{"role": "user", "content": prompt}],
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "top_k": params.top_k,
+            "repeat_penalty": params.repeat_penalty,
+            "max_tokens": params.max_tokens,
+            "stop": list(params.stop),
+            "seed": params.seed,
+            "stream": False,
+        }
 
     def generate(self, prompt: str, params: GenerationParams, cancel=None) -> Generation:
         started = time.perf_counter()
@@ -101,12 +122,16 @@ class OpenAIServerBackend:
         try:
             text = (answer["choices"][0]["message"]["content"] or "").strip()
         except (KeyError, IndexError, TypeError) as exc:
-            raise ScelmoError(f"The LLM server {self.base_url} sent an answer without choices[0].message.content; "
-                              "is it OpenAI-compatible?") from exc
+            raise ScelmoError(
+                f"The LLM server {self.base_url} sent an answer without choices[0].message.content; "
+                "is it OpenAI-compatible?"
+            ) from exc
         n_tokens = int((answer.get("usage") or {}).get("completion_tokens") or 0)
         return Generation(text=text, n_tokens=n_tokens, seconds=time.perf_counter() - started)
 
-    def generate_many(self, prompts: list[str], params: GenerationParams, cancel=None) -> Iterator[tuple[int, Generation]]:
+    def generate_many(
+        self, prompts: list[str], params: GenerationParams, cancel=None
+    ) -> Iterator[tuple[int, Generation]]:
         """Yield ``(index, Generation)`` as answers arrive, ``parallel`` requests at a time. On cancel or error the
         requests not yet sent are dropped; answers already yielded are the caller's to keep."""
         pool = ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="llm-server")
@@ -136,9 +161,17 @@ class OpenAIServerBackend:
         return self._reported_hash or None
 
     def info(self) -> dict:
-        return {"backend": "openai-server", "name": self.name, "server_url": self.base_url, "sha256": self.sha256,
-                "model_hash_reported": self.reported_hash(), "chat_format": "server", "parallel": self.parallel,
-                "timeout_s": self.timeout, "retries": self.retries}
+        return {
+            "backend": "openai-server",
+            "name": self.name,
+            "server_url": self.base_url,
+            "sha256": self.sha256,
+            "model_hash_reported": self.reported_hash(),
+            "chat_format": "server",
+            "parallel": self.parallel,
+            "timeout_s": self.timeout,
+            "retries": self.retries,
+        }
 
     def close(self) -> None:
         pass

@@ -128,13 +128,21 @@ def list_models(folder: Path | None = None) -> list[ModelInfo]:
         hashed = path if kind == "gguf" else _weights_file(path)
         if hashed is None:
             continue
-        found.append(ModelInfo(
-            name=entry.get("name", path.stem if kind == "gguf" else path.name), kind=kind, path=str(path),
-            size_bytes=hashed.stat().st_size, sha256=cache.sha256(hashed),
-            expected_sha256=entry.get("sha256") or entry.get("weights_sha256"), chat_format=entry.get("chat_format"),
-            default=bool(entry.get("default")), source=entry.get("source", "models folder"), license=entry.get("license"),
-            default_mode=entry.get("default_mode"),
-        ))
+        found.append(
+            ModelInfo(
+                name=entry.get("name", path.stem if kind == "gguf" else path.name),
+                kind=kind,
+                path=str(path),
+                size_bytes=hashed.stat().st_size,
+                sha256=cache.sha256(hashed),
+                expected_sha256=entry.get("sha256") or entry.get("weights_sha256"),
+                chat_format=entry.get("chat_format"),
+                default=bool(entry.get("default")),
+                source=entry.get("source", "models folder"),
+                license=entry.get("license"),
+                default_mode=entry.get("default_mode"),
+            )
+        )
     cache.save()
     return found
 
@@ -161,12 +169,20 @@ def find_model(kind: str, name_or_path: str | None = None, folder: Path | None =
 
 def _model_from_path(path: Path, kind: str) -> ModelInfo:
     if not path.exists():
-        raise ScelmoError(f"Model '{path}' not found: not a known model name nor an existing path. See 'scelmo models'.")
+        raise ScelmoError(
+            f"Model '{path}' not found: not a known model name nor an existing path. See 'scelmo models'."
+        )
     hashed = path if kind == "gguf" else _weights_file(path)
     if hashed is None:
         raise ScelmoError(f"{path} is not a sentence-transformers folder (no model.safetensors or pytorch_model.bin).")
-    return ModelInfo(name=path.name, kind=kind, path=str(path), size_bytes=hashed.stat().st_size,
-                     sha256=sha256_file(hashed), source="user path")
+    return ModelInfo(
+        name=path.name,
+        kind=kind,
+        path=str(path),
+        size_bytes=hashed.stat().st_size,
+        sha256=sha256_file(hashed),
+        source="user path",
+    )
 
 
 def install_defaults(folder: Path | None = None) -> list[Path]:
@@ -190,16 +206,30 @@ def install_defaults(folder: Path | None = None) -> list[Path]:
     return installed
 
 
-def open_llm(info: ModelInfo, *, chat_format: str | None = None, n_threads: int | None = None,
-             n_gpu_layers: int = 0, n_ctx: int = 2048, parallel: int = 1):
+def open_llm(
+    info: ModelInfo,
+    *,
+    chat_format: str | None = None,
+    n_threads: int | None = None,
+    n_gpu_layers: int = 0,
+    n_ctx: int = 2048,
+    parallel: int = 1,
+):
     from scelmo_desktop.backends.llama_cpp import LlamaCppBackend
     from scelmo_desktop.backends.trust import check_first_use
 
     check_fits_in_memory(info)
     check_first_use(info)  # a model outside the manifest: its hash is pinned at first use
-    return LlamaCppBackend(info.path, sha256=info.sha256, chat_format=chat_format or info.chat_format,
-                           n_threads=n_threads, n_gpu_layers=n_gpu_layers, n_ctx=n_ctx, name=info.name,
-                           parallel=parallel)
+    return LlamaCppBackend(
+        info.path,
+        sha256=info.sha256,
+        chat_format=chat_format or info.chat_format,
+        n_threads=n_threads,
+        n_gpu_layers=n_gpu_layers,
+        n_ctx=n_ctx,
+        name=info.name,
+        parallel=parallel,
+    )
 
 
 def check_fits_in_memory(info: ModelInfo, *, headroom_bytes: int = 300_000_000) -> None:
@@ -208,9 +238,11 @@ def check_fits_in_memory(info: ModelInfo, *, headroom_bytes: int = 300_000_000) 
 
     available = psutil.virtual_memory().available
     if info.size_bytes + headroom_bytes > available:
-        raise ScelmoError(f"The model {info.path} needs about {(info.size_bytes + headroom_bytes) / 1e9:.1f} GB but only "
-                          f"{available / 1e9:.1f} GB of memory is free; close other programs or pick a smaller "
-                          "(more quantized) GGUF.")
+        raise ScelmoError(
+            f"The model {info.path} needs about {(info.size_bytes + headroom_bytes) / 1e9:.1f} GB but only "
+            f"{available / 1e9:.1f} GB of memory is free; close other programs or pick a smaller "
+            "(more quantized) GGUF."
+        )
 
 
 def embedder_id(name: str, sha256: str) -> str:

@@ -45,7 +45,9 @@ class SentenceTransformersEmbedder:
             self._model = SentenceTransformer(str(self.folder), device=self.device, local_files_only=True)
         except Exception as exc:
             raise ScelmoError(f"sentence-transformers could not load {self.folder}: {exc}") from exc
-        dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        dimension = (
+            getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        )
         self.dim = int(dimension())
         self.max_seq_length = int(self._model.max_seq_length)
 
@@ -59,8 +61,10 @@ class SentenceTransformersEmbedder:
             chunks = self.chunks(text)
             pieces += chunks
             owners += [index] * len(chunks)
-        vectors = np.asarray(self._model.encode(pieces, batch_size=batch_size, convert_to_numpy=True,
-                                                show_progress_bar=False), dtype=np.float32)
+        vectors = np.asarray(
+            self._model.encode(pieces, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False),
+            dtype=np.float32,
+        )
         if len(pieces) == len(texts):
             return vectors
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
@@ -96,5 +100,13 @@ class SentenceTransformersEmbedder:
         return len(self._model.tokenizer(text, add_special_tokens=special)["input_ids"])
 
     def info(self) -> dict:
-        return {"backend": "sentence-transformers", "name": self.name, "path": str(self.folder), "id": self.id,
-                "sha256": self.sha256, "dim": self.dim, "max_seq_length": self.max_seq_length, "device": self.device}
+        return {
+            "backend": "sentence-transformers",
+            "name": self.name,
+            "path": str(self.folder),
+            "id": self.id,
+            "sha256": self.sha256,
+            "dim": self.dim,
+            "max_seq_length": self.max_seq_length,
+            "device": self.device,
+        }

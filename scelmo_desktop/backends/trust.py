@@ -27,7 +27,9 @@ def _known() -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except ValueError as exc:
-        raise ScelmoError(f"{path} is not valid JSON ({exc}); delete it to start recording model hashes again.") from exc
+        raise ScelmoError(
+            f"{path} is not valid JSON ({exc}); delete it to start recording model hashes again."
+        ) from exc
 
 
 def record(info) -> None:
@@ -48,5 +50,6 @@ def check_first_use(info) -> str:
         raise ScelmoError(
             f"{info.path} has changed since it was first used on {seen['recorded_at']} (sha256 {seen['sha256'][:12]}… "
             f"then, {info.sha256[:12]}… now). If you replaced the model on purpose, run 'scelmo models trust "
-            f"{info.name}'; otherwise restore the original file.")
+            f"{info.name}'; otherwise restore the original file."
+        )
     return "known"

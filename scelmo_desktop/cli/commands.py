@@ -46,9 +46,11 @@ def _cmd_models(args) -> int:
         verified = {True: "sha256 ok", False: "SHA256 MISMATCH", None: "not in manifest"}[row["verified"]]
         print(f"{row['name']}  [{row['kind']}]{'  default' if row['default'] else ''}")
         print(f"    {row['path']}")
-        print(f"    {row['size_bytes'] / 1e6:.1f} MB  sha256 {row['sha256'][:16]}…  {verified}"
-              + (f"  chat format: {row['chat_format'] or 'from GGUF metadata'}" if row["kind"] == "gguf" else "")
-              + (f"  loads: {row['loads']}" if "loads" in row else ""))
+        print(
+            f"    {row['size_bytes'] / 1e6:.1f} MB  sha256 {row['sha256'][:16]}…  {verified}"
+            + (f"  chat format: {row['chat_format'] or 'from GGUF metadata'}" if row["kind"] == "gguf" else "")
+            + (f"  loads: {row['loads']}" if "loads" in row else "")
+        )
     return 0
 
 
@@ -64,8 +66,15 @@ def _model_pack(args) -> int:
         return 0
     if args.out is None:
         raise ScelmoError("'scelmo models export' needs --out FILE.zip.")
-    info = next((m for kind in ("gguf", "sentence-transformers") for m in registry.list_models(args.models_dir)
-                 if m.kind == kind and args.target in (m.name, Path(m.path).name)), None)
+    info = next(
+        (
+            m
+            for kind in ("gguf", "sentence-transformers")
+            for m in registry.list_models(args.models_dir)
+            if m.kind == kind and args.target in (m.name, Path(m.path).name)
+        ),
+        None,
+    )
     if info is None:
         raise ScelmoError(f"No model named '{args.target}'; see 'scelmo models'.")
     manifest = export_model_pack(info, args.out, license_text=args.license)
@@ -101,16 +110,22 @@ def _cmd_packs(args) -> int:
     with Store(args.store or default_store_path()) as store:
         if args.action == "export":
             manifest = export_pack(store, args.file)
-            print(f"exported {manifest['n_descriptions']} descriptions and {manifest['n_embeddings']} embeddings "
-                  f"to {args.file}")
+            print(
+                f"exported {manifest['n_descriptions']} descriptions and {manifest['n_embeddings']} embeddings "
+                f"to {args.file}"
+            )
             return 0
         info = registry.find_model("sentence-transformers", args.embedder, args.models_dir)
         summary = import_pack(store, args.file, embedder_id=registry.embedder_id(info.name, info.sha256))
-    print(f"imported {summary['descriptions_new']} new of {summary['descriptions_in_pack']} descriptions and "
-          f"{summary['embeddings_imported']} embeddings")
+    print(
+        f"imported {summary['descriptions_new']} new of {summary['descriptions_in_pack']} descriptions and "
+        f"{summary['embeddings_imported']} embeddings"
+    )
     if summary["embedders_skipped"]:
-        print("not imported (made by another embedder; texts will be re-embedded locally): "
-              + ", ".join(summary["embedders_skipped"]))
+        print(
+            "not imported (made by another embedder; texts will be re-embedded locally): "
+            + ", ".join(summary["embedders_skipped"])
+        )
     return 0
 
 
@@ -163,8 +178,10 @@ def _cmd_embed(args) -> int:
     with open_session(args, need_embedder=table is None) as session:
         outcome = embed(adata, table=table, data_name=str(args.data), out=args.out, **session.resources(args))
     if outcome.described is not None:
-        print(f"LLM calls: {outcome.described.n_llm_calls} (cached: {outcome.described.n_cached})  "
-              f"description mode: {outcome.described.mode}")
+        print(
+            f"LLM calls: {outcome.described.n_llm_calls} (cached: {outcome.described.n_cached})  "
+            f"description mode: {outcome.described.mode}"
+        )
     _print_embedding(outcome.coverage, outcome.files, "")
     return 0
 
@@ -181,18 +198,31 @@ def _embed_with_dask(args) -> int:
     from scelmo_desktop.core.workflows.embed import embed_out_of_memory
 
     if not args.gene_table:
-        raise ScelmoError("--dask embeds with an existing gene table: give --gene-table (describe and embed the genes "
-                          "once, e.g. 'scelmo embed' on a subsample, then see 'scelmo tables list').")
+        raise ScelmoError(
+            "--dask embeds with an existing gene table: give --gene-table (describe and embed the genes "
+            "once, e.g. 'scelmo embed' on a subsample, then see 'scelmo tables list')."
+        )
     table = resolve_table(args.gene_table)
     layer = "X" if args.layer == "auto" else args.layer
     progress = TqdmProgress()
     with dask_client(args.scheduler, n_workers=args.dask_workers, allow_remote=args.allow_remote) as client:
         adata, coverage, record = embed_out_of_memory(
-            args.data, table=table, client=client, layer=layer, symbol_column=args.symbol_column,
-            chunk_cells=args.chunk_cells, out=args.out, scheduler=args.scheduler, progress=progress)
+            args.data,
+            table=table,
+            client=client,
+            layer=layer,
+            symbol_column=args.symbol_column,
+            chunk_cells=args.chunk_cells,
+            out=args.out,
+            scheduler=args.scheduler,
+            progress=progress,
+        )
     progress.close()
-    _print_embedding(coverage, {"h5ad": args.out / "scelmo_embedded.h5ad", "gene_table": args.out / "gene_table.npz"},
-                     f" ({adata.n_obs} cells, embeddings only, {record['dask']['workers']} Dask worker(s))")
+    _print_embedding(
+        coverage,
+        {"h5ad": args.out / "scelmo_embedded.h5ad", "gene_table": args.out / "gene_table.npz"},
+        f" ({adata.n_obs} cells, embeddings only, {record['dask']['workers']} Dask worker(s))",
+    )
     return 0
 
 
@@ -219,19 +249,34 @@ def _cmd_annotate(args) -> int:
     with open_session(args, need_embedder=need_embedder) as session:
         candidates = [c.strip() for c in args.candidates.split(",") if c.strip()] if args.candidates else None
         annotation, record = run_annotation(
-            query, reference=reference, label_key=args.label_key, candidates=candidates, table=table,
-            device=args.device, save_adaptor=args.save_adaptor, adaptor_file=args.adaptor, **session.resources(args))
+            query,
+            reference=reference,
+            label_key=args.label_key,
+            candidates=candidates,
+            table=table,
+            device=args.device,
+            save_adaptor=args.save_adaptor,
+            adaptor_file=args.adaptor,
+            **session.resources(args),
+        )
     files = write_annotation_files(query, annotation, record, args.out, label_key=args.label_key)
     counts = pd.Series(annotation.labels).value_counts()
-    print(f"annotated {len(annotation.labels)} cells ({args.method}"
-          + (f", saved adaptor {args.adaptor}" if args.adaptor else "") + "); "
-          + ", ".join(f"{label}: {n}" for label, n in counts.head(12).items()))
+    print(
+        f"annotated {len(annotation.labels)} cells ({args.method}"
+        + (f", saved adaptor {args.adaptor}" if args.adaptor else "")
+        + "); "
+        + ", ".join(f"{label}: {n}" for label, n in counts.head(12).items())
+    )
     if record.get("poorly_mapped"):
-        print("mapped weakly to the Cell Ontology (name these as the ontology does, or check their markers in the "
-              "report): " + ", ".join(record["poorly_mapped"]))
+        print(
+            "mapped weakly to the Cell Ontology (name these as the ontology does, or check their markers in the "
+            "report): " + ", ".join(record["poorly_mapped"])
+        )
     if "metrics" in record:
-        print(f"accuracy {record['metrics']['accuracy']:.3f}  macro-F1 {record['metrics']['macro_f1']:.3f}  "
-              f"(against query obs['{args.label_key}'])")
+        print(
+            f"accuracy {record['metrics']['accuracy']:.3f}  macro-F1 {record['metrics']['macro_f1']:.3f}  "
+            f"(against query obs['{args.label_key}'])"
+        )
         print(f"confusion matrix: {files['confusion']}")
     print(f"report: {files['report']}")
     print(f"wrote {args.out}")
@@ -244,10 +289,13 @@ def _cmd_cluster(args) -> int:
 
     adata = read_data(args.data)
     if args.use_rep not in adata.obsm:
-        raise ScelmoError(f"{args.data} has no obsm['{args.use_rep}']; run 'scelmo embed' first or pass --use-rep "
-                          f"(available: {', '.join(adata.obsm.keys()) or 'none'}).")
-    outcome = cluster(adata, use_rep=args.use_rep, label_key=args.label_key, resolution=args.resolution,
-                      seed=args.seed, out=args.out)
+        raise ScelmoError(
+            f"{args.data} has no obsm['{args.use_rep}']; run 'scelmo embed' first or pass --use-rep "
+            f"(available: {', '.join(adata.obsm.keys()) or 'none'})."
+        )
+    outcome = cluster(
+        adata, use_rep=args.use_rep, label_key=args.label_key, resolution=args.resolution, seed=args.seed, out=args.out
+    )
     print(outcome.metrics.to_string(index=False))
     return 0
 
@@ -294,12 +342,25 @@ def _cmd_audit(args) -> int:
     for e in entries:
         inputs = ", ".join(f"{Path(i['path']).name} (sha256 {i.get('sha256', '-')[:12]})" for i in e["inputs"]) or "-"
         models = ", ".join(f"{m['name']} ({m['sha256'][:12]})" for m in e["models"]) or "-"
-        print(f"{e['time']}  {e['user']}@{e['host']}  {e['operation']}  [{e['status']}]\n"
-              f"    inputs: {inputs}\n    models: {models}\n    outputs: {', '.join(e['outputs']) or '-'}"
-              + (f"\n    message: {e['message']}" if e.get("message") else ""))
+        print(
+            f"{e['time']}  {e['user']}@{e['host']}  {e['operation']}  [{e['status']}]\n"
+            f"    inputs: {inputs}\n    models: {models}\n    outputs: {', '.join(e['outputs']) or '-'}"
+            + (f"\n    message: {e['message']}" if e.get("message") else "")
+        )
     return 0
 
 
-COMMANDS = {"audit": _cmd_audit, "annotate": _cmd_annotate, "models": _cmd_models, "tables": _cmd_tables,
-            "packs": _cmd_packs, "edit": _cmd_edit, "describe": _cmd_describe, "embed": _cmd_embed, "cluster": _cmd_cluster,
-            "run": _cmd_run, "demo": _cmd_demo, **cli_tasks.COMMANDS}
+COMMANDS = {
+    "audit": _cmd_audit,
+    "annotate": _cmd_annotate,
+    "models": _cmd_models,
+    "tables": _cmd_tables,
+    "packs": _cmd_packs,
+    "edit": _cmd_edit,
+    "describe": _cmd_describe,
+    "embed": _cmd_embed,
+    "cluster": _cmd_cluster,
+    "run": _cmd_run,
+    "demo": _cmd_demo,
+    **cli_tasks.COMMANDS,
+}

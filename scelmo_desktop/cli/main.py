@@ -29,8 +29,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         status, message = "interrupted", "stopped by the user"
-        print("\ninterrupted: every finished description is stored; run the same command again to resume.",
-              file=sys.stderr)
+        print(
+            "\ninterrupted: every finished description is stored; run the same command again to resume.",
+            file=sys.stderr,
+        )
         return 130
     except BaseException as exc:
         status, message = "crashed", f"{type(exc).__name__}: {exc}"
@@ -41,8 +43,12 @@ def main(argv: list[str] | None = None) -> int:
 
 # core names settings in words every door understands ("the layer setting"); the terminal also gets the flag
 FLAG_HINTS = {f"{s.name.replace('_', ' ')} setting": s.flag_for() for s in declared()} | {
-    "label column": "--label-key", "description store": "--store", "llm description mode": "--mode llm",
-    "allow-remote setting": "--allow-remote", "candidate cell types": "--candidates"}
+    "label column": "--label-key",
+    "description store": "--store",
+    "llm description mode": "--mode llm",
+    "allow-remote setting": "--allow-remote",
+    "candidate cell types": "--candidates",
+}
 
 
 def _with_flags(message: str) -> str:
@@ -53,9 +59,14 @@ def _with_flags(message: str) -> str:
 def _naming_the_file(args, message: str) -> str:
     """Errors about a data file's contents (a layer, NaNs, a column) name the file when they do not already."""
     files = [Path(v) for k in ("data", "data_option", "query") if (v := getattr(args, k, None))]
-    if files and not any(f.name in message for f in files) and not any(
+    if (
+        files
+        and not any(f.name in message for f in files)
+        and not any(
             str(getattr(args, k, "") or "") and Path(str(getattr(args, k))).name in message
-            for k in ("reference", "file", "llm", "gene_table", "adaptor")):
+            for k in ("reference", "file", "llm", "gene_table", "adaptor")
+        )
+    ):
         return f"{files[0]}: {message}"
     return message
 
@@ -75,7 +86,14 @@ def _audit(args, status: str, message: str) -> None:
     outputs = [v for k in ("out", "save_adaptor") if (v := getattr(args, k, None))]
     parameters = {k: str(v) for k, v in vars(args).items() if k not in ("command",) and v is not None}
     try:
-        audit.record(f"scelmo {args.command}", status=status, inputs=inputs, models=audit_models(args),
-                     parameters=parameters, outputs=outputs, message=message)
+        audit.record(
+            f"scelmo {args.command}",
+            status=status,
+            inputs=inputs,
+            models=audit_models(args),
+            parameters=parameters,
+            outputs=outputs,
+            message=message,
+        )
     except OSError as exc:  # an unwritable audit log must be seen, but must not hide the command's own result
         print(f"warning: could not append to the audit log {audit.audit_path()}: {exc}", file=sys.stderr)

@@ -34,20 +34,35 @@ def add_setting(parser, setting: Setting, task: str | None) -> None:
     default = setting.default_for(task)
     if setting.type is bool:
         if default:  # a setting on by default is turned off by --no-NAME
-            parser.add_argument("--no-" + flag.removeprefix("--"), dest=dest, action="store_false",
-                                help=f"do not {setting.help[0].lower()}{setting.help[1:]}")
+            parser.add_argument(
+                "--no-" + flag.removeprefix("--"),
+                dest=dest,
+                action="store_false",
+                help=f"do not {setting.help[0].lower()}{setting.help[1:]}",
+            )
         else:
             parser.add_argument(flag, dest=dest, action="store_true", help=setting.help)
         parser.set_defaults(**{dest: default})
         return
     if setting.type is list:
-        parser.add_argument(flag, dest=dest, action="append", default=list(default), metavar="VALUE",
-                            help=setting.help + " (repeatable)")
+        parser.add_argument(
+            flag,
+            dest=dest,
+            action="append",
+            default=list(default),
+            metavar="VALUE",
+            help=setting.help + " (repeatable)",
+        )
         return
-    parser.add_argument(flag, dest=dest, type=_parser_for(setting), default=default,
-                        choices=setting.choices if setting.none_word is None else None,
-                        metavar=None if setting.choices else setting.name.upper(),
-                        help=_with_default(setting, task))
+    parser.add_argument(
+        flag,
+        dest=dest,
+        type=_parser_for(setting),
+        default=default,
+        choices=setting.choices if setting.none_word is None else None,
+        metavar=None if setting.choices else setting.name.upper(),
+        help=_with_default(setting, task),
+    )
 
 
 def add_settings(parser, task: str, *, scope: str | None = None, exclude: tuple[str, ...] = ()) -> None:

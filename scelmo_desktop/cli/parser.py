@@ -32,16 +32,21 @@ def _add_data_options(parser: argparse.ArgumentParser, task: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="scelmo", description="Offline scELMo: LLM gene descriptions → cell embeddings.")
+    parser = argparse.ArgumentParser(
+        prog="scelmo", description="Offline scELMo: LLM gene descriptions → cell embeddings."
+    )
     parser.add_argument("--version", action="version", version=f"scelmo-desktop {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     add_global_settings(parser)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    models = sub.add_parser("models", help="list local models, install the embedded defaults, or move a model "
-                                           "across the air gap as a verified pack")
-    models.add_argument("action", nargs="?", choices=("list", "install-defaults", "export", "import", "trust"),
-                        default="list")
+    models = sub.add_parser(
+        "models",
+        help="list local models, install the embedded defaults, or move a model across the air gap as a verified pack",
+    )
+    models.add_argument(
+        "action", nargs="?", choices=("list", "install-defaults", "export", "import", "trust"), default="list"
+    )
     models.add_argument("target", nargs="?", help="export/trust: the model's name or path; import: the pack file")
     models.add_argument("--out", type=Path, help="export: the pack file to write (.zip)")
     models.add_argument("--license", help="export: licence text to record when the manifest has none")
@@ -71,24 +76,40 @@ def build_parser() -> argparse.ArgumentParser:
     describe.add_argument("data", type=Path, nargs="?", help="data file whose genes to describe")
     describe.add_argument("--data", dest="data_option", type=Path, help="same as the positional DATA")
     describe.add_argument("--genes", help="comma-separated gene symbols to describe instead of a data file")
-    describe.add_argument("--out", "--report", dest="out", type=Path,
-                          help="write a CSV: one row per entity with its mode, text and quality flags")
-    describe.add_argument("--cell-types", metavar="LABEL_KEY",
-                          help="also describe each cell-type label in this obs column (cell-type prompt)")
+    describe.add_argument(
+        "--out",
+        "--report",
+        dest="out",
+        type=Path,
+        help="write a CSV: one row per entity with its mode, text and quality flags",
+    )
+    describe.add_argument(
+        "--cell-types",
+        metavar="LABEL_KEY",
+        help="also describe each cell-type label in this obs column (cell-type prompt)",
+    )
     _add_data_options(describe, "describe")
     _add_model_options(describe, "describe")
 
     embed = sub.add_parser("embed", help="cell embeddings (wa and aa) from descriptions or a saved gene table")
     embed.add_argument("data", type=Path)
     embed.add_argument("--out", type=Path, required=True, help="output folder")
-    embed.add_argument("--gene-table", help="a stored table name (scelmo tables list) or a table file, instead of describing genes")
+    embed.add_argument(
+        "--gene-table", help="a stored table name (scelmo tables list) or a table file, instead of describing genes"
+    )
     dask = embed.add_argument_group("out of memory (Dask)")
-    dask.add_argument("--dask", action="store_true",
-                      help="read the .h5ad/.zarr matrix lazily and embed it block by block on a Dask cluster "
-                           "(needs --gene-table); the matrix never has to fit in memory")
-    dask.add_argument("--scheduler", metavar="ADDRESS",
-                      help="a running dask.distributed scheduler (tcp://host:8786, loopback or private networks); "
-                           "default: a local cluster on this machine")
+    dask.add_argument(
+        "--dask",
+        action="store_true",
+        help="read the .h5ad/.zarr matrix lazily and embed it block by block on a Dask cluster "
+        "(needs --gene-table); the matrix never has to fit in memory",
+    )
+    dask.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="a running dask.distributed scheduler (tcp://host:8786, loopback or private networks); "
+        "default: a local cluster on this machine",
+    )
     _add_data_options(embed, "embed")
     _add_model_options(embed, "embed")
 
@@ -98,14 +119,21 @@ def build_parser() -> argparse.ArgumentParser:
     annotate.add_argument("--split-key", help="use one file: obs column telling reference from query cells")
     annotate.add_argument("--reference-value", help="with --split-key: the value marking reference cells")
     annotate.add_argument("--save-adaptor", type=Path, help="adaptor mode: also save the trained adaptor here")
-    annotate.add_argument("--adaptor", type=Path, metavar="FILE",
-                          help="adaptor mode: reuse an adaptor saved earlier (--save-adaptor, or the app's "
-                               "Fine-tuning panel) instead of training; no reference needed (its head labels the "
-                               "cells), with one the 10-NN vote runs in the adaptor's space")
-    annotate.add_argument("--candidates", help="text mode: comma-separated cell types (default: --preset, else the "
-                                               "reference labels)")
+    annotate.add_argument(
+        "--adaptor",
+        type=Path,
+        metavar="FILE",
+        help="adaptor mode: reuse an adaptor saved earlier (--save-adaptor, or the app's "
+        "Fine-tuning panel) instead of training; no reference needed (its head labels the "
+        "cells), with one the 10-NN vote runs in the adaptor's space",
+    )
+    annotate.add_argument(
+        "--candidates", help="text mode: comma-separated cell types (default: --preset, else the reference labels)"
+    )
     annotate.add_argument("--gene-table", help="a stored table name or a table file, instead of describing genes")
-    annotate.add_argument("--out", type=Path, required=True, help="output .h5ad: the query with the labels written back")
+    annotate.add_argument(
+        "--out", type=Path, required=True, help="output .h5ad: the query with the labels written back"
+    )
     _add_data_options(annotate, "annotate")
     _add_model_options(annotate, "annotate")
 
@@ -115,13 +143,20 @@ def build_parser() -> argparse.ArgumentParser:
     clus.add_argument("--use-rep", default="X_scelmo", help="obsm key to cluster (default: X_scelmo)")
     _add_data_options(clus, "cluster")
 
-    for name, text in (("run", "the whole pipeline on your file"),
-                       ("demo", "the whole pipeline on the shipped pbmc68k_reduced data")):
+    for name, text in (
+        ("run", "the whole pipeline on your file"),
+        ("demo", "the whole pipeline on the shipped pbmc68k_reduced data"),
+    ):
         command = sub.add_parser(name, help=text)
         if name == "run":
             command.add_argument("data", type=Path)
-        command.add_argument("--out", type=Path, required=name == "run", default=Path("scelmo_demo_out"),
-                             help="output folder" + (" (default: scelmo_demo_out)" if name == "demo" else ""))
+        command.add_argument(
+            "--out",
+            type=Path,
+            required=name == "run",
+            default=Path("scelmo_demo_out"),
+            help="output folder" + (" (default: scelmo_demo_out)" if name == "demo" else ""),
+        )
         command.add_argument("--gene-table", help="a stored table name or a table file, instead of describing genes")
         _add_data_options(command, name)
         _add_model_options(command, name)

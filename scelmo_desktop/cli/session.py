@@ -57,8 +57,13 @@ class Session:
 
     def resources(self, args) -> dict:
         """The keyword arguments every workflow takes: settings, models, store and progress."""
-        return {"settings": self.settings(args), "llm": self.llm, "embedder": self.embedder, "store": self.store,
-                "progress": self.progress}
+        return {
+            "settings": self.settings(args),
+            "llm": self.llm,
+            "embedder": self.embedder,
+            "store": self.store,
+            "progress": self.progress,
+        }
 
 
 def model_choice(args) -> ModelSettings:
@@ -94,8 +99,10 @@ def print_flag_counts(result) -> None:
         return
     counts = result.flag_counts()
     detail = ", ".join(f"{flag}: {n}" for flag, n in sorted(counts.items()) if flag != "any") or "none"
-    print(f"quality flags: {counts.get('any', 0)} of {len(result.flags)} descriptions flagged ({detail})"
-          + (f"; {len(result.fell_back)} replaced by their fact sheet" if result.fell_back else ""))
+    print(
+        f"quality flags: {counts.get('any', 0)} of {len(result.flags)} descriptions flagged ({detail})"
+        + (f"; {len(result.fell_back)} replaced by their fact sheet" if result.fell_back else "")
+    )
 
 
 def audit_models(args) -> list[dict]:
@@ -109,22 +116,32 @@ def print_run_summary(record: dict) -> None:
     """What a run found and did: the input kind, the gene set, how its texts were made, coverage."""
     if "input" in record:
         inp = record["input"]
-        print(f"input: {'declared' if inp['declared'] else 'detected'} {inp['kind']} ({inp['evidence']}); "
-              f"{inp['preparation']}")
-    print(f"LLM calls: {record['llm_calls']} (cached: {record['llm_cached']})  "
-          f"description mode: {record['description_mode']}")
+        print(
+            f"input: {'declared' if inp['declared'] else 'detected'} {inp['kind']} ({inp['evidence']}); "
+            f"{inp['preparation']}"
+        )
+    print(
+        f"LLM calls: {record['llm_calls']} (cached: {record['llm_cached']})  "
+        f"description mode: {record['description_mode']}"
+    )
     if record.get("species_note", "none") != "none":
         print(f"note: {record['species_note']}")
     texts = record.get("descriptions") or {}
     if texts.get("genes"):
-        print(f"descriptions: {texts['llm']} by the LLM, {texts['fact_sheets']} fact sheets"
-              + (" (the LLM time budget ended generation)" if texts.get("time_budget_reached") else ""))
+        print(
+            f"descriptions: {texts['llm']} by the LLM, {texts['fact_sheets']} fact sheets"
+            + (" (the LLM time budget ended generation)" if texts.get("time_budget_reached") else "")
+        )
     coverage = record["coverage"]
     gene_set = coverage.get("gene_set")
     if gene_set:
-        print(f"gene set: the {gene_set['size']} most variable of {coverage['n_genes']} genes, "
-              f"{gene_set['with_vector']} with a vector ({100 * gene_set['fraction_expression']:.1f}% of expression); cell vectors: "
-              f"{record.get('conditioning', 'paper')}")
+        print(
+            f"gene set: the {gene_set['size']} most variable of {coverage['n_genes']} genes, "
+            f"{gene_set['with_vector']} with a vector ({100 * gene_set['fraction_expression']:.1f}% of expression); cell vectors: "
+            f"{record.get('conditioning', 'paper')}"
+        )
     else:
-        print(f"coverage: {coverage['n_matched']} of {coverage['n_genes']} genes have an embedding "
-              f"({100 * coverage.get('fraction_expression_covered', 0):.1f}% of expression)")
+        print(
+            f"coverage: {coverage['n_matched']} of {coverage['n_genes']} genes have an embedding "
+            f"({100 * coverage.get('fraction_expression_covered', 0):.1f}% of expression)"
+        )

@@ -16,8 +16,10 @@ from scelmo_desktop.core.settings import SETTINGS
 
 
 def add_parsers(sub, *, add_data_options, add_model_options) -> None:
-    integrate = sub.add_parser("integrate", help="batch-effect correction: scELMo zero-shot and fine-tuned, PCA, "
-                                                 "Harmony, scored with scIB-style metrics")
+    integrate = sub.add_parser(
+        "integrate",
+        help="batch-effect correction: scELMo zero-shot and fine-tuned, PCA, Harmony, scored with scIB-style metrics",
+    )
     integrate.add_argument("data", type=Path)
     integrate.add_argument("--batch-key", required=True, help="obs column with the batch of each cell")
     integrate.add_argument("--label-key", required=True, help="obs column with cell types (bio conservation)")
@@ -41,9 +43,11 @@ def add_parsers(sub, *, add_data_options, add_model_options) -> None:
         add_data_options(parser, task)
         add_model_options(parser, task)
 
-    for name, text in (("simulate-batches", "two batches from pbmc68k_reduced with gene-specific batch effects"),
-                       ("simulate-condition", "control/disease cells from pbmc68k_reduced with planted genes"),
-                       ("simulate-perturbseq", "a Perturb-seq data set over real genes (see core/simulate.py)")):
+    for name, text in (
+        ("simulate-batches", "two batches from pbmc68k_reduced with gene-specific batch effects"),
+        ("simulate-condition", "control/disease cells from pbmc68k_reduced with planted genes"),
+        ("simulate-perturbseq", "a Perturb-seq data set over real genes (see core/simulate.py)"),
+    ):
         command = sub.add_parser(name, help=text)
         command.add_argument("--out", type=Path, required=True, help="output .h5ad")
         add_setting(command, SETTINGS["seed"], name)
@@ -55,8 +59,10 @@ def add_parsers(sub, *, add_data_options, add_model_options) -> None:
 
 
 def _print_genes(record: dict) -> None:
-    print(f"LLM calls: {record['llm_calls']} (cached: {record['llm_cached']})  description mode: "
-          f"{record['description_mode']}  genes with a vector: {record['genes_with_vector']} of {record['n_genes']}")
+    print(
+        f"LLM calls: {record['llm_calls']} (cached: {record['llm_cached']})  description mode: "
+        f"{record['description_mode']}  genes with a vector: {record['genes_with_vector']} of {record['n_genes']}"
+    )
 
 
 def _task_command(args, *, check, run, shown, digits: int) -> int:
@@ -80,9 +86,12 @@ def cmd_integrate(args) -> int:
     from scelmo_desktop.core.workflows.integration import integrate
 
     return _task_command(
-        args, check=lambda adata: check_columns(adata, args.batch_key, args.label_key),
+        args,
+        check=lambda adata: check_columns(adata, args.batch_key, args.label_key),
         run=functools.partial(integrate, batch_key=args.batch_key, label_key=args.label_key),
-        shown=lambda result: result.metrics, digits=3)
+        shown=lambda result: result.metrics,
+        digits=3,
+    )
 
 
 def cmd_treatment(args) -> int:
@@ -91,10 +100,14 @@ def cmd_treatment(args) -> int:
 
     candidates = [g.strip() for g in args.candidates.split(",") if g.strip()] if args.candidates else None
     return _task_command(
-        args, check=lambda adata: require_obs_column(adata, args.condition_key, "condition"),
-        run=functools.partial(treat, condition_key=args.condition_key, control=args.control, disease=args.disease,
-                              candidates=candidates),
-        shown=lambda outcome: outcome.ranking.head(10), digits=4)
+        args,
+        check=lambda adata: require_obs_column(adata, args.condition_key, "condition"),
+        run=functools.partial(
+            treat, condition_key=args.condition_key, control=args.control, disease=args.disease, candidates=candidates
+        ),
+        shown=lambda outcome: outcome.ranking.head(10),
+        digits=4,
+    )
 
 
 def cmd_perturb(args) -> int:
@@ -102,9 +115,12 @@ def cmd_perturb(args) -> int:
     from scelmo_desktop.core.workflows.perturbation import perturb
 
     return _task_command(
-        args, check=lambda adata: require_obs_column(adata, args.perturbation_key, "perturbation"),
+        args,
+        check=lambda adata: require_obs_column(adata, args.perturbation_key, "perturbation"),
         run=functools.partial(perturb, perturbation_key=args.perturbation_key, control=args.control),
-        shown=lambda outcome: outcome.metrics, digits=4)
+        shown=lambda outcome: outcome.metrics,
+        digits=4,
+    )
 
 
 def cmd_simulate(args) -> int:
@@ -122,8 +138,10 @@ def cmd_simulate(args) -> int:
         print("planted genes: " + ", ".join(out.uns["simulation"]["planted_genes"]))
     else:
         out = _simulate_perturbseq(args, adata)
-        hint = (f"scelmo perturb {args.out} --perturbation-key perturbation --control control --mode {args.mode} "
-                "--max-genes all --out DIR")
+        hint = (
+            f"scelmo perturb {args.out} --perturbation-key perturbation --control control --mode {args.mode} "
+            "--max-genes all --out DIR"
+        )
     write_h5ad(out, args.out)
     print(f"wrote {args.out}: {out.n_obs} cells x {out.n_vars} genes\nnext: {hint}")
     return 0
@@ -137,10 +155,24 @@ def _simulate_perturbseq(args, adata):
 
     with open_session(args, need_embedder=True) as session:
         settings = PipelineSettings(layer=DEMO_LAYER, mode=session.mode, seed=args.seed)
-        return perturbseq_example(adata, n_genes=args.genes, n_single=args.singles, n_double=args.doubles,
-                                  settings=settings, llm=session.llm, embedder=session.embedder,
-                                  store=session.store, progress=session.progress)
+        return perturbseq_example(
+            adata,
+            n_genes=args.genes,
+            n_single=args.singles,
+            n_double=args.doubles,
+            settings=settings,
+            llm=session.llm,
+            embedder=session.embedder,
+            store=session.store,
+            progress=session.progress,
+        )
 
 
-COMMANDS = {"integrate": cmd_integrate, "treatment": cmd_treatment, "perturb": cmd_perturb,
-            "simulate-batches": cmd_simulate, "simulate-condition": cmd_simulate, "simulate-perturbseq": cmd_simulate}
+COMMANDS = {
+    "integrate": cmd_integrate,
+    "treatment": cmd_treatment,
+    "perturb": cmd_perturb,
+    "simulate-batches": cmd_simulate,
+    "simulate-condition": cmd_simulate,
+    "simulate-perturbseq": cmd_simulate,
+}

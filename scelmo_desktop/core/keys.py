@@ -20,8 +20,13 @@ PCA_KEY, RANDOM_KEY = "X_scelmo_baseline_pca", "X_scelmo_baseline_random"
 
 INTEGRATED_KEY, HARMONY_KEY, ADAPTOR_KEY = "X_scelmo_integrated", "X_pca_harmony", "X_scelmo_adaptor"
 CLUSTER_KEY, LABEL_KEY, GENE_EMBEDDING_KEY = "scelmo_leiden", "scelmo_label", "scelmo_gene_embedding"
-METHOD_NAMES = {SCELMO_KEY: "scELMo", WA_KEY: "scELMo-wa (paper)", AA_KEY: "scELMo-aa (paper)",
-                PCA_KEY: "PCA (scanpy route)", RANDOM_KEY: "random-table"}
+METHOD_NAMES = {
+    SCELMO_KEY: "scELMo",
+    WA_KEY: "scELMo-wa (paper)",
+    AA_KEY: "scELMo-aa (paper)",
+    PCA_KEY: "PCA (scanpy route)",
+    RANDOM_KEY: "random-table",
+}
 
 
 def paper_keys(key: str) -> tuple[str, str]:

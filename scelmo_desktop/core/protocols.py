@@ -36,14 +36,16 @@ class LLMBackend(Protocol):
         """``cancel`` (optional, anything with ``is_set()``): stop mid-answer by raising ``Cancelled``."""
         ...
 
-    def generate_many(self, prompts: list[str], params: GenerationParams,
-                      cancel=None) -> Iterator[tuple[int, Generation]]:
+    def generate_many(
+        self, prompts: list[str], params: GenerationParams, cancel=None
+    ) -> Iterator[tuple[int, Generation]]:
         """``(index into prompts, answer)`` as each answer ends, in any order, ``parallel`` at a time."""
         ...
 
     def info(self) -> dict:
         """At least ``name``, ``sha256`` (of the model file) and ``chat_format``."""
         ...
+
 
 class Embedder(Protocol):
     """A text embedder: ``embed`` turns texts into (n, ``dim``) vectors; ``id`` keys the embedding cache."""

@@ -83,7 +83,8 @@ class Setting:
         if self.choices is not None and converted not in self.choices:
             raise ValueError(f"the {self.name} setting takes {self.allowed()} (got {value!r})")
         if (self.minimum is not None and converted < self.minimum) or (
-                self.maximum is not None and converted > self.maximum):
+            self.maximum is not None and converted > self.maximum
+        ):
             raise ValueError(f"the {self.name} setting takes {self.allowed()} (got {value!r})")
         return converted
 
@@ -91,10 +92,11 @@ class Setting:
         if self.choices is not None:
             text = "one of " + ", ".join(map(str, self.choices))
         else:
-            kind = {int: "a whole number", float: "a number", bool: "yes or no", list: "a list"}.get(
-                self.type, "text")
-            bounds = [f"at least {self.minimum:g}" if self.minimum is not None else "",
-                      f"at most {self.maximum:g}" if self.maximum is not None else ""]
+            kind = {int: "a whole number", float: "a number", bool: "yes or no", list: "a list"}.get(self.type, "text")
+            bounds = [
+                f"at least {self.minimum:g}" if self.minimum is not None else "",
+                f"at most {self.maximum:g}" if self.maximum is not None else "",
+            ]
             text = " ".join([kind, " and ".join(b for b in bounds if b)]).strip()
         return text + (f", or '{self.none_word}'" if self.none_word else "")
 
@@ -108,8 +110,11 @@ def _declare(name: str, default, help: str, **details) -> None:  # noqa: A002 - 
 
 def declared(*, scope: str | None = None, task: str | None = None) -> list[Setting]:
     """The declarations, in declaration order: those of ``scope`` and/or those ``task`` takes."""
-    return [s for s in SETTINGS.values() if (scope is None or s.scope == scope)
-            and (task is None or task in s.tasks or "global" in s.tasks)]
+    return [
+        s
+        for s in SETTINGS.values()
+        if (scope is None or s.scope == scope) and (task is None or task in s.tasks or "global" in s.tasks)
+    ]
 
 
 def default(name: str, task: str | None = None):
@@ -118,114 +123,437 @@ def default(name: str, task: str | None = None):
 
 
 # ---- analysis: input ------------------------------------------------------------------------------------------
-_declare("layer", "auto", "the matrix the embedding is built on: X, raw or a layer name; auto: raw when present, "
-         "else X, else a counts layer when X is scaled", tasks=DATA_TASKS, label="Matrix for the embedding")
-_declare("input_kind", "auto", "what the matrix holds: counts and normalized (TPM/CPM) are normalised and log1p-"
-         "transformed, log is used as it is; auto: detected and reported",
-         choices=("auto", "counts", "normalized", "log"), tasks=DATA_TASKS, label="Values are")
-_declare("symbol_column", None, "the var column holding gene symbols (found by itself for Ensembl-indexed data)",
-         tasks=DATA_TASKS, gui=False)
-_declare("label_key", None, "the obs column with cell-type labels: clustering metrics, or annotate's reference "
-         "labels", tasks=("run", "cluster", "annotate"), label="Cell-type label column", gui=False)
+_declare(
+    "layer",
+    "auto",
+    "the matrix the embedding is built on: X, raw or a layer name; auto: raw when present, "
+    "else X, else a counts layer when X is scaled",
+    tasks=DATA_TASKS,
+    label="Matrix for the embedding",
+)
+_declare(
+    "input_kind",
+    "auto",
+    "what the matrix holds: counts and normalized (TPM/CPM) are normalised and log1p-"
+    "transformed, log is used as it is; auto: detected and reported",
+    choices=("auto", "counts", "normalized", "log"),
+    tasks=DATA_TASKS,
+    label="Values are",
+)
+_declare(
+    "symbol_column",
+    None,
+    "the var column holding gene symbols (found by itself for Ensembl-indexed data)",
+    tasks=DATA_TASKS,
+    gui=False,
+)
+_declare(
+    "label_key",
+    None,
+    "the obs column with cell-type labels: clustering metrics, or annotate's reference labels",
+    tasks=("run", "cluster", "annotate"),
+    label="Cell-type label column",
+    gui=False,
+)
 # ---- analysis: gene set and descriptions ----------------------------------------------------------------------
-_declare("max_genes", 2000, "the gene set the embedding is built on: the N most variable genes, or all",
-         type=int, minimum=1, none_word="all", tasks=DATA_TASKS, label="Most variable genes")
-_declare("llm_genes", 64, "LLM budget: how many of the gene set (most variable first) the LLM describes; every "
-         "other gene gets its fact sheet; 0: none", type=int, minimum=0, none_word="all", tasks=DATA_TASKS,
-         task_defaults={"demo": 96}, label="Genes the LLM describes")
-_declare("llm_minutes", None, "LLM budget in time: stop describing after this many minutes (finished answers are "
-         "kept; the rest get fact sheets)", type=float, minimum=0.01, tasks=DATA_TASKS, label="LLM minutes")
-_declare("on_flag", "keep", "a description with quality flags: keep it, regenerate it, or embed its fact sheet",
-         choices=("keep", "regenerate", "facts"), tasks=DATA_TASKS, label="Flagged descriptions")
-_declare("knowledge_files", [], "your own gene texts for fact sheets: NCBI gene_info, GenePT JSON, UniProt TSV or "
-         "symbol,text CSV/TSV", type=list, flag="--knowledge", tasks=DATA_TASKS, gui=False)
-_declare("max_tokens", 160, "the most tokens an LLM description may take", type=int, minimum=8, maximum=4096,
-         tasks=DATA_TASKS, label="Tokens per description")
+_declare(
+    "max_genes",
+    2000,
+    "the gene set the embedding is built on: the N most variable genes, or all",
+    type=int,
+    minimum=1,
+    none_word="all",
+    tasks=DATA_TASKS,
+    label="Most variable genes",
+)
+_declare(
+    "llm_genes",
+    64,
+    "LLM budget: how many of the gene set (most variable first) the LLM describes; every "
+    "other gene gets its fact sheet; 0: none",
+    type=int,
+    minimum=0,
+    none_word="all",
+    tasks=DATA_TASKS,
+    task_defaults={"demo": 96},
+    label="Genes the LLM describes",
+)
+_declare(
+    "llm_minutes",
+    None,
+    "LLM budget in time: stop describing after this many minutes (finished answers are kept; the rest get fact sheets)",
+    type=float,
+    minimum=0.01,
+    tasks=DATA_TASKS,
+    label="LLM minutes",
+)
+_declare(
+    "on_flag",
+    "keep",
+    "a description with quality flags: keep it, regenerate it, or embed its fact sheet",
+    choices=("keep", "regenerate", "facts"),
+    tasks=DATA_TASKS,
+    label="Flagged descriptions",
+)
+_declare(
+    "knowledge_files",
+    [],
+    "your own gene texts for fact sheets: NCBI gene_info, GenePT JSON, UniProt TSV or symbol,text CSV/TSV",
+    type=list,
+    flag="--knowledge",
+    tasks=DATA_TASKS,
+    gui=False,
+)
+_declare(
+    "max_tokens",
+    160,
+    "the most tokens an LLM description may take",
+    type=int,
+    minimum=8,
+    maximum=4096,
+    tasks=DATA_TASKS,
+    label="Tokens per description",
+)
 # ---- analysis: cell vectors and clustering --------------------------------------------------------------------
-_declare("conditioning", "standard", "cell vectors: standard (gene-set sum with the whitened table, 50 principal "
-         "components) or paper (the original code's wa)", choices=("standard", "paper"), tasks=DATA_TASKS)
-_declare("seed", 0, "the seed of decoding, clustering, baselines and training", type=int, minimum=0,
-         tasks=(*DATA_TASKS, "cluster", "finetune"))
-_declare("n_neighbors", 15, "neighbours in the kNN graph that Leiden and UMAP use", type=int, minimum=2,
-         maximum=200, tasks=CLUSTER_TASKS, label="Neighbours (kNN graph)")
-_declare("resolution", None, "a fixed Leiden resolution; sweep: 0.2–2.0 chosen by NMI when labels exist, else 1.0",
-         type=float, minimum=0.01, maximum=10.0, none_word="sweep", tasks=CLUSTER_TASKS, label="Leiden resolution")
-_declare("baselines", True, "also cluster the scanpy route (PCA) and a random gene table, for comparison",
-         type=bool, tasks=("run", "demo"), label="Compare with baselines")
+_declare(
+    "conditioning",
+    "standard",
+    "cell vectors: standard (gene-set sum with the whitened table, 50 principal "
+    "components) or paper (the original code's wa)",
+    choices=("standard", "paper"),
+    tasks=DATA_TASKS,
+)
+_declare(
+    "seed",
+    0,
+    "the seed of decoding, clustering, baselines and training",
+    type=int,
+    minimum=0,
+    tasks=(*DATA_TASKS, "cluster", "finetune"),
+)
+_declare(
+    "n_neighbors",
+    15,
+    "neighbours in the kNN graph that Leiden and UMAP use",
+    type=int,
+    minimum=2,
+    maximum=200,
+    tasks=CLUSTER_TASKS,
+    label="Neighbours (kNN graph)",
+)
+_declare(
+    "resolution",
+    None,
+    "a fixed Leiden resolution; sweep: 0.2–2.0 chosen by NMI when labels exist, else 1.0",
+    type=float,
+    minimum=0.01,
+    maximum=10.0,
+    none_word="sweep",
+    tasks=CLUSTER_TASKS,
+    label="Leiden resolution",
+)
+_declare(
+    "baselines",
+    True,
+    "also cluster the scanpy route (PCA) and a random gene table, for comparison",
+    type=bool,
+    tasks=("run", "demo"),
+    label="Compare with baselines",
+)
 # ---- analysis: out of memory ----------------------------------------------------------------------------------
 _declare("dask_workers", 1, "workers of the local Dask cluster", type=int, minimum=1, tasks=("embed",), gui=False)
-_declare("chunk_cells", 20_000, "cells per Dask block; memory per worker grows with it", type=int, minimum=1,
-         tasks=("embed",), gui=False)
+_declare(
+    "chunk_cells",
+    20_000,
+    "cells per Dask block; memory per worker grows with it",
+    type=int,
+    minimum=1,
+    tasks=("embed",),
+    gui=False,
+)
 # ---- analysis: annotation -------------------------------------------------------------------------------------
-_declare("method", "knn", "knn: 10-NN vote on a labelled reference; text: cell-type knowledge and descriptions, no "
-         "reference needed; adaptor: fine-tuned on the reference", choices=("knn", "text", "adaptor"),
-         flag="--mode", tasks=("annotate",), label="Annotation method")
-_declare("k", 10, "neighbours in the kNN vote", type=int, minimum=1, maximum=200, tasks=("annotate",),
-         label="Neighbours in the vote")
-_declare("threshold", 0.0, "below this confidence a cell is 'Unknown'", type=float, minimum=0.0, maximum=1.0,
-         tasks=("annotate",), label="Confidence threshold")
-_declare("text_scoring", "auto", "text mode: knowledge scores the curated markers of each type's Cell Ontology term; "
-         "markers the genes closest to each type's description; centroid the cosine of cell and description "
-         "vectors; auto: knowledge when the knowledge extra is installed, else markers",
-         choices=("auto", "knowledge", "markers", "centroid"), tasks=("annotate",), label="Text scoring")
-_declare("smoothing", "expression", "knowledge scoring: average each cell's marker scores over its neighbours in "
-         "expression, in the cell embedding (embedding), or not at all", choices=("expression", "embedding", "none"),
-         tasks=("annotate",))
-_declare("n_markers", None, "text mode: marker genes per type; auto: 25 for knowledge, 10 for text-space markers",
-         type=int, minimum=1, none_word="auto", flag="--markers", tasks=("annotate",), label="Markers per type")
-_declare("preset", None, "text mode: the candidate cell types of a tissue, named by Cell Ontology id (blood/pbmc: "
-         "monocytes, T, NK, B, plasma, dendritic cells, megakaryocytes)", choices=("blood", "pbmc"),
-         tasks=("annotate",), label="Tissue preset")
+_declare(
+    "method",
+    "knn",
+    "knn: 10-NN vote on a labelled reference; text: cell-type knowledge and descriptions, no "
+    "reference needed; adaptor: fine-tuned on the reference",
+    choices=("knn", "text", "adaptor"),
+    flag="--mode",
+    tasks=("annotate",),
+    label="Annotation method",
+)
+_declare(
+    "k",
+    10,
+    "neighbours in the kNN vote",
+    type=int,
+    minimum=1,
+    maximum=200,
+    tasks=("annotate",),
+    label="Neighbours in the vote",
+)
+_declare(
+    "threshold",
+    0.0,
+    "below this confidence a cell is 'Unknown'",
+    type=float,
+    minimum=0.0,
+    maximum=1.0,
+    tasks=("annotate",),
+    label="Confidence threshold",
+)
+_declare(
+    "text_scoring",
+    "auto",
+    "text mode: knowledge scores the curated markers of each type's Cell Ontology term; "
+    "markers the genes closest to each type's description; centroid the cosine of cell and description "
+    "vectors; auto: knowledge when the knowledge extra is installed, else markers",
+    choices=("auto", "knowledge", "markers", "centroid"),
+    tasks=("annotate",),
+    label="Text scoring",
+)
+_declare(
+    "smoothing",
+    "expression",
+    "knowledge scoring: average each cell's marker scores over its neighbours in "
+    "expression, in the cell embedding (embedding), or not at all",
+    choices=("expression", "embedding", "none"),
+    tasks=("annotate",),
+)
+_declare(
+    "n_markers",
+    None,
+    "text mode: marker genes per type; auto: 25 for knowledge, 10 for text-space markers",
+    type=int,
+    minimum=1,
+    none_word="auto",
+    flag="--markers",
+    tasks=("annotate",),
+    label="Markers per type",
+)
+_declare(
+    "preset",
+    None,
+    "text mode: the candidate cell types of a tissue, named by Cell Ontology id (blood/pbmc: "
+    "monocytes, T, NK, B, plasma, dendritic cells, megakaryocytes)",
+    choices=("blood", "pbmc"),
+    tasks=("annotate",),
+    label="Tissue preset",
+)
 # ---- analysis: the adaptor and the tasks built on it ----------------------------------------------------------
-_declare("epochs", 30, "adaptor training: the most epochs (early stopping on validation kNN accuracy)", type=int,
-         minimum=1, maximum=1000, tasks=("annotate", "integrate", "finetune"), label="Adaptor epochs")
-_declare("adversarial_weight", 1.0, "integration: weight of the batch classifier behind gradient reversal",
-         type=float, minimum=0.0, tasks=("integrate",), label="Batch-adversarial weight")
-_declare("treatment_epochs", 40, "treatment: adaptor epochs on the condition labels (no early stopping, as the "
-         "paper)", type=int, minimum=1, maximum=1000, flag="--epochs", tasks=("treatment",), label="Treatment epochs")
-_declare("repeats", 3, "treatment: seeds, each with a new split and adaptor", type=int, minimum=1, maximum=50,
-         tasks=("treatment",))
-_declare("scale", 0.0, "treatment: multiply each candidate gene by this (0 = knock-out)", type=float, minimum=0.0,
-         tasks=("treatment",), label="Gene scale (0 = knock-out)")
-_declare("n_candidates", 20, "treatment: without a candidate list, the N genes most up in disease", type=int,
-         minimum=1, tasks=("treatment",), label="Candidates")
-_declare("test_fraction", 0.25, "perturbation: share of single-gene perturbations held out (with their "
-         "combinations)", type=float, minimum=0.05, maximum=0.9, tasks=("perturb",), label="Held-out share")
+_declare(
+    "epochs",
+    30,
+    "adaptor training: the most epochs (early stopping on validation kNN accuracy)",
+    type=int,
+    minimum=1,
+    maximum=1000,
+    tasks=("annotate", "integrate", "finetune"),
+    label="Adaptor epochs",
+)
+_declare(
+    "adversarial_weight",
+    1.0,
+    "integration: weight of the batch classifier behind gradient reversal",
+    type=float,
+    minimum=0.0,
+    tasks=("integrate",),
+    label="Batch-adversarial weight",
+)
+_declare(
+    "treatment_epochs",
+    40,
+    "treatment: adaptor epochs on the condition labels (no early stopping, as the paper)",
+    type=int,
+    minimum=1,
+    maximum=1000,
+    flag="--epochs",
+    tasks=("treatment",),
+    label="Treatment epochs",
+)
+_declare(
+    "repeats",
+    3,
+    "treatment: seeds, each with a new split and adaptor",
+    type=int,
+    minimum=1,
+    maximum=50,
+    tasks=("treatment",),
+)
+_declare(
+    "scale",
+    0.0,
+    "treatment: multiply each candidate gene by this (0 = knock-out)",
+    type=float,
+    minimum=0.0,
+    tasks=("treatment",),
+    label="Gene scale (0 = knock-out)",
+)
+_declare(
+    "n_candidates",
+    20,
+    "treatment: without a candidate list, the N genes most up in disease",
+    type=int,
+    minimum=1,
+    tasks=("treatment",),
+    label="Candidates",
+)
+_declare(
+    "test_fraction",
+    0.25,
+    "perturbation: share of single-gene perturbations held out (with their combinations)",
+    type=float,
+    minimum=0.05,
+    maximum=0.9,
+    tasks=("perturb",),
+    label="Held-out share",
+)
 # ---- models ---------------------------------------------------------------------------------------------------
-_declare("mode", "auto", "description mode: llm (the paper's prompt), grounded (fact sheet in the prompt), facts "
-         "(fact sheet only, no LLM); auto: the model's measured best mode, else grounded when the knowledge extra "
-         "is installed, else llm", choices=("auto", "llm", "grounded", "facts"), scope=MODELS, tasks=MODEL_TASKS,
-         task_flags={"annotate": "--description-mode"}, task_defaults={"simulate-perturbseq": "facts"},
-         label="Description mode")
-_declare("llm", None, "GGUF model name (see 'scelmo models') or path; default: the embedded model", scope=MODELS,
-         tasks=MODEL_TASKS, label="LLM (descriptions)", gui=False)
-_declare("embedder", None, "sentence-transformers model name or folder; default: all-MiniLM-L6-v2", scope=MODELS,
-         tasks=MODEL_TASKS, gui=False)
-_declare("models_dir", None, "the models folder (default: SCELMO_MODELS_DIR or ./models)", scope=MODELS,
-         tasks=("global",), gui=False)
-_declare("chat_format", None, "override the chat template (e.g. gemma, chatml, llama-3)", scope=MODELS,
-         tasks=MODEL_TASKS, gui=False)
-_declare("threads", None, "LLM threads; auto: physical cores, or SCELMO_THREADS", type=int, minimum=1, maximum=256,
-         none_word="auto", scope=MODELS, tasks=MODEL_TASKS, label="LLM threads")
-_declare("gpu_layers", 0, "layers of the LLM to offload to a GPU (-1: all)", type=int, minimum=-1, maximum=999,
-         scope=MODELS, tasks=MODEL_TASKS, label="GPU layers (llama.cpp)")
-_declare("parallel", None, "answers produced together: sequences decoded in one llama.cpp batch, or concurrent "
-         f"requests to the LLM server; auto: {DEFAULT_LLM_BATCH} in process, {DEFAULT_SERVER_PARALLEL} to a server",
-         type=int, minimum=1, maximum=64,
-         none_word="auto", flag="--llm-parallel", scope=MODELS, tasks=MODEL_TASKS, label="Genes per LLM batch")
-_declare("server_url", None, "an OpenAI-compatible server on your network instead of a GGUF, e.g. "
-         "http://127.0.0.1:8080/v1 (loopback and private addresses only)", flag="--llm-server", scope=MODELS,
-         tasks=MODEL_TASKS, label="LLM server (optional)", gui=False)
-_declare("server_model", None, "the model name to ask the server for (default: the LLM setting or 'default')",
-         flag="--llm-server-model", scope=MODELS, tasks=MODEL_TASKS, label="Server model name", gui=False)
-_declare("timeout", 120.0, "seconds per LLM server request", type=float, minimum=1.0, flag="--llm-timeout",
-         scope=MODELS, tasks=MODEL_TASKS, label="Server timeout (s)")
-_declare("retries", 3, "retries per LLM server request, with backoff", type=int, minimum=0, maximum=20,
-         flag="--llm-retries", scope=MODELS, tasks=MODEL_TASKS, label="Server retries")
-_declare("allow_remote", False, "allow an LLM server or Dask scheduler at a public address (data would leave "
-         "loopback/private networks)", type=bool, scope=MODELS, tasks=MODEL_TASKS, gui=False)
-_declare("device", "auto", "embedder and adaptor device", choices=("auto", "cpu", "cuda", "mps"), scope=MODELS,
-         tasks=MODEL_TASKS, label="Torch device")
+_declare(
+    "mode",
+    "auto",
+    "description mode: llm (the paper's prompt), grounded (fact sheet in the prompt), facts "
+    "(fact sheet only, no LLM); auto: the model's measured best mode, else grounded when the knowledge extra "
+    "is installed, else llm",
+    choices=("auto", "llm", "grounded", "facts"),
+    scope=MODELS,
+    tasks=MODEL_TASKS,
+    task_flags={"annotate": "--description-mode"},
+    task_defaults={"simulate-perturbseq": "facts"},
+    label="Description mode",
+)
+_declare(
+    "llm",
+    None,
+    "GGUF model name (see 'scelmo models') or path; default: the embedded model",
+    scope=MODELS,
+    tasks=MODEL_TASKS,
+    label="LLM (descriptions)",
+    gui=False,
+)
+_declare(
+    "embedder",
+    None,
+    "sentence-transformers model name or folder; default: all-MiniLM-L6-v2",
+    scope=MODELS,
+    tasks=MODEL_TASKS,
+    gui=False,
+)
+_declare(
+    "models_dir",
+    None,
+    "the models folder (default: SCELMO_MODELS_DIR or ./models)",
+    scope=MODELS,
+    tasks=("global",),
+    gui=False,
+)
+_declare(
+    "chat_format",
+    None,
+    "override the chat template (e.g. gemma, chatml, llama-3)",
+    scope=MODELS,
+    tasks=MODEL_TASKS,
+    gui=False,
+)
+_declare(
+    "threads",
+    None,
+    "LLM threads; auto: physical cores, or SCELMO_THREADS",
+    type=int,
+    minimum=1,
+    maximum=256,
+    none_word="auto",
+    scope=MODELS,
+    tasks=MODEL_TASKS,
+    label="LLM threads",
+)
+_declare(
+    "gpu_layers",
+    0,
+    "layers of the LLM to offload to a GPU (-1: all)",
+    type=int,
+    minimum=-1,
+    maximum=999,
+    scope=MODELS,
+    tasks=MODEL_TASKS,
+    label="GPU layers (llama.cpp)",
+)
+_declare(
+    "parallel",
+    None,
+    "answers produced together: sequences decoded in one llama.cpp batch, or concurrent "
+    f"requests to the LLM server; auto: {DEFAULT_LLM_BATCH} in process, {DEFAULT_SERVER_PARALLEL} to a server",
+    type=int,
+    minimum=1,
+    maximum=64,
+    none_word="auto",
+    flag="--llm-parallel",
+    scope=MODELS,
+    tasks=MODEL_TASKS,
+    label="Genes per LLM batch",
+)
+_declare(
+    "server_url",
+    None,
+    "an OpenAI-compatible server on your network instead of a GGUF, e.g. "
+    "http://127.0.0.1:8080/v1 (loopback and private addresses only)",
+    flag="--llm-server",
+    scope=MODELS,
+    tasks=MODEL_TASKS,
+    label="LLM server (optional)",
+    gui=False,
+)
+_declare(
+    "server_model",
+    None,
+    "the model name to ask the server for (default: the LLM setting or 'default')",
+    flag="--llm-server-model",
+    scope=MODELS,
+    tasks=MODEL_TASKS,
+    label="Server model name",
+    gui=False,
+)
+_declare(
+    "timeout",
+    120.0,
+    "seconds per LLM server request",
+    type=float,
+    minimum=1.0,
+    flag="--llm-timeout",
+    scope=MODELS,
+    tasks=MODEL_TASKS,
+    label="Server timeout (s)",
+)
+_declare(
+    "retries",
+    3,
+    "retries per LLM server request, with backoff",
+    type=int,
+    minimum=0,
+    maximum=20,
+    flag="--llm-retries",
+    scope=MODELS,
+    tasks=MODEL_TASKS,
+    label="Server retries",
+)
+_declare(
+    "allow_remote",
+    False,
+    "allow an LLM server or Dask scheduler at a public address (data would leave loopback/private networks)",
+    type=bool,
+    scope=MODELS,
+    tasks=MODEL_TASKS,
+    gui=False,
+)
+_declare(
+    "device",
+    "auto",
+    "embedder and adaptor device",
+    choices=("auto", "cpu", "cuda", "mps"),
+    scope=MODELS,
+    tasks=MODEL_TASKS,
+    label="Torch device",
+)
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,10 @@
 """``scelmo-desktop`` (and ``python -m scelmo_desktop``): start the app.
 
-    scelmo-desktop                      an empty window
-    scelmo-desktop FILE                 open a data file or a saved project (*.scelmo.json)
-    scelmo-desktop --demo               open the shipped demo data with the default models ready
-    scelmo-desktop --screenshots DIR    open the demo, run the steps that fill every panel, save one PNG each
-    scelmo-desktop --window-check PNG   open (the demo with --demo), grab the screen once the window shows, quit
+scelmo-desktop                      an empty window
+scelmo-desktop FILE                 open a data file or a saved project (*.scelmo.json)
+scelmo-desktop --demo               open the shipped demo data with the default models ready
+scelmo-desktop --screenshots DIR    open the demo, run the steps that fill every panel, save one PNG each
+scelmo-desktop --window-check PNG   open (the demo with --demo), grab the screen once the window shows, quit
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ def setup_logging() -> Path:
 
     folder = user_data_dir() / "logs"
     folder.mkdir(parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(folder / "scelmo-desktop.log", maxBytes=2_000_000, backupCount=3,
-                                                   encoding="utf-8")
+    handler = logging.handlers.RotatingFileHandler(
+        folder / "scelmo-desktop.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8"
+    )
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("scelmo_desktop")
     root.setLevel(logging.INFO)
@@ -54,20 +55,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scelmo-desktop", description="scELMo Desktop (offline, local models)")
     parser.add_argument("path", nargs="?", help="a data file or a saved project to open")
     parser.add_argument("--demo", action="store_true", help="open the shipped pbmc68k_reduced demo data")
-    parser.add_argument("--screenshots", type=Path, metavar="DIR",
-                        help="run the demo through every panel and write one PNG per panel into DIR, then quit")
-    parser.add_argument("--window-check", type=Path, metavar="PNG",
-                        help="once the window is on the display, save a screenshot of the screen to PNG (and "
-                             "PNG.json: platform, geometry, panels, start-up seconds), then quit")
-    parser.add_argument("--selftest", action="store_true",
-                        help="headless check of this installation: load both models, run the demo, exit 0/1")
-    parser.add_argument("--mode", choices=("auto", "llm", "grounded", "facts"),
-                        help="description mode to start with (default: auto)")
+    parser.add_argument(
+        "--screenshots",
+        type=Path,
+        metavar="DIR",
+        help="run the demo through every panel and write one PNG per panel into DIR, then quit",
+    )
+    parser.add_argument(
+        "--window-check",
+        type=Path,
+        metavar="PNG",
+        help="once the window is on the display, save a screenshot of the screen to PNG (and "
+        "PNG.json: platform, geometry, panels, start-up seconds), then quit",
+    )
+    parser.add_argument(
+        "--selftest",
+        action="store_true",
+        help="headless check of this installation: load both models, run the demo, exit 0/1",
+    )
+    parser.add_argument(
+        "--mode", choices=("auto", "llm", "grounded", "facts"), help="description mode to start with (default: auto)"
+    )
     from scelmo_desktop.gui.project import SCREENSHOT_GENES  # Qt-free: torch is still imported before Qt
 
-    parser.add_argument("--max-genes", type=int, default=SCREENSHOT_GENES,
-                        help=f"with --screenshots: genes to describe (default {SCREENSHOT_GENES} keeps it to a few "
-                             "minutes)")
+    parser.add_argument(
+        "--max-genes",
+        type=int,
+        default=SCREENSHOT_GENES,
+        help=f"with --screenshots: genes to describe (default {SCREENSHOT_GENES} keeps it to a few minutes)",
+    )
     return parser
 
 

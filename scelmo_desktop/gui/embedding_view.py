@@ -30,9 +30,28 @@ from scelmo_desktop.core.keys import CLUSTER_KEY, LABEL_KEY
 
 MAX_DRAWN = 150_000
 GROUP_KEY = "scelmo_groups"
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-           "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#dbdb8d",
-           "#9edae5", "#393b79"]
+PALETTE = [
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+    "#aec7e8",
+    "#ffbb78",
+    "#98df8a",
+    "#ff9896",
+    "#c5b0d5",
+    "#c49c94",
+    "#f7b6d2",
+    "#dbdb8d",
+    "#9edae5",
+    "#393b79",
+]
 
 
 N_SHADES = 64  # continuous values are drawn in 64 viridis shades: one shared brush per shade
@@ -119,10 +138,14 @@ class EmbeddingView(QWidget):
         self.adata, self.basis = adata, basis
         self.coords = np.asarray(adata.obsm[basis])[:, :2].astype(float)
         n = len(self.coords)
-        self.drawn = (np.arange(n) if n <= MAX_DRAWN else
-                      np.sort(np.random.default_rng(0).choice(n, MAX_DRAWN, replace=False)))
-        self.note.setText(f"{n:,} cells" + (f" — drawing a fixed random {MAX_DRAWN:,}; selections use all cells"
-                                            if n > MAX_DRAWN else "") + " · scroll to zoom, drag to pan")
+        self.drawn = (
+            np.arange(n) if n <= MAX_DRAWN else np.sort(np.random.default_rng(0).choice(n, MAX_DRAWN, replace=False))
+        )
+        self.note.setText(
+            f"{n:,} cells"
+            + (f" — drawing a fixed random {MAX_DRAWN:,}; selections use all cells" if n > MAX_DRAWN else "")
+            + " · scroll to zoom, drag to pan"
+        )
         columns = [str(c) for c in adata.obs.columns]
         self.colour_combo.blockSignals(True)
         self.colour_combo.clear()
@@ -139,7 +162,7 @@ class EmbeddingView(QWidget):
 
     def _values(self, key: str):
         if key.startswith("gene: "):
-            gene = key[len("gene: "):]
+            gene = key[len("gene: ") :]
             source = self.adata.raw if self.adata.raw is not None and gene in self.adata.raw.var_names else self.adata
             if gene not in source.var_names:
                 self.note.setText(f"Gene {gene} is not in this data.")
@@ -156,8 +179,11 @@ class EmbeddingView(QWidget):
             return
         self.color_by = key
         self.legend.clear()
-        if isinstance(values, pd.Series) and not pd.api.types.is_numeric_dtype(values) or (
-                isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype)):
+        if (
+            isinstance(values, pd.Series)
+            and not pd.api.types.is_numeric_dtype(values)
+            or (isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype))
+        ):
             index, palette, legend = category_colors(values)
             counts = pd.Series(values).astype(str).value_counts()
             for name, colour in legend.items():
@@ -170,8 +196,7 @@ class EmbeddingView(QWidget):
             self.legend.addItem(f"{key}: {np.nanmin(numeric):.3g} (dark) … {np.nanmax(numeric):.3g} (yellow)")
         self.brush_index = index[self.drawn]
         brushes = [palette[i] for i in self.brush_index]  # references to a few shared brushes
-        self.scatter.setData(x=self.coords[self.drawn, 0], y=self.coords[self.drawn, 1], brush=brushes,
-                             data=self.drawn)
+        self.scatter.setData(x=self.coords[self.drawn, 0], y=self.coords[self.drawn, 1], brush=brushes, data=self.drawn)
 
     def colours_in_use(self) -> int:
         return int(len(np.unique(self.brush_index))) if self.n_points() else 0
@@ -180,10 +205,11 @@ class EmbeddingView(QWidget):
     def tooltip_for(self, cell: int) -> str:
         obs = self.adata.obs
         name = str(self.adata.obs_names[cell])
-        keys = [k for k in (LABEL_KEY, f"{LABEL_KEY}_confidence", CLUSTER_KEY, self.color_by)
-                if k and k in obs.columns]
-        parts = [name] + [f"{k}: {obs[k].iloc[cell]:.3f}" if isinstance(obs[k].iloc[cell], float)
-                          else f"{k}: {obs[k].iloc[cell]}" for k in dict.fromkeys(keys)]
+        keys = [k for k in (LABEL_KEY, f"{LABEL_KEY}_confidence", CLUSTER_KEY, self.color_by) if k and k in obs.columns]
+        parts = [name] + [
+            f"{k}: {obs[k].iloc[cell]:.3f}" if isinstance(obs[k].iloc[cell], float) else f"{k}: {obs[k].iloc[cell]}"
+            for k in dict.fromkeys(keys)
+        ]
         return "\n".join(parts)
 
     def _hover(self, item, points, event=None) -> None:
@@ -220,8 +246,12 @@ class EmbeddingView(QWidget):
             path = MplPath([(p.x(), p.y()) for p in vertices])
             return np.flatnonzero(path.contains_points(self.coords))
         (x, y), (w, h) = self.roi.pos(), self.roi.size()
-        inside = ((self.coords[:, 0] >= x) & (self.coords[:, 0] <= x + w) &
-                  (self.coords[:, 1] >= y) & (self.coords[:, 1] <= y + h))
+        inside = (
+            (self.coords[:, 0] >= x)
+            & (self.coords[:, 0] <= x + w)
+            & (self.coords[:, 1] >= y)
+            & (self.coords[:, 1] <= y + h)
+        )
         return np.flatnonzero(inside)
 
     def make_group(self, name: str) -> int:
@@ -230,8 +260,11 @@ class EmbeddingView(QWidget):
         if not name or not len(cells):
             return 0
         obs = self.adata.obs
-        groups = obs[GROUP_KEY].astype(str).to_numpy() if GROUP_KEY in obs else np.full(self.adata.n_obs, "ungrouped",
-                                                                                          dtype=object)
+        groups = (
+            obs[GROUP_KEY].astype(str).to_numpy()
+            if GROUP_KEY in obs
+            else np.full(self.adata.n_obs, "ungrouped", dtype=object)
+        )
         groups = groups.astype(object)
         groups[cells] = name
         obs[GROUP_KEY] = pd.Categorical(groups)
@@ -252,7 +285,9 @@ class EmbeddingView(QWidget):
             self.note.setText(f"Group '{name.strip()}': {count} cells (obs['{GROUP_KEY}'], usable as a label).")
 
     def export(self, path: str) -> None:
-        exporter = pg.exporters.ImageExporter(self.plot.plotItem) if not path.endswith(".svg") else \
-            pg.exporters.SVGExporter(self.plot.plotItem)
+        exporter = (
+            pg.exporters.ImageExporter(self.plot.plotItem)
+            if not path.endswith(".svg")
+            else pg.exporters.SVGExporter(self.plot.plotItem)
+        )
         exporter.export(path)
-

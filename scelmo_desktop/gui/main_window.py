@@ -36,8 +36,18 @@ from scelmo_desktop.gui.project import DEMO_SOURCE, PROJECT_SUFFIX, Project
 from scelmo_desktop.gui.widgets import show_error
 
 log = logging.getLogger("scelmo_desktop.gui")
-PANELS = (DataPanel, ModelsPanel, DescriptionsPanel, EmbeddingsPanel, ClusteringPanel, AnnotationPanel,
-          IntegrationPanel, FineTuningPanel, TreatmentPanel, SettingsPanel)
+PANELS = (
+    DataPanel,
+    ModelsPanel,
+    DescriptionsPanel,
+    EmbeddingsPanel,
+    ClusteringPanel,
+    AnnotationPanel,
+    IntegrationPanel,
+    FineTuningPanel,
+    TreatmentPanel,
+    SettingsPanel,
+)
 MAX_RECENT = 8
 
 
@@ -98,11 +108,13 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        for text, slot, keys in (("Open data…", self._open_data_dialog, QKeySequence.Open),
-                                 ("Open demo data", lambda: self.open_data(DEMO_SOURCE), None),
-                                 ("Open project…", self._open_project_dialog, None),
-                                 ("Save project…", self._save_project_dialog, QKeySequence.Save),
-                                 ("Export data with results (.h5ad)…", self._export_h5ad, None)):
+        for text, slot, keys in (
+            ("Open data…", self._open_data_dialog, QKeySequence.Open),
+            ("Open demo data", lambda: self.open_data(DEMO_SOURCE), None),
+            ("Open project…", self._open_project_dialog, None),
+            ("Save project…", self._save_project_dialog, QKeySequence.Save),
+            ("Export data with results (.h5ad)…", self._export_h5ad, None),
+        ):
             action = QAction(text, self)
             action.triggered.connect(slot)
             if keys is not None:
@@ -173,8 +185,9 @@ class MainWindow(QMainWindow):
             self.open_project(path)
 
     def _save_project_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save project", f"analysis{PROJECT_SUFFIX}",
-                                              f"scELMo project (*{PROJECT_SUFFIX})")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save project", f"analysis{PROJECT_SUFFIX}", f"scELMo project (*{PROJECT_SUFFIX})"
+        )
         if path:
             saved = self.project.save(path)
             self._remember(str(saved))
@@ -185,7 +198,9 @@ class MainWindow(QMainWindow):
 
         if self.project.adata is None:
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Export data with results", "scelmo_result.h5ad", "AnnData (*.h5ad)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export data with results", "scelmo_result.h5ad", "AnnData (*.h5ad)"
+        )
         if path:
             write_h5ad(self.project.adata, Path(path))
             self.show_message(f"Wrote {path}.")
@@ -241,9 +256,14 @@ class MainWindow(QMainWindow):
         inputs = [source] if source and Path(source).exists() else []
         settings = {k: v for k, v in vars(self.project.settings).items() if v is not None}
         try:
-            audit.record(f"desktop: {name}", status=outcome["status"], inputs=inputs, parameters=settings,
-                         models=[{"name": n} for n in (self.project.settings.llm, self.project.settings.embedder) if n],
-                         message=outcome["message"])
+            audit.record(
+                f"desktop: {name}",
+                status=outcome["status"],
+                inputs=inputs,
+                parameters=settings,
+                models=[{"name": n} for n in (self.project.settings.llm, self.project.settings.embedder) if n],
+                message=outcome["message"],
+            )
         except OSError as exc:
             log.warning("audit log not writable: %s", exc)
 
@@ -271,4 +291,3 @@ class MainWindow(QMainWindow):
         self.qsettings.setValue("threads", self.project.settings.threads or "")
         self.session.close()
         super().closeEvent(event)
-

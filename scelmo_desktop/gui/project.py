@@ -27,8 +27,12 @@ class ProjectSettings:
     """The open project's settings: the data path, the analysis settings and the model settings, read and set
     as one set of attributes (each declared setting lives in its declared scope)."""
 
-    def __init__(self, data_path: str | None = None, analysis: PipelineSettings | None = None,
-                 models: ModelSettings | None = None):
+    def __init__(
+        self,
+        data_path: str | None = None,
+        analysis: PipelineSettings | None = None,
+        models: ModelSettings | None = None,
+    ):
         object.__setattr__(self, "data_path", data_path)
         object.__setattr__(self, "analysis", analysis or PipelineSettings())
         object.__setattr__(self, "models", models or ModelSettings())
@@ -121,9 +125,13 @@ class Project:
         a = self.adata
         if a is None:
             return {}
-        return {"cells": a.n_obs, "genes": a.n_vars, "obs columns": list(map(str, a.obs.columns)),
-                "layers": ["X"] + (["raw"] if a.raw is not None else []) + list(a.layers.keys()),
-                "embeddings (obsm)": list(a.obsm.keys())}
+        return {
+            "cells": a.n_obs,
+            "genes": a.n_vars,
+            "obs columns": list(map(str, a.obs.columns)),
+            "layers": ["X"] + (["raw"] if a.raw is not None else []) + list(a.layers.keys()),
+            "embeddings (obsm)": list(a.obsm.keys()),
+        }
 
     def expression(self):
         from scelmo_desktop.core.data.io import select_expression
@@ -154,8 +162,12 @@ class Project:
         path = Path(path)
         if not path.name.endswith(PROJECT_SUFFIX):
             path = path.with_name(path.name + PROJECT_SUFFIX)
-        body = {"format": "scelmo-desktop project", "version": PROJECT_VERSION, "settings": self.settings.as_dict(),
-                "results": {k: v for k, v in self.results.items() if _json_safe(v)}}
+        body = {
+            "format": "scelmo-desktop project",
+            "version": PROJECT_VERSION,
+            "settings": self.settings.as_dict(),
+            "results": {k: v for k, v in self.results.items() if _json_safe(v)},
+        }
         write_text_atomic(path, json.dumps(body, indent=2))
         self.path = path
         return path
@@ -171,14 +183,17 @@ class Project:
             raise ScelmoError(f"{path} is not a scELMo Desktop project (no 'format' marker).")
         version = body.get("version", 1)
         if not isinstance(version, int) or version > PROJECT_VERSION:
-            raise ScelmoError(f"{path} was saved by a newer scELMo Desktop (project version {version}); update the "
-                              "app to open it.")
+            raise ScelmoError(
+                f"{path} was saved by a newer scELMo Desktop (project version {version}); update the app to open it."
+            )
         settings, skipped = ProjectSettings.from_dict(body.get("settings", {}), version)
         project = cls(settings=settings, path=path, skipped_settings=skipped)
         if settings.data_path:
             if settings.data_path != DEMO_SOURCE and not Path(settings.data_path).exists():
-                raise ScelmoError(f"The project's data file {settings.data_path} is missing; move it back or "
-                                  "open the data again and save the project.")
+                raise ScelmoError(
+                    f"The project's data file {settings.data_path} is missing; move it back or "
+                    "open the data again and save the project."
+                )
             label = settings.label_key
             project.open_data(settings.data_path)
             settings.label_key = label if label in project.adata.obs.columns else settings.label_key

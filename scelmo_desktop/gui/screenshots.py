@@ -33,7 +33,9 @@ def capture(window, title: str, folder: Path) -> Path:
     for _ in range(10):
         QApplication.processEvents()
         time.sleep(0.02)
-    path = folder / f"{list(window.panels).index(title) + 1:02d}_{title.lower().replace(' & ', '_').replace(' ', '_')}.png"
+    path = (
+        folder / f"{list(window.panels).index(title) + 1:02d}_{title.lower().replace(' & ', '_').replace(' ', '_')}.png"
+    )
     window.grab().save(str(path))
     return path
 
@@ -60,10 +62,18 @@ def steps(window, max_genes: int):
         panels["Treatment & perturbation"].repeats.setValue(2)
         panels["Treatment & perturbation"].run()
 
-    return [("Data", lambda: window.open_data(DEMO_SOURCE)), ("Models", lambda: None), ("Descriptions", describe),
-            ("Embeddings", panels["Embeddings"].run_embed), ("Clustering", panels["Clustering"].run_cluster),
-            ("Annotation", panels["Annotation"].run), ("Integration", integration), ("Fine-tuning", finetune),
-            ("Treatment & perturbation", treatment), ("Settings", lambda: None)]
+    return [
+        ("Data", lambda: window.open_data(DEMO_SOURCE)),
+        ("Models", lambda: None),
+        ("Descriptions", describe),
+        ("Embeddings", panels["Embeddings"].run_embed),
+        ("Clustering", panels["Clustering"].run_cluster),
+        ("Annotation", panels["Annotation"].run),
+        ("Integration", integration),
+        ("Fine-tuning", finetune),
+        ("Treatment & perturbation", treatment),
+        ("Settings", lambda: None),
+    ]
 
 
 def run_screenshots(window, folder: Path, *, max_genes: int = SCREENSHOT_GENES) -> list[Path]:

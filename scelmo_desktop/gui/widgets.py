@@ -144,8 +144,9 @@ def show_error(parent: QWidget, what: str, details: str = "", *, title: str = "s
     box.setIcon(QMessageBox.Warning)
     box.setWindowTitle(title)
     box.setText(what)
-    box.setInformativeText("Nothing already stored was lost. The log file is in the user data folder "
-                           "(Help ▸ Open log folder).")
+    box.setInformativeText(
+        "Nothing already stored was lost. The log file is in the user data folder (Help ▸ Open log folder)."
+    )
     if details:
         box.setDetailedText(details)
     box.open()  # non-blocking: tests and long jobs keep running

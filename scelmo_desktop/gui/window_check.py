@@ -29,8 +29,9 @@ def check_window(app, window, out: Path, *, timeout_s: float = 120.0) -> None:
     from PySide6.QtWidgets import QApplication
 
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and not (window.isVisible() and window.windowHandle()
-                                               and window.windowHandle().isExposed()):
+    while time.monotonic() < deadline and not (
+        window.isVisible() and window.windowHandle() and window.windowHandle().isExposed()
+    ):
         QApplication.processEvents()
         time.sleep(0.02)
     first_window_s = process_age_seconds()
@@ -45,13 +46,17 @@ def check_window(app, window, out: Path, *, timeout_s: float = 120.0) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     saved = screen.grabWindow(0).save(str(out))
     frame = window.frameGeometry()
-    info = {"saved": bool(saved), "platform": app.platformName(),
-            "screen": [screen.geometry().width(), screen.geometry().height()],
-            "window": [frame.x(), frame.y(), frame.width(), frame.height()],
-            "exposed": bool(window.windowHandle() and window.windowHandle().isExposed()),
-            "panels": list(window.panels), "data_loaded": window.project.adata is not None,
-            "first_window_seconds": round(first_window_s, 2) if first_window_s is not None else None,
-            "ready_seconds": round(process_age_seconds() or 0.0, 2)}
+    info = {
+        "saved": bool(saved),
+        "platform": app.platformName(),
+        "screen": [screen.geometry().width(), screen.geometry().height()],
+        "window": [frame.x(), frame.y(), frame.width(), frame.height()],
+        "exposed": bool(window.windowHandle() and window.windowHandle().isExposed()),
+        "panels": list(window.panels),
+        "data_loaded": window.project.adata is not None,
+        "first_window_seconds": round(first_window_s, 2) if first_window_s is not None else None,
+        "ready_seconds": round(process_age_seconds() or 0.0, 2),
+    }
     out.with_suffix(out.suffix + ".json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     print(json.dumps(info))
 
@@ -76,10 +81,10 @@ def verify(png: Path) -> list[str]:
     if list(pixels.shape[::-1]) != list(info["screen"]):
         problems.append(f"grab {pixels.shape[::-1]} is not the screen {info['screen']}")
     x, y, width, height = info["window"]
-    window = pixels[max(y, 0):y + height, max(x, 0):x + width]
+    window = pixels[max(y, 0) : y + height, max(x, 0) : x + width]
     if width < 800 or height < 500 or window.std() < 10:
         problems.append(f"the window area ({width}x{height}) is blank or too small")
-    rest = np.concatenate([pixels[y + height:, :].ravel(), pixels[:, x + width:].ravel()])
+    rest = np.concatenate([pixels[y + height :, :].ravel(), pixels[:, x + width :].ravel()])
     if rest.size and abs(window.mean() - rest.mean()) < 20:
         problems.append("the window cannot be told from the screen around it")
     panel_list = window[40:300, 5:170]

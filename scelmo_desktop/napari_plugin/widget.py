@@ -74,11 +74,16 @@ class ScelmoWidget(QWidget):
         messages = []
         try:
             with open_store() as store:
-                result = run_pipeline(adata, settings=settings, llm=models.llm_source(choice),
-                                      embedder=models.embedder(choice), store=store, data_name=self.path,
-                                      cancel=self.cancel_flag,
-                                      progress=lambda stage, done, total, m="", metrics=None: messages.append(
-                                          f"{stage} {done}/{total}"))
+                result = run_pipeline(
+                    adata,
+                    settings=settings,
+                    llm=models.llm_source(choice),
+                    embedder=models.embedder(choice),
+                    store=store,
+                    data_name=self.path,
+                    cancel=self.cancel_flag,
+                    progress=lambda stage, done, total, m="", metrics=None: messages.append(f"{stage} {done}/{total}"),
+                )
         finally:
             models.close()
         yield messages[-1] if messages else "done"

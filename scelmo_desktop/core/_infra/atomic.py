@@ -33,7 +33,9 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
             os.fsync(handle.fileno())
         os.replace(tmp, target)
     except OSError as exc:
-        raise ScelmoError(f"Could not write {target}: {exc.strerror or exc}. Check free disk space and permissions.") from exc
+        raise ScelmoError(
+            f"Could not write {target}: {exc.strerror or exc}. Check free disk space and permissions."
+        ) from exc
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

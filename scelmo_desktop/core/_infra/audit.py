@@ -45,14 +45,24 @@ def file_entry(path) -> dict:
     return entry
 
 
-def record(operation: str, *, status: str, inputs=(), models=(), parameters: dict | None = None, outputs=(),
-           message: str = "") -> dict:
+def record(
+    operation: str, *, status: str, inputs=(), models=(), parameters: dict | None = None, outputs=(), message: str = ""
+) -> dict:
     """Append one entry (time, user, host, pid, operation, status, inputs with hashes, models, parameters,
     outputs, message) to the audit trail as a single line, fsynced; returns the entry."""
-    entry = {"time": now_iso(), "user": _user(), "host": socket.gethostname(), "pid": os.getpid(),
-             "operation": operation, "status": status, "inputs": [file_entry(p) for p in inputs],
-             "models": list(models), "parameters": parameters or {}, "outputs": [str(Path(p).resolve()) for p in outputs],
-             "message": message}
+    entry = {
+        "time": now_iso(),
+        "user": _user(),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "operation": operation,
+        "status": status,
+        "inputs": [file_entry(p) for p in inputs],
+        "models": list(models),
+        "parameters": parameters or {},
+        "outputs": [str(Path(p).resolve()) for p in outputs],
+        "message": message,
+    }
     path = audit_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps(entry, default=str, sort_keys=True) + "\n"

@@ -20,8 +20,9 @@ from typing import Protocol
 class Progress(Protocol):
     """``progress(stage, done, total, message="", metrics=None)``: the one progress callback every door passes in."""
 
-    def __call__(self, stage: str, done: int, total: int, message: str = "",
-                 metrics: Mapping[str, float] | None = None) -> None: ...
+    def __call__(
+        self, stage: str, done: int, total: int, message: str = "", metrics: Mapping[str, float] | None = None
+    ) -> None: ...
 
 
 class CancelFlag(Protocol):

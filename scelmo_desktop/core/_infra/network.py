@@ -13,8 +13,14 @@ from urllib.parse import urlsplit
 from scelmo_desktop.core._infra.errors import ScelmoError
 
 
-def check_address(base_url: str, *, allow_remote: bool = False, schemes=("http", "https"),
-                  example: str = "http://127.0.0.1:8080/v1", what: str = "LLM server") -> None:
+def check_address(
+    base_url: str,
+    *,
+    allow_remote: bool = False,
+    schemes=("http", "https"),
+    example: str = "http://127.0.0.1:8080/v1",
+    what: str = "LLM server",
+) -> None:
     """Refuse an address outside loopback and private networks unless ``allow_remote``."""
     parts = urlsplit(base_url)
     if parts.scheme not in schemes or not parts.hostname:
@@ -25,9 +31,11 @@ def check_address(base_url: str, *, allow_remote: bool = False, schemes=("http",
         raise ScelmoError(f"The {what} host '{parts.hostname}' cannot be resolved ({exc.strerror}).") from exc
     public = sorted(a for a in addresses if not _is_internal(ipaddress.ip_address(a.split("%")[0])))
     if public and not allow_remote:
-        raise ScelmoError(f"The {what} {base_url} resolves to a public address ({', '.join(public)}); data "
-                          "would leave the site's network. Use a server on loopback or a private network, or turn on "
-                          "the allow-remote setting if this address is inside your network.")
+        raise ScelmoError(
+            f"The {what} {base_url} resolves to a public address ({', '.join(public)}); data "
+            "would leave the site's network. Use a server on loopback or a private network, or turn on "
+            "the allow-remote setting if this address is inside your network."
+        )
 
 
 def _is_internal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:

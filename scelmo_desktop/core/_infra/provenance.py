@@ -12,8 +12,21 @@ from pathlib import Path
 import numpy as np
 
 TRACKED_PACKAGES = (
-    "scelmo-desktop", "numpy", "scipy", "pandas", "anndata", "scanpy", "scikit-learn", "igraph", "leidenalg",
-    "umap-learn", "pynndescent", "torch", "sentence-transformers", "transformers", "llama-cpp-python",
+    "scelmo-desktop",
+    "numpy",
+    "scipy",
+    "pandas",
+    "anndata",
+    "scanpy",
+    "scikit-learn",
+    "igraph",
+    "leidenalg",
+    "umap-learn",
+    "pynndescent",
+    "torch",
+    "sentence-transformers",
+    "transformers",
+    "llama-cpp-python",
 )
 
 

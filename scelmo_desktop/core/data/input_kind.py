@@ -43,8 +43,12 @@ class InputKind:
     preparation: str
 
     def as_dict(self) -> dict:
-        return {"kind": self.kind, "declared": self.declared, "evidence": self.evidence,
-                "preparation": self.preparation}
+        return {
+            "kind": self.kind,
+            "declared": self.declared,
+            "evidence": self.evidence,
+            "preparation": self.preparation,
+        }
 
     def summary(self) -> str:
         how = "declared" if self.declared else "detected"
@@ -77,8 +81,11 @@ def detect_input_kind(matrix) -> tuple[str, str]:
 def log_normalize(matrix):
     """Library-size normalisation to :data:`TARGET_SUM` per cell, then ``log1p`` (scanpy's convention), on a
     copy; all-zero cells stay zero."""
-    matrix = sp.csr_matrix(matrix, dtype=np.float32, copy=True) if sp.issparse(matrix) else np.array(
-        matrix, dtype=np.float32)
+    matrix = (
+        sp.csr_matrix(matrix, dtype=np.float32, copy=True)
+        if sp.issparse(matrix)
+        else np.array(matrix, dtype=np.float32)
+    )
     totals = np.asarray(matrix.sum(axis=1)).ravel()
     scale = np.where(totals > 0, TARGET_SUM / np.where(totals > 0, totals, 1.0), 0.0).astype(np.float32)
     if sp.issparse(matrix):
@@ -99,7 +106,8 @@ def prepare(matrix, declared: str = "auto", *, what: str = "the matrix"):
     if kind == "scaled":
         raise ScelmoError(
             f"{what} has negative values ({evidence}), so it holds scaled values: expression cannot be averaged "
-            "from z-scores. Use the counts or log-normalised values instead (input layer raw, or a counts layer).")
+            "from z-scores. Use the counts or log-normalised values instead (input layer raw, or a counts layer)."
+        )
     if declared != "auto":
         evidence = f"{evidence}; declared {declared}"
     prepared = matrix if kind == "log" else log_normalize(matrix)

@@ -31,7 +31,9 @@ def read_data(path: str | os.PathLike):
         raise ScelmoError(f"Data file not found: {path}. Check the path (expected {SUPPORTED}).")
     if path.is_dir():
         if not any((path / name).exists() for name in ("matrix.mtx", "matrix.mtx.gz")):
-            raise ScelmoError(f"{path} is a folder without matrix.mtx(.gz); give a 10x matrix folder or a file ({SUPPORTED}).")
+            raise ScelmoError(
+                f"{path} is a folder without matrix.mtx(.gz); give a 10x matrix folder or a file ({SUPPORTED})."
+            )
         _check_mtx_header(path)
         return _checked(path, _guarded(path, lambda: sc.read_10x_mtx(path)))
     suffix = path.suffix.lower()
@@ -57,17 +59,23 @@ def read_data(path: str | os.PathLike):
 def _checked(path: Path, adata):
     """Refuse what would embed silently wrong: no cells or genes, empty or duplicated gene names."""
     if adata.n_obs == 0 or adata.n_vars == 0:
-        raise ScelmoError(f"{path} holds {adata.n_obs} cells x {adata.n_vars} genes; an empty matrix cannot be embedded.")
+        raise ScelmoError(
+            f"{path} holds {adata.n_obs} cells x {adata.n_vars} genes; an empty matrix cannot be embedded."
+        )
     names = adata.var_names.astype(str)
     empty = int((names.str.strip() == "").sum())
     if empty:
-        raise ScelmoError(f"{path}: {empty} gene name(s) in var_names are empty; every gene needs a name "
-                          "(fix var_names, or use a var column with symbols via the symbol column setting).")
+        raise ScelmoError(
+            f"{path}: {empty} gene name(s) in var_names are empty; every gene needs a name "
+            "(fix var_names, or use a var column with symbols via the symbol column setting)."
+        )
     duplicated = names[names.duplicated()].unique()
     if len(duplicated):
-        raise ScelmoError(f"{path}: {len(duplicated)} gene name(s) occur more than once in var_names (e.g. "
-                          f"{', '.join(map(str, duplicated[:5]))}); run adata.var_names_make_unique() or sum the "
-                          "duplicates, then save again.")
+        raise ScelmoError(
+            f"{path}: {len(duplicated)} gene name(s) occur more than once in var_names (e.g. "
+            f"{', '.join(map(str, duplicated[:5]))}); run adata.var_names_make_unique() or sum the "
+            "duplicates, then save again."
+        )
     return adata
 
 
@@ -86,8 +94,10 @@ def _check_h5ad_shape(path: Path) -> None:
     except OSError as exc:
         raise ScelmoError(f"Could not read {path}: {exc}. The file may be truncated or corrupt.") from exc
     if shape is not None and any(int(n) > MAX_DIMENSION for n in shape):
-        raise ScelmoError(f"{path} declares a matrix of {shape[0]} x {shape[1]}, beyond what any file holds; "
-                          "the file is corrupt. Re-export it.")
+        raise ScelmoError(
+            f"{path} declares a matrix of {shape[0]} x {shape[1]}, beyond what any file holds; "
+            "the file is corrupt. Re-export it."
+        )
 
 
 def _check_mtx_header(folder: Path) -> None:
@@ -102,18 +112,22 @@ def _check_mtx_header(folder: Path) -> None:
                 line = handle.readline()
             rows, cols, entries = (int(v) for v in line.split()[:3])
     except (OSError, ValueError, EOFError) as exc:
-        raise ScelmoError(f"{folder / name} has no readable 'rows columns entries' header; the file is corrupt "
-                          f"({exc}).") from exc
+        raise ScelmoError(
+            f"{folder / name} has no readable 'rows columns entries' header; the file is corrupt ({exc})."
+        ) from exc
     if max(rows, cols, entries) > MAX_DIMENSION or rows <= 0 or cols <= 0:
-        raise ScelmoError(f"{folder / name} declares {rows} x {cols} with {entries} entries, which no real "
-                          "matrix has; the file is corrupt. Re-export it.")
+        raise ScelmoError(
+            f"{folder / name} declares {rows} x {cols} with {entries} entries, which no real "
+            "matrix has; the file is corrupt. Re-export it."
+        )
 
 
 def require_obs_column(adata, key: str, what: str) -> None:
     """Refuse a missing obs column, listing the ones there are (``what``: batch, condition, …)."""
     if key not in adata.obs.columns:
-        raise ScelmoError(f"The {what} column '{key}' is not in obs; available: "
-                          f"{', '.join(map(str, adata.obs.columns))}.")
+        raise ScelmoError(
+            f"The {what} column '{key}' is not in obs; available: {', '.join(map(str, adata.obs.columns))}."
+        )
 
 
 def _guarded(path: Path, read):
@@ -122,7 +136,9 @@ def _guarded(path: Path, read):
     except ScelmoError:
         raise
     except Exception as exc:  # any library error while parsing becomes one clear line
-        raise ScelmoError(f"Could not read {path}: {type(exc).__name__}: {exc}. The file may be truncated or corrupt.") from exc
+        raise ScelmoError(
+            f"Could not read {path}: {type(exc).__name__}: {exc}. The file may be truncated or corrupt."
+        ) from exc
 
 
 @dataclass
@@ -160,11 +176,15 @@ def select_expression(adata, layer: str = "auto", *, input_kind: str = "auto") -
     matrix = sp.csr_matrix(matrix, dtype=np.float32) if sp.issparse(matrix) else np.asarray(matrix, dtype=np.float32)
     values = matrix.data if sp.issparse(matrix) else matrix
     if not np.isfinite(values).all():
-        raise ScelmoError(f"The '{layer}' matrix contains NaN or infinite values; clean or re-normalise the data first.")
+        raise ScelmoError(
+            f"The '{layer}' matrix contains NaN or infinite values; clean or re-normalise the data first."
+        )
     if not values.size or not np.any(values):
-        raise ScelmoError(f"The '{layer}' matrix ({matrix.shape[0]} cells x {matrix.shape[1]} genes) is all zeros: "
-                          "there is no expression to embed. Check that the file holds the measured values (another "
-                          "layer, or .raw), not an empty placeholder.")
+        raise ScelmoError(
+            f"The '{layer}' matrix ({matrix.shape[0]} cells x {matrix.shape[1]} genes) is all zeros: "
+            "there is no expression to embed. Check that the file holds the measured values (another "
+            "layer, or .raw), not an empty placeholder."
+        )
     prepared, kind = prepare(matrix, input_kind, what=f"The '{layer}' matrix")
     return Expression(matrix=prepared, var_names=[str(v) for v in var.index], layer=layer, var=var, input_kind=kind)
 
@@ -199,10 +219,14 @@ def label_values(adata, label_key: str | None):
     if label_key is None:
         return None
     if label_key not in adata.obs.columns:
-        raise ScelmoError(f"Label column '{label_key}' is not in obs; available: {', '.join(map(str, adata.obs.columns))}.")
+        raise ScelmoError(
+            f"Label column '{label_key}' is not in obs; available: {', '.join(map(str, adata.obs.columns))}."
+        )
     labels = adata.obs[label_key]
     if labels.isna().all():
         raise ScelmoError(f"Label column '{label_key}' is empty (all values missing); choose another label column.")
     if labels.isna().any():
-        raise ScelmoError(f"Label column '{label_key}' has {int(labels.isna().sum())} missing values; fill or drop those cells.")
+        raise ScelmoError(
+            f"Label column '{label_key}' has {int(labels.isna().sum())} missing values; fill or drop those cells."
+        )
     return labels.astype(str).to_numpy()

@@ -46,8 +46,9 @@ def _from_log_normalised(adata, layer: str):
     return _dense(expression.matrix), expression.var_names
 
 
-def simulate_batches(adata, *, label_key: str, layer: str = "auto", effect_sd: float = 0.5,
-                     dropout_scale: float = 1.0, seed: int = 0):
+def simulate_batches(
+    adata, *, label_key: str, layer: str = "auto", effect_sd: float = 0.5, dropout_scale: float = 1.0, seed: int = 0
+):
     """Two batches from one labelled log-normalised data set (see the module docstring)."""
     import anndata as ad
 
@@ -63,15 +64,29 @@ def simulate_batches(adata, *, label_key: str, layer: str = "auto", effect_sd: f
     obs = adata.obs[[label_key]].copy()
     obs["batch"] = pd.Categorical(np.where(in_b, "B", "A"))
     out = ad.AnnData(X=sp.csr_matrix(X), obs=obs, var=pd.DataFrame(index=genes))
-    out.uns["simulation"] = {"kind": "batches", "seed": seed, "effect_sd": effect_sd, "dropout_scale": dropout_scale,
-                             "batch_key": "batch", "label_key": label_key,
-                             "description": "batch B: per-gene log-normal multiplicative effect on expm1(x), "
-                                            "per-gene extra dropout ~ Beta(1,9)*scale"}
+    out.uns["simulation"] = {
+        "kind": "batches",
+        "seed": seed,
+        "effect_sd": effect_sd,
+        "dropout_scale": dropout_scale,
+        "batch_key": "batch",
+        "label_key": label_key,
+        "description": "batch B: per-gene log-normal multiplicative effect on expm1(x), "
+        "per-gene extra dropout ~ Beta(1,9)*scale",
+    }
     return out
 
 
-def simulate_condition(adata, *, label_key: str | None = None, layer: str = "auto", n_planted: int = 10,
-                       fold: float = 3.0, switch_on: float = 0.3, seed: int = 0):
+def simulate_condition(
+    adata,
+    *,
+    label_key: str | None = None,
+    layer: str = "auto",
+    n_planted: int = 10,
+    fold: float = 3.0,
+    switch_on: float = 0.3,
+    seed: int = 0,
+):
     """Control and disease cells with ``n_planted`` genes up in disease (see the module docstring)."""
     import anndata as ad
 
@@ -93,14 +108,28 @@ def simulate_condition(adata, *, label_key: str | None = None, layer: str = "aut
     if label_key:
         obs[label_key] = adata.obs[label_key].to_numpy()
     out = ad.AnnData(X=sp.csr_matrix(X), obs=obs, var=pd.DataFrame(index=genes))
-    out.uns["simulation"] = {"kind": "condition", "seed": seed, "fold": fold, "switch_on": switch_on,
-                             "condition_key": "condition", "control": CONTROL, "disease": "disease",
-                             "planted_genes": [str(genes[g]) for g in planted]}
+    out.uns["simulation"] = {
+        "kind": "condition",
+        "seed": seed,
+        "fold": fold,
+        "switch_on": switch_on,
+        "condition_key": "condition",
+        "control": CONTROL,
+        "disease": "disease",
+        "planted_genes": [str(genes[g]) for g in planted],
+    }
     return out
 
 
-def regulatory_network(vectors: np.ndarray, *, n_regulators: int = 3, temperature: float = 0.05,
-                       repressor_fraction: float = 0.3, strength: float = 0.4, seed: int = 0) -> np.ndarray:
+def regulatory_network(
+    vectors: np.ndarray,
+    *,
+    n_regulators: int = 3,
+    temperature: float = 0.05,
+    repressor_fraction: float = 0.3,
+    strength: float = 0.4,
+    seed: int = 0,
+) -> np.ndarray:
     """W[i, j]: effect of regulator i on target j (log scale). Each target draws ``n_regulators`` regulators
     with probability ∝ exp(cos(e_i, e_j) / temperature) on centred gene vectors, so similar genes regulate
     each other. A regulator represses (negative weights) when its vector points along a fixed random direction
@@ -136,9 +165,17 @@ def knockdown_effect(W: np.ndarray, perturbed: list[int], *, knockdown: float = 
     return delta
 
 
-def simulate_perturbseq(symbols: list[str], vectors: np.ndarray, *, n_single: int = 60, n_double: int = 20,
-                        cells_per_perturbation: int = 40, n_control: int = 400, library_size: float = 4000.0,
-                        seed: int = 0):
+def simulate_perturbseq(
+    symbols: list[str],
+    vectors: np.ndarray,
+    *,
+    n_single: int = 60,
+    n_double: int = 20,
+    cells_per_perturbation: int = 40,
+    n_control: int = 400,
+    library_size: float = 4000.0,
+    seed: int = 0,
+):
     """A Perturb-seq-style AnnData over ``symbols`` (with their gene-table ``vectors``); see the module docstring.
 
     ``obs['perturbation']``: ``control``, ``GENE`` or ``GENE1+GENE2``; ``layers['counts']`` the sampled counts;
@@ -155,8 +192,11 @@ def simulate_perturbseq(symbols: list[str], vectors: np.ndarray, *, n_single: in
     singles = rng.choice(n, size=min(n_single, n), replace=False)
     doubles = [tuple(sorted(rng.choice(singles, size=2, replace=False))) for _ in range(n_double)]
     doubles = list(dict.fromkeys(doubles))
-    perturbations = [(CONTROL, [])] + [(symbols[g], [g]) for g in singles] + [
-        (f"{symbols[a]}+{symbols[b]}", [a, b]) for a, b in doubles]
+    perturbations = (
+        [(CONTROL, [])]
+        + [(symbols[g], [g]) for g in singles]
+        + [(f"{symbols[a]}+{symbols[b]}", [a, b]) for a, b in doubles]
+    )
     counts, labels, truth = [], [], {}
     for name, genes in perturbations:
         delta = knockdown_effect(W, genes) if genes else np.zeros(n)
@@ -170,8 +210,16 @@ def simulate_perturbseq(symbols: list[str], vectors: np.ndarray, *, n_single: in
     obs = pd.DataFrame({"perturbation": pd.Categorical(labels)}, index=[f"cell{i}" for i in range(len(labels))])
     out = ad.AnnData(X=sp.csr_matrix(normalised), obs=obs, var=pd.DataFrame(index=list(symbols)))
     out.layers["counts"] = sp.csr_matrix(counts)
-    out.uns["simulation"] = {"kind": "perturbseq", "seed": seed, "perturbation_key": "perturbation",
-                             "control": CONTROL, "n_single": len(singles), "n_double": len(doubles),
-                             "knockdown": 0.8, "propagation_steps": 3, "regulators_per_gene": 3,
-                             "description": "regulators drawn by gene-embedding similarity; counts Poisson"}
+    out.uns["simulation"] = {
+        "kind": "perturbseq",
+        "seed": seed,
+        "perturbation_key": "perturbation",
+        "control": CONTROL,
+        "n_single": len(singles),
+        "n_double": len(doubles),
+        "knockdown": 0.8,
+        "propagation_steps": 3,
+        "regulators_per_gene": 3,
+        "description": "regulators drawn by gene-embedding similarity; counts Poisson",
+    }
     return out

@@ -11,8 +11,9 @@ from scelmo_desktop.core.embedding.gene_table import ENSEMBL_PATTERN, Alignment,
 from scelmo_desktop.core.embedding.symbols import data_symbols
 
 
-def gene_alignment(expression: Expression, table: GeneTable, *, symbol_column: str | None = None,
-                   totals: np.ndarray | None = None) -> tuple[Alignment, dict]:
+def gene_alignment(
+    expression: Expression, table: GeneTable, *, symbol_column: str | None = None, totals: np.ndarray | None = None
+) -> tuple[Alignment, dict]:
     """The table's rows in the data's gene order, and the coverage report; raises when no gene matches."""
     symbols = data_symbols(expression, symbol_column)
     alignment = align(table, expression.var_names, expression.var, symbol_column, symbols=symbols)
@@ -27,15 +28,18 @@ def gene_alignment(expression: Expression, table: GeneTable, *, symbol_column: s
         )
     return alignment, coverage
 
+
 def restrict_to_gene_set(alignment: Alignment, gene_set: GeneSet | None) -> Alignment:
     """Keep table rows only for the ``gene_set`` (None: every gene): a table that knows more genes (an imported
     GenePT table) must not pull the embedding back onto the noise genes."""
     if gene_set is None or gene_set.is_every_gene:
         return alignment
     if gene_set.total != alignment.n_genes:
-        raise ValueError(f"the gene set is of a matrix with {gene_set.total} genes, the alignment has "
-                         f"{alignment.n_genes}")
+        raise ValueError(
+            f"the gene set is of a matrix with {gene_set.total} genes, the alignment has {alignment.n_genes}"
+        )
     return alignment.keep(gene_set.mask())
+
 
 def gene_set_coverage(alignment: Alignment, gene_set: GeneSet | None, totals: np.ndarray) -> dict:
     """The gene set the embedding is built on: its size, how many of its genes have a vector, its share of
@@ -49,5 +53,6 @@ def gene_set_coverage(alignment: Alignment, gene_set: GeneSet | None, totals: np
 def align_expression(table: GeneTable, expression: Expression, symbol_column: str | None = None) -> Alignment:
     """The table's rows in ``expression``'s gene order, matching by symbol; Ensembl ids are mapped to symbols
     first (an Ensembl-indexed file would otherwise match no gene)."""
-    return align(table, expression.var_names, expression.var, symbol_column,
-                 symbols=data_symbols(expression, symbol_column))
+    return align(
+        table, expression.var_names, expression.var, symbol_column, symbols=data_symbols(expression, symbol_column)
+    )

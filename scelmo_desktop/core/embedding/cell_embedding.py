@@ -32,8 +32,13 @@ class ZeroExpressionWarning(UserWarning):
 
 
 def average_gene_vectors(
-    X, E: np.ndarray, *, mode: str = "wa", chunk_size: int | None = None,
-    progress: Progress = no_progress, cancel: CancelFlag | None = None,
+    X,
+    E: np.ndarray,
+    *,
+    mode: str = "wa",
+    chunk_size: int | None = None,
+    progress: Progress = no_progress,
+    cancel: CancelFlag | None = None,
 ) -> np.ndarray:
     """Return the (n_cells, d) float32 cell embedding of expression ``X`` (cells x genes) with table ``E``.
 
@@ -58,7 +63,8 @@ def average_gene_vectors(
             warnings.warn(
                 f"{int(zero.sum())} of {n_cells} cells have zero total expression; their 'wa' embedding is set to "
                 "zero. Remove them first (sc.pp.filter_cells(adata, min_genes=1)).",
-                ZeroExpressionWarning, stacklevel=2,
+                ZeroExpressionWarning,
+                stacklevel=2,
             )
         scale64 = np.where(zero, 0.0, 1.0 / np.where(zero, 1.0, totals))
         # a total this small (denormal values) has a reciprocal beyond float32, and its float32 products lose

@@ -65,8 +65,15 @@ def genes_with_vectors(X, E: np.ndarray) -> tuple[object, np.ndarray, np.ndarray
     return X[:, genes], np.asarray(E, dtype=np.float32)[genes], genes
 
 
-def cell_vectors(X, E: np.ndarray, *, conditioning: str = DEFAULT_CONDITIONING, whitening: Whitening | None = None,
-                 progress: Progress = no_progress, cancel: CancelFlag | None = None) -> np.ndarray:
+def cell_vectors(
+    X,
+    E: np.ndarray,
+    *,
+    conditioning: str = DEFAULT_CONDITIONING,
+    whitening: Whitening | None = None,
+    progress: Progress = no_progress,
+    cancel: CancelFlag | None = None,
+) -> np.ndarray:
     """Vectors of log-normalised ``X`` (cells x genes) with table ``E`` aligned to its genes, before reduction.
 
     ``standard``: the expression-weighted sum over the gene set with the whitened table (``whitening`` fitted on
@@ -108,9 +115,16 @@ class Reduction:
         return ((Z - centre) @ self.components.T).astype(np.float32)
 
 
-def conditioned_embedding(X, E: np.ndarray, *, conditioning: str = DEFAULT_CONDITIONING, seed: int = 0,
-                          whitening: Whitening | None = None, progress: Progress = no_progress,
-                          cancel: CancelFlag | None = None) -> np.ndarray:
+def conditioned_embedding(
+    X,
+    E: np.ndarray,
+    *,
+    conditioning: str = DEFAULT_CONDITIONING,
+    seed: int = 0,
+    whitening: Whitening | None = None,
+    progress: Progress = no_progress,
+    cancel: CancelFlag | None = None,
+) -> np.ndarray:
     """The scELMo embedding of one data set: :func:`cell_vectors`, reduced to :data:`N_COMPONENTS` principal
     components in the ``standard`` conditioning (``paper``: unreduced, as the original)."""
     vectors = cell_vectors(X, E, conditioning=conditioning, whitening=whitening, progress=progress, cancel=cancel)

@@ -50,8 +50,10 @@ def open_lazy(path: str | Path, layer: str = "X", *, chunk_cells: int = DEFAULT_
     try:
         group = _open_group(path)
     except (OSError, ValueError) as exc:
-        raise ScelmoError(f"{path.name} is not a readable .h5ad (HDF5) file or .zarr store ({exc}). Re-export it "
-                          "with anndata's write_h5ad or write_zarr.") from exc
+        raise ScelmoError(
+            f"{path.name} is not a readable .h5ad (HDF5) file or .zarr store ({exc}). Re-export it "
+            "with anndata's write_h5ad or write_zarr."
+        ) from exc
     element = {"X": "X", "raw": "raw/X"}.get(layer, f"layers/{layer}")
     if element not in group:
         raise ScelmoError(f"{path.name}: no matrix '{element}' (layer '{layer}'); give X, raw or a layer name.")
@@ -63,24 +65,45 @@ def open_lazy(path: str | Path, layer: str = "X", *, chunk_cells: int = DEFAULT_
 
 
 @contextlib.contextmanager
-def dask_client(scheduler: str | None = None, *, n_workers: int = 1, threads_per_worker: int = 1,
-                memory_limit: str = "auto", allow_remote: bool = False):
+def dask_client(
+    scheduler: str | None = None,
+    *,
+    n_workers: int = 1,
+    threads_per_worker: int = 1,
+    memory_limit: str = "auto",
+    allow_remote: bool = False,
+):
     """A client to ``scheduler`` (checked: loopback/private only), or to a new loopback LocalCluster."""
     try:
         from distributed import Client, LocalCluster
     except ImportError as exc:
-        raise ScelmoError("Dask's distributed package is not installed in this build; install 'distributed' "
-                          "(it is in requirements.lock) to embed out of memory.") from exc
+        raise ScelmoError(
+            "Dask's distributed package is not installed in this build; install 'distributed' "
+            "(it is in requirements.lock) to embed out of memory."
+        ) from exc
 
     if scheduler:
-        check_address(scheduler, allow_remote=allow_remote, schemes=("tcp", "tls"),
-                      example="tcp://10.0.0.5:8786", what="Dask scheduler")
+        check_address(
+            scheduler,
+            allow_remote=allow_remote,
+            schemes=("tcp", "tls"),
+            example="tcp://10.0.0.5:8786",
+            what="Dask scheduler",
+        )
         with Client(scheduler, timeout="30s") as client:
             yield client
         return
-    with LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
-                      host="127.0.0.1", dashboard_address=None, memory_limit=memory_limit) as cluster, \
-            Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=threads_per_worker,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            memory_limit=memory_limit,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         yield client
 
 
@@ -94,16 +117,24 @@ def _embed_block(block, E: np.ndarray, modes: tuple[str, ...]) -> list[np.ndarra
 
     matrix = block.compute(scheduler="synchronous") if hasattr(block, "compute") else block
     if "wa" in modes and matrix.shape[0] and matrix.min() < 0:
-        return (f"The matrix has negative values (minimum {float(matrix.min()):.3g}), so it looks scaled. The "
-                "weighted average needs counts or log-normalised values: choose the raw matrix or a counts layer as the input matrix (layer setting).")
+        return (
+            f"The matrix has negative values (minimum {float(matrix.min()):.3g}), so it looks scaled. The "
+            "weighted average needs counts or log-normalised values: choose the raw matrix or a counts layer as the input matrix (layer setting)."
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ZeroExpressionWarning)  # zero-total cells stay zero vectors, as in memory
         return [average_gene_vectors(matrix, E, mode=mode) for mode in modes]
 
 
 def average_gene_vectors_dask(
-    X, E: np.ndarray, *, client, modes: tuple[str, ...] = MODES, chunk_cells: int | None = None,
-    progress: Progress = no_progress, cancel: CancelFlag | None = None,
+    X,
+    E: np.ndarray,
+    *,
+    client,
+    modes: tuple[str, ...] = MODES,
+    chunk_cells: int | None = None,
+    progress: Progress = no_progress,
+    cancel: CancelFlag | None = None,
 ) -> dict[str, np.ndarray]:
     """``{mode: (n_cells, d) embedding}`` of the Dask array ``X`` (cells x genes), block by block on ``client``.
 
@@ -143,7 +174,7 @@ def average_gene_vectors_dask(
             if isinstance(result, str):
                 raise ScelmoError(result)
             for mode, vectors in zip(modes, result):
-                out[mode][starts[index]:starts[index + 1]] = vectors
+                out[mode][starts[index] : starts[index + 1]] = vectors
             done_cells += int(starts[index + 1] - starts[index])
             progress(done_cells, X.shape[0], "/".join(modes) + " embedding (Dask)")
             if pending:
@@ -155,8 +186,17 @@ def average_gene_vectors_dask(
     return out
 
 
-def embed_file_dask(path: str | Path, table, *, client, layer: str = "X", symbol_column: str | None = None,
-                    chunk_cells: int = DEFAULT_CHUNK_CELLS, progress=None, cancel: CancelFlag | None = None):
+def embed_file_dask(
+    path: str | Path,
+    table,
+    *,
+    client,
+    layer: str = "X",
+    symbol_column: str | None = None,
+    chunk_cells: int = DEFAULT_CHUNK_CELLS,
+    progress=None,
+    cancel: CancelFlag | None = None,
+):
     """An AnnData with the file's obs and var (no matrix) and ``obsm`` ``X_scelmo_wa``/``X_scelmo_aa`` computed
     on ``client``; the expression matrix never enters this process. Also returns the gene coverage report."""
     import functools

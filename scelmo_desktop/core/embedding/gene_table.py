@@ -59,9 +59,11 @@ class Alignment:
     def keep(self, mask: np.ndarray) -> Alignment:
         """The same alignment with the rows outside ``mask`` (one bool per gene) set to no match."""
         mask = np.asarray(mask, dtype=bool)
-        return Alignment(matrix=np.where(mask[:, None], self.matrix, 0).astype(np.float32),
-                         matched_symbol=[m if k else None for m, k in zip(self.matched_symbol, mask)],
-                         how=[h if k else "none" for h, k in zip(self.how, mask)])
+        return Alignment(
+            matrix=np.where(mask[:, None], self.matrix, 0).astype(np.float32),
+            matched_symbol=[m if k else None for m, k in zip(self.matched_symbol, mask)],
+            how=[h if k else "none" for h, k in zip(self.how, mask)],
+        )
 
     def coverage(self, var_names: list[str], expression_totals: np.ndarray | None = None) -> dict:
         """Counts per match kind, the fraction matched, and (optionally) the share of expression covered."""
@@ -92,8 +94,9 @@ def looks_ensembl(var_names: list[str]) -> bool:
     return bool(var_names) and float(np.mean([bool(ENSEMBL_PATTERN.match(v)) for v in var_names])) > 0.5
 
 
-def gene_symbols(var_names: list[str], var: pd.DataFrame, symbol_column: str | None = None,
-                 ensembl_to_symbol=None) -> list[str]:
+def gene_symbols(
+    var_names: list[str], var: pd.DataFrame, symbol_column: str | None = None, ensembl_to_symbol=None
+) -> list[str]:
     """The symbol of each gene, used as the LLM entity: the index; or, when the index holds Ensembl ids, a
     symbol column of ``var`` (or the one the user names), else ``ensembl_to_symbol(id)`` (the gene catalog).
     Ids that cannot be mapped stay as they are (and are reported as unmatched)."""
@@ -104,12 +107,19 @@ def gene_symbols(var_names: list[str], var: pd.DataFrame, symbol_column: str | N
     if symbol_column is None:
         return list(var_names)
     if symbol_column not in var.columns:
-        raise ScelmoError(f"Symbol column '{symbol_column}' is not in var; available columns: {', '.join(var.columns) or '(none)'}.")
+        raise ScelmoError(
+            f"Symbol column '{symbol_column}' is not in var; available columns: {', '.join(var.columns) or '(none)'}."
+        )
     return [str(s) if pd.notna(s) and str(s) else v for s, v in zip(var[symbol_column], var_names)]
 
 
-def align(table: GeneTable, var_names: list[str], var: pd.DataFrame | None = None,
-          symbol_column: str | None = None, symbols: list[str] | None = None) -> Alignment:
+def align(
+    table: GeneTable,
+    var_names: list[str],
+    var: pd.DataFrame | None = None,
+    symbol_column: str | None = None,
+    symbols: list[str] | None = None,
+) -> Alignment:
     """Match each gene to the table: exact, case-insensitive, then its symbol (``symbols``, e.g. mapped from
     Ensembl ids, or a symbol column of ``var``)."""
     exact = {s: i for i, s in enumerate(table.symbols)}
@@ -142,8 +152,12 @@ def align(table: GeneTable, var_names: list[str], var: pd.DataFrame | None = Non
 
 
 def embed_texts(
-    texts: dict[str, str], *, embedder: Embedder, store: Store,
-    progress: Progress = no_progress, cancel: CancelFlag | None = None,
+    texts: dict[str, str],
+    *,
+    embedder: Embedder,
+    store: Store,
+    progress: Progress = no_progress,
+    cancel: CancelFlag | None = None,
 ) -> tuple[GeneTable, dict]:
     """Embed each non-empty description (cached by text hash + embedder id) into a GeneTable.
 
@@ -166,7 +180,9 @@ def embed_texts(
     symbols = list(usable)
     vectors = np.stack([cached[hashes[s]] for s in symbols]) if symbols else np.zeros((0, embedder.dim), np.float32)
     stats = {"n_embedded": total, "n_cached": len(usable) - total, "n_empty": len(texts) - len(usable)}
-    return GeneTable(symbols=symbols, vectors=vectors.astype(np.float32), provenance={"embedder": embedder.info()}), stats
+    return GeneTable(
+        symbols=symbols, vectors=vectors.astype(np.float32), provenance={"embedder": embedder.info()}
+    ), stats
 
 
 def save_gene_table(table: GeneTable, path) -> None:
@@ -177,8 +193,12 @@ def save_gene_table(table: GeneTable, path) -> None:
 
     def writer(tmp):
         with open(tmp, "wb") as handle:
-            np.savez(handle, symbols=np.array(table.symbols, dtype=str), vectors=table.vectors,
-                     provenance=np.array(json.dumps(table.provenance, default=str)))
+            np.savez(
+                handle,
+                symbols=np.array(table.symbols, dtype=str),
+                vectors=table.vectors,
+                provenance=np.array(json.dumps(table.provenance, default=str)),
+            )
 
     write_atomic(path, writer)
 

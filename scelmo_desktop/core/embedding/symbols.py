@@ -22,9 +22,14 @@ def data_symbols(expression: Expression, symbol_column: str | None = None) -> li
     if looks_ensembl(expression.var_names) and all(ENSEMBL_PATTERN.match(s) for s in symbols):
         raise ScelmoError(
             "The genes are Ensembl ids and none of them could be mapped to a gene symbol ("
-            + ("the gene catalog knows none of them" if mapper else "the knowledge extra with the gene catalog is "
-               "not installed") + "). Set the symbol column setting to the var column with symbols, or install the "
-            "knowledge extra.")
+            + (
+                "the gene catalog knows none of them"
+                if mapper
+                else "the knowledge extra with the gene catalog is not installed"
+            )
+            + "). Set the symbol column setting to the var column with symbols, or install the "
+            "knowledge extra."
+        )
     return symbols
 
 
@@ -35,15 +40,20 @@ MIN_RECOGNISED_FRACTION = 0.2
 
 MOUSE_STYLE = re.compile(r"^[A-Z][a-z][a-z0-9]*$")  # Cd79a, Lyz2: mouse/rat symbols; human ones are upper case
 
+
 def species_note(symbols: list[str]) -> str | None:
     """A warning when most gene symbols are written the mouse way: the knowledge is human, so each gene is
     described by its human namesake (a fair guess for most orthologs, wrong for some)."""
     named = [s for s in symbols if any(c.isalpha() for c in s)]
     if named and sum(bool(MOUSE_STYLE.match(s)) for s in named) > 0.5 * len(named):
-        return ("most gene symbols are written the mouse/rat way (e.g. " + ", ".join(
-            [s for s in named if MOUSE_STYLE.match(s)][:3]) + "); the knowledge is human, so each gene is "
-            "described by its human namesake")
+        return (
+            "most gene symbols are written the mouse/rat way (e.g. "
+            + ", ".join([s for s in named if MOUSE_STYLE.match(s)][:3])
+            + "); the knowledge is human, so each gene is "
+            "described by its human namesake"
+        )
     return None
+
 
 def recognised_genes(symbols: list[str]) -> tuple[int, list[str]] | None:
     """How many ``symbols`` the gene catalog knows, and examples of unknown ones; None without the catalog."""
@@ -54,6 +64,7 @@ def recognised_genes(symbols: list[str]) -> tuple[int, list[str]] | None:
         return None
     unknown = [s for s in symbols if catalog.resolve(s)[0] is None]
     return len(symbols) - len(unknown), unknown[:5]
+
 
 def require_known_genes(gene_set: list[str], *, total: int) -> None:
     """Refuse a gene set the catalog barely knows (no human symbols or Ensembl ids), naming what to do."""
@@ -66,4 +77,5 @@ def require_known_genes(gene_set: list[str], *, total: int) -> None:
     raise ScelmoError(
         f"Only {known} of the {len(gene_set)} selected genes (of {total}) are recognised as human gene symbols or "
         f"Ensembl ids (unrecognised examples: {', '.join(examples)}). Point the symbol column setting at the var "
-        "column that holds gene symbols, or check the species: the knowledge covers human genes.")
+        "column that holds gene symbols, or check the species: the knowledge covers human genes."
+    )

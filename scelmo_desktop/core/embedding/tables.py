@@ -93,8 +93,13 @@ def import_table(path: str | Path, name: str | None = None) -> tuple[str, GeneTa
     name = name or path.stem
     if not NAME_PATTERN.match(name):
         raise ScelmoError(f"Table name '{name}' may use letters, digits, '.', '_' and '-' only (1–80 characters).")
-    table.provenance = {**table.provenance, "imported_from": str(path), "source_sha256": sha256_file(path),
-                        "imported_at": now_iso(), "name": name}
+    table.provenance = {
+        **table.provenance,
+        "imported_from": str(path),
+        "source_sha256": sha256_file(path),
+        "imported_at": now_iso(),
+        "name": name,
+    }
     save_gene_table(table, tables_dir() / f"{name}.npz")
     return name, table
 
@@ -104,8 +109,15 @@ def list_tables() -> list[dict]:
     rows = []
     for file in sorted(tables_dir().glob("*.npz")):
         table = load_gene_table(file)
-        rows.append({"name": file.stem, "genes": len(table.symbols), "dim": table.dim, "path": str(file),
-                     "imported_from": table.provenance.get("imported_from", "generated")})
+        rows.append(
+            {
+                "name": file.stem,
+                "genes": len(table.symbols),
+                "dim": table.dim,
+                "path": str(file),
+                "imported_from": table.provenance.get("imported_from", "generated"),
+            }
+        )
     return rows
 
 

@@ -17,8 +17,13 @@ from functools import lru_cache
 from scelmo_desktop.core._infra.errors import ScelmoError
 
 ABBREVIATIONS = {
-    r"\bt ?reg\b": "regulatory t cell", r"\bnk\b": "natural killer cell", r"\bdc\b": "dendritic cell",
-    r"\bmono\b": "monocyte", r"\bb\b": "b cell", r"\bt\b": "t cell", r"\bpdc\b": "plasmacytoid dendritic cell",
+    r"\bt ?reg\b": "regulatory t cell",
+    r"\bnk\b": "natural killer cell",
+    r"\bdc\b": "dendritic cell",
+    r"\bmono\b": "monocyte",
+    r"\bb\b": "b cell",
+    r"\bt\b": "t cell",
+    r"\bpdc\b": "plasmacytoid dendritic cell",
 }
 STOP = {"cell", "cells", "of", "the", "and", "a", "human"}
 
@@ -109,8 +114,11 @@ class CellOntology:
         if not query:
             return []
         weight = lambda words: sum(self._idf.get(w, math.log(len(self.terms))) for w in words)  # noqa: E731
-        scored = [(-weight(query & tokens) / weight(query | tokens), tid)
-                  for tid, tokens in self._term_tokens.items() if query & tokens]
+        scored = [
+            (-weight(query & tokens) / weight(query | tokens), tid)
+            for tid, tokens in self._term_tokens.items()
+            if query & tokens
+        ]
         return [(tid, round(-score, 6)) for score, tid in sorted(scored)[:n]]
 
 
@@ -138,7 +146,11 @@ def _load() -> CellOntology:
         raise ScelmoError("The Cell Ontology needs cellxgene-ontology-guide; install the knowledge extra.") from exc
     parser = OntologyParser()
     ids = [tid for tid in parser.get_term_label_to_id_map("CL").values() if tid.startswith("CL:")]
-    labels, definitions, synonyms = parser.map_term_labels(ids), parser.map_term_descriptions(ids), parser.map_term_synonyms(ids)
+    labels, definitions, synonyms = (
+        parser.map_term_labels(ids),
+        parser.map_term_descriptions(ids),
+        parser.map_term_synonyms(ids),
+    )
     terms = {tid: (labels[tid], definitions.get(tid) or "", tuple(synonyms.get(tid) or ())) for tid in ids}
     version = str(parser.cxg_schema.ontology("CL").get("version", "")) if hasattr(parser.cxg_schema, "ontology") else ""
     return CellOntology(terms, version)
@@ -167,8 +179,12 @@ def cell_type_fact_sheets(labels: list[str], ontology: CellOntology | None = Non
             continue
         markers = table.description(match.term_id) if table is not None else ""
         texts[label] = f"{label}: {match.fact_sheet()} {markers}".strip()
-        mapping[label] = {"term_id": match.term_id, "term_label": match.term_label, "how": match.how,
-                          "score": match.score}
+        mapping[label] = {
+            "term_id": match.term_id,
+            "term_label": match.term_label,
+            "how": match.how,
+            "score": match.score,
+        }
     record = {"cell_ontology": ontology.version or "cellxgene-ontology-guide", "mapping": mapping}
     if table is not None:
         record["markers"] = table.sources

@@ -52,8 +52,12 @@ class FactSheets:
         return json.dumps(self.source, sort_keys=True)
 
 
-def gene_fact_sheets(names: list[str], catalog: GeneCatalog | None = None, user: list[UserKnowledge] = (),
-                     held_out: frozenset[str] = frozenset()) -> FactSheets:
+def gene_fact_sheets(
+    names: list[str],
+    catalog: GeneCatalog | None = None,
+    user: list[UserKnowledge] = (),
+    held_out: frozenset[str] = frozenset(),
+) -> FactSheets:
     """One sheet per name; names unknown to the catalog (or with no catalog installed) get "Gene NAME." (plus
     what the function sources know of the name). ``held_out`` leaves sources out (``function``: GO and
     pathways, ``markers``: the cell types a gene marks), so a benchmark can score what the rest carries.
@@ -71,8 +75,9 @@ def gene_fact_sheets(names: list[str], catalog: GeneCatalog | None = None, user:
         hows[how] += 1
         symbol = record.symbol if record is not None else name
         summaries = [t for t in (k.text_for(name) or k.text_for(symbol) for k in user) if t]
-        facts = fact_sheet(name, record, max_chars=MAX_SHEET_CHARS,
-                           function=function_sentences(symbol, function, markers))
+        facts = fact_sheet(
+            name, record, max_chars=MAX_SHEET_CHARS, function=function_sentences(symbol, function, markers)
+        )
         if summaries:
             facts = " ".join(summaries) + (" " + facts if record is not None else "")
             facts = truncate_words(facts, MAX_SHEET_CHARS)

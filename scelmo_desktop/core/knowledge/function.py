@@ -22,16 +22,74 @@ from pathlib import Path
 from scelmo_desktop.core.knowledge.sources import package_file, source_record
 
 GO_FILE = ("blitzgsea", "blitzgsea", "data/GO_Biological_Process_2023", "Apache-2.0; GO data CC BY 4.0")
-PATHWAY_FILES = (("pegasuspy", "pegasus", "data_files/c2.cp.v7.5.1.symbols.gmt", "BSD-3-Clause; MSigDB terms"),
-                 ("pegasuspy", "pegasus", "data_files/h.all.v7.5.1.symbols.gmt", "BSD-3-Clause; MSigDB terms"))
+PATHWAY_FILES = (
+    ("pegasuspy", "pegasus", "data_files/c2.cp.v7.5.1.symbols.gmt", "BSD-3-Clause; MSigDB terms"),
+    ("pegasuspy", "pegasus", "data_files/h.all.v7.5.1.symbols.gmt", "BSD-3-Clause; MSigDB terms"),
+)
 GO_ID = re.compile(r"\s*\(GO:\d+\)\s*$")
 # KEGG's licence is academic-use only; the other collections of c2.cp are free to use with attribution
-PATHWAY_COLLECTIONS = {"REACTOME": "Reactome", "WP": "WikiPathways", "BIOCARTA": "BioCarta", "PID": "PID",
-                       "HALLMARK": "hallmark"}
-ACRONYMS = {"dna", "rna", "mrna", "trna", "rrna", "atp", "gtp", "nadh", "tcr", "bcr", "mhc", "nk", "il", "tnf",
-            "nfkb", "tgf", "egfr", "erbb", "mapk", "pi3k", "akt", "mtor", "jak", "stat", "wnt", "vegf", "fgfr",
-            "gpcr", "er", "ifn", "cd28", "ctla4", "pd1", "tlr", "nod", "rig", "cgas", "sting", "ecm", "g1", "g2",
-            "m", "s", "p53", "rho", "ras", "raf", "hiv", "sars", "cov", "ii", "iii", "i"}
+PATHWAY_COLLECTIONS = {
+    "REACTOME": "Reactome",
+    "WP": "WikiPathways",
+    "BIOCARTA": "BioCarta",
+    "PID": "PID",
+    "HALLMARK": "hallmark",
+}
+ACRONYMS = {
+    "dna",
+    "rna",
+    "mrna",
+    "trna",
+    "rrna",
+    "atp",
+    "gtp",
+    "nadh",
+    "tcr",
+    "bcr",
+    "mhc",
+    "nk",
+    "il",
+    "tnf",
+    "nfkb",
+    "tgf",
+    "egfr",
+    "erbb",
+    "mapk",
+    "pi3k",
+    "akt",
+    "mtor",
+    "jak",
+    "stat",
+    "wnt",
+    "vegf",
+    "fgfr",
+    "gpcr",
+    "er",
+    "ifn",
+    "cd28",
+    "ctla4",
+    "pd1",
+    "tlr",
+    "nod",
+    "rig",
+    "cgas",
+    "sting",
+    "ecm",
+    "g1",
+    "g2",
+    "m",
+    "s",
+    "p53",
+    "rho",
+    "ras",
+    "raf",
+    "hiv",
+    "sars",
+    "cov",
+    "ii",
+    "iii",
+    "i",
+}
 
 
 def read_gmt(path: Path) -> dict[str, list[str]]:
@@ -46,6 +104,7 @@ def read_gmt(path: Path) -> dict[str, list[str]]:
 
 def go_term_name(raw: str) -> str:
     """``"B Cell Activation (GO:0042113)"`` → ``"B cell activation"`` (Enrichr capitalises every word)."""
+
     def part(word: str) -> str:
         # a capital after the first letter marks a name to keep (CD4, NK, mRNA, G1/S); B and T name cells
         letters = word.lstrip("'\"(")

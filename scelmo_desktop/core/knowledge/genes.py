@@ -22,8 +22,10 @@ UNIPROT_DIST = "gnuhealth-genetics-uniprot"
 UNIPROT_DIR = "trytond/modules/health_genetics_uniprot/data"
 ENSEMBL_ID = re.compile(r"^ENSG\d{11}(\.\d+)?$")
 GENE_TYPES = {
-    "protein_coding": "protein-coding gene", "ncrna_long_non_coding_rna": "long non-coding RNA gene",
-    "pseudogene": "pseudogene", "ncrna_micro_rna": "microRNA gene",
+    "protein_coding": "protein-coding gene",
+    "ncrna_long_non_coding_rna": "long non-coding RNA gene",
+    "pseudogene": "pseudogene",
+    "ncrna_micro_rna": "microRNA gene",
 }
 MAX_DISEASES = 3
 
@@ -116,8 +118,11 @@ def fact_sheet(name: str, record: GeneRecord | None, *, max_chars: int = 900, fu
         return " ".join([f"Gene {name}.", *function]) if function else f"Gene {name}."
     kind = GENE_TYPES.get(record.gene_type, record.gene_type.replace("_", " ") or "gene")
     called = f"{name} (official symbol {record.symbol})" if name.upper() != record.symbol.upper() else record.symbol
-    parts = [f"{called}, {record.long_name}, is a {kind}"
-             + (f" on chromosome {record.chromosome} ({record.location})." if record.chromosome else "."), *function]
+    parts = [
+        f"{called}, {record.long_name}, is a {kind}"
+        + (f" on chromosome {record.chromosome} ({record.location})." if record.chromosome else "."),
+        *function,
+    ]
     if record.aliases or record.name_aliases:
         parts.append("Also known as " + ", ".join(record.aliases + record.name_aliases) + ".")
     if record.phenotypes:
@@ -146,10 +151,15 @@ def _load_catalog() -> GeneCatalog | None:
     for row in _records(genes_path, "gnuhealth.gene"):
         symbol = row.get("name") or row["_id"]
         records[symbol] = GeneRecord(
-            symbol=symbol, long_name=row.get("long_name", ""), gene_type=row.get("gene_type", ""),
-            chromosome=row.get("chromosome", ""), location=row.get("location", ""),
-            aliases=_split(row.get("aliases", "")), name_aliases=_split(row.get("name_aliases", "")),
-            entrez_id=row.get("gene_id", ""), ensembl_id=row.get("ensembl_id", ""),
+            symbol=symbol,
+            long_name=row.get("long_name", ""),
+            gene_type=row.get("gene_type", ""),
+            chromosome=row.get("chromosome", ""),
+            location=row.get("location", ""),
+            aliases=_split(row.get("aliases", "")),
+            name_aliases=_split(row.get("name_aliases", "")),
+            entrez_id=row.get("gene_id", ""),
+            ensembl_id=row.get("ensembl_id", ""),
             uniprot_id=row.get("protein_name", ""),
         )
     source = {"genes": {"package": GENES_DIST, "version": metadata.version(GENES_DIST), "file": GENES_FILE}}
@@ -166,8 +176,10 @@ def _load_catalog() -> GeneCatalog | None:
 
 def _attach_diseases(records: dict[str, GeneRecord]) -> bool:
     """gene ← variant → phenotype (disease id) → disease name/description, from the UniProt data package."""
-    files = {name: _data_file(UNIPROT_DIST, f"{UNIPROT_DIR}/{name}.xml")
-             for name in ("gene_variants", "variant_phenotypes", "protein_diseases")}
+    files = {
+        name: _data_file(UNIPROT_DIST, f"{UNIPROT_DIR}/{name}.xml")
+        for name in ("gene_variants", "variant_phenotypes", "protein_diseases")
+    }
     if any(path is None for path in files.values()):
         return False
     gene_search = re.compile(r"'name',\s*'=',\s*'([^']+)'")
@@ -176,8 +188,10 @@ def _attach_diseases(records: dict[str, GeneRecord]) -> bool:
         match = gene_search.search(row.get("gene", ""))
         if match:
             variant_gene[row["_id"]] = match.group(1)
-    diseases = {row["_id"]: (row.get("disease_name", ""), row.get("description", ""))
-                for row in _records(files["protein_diseases"], "gnuhealth.protein.disease")}
+    diseases = {
+        row["_id"]: (row.get("disease_name", ""), row.get("description", ""))
+        for row in _records(files["protein_diseases"], "gnuhealth.protein.disease")
+    }
     for row in _records(files["variant_phenotypes"], "gnuhealth.gene.variant.phenotype"):
         symbol, disease = variant_gene.get(row.get("variant")), diseases.get(row.get("phenotype"))
         if symbol in records and disease and disease not in records[symbol].diseases:

@@ -27,8 +27,10 @@ from scelmo_desktop.core.knowledge.sources import source_record
 GENES_FILE, TERMS_FILE = "org.Hs.eg.sqlite", "GO.sqlite"
 DEBIAN_PACKAGES = {GENES_FILE: "r-bioc-org.hs.eg.db", TERMS_FILE: "r-bioc-go.db"}
 LICENCE = "Artistic-2.0; GO data CC BY 4.0"
-SYSTEM_PATHS = {GENES_FILE: Path("/usr/lib/R/site-library/org.Hs.eg.db/extdata") / GENES_FILE,
-                TERMS_FILE: Path("/usr/lib/R/site-library/GO.db/extdata") / TERMS_FILE}
+SYSTEM_PATHS = {
+    GENES_FILE: Path("/usr/lib/R/site-library/org.Hs.eg.db/extdata") / GENES_FILE,
+    TERMS_FILE: Path("/usr/lib/R/site-library/GO.db/extdata") / TERMS_FILE,
+}
 
 
 def go_database_folder() -> Path:
@@ -81,8 +83,9 @@ def _version(folder: Path, package: str) -> str:
 
 
 def _per_gene(db: sqlite3.Connection, table: str, names: dict[str, str]) -> dict[str, list[str]]:
-    rows = db.execute(f"SELECT DISTINCT i.symbol, a.go_id FROM gene_info i JOIN {table} a ON a._id = i._id "
-                      "WHERE a.evidence != 'IEA'").fetchall()
+    rows = db.execute(
+        f"SELECT DISTINCT i.symbol, a.go_id FROM gene_info i JOIN {table} a ON a._id = i._id WHERE a.evidence != 'IEA'"
+    ).fetchall()
     size: dict[str, int] = {}
     for _, go_id in rows:
         size[go_id] = size.get(go_id, 0) + 1
@@ -109,7 +112,10 @@ def _load() -> GODatabase | None:
     finally:
         terms.close()
         genes.close()
-    sources = [source_record(DEBIAN_PACKAGES[name], path, licence=LICENCE,
-                             version=_version(path.parent, DEBIAN_PACKAGES[name]))
-               for name, path in files.items()]
+    sources = [
+        source_record(
+            DEBIAN_PACKAGES[name], path, licence=LICENCE, version=_version(path.parent, DEBIAN_PACKAGES[name])
+        )
+        for name, path in files.items()
+    ]
     return GODatabase(processes=processes, functions=functions, definitions=definitions, sources=sources)

@@ -83,8 +83,10 @@ class CellMarkers:
             parts.append(f"Marker genes: {', '.join(top)}.")
         node = self.immune_type(term_id)
         if node is not None and node.positive:
-            parts.append(f"Expresses {', '.join(node.positive[:8])}"
-                         + (f"; lacks {', '.join(node.negative[:5])}." if node.negative else "."))
+            parts.append(
+                f"Expresses {', '.join(node.positive[:8])}"
+                + (f"; lacks {', '.join(node.negative[:5])}." if node.negative else ".")
+            )
         return " ".join(parts)
 
     def types_marked_by(self, gene: str, *, top: int = 5, min_sources: int = 5) -> list[str]:
@@ -100,8 +102,7 @@ class CellMarkers:
             for term in self.weights:
                 if self.n_sources.get(term, 0) >= min_sources:
                     for rank, gene in enumerate(self.markers(term, top)):
-                        index.setdefault(gene, []).append(
-                            (rank, -self.depth.get(term, 0), -self.n_sources[term], term))
+                        index.setdefault(gene, []).append((rank, -self.depth.get(term, 0), -self.n_sources[term], term))
             cache[key] = {gene: sorted(entries) for gene, entries in index.items()}
         return cache[key]
 
@@ -136,12 +137,18 @@ def _load() -> CellMarkers | None:
         sources.append(source_record(distribution, path, licence=licence))
     if not sources:
         return None
-    return CellMarkers(weights=weights, n_sources=n_sources, names=names, immune=immune, depth=depth,
-                       sources=sources)
+    return CellMarkers(weights=weights, n_sources=n_sources, names=names, immune=immune, depth=depth, sources=sources)
 
 
-def marker_terms(labels: list[str], markers: CellMarkers, *, genes=None, margin: float = 0.8,
-                 n_markers: int = 10, fixed: dict[str, str] | None = None) -> dict[str, dict]:
+def marker_terms(
+    labels: list[str],
+    markers: CellMarkers,
+    *,
+    genes=None,
+    margin: float = 0.8,
+    n_markers: int = 10,
+    fixed: dict[str, str] | None = None,
+) -> dict[str, dict]:
     """Per label, the Cell Ontology term whose markers stand for it, among terms that have markers.
 
     ``fixed`` gives the term of some labels outright (a tissue preset names its terms by id).
@@ -171,12 +178,15 @@ def marker_terms(labels: list[str], markers: CellMarkers, *, genes=None, margin:
         best = candidates[0][1]
         pools[label] = [c for c in candidates if c[1] >= margin * best]
         chosen[label] = {"term_id": candidates[0][0], "how": "fuzzy", "score": best}
-    top = lambda term: set(markers.present_markers(term, n_markers, genes) if genes is not None  # noqa: E731
-                           else markers.markers(term, n_markers))
+
+    def top(term):
+        return set(
+            markers.present_markers(term, n_markers, genes) if genes is not None else markers.markers(term, n_markers)
+        )
+
     for _ in range(2):  # a second pass sees the first pass's choices for every other label
         for label, pool in pools.items():
-            others = set().union(*(top(e["term_id"]) for other, e in chosen.items()
-                                   if other != label and e["term_id"]))
+            others = set().union(*(top(e["term_id"]) for other, e in chosen.items() if other != label and e["term_id"]))
             term, score = min(pool, key=lambda c: (len(top(c[0]) & others), -markers.n_sources.get(c[0], 0), c[0]))
             chosen[label].update(term_id=term, score=score)
     for entry in chosen.values():

@@ -31,5 +31,7 @@ def preset_terms(name: str) -> dict[str, str]:
     try:
         return dict(TISSUE_PRESETS[name.lower()])
     except KeyError:
-        raise ScelmoError(f"Unknown tissue preset '{name}'; use one of {', '.join(sorted(TISSUE_PRESETS))}, or "
-                          "name the candidate cell types yourself.") from None
+        raise ScelmoError(
+            f"Unknown tissue preset '{name}'; use one of {', '.join(sorted(TISSUE_PRESETS))}, or "
+            "name the candidate cell types yourself."
+        ) from None

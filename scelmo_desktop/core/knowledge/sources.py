@@ -37,5 +37,10 @@ def source_record(distribution: str, path: Path, *, licence: str, version: str |
         except metadata.PackageNotFoundError:
             version = "unknown"
     stat = path.stat()
-    return {"package": distribution, "version": version, "file": path.name,
-            "sha256": _sha256(str(path), stat.st_size, stat.st_mtime), "licence": licence}
+    return {
+        "package": distribution,
+        "version": version,
+        "file": path.name,
+        "sha256": _sha256(str(path), stat.st_size, stat.st_mtime),
+        "licence": licence,
+    }

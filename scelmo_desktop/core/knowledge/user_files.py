@@ -49,8 +49,9 @@ def load_user_knowledge(path: str | Path) -> UserKnowledge:
     texts = {symbol: text for symbol, text in texts.items() if symbol and text}
     if not texts:
         raise ScelmoError(f"{path}: no gene texts found; expected gene_info, GenePT JSON, UniProt TSV or symbol,text.")
-    return UserKnowledge(texts, {"name": path.stem, "format": kind, "file": str(path), "sha256": sha256_file(path),
-                                 "genes": len(texts)})
+    return UserKnowledge(
+        texts, {"name": path.stem, "format": kind, "file": str(path), "sha256": sha256_file(path), "genes": len(texts)}
+    )
 
 
 def _from_frame(frame: pd.DataFrame, path: Path) -> tuple[dict[str, str], str]:
@@ -67,8 +68,14 @@ def _from_frame(frame: pd.DataFrame, path: Path) -> tuple[dict[str, str], str]:
     function = next((c for c in frame.columns if c.lower().startswith("function")), None)
     names = next((c for c in frame.columns if c.lower().startswith("gene names")), None)
     if function and names:  # UniProt TSV export: first gene name is the primary symbol
-        return ({_clean(n).split(" ")[0]: _clean(f).removeprefix("FUNCTION: ")
-                 for n, f in zip(frame[names], frame[function]) if _clean(n)}, "UniProt TSV")
+        return (
+            {
+                _clean(n).split(" ")[0]: _clean(f).removeprefix("FUNCTION: ")
+                for n, f in zip(frame[names], frame[function])
+                if _clean(n)
+            },
+            "UniProt TSV",
+        )
     if frame.shape[1] >= 2:
         return dict(zip(frame.iloc[:, 0].map(_clean), frame.iloc[:, 1].map(_clean))), "symbol,text table"
     raise ScelmoError(f"{path}: unrecognised columns {list(frame.columns)}.")

@@ -58,8 +58,15 @@ def _unit(X: np.ndarray) -> np.ndarray:
     return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
 
 
-def knn_vote(reference: np.ndarray, reference_labels, query: np.ndarray, *, k: int = default("k"), threshold: float = 0.0,
-             cancel: CancelFlag | None = None) -> Annotation:
+def knn_vote(
+    reference: np.ndarray,
+    reference_labels,
+    query: np.ndarray,
+    *,
+    k: int = default("k"),
+    threshold: float = 0.0,
+    cancel: CancelFlag | None = None,
+) -> Annotation:
     """Exact cosine k-NN majority vote (exact search: identical answers on every machine)."""
     reference_labels = np.asarray(reference_labels).astype(str)
     classes, codes = np.unique(reference_labels, return_inverse=True)
@@ -88,8 +95,15 @@ def knn_vote(reference: np.ndarray, reference_labels, query: np.ndarray, *, k: i
     return Annotation(labels=labels, confidence=confidence, similarity=similarity, method=KNN)
 
 
-def text_match(cells: np.ndarray, type_vectors: np.ndarray, type_names: list[str], *, center: np.ndarray | None = None,
-               temperature: float = 0.05, threshold: float = 0.0) -> Annotation:
+def text_match(
+    cells: np.ndarray,
+    type_vectors: np.ndarray,
+    type_names: list[str],
+    *,
+    center: np.ndarray | None = None,
+    temperature: float = 0.05,
+    threshold: float = 0.0,
+) -> Annotation:
     """Score each cell against each cell-type description vector (cosine); optionally both centred by
     ``center`` (the gene table's mean: the text space is anisotropic, METHOD.md §1.4)."""
     cells = np.asarray(cells, dtype=np.float32)
@@ -105,8 +119,9 @@ def text_match(cells: np.ndarray, type_vectors: np.ndarray, type_names: list[str
     return Annotation(labels=labels, confidence=confidence, similarity=sims[np.arange(len(best)), best], method="text")
 
 
-def text_markers(table: np.ndarray, genes, type_vectors: np.ndarray, type_names: list[str], *,
-                 n_markers: int = 10) -> dict[str, list[str]]:
+def text_markers(
+    table: np.ndarray, genes, type_vectors: np.ndarray, type_names: list[str], *, n_markers: int = 10
+) -> dict[str, list[str]]:
     """Per cell type, the ``n_markers`` genes whose centred description vectors have the highest cosine with the
     type's (identically centred) description vector; genes without a vector are never chosen."""
     matched = np.any(table != 0, axis=1)
@@ -133,8 +148,15 @@ def softmax_calls(scores_: np.ndarray, names: list[str], *, temperature: float, 
     return labels, confidence, best
 
 
-def signature_match(expression, genes, markers: dict[str, list[str]], *, temperature: float = 0.25,
-                    threshold: float = 0.0, cancel: CancelFlag | None = None) -> Annotation:
+def signature_match(
+    expression,
+    genes,
+    markers: dict[str, list[str]],
+    *,
+    temperature: float = 0.25,
+    threshold: float = 0.0,
+    cancel: CancelFlag | None = None,
+) -> Annotation:
     """Score each cell by the mean standardised (per gene, over these cells) expression of each type's markers;
     the label is the best-scoring type, its confidence the softmax probability of that score."""
     import scipy.sparse as sp
@@ -155,8 +177,9 @@ def signature_match(expression, genes, markers: dict[str, list[str]], *, tempera
         if cols:
             scores_[:, j] = z[:, cols].mean(axis=1)
     labels, confidence, best = softmax_calls(scores_, names, temperature=temperature, threshold=threshold)
-    return Annotation(labels=labels, confidence=confidence, similarity=scores_[np.arange(len(best)), best],
-                      method="text")
+    return Annotation(
+        labels=labels, confidence=confidence, similarity=scores_[np.arange(len(best)), best], method="text"
+    )
 
 
 def scores(truth, predicted) -> dict:
@@ -167,10 +190,12 @@ def scores(truth, predicted) -> dict:
     truth, predicted = np.asarray(truth).astype(str), np.asarray(predicted).astype(str)
     classes = sorted(set(truth))
     per_class = f1_score(truth, predicted, labels=classes, average=None, zero_division=0)
-    return {"accuracy": float(accuracy_score(truth, predicted)),
-            "macro_f1": float(f1_score(truth, predicted, labels=classes, average="macro", zero_division=0)),
-            "per_class_f1": {c: float(f) for c, f in zip(classes, per_class)},
-            "unknown_fraction": float(np.mean(predicted == UNKNOWN))}
+    return {
+        "accuracy": float(accuracy_score(truth, predicted)),
+        "macro_f1": float(f1_score(truth, predicted, labels=classes, average="macro", zero_division=0)),
+        "per_class_f1": {c: float(f) for c, f in zip(classes, per_class)},
+        "unknown_fraction": float(np.mean(predicted == UNKNOWN)),
+    }
 
 
 def centred_table(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -187,16 +212,27 @@ def centred_table(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return centred, mean
 
 
-def reference_and_query_vectors(X_ref, E_ref, X_query, E_query, *, conditioning: str = DEFAULT_CONDITIONING,
-                                own_centre: bool = True, seed: int = 0, cancel: CancelFlag | None = None):
+def reference_and_query_vectors(
+    X_ref,
+    E_ref,
+    X_query,
+    E_query,
+    *,
+    conditioning: str = DEFAULT_CONDITIONING,
+    own_centre: bool = True,
+    seed: int = 0,
+    cancel: CancelFlag | None = None,
+):
     """Cell vectors of a reference and a query in one space: the table whitened on the reference's gene set,
     principal components fitted on the reference and applied to the query. ``own_centre`` centres the query on
     its own mean, which removes a global shift between the two studies before the kNN vote."""
     from scelmo_desktop.core.embedding.cell_vectors import Reduction, Whitening, cell_vectors, rows_with_vectors
 
     if conditioning == "paper":
-        return (cell_vectors(X_ref, E_ref, conditioning="paper", cancel=cancel),
-                cell_vectors(X_query, E_query, conditioning="paper", cancel=cancel))
+        return (
+            cell_vectors(X_ref, E_ref, conditioning="paper", cancel=cancel),
+            cell_vectors(X_query, E_query, conditioning="paper", cancel=cancel),
+        )
     whitening = Whitening.fit(np.asarray(E_ref, dtype=np.float32)[rows_with_vectors(E_ref)])
     Z_ref = cell_vectors(X_ref, E_ref, whitening=whitening, cancel=cancel)
     Z_query = cell_vectors(X_query, E_query, whitening=whitening, cancel=cancel)
@@ -204,25 +240,54 @@ def reference_and_query_vectors(X_ref, E_ref, X_query, E_query, *, conditioning:
     return reduction.apply(Z_ref), reduction.apply(Z_query, own_centre=own_centre)
 
 
-def annotate_query(query, *, expression, alignment, mode: str, reference=None, reference_expression=None,
-                   reference_alignment=None, label_key: str | None = None, type_vectors=None, type_names=None,
-                   k: int = default("k"), threshold: float = 0.0, center: bool = True, text_scoring: str = "markers",
-                   n_markers: int = 10, conditioning: str = DEFAULT_CONDITIONING, cancel: CancelFlag | None = None) -> Annotation:
+def annotate_query(
+    query,
+    *,
+    expression,
+    alignment,
+    mode: str,
+    reference=None,
+    reference_expression=None,
+    reference_alignment=None,
+    label_key: str | None = None,
+    type_vectors=None,
+    type_names=None,
+    k: int = default("k"),
+    threshold: float = 0.0,
+    center: bool = True,
+    text_scoring: str = "markers",
+    n_markers: int = 10,
+    conditioning: str = DEFAULT_CONDITIONING,
+    cancel: CancelFlag | None = None,
+) -> Annotation:
     """Annotate ``query`` in ``mode`` knn (needs the reference, each embedded with the table aligned to its
     own genes) or text (needs the cell-type description vectors)."""
     from scelmo_desktop.core.embedding.cell_embedding import average_gene_vectors
 
     if mode == "knn":
-        ref_cells, query_cells = reference_and_query_vectors(reference_expression.matrix, reference_alignment.matrix,
-                                                             expression.matrix, alignment.matrix,
-                                                             conditioning=conditioning, cancel=cancel)
-        return knn_vote(ref_cells, reference.obs[label_key].astype(str).to_numpy(), query_cells, k=k,
-                        threshold=threshold, cancel=cancel)
+        ref_cells, query_cells = reference_and_query_vectors(
+            reference_expression.matrix,
+            reference_alignment.matrix,
+            expression.matrix,
+            alignment.matrix,
+            conditioning=conditioning,
+            cancel=cancel,
+        )
+        return knn_vote(
+            ref_cells,
+            reference.obs[label_key].astype(str).to_numpy(),
+            query_cells,
+            k=k,
+            threshold=threshold,
+            cancel=cancel,
+        )
     if mode == "text" and text_scoring == "markers":
-        markers = text_markers(alignment.matrix, expression.var_names, type_vectors, list(type_names),
-                               n_markers=n_markers)
-        annotation = signature_match(expression.matrix, expression.var_names, markers, threshold=threshold,
-                                     cancel=cancel)
+        markers = text_markers(
+            alignment.matrix, expression.var_names, type_vectors, list(type_names), n_markers=n_markers
+        )
+        annotation = signature_match(
+            expression.matrix, expression.var_names, markers, threshold=threshold, cancel=cancel
+        )
         annotation.markers = markers
         return annotation
     if mode == "text":

@@ -161,6 +161,10 @@ def aggregate(row: dict) -> dict:
 def batch_removal(X: np.ndarray, batches, labels, *, X_unintegrated: np.ndarray) -> dict:
     """The five batch-removal scores of ``X`` (asw_batch, ilisi, kbet, graph_connectivity, and pcr_batch against
     ``X_unintegrated``); each in [0, 1], higher is better, NaN where it cannot be computed."""
-    return {"asw_batch": asw_batch(X, batches, labels), "ilisi": ilisi(X, batches),
-            "kbet": kbet(X, batches, labels), "graph_connectivity": graph_connectivity(X, labels),
-            "pcr_batch": pcr_comparison(X_unintegrated, X, batches)}
+    return {
+        "asw_batch": asw_batch(X, batches, labels),
+        "ilisi": ilisi(X, batches),
+        "kbet": kbet(X, batches, labels),
+        "graph_connectivity": graph_connectivity(X, labels),
+        "pcr_batch": pcr_comparison(X_unintegrated, X, batches),
+    }

@@ -31,7 +31,9 @@ class ClusterResult:
     sweep: list[dict] = field(default_factory=list)  # per resolution: resolution, n_clusters, nmi, ari
 
 
-def neighbors(adata, use_rep: str, *, n_neighbors: int = default("n_neighbors"), seed: int = 0, n_jobs: int | None = None) -> str:
+def neighbors(
+    adata, use_rep: str, *, n_neighbors: int = default("n_neighbors"), seed: int = 0, n_jobs: int | None = None
+) -> str:
     """Build the kNN graph on ``obsm[use_rep]``; returns the neighbours key (``<use_rep>_neighbors``).
 
     Above 4,096 cells scanpy uses pynndescent (approximate); ``n_jobs`` threads it (default: the app's thread
@@ -61,16 +63,31 @@ def leiden(adata, neighbors_key: str, resolution: float, *, seed: int = 0) -> np
     import scanpy as sc
 
     key = f"_leiden_{neighbors_key}"
-    sc.tl.leiden(adata, resolution=resolution, neighbors_key=neighbors_key, key_added=key, flavor="igraph",
-                 n_iterations=2, directed=False, random_state=seed)
+    sc.tl.leiden(
+        adata,
+        resolution=resolution,
+        neighbors_key=neighbors_key,
+        key_added=key,
+        flavor="igraph",
+        n_iterations=2,
+        directed=False,
+        random_state=seed,
+    )
     clusters = adata.obs.pop(key).astype(str).to_numpy()
     adata.uns.pop(key, None)
     return clusters
 
 
 def leiden_on_embedding(
-    adata, use_rep: str, *, labels=None, resolution: float | None = None,
-    resolutions=DEFAULT_RESOLUTIONS, n_neighbors: int = default("n_neighbors"), seed: int = 0, cancel: CancelFlag | None = None,
+    adata,
+    use_rep: str,
+    *,
+    labels=None,
+    resolution: float | None = None,
+    resolutions=DEFAULT_RESOLUTIONS,
+    n_neighbors: int = default("n_neighbors"),
+    seed: int = 0,
+    cancel: CancelFlag | None = None,
 ) -> ClusterResult:
     """Cluster ``obsm[use_rep]``; with ``labels`` sweep ``resolutions`` and keep the best NMI.
 
@@ -82,17 +99,20 @@ def leiden_on_embedding(
         return ClusterResult(use_rep=use_rep, resolution=chosen, clusters=leiden(adata, key, chosen, seed=seed))
     labels = np.asarray(labels).astype(str)
     sweep, best = [], None
-    for res in ([resolution] if resolution is not None else resolutions):
+    for res in [resolution] if resolution is not None else resolutions:
         check_cancel(cancel)
         clusters = leiden(adata, key, res, seed=seed)
-        row = {"resolution": res, "n_clusters": int(len(np.unique(clusters))),
-               "nmi": metrics.nmi(labels, clusters), "ari": metrics.ari(labels, clusters)}
+        row = {
+            "resolution": res,
+            "n_clusters": int(len(np.unique(clusters))),
+            "nmi": metrics.nmi(labels, clusters),
+            "ari": metrics.ari(labels, clusters),
+        }
         sweep.append(row)
         if best is None or row["nmi"] > best[0]["nmi"]:
             best = (row, clusters)
     row, clusters = best
-    scores = {"nmi": row["nmi"], "ari": row["ari"],
-              "asw_label": metrics.silhouette_label(adata.obsm[use_rep], labels)}
+    scores = {"nmi": row["nmi"], "ari": row["ari"], "asw_label": metrics.silhouette_label(adata.obsm[use_rep], labels)}
     return ClusterResult(use_rep=use_rep, resolution=row["resolution"], clusters=clusters, scores=scores, sweep=sweep)
 
 

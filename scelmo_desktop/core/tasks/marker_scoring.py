@@ -23,9 +23,19 @@ KNOWLEDGE_MARKERS = 25
 EVIDENCE_GENES = 5
 
 
-def knowledge_match(expression, genes, type_names: list[str], *, terms: dict[str, str] | None = None,
-                    n_markers: int = KNOWLEDGE_MARKERS, graph=None, threshold: float = 0.0, temperature: float = 0.1,
-                    seed: int = 0, cancel: CancelFlag | None = None) -> Annotation:
+def knowledge_match(
+    expression,
+    genes,
+    type_names: list[str],
+    *,
+    terms: dict[str, str] | None = None,
+    n_markers: int = KNOWLEDGE_MARKERS,
+    graph=None,
+    threshold: float = 0.0,
+    temperature: float = 0.1,
+    seed: int = 0,
+    cancel: CancelFlag | None = None,
+) -> Annotation:
     """Score each cell against each candidate type's curated markers and call the best type.
 
     Each name is mapped to a Cell Ontology term (``terms`` fixes some or all, as a tissue preset does), those
@@ -41,18 +51,27 @@ def knowledge_match(expression, genes, type_names: list[str], *, terms: dict[str
 
     table = CellMarkers.load()
     if table is None:
-        raise ScelmoError("Knowledge-based annotation needs the cell-type marker tables of the knowledge extra "
-                          "(cellconsensus); install it, or choose another text scoring.")
+        raise ScelmoError(
+            "Knowledge-based annotation needs the cell-type marker tables of the knowledge extra "
+            "(cellconsensus); install it, or choose another text scoring."
+        )
     genes = [str(g) for g in genes]
     mapping = marker_terms(list(type_names), table, genes=genes, fixed=terms)
-    markers = {name: table.present_markers(entry["term_id"], n_markers, genes) if entry["term_id"] else []
-               for name, entry in mapping.items()}
+    markers = {
+        name: table.present_markers(entry["term_id"], n_markers, genes) if entry["term_id"] else []
+        for name, entry in mapping.items()
+    }
     scored = [name for name in type_names if markers[name]]
     if not scored:
-        raise ScelmoError("None of the candidate cell types maps to a Cell Ontology term with markers in this data; "
-                          "name the types as the ontology does (e.g. 'CD14-positive monocyte').")
-    cells = ad.AnnData(sp.csr_matrix(expression, dtype=np.float32) if sp.issparse(expression)
-                       else np.asarray(expression, dtype=np.float32))
+        raise ScelmoError(
+            "None of the candidate cell types maps to a Cell Ontology term with markers in this data; "
+            "name the types as the ontology does (e.g. 'CD14-positive monocyte')."
+        )
+    cells = ad.AnnData(
+        sp.csr_matrix(expression, dtype=np.float32)
+        if sp.issparse(expression)
+        else np.asarray(expression, dtype=np.float32)
+    )
     cells.var_names = genes
     columns = []
     for name in scored:
@@ -60,9 +79,15 @@ def knowledge_match(expression, genes, type_names: list[str], *, terms: dict[str
         columns.append(sc.tl.score_genes(cells, markers[name], copy=True, random_state=seed).obs["score"].to_numpy())
     scores_ = smooth(np.column_stack(columns).astype(np.float32), graph)
     labels, confidence, best = softmax_calls(scores_, scored, temperature=temperature, threshold=threshold)
-    return Annotation(labels=labels, confidence=confidence, similarity=scores_[np.arange(len(best)), best],
-                      method="text", markers=markers, mapping=mapping,
-                      evidence=markers_seen(cells.X, genes, markers, labels))
+    return Annotation(
+        labels=labels,
+        confidence=confidence,
+        similarity=scores_[np.arange(len(best)), best],
+        method="text",
+        markers=markers,
+        mapping=mapping,
+        evidence=markers_seen(cells.X, genes, markers, labels),
+    )
 
 
 def markers_seen(expression, genes: list[str], markers: dict[str, list[str]], labels) -> dict[str, list[dict]]:
@@ -83,7 +108,13 @@ def markers_seen(expression, genes: list[str], markers: dict[str, list[str]], la
         outside = block[~called].mean(axis=0) if (~called).any() else np.zeros_like(inside)
         detected = (block[called] > 0).mean(axis=0)
         order = np.argsort(-(inside - outside), kind="stable")[:EVIDENCE_GENES]
-        evidence[name] = [{"gene": genes[columns[i]], "mean_in_type": round(float(inside[i]), 3),
-                           "mean_elsewhere": round(float(outside[i]), 3), "detected": round(float(detected[i]), 3)}
-                          for i in order]
+        evidence[name] = [
+            {
+                "gene": genes[columns[i]],
+                "mean_in_type": round(float(inside[i]), 3),
+                "mean_elsewhere": round(float(outside[i]), 3),
+                "detected": round(float(detected[i]), 3),
+            }
+            for i in order
+        ]
     return evidence

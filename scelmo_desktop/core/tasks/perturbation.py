@@ -60,8 +60,9 @@ def perturbation_shifts(expression, labels, *, control: str, min_cells: int = 5)
     (``GENE1+GENE2`` gives both genes); refuses a missing control label or fewer than 4 perturbations."""
     labels = np.asarray(labels).astype(str)
     if not (labels == control).any():
-        raise ScelmoError(f"No cell carries the control label '{control}'; labels include: "
-                          f"{', '.join(sorted(set(labels))[:15])}.")
+        raise ScelmoError(
+            f"No cell carries the control label '{control}'; labels include: {', '.join(sorted(set(labels))[:15])}."
+        )
     X = sp.csr_matrix(expression.matrix)
     control_mean = np.asarray(X[labels == control].mean(axis=0)).ravel()
     names, genes, rows, cells = [], [], [], []
@@ -74,20 +75,31 @@ def perturbation_shifts(expression, labels, *, control: str, min_cells: int = 5)
         rows.append(np.asarray(X[members].mean(axis=0)).ravel() - control_mean)
         cells.append(int(members.sum()))
     if len(names) < 4:
-        raise ScelmoError(f"Only {len(names)} perturbations have at least {min_cells} cells; at least 4 are needed "
-                          "to train and test.")
-    return Shifts(names=names, genes=genes, observed=np.vstack(rows).astype(np.float32),
-                  var_names=list(expression.var_names), cells=cells)
+        raise ScelmoError(
+            f"Only {len(names)} perturbations have at least {min_cells} cells; at least 4 are needed to train and test."
+        )
+    return Shifts(
+        names=names,
+        genes=genes,
+        observed=np.vstack(rows).astype(np.float32),
+        var_names=list(expression.var_names),
+        cells=cells,
+    )
 
 
-def split_unseen(shifts: Shifts, *, test_fraction: float = default("test_fraction"), seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def split_unseen(
+    shifts: Shifts, *, test_fraction: float = default("test_fraction"), seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Hold out a fraction of the single-gene perturbations and every combination touching their genes."""
     rng = np.random.default_rng(seed)
     singles = [i for i, g in enumerate(shifts.genes) if len(g) == 1]
     if len(singles) < 4:
         raise ScelmoError("At least 4 single-gene perturbations are needed to hold some out.")
-    held = set(rng.choice([shifts.genes[i][0] for i in singles], size=max(1, int(round(test_fraction * len(singles)))),
-                          replace=False))
+    held = set(
+        rng.choice(
+            [shifts.genes[i][0] for i in singles], size=max(1, int(round(test_fraction * len(singles)))), replace=False
+        )
+    )
     test = np.array([i for i, g in enumerate(shifts.genes) if held & set(g)])
     train = np.array([i for i in range(len(shifts.names)) if i not in set(test)])
     return train, test
@@ -95,6 +107,7 @@ def split_unseen(shifts: Shifts, *, test_fraction: float = default("test_fractio
 
 def _build(dim: int, n_targets: int, n_known: int, hidden: int = 64):
     import torch
+
     nn = torch.nn
 
     class ShiftModel(nn.Module):
@@ -123,9 +136,19 @@ def _build(dim: int, n_targets: int, n_known: int, hidden: int = 64):
 class PerturbationModel:
     """Fit on some perturbations' shifts, predict any perturbation whose genes have table vectors."""
 
-    def __init__(self, table_lookup: dict[str, np.ndarray], target_matrix: np.ndarray, var_names: list[str], *,
-                 seed: int = 0, epochs: int = 3000, lr: float = 3e-3, weight_decay: float = 1e-4,
-                 patience: int = 200, device: str = "cpu"):
+    def __init__(
+        self,
+        table_lookup: dict[str, np.ndarray],
+        target_matrix: np.ndarray,
+        var_names: list[str],
+        *,
+        seed: int = 0,
+        epochs: int = 3000,
+        lr: float = 3e-3,
+        weight_decay: float = 1e-4,
+        patience: int = 200,
+        device: str = "cpu",
+    ):
         self.lookup, self.targets, self.var_names = table_lookup, np.asarray(target_matrix, np.float32), var_names
         self.dim = self.targets.shape[1]
         matched = np.any(self.targets != 0, axis=1)
@@ -171,8 +194,9 @@ class PerturbationModel:
         row[top] = weights / weights.sum()
         return row
 
-    def fit(self, gene_lists: list[list[str]], observed: np.ndarray, *, cancel: CancelFlag | None = None,
-            progress=None) -> PerturbationModel:
+    def fit(
+        self, gene_lists: list[list[str]], observed: np.ndarray, *, cancel: CancelFlag | None = None, progress=None
+    ) -> PerturbationModel:
         import torch
 
         torch.manual_seed(self.seed)
@@ -238,11 +262,16 @@ def evaluate(predicted: np.ndarray, observed: np.ndarray, perturbed: list[np.nda
         top_genes = np.argsort(-np.abs(o))[:top]
         downstream = np.setdiff1d(np.arange(len(o)), own)
         down_top = downstream[np.argsort(-np.abs(o[downstream]))[:top]]
-        rows.append({"mse_all": float(np.mean((p - o) ** 2)), "pearson_all": _pearson(p, o),
-                     f"mse_top{top}": float(np.mean((p[top_genes] - o[top_genes]) ** 2)),
-                     f"pearson_top{top}": _pearson(p[top_genes], o[top_genes]),
-                     f"mse_downstream_top{top}": float(np.mean((p[down_top] - o[down_top]) ** 2)),
-                     f"pearson_downstream_top{top}": _pearson(p[down_top], o[down_top])})
+        rows.append(
+            {
+                "mse_all": float(np.mean((p - o) ** 2)),
+                "pearson_all": _pearson(p, o),
+                f"mse_top{top}": float(np.mean((p[top_genes] - o[top_genes]) ** 2)),
+                f"pearson_top{top}": _pearson(p[top_genes], o[top_genes]),
+                f"mse_downstream_top{top}": float(np.mean((p[down_top] - o[down_top]) ** 2)),
+                f"pearson_downstream_top{top}": _pearson(p[down_top], o[down_top]),
+            }
+        )
     frame = pd.DataFrame(rows)
     return {k: float(frame[k].mean()) if frame[k].notna().any() else float("nan") for k in frame.columns}
 
@@ -253,9 +282,17 @@ def random_lookup(symbols, dim: int, *, seed: int = 0) -> dict[str, np.ndarray]:
     return {s: rng.random(dim, dtype=np.float32) for s in sorted(set(symbols))}
 
 
-def run_perturbation(shifts: Shifts, lookup: dict[str, np.ndarray], target_matrix: np.ndarray, *, seed: int = 0,
-                     test_fraction: float = default("test_fraction"), device: str = "cpu", progress=None,
-                     cancel: CancelFlag | None = None) -> tuple[pd.DataFrame, dict]:
+def run_perturbation(
+    shifts: Shifts,
+    lookup: dict[str, np.ndarray],
+    target_matrix: np.ndarray,
+    *,
+    seed: int = 0,
+    test_fraction: float = default("test_fraction"),
+    device: str = "cpu",
+    progress=None,
+    cancel: CancelFlag | None = None,
+) -> tuple[pd.DataFrame, dict]:
     """Train on the seen perturbations, score the unseen ones; one row per method."""
     train, test = split_unseen(shifts, test_fraction=test_fraction, seed=seed)
     lists = [shifts.genes[i] for i in range(len(shifts.names))]
@@ -263,9 +300,12 @@ def run_perturbation(shifts: Shifts, lookup: dict[str, np.ndarray], target_matri
     observed_test = shifts.observed[test]
     position = {g: i for i, g in enumerate(shifts.var_names)}
     own = [np.array([position[g] for g in shifts.genes[i] if g in position], dtype=int) for i in test]
-    rows = {"no change": evaluate(np.zeros_like(observed_test), observed_test, own),
-            "mean shift of training perturbations": evaluate(
-                np.broadcast_to(shifts.observed[train].mean(axis=0), observed_test.shape), observed_test, own)}
+    rows = {
+        "no change": evaluate(np.zeros_like(observed_test), observed_test, own),
+        "mean shift of training perturbations": evaluate(
+            np.broadcast_to(shifts.observed[train].mean(axis=0), observed_test.shape), observed_test, own
+        ),
+    }
     dim = target_matrix.shape[1]
     all_symbols = list(lookup) + list(shifts.var_names)
     random_rows = random_lookup(all_symbols, dim, seed=seed)
@@ -277,12 +317,19 @@ def run_perturbation(shifts: Shifts, lookup: dict[str, np.ndarray], target_matri
         if progress is not None:
             progress("perturbation", done, len(models), f"training on {name}")
         model = PerturbationModel(table_lookup, targets, shifts.var_names, seed=seed, device=device).fit(
-            [lists[i] for i in train], shifts.observed[train], cancel=cancel)
+            [lists[i] for i in train], shifts.observed[train], cancel=cancel
+        )
         fitted[name] = model
         rows[name] = evaluate(model.predict([lists[i] for i in test]), observed_test, own)
     table = pd.DataFrame([{"method": name, **values} for name, values in rows.items()])
-    record = {"n_perturbations": len(shifts.names), "n_train": int(len(train)), "n_test": int(len(test)),
-              "test_perturbations": [shifts.names[i] for i in test], "genes_without_vector": missing,
-              "seed": seed, "test_fraction": test_fraction,
-              "best_val_mse": {name: float(m.best_val_mse) for name, m in fitted.items()}}
+    record = {
+        "n_perturbations": len(shifts.names),
+        "n_train": int(len(train)),
+        "n_test": int(len(test)),
+        "test_perturbations": [shifts.names[i] for i in test],
+        "genes_without_vector": missing,
+        "seed": seed,
+        "test_fraction": test_fraction,
+        "best_val_mse": {name: float(m.best_val_mse) for name, m in fitted.items()},
+    }
     return table, record

@@ -28,8 +28,9 @@ STEPS = 2
 
 def averaging_operator(connectivities) -> sp.csr_matrix:
     """Row-normalised ``connectivities + I``: multiplying scores by it averages each cell with its neighbours."""
-    graph = sp.csr_matrix(connectivities, dtype=np.float32) + sp.identity(connectivities.shape[0], np.float32,
-                                                                              format="csr")
+    graph = sp.csr_matrix(connectivities, dtype=np.float32) + sp.identity(
+        connectivities.shape[0], np.float32, format="csr"
+    )
     return sp.diags(1.0 / np.asarray(graph.sum(axis=1)).ravel()) @ graph
 
 
@@ -84,8 +85,10 @@ def smoothing_graph(how: str, *, log_expression, adata=None, embedding_key: str 
         return None
     if how == "embedding":
         if adata is None or embedding_key not in adata.obsm:
-            raise ScelmoError(f"Smoothing over the embedding needs obsm['{embedding_key}']; embed the cells first "
-                              "(scelmo embed), or smooth over expression.")
+            raise ScelmoError(
+                f"Smoothing over the embedding needs obsm['{embedding_key}']; embed the cells first "
+                "(scelmo embed), or smooth over expression."
+            )
         return embedding_graph(adata.obsm[embedding_key], seed=seed)
     return expression_graph(log_expression, seed=seed)
 

@@ -58,16 +58,23 @@ def welch_t(X, group_a, group_b) -> np.ndarray:
     for rows in (group_a, group_b):
         block = X[rows]
         mean = np.asarray(block.mean(axis=0)).ravel()
-        sq = np.asarray(block.multiply(block).mean(axis=0)).ravel() if sp.issparse(block) else (block ** 2).mean(axis=0)
-        var = np.maximum(sq - mean ** 2, 0) * len(rows) / max(len(rows) - 1, 1)
+        sq = np.asarray(block.multiply(block).mean(axis=0)).ravel() if sp.issparse(block) else (block**2).mean(axis=0)
+        var = np.maximum(sq - mean**2, 0) * len(rows) / max(len(rows) - 1, 1)
         stats.append((mean, var, len(rows)))
     (ma, va, na), (mb, vb, nb) = stats
     return (ma - mb) / np.sqrt(va / na + vb / nb + 1e-12)
 
 
-def knockout_deltas(gene_vectors: np.ndarray, mean_expression_disease: np.ndarray, m_control: np.ndarray,
-                    m_disease: np.ndarray, *, scale: float = 0.0) -> tuple[np.ndarray, float]:
+def knockout_deltas(
+    gene_vectors: np.ndarray,
+    mean_expression_disease: np.ndarray,
+    m_control: np.ndarray,
+    m_disease: np.ndarray,
+    *,
+    scale: float = 0.0,
+) -> tuple[np.ndarray, float]:
     """Δ cosine(mean control z, mean disease z) for knocking out (scale 0) or scaling each gene in disease."""
+
     def cosine(a, b):
         return (a @ b) / np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b), 1e-12)
 
@@ -107,8 +114,9 @@ def _two_conditions(expression, conditions, control: str, disease: str):
     conditions = np.asarray(conditions).astype(str)
     for name in (control, disease):
         if not (conditions == name).any():
-            raise ScelmoError(f"No cell has condition '{name}'; the column holds: "
-                              f"{', '.join(sorted(set(conditions))[:20])}.")
+            raise ScelmoError(
+                f"No cell has condition '{name}'; the column holds: {', '.join(sorted(set(conditions))[:20])}."
+            )
     cells = np.flatnonzero(np.isin(conditions, [control, disease]))
     return sp.csr_matrix(expression.matrix)[cells], conditions[cells]
 
@@ -120,10 +128,23 @@ def top_candidates(expression, conditions, *, control: str, disease: str, n: int
     return [str(expression.var_names[i]) for i in np.argsort(-np.nan_to_num(t, nan=-np.inf))[:n]]
 
 
-def in_silico_treatment(expression, alignment, conditions, *, control: str, disease: str,
-                        candidates: list[str] | None = None, n_candidates: int = default("n_candidates"),
-                        seeds=(0, 1, 2), scale: float = 0.0, epochs: int = default("treatment_epochs"), test_fraction: float = 0.2, device: str = "cpu",
-                        progress=None, cancel: CancelFlag | None = None) -> TreatmentResult:
+def in_silico_treatment(
+    expression,
+    alignment,
+    conditions,
+    *,
+    control: str,
+    disease: str,
+    candidates: list[str] | None = None,
+    n_candidates: int = default("n_candidates"),
+    seeds=(0, 1, 2),
+    scale: float = 0.0,
+    epochs: int = default("treatment_epochs"),
+    test_fraction: float = 0.2,
+    device: str = "cpu",
+    progress=None,
+    cancel: CancelFlag | None = None,
+) -> TreatmentResult:
     """Rank ``candidates`` (default: the ``n_candidates`` top Welch-t genes) by mean Δ cosine over ``seeds``, each
     seed a new split and adaptor, with empirical p and BH q; candidates must be in the data and have a vector."""
     from sklearn.model_selection import train_test_split
@@ -154,13 +175,27 @@ def in_silico_treatment(expression, alignment, conditions, *, control: str, dise
         check_cancel(cancel)
         report("treatment", done, len(seeds), f"seed {seed}: training the adaptor on conditions")
         train, test = train_test_split(np.arange(len(y)), test_size=test_fraction, random_state=seed, stratify=y)
-        adaptor = train_adaptor(X[train], E, y[train], genes=list(genes), epochs=epochs, seed=seed,
-                                device=device, batch_size=auto_batch_size(len(train)), early_stopping=False,
-                                cancel=cancel)
+        adaptor = train_adaptor(
+            X[train],
+            E,
+            y[train],
+            genes=list(genes),
+            epochs=epochs,
+            seed=seed,
+            device=device,
+            batch_size=auto_batch_size(len(train)),
+            early_stopping=False,
+            cancel=cancel,
+        )
         z = adaptor.embed(X[test], E)
         is_disease = y[test] == disease
-        delta, cs0 = knockout_deltas(adaptor.gene_vectors(E), _column_means(X[test], is_disease),
-                                     z[~is_disease].mean(axis=0), z[is_disease].mean(axis=0), scale=scale)
+        delta, cs0 = knockout_deltas(
+            adaptor.gene_vectors(E),
+            _column_means(X[test], is_disease),
+            z[~is_disease].mean(axis=0),
+            z[is_disease].mean(axis=0),
+            scale=scale,
+        )
         deltas.append(delta)
         cs0s.append(cs0)
     report("treatment", len(seeds), len(seeds), "ranking")
@@ -169,14 +204,33 @@ def in_silico_treatment(expression, alignment, conditions, *, control: str, dise
     mean_expression = _column_means(X, np.flatnonzero(y == disease))  # Δ_g scales with the disease mean
     p = empirical_p(mean_delta, chosen, mean_expression)
     t = welch_t(X, np.flatnonzero(y == disease), np.flatnonzero(y == control))
-    table = pd.DataFrame({"gene": genes[chosen].astype(str), "delta_cosine": mean_delta[chosen],
-                          "delta_sd": deltas[:, chosen].std(axis=0, ddof=1) if len(seeds) > 1 else np.nan,
-                          "p_value": p, "q_value_bh": benjamini_hochberg(p), "mean_expression_disease": mean_expression[chosen], "t_disease_vs_control": t[chosen],
-                          "described": np.any(E[chosen] != 0, axis=1)})
+    table = pd.DataFrame(
+        {
+            "gene": genes[chosen].astype(str),
+            "delta_cosine": mean_delta[chosen],
+            "delta_sd": deltas[:, chosen].std(axis=0, ddof=1) if len(seeds) > 1 else np.nan,
+            "p_value": p,
+            "q_value_bh": benjamini_hochberg(p),
+            "mean_expression_disease": mean_expression[chosen],
+            "t_disease_vs_control": t[chosen],
+            "described": np.any(E[chosen] != 0, axis=1),
+        }
+    )
     table = table.sort_values(["delta_cosine", "gene"], ascending=[False, True]).reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
-    return TreatmentResult(table=table, cs0=cs0s, settings={
-        "control": control, "disease": disease, "seeds": list(seeds), "scale": scale, "epochs": epochs,
-        "test_fraction": test_fraction, "n_candidates": len(chosen), "genes_in_model": int(len(genes)),
-        "candidates_from": "given list" if given else
-        "top Welch t (disease vs control)", "null": f"non-candidate genes in the same mean-expression bin (up to {N_BINS} bins, >= {MIN_NULL} genes each)"})
+    return TreatmentResult(
+        table=table,
+        cs0=cs0s,
+        settings={
+            "control": control,
+            "disease": disease,
+            "seeds": list(seeds),
+            "scale": scale,
+            "epochs": epochs,
+            "test_fraction": test_fraction,
+            "n_candidates": len(chosen),
+            "genes_in_model": int(len(genes)),
+            "candidates_from": "given list" if given else "top Welch t (disease vs control)",
+            "null": f"non-candidate genes in the same mean-expression bin (up to {N_BINS} bins, >= {MIN_NULL} genes each)",
+        },
+    )

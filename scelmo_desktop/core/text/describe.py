@@ -20,16 +20,24 @@ from scelmo_desktop.core.text.store import Store
 
 
 def describe_gene_set(
-    expression: Expression, gene_set: GeneSet, *, settings: PipelineSettings, llm: LLMSource, store: Store,
-    progress: Progress = no_progress, cancel: CancelFlag | None = None,
+    expression: Expression,
+    gene_set: GeneSet,
+    *,
+    settings: PipelineSettings,
+    llm: LLMSource,
+    store: Store,
+    progress: Progress = no_progress,
+    cancel: CancelFlag | None = None,
 ) -> tuple[list[str], GeneDescriptions]:
     """Describe ``expression``'s ``gene_set`` (chosen once per run, most variable first: the LLM budget goes to
     the first ones); returns the entities and texts."""
     symbols = data_symbols(expression, settings.symbol_column)
     entities = gene_set.names(symbols)
     require_known_genes(entities, total=len(symbols))
-    return entities, describe_genes_in_budget(entities, settings=settings, llm=llm, store=store,
-                                              progress=progress, cancel=cancel)
+    return entities, describe_genes_in_budget(
+        entities, settings=settings, llm=llm, store=store, progress=progress, cancel=cancel
+    )
+
 
 def user_knowledge(settings: PipelineSettings) -> list:
     """The user's own knowledge files named in ``settings``, read (each a gene → text source for fact sheets)."""
@@ -38,17 +46,40 @@ def user_knowledge(settings: PipelineSettings) -> list:
     return [load_user_knowledge(path) for path in settings.knowledge_files]
 
 
-def describe_genes_in_budget(genes: list[str], *, settings: PipelineSettings, llm: LLMSource, store: Store,
-                             progress: Progress = no_progress, cancel: CancelFlag | None = None) -> GeneDescriptions:
+def describe_genes_in_budget(
+    genes: list[str],
+    *,
+    settings: PipelineSettings,
+    llm: LLMSource,
+    store: Store,
+    progress: Progress = no_progress,
+    cancel: CancelFlag | None = None,
+) -> GeneDescriptions:
     """:func:`describe_gene_list` with the settings' mode, flag policy, knowledge files and LLM budget."""
-    return describe_gene_list(genes, mode=settings.mode, llm=llm, store=store, params=settings.params,
-                              on_flag=settings.on_flag, knowledge_files=user_knowledge(settings),
-                              llm_genes=settings.llm_genes, llm_minutes=settings.llm_minutes,
-                              progress=functools.partial(progress, "describe"), cancel=cancel)
+    return describe_gene_list(
+        genes,
+        mode=settings.mode,
+        llm=llm,
+        store=store,
+        params=settings.params,
+        on_flag=settings.on_flag,
+        knowledge_files=user_knowledge(settings),
+        llm_genes=settings.llm_genes,
+        llm_minutes=settings.llm_minutes,
+        progress=functools.partial(progress, "describe"),
+        cancel=cancel,
+    )
+
 
 def describe_cell_types(
-    adata, label_key: str, *, settings: PipelineSettings, llm: LLMSource, store: Store,
-    progress: Progress = no_progress, cancel: CancelFlag | None = None,
+    adata,
+    label_key: str,
+    *,
+    settings: PipelineSettings,
+    llm: LLMSource,
+    store: Store,
+    progress: Progress = no_progress,
+    cancel: CancelFlag | None = None,
 ) -> DescribeResult:
     """Describe each distinct label of ``obs[label_key]`` (METHOD.md §1.2) in ``settings.mode``: the cell-type
     prompt, the prompt grounded in the label's Cell Ontology term, or that term's text alone (facts)."""
@@ -61,8 +92,16 @@ def describe_cell_types(
     if settings.mode == "facts":
         return DescribeResult(texts=sheets)
     return describe_entities(
-        labels, kind="cell_type", model_sha256=llm.sha256, model_name=llm.name, llm_factory=llm.factory,
-        store=store, template=load_template("cell_type", mode=settings.mode), params=settings.params,
-        facts=sheets, knowledge_id=json.dumps(mapping, sort_keys=True),
-        progress=functools.partial(progress, "describe cell types"), cancel=cancel,
+        labels,
+        kind="cell_type",
+        model_sha256=llm.sha256,
+        model_name=llm.name,
+        llm_factory=llm.factory,
+        store=store,
+        template=load_template("cell_type", mode=settings.mode),
+        params=settings.params,
+        facts=sheets,
+        knowledge_id=json.dumps(mapping, sort_keys=True),
+        progress=functools.partial(progress, "describe cell types"),
+        cancel=cancel,
     )

@@ -48,8 +48,12 @@ class GeneDescriptions(DescribeResult):
 
     def budget_report(self) -> dict:
         """How the texts were made: LLM answers vs fact sheets, and whether a time budget ended the LLM."""
-        return {"genes": len(self.texts), "llm": len(self.generated), "fact_sheets": len(self.from_facts),
-                "time_budget_reached": self.budget_reached}
+        return {
+            "genes": len(self.texts),
+            "llm": len(self.generated),
+            "fact_sheets": len(self.from_facts),
+            "time_budget_reached": self.budget_reached,
+        }
 
     def flag_counts(self) -> dict[str, int]:
         counts = Counter(flag for flags in self.flags.values() for flag in flags)
@@ -58,9 +62,18 @@ class GeneDescriptions(DescribeResult):
 
 
 def describe_gene_list(
-    genes: list[str], *, mode: str, llm, store: Store, params: GenerationParams, on_flag: str = default("on_flag"),
-    knowledge_files: list[UserKnowledge] = (), llm_genes: int | None = None, llm_minutes: float | None = None,
-    progress: Progress = no_progress, cancel: CancelFlag | None = None,
+    genes: list[str],
+    *,
+    mode: str,
+    llm,
+    store: Store,
+    params: GenerationParams,
+    on_flag: str = default("on_flag"),
+    knowledge_files: list[UserKnowledge] = (),
+    llm_genes: int | None = None,
+    llm_minutes: float | None = None,
+    progress: Progress = no_progress,
+    cancel: CancelFlag | None = None,
 ) -> GeneDescriptions:
     """Describe ``genes`` in ``mode``; ``llm`` is an :class:`~scelmo_desktop.core.protocols.LLMSource`.
 
@@ -77,14 +90,23 @@ def describe_gene_list(
     knowledge = {"sources": sheets.source, "matches": sheets.match_counts} if sheets else {}
     if mode == "facts" or llm_genes == 0:
         progress(len(genes), len(genes), "fact sheets")
-        return _apply_edits(GeneDescriptions(texts=dict(sheets.texts), mode=mode, knowledge=knowledge,
-                                             from_facts=list(genes)), store)
+        return _apply_edits(
+            GeneDescriptions(texts=dict(sheets.texts), mode=mode, knowledge=knowledge, from_facts=list(genes)), store
+        )
     llm_part = genes if llm_genes is None else genes[:llm_genes]
     described = describe_entities(
-        llm_part, kind="gene", model_sha256=llm.sha256, model_name=llm.name, llm_factory=llm.factory, store=store,
-        template=load_template("gene", mode=mode), params=params,
-        facts=sheets.texts if sheets else None, knowledge_id=sheets.knowledge_id if sheets else "",
-        progress=progress, cancel=cancel,
+        llm_part,
+        kind="gene",
+        model_sha256=llm.sha256,
+        model_name=llm.name,
+        llm_factory=llm.factory,
+        store=store,
+        template=load_template("gene", mode=mode),
+        params=params,
+        facts=sheets.texts if sheets else None,
+        knowledge_id=sheets.knowledge_id if sheets else "",
+        progress=progress,
+        cancel=cancel,
         deadline=time.monotonic() + 60.0 * llm_minutes if llm_minutes is not None else None,
     )
     result = GeneDescriptions(**vars(described), mode=mode, generated=dict(described.texts), knowledge=knowledge)
@@ -93,18 +115,32 @@ def describe_gene_list(
         result.texts[gene] = sheets.texts[gene]
 
     def check(texts: DescribeResult, gene: str, retry_params: GenerationParams) -> list[str]:
-        return quality_flags(texts.texts[gene], entity=gene, prompt=texts.prompts.get(gene, ""),
-                             record=sheets.records.get(gene) if sheets else None,
-                             n_tokens=texts.n_tokens.get(gene), max_tokens=retry_params.max_tokens)
+        return quality_flags(
+            texts.texts[gene],
+            entity=gene,
+            prompt=texts.prompts.get(gene, ""),
+            record=sheets.records.get(gene) if sheets else None,
+            n_tokens=texts.n_tokens.get(gene),
+            max_tokens=retry_params.max_tokens,
+        )
 
     result.flags = {gene: check(described, gene, params) for gene in result.generated}
     flagged = [gene for gene in result.generated if result.flags[gene]]
     if on_flag == "regenerate" and flagged:
         retry_params = replace(params, temperature=RETRY_TEMPERATURE, seed=params.seed + 1)
         retried = describe_entities(
-            flagged, kind="gene", model_sha256=llm.sha256, model_name=llm.name, llm_factory=llm.factory,
-            store=store, template=load_template("gene", mode=mode), params=retry_params,
-            facts=sheets.texts, knowledge_id=sheets.knowledge_id, cancel=cancel)
+            flagged,
+            kind="gene",
+            model_sha256=llm.sha256,
+            model_name=llm.name,
+            llm_factory=llm.factory,
+            store=store,
+            template=load_template("gene", mode=mode),
+            params=retry_params,
+            facts=sheets.texts,
+            knowledge_id=sheets.knowledge_id,
+            cancel=cancel,
+        )
         result.n_llm_calls += retried.n_llm_calls
         result.n_cached += retried.n_cached
         for gene in flagged:

@@ -60,11 +60,16 @@ def load_template(kind: str = "gene", path=None, *, mode: str = "llm") -> Prompt
     return PromptTemplate(kind=kind, text=text)
 
 
-def description_key(kind: str, model_sha256: str, template: PromptTemplate, params: GenerationParams,
-                    knowledge_id: str = "") -> DescriptionKey:
+def description_key(
+    kind: str, model_sha256: str, template: PromptTemplate, params: GenerationParams, knowledge_id: str = ""
+) -> DescriptionKey:
     """``knowledge_id`` names the fact sources of a grounded prompt, so new knowledge never reuses old answers."""
-    return DescriptionKey(kind=kind, model_sha256=model_sha256, template_sha256=sha256_text(template.text + knowledge_id),
-                          params_sha256=sha256_json(params.as_dict()))
+    return DescriptionKey(
+        kind=kind,
+        model_sha256=model_sha256,
+        template_sha256=sha256_text(template.text + knowledge_id),
+        params_sha256=sha256_json(params.as_dict()),
+    )
 
 
 @dataclass
@@ -82,10 +87,20 @@ class DescribeResult:
 
 
 def describe_entities(
-    entities: list[str], *, kind: str, model_sha256: str, model_name: str,
-    llm_factory: Callable[[], LLMBackend], store: Store, template: PromptTemplate, params: GenerationParams,
-    facts: dict[str, str] | None = None, knowledge_id: str = "",
-    progress: Progress = no_progress, cancel: CancelFlag | None = None, deadline: float | None = None,
+    entities: list[str],
+    *,
+    kind: str,
+    model_sha256: str,
+    model_name: str,
+    llm_factory: Callable[[], LLMBackend],
+    store: Store,
+    template: PromptTemplate,
+    params: GenerationParams,
+    facts: dict[str, str] | None = None,
+    knowledge_id: str = "",
+    progress: Progress = no_progress,
+    cancel: CancelFlag | None = None,
+    deadline: float | None = None,
 ) -> DescribeResult:
     """Describe every entity, reusing stored answers; returns the texts and how many LLM calls were made.
 
@@ -98,12 +113,17 @@ def describe_entities(
     """
     entities = list(dict.fromkeys(entities))  # de-duplicate, keep order
     if template.grounded and facts is None:
-        raise ScelmoError("The grounded prompt needs fact sheets; install the knowledge extra or use the llm description mode.")
+        raise ScelmoError(
+            "The grounded prompt needs fact sheets; install the knowledge extra or use the llm description mode."
+        )
     key = description_key(kind, model_sha256, template, params, knowledge_id if template.grounded else "")
     stored = store.get_descriptions(key, entities)
-    result = DescribeResult(texts={e: stored[e].text for e in entities if e in stored},
-                            prompts={e: stored[e].prompt for e in stored}, n_tokens={e: stored[e].n_tokens for e in stored},
-                            n_cached=len(stored))
+    result = DescribeResult(
+        texts={e: stored[e].text for e in entities if e in stored},
+        prompts={e: stored[e].prompt for e in stored},
+        n_tokens={e: stored[e].n_tokens for e in stored},
+        n_cached=len(stored),
+    )
     todo = [e for e in entities if e not in stored]
     total = len(entities)
     progress(result.n_cached, total, f"{result.n_cached} cached")
@@ -115,8 +135,16 @@ def describe_entities(
     answers = _answers(llm, prompts, params, cancel)
     for index, generation in answers:
         entity, prompt = todo[index], prompts[index]
-        store.put_description(key, entity, generation.text, prompt=prompt, model_name=model_name,
-                              params=row_params, n_tokens=generation.n_tokens, seconds=generation.seconds)
+        store.put_description(
+            key,
+            entity,
+            generation.text,
+            prompt=prompt,
+            model_name=model_name,
+            params=row_params,
+            n_tokens=generation.n_tokens,
+            seconds=generation.seconds,
+        )
         result.texts[entity] = generation.text
         result.prompts[entity] = prompt
         result.n_tokens[entity] = generation.n_tokens
@@ -142,4 +170,7 @@ def _answers(llm, prompts: list[str], params: GenerationParams, cancel: CancelFl
         return
     for index, prompt in enumerate(prompts):
         check_cancel(cancel)
-        yield index, (llm.generate(prompt, params, cancel=cancel) if cancel is not None else llm.generate(prompt, params))
+        yield (
+            index,
+            (llm.generate(prompt, params, cancel=cancel) if cancel is not None else llm.generate(prompt, params)),
+        )

@@ -46,8 +46,11 @@ def export_pack(store: Store, path: str | Path) -> dict:
     np.savez(buffer, **arrays)
     npz = buffer.getvalue()
     manifest = {
-        "format": PACK_FORMAT, "created_at": now_iso(), "scelmo_desktop": __version__,
-        "n_descriptions": len(descriptions), "n_embeddings": len(embeddings),
+        "format": PACK_FORMAT,
+        "created_at": now_iso(),
+        "scelmo_desktop": __version__,
+        "n_descriptions": len(descriptions),
+        "n_embeddings": len(embeddings),
         "models": sorted({(r["model_name"] or "", r["model_sha256"]) for r in descriptions}),
         "embedders": sorted({e[1] for e in embeddings}),
         "sha256": {"descriptions.jsonl": _sha(jsonl), "embeddings.npz": _sha(npz)},
@@ -76,8 +79,10 @@ def import_pack(store: Store, path: str | Path, *, embedder_id: str | None) -> d
         raise ScelmoError(f"{path}: pack format {manifest.get('format')} is not supported (expected {PACK_FORMAT}).")
     for name, data in members.items():
         if _sha(data) != manifest.get("sha256", {}).get(name):
-            raise ScelmoError(f"{path}: {name} does not match the sha256 in the pack manifest; the pack is "
-                              "corrupt or was altered. Nothing was imported.")
+            raise ScelmoError(
+                f"{path}: {name} does not match the sha256 in the pack manifest; the pack is "
+                "corrupt or was altered. Nothing was imported."
+            )
     rows = [json.loads(line) for line in members["descriptions.jsonl"].decode().splitlines() if line.strip()]
     usable = {}
     with np.load(io.BytesIO(members["embeddings.npz"]), allow_pickle=False) as data:
@@ -89,5 +94,10 @@ def import_pack(store: Store, path: str | Path, *, embedder_id: str | None) -> d
     if usable:
         store.put_embeddings(embedder_id, usable)
     skipped = sorted(set(embedders) - {embedder_id})
-    return {"descriptions_new": new_descriptions, "descriptions_in_pack": len(rows),
-            "embeddings_imported": len(usable), "embedders_skipped": skipped, "manifest": manifest}
+    return {
+        "descriptions_new": new_descriptions,
+        "descriptions_in_pack": len(rows),
+        "embeddings_imported": len(usable),
+        "embedders_skipped": skipped,
+        "manifest": manifest,
+    }

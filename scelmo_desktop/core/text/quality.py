@@ -32,8 +32,15 @@ def _non_latin_fraction(text: str) -> float:
     return foreign / len(letters)
 
 
-def quality_flags(text: str, *, entity: str, prompt: str = "", record: GeneRecord | None = None,
-                  n_tokens: int | None = None, max_tokens: int | None = None) -> list[str]:
+def quality_flags(
+    text: str,
+    *,
+    entity: str,
+    prompt: str = "",
+    record: GeneRecord | None = None,
+    n_tokens: int | None = None,
+    max_tokens: int | None = None,
+) -> list[str]:
     """The subset of :data:`FLAGS` that applies to ``text`` (empty list: nothing found)."""
     flags = []
     words = _words(text)
@@ -47,7 +54,8 @@ def quality_flags(text: str, *, entity: str, prompt: str = "", record: GeneRecor
     if len(words) < MIN_WORDS:
         flags.append("too_short")
     if (n_tokens is not None and max_tokens is not None and n_tokens >= max_tokens) or (
-            text.strip() and text.strip()[-1] not in ".!?)\"'…"):
+        text.strip() and text.strip()[-1] not in ".!?)\"'…"
+    ):
         flags.append("truncated")
     names = {entity.lower()}
     if record is not None:
@@ -65,6 +73,8 @@ def _contradicts(text: str, record: GeneRecord) -> bool:
     if record.chromosome and mentioned and record.chromosome.upper() not in mentioned:
         return True
     lowered = text.lower()
-    if record.gene_type == "protein_coding" and re.search(r"\b(is a|is an)\s+(pseudogene|non-coding rna|lncrna)", lowered):
+    if record.gene_type == "protein_coding" and re.search(
+        r"\b(is a|is an)\s+(pseudogene|non-coding rna|lncrna)", lowered
+    ):
         return True
     return False

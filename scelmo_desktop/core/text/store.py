@@ -146,15 +146,35 @@ class Store:
 
     @_busy_safe
     def put_description(
-        self, key: DescriptionKey, entity: str, text: str, *, prompt: str, model_name: str, params: dict,
-        n_tokens: int | None = None, seconds: float | None = None,
+        self,
+        key: DescriptionKey,
+        entity: str,
+        text: str,
+        *,
+        prompt: str,
+        model_name: str,
+        params: dict,
+        n_tokens: int | None = None,
+        seconds: float | None = None,
     ) -> None:
         """Insert one answer and commit at once (the unit of resumability)."""
         with self._lock:
             self._conn.execute(
                 "INSERT OR REPLACE INTO descriptions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (key.kind, entity, key.model_sha256, key.template_sha256, key.params_sha256, text, prompt,
-                 model_name, json.dumps(params, sort_keys=True), n_tokens, seconds, now_iso()),
+                (
+                    key.kind,
+                    entity,
+                    key.model_sha256,
+                    key.template_sha256,
+                    key.params_sha256,
+                    text,
+                    prompt,
+                    model_name,
+                    json.dumps(params, sort_keys=True),
+                    n_tokens,
+                    seconds,
+                    now_iso(),
+                ),
             )
 
     def count_descriptions(self, key: DescriptionKey | None = None) -> int:
@@ -173,19 +193,34 @@ class Store:
             names = [c[0] for c in cursor.description]
             descriptions = [dict(zip(names, row)) for row in cursor.fetchall()]
             embeddings = self._conn.execute(
-                "SELECT text_sha256, embedder_id, vector FROM embeddings ORDER BY embedder_id, text_sha256").fetchall()
+                "SELECT text_sha256, embedder_id, vector FROM embeddings ORDER BY embedder_id, text_sha256"
+            ).fetchall()
         return descriptions, embeddings
 
     @_busy_safe
     def import_descriptions(self, rows: list[dict]) -> int:
         """Insert rows that are not stored yet (a local answer always wins); returns how many were new."""
-        columns = ("kind", "entity", "model_sha256", "template_sha256", "params_sha256", "text", "prompt",
-                   "model_name", "params_json", "n_tokens", "seconds", "created_at")
+        columns = (
+            "kind",
+            "entity",
+            "model_sha256",
+            "template_sha256",
+            "params_sha256",
+            "text",
+            "prompt",
+            "model_name",
+            "params_json",
+            "n_tokens",
+            "seconds",
+            "created_at",
+        )
         with self._lock:
             before = self._conn.total_changes
             self._conn.execute("BEGIN")
-            self._conn.executemany(f"INSERT OR IGNORE INTO descriptions VALUES ({','.join('?' * len(columns))})",
-                                   [tuple(row.get(c) for c in columns) for row in rows])
+            self._conn.executemany(
+                f"INSERT OR IGNORE INTO descriptions VALUES ({','.join('?' * len(columns))})",
+                [tuple(row.get(c) for c in columns) for row in rows],
+            )
             self._conn.execute("COMMIT")
             return self._conn.total_changes - before
 
@@ -193,8 +228,10 @@ class Store:
     @_busy_safe
     def put_edit(self, kind: str, entity: str, text: str, *, author: str = "", note: str = "") -> None:
         with self._lock:
-            self._conn.execute("INSERT INTO edits (kind, entity, text, author, note, created_at) VALUES (?,?,?,?,?,?)",
-                               (kind, entity, text, author, note, now_iso()))
+            self._conn.execute(
+                "INSERT INTO edits (kind, entity, text, author, note, created_at) VALUES (?,?,?,?,?,?)",
+                (kind, entity, text, author, note, now_iso()),
+            )
 
     def latest_edits(self, kind: str, entities: list[str]) -> dict[str, dict]:
         wanted = set(entities)
@@ -205,8 +242,13 @@ class Store:
         latest = {}
         for entity, text, author, note, created_at, version in rows:
             if entity in wanted:
-                latest[entity] = {"text": text, "author": author, "note": note, "created_at": created_at,
-                                  "version": version}
+                latest[entity] = {
+                    "text": text,
+                    "author": author,
+                    "note": note,
+                    "created_at": created_at,
+                    "version": version,
+                }
         return latest
 
     # embeddings -----------------------------------------------------------------------------------------------
@@ -229,7 +271,8 @@ class Store:
     @_busy_safe
     def put_embeddings(self, embedder_id: str, vectors: dict[str, np.ndarray]) -> None:
         rows = [
-            (h, embedder_id, int(v.shape[0]), np.asarray(v, dtype=np.float32).tobytes(), now_iso()) for h, v in vectors.items()
+            (h, embedder_id, int(v.shape[0]), np.asarray(v, dtype=np.float32).tobytes(), now_iso())
+            for h, v in vectors.items()
         ]
         with self._lock:
             self._conn.execute("BEGIN")

@@ -19,12 +19,17 @@ def write_annotation_files(query, annotation: Annotation, record: dict, out, *, 
     out.parent.mkdir(parents=True, exist_ok=True)
     files = {}
     if "metrics" in record or "calls_per_label" in record:
-        title = (f"scELMo {record['method']}: accuracy {record['metrics']['accuracy']:.3f}" if "metrics" in record
-                 else f"scELMo {record['method']} ({record.get('preset')} preset): calls per '{label_key}' label")
-        files["confusion"] = confusion_png(query.obs[label_key], annotation.labels, out.with_suffix(".confusion.png"),
-                                           title=title)
+        title = (
+            f"scELMo {record['method']}: accuracy {record['metrics']['accuracy']:.3f}"
+            if "metrics" in record
+            else f"scELMo {record['method']} ({record.get('preset')} preset): calls per '{label_key}' label"
+        )
+        files["confusion"] = confusion_png(
+            query.obs[label_key], annotation.labels, out.with_suffix(".confusion.png"), title=title
+        )
     counts = pd.Series(annotation.labels).value_counts()
-    files["report"] = write_annotation_report(out.with_suffix(".report.html"), record=record,
-                                              counts=counts.to_dict(), confusion=files.get("confusion"))
+    files["report"] = write_annotation_report(
+        out.with_suffix(".report.html"), record=record, counts=counts.to_dict(), confusion=files.get("confusion")
+    )
     files["h5ad"] = write_h5ad(query, out)
     return files

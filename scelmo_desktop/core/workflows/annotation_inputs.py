@@ -32,15 +32,18 @@ def stratified_split(adata, label_key: str, *, query_fraction: float = 0.3, seed
     from sklearn.model_selection import train_test_split
 
     positions = np.arange(adata.n_obs)
-    reference_at, query_at = train_test_split(positions, test_size=query_fraction, random_state=seed,
-                                              stratify=label_values(adata, label_key))
+    reference_at, query_at = train_test_split(
+        positions, test_size=query_fraction, random_state=seed, stratify=label_values(adata, label_key)
+    )
     return adata[reference_at].copy(), adata[query_at].copy(), query_at
 
 
 def split_by_column(adata, column: str, reference_value: str):
     """One file holding both: cells whose ``obs[column] == reference_value`` are the reference."""
     if column not in adata.obs.columns:
-        raise ScelmoError(f"Split column '{column}' is not in obs; available: {', '.join(map(str, adata.obs.columns))}.")
+        raise ScelmoError(
+            f"Split column '{column}' is not in obs; available: {', '.join(map(str, adata.obs.columns))}."
+        )
     is_reference = adata.obs[column].astype(str).to_numpy() == reference_value
     if is_reference.all() or not is_reference.any():
         raise ScelmoError(f"Splitting by {column} == '{reference_value}' leaves an empty reference or query.")

@@ -34,8 +34,14 @@ from scelmo_desktop.core.tasks import cluster as clustering
 
 
 def evaluate_clustering(
-    adata, expression: Expression, alignment: Alignment, *, settings: PipelineSettings,
-    gene_set: GeneSet | None = None, progress: Progress = no_progress, cancel: CancelFlag | None = None,
+    adata,
+    expression: Expression,
+    alignment: Alignment,
+    *,
+    settings: PipelineSettings,
+    gene_set: GeneSet | None = None,
+    progress: Progress = no_progress,
+    cancel: CancelFlag | None = None,
 ) -> pd.DataFrame:
     """Cluster scELMo-wa (and -aa, PCA, random-table baselines); write ``obs['scelmo_leiden']`` and UMAP.
 
@@ -49,16 +55,31 @@ def evaluate_clustering(
         gene_set = gene_set or GeneSet.choose(expression.matrix, settings.max_genes)
         adata.obsm[PCA_KEY] = baselines.pca_embedding(expression.matrix, gene_set=gene_set, seed=settings.seed)
         random_matrix = baselines.random_table(alignment.matched, alignment.matrix.shape[1], seed=settings.seed)
-        adata.obsm[RANDOM_KEY] = conditioned_embedding(expression.matrix, random_matrix, seed=settings.seed,
-                                                       conditioning=settings.conditioning)
+        adata.obsm[RANDOM_KEY] = conditioned_embedding(
+            expression.matrix, random_matrix, seed=settings.seed, conditioning=settings.conditioning
+        )
         reps += [PCA_KEY, RANDOM_KEY]
     rows = []
     for done, rep in enumerate(reps):
         progress("cluster", done, len(reps), METHOD_NAMES[rep])
-        result = clustering.leiden_on_embedding(adata, rep, labels=labels, resolution=settings.resolution,
-                                                n_neighbors=settings.n_neighbors, seed=settings.seed, cancel=cancel)
-        rows.append({"method": METHOD_NAMES[rep], "embedding": rep, "resolution": result.resolution,
-                     "n_clusters": int(len(np.unique(result.clusters))), **result.scores})
+        result = clustering.leiden_on_embedding(
+            adata,
+            rep,
+            labels=labels,
+            resolution=settings.resolution,
+            n_neighbors=settings.n_neighbors,
+            seed=settings.seed,
+            cancel=cancel,
+        )
+        rows.append(
+            {
+                "method": METHOD_NAMES[rep],
+                "embedding": rep,
+                "resolution": result.resolution,
+                "n_clusters": int(len(np.unique(result.clusters))),
+                **result.scores,
+            }
+        )
         if rep == SCELMO_KEY:
             clustering.store_clusters(adata, result.clusters)
         else:  # keep only the X_scelmo graph in the output; the other graphs served their purpose
@@ -76,30 +97,53 @@ class ClusterOutcome:
     files: dict[str, Path] = field(default_factory=dict)
 
 
-def cluster(adata, *, use_rep: str = SCELMO_KEY, label_key: str | None = None, resolution: float | None = None,
-            seed: int = 0, key_added: str = CLUSTER_KEY, umap: bool = True, out: str | Path | None = None,
-            cancel: CancelFlag | None = None) -> ClusterOutcome:
+def cluster(
+    adata,
+    *,
+    use_rep: str = SCELMO_KEY,
+    label_key: str | None = None,
+    resolution: float | None = None,
+    seed: int = 0,
+    key_added: str = CLUSTER_KEY,
+    umap: bool = True,
+    out: str | Path | None = None,
+    cancel: CancelFlag | None = None,
+) -> ClusterOutcome:
     """Leiden on the kNN graph of ``obsm[use_rep]`` (a resolution sweep scored against ``obs[label_key]``, or
     ``resolution``), then UMAP. Writes ``obs[key_added]`` (default ``'scelmo_leiden'``), with ``umap``
     ``obsm['X_umap']``, the graph
     ``obsp``/``uns['<use_rep>_neighbors']`` and ``uns['scelmo']['clustering']``; with ``out``, the clustered h5ad and
     ``metrics.csv``."""
     if use_rep not in adata.obsm:
-        raise ScelmoError(f"The data has no obsm['{use_rep}'] embedding; embed the cells first, or choose one of: "
-                          f"{', '.join(adata.obsm.keys()) or 'none'}.")
-    result = clustering.leiden_on_embedding(adata, use_rep, labels=label_values(adata, label_key),
-                                            resolution=resolution, seed=seed, cancel=cancel)
+        raise ScelmoError(
+            f"The data has no obsm['{use_rep}'] embedding; embed the cells first, or choose one of: "
+            f"{', '.join(adata.obsm.keys()) or 'none'}."
+        )
+    result = clustering.leiden_on_embedding(
+        adata, use_rep, labels=label_values(adata, label_key), resolution=resolution, seed=seed, cancel=cancel
+    )
     clustering.store_clusters(adata, result.clusters, key=key_added)
     if umap:
         clustering.umap(adata, neighbors_key(use_rep), seed=seed)
-    row = {"embedding": use_rep, "resolution": result.resolution, "n_clusters": len(set(result.clusters)),
-           **result.scores}
-    add_record(adata, "clustering", h5ad_safe({"created_at": now_iso(), "label_key": label_key, "seed": seed, **row,
-                                               "versions": package_versions()}))
+    row = {
+        "embedding": use_rep,
+        "resolution": result.resolution,
+        "n_clusters": len(set(result.clusters)),
+        **result.scores,
+    }
+    add_record(
+        adata,
+        "clustering",
+        h5ad_safe(
+            {"created_at": now_iso(), "label_key": label_key, "seed": seed, **row, "versions": package_versions()}
+        ),
+    )
     outcome = ClusterOutcome(metrics=pd.DataFrame([row]))
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        outcome.files = {"h5ad": write_h5ad(adata, out / "scelmo_clustered.h5ad"),
-                         "metrics": write_text_atomic(out / "metrics.csv", outcome.metrics.to_csv(index=False))}
+        outcome.files = {
+            "h5ad": write_h5ad(adata, out / "scelmo_clustered.h5ad"),
+            "metrics": write_text_atomic(out / "metrics.csv", outcome.metrics.to_csv(index=False)),
+        }
     return outcome

@@ -41,19 +41,46 @@ class DescribeOutcome:
     def rows(self) -> pd.DataFrame:
         """One row per entity: name, kind, mode, the text used, what the LLM wrote, flags, hand edits."""
         genes = self.genes
-        rows = [{"name": gene, "kind": "gene", "mode": "facts" if gene in genes.from_facts else self.mode,
-                 "text": text, "llm_text": genes.generated.get(gene, ""), "flags": ";".join(genes.flags.get(gene, [])),
-                 "edited": gene in genes.edited} for gene, text in genes.texts.items()]
+        rows = [
+            {
+                "name": gene,
+                "kind": "gene",
+                "mode": "facts" if gene in genes.from_facts else self.mode,
+                "text": text,
+                "llm_text": genes.generated.get(gene, ""),
+                "flags": ";".join(genes.flags.get(gene, [])),
+                "edited": gene in genes.edited,
+            }
+            for gene, text in genes.texts.items()
+        ]
         if self.cell_types is not None:
-            rows += [{"name": label, "kind": "cell_type", "mode": self.mode, "text": text,
-                      "llm_text": text if self.mode != "facts" else "", "flags": "", "edited": False}
-                     for label, text in self.cell_types.texts.items()]
+            rows += [
+                {
+                    "name": label,
+                    "kind": "cell_type",
+                    "mode": self.mode,
+                    "text": text,
+                    "llm_text": text if self.mode != "facts" else "",
+                    "flags": "",
+                    "edited": False,
+                }
+                for label, text in self.cell_types.texts.items()
+            ]
         return pd.DataFrame(rows, columns=["name", "kind", "mode", "text", "llm_text", "flags", "edited"])
 
 
-def describe(adata=None, *, settings: PipelineSettings, llm, store, genes: list[str] | None = None,
-             cell_types_key: str | None = None, out: str | Path | None = None, progress: Progress = no_progress,
-             cancel: CancelFlag | None = None) -> DescribeOutcome:
+def describe(
+    adata=None,
+    *,
+    settings: PipelineSettings,
+    llm,
+    store,
+    genes: list[str] | None = None,
+    cell_types_key: str | None = None,
+    out: str | Path | None = None,
+    progress: Progress = no_progress,
+    cancel: CancelFlag | None = None,
+) -> DescribeOutcome:
     """Describe ``adata``'s gene set, or exactly ``genes`` when given (an empty list: none); with
     ``cell_types_key`` also each label of that obs column of ``adata``. Every text is stored as it finishes (a
     cancelled run keeps them); ``out`` gets the CSV."""
@@ -66,15 +93,18 @@ def describe(adata=None, *, settings: PipelineSettings, llm, store, genes: list[
     if genes is None:
         expression = select_expression(adata, settings.layer, input_kind=settings.input_kind)
         gene_set = GeneSet.choose(expression.matrix, settings.max_genes)
-        _, described = describe_gene_set(expression, gene_set, settings=settings, llm=llm, store=store,
-                                         progress=progress, cancel=cancel)
+        _, described = describe_gene_set(
+            expression, gene_set, settings=settings, llm=llm, store=store, progress=progress, cancel=cancel
+        )
     else:
-        described = describe_genes_in_budget([g for g in genes if g], settings=settings, llm=llm, store=store,
-                                             progress=progress, cancel=cancel)
+        described = describe_genes_in_budget(
+            [g for g in genes if g], settings=settings, llm=llm, store=store, progress=progress, cancel=cancel
+        )
     cell_types = None
     if cell_types_key:
-        cell_types = describe_cell_types(adata, cell_types_key, settings=settings, llm=llm, store=store,
-                                         progress=progress, cancel=cancel)
+        cell_types = describe_cell_types(
+            adata, cell_types_key, settings=settings, llm=llm, store=store, progress=progress, cancel=cancel
+        )
     outcome = DescribeOutcome(genes=described, cell_types=cell_types, mode=settings.mode)
     if out is not None:
         write_text_atomic(out, outcome.rows().to_csv(index=False))

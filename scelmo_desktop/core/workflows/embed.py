@@ -28,9 +28,17 @@ from scelmo_desktop.core.workflows.common import task_record
 
 
 def add_cell_embeddings(
-    adata, expression: Expression, table: GeneTable, *, symbol_column: str | None = None,
-    gene_set: GeneSet | None = None, conditioning: str = DEFAULT_CONDITIONING, seed: int = 0,
-    key_added: str = SCELMO_KEY, paper: bool = True, progress: Progress = no_progress,
+    adata,
+    expression: Expression,
+    table: GeneTable,
+    *,
+    symbol_column: str | None = None,
+    gene_set: GeneSet | None = None,
+    conditioning: str = DEFAULT_CONDITIONING,
+    seed: int = 0,
+    key_added: str = SCELMO_KEY,
+    paper: bool = True,
+    progress: Progress = no_progress,
     cancel: CancelFlag | None = None,
 ) -> tuple[Alignment, dict]:
     """Write ``obsm[key_added]`` (default ``'X_scelmo'``, the embedding every task uses: the ``conditioning`` of
@@ -46,16 +54,24 @@ def add_cell_embeddings(
     alignment, coverage = gene_alignment(expression, table, symbol_column=symbol_column, totals=totals)
     alignment = restrict_to_gene_set(alignment, gene_set)
     coverage.update(gene_set_coverage(alignment, gene_set, totals))
-    adata.obsm[key_added] = conditioned_embedding(expression.matrix, alignment.matrix, conditioning=conditioning,
-                                                  seed=seed, progress=functools.partial(progress, "embed cells"),
-                                                  cancel=cancel)
+    adata.obsm[key_added] = conditioned_embedding(
+        expression.matrix,
+        alignment.matrix,
+        conditioning=conditioning,
+        seed=seed,
+        progress=functools.partial(progress, "embed cells"),
+        cancel=cancel,
+    )
     if paper:
         for key, mode in zip(paper_keys(key_added), ("wa", "aa")):
-            adata.obsm[key] = average_gene_vectors(expression.matrix, alignment.matrix, mode=mode,
-                                                   progress=functools.partial(progress, f"embed {mode}"),
-                                                   cancel=cancel)
-    adata.varm[gene_embedding_key(key_added)] = rows_for(list(adata.var_names), expression.var_names,
-                                                         alignment.matrix)
+            adata.obsm[key] = average_gene_vectors(
+                expression.matrix,
+                alignment.matrix,
+                mode=mode,
+                progress=functools.partial(progress, f"embed {mode}"),
+                cancel=cancel,
+            )
+    adata.varm[gene_embedding_key(key_added)] = rows_for(list(adata.var_names), expression.var_names, alignment.matrix)
     return alignment, coverage
 
 
@@ -84,10 +100,22 @@ class EmbedOutcome:
     files: dict[str, Path] = field(default_factory=dict)
 
 
-def embed(adata, *, settings: PipelineSettings, llm, embedder, store, table: GeneTable | None = None,
-          described: GeneDescriptions | None = None, key_added: str = SCELMO_KEY, paper: bool = True,
-          data_name: str = "", out: str | Path | None = None, progress: Progress = no_progress,
-          cancel: CancelFlag | None = None) -> EmbedOutcome:
+def embed(
+    adata,
+    *,
+    settings: PipelineSettings,
+    llm,
+    embedder,
+    store,
+    table: GeneTable | None = None,
+    described: GeneDescriptions | None = None,
+    key_added: str = SCELMO_KEY,
+    paper: bool = True,
+    data_name: str = "",
+    out: str | Path | None = None,
+    progress: Progress = no_progress,
+    cancel: CancelFlag | None = None,
+) -> EmbedOutcome:
     """Describe the gene set (unless ``described`` texts or a ``table`` are given), embed the texts and the
     cells. Writes the keys of :func:`add_cell_embeddings` and ``uns['scelmo']['embedding']``; with ``out``, the
     embedded h5ad, the gene table (.npz) and ``provenance.json``."""
@@ -95,18 +123,40 @@ def embed(adata, *, settings: PipelineSettings, llm, embedder, store, table: Gen
     gene_set = GeneSet.choose(expression.matrix, settings.max_genes)  # once: described and embedded alike
     if table is None:
         if described is None:
-            described = describe_gene_set(expression, gene_set, settings=settings, llm=llm, store=store,
-                                          progress=progress, cancel=cancel)[1]
-        table, _ = embed_texts(described.texts, embedder=embedder, store=store, cancel=cancel,
-                               progress=functools.partial(progress, "embed texts"))
-    alignment, coverage = add_cell_embeddings(adata, expression, table, symbol_column=settings.symbol_column,
-                                              gene_set=gene_set, conditioning=settings.conditioning,
-                                              seed=settings.seed, key_added=key_added, paper=paper,
-                                              progress=progress, cancel=cancel)
-    record = task_record(settings=settings, llm=llm, embedder=embedder, described=[described] if described else [],
-                         data=data_name, input=expression.input_kind.as_dict(), key_added=key_added,
-                         gene_table=table.provenance if described is None else "described in this run",
-                         coverage={k: v for k, v in coverage.items() if k != "by_match_kind"})
+            described = describe_gene_set(
+                expression, gene_set, settings=settings, llm=llm, store=store, progress=progress, cancel=cancel
+            )[1]
+        table, _ = embed_texts(
+            described.texts,
+            embedder=embedder,
+            store=store,
+            cancel=cancel,
+            progress=functools.partial(progress, "embed texts"),
+        )
+    alignment, coverage = add_cell_embeddings(
+        adata,
+        expression,
+        table,
+        symbol_column=settings.symbol_column,
+        gene_set=gene_set,
+        conditioning=settings.conditioning,
+        seed=settings.seed,
+        key_added=key_added,
+        paper=paper,
+        progress=progress,
+        cancel=cancel,
+    )
+    record = task_record(
+        settings=settings,
+        llm=llm,
+        embedder=embedder,
+        described=[described] if described else [],
+        data=data_name,
+        input=expression.input_kind.as_dict(),
+        key_added=key_added,
+        gene_table=table.provenance if described is None else "described in this run",
+        coverage={k: v for k, v in coverage.items() if k != "by_match_kind"},
+    )
     add_record(adata, "embedding", h5ad_safe(record))
     outcome = EmbedOutcome(table=table, alignment=alignment, coverage=coverage, described=described, record=record)
     if out is not None:
@@ -119,25 +169,43 @@ def write_embedding(out: str | Path, adata, table: GeneTable, record: dict) -> d
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     save_gene_table(table, out / "gene_table.npz")
-    return {"gene_table": out / "gene_table.npz", "h5ad": write_h5ad(adata, out / "scelmo_embedded.h5ad"),
-            "provenance": write_text_atomic(out / "provenance.json", json.dumps(record, indent=2, default=str))}
+    return {
+        "gene_table": out / "gene_table.npz",
+        "h5ad": write_h5ad(adata, out / "scelmo_embedded.h5ad"),
+        "provenance": write_text_atomic(out / "provenance.json", json.dumps(record, indent=2, default=str)),
+    }
 
 
-def embed_out_of_memory(path: str | Path, *, table: GeneTable, client, layer: str = "X",
-                        symbol_column: str | None = None, chunk_cells: int = default("chunk_cells"), out: str | Path,
-                        scheduler: str | None = None, progress: Progress = no_progress) -> tuple[object, dict, dict]:
+def embed_out_of_memory(
+    path: str | Path,
+    *,
+    table: GeneTable,
+    client,
+    layer: str = "X",
+    symbol_column: str | None = None,
+    chunk_cells: int = default("chunk_cells"),
+    out: str | Path,
+    scheduler: str | None = None,
+    progress: Progress = no_progress,
+) -> tuple[object, dict, dict]:
     """Embed an .h5ad/.zarr too large for memory block by block on a Dask ``client`` with an existing gene
     table; writes ``obsm['X_scelmo_wa']``/``['X_scelmo_aa']``, ``uns['scelmo']['embedding']`` and the files
     of :func:`write_embedding`. Returns the embeddings-only AnnData, the coverage and the record."""
     from scelmo_desktop.core.embedding.dask_embedding import embed_file_dask
 
-    adata, coverage = embed_file_dask(path, table, client=client, layer=layer, symbol_column=symbol_column,
-                                      chunk_cells=chunk_cells, progress=progress)
+    adata, coverage = embed_file_dask(
+        path, table, client=client, layer=layer, symbol_column=symbol_column, chunk_cells=chunk_cells, progress=progress
+    )
     workers = len(client.scheduler_info().get("workers", {}))
-    record = {"created_at": now_iso(), "data": str(path), "layer": layer, "gene_table": table.provenance,
-              "dask": {"scheduler": scheduler or "LocalCluster (loopback)", "workers": workers,
-                       "chunk_cells": chunk_cells},
-              "coverage": {k: v for k, v in coverage.items() if k != "by_match_kind"}, "versions": package_versions()}
+    record = {
+        "created_at": now_iso(),
+        "data": str(path),
+        "layer": layer,
+        "gene_table": table.provenance,
+        "dask": {"scheduler": scheduler or "LocalCluster (loopback)", "workers": workers, "chunk_cells": chunk_cells},
+        "coverage": {k: v for k, v in coverage.items() if k != "by_match_kind"},
+        "versions": package_versions(),
+    }
     add_record(adata, "embedding", h5ad_safe(record))
     write_embedding(out, adata, table, record)
     return adata, coverage, record

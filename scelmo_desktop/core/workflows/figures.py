@@ -33,8 +33,11 @@ def confusion_figure(truth, predicted, *, title: str = ""):
     rows = sorted(set(truth))
     # calls named otherwise than the truth (a tissue preset's terms): the calls alone, not a square of empty columns
     columns = rows + sorted(set(predicted) - set(rows)) if set(predicted) & set(rows) else sorted(set(predicted))
-    counts = pd.crosstab(pd.Series(truth), pd.Series(predicted)).reindex(index=rows, columns=columns,
-                                                                         fill_value=0).to_numpy()
+    counts = (
+        pd.crosstab(pd.Series(truth), pd.Series(predicted))
+        .reindex(index=rows, columns=columns, fill_value=0)
+        .to_numpy()
+    )
     fractions = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     fig, ax = _figure(1.0 + 0.55 * len(columns), 1.0 + 0.5 * len(rows))
     ax.imshow(fractions, cmap="Blues", vmin=0, vmax=1)
@@ -42,8 +45,15 @@ def confusion_figure(truth, predicted, *, title: str = ""):
     ax.set_yticks(range(len(rows)), rows, fontsize=8)
     for (i, j), value in np.ndenumerate(counts):
         if value:
-            ax.text(j, i, str(value), ha="center", va="center", fontsize=7,
-                    color="white" if fractions[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                str(value),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if fractions[i, j] > 0.5 else "black",
+            )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=10)
@@ -71,8 +81,14 @@ def treatment_figure(table: pd.DataFrame, *, top: int = 10):
     shown = table.head(top).iloc[::-1]
     fig, ax = _figure(6.5, 0.45 * len(shown) + 1.2)
     spread = np.nan_to_num(shown["delta_sd"].to_numpy(float))
-    ax.barh(shown["gene"], shown["delta_cosine"], xerr=spread, error_kw={"elinewidth": 1, "ecolor": "#555"},
-            color=["#2b8cbe" if p < 0.05 else "#bdbdbd" for p in shown["p_value"]], capsize=3)
+    ax.barh(
+        shown["gene"],
+        shown["delta_cosine"],
+        xerr=spread,
+        error_kw={"elinewidth": 1, "ecolor": "#555"},
+        color=["#2b8cbe" if p < 0.05 else "#bdbdbd" for p in shown["p_value"]],
+        capsize=3,
+    )
     for i, (value, sd, p) in enumerate(zip(shown["delta_cosine"], spread, shown["p_value"])):
         ax.text(max(value, 0) + sd, i, f"  p={p:.3f}", va="center", fontsize=8)  # right of the error bar
     ax.set_xlabel("Δ cosine(control, disease) after knock-out (mean over seeds)")

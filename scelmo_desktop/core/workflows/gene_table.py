@@ -17,8 +17,15 @@ from scelmo_desktop.core.text.store import Store
 
 
 def gene_table_for(
-    expressions: list[Expression], *, settings: PipelineSettings, llm: LLMSource, store: Store, embedder: Embedder,
-    extra_genes=(), progress: Progress = no_progress, cancel: CancelFlag | None = None,
+    expressions: list[Expression],
+    *,
+    settings: PipelineSettings,
+    llm: LLMSource,
+    store: Store,
+    embedder: Embedder,
+    extra_genes=(),
+    progress: Progress = no_progress,
+    cancel: CancelFlag | None = None,
 ) -> tuple[GeneTable, list[GeneDescriptions]]:
     """One gene table for several files: each file's gene set (its ``max_genes`` most variable genes) plus
     ``extra_genes`` (genes an analysis must have, e.g. candidates or perturbed genes), described once and
@@ -26,16 +33,19 @@ def gene_table_for(
     texts, results = {}, []
     for expression in expressions:
         gene_set = GeneSet.choose(expression.matrix, settings.max_genes)
-        _, described = describe_gene_set(expression, gene_set, settings=settings, llm=llm, store=store,
-                                         progress=progress, cancel=cancel)
+        _, described = describe_gene_set(
+            expression, gene_set, settings=settings, llm=llm, store=store, progress=progress, cancel=cancel
+        )
         texts.update(described.texts)
         results.append(described)
     missing = [g for g in dict.fromkeys(map(str, extra_genes)) if g not in texts]
     if missing:
-        described = describe_genes_in_budget(missing, settings=settings, llm=llm, store=store, progress=progress,
-                                             cancel=cancel)
+        described = describe_genes_in_budget(
+            missing, settings=settings, llm=llm, store=store, progress=progress, cancel=cancel
+        )
         texts.update(described.texts)
         results.append(described)
-    table, _ = embed_texts(texts, embedder=embedder, store=store, cancel=cancel,
-                           progress=functools.partial(progress, "embed texts"))
+    table, _ = embed_texts(
+        texts, embedder=embedder, store=store, cancel=cancel, progress=functools.partial(progress, "embed texts")
+    )
     return table, results

@@ -31,10 +31,14 @@ def write_outputs(result, out_dir: str | Path, *, label_key: str | None = None) 
     paths = dict(figures)
     paths["h5ad"] = write_h5ad(adata, out_dir / RESULT_H5AD)
     paths["metrics"] = write_text_atomic(out_dir / "metrics.csv", result.metrics.to_csv(index=False))
-    descriptions = pd.DataFrame(
-        {"gene": list(result.descriptions), "description": list(result.descriptions.values())})
+    descriptions = pd.DataFrame({"gene": list(result.descriptions), "description": list(result.descriptions.values())})
     paths["descriptions"] = write_text_atomic(out_dir / "descriptions.csv", descriptions.to_csv(index=False))
     paths["provenance"] = write_text_atomic(out_dir / "provenance.json", json.dumps(record, indent=2, default=str))
-    paths["report"] = write_report(out_dir / "report.html", record=record, metrics=result.metrics, figures=figures,
-                                   descriptions=descriptions.head(15))
+    paths["report"] = write_report(
+        out_dir / "report.html",
+        record=record,
+        metrics=result.metrics,
+        figures=figures,
+        descriptions=descriptions.head(15),
+    )
     return paths

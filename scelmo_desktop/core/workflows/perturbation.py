@@ -38,10 +38,22 @@ class PerturbationOutcome:
     files: dict[str, Path] = field(default_factory=dict)
 
 
-def perturb(adata, *, perturbation_key: str, control: str, settings: PipelineSettings, llm, embedder, store,
-            table: GeneTable | None = None, device: str = "auto", data_name: str = "",
-            out: str | Path | None = None, progress: Progress = no_progress,
-            cancel: CancelFlag | None = None) -> PerturbationOutcome:
+def perturb(
+    adata,
+    *,
+    perturbation_key: str,
+    control: str,
+    settings: PipelineSettings,
+    llm,
+    embedder,
+    store,
+    table: GeneTable | None = None,
+    device: str = "auto",
+    data_name: str = "",
+    out: str | Path | None = None,
+    progress: Progress = no_progress,
+    cancel: CancelFlag | None = None,
+) -> PerturbationOutcome:
     """Predict the expression shift of perturbations never seen in training (``obs[perturbation_key]``: the
     ``control`` label, ``GENE`` or ``GENE1+GENE2``) from the perturbed genes' vectors."""
     require_obs_column(adata, perturbation_key, "perturbation")
@@ -50,40 +62,96 @@ def perturb(adata, *, perturbation_key: str, control: str, settings: PipelineSet
     described = []
     if table is None:
         perturbed = sorted({g for genes in shifts.genes for g in genes})
-        table, described = gene_table_for([expression], settings=settings, llm=llm, store=store, embedder=embedder,
-                                          extra_genes=perturbed, progress=progress, cancel=cancel)
+        table, described = gene_table_for(
+            [expression],
+            settings=settings,
+            llm=llm,
+            store=store,
+            embedder=embedder,
+            extra_genes=perturbed,
+            progress=progress,
+            cancel=cancel,
+        )
     alignment = align_expression(table, expression, settings.symbol_column)
     device = device_for(device)
-    metrics, details = run_perturbation(shifts, table.as_dict(), alignment.matrix, seed=settings.seed,
-                                        test_fraction=settings.test_fraction, device=device, progress=progress,
-                                        cancel=cancel)
-    record = task_record(settings=settings, llm=llm, embedder=embedder, described=described, data=data_name,
-                         input=expression.input_kind.as_dict(), device=device, perturbation_key=perturbation_key,
-                         genes_with_vector=int(alignment.matched.sum()), n_genes=alignment.n_genes, **details)
+    metrics, details = run_perturbation(
+        shifts,
+        table.as_dict(),
+        alignment.matrix,
+        seed=settings.seed,
+        test_fraction=settings.test_fraction,
+        device=device,
+        progress=progress,
+        cancel=cancel,
+    )
+    record = task_record(
+        settings=settings,
+        llm=llm,
+        embedder=embedder,
+        described=described,
+        data=data_name,
+        input=expression.input_kind.as_dict(),
+        device=device,
+        perturbation_key=perturbation_key,
+        genes_with_vector=int(alignment.matched.sum()),
+        n_genes=alignment.n_genes,
+        **details,
+    )
     outcome = PerturbationOutcome(metrics=metrics, record=record)
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        figure = metric_bars_png(metrics.fillna(0.0), PEARSON_COLUMNS, out / "perturbation_pearson.png",
-                                 title="Unseen perturbations: Pearson of predicted vs observed shift")
+        figure = metric_bars_png(
+            metrics.fillna(0.0),
+            PEARSON_COLUMNS,
+            out / "perturbation_pearson.png",
+            title="Unseen perturbations: Pearson of predicted vs observed shift",
+        )
         outcome.files = write_task_files(
-            out, name="perturbation", tables={"perturbation_metrics.csv": metrics}, figures=[figure], record=record,
-            title="perturbation modelling", intro=(
+            out,
+            name="perturbation",
+            tables={"perturbation_metrics.csv": metrics},
+            figures=[figure],
+            record=record,
+            title="perturbation modelling",
+            intro=(
                 f"{details['n_train']} perturbations trained, {details['n_test']} held out (their genes never seen "
                 "in training). Lower MSE and higher Pearson are better; 'no change' has no Pearson (constant "
-                "prediction)."))
+                "prediction)."
+            ),
+        )
     return outcome
 
 
-def perturbseq_example(base, *, n_genes: int, settings: PipelineSettings, llm, embedder, store, n_single: int = 60,
-                       n_double: int = 20, progress: Progress = no_progress, cancel: CancelFlag | None = None):
+def perturbseq_example(
+    base,
+    *,
+    n_genes: int,
+    settings: PipelineSettings,
+    llm,
+    embedder,
+    store,
+    n_single: int = 60,
+    n_double: int = 20,
+    progress: Progress = no_progress,
+    cancel: CancelFlag | None = None,
+):
     """A simulated Perturb-seq over the ``n_genes`` most variable genes of ``base``, wired by their gene-table
     vectors (only those genes are described: the table is the network's wiring)."""
     expression = select_expression(base, settings.layer, input_kind=settings.input_kind)
     genes = [expression.var_names[i] for i in sorted(select_genes(expression.matrix, n_genes))]
-    table, _ = gene_table_for([], settings=settings.replace(max_genes=0), llm=llm, store=store, embedder=embedder,
-                              extra_genes=genes, progress=progress, cancel=cancel)
+    table, _ = gene_table_for(
+        [],
+        settings=settings.replace(max_genes=0),
+        llm=llm,
+        store=store,
+        embedder=embedder,
+        extra_genes=genes,
+        progress=progress,
+        cancel=cancel,
+    )
     lookup = table.as_dict()
     genes = [g for g in genes if g in lookup]
-    return simulate_perturbseq(genes, np.vstack([lookup[g] for g in genes]), n_single=n_single, n_double=n_double,
-                               seed=settings.seed)
+    return simulate_perturbseq(
+        genes, np.vstack([lookup[g] for g in genes]), n_single=n_single, n_double=n_double, seed=settings.seed
+    )

@@ -46,9 +46,18 @@ class PipelineResult:
     alignment: object = None  # the table's rows in the data's gene order, within the gene set
     files: dict = field(default_factory=dict)  # with ``out``: what was written (h5ad, report, CSVs, figures)
 
+
 def run_pipeline(
-    adata, *, settings: PipelineSettings, llm: LLMSource, embedder: Embedder, store: Store, data_name: str = "",
-    progress: Progress = no_progress, cancel: CancelFlag | None = None, table: GeneTable | None = None,
+    adata,
+    *,
+    settings: PipelineSettings,
+    llm: LLMSource,
+    embedder: Embedder,
+    store: Store,
+    data_name: str = "",
+    progress: Progress = no_progress,
+    cancel: CancelFlag | None = None,
+    table: GeneTable | None = None,
     out: str | Path | None = None,
 ) -> PipelineResult:
     """Run the whole zero-shot pipeline on ``adata`` in place and return what it computed.
@@ -69,51 +78,86 @@ def run_pipeline(
     # chosen once: the genes described, the table rows the embedding keeps and the PCA baseline's genes
     gene_set = GeneSet.choose(expression.matrix, settings.max_genes)
     if not imported:
-        entities, described = describe_gene_set(expression, gene_set, settings=settings, llm=llm, store=store,
-                                                 progress=progress, cancel=cancel)
+        entities, described = describe_gene_set(
+            expression, gene_set, settings=settings, llm=llm, store=store, progress=progress, cancel=cancel
+        )
     else:
         entities, described = [], GeneDescriptions(texts={}, mode="imported table")
     timings["describe"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     if not imported:
-        table, embed_stats = embed_texts(described.texts, embedder=embedder, store=store,
-                                         progress=functools.partial(progress, "embed texts"), cancel=cancel)
+        table, embed_stats = embed_texts(
+            described.texts,
+            embedder=embedder,
+            store=store,
+            progress=functools.partial(progress, "embed texts"),
+            cancel=cancel,
+        )
     else:
         embed_stats = {"imported_table": table.provenance, "genes": len(table.symbols), "dim": table.dim}
-    alignment, coverage = add_cell_embeddings(adata, expression, table, symbol_column=settings.symbol_column,
-                                              gene_set=gene_set, conditioning=settings.conditioning,
-                                              seed=settings.seed, progress=progress, cancel=cancel)
+    alignment, coverage = add_cell_embeddings(
+        adata,
+        expression,
+        table,
+        symbol_column=settings.symbol_column,
+        gene_set=gene_set,
+        conditioning=settings.conditioning,
+        seed=settings.seed,
+        progress=progress,
+        cancel=cancel,
+    )
     timings["embed"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    metrics = evaluate_clustering(adata, expression, alignment, settings=settings, gene_set=gene_set,
-                                  progress=progress, cancel=cancel)
+    metrics = evaluate_clustering(
+        adata, expression, alignment, settings=settings, gene_set=gene_set, progress=progress, cancel=cancel
+    )
     timings["cluster"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - started
 
     template = load_template("gene", mode=settings.mode)
     record = {
-        "data": data_name, "created_at": now_iso(), "layer": expression.layer,
-        "input": expression.input_kind.as_dict(), "conditioning": settings.conditioning,
+        "data": data_name,
+        "created_at": now_iso(),
+        "layer": expression.layer,
+        "input": expression.input_kind.as_dict(),
+        "conditioning": settings.conditioning,
         "descriptions": described.budget_report(),
         "llm": llm.describe(),
         "embedder": embedder.info() if embedder is not None else "none (imported table)",
-        "description_mode": "imported table" if imported else settings.mode, "on_flag": settings.on_flag, "knowledge": described.knowledge,
-        "quality_flags": described.flag_counts(), "fell_back_to_facts": len(described.fell_back),
+        "description_mode": "imported table" if imported else settings.mode,
+        "on_flag": settings.on_flag,
+        "knowledge": described.knowledge,
+        "quality_flags": described.flag_counts(),
+        "fell_back_to_facts": len(described.fell_back),
         "hand_edits": described.edited,
         "prompt_template": "(no prompt used)" if imported or settings.mode == "facts" else template.text,
         "prompt_template_sha256": template.sha256,
-        "decoding": settings.params.as_dict(), "seed": settings.seed, "settings": settings.as_dict(),
-        "llm_calls": described.n_llm_calls, "llm_cached": described.n_cached, "n_described": len(entities),
-        "generated_tokens": described.generated_tokens, "embedding": embed_stats, "coverage": coverage,
+        "decoding": settings.params.as_dict(),
+        "seed": settings.seed,
+        "settings": settings.as_dict(),
+        "llm_calls": described.n_llm_calls,
+        "llm_cached": described.n_cached,
+        "n_described": len(entities),
+        "generated_tokens": described.generated_tokens,
+        "embedding": embed_stats,
+        "coverage": coverage,
         "species_note": species_note(expression.var_names) or "none",
-        "metrics": metrics.to_dict(orient="records"), "timings_s": {k: round(v, 2) for k, v in timings.items()},
+        "metrics": metrics.to_dict(orient="records"),
+        "timings_s": {k: round(v, 2) for k, v in timings.items()},
         "versions": package_versions(),
     }
     adata.uns[UNS_KEY] = h5ad_safe(record)
-    result = PipelineResult(adata=adata, record=record, metrics=metrics, descriptions=described.texts, table=table,
-                            described=described, alignment=alignment)
+    result = PipelineResult(
+        adata=adata,
+        record=record,
+        metrics=metrics,
+        descriptions=described.texts,
+        table=table,
+        described=described,
+        alignment=alignment,
+    )
     if out is not None:
         from scelmo_desktop.core.workflows.outputs import write_outputs
 

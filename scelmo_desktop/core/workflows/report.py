@@ -37,7 +37,9 @@ def save_figures(adata, out_dir: Path, colors: dict[str, str]) -> dict[str, Path
     """Write one UMAP PNG per ``{file stem: obs column}``; returns the written paths."""
     written = {}
     for stem, column in colors.items():
-        written[stem] = write_bytes_atomic(out_dir / f"{stem}.png", umap_png(adata, column, f"UMAP (scELMo) — {column}"))
+        written[stem] = write_bytes_atomic(
+            out_dir / f"{stem}.png", umap_png(adata, column, f"UMAP (scELMo) — {column}")
+        )
     return written
 
 
@@ -62,8 +64,9 @@ table.grid th{background:#f4f6f8} .kv th{width:14em;color:#555;font-weight:500}
 """
 
 
-def write_report(path: Path, *, record: dict, metrics: pd.DataFrame, figures: dict[str, Path],
-                 descriptions: pd.DataFrame) -> Path:
+def write_report(
+    path: Path, *, record: dict, metrics: pd.DataFrame, figures: dict[str, Path], descriptions: pd.DataFrame
+) -> Path:
     """Write the self-contained HTML report of a pipeline run to ``path``: metrics, embedded figures, coverage,
     provenance, descriptions and package versions; returns the path."""
     images = "".join(
@@ -71,29 +74,29 @@ def write_report(path: Path, *, record: dict, metrics: pd.DataFrame, figures: di
         for stem, p in figures.items()
     )
     coverage = record.get("coverage", {})
-    body = f"""<!doctype html><html><head><meta charset="utf-8"><title>scELMo report — {html.escape(record.get('data', ''))}</title>
+    body = f"""<!doctype html><html><head><meta charset="utf-8"><title>scELMo report — {html.escape(record.get("data", ""))}</title>
 <style>{STYLE}</style></head><body>
 <h1>scELMo Desktop report</h1>
-<p class="note">Data: <b>{html.escape(record.get('data', ''))}</b> · created {html.escape(record.get('created_at', ''))} ·
+<p class="note">Data: <b>{html.escape(record.get("data", ""))}</b> · created {html.escape(record.get("created_at", ""))} ·
 everything computed on this machine with local models, no network.</p>
 <h2>Clustering metrics</h2>
 <p class="note">Leiden sweep over resolutions 0.2–2.0 on a 15-NN graph; NMI and ARI at the resolution of best NMI;
 label silhouette rescaled to (s+1)/2 (scib-metrics protocol). Baselines: PCA (scaled, 50 PCs) and a random gene
 table given to the same genes as scELMo.</p>
-{_table(metrics) if len(metrics) else '<p>No label column was given, so no metrics were computed.</p>'}
+{_table(metrics) if len(metrics) else "<p>No label column was given, so no metrics were computed.</p>"}
 <h2>Figures</h2><div class="figs">{images}</div>
 <h2>Description coverage</h2>
-<p>LLM calls: {record.get('llm_calls', 0)} (cached: {record.get('llm_cached', 0)}). Genes described:
-{record.get('n_described', 0)} of {coverage.get('n_genes', 0)}; genes with an embedding: {coverage.get('n_matched', 0)}
-({100 * coverage.get('fraction_matched', 0):.1f}%), covering {100 * coverage.get('fraction_expression_covered', 0):.1f}% of
+<p>LLM calls: {record.get("llm_calls", 0)} (cached: {record.get("llm_cached", 0)}). Genes described:
+{record.get("n_described", 0)} of {coverage.get("n_genes", 0)}; genes with an embedding: {coverage.get("n_matched", 0)}
+({100 * coverage.get("fraction_matched", 0):.1f}%), covering {100 * coverage.get("fraction_expression_covered", 0):.1f}% of
 total expression. Genes without a description get zero rows.</p>
 {_kv(coverage)}
 <h2>Models and settings (provenance)</h2>
-{_kv({k: record[k] for k in ('description_mode', 'quality_flags', 'fell_back_to_facts', 'hand_edits', 'knowledge', 'llm', 'embedder', 'prompt_template', 'decoding', 'seed', 'settings', 'timings_s') if k in record})}
+{_kv({k: record[k] for k in ("description_mode", "quality_flags", "fell_back_to_facts", "hand_edits", "knowledge", "llm", "embedder", "prompt_template", "decoding", "seed", "settings", "timings_s") if k in record})}
 <h2>Descriptions (first {len(descriptions)})</h2>
 <p class="note">Written by the local LLM exactly as stored. Small models write poor or invented text; check before relying on it.</p>
 <div class="desc">{_table(descriptions)}</div>
-<h2>Package versions</h2>{_kv(record.get('versions', {}))}
+<h2>Package versions</h2>{_kv(record.get("versions", {}))}
 </body></html>"""
     return write_text_atomic(path, body)
 
@@ -103,8 +106,9 @@ def _markers_section(markers) -> str:
     if not markers:
         return ""
     markers = json.loads(markers) if isinstance(markers, str) else markers
-    frame = pd.DataFrame([{"cell type": t, "marker genes (closest descriptions first)": ", ".join(g)}
-                          for t, g in markers.items()])
+    frame = pd.DataFrame(
+        [{"cell type": t, "marker genes (closest descriptions first)": ", ".join(g)} for t, g in markers.items()]
+    )
     return f"<h2>Marker genes chosen from the descriptions</h2>{_table(frame)}"
 
 
@@ -113,18 +117,26 @@ def write_annotation_report(path: Path, *, record: dict, counts: dict, confusion
     metrics = record.get("metrics", {})
     per_class = metrics.get("per_class_f1", {})
     per_class = json.loads(per_class) if isinstance(per_class, str) else per_class
-    summary = pd.DataFrame([{"label": label, "cells": int(n), "F1": per_class.get(label)} for label, n in counts.items()])
-    image = (f"<img alt='confusion matrix' src='data:image/png;base64,{base64.b64encode(confusion.read_bytes()).decode()}'>"
-             if confusion is not None else "<p>No true labels in the query: no confusion matrix.</p>")
-    headline = (f"accuracy {metrics['accuracy']:.3f} · macro-F1 {metrics['macro_f1']:.3f}" if metrics else
-                "no true labels in the query")
+    summary = pd.DataFrame(
+        [{"label": label, "cells": int(n), "F1": per_class.get(label)} for label, n in counts.items()]
+    )
+    image = (
+        f"<img alt='confusion matrix' src='data:image/png;base64,{base64.b64encode(confusion.read_bytes()).decode()}'>"
+        if confusion is not None
+        else "<p>No true labels in the query: no confusion matrix.</p>"
+    )
+    headline = (
+        f"accuracy {metrics['accuracy']:.3f} · macro-F1 {metrics['macro_f1']:.3f}"
+        if metrics
+        else "no true labels in the query"
+    )
     body = f"""<!doctype html><html><head><meta charset="utf-8"><title>scELMo annotation</title><style>{STYLE}</style>
-</head><body><h1>scELMo annotation — {html.escape(str(record.get('method', '')))}</h1>
-<p class="note">{html.escape(headline)} · created {html.escape(str(record.get('created_at', '')))} · local models only.</p>
+</head><body><h1>scELMo annotation — {html.escape(str(record.get("method", "")))}</h1>
+<p class="note">{html.escape(headline)} · created {html.escape(str(record.get("created_at", "")))} · local models only.</p>
 <h2>Predicted labels</h2>{_table(summary)}
-<h2>Confusion matrix</h2><div class="figs">{image}</div>{_markers_section(record.get('markers'))}
-<h2>Provenance</h2>{_kv({k: v for k, v in record.items() if k not in ('metrics', 'versions', 'markers')})}
-<h2>Package versions</h2>{_kv(record.get('versions', {}))}
+<h2>Confusion matrix</h2><div class="figs">{image}</div>{_markers_section(record.get("markers"))}
+<h2>Provenance</h2>{_kv({k: v for k, v in record.items() if k not in ("metrics", "versions", "markers")})}
+<h2>Package versions</h2>{_kv(record.get("versions", {}))}
 </body></html>"""
     return write_text_atomic(path, body)
 
@@ -134,8 +146,9 @@ def confusion_png(truth, predicted, path: Path, *, title: str = "") -> Path:
     return save_png(confusion_figure(truth, predicted, title=title), path)
 
 
-def metric_bars_png(frame: pd.DataFrame, columns: list[str], path: Path, *, label: str = "method",
-                    title: str = "") -> Path:
+def metric_bars_png(
+    frame: pd.DataFrame, columns: list[str], path: Path, *, label: str = "method", title: str = ""
+) -> Path:
     """Grouped horizontal bars (one group per method, one bar per metric) as a PNG."""
     return save_png(metric_bars_figure(frame, columns, label=label, title=title), path)
 
@@ -145,18 +158,20 @@ def treatment_png(table: pd.DataFrame, path: Path, *, top: int = 10) -> Path:
     return save_png(treatment_figure(table, top=top), path)
 
 
-def write_task_report(path: Path, *, title: str, intro: str, tables: dict[str, pd.DataFrame],
-                      figures: list[Path], record: dict) -> Path:
+def write_task_report(
+    path: Path, *, title: str, intro: str, tables: dict[str, pd.DataFrame], figures: list[Path], record: dict
+) -> Path:
     """A self-contained HTML section report for one analysis (integration, treatment, perturbation)."""
     images = "".join(
         f"<img alt='{html.escape(Path(p).stem)}' src='data:image/png;base64,{base64.b64encode(Path(p).read_bytes()).decode()}'>"
-        for p in figures)
+        for p in figures
+    )
     sections = "".join(f"<h2>{html.escape(name)}</h2>{_table(frame)}" for name, frame in tables.items())
     body = f"""<!doctype html><html><head><meta charset="utf-8"><title>scELMo — {html.escape(title)}</title>
 <style>{STYLE}</style></head><body><h1>scELMo — {html.escape(title)}</h1>
 <p class="note">{html.escape(intro)} Computed on this machine with local models; no network.</p>
 {sections}<h2>Figures</h2><div class="figs">{images}</div>
-<h2>Provenance</h2>{_kv({k: v for k, v in record.items() if k != 'versions'})}
-<h2>Package versions</h2>{_kv(record.get('versions', {}))}
+<h2>Provenance</h2>{_kv({k: v for k, v in record.items() if k != "versions"})}
+<h2>Package versions</h2>{_kv(record.get("versions", {}))}
 </body></html>"""
     return write_text_atomic(path, body)

@@ -19,10 +19,12 @@ NO_REFERENCE = "no reference (text mode, or a saved adaptor)"
 
 class AnnotationPanel(TaskPanel):
     title = "Annotation"
-    explanation = ("knn: each cell takes the majority label of its 10 most similar reference cells. adaptor: a "
-                   "small network fine-tuned on the reference. text: no reference, each cell scored against the "
-                   "curated markers of the candidate types (your list, the label's values or a tissue preset), "
-                   "averaged over its neighbours; the table shows each type's term and the markers seen.")
+    explanation = (
+        "knn: each cell takes the majority label of its 10 most similar reference cells. adaptor: a "
+        "small network fine-tuned on the reference. text: no reference, each cell scored against the "
+        "curated markers of the candidate types (your list, the label's values or a tissue preset), "
+        "averaged over its neighbours; the table shows each type's term and the markers seen."
+    )
     run_label = "Annotate"
     job_name = "annotation"
 
@@ -37,8 +39,9 @@ class AnnotationPanel(TaskPanel):
         split_row = QHBoxLayout()
         split_row.addWidget(self.split_column)
         split_row.addWidget(self.split_value, 1)
-        self.adaptor_path, adaptor_row = path_field("adaptor mode: a saved adaptor .pt to reuse (empty: train one)",
-                                                    self._browse_adaptor)
+        self.adaptor_path, adaptor_row = path_field(
+            "adaptor mode: a saved adaptor .pt to reuse (empty: train one)", self._browse_adaptor
+        )
         self.label = QComboBox()
         self.candidates = QLineEdit()
         self.candidates.setPlaceholderText("text mode: comma-separated cell types (default: the label's values)")
@@ -48,8 +51,9 @@ class AnnotationPanel(TaskPanel):
         form.addRow("Saved adaptor", adaptor_row)
         form.addRow("Label column", self.label)
         form.addRow("Candidates", self.candidates)
-        editors = self.add_settings(["preset", "text_scoring", "smoothing", "n_markers", "threshold", "k",
-                                      "epochs"], form)
+        editors = self.add_settings(
+            ["preset", "text_scoring", "smoothing", "n_markers", "threshold", "k", "epochs"], form
+        )
         self.preset, self.text_scoring = editors.editor("preset").editor, editors.editor("text_scoring").editor
         self.smoothing, self.threshold = editors.editor("smoothing").editor, editors.editor("threshold").editor
 
@@ -102,10 +106,16 @@ class AnnotationPanel(TaskPanel):
         def work(progress, cancel):
             with self.resources(progress, cancel, preset=preset) as resources:
                 annotation, record = run_annotation(
-                    query, reference=reference, label_key=label_key, candidates=candidates, table=project.table,
-                    device=project.models.device, adaptor_file=adaptor_file, **resources)
-            files = write_annotation_files(query, annotation, record, folder / "annotation.h5ad",
-                                           label_key=label_key)
+                    query,
+                    reference=reference,
+                    label_key=label_key,
+                    candidates=candidates,
+                    table=project.table,
+                    device=project.models.device,
+                    adaptor_file=adaptor_file,
+                    **resources,
+                )
+            files = write_annotation_files(query, annotation, record, folder / "annotation.h5ad", label_key=label_key)
             return annotation, record, files.get("confusion"), query_idx
 
         return work
@@ -118,7 +128,9 @@ class AnnotationPanel(TaskPanel):
         if label in (record.get("cell_ontology") or {}):
             evidence["Cell Ontology term"] = record["cell_ontology"][label].get("term_label", "")
         if (record.get("markers_seen") or {}).get(label):
-            evidence["markers seen"] = ", ".join(f"{m['gene']} {m['detected']:.0%}" for m in record["markers_seen"][label])
+            evidence["markers seen"] = ", ".join(
+                f"{m['gene']} {m['detected']:.0%}" for m in record["markers_seen"][label]
+            )
         if label in (record.get("markers") or {}):
             evidence["markers scored"] = ", ".join(record["markers"][label])
         return evidence
@@ -135,20 +147,41 @@ class AnnotationPanel(TaskPanel):
         if metrics:
             per_class = metrics["per_class_f1"]
             counts = pd.Series(annotation.labels).value_counts()
-            self.table.set_frame(pd.DataFrame([{"label": k, "F1": v, "predicted cells": int(counts.get(k, 0)),
-                                                **self._evidence(record, k)} for k, v in per_class.items()]))
-            self.status.setText(f"{record['method']}: accuracy {metrics['accuracy']:.3f}, macro-F1 "
-                                f"{metrics['macro_f1']:.3f} on {len(query_idx)} query cells · labels written to "
-                                "obs['scelmo_label'] (colour the UMAP by it in Clustering).")
+            self.table.set_frame(
+                pd.DataFrame(
+                    [
+                        {"label": k, "F1": v, "predicted cells": int(counts.get(k, 0)), **self._evidence(record, k)}
+                        for k, v in per_class.items()
+                    ]
+                )
+            )
+            self.status.setText(
+                f"{record['method']}: accuracy {metrics['accuracy']:.3f}, macro-F1 "
+                f"{metrics['macro_f1']:.3f} on {len(query_idx)} query cells · labels written to "
+                "obs['scelmo_label'] (colour the UMAP by it in Clustering)."
+            )
             self.project.results["annotation"] = {k: metrics[k] for k in ("accuracy", "macro_f1")}
         else:
             calls = pd.DataFrame({"label": annotation.labels, "confidence": annotation.confidence})
             summary = calls.groupby("label")["confidence"].agg(["size", "mean"]).sort_values("size", ascending=False)
-            self.table.set_frame(pd.DataFrame([{"label": k, "cells": int(row["size"]),
-                                                "mean confidence": round(float(row["mean"]), 3),
-                                                **self._evidence(record, k)} for k, row in summary.iterrows()]))
-            said = (" · the calls of each label's cells are in the confusion matrix" if record.get("calls_per_label")
-                    else " (no truth to score against)")
+            self.table.set_frame(
+                pd.DataFrame(
+                    [
+                        {
+                            "label": k,
+                            "cells": int(row["size"]),
+                            "mean confidence": round(float(row["mean"]), 3),
+                            **self._evidence(record, k),
+                        }
+                        for k, row in summary.iterrows()
+                    ]
+                )
+            )
+            said = (
+                " · the calls of each label's cells are in the confusion matrix"
+                if record.get("calls_per_label")
+                else " (no truth to score against)"
+            )
             self.status.setText(f"Annotated {len(query_idx)} cells{said}.")
         if figure is not None:
             self.figure.show_png(figure)

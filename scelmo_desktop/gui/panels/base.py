@@ -52,9 +52,14 @@ class Panel(QWidget):
         choice = project.model_choice()
         settings = project.pipeline_settings(session.resolved_mode(choice)).replace(**settings_changes)
         with open_store() as store:
-            yield {"settings": settings, "llm": session.llm_source(choice),
-                   "embedder": session.embedder(choice) if embedder else None, "store": store,
-                   "progress": progress, "cancel": cancel}
+            yield {
+                "settings": settings,
+                "llm": session.llm_source(choice),
+                "embedder": session.embedder(choice) if embedder else None,
+                "store": store,
+                "progress": progress,
+                "cancel": cancel,
+            }
 
     def add_settings(self, names: list[str], form: QFormLayout | None = None):
         """Editors for these declared settings, bound to the open project's settings, added to ``form`` (or

@@ -14,8 +14,10 @@ from scelmo_desktop.gui.widgets import FrameView
 
 class ClusteringPanel(Panel):
     title = "Clustering"
-    explanation = ("Leiden clusters on the scELMo embedding's neighbour graph; with a label column the resolution "
-                   "is swept (0.2–2.0) and NMI/ARI/ASW are reported next to PCA and a random gene table.")
+    explanation = (
+        "Leiden clusters on the scELMo embedding's neighbour graph; with a label column the resolution "
+        "is swept (0.2–2.0) and NMI/ARI/ASW are reported next to PCA and a random gene table."
+    )
 
     def __init__(self, window):
         super().__init__(window)
@@ -52,8 +54,9 @@ class ClusteringPanel(Panel):
         expression = project.expression()
 
         def work(progress, cancel):
-            return evaluate_clustering(project.adata, expression, project.alignment, settings=settings,
-                                       progress=progress, cancel=cancel)
+            return evaluate_clustering(
+                project.adata, expression, project.alignment, settings=settings, progress=progress, cancel=cancel
+            )
 
         self.window_.run_job("cluster", work, self._clustered)
 

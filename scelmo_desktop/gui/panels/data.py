@@ -16,9 +16,11 @@ FILTER = "Single-cell data (*.h5ad *.h5 *.csv *.tsv *.txt *.loom);;All files (*)
 
 class DataPanel(Panel):
     title = "Data"
-    explanation = ("Open your data. Nothing leaves this computer. Raw counts, TPM/CPM and log-normalised values "
-                   "are detected and prepared (normalised and log-transformed when needed); scaled values are "
-                   "refused. 'auto' uses .raw when present.")
+    explanation = (
+        "Open your data. Nothing leaves this computer. Raw counts, TPM/CPM and log-normalised values "
+        "are detected and prepared (normalised and log-transformed when needed); scaled values are "
+        "refused. 'auto' uses .raw when present."
+    )
 
     def __init__(self, window):
         super().__init__(window)
@@ -136,7 +138,9 @@ class DataPanel(Panel):
         self.layer.blockSignals(True)
         self.layer.clear()
         self.layer.addItems(["auto"] + info["layers"])
-        self.layer.setCurrentText(project.settings.layer if self.layer.findText(project.settings.layer) >= 0 else "auto")
+        self.layer.setCurrentText(
+            project.settings.layer if self.layer.findText(project.settings.layer) >= 0 else "auto"
+        )
         self.layer.blockSignals(False)
         self.input_kind.blockSignals(True)
         self.input_kind.setCurrentText(project.settings.input_kind)
@@ -146,8 +150,21 @@ class DataPanel(Panel):
         fill_obs_combo(self.label, project.adata, allow_none=True, prefer=project.settings.label_key)
         self.label.blockSignals(False)
         obs = project.adata.obs
-        rows = [{"column": str(c), "type": str(obs[c].dtype), "distinct values": int(obs[c].nunique()),
-                 "examples": ", ".join(map(str, obs[c].astype(str).unique()[:5]))} for c in obs.columns]
-        rows.append({"column": "(obsm)", "type": "embeddings", "distinct values": len(info["embeddings (obsm)"]),
-                     "examples": ", ".join(info["embeddings (obsm)"])})
+        rows = [
+            {
+                "column": str(c),
+                "type": str(obs[c].dtype),
+                "distinct values": int(obs[c].nunique()),
+                "examples": ", ".join(map(str, obs[c].astype(str).unique()[:5])),
+            }
+            for c in obs.columns
+        ]
+        rows.append(
+            {
+                "column": "(obsm)",
+                "type": "embeddings",
+                "distinct values": len(info["embeddings (obsm)"]),
+                "examples": ", ".join(info["embeddings (obsm)"]),
+            }
+        )
         self.summary.set_frame(pd.DataFrame(rows))

@@ -22,9 +22,11 @@ from scelmo_desktop.gui.widgets import FrameView
 
 class DescriptionsPanel(Panel):
     title = "Descriptions"
-    explanation = ("Each gene gets a text: written by the LLM (llm), by the LLM from offline facts (grounded), "
-                   "or the facts alone (facts). Everything is stored; a second run is instant and a cancelled "
-                   "run keeps what it finished. Small models invent things: read before you trust.")
+    explanation = (
+        "Each gene gets a text: written by the LLM (llm), by the LLM from offline facts (grounded), "
+        "or the facts alone (facts). Everything is stored; a second run is instant and a cancelled "
+        "run keeps what it finished. Small models invent things: read before you trust."
+    )
 
     def __init__(self, window):
         super().__init__(window)
@@ -36,8 +38,9 @@ class DescriptionsPanel(Panel):
         self.llm_genes = editors.editor("llm_genes").editor
         self.knowledge_label = QLabel("none")
         knowledge_button = QPushButton("Add knowledge file…")
-        knowledge_button.setToolTip("Your own gene texts for the fact sheets: NCBI gene_info, GenePT JSON, "
-                                    "UniProt TSV or symbol,text CSV/TSV.")
+        knowledge_button.setToolTip(
+            "Your own gene texts for the fact sheets: NCBI gene_info, GenePT JSON, UniProt TSV or symbol,text CSV/TSV."
+        )
         knowledge_button.clicked.connect(self._add_knowledge)
         knowledge = QHBoxLayout()
         knowledge.addWidget(self.knowledge_label, 1)
@@ -59,9 +62,13 @@ class DescriptionsPanel(Panel):
         self.search.textChanged.connect(self.table.proxy.setFilterFixedString)
         self.layout_.addWidget(self.table, 1)
         actions = QHBoxLayout()
-        for text, slot in (("Edit selected…", self._edit), ("Describe selected in this mode", self._redescribe),
-                           ("Export CSV…", lambda: self.table.export_csv(self, "descriptions.csv")),
-                           ("Export pack…", self._export_pack), ("Import pack…", self._import_pack)):
+        for text, slot in (
+            ("Edit selected…", self._edit),
+            ("Describe selected in this mode", self._redescribe),
+            ("Export CSV…", lambda: self.table.export_csv(self, "descriptions.csv")),
+            ("Export pack…", self._export_pack),
+            ("Import pack…", self._import_pack),
+        ):
             button = QPushButton(text)
             button.clicked.connect(slot)
             actions.addWidget(button)
@@ -94,14 +101,24 @@ class DescriptionsPanel(Panel):
         else:
             project.described = result
         project.table = None  # the gene table must be rebuilt from the new texts
-        rows = [{"name": g, "kind": "gene", "mode": "facts" if g in result.from_facts else result.mode,
-                 "flags": ";".join(result.flags.get(g, [])),
-                 "edited": "yes" if g in result.edited else "", "text": t} for g, t in result.texts.items()]
+        rows = [
+            {
+                "name": g,
+                "kind": "gene",
+                "mode": "facts" if g in result.from_facts else result.mode,
+                "flags": ";".join(result.flags.get(g, [])),
+                "edited": "yes" if g in result.edited else "",
+                "text": t,
+            }
+            for g, t in result.texts.items()
+        ]
         keep = self.rows[~self.rows["name"].isin(result.texts)] if len(self.rows) else self.rows
         self.rows = pd.concat([keep, pd.DataFrame(rows)], ignore_index=True) if len(keep) else pd.DataFrame(rows)
         self.table.set_frame(self.rows)
-        self.status.setText(f"LLM calls: {result.n_llm_calls} (cached: {result.n_cached}) · mode {result.mode} · "
-                            f"flagged: {result.flag_counts().get('any', 0)}")
+        self.status.setText(
+            f"LLM calls: {result.n_llm_calls} (cached: {result.n_cached}) · mode {result.mode} · "
+            f"flagged: {result.flag_counts().get('any', 0)}"
+        )
         self.window_.results_changed()
 
     def run_cell_types(self) -> None:
@@ -129,8 +146,9 @@ class DescriptionsPanel(Panel):
         self.window_.run_job("describe cell types", work, done)
 
     def _add_knowledge(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Gene knowledge file", "",
-                                              "Gene texts (*.csv *.tsv *.txt *.json *.gz);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Gene knowledge file", "", "Gene texts (*.csv *.tsv *.txt *.json *.gz);;All files (*)"
+        )
         if path:
             self.project.settings.knowledge_files.append(path)
             self.refresh()
@@ -152,8 +170,9 @@ class DescriptionsPanel(Panel):
             return
         gene = genes[0]
         current = self.rows.loc[self.rows["name"] == gene, "text"].iloc[0]
-        text, ok = QInputDialog.getMultiLineText(self, f"Edit {gene}", "Description (used in every mode from now on):",
-                                                 current)
+        text, ok = QInputDialog.getMultiLineText(
+            self, f"Edit {gene}", "Description (used in every mode from now on):", current
+        )
         if ok and text.strip():
             with open_store() as store:
                 store.put_edit("gene", gene, text.strip(), author="desktop")
@@ -172,8 +191,9 @@ class DescriptionsPanel(Panel):
     def _export_pack(self) -> None:
         from scelmo_desktop.core.text.packs import export_pack
 
-        path, _ = QFileDialog.getSaveFileName(self, "Export descriptions pack", "descriptions.scelmo-pack.zip",
-                                              "scELMo pack (*.zip)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export descriptions pack", "descriptions.scelmo-pack.zip", "scELMo pack (*.zip)"
+        )
         if path:
             with open_store() as store:
                 manifest = export_pack(store, path)

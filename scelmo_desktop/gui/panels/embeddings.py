@@ -11,8 +11,10 @@ from scelmo_desktop.gui.widgets import FrameView
 
 class EmbeddingsPanel(Panel):
     title = "Embeddings"
-    explanation = ("Each description becomes a vector (the embedder); each cell becomes the expression-weighted "
-                   "(wa) or plain (aa) average of its genes' vectors. Genes without a description get zero rows.")
+    explanation = (
+        "Each description becomes a vector (the embedder); each cell becomes the expression-weighted "
+        "(wa) or plain (aa) average of its genes' vectors. Genes without a description get zero rows."
+    )
 
     def __init__(self, window):
         super().__init__(window)
@@ -48,14 +50,19 @@ class EmbeddingsPanel(Panel):
         project = self.project
         project.require_data()
         source = self.source.currentText()
-        stored = source[len("stored table: "):] if source.startswith("stored table: ") else None
+        stored = source[len("stored table: ") :] if source.startswith("stored table: ") else None
 
         def work(progress, cancel):
             table = resolve_table(stored) if stored else None
             with self.resources(progress, cancel, embedder=table is None) as resources:
                 # texts already written in the Descriptions panel are embedded as they are (edits included)
-                return embed(project.adata, table=table, described=None if table else project.described,
-                             data_name=project.data_name, **resources)
+                return embed(
+                    project.adata,
+                    table=table,
+                    described=None if table else project.described,
+                    data_name=project.data_name,
+                    **resources,
+                )
 
         self.window_.run_job("embed", work, self._embedded)
 
@@ -65,10 +72,12 @@ class EmbeddingsPanel(Panel):
         project.table, project.alignment, project.coverage = table, outcome.alignment, coverage
         if outcome.described is not None:
             project.described = outcome.described
-        self.status.setText("scELMo embedding written to obsm['X_scelmo'] (the paper's wa/aa: ['X_scelmo_wa'] / "
-                            f"['X_scelmo_aa']): {coverage['n_matched']} of "
-                            f"{coverage['n_genes']} genes have a vector ({table.dim}-d), covering "
-                            f"{100 * coverage.get('fraction_expression_covered', 0):.1f}% of expression.")
+        self.status.setText(
+            "scELMo embedding written to obsm['X_scelmo'] (the paper's wa/aa: ['X_scelmo_wa'] / "
+            f"['X_scelmo_aa']): {coverage['n_matched']} of "
+            f"{coverage['n_genes']} genes have a vector ({table.dim}-d), covering "
+            f"{100 * coverage.get('fraction_expression_covered', 0):.1f}% of expression."
+        )
         self.coverage.set_frame(pd.DataFrame([{"measure": k, "value": str(v)} for k, v in coverage.items()]))
         project.results["embeddings"] = {k: v for k, v in coverage.items() if isinstance(v, (int, float, str))}
         self.window_.results_changed()

@@ -24,9 +24,11 @@ def available_devices() -> list[str]:
 
 class FineTuningPanel(TaskPanel):
     title = "Fine-tuning"
-    explanation = ("The light adaptor of the paper: a small network maps each gene's vector to 32 numbers; cells "
-                   "are expression-weighted sums; trained with cross-entropy + triplet loss, early stopping on "
-                   "the validation 10-NN accuracy, best weights restored. Seeds are fixed.")
+    explanation = (
+        "The light adaptor of the paper: a small network maps each gene's vector to 32 numbers; cells "
+        "are expression-weighted sums; trained with cross-entropy + triplet loss, early stopping on "
+        "the validation 10-NN accuracy, best weights restored. Seeds are fixed."
+    )
     run_label = "Train adaptor"
     job_name = "fine-tuning"
 
@@ -49,7 +51,9 @@ class FineTuningPanel(TaskPanel):
         self.curves.addLegend()
         self.curves.setLabel("bottom", "epoch")
         self.loss_curve = self.curves.plot([], [], pen=pg.mkPen("#1f77b4", width=2), name="loss")
-        self.val_curve = self.curves.plot([], [], pen=pg.mkPen("#d62728", width=2), symbol="o", name="val 10-NN acc ×10")
+        self.val_curve = self.curves.plot(
+            [], [], pen=pg.mkPen("#d62728", width=2), symbol="o", name="val 10-NN acc ×10"
+        )
 
     def refresh(self) -> None:
         fill_obs_combo(self.label, self.project.adata, prefer=self.project.settings.label_key)
@@ -73,8 +77,16 @@ class FineTuningPanel(TaskPanel):
         self.val_curve.setData([], [])
 
         def work(progress, cancel):
-            return fit_adaptor(expression, project.alignment, labels, epochs=epochs, seed=project.settings.seed,
-                               device=device, progress=progress, cancel=cancel)[0]
+            return fit_adaptor(
+                expression,
+                project.alignment,
+                labels,
+                epochs=epochs,
+                seed=project.settings.seed,
+                device=device,
+                progress=progress,
+                cancel=cancel,
+            )[0]
 
         return work
 
@@ -101,8 +113,10 @@ class FineTuningPanel(TaskPanel):
         self.adaptor = adaptor
         self.save_button.setEnabled(True)
         # one row per number of epochs trained: an epoch's loss ends it; a validation check comes before the next
-        rows = [{"epochs trained": h["epoch"] + ("loss" in h), **{k: v for k, v in h.items() if k != "epoch"}}
-                for h in adaptor.history]
+        rows = [
+            {"epochs trained": h["epoch"] + ("loss" in h), **{k: v for k, v in h.items() if k != "epoch"}}
+            for h in adaptor.history
+        ]
         history = pd.DataFrame(rows).groupby("epochs trained", as_index=False).first()
         history = history.reindex(columns=["epochs trained", "loss", "val_knn_accuracy"])
         self.table.set_frame(history)
@@ -110,14 +124,22 @@ class FineTuningPanel(TaskPanel):
         self.loss_curve.setData(losses["epochs trained"].to_numpy(), losses["loss"].to_numpy())
         self.val_curve.setData(checks["epochs trained"].to_numpy(), 10 * checks["val_knn_accuracy"].to_numpy())
         best = adaptor.provenance.get("best_val_knn_accuracy")
-        self.status.setText(f"Trained on {adaptor.device.upper()} in {adaptor.seconds:.1f} s; best validation 10-NN "
-                            f"accuracy {best:.3f} after {adaptor.best_epoch} epochs (weights restored from there).")
-        self.project.results["fine-tuning"] = {"device": adaptor.device, "seconds": round(adaptor.seconds, 2),
-                                               "best_val_knn_accuracy": best, "best_epoch": adaptor.best_epoch}
+        self.status.setText(
+            f"Trained on {adaptor.device.upper()} in {adaptor.seconds:.1f} s; best validation 10-NN "
+            f"accuracy {best:.3f} after {adaptor.best_epoch} epochs (weights restored from there)."
+        )
+        self.project.results["fine-tuning"] = {
+            "device": adaptor.device,
+            "seconds": round(adaptor.seconds, 2),
+            "best_val_knn_accuracy": best,
+            "best_epoch": adaptor.best_epoch,
+        }
 
     def _save(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save adaptor", "adaptor.pt", "PyTorch adaptor (*.pt)")
         if path:
             self.adaptor.save(path)
-            self.status.setText(f"Saved {path}; reuse it in Annotation (method adaptor, Saved adaptor) or with "
-                                "'scelmo annotate --mode adaptor --adaptor FILE'.")
+            self.status.setText(
+                f"Saved {path}; reuse it in Annotation (method adaptor, Saved adaptor) or with "
+                "'scelmo annotate --mode adaptor --adaptor FILE'."
+            )

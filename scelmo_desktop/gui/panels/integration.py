@@ -11,9 +11,11 @@ from scelmo_desktop.gui.panels.task import TaskPanel, results_folder
 
 class IntegrationPanel(TaskPanel):
     title = "Integration"
-    explanation = ("Mixes batches while keeping cell types apart. All metrics are on all cells together, in "
-                   "[0, 1], higher is better; overall = 0.6 bio conservation + 0.4 batch removal. The adaptor "
-                   "uses the labels, so its bio scores are optimistic.")
+    explanation = (
+        "Mixes batches while keeping cell types apart. All metrics are on all cells together, in "
+        "[0, 1], higher is better; overall = 0.6 bio conservation + 0.4 batch removal. The adaptor "
+        "uses the labels, so its bio scores are optimistic."
+    )
     run_label = "Integrate"
     job_name = "integration"
 
@@ -27,8 +29,10 @@ class IntegrationPanel(TaskPanel):
 
     def extra_buttons(self, row) -> None:
         self.example_button = QPushButton("Use simulated example")
-        self.example_button.setToolTip("Two batches of the open data with gene-specific batch effects "
-                                       "(scelmo simulate-batches); needs a label column.")
+        self.example_button.setToolTip(
+            "Two batches of the open data with gene-specific batch effects "
+            "(scelmo simulate-batches); needs a label column."
+        )
         self.example_button.clicked.connect(self.use_example)
         row.addWidget(self.example_button)
 
@@ -70,9 +74,16 @@ class IntegrationPanel(TaskPanel):
 
         def work(progress, cancel):
             with self.resources(progress, cancel, **changes) as resources:
-                return integrate(adata, batch_key=batch_key, label_key=label_key, device=project.settings.device, table=None if simulated else project.table,
-                                 data_name=project.data_name + (" (simulated batches)" if simulated else ""),
-                                 out=folder, **resources)
+                return integrate(
+                    adata,
+                    batch_key=batch_key,
+                    label_key=label_key,
+                    device=project.settings.device,
+                    table=None if simulated else project.table,
+                    data_name=project.data_name + (" (simulated batches)" if simulated else ""),
+                    out=folder,
+                    **resources,
+                )
 
         return work
 

@@ -21,8 +21,10 @@ def ram_estimate_gb(size_bytes: int, kind: str) -> float:
 
 class ModelsPanel(Panel):
     title = "Models"
-    explanation = ("Local models only. Drop larger GGUF files or sentence-transformers folders into the models "
-                   "folder (or use Add). A file listed in the manifest whose sha256 differs is refused.")
+    explanation = (
+        "Local models only. Drop larger GGUF files or sentence-transformers folders into the models "
+        "folder (or use Add). A file listed in the manifest whose sha256 differs is refused."
+    )
 
     def __init__(self, window):
         super().__init__(window)
@@ -34,8 +36,12 @@ class ModelsPanel(Panel):
         self.table = FrameView()
         self.layout_.addWidget(self.table, 1)
         buttons = QHBoxLayout()
-        for text, slot in (("Add GGUF file…", self._add_gguf), ("Add embedder folder…", self._add_folder),
-                           ("Test-load selected", self._test_load), ("Rescan", self.refresh)):
+        for text, slot in (
+            ("Add GGUF file…", self._add_gguf),
+            ("Add embedder folder…", self._add_folder),
+            ("Test-load selected", self._test_load),
+            ("Rescan", self.refresh),
+        ):
             button = QPushButton(text)
             button.clicked.connect(slot)
             buttons.addWidget(button)
@@ -48,22 +54,25 @@ class ModelsPanel(Panel):
         self.embedder.currentTextChanged.connect(lambda t: setattr(self.project.settings, "embedder", t or None))
         form.addRow(SETTINGS["llm"].words(), self.llm)
         form.addRow(SETTINGS["embedder"].words(), self.embedder)
-        self.settings_form = self.add_settings(["threads", "gpu_layers", "parallel", "device", "timeout",
-                                                "retries"])
+        self.settings_form = self.add_settings(["threads", "gpu_layers", "parallel", "device", "timeout", "retries"])
         self.settings_form.editor("threads").setToolTip(
-            self.settings_form.editor("threads").toolTip() + f" This computer: {default_threads()}.")
+            self.settings_form.editor("threads").toolTip() + f" This computer: {default_threads()}."
+        )
         form.addRow(self.settings_form)  # moved from the panel into the "Use" box
         self.server_url = QLineEdit(window.project.settings.server_url or "")
         self.server_url.setPlaceholderText("optional: http://10.0.0.5:8080/v1 (loopback or private network only)")
-        self.server_url.setToolTip("An OpenAI-compatible server on your site (llama.cpp server, vLLM, Ollama). "
-                                   "When set, descriptions come from it instead of the local GGUF; public "
-                                   "addresses are refused so data stays inside.")
+        self.server_url.setToolTip(
+            "An OpenAI-compatible server on your site (llama.cpp server, vLLM, Ollama). "
+            "When set, descriptions come from it instead of the local GGUF; public "
+            "addresses are refused so data stays inside."
+        )
         self.server_model = QLineEdit(window.project.settings.server_model or "")
         self.server_model.setPlaceholderText("default")
         self.server_model.setToolTip(SETTINGS["server_model"].help)
         self.server_url.editingFinished.connect(self._set_server)
         self.server_model.editingFinished.connect(
-            lambda: setattr(self.project.settings, "server_model", self.server_model.text().strip() or None))
+            lambda: setattr(self.project.settings, "server_model", self.server_model.text().strip() or None)
+        )
         form.addRow(SETTINGS["server_url"].words(), self.server_url)
         form.addRow(SETTINGS["server_model"].words(), self.server_model)
         form.addRow("Torch device found", QLabel(torch_device("auto").upper()))
@@ -79,14 +88,25 @@ class ModelsPanel(Panel):
         self.settings_form.load()
         self.server_url.setText(self.project.settings.server_url or "")
         self.server_model.setText(self.project.settings.server_model or "")
-        rows = [{"name": m.name, "kind": m.kind, "size MB": round(m.size_bytes / 1e6, 1),
-                 "RAM est. GB": ram_estimate_gb(m.size_bytes, m.kind), "sha256": m.sha256[:16] + "…",
-                 "verified": {True: "ok", False: "MISMATCH", None: "not in manifest"}[m.verified],
-                 "chat format": (m.chat_format or "from GGUF") if m.kind == "gguf" else "",
-                 "default": "yes" if m.default else "", "path": m.path} for m in models]
+        rows = [
+            {
+                "name": m.name,
+                "kind": m.kind,
+                "size MB": round(m.size_bytes / 1e6, 1),
+                "RAM est. GB": ram_estimate_gb(m.size_bytes, m.kind),
+                "sha256": m.sha256[:16] + "…",
+                "verified": {True: "ok", False: "MISMATCH", None: "not in manifest"}[m.verified],
+                "chat format": (m.chat_format or "from GGUF") if m.kind == "gguf" else "",
+                "default": "yes" if m.default else "",
+                "path": m.path,
+            }
+            for m in models
+        ]
         self.table.set_frame(pd.DataFrame(rows))
-        for combo, kind, chosen in ((self.llm, "gguf", self.project.settings.llm),
-                                    (self.embedder, "sentence-transformers", self.project.settings.embedder)):
+        for combo, kind, chosen in (
+            (self.llm, "gguf", self.project.settings.llm),
+            (self.embedder, "sentence-transformers", self.project.settings.embedder),
+        ):
             combo.blockSignals(True)
             combo.clear()
             names = [m.name for m in models if m.kind == kind]
@@ -108,8 +128,9 @@ class ModelsPanel(Panel):
                 self.server_url.setText(self.project.settings.server_url or "")  # the last accepted address
                 return
         self.project.settings.server_url = url or None
-        self.status.setText(f"Descriptions will come from the server {url}." if url else
-                            "Descriptions will come from the local GGUF.")
+        self.status.setText(
+            f"Descriptions will come from the server {url}." if url else "Descriptions will come from the local GGUF."
+        )
 
     def _copy_in(self, source: Path) -> None:
         from scelmo_desktop.backends import registry
@@ -140,5 +161,8 @@ class ModelsPanel(Panel):
             self.status.setText("Select a model in the table first.")
             return
         model = next(m for m in self.models if m.path == chosen.iloc[0]["path"])
-        self.window_.run_job(f"test-load {model.name}", lambda progress, cancel: check_model(model),
-                             lambda loads: self.status.setText(f"{model.name} loads: {loads}"))
+        self.window_.run_job(
+            f"test-load {model.name}",
+            lambda progress, cancel: check_model(model),
+            lambda loads: self.status.setText(f"{model.name} loads: {loads}"),
+        )

@@ -13,8 +13,10 @@ SCOPE_TITLES = {ANALYSIS: "Analysis", MODELS: "Models"}
 
 class SettingsPanel(Panel):
     title = "Settings"
-    explanation = ("Every setting of the analysis and the models, with its default. The same values are used by "
-                   "every panel and saved in the project file; hover over a setting for what it does.")
+    explanation = (
+        "Every setting of the analysis and the models, with its default. The same values are used by "
+        "every panel and saved in the project file; hover over a setting for what it does."
+    )
 
     def __init__(self, window):
         super().__init__(window)

@@ -13,10 +13,12 @@ TREATMENT, PERTURBATION = "in-silico treatment", "perturbation modelling"
 
 class TreatmentPanel(TaskPanel):
     title = "Treatment & perturbation"
-    explanation = ("Treatment: which gene knock-outs make disease cells look like control (Δ cosine, p against "
-                   "expression-matched random genes, repeated over seeds). Perturbation: predict the expression "
-                   "shift of perturbations never seen in training, against 'no change', the mean training shift "
-                   "and a random gene table.")
+    explanation = (
+        "Treatment: which gene knock-outs make disease cells look like control (Δ cosine, p against "
+        "expression-matched random genes, repeated over seeds). Perturbation: predict the expression "
+        "shift of perturbations never seen in training, against 'no change', the mean training shift "
+        "and a random gene table."
+    )
     run_label = "Run"
     job_name = "treatment"
 
@@ -36,8 +38,10 @@ class TreatmentPanel(TaskPanel):
 
     def extra_buttons(self, row) -> None:
         button = QPushButton("Use simulated example")
-        button.setToolTip("Treatment: control/disease cells with planted genes; perturbation: a simulated "
-                          "Perturb-seq over the open data's genes (see scelmo simulate-*).")
+        button.setToolTip(
+            "Treatment: control/disease cells with planted genes; perturbation: a simulated "
+            "Perturb-seq over the open data's genes (see scelmo simulate-*)."
+        )
         button.clicked.connect(self.use_example)
         row.addWidget(button)
 
@@ -47,10 +51,13 @@ class TreatmentPanel(TaskPanel):
         project = self.project
         project.require_data()
         if self.task.currentText() == TREATMENT:
-            self.example = simulate_condition(project.adata, label_key=project.settings.label_key,
-                                              layer=project.settings.layer)
+            self.example = simulate_condition(
+                project.adata, label_key=project.settings.label_key, layer=project.settings.layer
+            )
             fill_obs_combo(self.column, self.example, prefer="condition")
-            self.status.setText("Example: planted disease genes " + ", ".join(self.example.uns["simulation"]["planted_genes"]))
+            self.status.setText(
+                "Example: planted disease genes " + ", ".join(self.example.uns["simulation"]["planted_genes"])
+            )
             return
         self.example = "perturbseq"  # built in the worker: it needs the gene table
         self.column.clear()
@@ -78,8 +85,16 @@ class TreatmentPanel(TaskPanel):
         def treatment(progress, cancel):
             adata = example if simulated_cells else project.adata
             with self.resources(progress, cancel, **(simulated if simulated_cells else {})) as resources:
-                outcome = treat(adata, condition_key=column, control=control, disease=disease,
-                                device=device, data_name=project.data_name, out=folder, **resources)
+                outcome = treat(
+                    adata,
+                    condition_key=column,
+                    control=control,
+                    disease=disease,
+                    device=device,
+                    data_name=project.data_name,
+                    out=folder,
+                    **resources,
+                )
             return outcome.ranking, outcome.files["treatment_top10"]
 
         def perturbation(progress, cancel):
@@ -88,8 +103,15 @@ class TreatmentPanel(TaskPanel):
                 if isinstance(example, str):  # "perturbseq": simulated over the open data's genes
                     adata = perturbseq_example(project.adata, n_genes=120, **resources)
                     resources["settings"] = resources["settings"].replace(**simulated)
-                outcome = perturb(adata, perturbation_key=column, control=control, device=device,
-                                  data_name=project.data_name, out=folder, **resources)
+                outcome = perturb(
+                    adata,
+                    perturbation_key=column,
+                    control=control,
+                    device=device,
+                    data_name=project.data_name,
+                    out=folder,
+                    **resources,
+                )
             return outcome.metrics, outcome.files["perturbation_pearson"]
 
         return treatment if task == TREATMENT else perturbation
@@ -100,8 +122,11 @@ class TreatmentPanel(TaskPanel):
         self.figure.show_png(figure)
         if "rank" in frame.columns:
             top = frame.head(3)
-            self.status.setText("Top knock-outs: " + ", ".join(f"{g} (p={p:.3f})" for g, p in
-                                                               zip(top["gene"], top["p_value"])) + f" · files in {figure.parent}")
+            self.status.setText(
+                "Top knock-outs: "
+                + ", ".join(f"{g} (p={p:.3f})" for g, p in zip(top["gene"], top["p_value"]))
+                + f" · files in {figure.parent}"
+            )
             self.project.results["treatment"] = frame.head(10)[["gene", "delta_cosine", "p_value"]].to_dict("records")
         else:
             self.status.setText(f"Held-out perturbations scored · files in {figure.parent}")

@@ -22,5 +22,4 @@ adaptor as AnnData-facing code uses it: embed, predict, save, load) and ``train`
 from scelmo_desktop.core.tasks.adaptor.model import TrainedAdaptor, load_adaptor, saved_adaptor_genes
 from scelmo_desktop.core.tasks.adaptor.train import auto_batch_size, train_adaptor, triplet_loss
 
-__all__ = ["TrainedAdaptor", "auto_batch_size", "load_adaptor", "saved_adaptor_genes", "train_adaptor",
-           "triplet_loss"]
+__all__ = ["TrainedAdaptor", "auto_batch_size", "load_adaptor", "saved_adaptor_genes", "train_adaptor", "triplet_loss"]

@@ -37,7 +37,9 @@ class TrainedAdaptor:
         torch = _torch()
         self.module.eval()
         with torch.no_grad():
-            return self.module.gene_mlp(torch.as_tensor(np.asarray(E, dtype=np.float32), device=self.device)).cpu().numpy()
+            return (
+                self.module.gene_mlp(torch.as_tensor(np.asarray(E, dtype=np.float32), device=self.device)).cpu().numpy()
+            )
 
     def predict(self, X, E: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Head labels, their probabilities (cells x classes) and z."""
@@ -53,11 +55,17 @@ class TrainedAdaptor:
         # plain Python types only: torch.load(weights_only=True) accepts nothing else (no numpy scalars)
         # the batch classifier only shapes training; predictions never use it
         state = {k: v for k, v in self.module.state_dict().items() if not k.startswith("batch_head.")}
-        payload = {"state_dict": state, "classes": [str(c) for c in self.classes],
-                   "genes": [str(g) for g in self.genes], "dim": int(self.dim),
-                   "history": [{k: float(v) for k, v in h.items()} for h in self.history],
-                   "best_epoch": int(self.best_epoch), "provenance": {k: str(v) for k, v in self.provenance.items()}}
+        payload = {
+            "state_dict": state,
+            "classes": [str(c) for c in self.classes],
+            "genes": [str(g) for g in self.genes],
+            "dim": int(self.dim),
+            "history": [{k: float(v) for k, v in h.items()} for h in self.history],
+            "best_epoch": int(self.best_epoch),
+            "provenance": {k: str(v) for k, v in self.provenance.items()},
+        }
         write_atomic(path, lambda tmp: torch.save(payload, tmp))
+
 
 def _read_saved(path: str | Path, device: str = "cpu") -> dict:
     try:
@@ -65,36 +73,54 @@ def _read_saved(path: str | Path, device: str = "cpu") -> dict:
     except Exception as exc:  # noqa: BLE001 - any unreadable file becomes one clear message
         raise ScelmoError(f"{path} is not a readable scELMo adaptor: {exc}") from exc
 
+
 def saved_adaptor_genes(path: str | Path) -> list[str]:
     """The genes a saved adaptor was trained on (the gene table must give them vectors)."""
     return list(_read_saved(path)["genes"])
 
-def load_adaptor(path: str | Path, *, table_dim: int, genes: list[str] | None = None,
-                 device: str = "cpu") -> tuple[TrainedAdaptor, dict]:
+
+def load_adaptor(
+    path: str | Path, *, table_dim: int, genes: list[str] | None = None, device: str = "cpu"
+) -> tuple[TrainedAdaptor, dict]:
     """Load a saved adaptor; refuses a gene-table dimension other than the one it was trained on and reports
     the overlap between its training genes and ``genes`` (the new data's)."""
     payload = _read_saved(path, device)
     if payload["dim"] != table_dim:
-        raise ScelmoError(f"The adaptor in {path} was trained on {payload['dim']}-d gene vectors but the gene table "
-                          f"has {table_dim}-d vectors; use the same embedder as for training.")
+        raise ScelmoError(
+            f"The adaptor in {path} was trained on {payload['dim']}-d gene vectors but the gene table "
+            f"has {table_dim}-d vectors; use the same embedder as for training."
+        )
     module = build_module(payload["dim"], len(payload["classes"]))
     module.load_state_dict(payload["state_dict"])
     module.to(device).eval()
-    adaptor = TrainedAdaptor(module=module, classes=list(payload["classes"]), genes=list(payload["genes"]),
-                             dim=payload["dim"], history=payload["history"], best_epoch=payload["best_epoch"],
-                             device=device, provenance=payload["provenance"])
+    adaptor = TrainedAdaptor(
+        module=module,
+        classes=list(payload["classes"]),
+        genes=list(payload["genes"]),
+        dim=payload["dim"],
+        history=payload["history"],
+        best_epoch=payload["best_epoch"],
+        device=device,
+        provenance=payload["provenance"],
+    )
     overlap = {}
     if genes is not None:
         shared = len(set(genes) & set(adaptor.genes))
-        overlap = {"training_genes": len(adaptor.genes), "data_genes": len(genes), "shared": shared,
-                   "fraction_of_training_genes": shared / max(1, len(adaptor.genes))}
+        overlap = {
+            "training_genes": len(adaptor.genes),
+            "data_genes": len(genes),
+            "shared": shared,
+            "fraction_of_training_genes": shared / max(1, len(adaptor.genes)),
+        }
     return adaptor, overlap
+
 
 def _dense_rows(X, rows) -> np.ndarray:
     block = X[rows]
     if sp.issparse(block):  # toarray() is already a fresh array: no second copy of the rows x genes block
         return block.toarray().astype(np.float32, copy=False)
     return np.array(block, dtype=np.float32)  # a copy: a view would tie the tensor to X (maybe read-only)
+
 
 def _forward(module, X, E, device, batch):
     torch = _torch()

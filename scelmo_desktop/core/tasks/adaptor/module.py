@@ -11,6 +11,7 @@ def _torch():
 
     return torch
 
+
 def build_module(dim: int, n_classes: int, hidden: int = 64, out: int = 32, n_batches: int = 0):
     """A fresh adaptor module for ``dim``-d gene vectors and ``n_classes`` labels, with a batch classifier behind
     gradient reversal when ``n_batches`` > 1; ``module(E, X)`` returns (head logits, z)."""
@@ -43,6 +44,7 @@ def build_module(dim: int, n_classes: int, hidden: int = 64, out: int = 32, n_ba
             return self.head(z), z
 
     return GeneAdaptor()
+
 
 def fold_whitening(module, whitening, *, n_classes: int, n_batches: int = 0):
     """A module on raw table rows equal to ``module`` on whitened rows: the first layer's x = (e - m) @ M

@@ -24,6 +24,7 @@ def auto_batch_size(n_cells: int) -> int:
     under 64 cells (with 700 cells, batch 512 gives 2 steps an epoch and the adaptor barely moves; 64 gives 11)."""
     return int(min(512, max(64, n_cells // 16)))
 
+
 def triplet_loss(z, labels, margin: float = TRIPLET_MARGIN, anchor_chunk: int = 64):
     """Mean over non-zero terms of max(0, d(a,p) − d(a,n) + margin) for all valid (a, p, n), z L2-normalised.
 
@@ -39,6 +40,7 @@ def triplet_loss(z, labels, margin: float = TRIPLET_MARGIN, anchor_chunk: int = 
     # float64: Σ W·d adds ~B² products up to ±B whose positive and negative parts nearly cancel
     total = (weight * distance.double()).sum()  # all-zero weights still give a zero that backward() accepts
     return ((total + margin * count) / count if count else total).to(z.dtype)
+
 
 def _active_triplet_weights(distance, labels, margin: float):
     """W (B × B) and the number of non-zero triplet terms, such that the sum of those terms is Σ W·d + margin ×
@@ -72,6 +74,7 @@ def _active_triplet_weights(distance, labels, margin: float):
         count += int(below.sum())
     return weight, count
 
+
 def _argsort_rows(values):
     """Row-wise argsort; on the CPU through NumPy, whose vectorised sort beats torch's on these rows (epoch
     times: benchmarks/bench_adaptor_epoch.py)."""
@@ -80,11 +83,25 @@ def _argsort_rows(values):
         return torch.argsort(values, dim=1)
     return torch.from_numpy(np.argsort(values.numpy(), axis=1))
 
+
 def train_adaptor(
-    X, E: np.ndarray, labels, *, genes: list[str], epochs: int = default("epochs"), batch_size: int = 512, lr: float = 1e-3,
-    val_fraction: float = 0.1, check_every: int = 5, seed: int = 0, device: str = "cpu",
-    early_stopping: bool = True, batches=None, adversarial_weight: float = 1.0,
-    progress=None, cancel: CancelFlag | None = None,
+    X,
+    E: np.ndarray,
+    labels,
+    *,
+    genes: list[str],
+    epochs: int = default("epochs"),
+    batch_size: int = 512,
+    lr: float = 1e-3,
+    val_fraction: float = 0.1,
+    check_every: int = 5,
+    seed: int = 0,
+    device: str = "cpu",
+    early_stopping: bool = True,
+    batches=None,
+    adversarial_weight: float = 1.0,
+    progress=None,
+    cancel: CancelFlag | None = None,
 ) -> TrainedAdaptor:
     """Train on cells ``X`` (cells x genes, log-normalised) with table ``E`` (genes x d) and ``labels``.
 
@@ -143,7 +160,8 @@ def train_adaptor(
             loss = torch.nn.functional.cross_entropy(logits, y) + TRIPLET_WEIGHT * triplet_loss(z, y)
             if batch_codes is not None:
                 loss = loss + adversarial_weight * torch.nn.functional.cross_entropy(
-                    module.batch_logits(z), batch_codes[rows])
+                    module.batch_logits(z), batch_codes[rows]
+                )
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -153,22 +171,37 @@ def train_adaptor(
             # the validation accuracy is reported only for the epoch at which it was measured
             checked = [h["val_knn_accuracy"] for h in history if h.get("epoch") == epoch and "val_knn_accuracy" in h]
             metrics = {"loss": float(np.mean(losses)), **({"val_knn_accuracy": checked[0]} if checked else {})}
-            progress(epoch + 1, epochs, f"loss {metrics['loss']:.3f}" + (f" val {checked[0]:.3f}" if checked else ""),
-                     metrics=metrics)
+            progress(
+                epoch + 1,
+                epochs,
+                f"loss {metrics['loss']:.3f}" + (f" val {checked[0]:.3f}" if checked else ""),
+                metrics=metrics,
+            )
     else:
-        accuracy = (_validation_accuracy(module, X, table.cpu().numpy(), codes, train_idx, val_idx, device)
-                    if early_stopping else float("nan"))
+        accuracy = (
+            _validation_accuracy(module, X, table.cpu().numpy(), codes, train_idx, val_idx, device)
+            if early_stopping
+            else float("nan")
+        )
         history.append({"epoch": epochs, "val_knn_accuracy": accuracy})
         if not early_stopping or accuracy > best:
             best, best_state, best_epoch = accuracy, copy.deepcopy(module.state_dict()), epochs
     module.load_state_dict(best_state)
     module = fold_whitening(module, whitening, n_classes=len(classes), n_batches=n_batches).to(device)
     module.eval()
-    return TrainedAdaptor(module=module, classes=list(classes), genes=list(genes), dim=int(E.shape[1]),
-                          history=history, best_epoch=best_epoch, seconds=time.perf_counter() - started,
-                          device=device, provenance={"seed": seed, "epochs": epochs, "batch_size": batch_size,
-                                                     "lr": lr, "best_val_knn_accuracy": best},
-                          split=(train_idx, val_idx))
+    return TrainedAdaptor(
+        module=module,
+        classes=list(classes),
+        genes=list(genes),
+        dim=int(E.shape[1]),
+        history=history,
+        best_epoch=best_epoch,
+        seconds=time.perf_counter() - started,
+        device=device,
+        provenance={"seed": seed, "epochs": epochs, "batch_size": batch_size, "lr": lr, "best_val_knn_accuracy": best},
+        split=(train_idx, val_idx),
+    )
+
 
 def _validation_accuracy(module, X, E, codes, train_idx, val_idx, device) -> float:
     z = _forward(module, X, E, device, 4096)[1]
