@@ -7,9 +7,8 @@
 
 from __future__ import annotations
 
-from scelmo_desktop.core.data.demo import load_demo
-from scelmo_desktop.core.data.io import read_data, write_h5ad
-from scelmo_desktop.core.embedding.tables import resolve_table
+from scelmo_desktop.core.workflows.data import load_demo, read_data, write_h5ad
+from scelmo_desktop.core.workflows.storage import resolve_table
 
 __all__ = ["demo", "gene_table", "input_kind", "read", "write"]
 
@@ -31,8 +30,8 @@ def demo():
 
 def input_kind(adata, *, layer: str = "auto") -> dict:
     """What the chosen matrix holds (counts, normalized, log, scaled), the evidence, and what scELMo will do."""
-    from scelmo_desktop.core.data.input_kind import DESCRIPTIONS, detect_input_kind, preparation_for
-    from scelmo_desktop.core.data.io import chosen_matrix
+    from scelmo_desktop.core.workflows.data import INPUT_KIND_DESCRIPTIONS as DESCRIPTIONS
+    from scelmo_desktop.core.workflows.data import chosen_matrix, detect_input_kind, preparation_for
 
     chosen, matrix, _ = chosen_matrix(adata, layer)
     kind, evidence = detect_input_kind(matrix)

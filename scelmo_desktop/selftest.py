@@ -18,9 +18,9 @@ def run_selftest(out_dir: str | None = None) -> int:
     try:
         from scelmo_desktop.app.session import ModelSession, ModelSettings, open_store
         from scelmo_desktop.backends import registry
-        from scelmo_desktop.core.data.demo import DEMO_LABELS, DEMO_LAYER, DEMO_NAME, load_demo
         from scelmo_desktop.core.protocols import GenerationParams
         from scelmo_desktop.core.settings import PipelineSettings
+        from scelmo_desktop.core.workflows.data import DEMO_LABELS, DEMO_LAYER, DEMO_NAME, load_demo
         from scelmo_desktop.core.workflows.pipeline import run_pipeline
 
         registry.install_defaults()

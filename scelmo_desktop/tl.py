@@ -22,9 +22,9 @@ import functools
 import inspect
 
 from scelmo_desktop.app.session import open_store
-from scelmo_desktop.core._infra.jobs import no_progress
 from scelmo_desktop.core.keys import CLUSTER_KEY, INTEGRATED_KEY, LABEL_KEY, SCELMO_KEY
 from scelmo_desktop.core.settings import ANALYSIS, PipelineSettings, declared
+from scelmo_desktop.core.workflows.environment import no_progress
 
 __all__ = ["annotate", "cluster", "describe_genes", "embed_cells", "integrate", "perturb", "treat"]
 

@@ -13,11 +13,10 @@ import contextlib
 from pathlib import Path
 
 from scelmo_desktop.backends import registry
-from scelmo_desktop.core._infra.errors import ScelmoError
-from scelmo_desktop.core._infra.paths import default_store_path
 from scelmo_desktop.core.protocols import DEFAULT_LLM_BATCH, DEFAULT_SERVER_PARALLEL, LLMSource
 from scelmo_desktop.core.settings import ModelSettings
-from scelmo_desktop.core.text.store import Store
+from scelmo_desktop.core.workflows.environment import ScelmoError, default_store_path
+from scelmo_desktop.core.workflows.storage import Store
 
 NO_LLM = "none (facts mode)"
 
@@ -25,7 +24,7 @@ NO_LLM = "none (facts mode)"
 def resolve_mode(requested: str, llm_info) -> str:
     """``auto``: the model's measured best mode, else ``grounded`` with the knowledge extra, else ``llm``.
     A fact-based mode without the knowledge extra falls back to ``llm`` (fact sheets would be empty)."""
-    from scelmo_desktop.core.knowledge.genes import catalog_available
+    from scelmo_desktop.core.workflows.storage import catalog_available
 
     if requested != "auto":
         return requested

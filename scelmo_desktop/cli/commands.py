@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from scelmo_desktop.cli import tasks as cli_tasks
-from scelmo_desktop.core._infra.errors import ScelmoError
+from scelmo_desktop.core.workflows.environment import ScelmoError
 
 
 def _cmd_models(args) -> int:
@@ -83,7 +83,7 @@ def _model_pack(args) -> int:
 
 
 def _cmd_tables(args) -> int:
-    from scelmo_desktop.core.embedding.tables import import_table, list_tables
+    from scelmo_desktop.core.workflows.storage import import_table, list_tables
 
     if args.action == "import":
         if args.file is None:
@@ -103,9 +103,8 @@ def _cmd_tables(args) -> int:
 
 def _cmd_packs(args) -> int:
     from scelmo_desktop.backends import registry
-    from scelmo_desktop.core._infra.paths import default_store_path
-    from scelmo_desktop.core.text.packs import export_pack, import_pack
-    from scelmo_desktop.core.text.store import Store
+    from scelmo_desktop.core.workflows.environment import default_store_path
+    from scelmo_desktop.core.workflows.storage import Store, export_pack, import_pack
 
     with Store(args.store or default_store_path()) as store:
         if args.action == "export":
@@ -130,8 +129,8 @@ def _cmd_packs(args) -> int:
 
 
 def _cmd_edit(args) -> int:
-    from scelmo_desktop.core._infra.paths import default_store_path
-    from scelmo_desktop.core.text.store import Store
+    from scelmo_desktop.core.workflows.environment import default_store_path
+    from scelmo_desktop.core.workflows.storage import Store
 
     if not args.text.strip():
         raise ScelmoError("The edited description is empty; give the new text in quotes.")
@@ -144,7 +143,7 @@ def _cmd_edit(args) -> int:
 
 def _cmd_describe(args) -> int:
     from scelmo_desktop.cli.session import open_session, print_flag_counts
-    from scelmo_desktop.core.data.io import read_data
+    from scelmo_desktop.core.workflows.data import read_data
     from scelmo_desktop.core.workflows.describe import describe
 
     data = args.data or args.data_option
@@ -167,9 +166,9 @@ def _cmd_describe(args) -> int:
 
 def _cmd_embed(args) -> int:
     from scelmo_desktop.cli.session import open_session
-    from scelmo_desktop.core.data.io import read_data
-    from scelmo_desktop.core.embedding.tables import resolve_table
+    from scelmo_desktop.core.workflows.data import read_data
     from scelmo_desktop.core.workflows.embed import embed
+    from scelmo_desktop.core.workflows.storage import resolve_table
 
     if args.dask:
         return _embed_with_dask(args)
@@ -193,9 +192,8 @@ def _print_embedding(coverage: dict, files: dict, what: str) -> None:
 
 def _embed_with_dask(args) -> int:
     from scelmo_desktop.cli.session import TqdmProgress
-    from scelmo_desktop.core.embedding.dask_embedding import dask_client
-    from scelmo_desktop.core.embedding.tables import resolve_table
     from scelmo_desktop.core.workflows.embed import embed_out_of_memory
+    from scelmo_desktop.core.workflows.storage import dask_client, resolve_table
 
     if not args.gene_table:
         raise ScelmoError(
@@ -230,11 +228,11 @@ def _cmd_annotate(args) -> int:
     import pandas as pd
 
     from scelmo_desktop.cli.session import open_session
-    from scelmo_desktop.core.data.io import read_data
-    from scelmo_desktop.core.embedding.tables import resolve_table
     from scelmo_desktop.core.workflows.annotation import run_annotation
     from scelmo_desktop.core.workflows.annotation_files import write_annotation_files
     from scelmo_desktop.core.workflows.annotation_inputs import needs_embedder, split_by_column
+    from scelmo_desktop.core.workflows.data import read_data
+    from scelmo_desktop.core.workflows.storage import resolve_table
 
     if args.adaptor and args.method != "adaptor":
         raise ScelmoError("--adaptor FILE reuses a saved adaptor: use it with --mode adaptor.")
@@ -284,8 +282,8 @@ def _cmd_annotate(args) -> int:
 
 
 def _cmd_cluster(args) -> int:
-    from scelmo_desktop.core.data.io import read_data
     from scelmo_desktop.core.workflows.cluster import cluster
+    from scelmo_desktop.core.workflows.data import read_data
 
     adata = read_data(args.data)
     if args.use_rep not in adata.obsm:
@@ -302,9 +300,9 @@ def _cmd_cluster(args) -> int:
 
 def _cmd_run(args, *, adata=None, data_name: str | None = None) -> int:
     from scelmo_desktop.cli.session import open_session, print_metrics, print_run_summary
-    from scelmo_desktop.core.data.io import read_data
-    from scelmo_desktop.core.embedding.tables import resolve_table
+    from scelmo_desktop.core.workflows.data import read_data
     from scelmo_desktop.core.workflows.pipeline import run_pipeline
+    from scelmo_desktop.core.workflows.storage import resolve_table
 
     started = time.perf_counter()
     if adata is None:
@@ -322,7 +320,7 @@ def _cmd_run(args, *, adata=None, data_name: str | None = None) -> int:
 
 
 def _cmd_demo(args) -> int:
-    from scelmo_desktop.core.data.demo import DEMO_LABELS, DEMO_LAYER, DEMO_NAME, load_demo
+    from scelmo_desktop.core.workflows.data import DEMO_LABELS, DEMO_LAYER, DEMO_NAME, load_demo
 
     args.label_key = DEMO_LABELS
     if args.layer == "auto":
@@ -331,7 +329,7 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_audit(args) -> int:
-    from scelmo_desktop.core._infra.audit import audit_path, read_entries
+    from scelmo_desktop.core.workflows.environment import audit_path, read_entries
 
     entries = read_entries(args.tail)
     if args.json:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from scelmo_desktop.cli.commands import COMMANDS
 from scelmo_desktop.cli.parser import build_parser
-from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core.settings import declared
+from scelmo_desktop.core.workflows.environment import ScelmoError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,7 +76,7 @@ READ_ONLY = {"audit", "models", "tables"}  # listing commands change nothing and
 
 def _audit(args, status: str, message: str) -> None:
     from scelmo_desktop.cli.session import audit_models
-    from scelmo_desktop.core._infra import audit
+    from scelmo_desktop.core.workflows.environment import audit
 
     if args.command in READ_ONLY and getattr(args, "action", "list") == "list":
         return

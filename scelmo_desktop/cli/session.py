@@ -11,7 +11,7 @@ from scelmo_desktop.app.session import ModelSession, open_store
 from scelmo_desktop.cli.options import model_settings, pipeline_settings
 from scelmo_desktop.core.protocols import LLMSource
 from scelmo_desktop.core.settings import ModelSettings, PipelineSettings
-from scelmo_desktop.core.text.store import Store
+from scelmo_desktop.core.workflows.storage import Store
 
 
 class TqdmProgress:

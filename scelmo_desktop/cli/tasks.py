@@ -68,7 +68,7 @@ def _print_genes(record: dict) -> None:
 def _task_command(args, *, check, run, shown, digits: int) -> int:
     """Read the data, check its columns before any model work, run the workflow into ``--out``, print."""
     from scelmo_desktop.cli.session import open_session
-    from scelmo_desktop.core.data.io import read_data
+    from scelmo_desktop.core.workflows.data import read_data
 
     started = time.perf_counter()
     adata = read_data(args.data)
@@ -82,7 +82,7 @@ def _task_command(args, *, check, run, shown, digits: int) -> int:
 
 
 def cmd_integrate(args) -> int:
-    from scelmo_desktop.core.tasks.integration import check_columns
+    from scelmo_desktop.core.workflows.data import check_batch_columns as check_columns
     from scelmo_desktop.core.workflows.integration import integrate
 
     return _task_command(
@@ -95,7 +95,7 @@ def cmd_integrate(args) -> int:
 
 
 def cmd_treatment(args) -> int:
-    from scelmo_desktop.core.data.io import require_obs_column
+    from scelmo_desktop.core.workflows.data import require_obs_column
     from scelmo_desktop.core.workflows.treatment import treat
 
     candidates = [g.strip() for g in args.candidates.split(",") if g.strip()] if args.candidates else None
@@ -111,7 +111,7 @@ def cmd_treatment(args) -> int:
 
 
 def cmd_perturb(args) -> int:
-    from scelmo_desktop.core.data.io import require_obs_column
+    from scelmo_desktop.core.workflows.data import require_obs_column
     from scelmo_desktop.core.workflows.perturbation import perturb
 
     return _task_command(
@@ -124,9 +124,7 @@ def cmd_perturb(args) -> int:
 
 
 def cmd_simulate(args) -> int:
-    from scelmo_desktop.core.data import simulate
-    from scelmo_desktop.core.data.demo import DEMO_LABELS, DEMO_LAYER, load_demo
-    from scelmo_desktop.core.data.io import write_h5ad
+    from scelmo_desktop.core.workflows.data import DEMO_LABELS, DEMO_LAYER, load_demo, simulate, write_h5ad
 
     adata = load_demo()
     if args.command == "simulate-batches":
@@ -149,8 +147,8 @@ def cmd_simulate(args) -> int:
 
 def _simulate_perturbseq(args, adata):
     from scelmo_desktop.cli.session import open_session
-    from scelmo_desktop.core.data.demo import DEMO_LAYER
     from scelmo_desktop.core.settings import PipelineSettings
+    from scelmo_desktop.core.workflows.data import DEMO_LAYER
     from scelmo_desktop.core.workflows.perturbation import perturbseq_example
 
     with open_session(args, need_embedder=True) as session:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 def setup_logging() -> Path:
     """Log to a rotating file in the user data folder (Help ▸ Open log folder)."""
-    from scelmo_desktop.core._infra.paths import user_data_dir
+    from scelmo_desktop.core.workflows.environment import user_data_dir
 
     folder = user_data_dir() / "logs"
     folder.mkdir(parents=True, exist_ok=True)
@@ -38,7 +38,7 @@ def install_error_hook(window) -> None:
     a traceback on a console the user never sees."""
     import traceback
 
-    from scelmo_desktop.core._infra.errors import ScelmoError
+    from scelmo_desktop.core.workflows.environment import ScelmoError
     from scelmo_desktop.gui.widgets import show_error
 
     log = logging.getLogger("scelmo_desktop.gui")

@@ -16,8 +16,7 @@ import traceback
 
 from PySide6.QtCore import QObject, Signal
 
-from scelmo_desktop.core._infra.errors import ScelmoError
-from scelmo_desktop.core._infra.jobs import Cancelled
+from scelmo_desktop.core.workflows.environment import Cancelled, ScelmoError
 
 log = logging.getLogger("scelmo_desktop.jobs")
 

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from scelmo_desktop.app.session import ModelSession
-from scelmo_desktop.core._infra.errors import ScelmoError
+from scelmo_desktop.core.workflows.environment import ScelmoError
 from scelmo_desktop.gui.jobs import Job
 from scelmo_desktop.gui.panels.annotation import AnnotationPanel
 from scelmo_desktop.gui.panels.clustering import ClusteringPanel
@@ -194,7 +194,7 @@ class MainWindow(QMainWindow):
             self.show_message(f"Saved {saved}.")
 
     def _export_h5ad(self) -> None:
-        from scelmo_desktop.core.data.io import write_h5ad
+        from scelmo_desktop.core.workflows.data import write_h5ad
 
         if self.project.adata is None:
             return
@@ -219,7 +219,7 @@ class MainWindow(QMainWindow):
             self.recent_menu.addAction(action)
 
     def _open_logs(self) -> None:
-        from scelmo_desktop.core._infra.paths import user_data_dir
+        from scelmo_desktop.core.workflows.environment import user_data_dir
 
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(user_data_dir() / "logs")))
 
@@ -250,7 +250,7 @@ class MainWindow(QMainWindow):
         return job
 
     def _audit(self, name: str, outcome: dict) -> None:
-        from scelmo_desktop.core._infra import audit
+        from scelmo_desktop.core.workflows.environment import audit
 
         source = self.project.settings.data_path
         inputs = [source] if source and Path(source).exists() else []

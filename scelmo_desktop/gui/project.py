@@ -11,9 +11,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scelmo_desktop.core._infra.errors import ScelmoError
-from scelmo_desktop.core.data.demo import DEMO_SOURCE
 from scelmo_desktop.core.settings import ANALYSIS, MODELS, SETTINGS, ModelSettings, PipelineSettings
+from scelmo_desktop.core.workflows.data import DEMO_SOURCE
+from scelmo_desktop.core.workflows.environment import ScelmoError
 
 PROJECT_SUFFIX = ".scelmo.json"
 PROJECT_VERSION = 2  # 1: one flat settings dict with the app's own names (still opened)
@@ -105,13 +105,13 @@ class Project:
     def open_data(self, source: str) -> None:
         """Load a data file (or the shipped demo) and forget results that belonged to the previous data."""
         if source == DEMO_SOURCE:
-            from scelmo_desktop.core.data.demo import DEMO_LABELS, DEMO_LAYER, load_demo
+            from scelmo_desktop.core.workflows.data import DEMO_LABELS, DEMO_LAYER, load_demo
 
             adata = load_demo()
             self.settings.layer, self.settings.label_key = DEMO_LAYER, DEMO_LABELS
             name = "pbmc68k_reduced (shipped demo)"
         else:
-            from scelmo_desktop.core.data.io import read_data
+            from scelmo_desktop.core.workflows.data import read_data
 
             adata = read_data(source)
             name = Path(source).name
@@ -134,7 +134,7 @@ class Project:
         }
 
     def expression(self):
-        from scelmo_desktop.core.data.io import select_expression
+        from scelmo_desktop.core.workflows.data import select_expression
 
         self.require_data()
         return select_expression(self.adata, self.settings.layer, input_kind=self.settings.input_kind)
@@ -157,7 +157,7 @@ class Project:
 
     # ---- persistence --------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
-        from scelmo_desktop.core._infra.atomic import write_text_atomic
+        from scelmo_desktop.core.workflows.environment import write_text_atomic
 
         path = Path(path)
         if not path.name.endswith(PROJECT_SUFFIX):

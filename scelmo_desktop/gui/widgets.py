@@ -90,7 +90,7 @@ class FrameView(QTableView):
     def export_csv(self, parent: QWidget, suggested: str = "table.csv") -> None:
         path, _ = QFileDialog.getSaveFileName(parent, "Export table", suggested, "CSV (*.csv)")
         if path:
-            from scelmo_desktop.core._infra.atomic import write_text_atomic
+            from scelmo_desktop.core.workflows.environment import write_text_atomic
 
             write_text_atomic(Path(path), self.model_.frame.to_csv(index=False))
 
@@ -133,7 +133,7 @@ class FigureView(QWidget):
     def _export(self) -> None:
         target, _ = QFileDialog.getSaveFileName(self, "Export figure", self.path.name, "PNG (*.png)")
         if target:
-            from scelmo_desktop.core._infra.atomic import write_bytes_atomic
+            from scelmo_desktop.core.workflows.environment import write_bytes_atomic
 
             write_bytes_atomic(Path(target), self.path.read_bytes())
 

@@ -64,8 +64,8 @@ class ScelmoWidget(QWidget):
     def work(self):
         """Generator for ``thread_worker``: yields progress text, returns the embedded AnnData."""
         from scelmo_desktop.app.session import ModelSession, ModelSettings, open_store
-        from scelmo_desktop.core.data.io import read_data
         from scelmo_desktop.core.settings import PipelineSettings
+        from scelmo_desktop.core.workflows.data import read_data
         from scelmo_desktop.core.workflows.pipeline import run_pipeline
 
         adata = read_data(self.path)

@@ -75,10 +75,10 @@ class AnnotationPanel(TaskPanel):
         fill_obs_combo(self.split_column, adata)
 
     def make_work(self):
-        from scelmo_desktop.core.data.io import read_data
         from scelmo_desktop.core.workflows.annotation import run_annotation
         from scelmo_desktop.core.workflows.annotation_files import write_annotation_files
         from scelmo_desktop.core.workflows.annotation_inputs import split_by_column, stratified_split
+        from scelmo_desktop.core.workflows.data import read_data
 
         project = self.project
         project.require_data()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton
 
-from scelmo_desktop.core.data.input_kind import CHOICES as INPUT_CHOICES
+from scelmo_desktop.core.workflows.data import INPUT_KIND_CHOICES as INPUT_CHOICES
 from scelmo_desktop.gui.panels.base import Panel, combo_value, fill_obs_combo
 from scelmo_desktop.gui.project import DEMO_SOURCE
 from scelmo_desktop.gui.widgets import FrameView
@@ -110,9 +110,9 @@ class DataPanel(Panel):
 
     def _show_detected(self) -> None:
         """What the chosen matrix holds and what will be done with it, before anything runs."""
-        from scelmo_desktop.core._infra.errors import ScelmoError
-        from scelmo_desktop.core.data.input_kind import DESCRIPTIONS, detect_input_kind, effective_kind, preparation_for
-        from scelmo_desktop.core.data.io import chosen_matrix
+        from scelmo_desktop.core.workflows.data import INPUT_KIND_DESCRIPTIONS as DESCRIPTIONS
+        from scelmo_desktop.core.workflows.data import chosen_matrix, detect_input_kind, effective_kind, preparation_for
+        from scelmo_desktop.core.workflows.environment import ScelmoError
 
         if self.project.adata is None:
             return

@@ -189,7 +189,7 @@ class DescriptionsPanel(Panel):
             self.run_describe(genes)
 
     def _export_pack(self) -> None:
-        from scelmo_desktop.core.text.packs import export_pack
+        from scelmo_desktop.core.workflows.storage import export_pack
 
         path, _ = QFileDialog.getSaveFileName(
             self, "Export descriptions pack", "descriptions.scelmo-pack.zip", "scELMo pack (*.zip)"
@@ -201,7 +201,7 @@ class DescriptionsPanel(Panel):
 
     def _import_pack(self) -> None:
         from scelmo_desktop.backends import registry
-        from scelmo_desktop.core.text.packs import import_pack
+        from scelmo_desktop.core.workflows.storage import import_pack
 
         path, _ = QFileDialog.getOpenFileName(self, "Import descriptions pack", "", "scELMo pack (*.zip)")
         if path:

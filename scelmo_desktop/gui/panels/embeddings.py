@@ -34,7 +34,7 @@ class EmbeddingsPanel(Panel):
         self.refresh()
 
     def refresh(self) -> None:
-        from scelmo_desktop.core.embedding.tables import list_tables
+        from scelmo_desktop.core.workflows.storage import list_tables
 
         current = self.source.currentText()
         self.source.clear()
@@ -44,8 +44,8 @@ class EmbeddingsPanel(Panel):
             self.source.setCurrentText(current)
 
     def run_embed(self) -> None:
-        from scelmo_desktop.core.embedding.tables import resolve_table
         from scelmo_desktop.core.workflows.embed import embed
+        from scelmo_desktop.core.workflows.storage import resolve_table
 
         project = self.project
         project.require_data()

@@ -62,8 +62,8 @@ class FineTuningPanel(TaskPanel):
             splitter.replaceWidget(1, self.curves)
 
     def make_work(self):
-        from scelmo_desktop.core.data.io import label_values
         from scelmo_desktop.core.workflows.adaptor_annotation import fit_adaptor
+        from scelmo_desktop.core.workflows.data import label_values
 
         project = self.project
         project.require_data()

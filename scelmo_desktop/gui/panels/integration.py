@@ -37,7 +37,7 @@ class IntegrationPanel(TaskPanel):
         row.addWidget(self.example_button)
 
     def use_example(self) -> None:
-        from scelmo_desktop.core.data.simulate import simulate_batches
+        from scelmo_desktop.core.workflows.data import simulate_batches
 
         project = self.project
         project.require_data()
@@ -59,7 +59,7 @@ class IntegrationPanel(TaskPanel):
             fill_obs_combo(self.label, self.project.adata, prefer=self.project.settings.label_key)
 
     def make_work(self):
-        from scelmo_desktop.core.tasks.integration import check_columns
+        from scelmo_desktop.core.workflows.data import check_batch_columns as check_columns
         from scelmo_desktop.core.workflows.integration import integrate
 
         project = self.project

@@ -29,7 +29,7 @@ class ModelsPanel(Panel):
     def __init__(self, window):
         super().__init__(window)
         from scelmo_desktop.backends import registry
-        from scelmo_desktop.core._infra.hardware import default_threads, torch_device
+        from scelmo_desktop.core.workflows.environment import default_threads, torch_device
 
         self.folder = QLabel(f"Models folder: {registry.default_models_dir()}")
         self.layout_.addWidget(self.folder)
@@ -116,8 +116,7 @@ class ModelsPanel(Panel):
             combo.blockSignals(False)
 
     def _set_server(self) -> None:
-        from scelmo_desktop.core._infra.errors import ScelmoError
-        from scelmo_desktop.core._infra.network import check_address
+        from scelmo_desktop.core.workflows.environment import ScelmoError, check_address
 
         url = self.server_url.text().strip()
         if url:

@@ -15,7 +15,7 @@ from scelmo_desktop.gui.widgets import FigureView, FrameView
 
 def results_folder(name: str) -> Path:
     """A fresh folder under the user data folder for one run's files (CSV, PNG, HTML)."""
-    from scelmo_desktop.core._infra.paths import user_data_dir
+    from scelmo_desktop.core.workflows.environment import user_data_dir
 
     folder = user_data_dir() / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
     folder.mkdir(parents=True, exist_ok=True)

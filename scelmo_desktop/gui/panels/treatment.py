@@ -46,7 +46,7 @@ class TreatmentPanel(TaskPanel):
         row.addWidget(button)
 
     def use_example(self) -> None:
-        from scelmo_desktop.core.data.simulate import simulate_condition
+        from scelmo_desktop.core.workflows.data import simulate_condition
 
         project = self.project
         project.require_data()
