@@ -58,9 +58,9 @@ class ClusteringPanel(Panel):
                 project.adata, expression, project.alignment, settings=settings, progress=progress, cancel=cancel
             )
 
-        self.window_.run_job("cluster", work, self._clustered)
+        self.window_.run_job("cluster", work, self.show_clustering)
 
-    def _clustered(self, metrics) -> None:
+    def show_clustering(self, metrics) -> None:
         project = self.project
         project.cluster_metrics = metrics
         self.metrics.set_frame(metrics.drop(columns=["embedding"], errors="ignore"))

@@ -77,12 +77,12 @@ class DataPanel(Panel):
         def done(result):
             paths = result.files
             if result.described is not None and result.described.texts:
-                self.window_.panels["Descriptions"]._described(result.described)  # the texts, in their panel
+                self.window_.panels["Descriptions"].show_descriptions(result.described)  # the texts, in their panel
             project.table, project.alignment = result.table, result.alignment
             project.coverage, project.cluster_metrics = result.record.get("coverage", {}), result.metrics
             project.results["pipeline"] = {"report": str(paths["report"])}
             clustering = self.window_.panels["Clustering"]
-            clustering._clustered(result.metrics)
+            clustering.show_clustering(result.metrics)
             self.window_.show_panel("Clustering")
             self.window_.show_message(f"Pipeline finished; report: {paths['report']}")
 

@@ -92,9 +92,9 @@ class DescriptionsPanel(Panel):
                 del resources["embedder"]
                 return describe(project.adata, genes=genes or None, **resources).genes
 
-        self.window_.run_job("describe genes", work, self._described)
+        self.window_.run_job("describe genes", work, self.show_descriptions)
 
-    def _described(self, result) -> None:
+    def show_descriptions(self, result) -> None:
         project = self.project
         if project.described is not None and set(result.texts) < set(project.described.texts):
             project.described.texts.update(result.texts)  # re-described a few: merge into the full set
