@@ -22,20 +22,21 @@ SUPPORTED = ".h5ad (AnnData), .h5 (10x Genomics), .csv (cells x genes) or a 10x 
 
 
 def read_data(path: str | os.PathLike):
-    """Read a single-cell data file into AnnData, with a clear error for anything unreadable."""
+    """Read a single-cell data file into AnnData, with a clear error for anything unreadable.
+
+    Cell Ranger output (.h5 v3/v2, matrix folders) goes through :func:`cellranger.read_cellranger`: gene expression
+    only, Ensembl ids in ``var['gene_ids']``, unique display names; no cell calling (that is
+    :func:`scelmo_desktop.core.workflows.intake.open_data`). .h5ad and .csv are read as they are."""
     import anndata as ad
     import scanpy as sc
+
+    from scelmo_desktop.core.data.cellranger import hdf5_layout, read_cellranger
 
     path = Path(path)
     if not path.exists():
         raise ScelmoError(f"Data file not found: {path}. Check the path (expected {SUPPORTED}).")
-    if path.is_dir():
-        if not any((path / name).exists() for name in ("matrix.mtx", "matrix.mtx.gz")):
-            raise ScelmoError(
-                f"{path} is a folder without matrix.mtx(.gz); give a 10x matrix folder or a file ({SUPPORTED})."
-            )
-        _check_mtx_header(path)
-        return _checked(path, _guarded(path, lambda: sc.read_10x_mtx(path)))
+    if path.is_dir():  # a Cell Ranger matrix folder (v3 or v2): gene expression only, display names unique
+        return _checked(path, _guarded(path, lambda: read_cellranger(path).adata))
     suffix = path.suffix.lower()
     if suffix in (".h5ad", ".h5"):
         with open(path, "rb") as handle:
@@ -45,10 +46,10 @@ def read_data(path: str | os.PathLike):
                 f"{path} is not an HDF5 file (it does not start with the HDF5 signature), so it is not a valid "
                 f"{suffix} file. Re-export it from scanpy/Seurat with write_h5ad, or check that the download completed."
             )
-        if suffix == ".h5ad":
-            _check_h5ad_shape(path)
-        reader = ad.read_h5ad if suffix == ".h5ad" else sc.read_10x_h5
-        adata = _guarded(path, lambda: reader(path))
+        if suffix == ".h5" and hdf5_layout(path) != "anndata":  # Cell Ranger v3 or v2 (anything else is refused)
+            return _checked(path, _guarded(path, lambda: read_cellranger(path).adata))
+        _check_h5ad_shape(path)
+        adata = _guarded(path, lambda: ad.read_h5ad(path))
     elif suffix == ".csv":
         adata = _guarded(path, lambda: sc.read_csv(path))
     else:
@@ -97,28 +98,6 @@ def _check_h5ad_shape(path: Path) -> None:
         raise ScelmoError(
             f"{path} declares a matrix of {shape[0]} x {shape[1]}, beyond what any file holds; "
             "the file is corrupt. Re-export it."
-        )
-
-
-def _check_mtx_header(folder: Path) -> None:
-    import gzip
-
-    name = "matrix.mtx" if (folder / "matrix.mtx").exists() else "matrix.mtx.gz"
-    opener = gzip.open if name.endswith(".gz") else open
-    try:
-        with opener(folder / name, "rt") as handle:
-            line = handle.readline()
-            while line.startswith("%"):
-                line = handle.readline()
-            rows, cols, entries = (int(v) for v in line.split()[:3])
-    except (OSError, ValueError, EOFError) as exc:
-        raise ScelmoError(
-            f"{folder / name} has no readable 'rows columns entries' header; the file is corrupt ({exc})."
-        ) from exc
-    if max(rows, cols, entries) > MAX_DIMENSION or rows <= 0 or cols <= 0:
-        raise ScelmoError(
-            f"{folder / name} declares {rows} x {cols} with {entries} entries, which no real "
-            "matrix has; the file is corrupt. Re-export it."
         )
 
 
