@@ -299,18 +299,20 @@ def _cmd_cluster(args) -> int:
 
 
 def _cmd_run(args, *, adata=None, data_name: str | None = None) -> int:
-    from scelmo_desktop.cli.session import open_session, print_metrics, print_run_summary
-    from scelmo_desktop.core.workflows.data import read_data
+    from scelmo_desktop.cli.session import open_paths, open_session, print_metrics, print_run_summary
     from scelmo_desktop.core.workflows.pipeline import run_pipeline
     from scelmo_desktop.core.workflows.storage import resolve_table
 
     started = time.perf_counter()
+    intake = None
     if adata is None:
-        adata = read_data(args.data)
-        data_name = str(args.data)
+        intake = open_paths(args)
+        adata, data_name = intake.adata, ", ".join(map(str, args.data))
     table = resolve_table(args.gene_table) if args.gene_table else None
     with open_session(args, need_embedder=table is None) as session:
         result = run_pipeline(adata, data_name=data_name, table=table, out=args.out, **session.resources(args))
+    if intake is not None:
+        intake.write_barcode_rank_plots(args.out)
     print_run_summary(result.record)
     print_metrics(result.metrics)
     print(f"report: {result.files['report']}")

@@ -58,7 +58,7 @@ def _with_flags(message: str) -> str:
 
 def _naming_the_file(args, message: str) -> str:
     """Errors about a data file's contents (a layer, NaNs, a column) name the file when they do not already."""
-    files = [Path(v) for k in ("data", "data_option", "query") if (v := getattr(args, k, None))]
+    files = [Path(v) for k in ("data", "data_option", "query") for v in _as_list(getattr(args, k, None)) if v]
     if (
         files
         and not any(f.name in message for f in files)
@@ -71,6 +71,11 @@ def _naming_the_file(args, message: str) -> str:
     return message
 
 
+def _as_list(value) -> list:
+    """An argument that may hold one path or several (``scelmo run A.h5 B.h5``)."""
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
 READ_ONLY = {"audit", "models", "tables"}  # listing commands change nothing and are not audited
 
 
@@ -80,7 +85,9 @@ def _audit(args, status: str, message: str) -> None:
 
     if args.command in READ_ONLY and getattr(args, "action", "list") == "list":
         return
-    inputs = [v for k in ("data", "data_option", "query", "reference", "file") if (v := getattr(args, k, None))]
+    inputs = [
+        v for k in ("data", "data_option", "query", "reference", "file") for v in _as_list(getattr(args, k, None)) if v
+    ]
     inputs += list(getattr(args, "knowledge_files", []) or [])
     inputs += [args.adaptor] if getattr(args, "adaptor", None) else []
     outputs = [v for k in ("out", "save_adaptor") if (v := getattr(args, k, None))]

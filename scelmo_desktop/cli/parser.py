@@ -22,6 +22,21 @@ def _positive(value: str) -> int:
     return number
 
 
+def _add_data_paths(parser: argparse.ArgumentParser) -> None:
+    """One or several data paths (Cell Ranger .h5 or matrix folders, .h5ad, .csv): several become samples."""
+    parser.add_argument(
+        "data",
+        type=Path,
+        nargs="+",
+        help="data file(s) or Cell Ranger matrix folder(s); several are joined as samples (obs['sample'])",
+    )
+    parser.add_argument(
+        "--sample-names",
+        metavar="A,B,…",
+        help="comma-separated names, one per data path (default: from each file or folder name)",
+    )
+
+
 def _add_model_options(parser: argparse.ArgumentParser, task: str) -> None:
     add_settings(parser, task, scope=MODELS)
     parser.add_argument("--store", type=Path, help="description store (SQLite); default: in the user data folder")
@@ -144,12 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(clus, "cluster")
 
     for name, text in (
-        ("run", "the whole pipeline on your file"),
+        ("run", "the whole pipeline on your file, or on several samples at once (one Cell Ranger run each)"),
         ("demo", "the whole pipeline on the shipped pbmc68k_reduced data"),
     ):
         command = sub.add_parser(name, help=text)
         if name == "run":
-            command.add_argument("data", type=Path)
+            _add_data_paths(command)
         command.add_argument(
             "--out",
             type=Path,

@@ -145,3 +145,22 @@ def print_run_summary(record: dict) -> None:
             f"coverage: {coverage['n_matched']} of {coverage['n_genes']} genes have an embedding "
             f"({100 * coverage.get('fraction_expression_covered', 0):.1f}% of expression)"
         )
+
+
+def open_paths(args):
+    """A command's data paths opened as one AnnData (several are joined as samples; unfiltered Cell Ranger
+    matrices get their cells called), with one printed line per sample saying what was opened and done."""
+    from scelmo_desktop.core.workflows.intake import open_data
+
+    names = [n.strip() for n in args.sample_names.split(",")] if getattr(args, "sample_names", None) else None
+    intake = open_data(
+        args.data,
+        sample_names=names,
+        genome=args.genome,
+        cell_calling=args.cell_calling,
+        umi_threshold=args.umi_threshold,
+        expected_cells=args.expected_cells,
+    )
+    for line in intake.summary_lines():
+        print(line)
+    return intake

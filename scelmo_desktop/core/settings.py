@@ -22,6 +22,7 @@ ANALYSIS, MODELS = "analysis", "models"  # the two value objects a setting lives
 DATA_TASKS = ("describe", "embed", "run", "demo", "annotate", "integrate", "treatment", "perturb")
 MODEL_TASKS = (*DATA_TASKS, "simulate-perturbseq")  # which tasks open models
 CLUSTER_TASKS = ("run", "demo", "cluster")
+INTAKE_TASKS = ("run", "qc")  # the tasks that open Cell Ranger output and several samples
 # the parallel setting's "auto": sequences decoded together in process (benchmarks/bench_llm_batch.py: the
 # curve's knee), and concurrent requests to a server
 DEFAULT_LLM_BATCH, DEFAULT_SERVER_PARALLEL = 8, 4
@@ -154,6 +155,43 @@ _declare(
     tasks=("run", "cluster", "annotate"),
     label="Cell-type label column",
     gui=False,
+)
+# ---- analysis: intake (Cell Ranger output, several samples) ----------------------------------------------------
+_declare(
+    "genome",
+    None,
+    "with several genomes in one Cell Ranger file (a barnyard run), the one to analyse",
+    tasks=INTAKE_TASKS,
+    gui=False,
+)
+_declare(
+    "cell_calling",
+    "auto",
+    "call cells from the barcode ranks: auto: in Cell Ranger output that looks unfiltered (raw_feature_bc_matrix); "
+    "on: in every sample; off: keep every barcode",
+    choices=("auto", "on", "off"),
+    tasks=INTAKE_TASKS,
+    label="Cell calling",
+)
+_declare(
+    "umi_threshold",
+    None,
+    "cell calling: keep barcodes with at least this many UMIs instead of the called threshold",
+    type=int,
+    minimum=1,
+    none_word="auto",
+    tasks=INTAKE_TASKS,
+    label="Cell-calling UMI threshold",
+)
+_declare(
+    "expected_cells",
+    None,
+    "cell calling: about how many cells were loaded (the rule's N); auto: estimated from the barcode ranks",
+    type=int,
+    minimum=1,
+    none_word="auto",
+    tasks=INTAKE_TASKS,
+    label="Expected cells",
 )
 # ---- analysis: gene set and descriptions ----------------------------------------------------------------------
 _declare(
@@ -407,6 +445,55 @@ _declare(
     maximum=0.9,
     tasks=("perturb",),
     label="Held-out share",
+)
+# ---- analysis: quality control -------------------------------------------------------------------------------
+_declare(
+    "qc",
+    "auto",
+    "quality control before anything else: auto: scanpy's QC metrics, Scrublet doublets and suggested "
+    "thresholds per sample, then the filter; off: every cell is kept as it is",
+    choices=("auto", "off"),
+    tasks=("run", "qc"),
+    label="Quality control",
+)
+_declare(
+    "qc_nmads",
+    5.0,
+    "suggested bounds on total counts and genes per cell: this many MADs around each sample's median "
+    "(of the log values)",
+    type=float,
+    minimum=1.0,
+    maximum=50.0,
+    tasks=("run", "qc"),
+    label="QC bounds (MADs)",
+)
+_declare(
+    "max_pct_mt",
+    None,
+    "the most % mitochondrial counts a cell may have; auto: per sample, the median plus 3 MADs, never below 5",
+    type=float,
+    minimum=0.0,
+    maximum=100.0,
+    none_word="auto",
+    tasks=("run", "qc"),
+    label="Max % mitochondrial",
+)
+_declare(
+    "min_genes",
+    0,
+    "the fewest genes a cell may have, on top of the suggested bound (0: the bound alone)",
+    type=int,
+    minimum=0,
+    tasks=("run", "qc"),
+    label="Min genes per cell",
+)
+_declare(
+    "remove_doublets",
+    True,
+    "remove the cells Scrublet calls doublets (scored per sample)",
+    type=bool,
+    tasks=("run", "qc"),
+    label="Remove doublets",
 )
 # ---- models ---------------------------------------------------------------------------------------------------
 _declare(
