@@ -4,14 +4,15 @@ The Python face works the scanpy way::
 
     import scelmo_desktop as scelmo
     adata = scelmo.io.read("filtered_feature_bc_matrix.h5")
+    scelmo.pp.qc(adata, sample_key="sample")
     scelmo.tl.embed_cells(adata, models=scelmo.models.load(mode="facts"), key_added="X_scelmo")
     scelmo.tl.cluster(adata, use_rep="X_scelmo")
     scelmo.pl.umap(adata)
 
 Layers: ``core`` (pure computation and the workflows every door calls; no Qt, no backend), ``backends``
 (llama.cpp, an OpenAI-compatible server, sentence-transformers), ``app`` (opening models for any door), and
-the doors: this face (``tl``, ``pl``, ``io``, ``models``), the CLI, the desktop app (``gui``) and the napari
-plugin. ``pyproject.toml`` holds the import contracts that keep them apart.
+the doors: this face (``pp``, ``tl``, ``pl``, ``io``, ``models``), the CLI, the desktop app (``gui``) and the
+napari plugin. ``pyproject.toml`` holds the import contracts that keep them apart.
 """
 
 from scelmo_desktop._offline import enforce_offline
@@ -20,7 +21,7 @@ enforce_offline()
 
 __version__ = "0.1.0"
 
-_FACE = ("tl", "pl", "io", "models")
+_FACE = ("pp", "tl", "pl", "io", "models")
 
 
 def __getattr__(name: str):

@@ -29,14 +29,18 @@ from scelmo_desktop.core.workflows.environment import no_progress
 __all__ = ["annotate", "cluster", "describe_genes", "embed_cells", "integrate", "perturb", "treat"]
 
 
-def _takes_settings(task: str):
-    """The declared analysis settings of ``task`` become keyword-only arguments of the function, with their
-    declared defaults in its signature and docstring; the values arrive checked, in ``options``."""
+def _takes_settings(task: str, *, exclude: tuple[str, ...] = ()):
+    """The declared analysis settings of ``task`` (but ``exclude``) become keyword-only arguments of the function,
+    with their declared defaults in its signature and docstring; the values arrive checked, in ``options``."""
 
     def decorate(func):
         signature = inspect.signature(func)
         own = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
-        settings = [s for s in declared(scope=ANALYSIS, task=task) if s.name not in signature.parameters]
+        settings = [
+            s
+            for s in declared(scope=ANALYSIS, task=task)
+            if s.name not in signature.parameters and s.name not in exclude
+        ]
         extra = [
             inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=s.default_for(task)) for s in settings
         ]

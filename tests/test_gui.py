@@ -218,7 +218,7 @@ def test_descriptions_from_a_loopback_server(qtbot, window, llm_info):
     models = window.panels["Models"]
     models.server_url.setText("http://8.8.8.8:8080/v1")
     models.server_url.editingFinished.emit()
-    assert window.project.settings.llm_server == "" and "public address" in models.status.text()
+    assert window.project.settings.server_url is None and "public address" in models.status.text()
     port = free_port()
     server = start_llama_server(llm_info.path, port, alias="site-gemma")
     try:
@@ -226,8 +226,8 @@ def test_descriptions_from_a_loopback_server(qtbot, window, llm_info):
         models.server_url.editingFinished.emit()
         models.server_model.setText("site-gemma")
         models.server_model.editingFinished.emit()
-        models.llm_batch.setValue(2)
-        assert window.project.settings.llm_server.endswith(f":{port}/v1")
+        models.settings_form.editor("parallel").editor.setValue(2)
+        assert window.project.settings.server_url.endswith(f":{port}/v1") and window.project.settings.parallel == 2
         window.open_data(DEMO_SOURCE)
         descriptions = window.panels["Descriptions"]
         descriptions.mode.setCurrentText("llm")

@@ -321,6 +321,20 @@ def _cmd_run(args, *, adata=None, data_name: str | None = None) -> int:
     return 0
 
 
+def _cmd_qc(args) -> int:
+    from scelmo_desktop.cli.options import pipeline_settings
+    from scelmo_desktop.cli.session import open_paths, print_qc
+    from scelmo_desktop.core.workflows.qc import run_qc
+
+    intake = open_paths(args)
+    outcome = run_qc(intake.adata, settings=pipeline_settings(args, mode="facts"), out=args.out)
+    intake.write_barcode_rank_plots(args.out)
+    print_qc(outcome.record)
+    print(f"QC table: {outcome.files['qc_table']}  report: {outcome.files['report']}")
+    print(f"wrote {args.out}")
+    return 0
+
+
 def _cmd_demo(args) -> int:
     from scelmo_desktop.core.workflows.data import DEMO_LABELS, DEMO_LAYER, DEMO_NAME, load_demo
 
@@ -361,6 +375,7 @@ COMMANDS = {
     "embed": _cmd_embed,
     "cluster": _cmd_cluster,
     "run": _cmd_run,
+    "qc": _cmd_qc,
     "demo": _cmd_demo,
     **cli_tasks.COMMANDS,
 }

@@ -21,6 +21,13 @@ def _parser_for(setting: Setting):
     return parse
 
 
+def _argparse_safe(setting: Setting) -> Setting:
+    """argparse formats help with %: a declared help may say '% mitochondrial'."""
+    from dataclasses import replace
+
+    return replace(setting, help=setting.help.replace("%", "%%"))
+
+
 def _with_default(setting: Setting, task: str | None) -> str:
     value = setting.default_for(task)
     if value is None and setting.none_word is None:
@@ -30,6 +37,7 @@ def _with_default(setting: Setting, task: str | None) -> str:
 
 def add_setting(parser, setting: Setting, task: str | None) -> None:
     """One declared setting as a flag of ``parser`` (a subcommand, or a group of it)."""
+    setting = _argparse_safe(setting)
     flag, dest = setting.flag_for(task), setting.name
     default = setting.default_for(task)
     if setting.type is bool:

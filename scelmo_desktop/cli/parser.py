@@ -158,6 +158,15 @@ def build_parser() -> argparse.ArgumentParser:
     clus.add_argument("--use-rep", default="X_scelmo", help="obsm key to cluster (default: X_scelmo)")
     _add_data_options(clus, "cluster")
 
+    qc = sub.add_parser(
+        "qc",
+        help="quality control of Cell Ranger output or any counts file: scanpy's QC metrics, Scrublet doublets and "
+        "thresholds per sample; writes the QC table, plots, a report and the filtered .h5ad",
+    )
+    _add_data_paths(qc)
+    qc.add_argument("--out", type=Path, required=True, help="output folder")
+    _add_data_options(qc, "qc")
+
     for name, text in (
         ("run", "the whole pipeline on your file, or on several samples at once (one Cell Ranger run each)"),
         ("demo", "the whole pipeline on the shipped pbmc68k_reduced data"),

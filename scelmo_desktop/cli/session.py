@@ -112,8 +112,29 @@ def audit_models(args) -> list[dict]:
     return ModelSession().models_used(model_choice(args), embedder=hasattr(args, "embedder"))
 
 
+def print_qc(record: dict) -> None:
+    """One line per sample: the cells kept and removed, and by which rule (a cell can fail several)."""
+    if record.get("status") != "done":
+        print(f"QC: not run ({record.get('reason') or record.get('status')})")
+        return
+    for sample, row in record["per_sample"].items():
+        reasons = ", ".join(
+            f"{rule.removeprefix('removed_').replace('_', ' ')} {n}"
+            for rule, n in row.items()
+            if rule.startswith("removed_") and n
+        )
+        print(
+            f"QC {sample}: kept {row['kept']:,} of {row['cells']:,} cells"
+            + (f"; removed {row['removed']:,} ({reasons})" if row["removed"] else "")
+        )
+    for note in record.get("skipped", []) + record.get("warnings", []):
+        print(f"QC note: {note}")
+
+
 def print_run_summary(record: dict) -> None:
-    """What a run found and did: the input kind, the gene set, how its texts were made, coverage."""
+    """What a run found and did: QC, the input kind, the gene set, how its texts were made, coverage."""
+    if "qc" in record:
+        print_qc(record["qc"])
     if "input" in record:
         inp = record["input"]
         print(

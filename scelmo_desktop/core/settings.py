@@ -470,7 +470,8 @@ _declare(
 _declare(
     "max_pct_mt",
     None,
-    "the most % mitochondrial counts a cell may have; auto: per sample, the median plus 3 MADs, never below 5",
+    "the highest percentage of mitochondrial counts a cell may have; auto: per sample, the median plus 3 MADs, "
+    "never below 5",
     type=float,
     minimum=0.0,
     maximum=100.0,

@@ -40,5 +40,6 @@ def write_outputs(result, out_dir: str | Path, *, label_key: str | None = None) 
         metrics=result.metrics,
         figures=figures,
         descriptions=descriptions.head(15),
+        qc=getattr(result, "qc", None),
     )
     return paths

@@ -45,6 +45,23 @@ class PipelineResult:
     described: GeneDescriptions | None = None  # how each text was made (mode, LLM or fact sheet, flags)
     alignment: object = None  # the table's rows in the data's gene order, within the gene set
     files: dict = field(default_factory=dict)  # with ``out``: what was written (h5ad, report, CSVs, figures)
+    qc: object = None  # the QCOutcome when this run quality-controlled the cells
+
+
+def quality_control(adata, *, settings: PipelineSettings, out=None, progress=no_progress, cancel=None):
+    """The run's first step: scanpy's QC metrics, Scrublet and the per-sample thresholds, then ``adata`` is
+    filtered in place (see :func:`~scelmo_desktop.core.workflows.qc.run_qc`; with ``out``, its files go to
+    ``out/qc``). Returns the outcome, or None and why QC did not run."""
+    from scelmo_desktop.core.workflows.qc import qc_applies, run_qc
+
+    reason = qc_applies(adata, settings)
+    if reason is not None:
+        return None, reason
+    outcome = run_qc(adata, settings=settings, out=Path(out) / "qc" if out is not None else None,
+                     progress=progress, cancel=cancel)  # fmt: skip
+    if not outcome.keep.all():
+        adata._inplace_subset_obs(outcome.keep)  # scanpy's own in-place filter (sc.pp.filter_cells)
+    return outcome, ""
 
 
 def run_pipeline(
@@ -71,6 +88,8 @@ def run_pipeline(
     timings: dict[str, float] = {}
     started = time.perf_counter()
     label_values(adata, settings.label_key)  # fail on a bad label column before hours of LLM work
+    qc, qc_note = quality_control(adata, settings=settings, out=out, progress=progress, cancel=cancel)
+    timings["qc"] = time.perf_counter() - started
     expression = select_expression(adata, settings.layer, input_kind=settings.input_kind)
 
     imported = table is not None
@@ -148,8 +167,11 @@ def run_pipeline(
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
         "versions": package_versions(),
     }
-    adata.uns[UNS_KEY] = h5ad_safe(record)
+    record["qc"] = qc.record if qc is not None else {"status": "not run", "reason": qc_note}
+    earlier = {k: v for k, v in (adata.uns.get(UNS_KEY) or {}).items() if k in ("intake", "qc")}
+    adata.uns[UNS_KEY] = {**h5ad_safe(record), **earlier}  # the intake and QC records stay beside the run's
     result = PipelineResult(
+        qc=qc,
         adata=adata,
         record=record,
         metrics=metrics,

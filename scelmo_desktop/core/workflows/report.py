@@ -64,21 +64,45 @@ table.grid th{background:#f4f6f8} .kv th{width:14em;color:#555;font-weight:500}
 """
 
 
-def write_report(
-    path: Path, *, record: dict, metrics: pd.DataFrame, figures: dict[str, Path], descriptions: pd.DataFrame
-) -> Path:
-    """Write the self-contained HTML report of a pipeline run to ``path``: metrics, embedded figures, coverage,
-    provenance, descriptions and package versions; returns the path."""
-    images = "".join(
+def _images(figures: dict[str, Path]) -> str:
+    return "".join(
         f"<img alt='{html.escape(stem)}' src='data:image/png;base64,{base64.b64encode(Path(p).read_bytes()).decode()}'>"
         for stem, p in figures.items()
     )
+
+
+def _qc_section(qc) -> str:
+    """Quality control as the run did it: the table per sample and its plots (or why it did not run)."""
+    if qc is None:
+        return ""
+    figures = {k: v for k, v in qc.files.items() if k.startswith("qc_") and str(v).endswith(".png")}
+    return (
+        f"<h2>Quality control</h2><p>{qc.n_kept:,} of {len(qc.keep):,} cells kept ({html.escape(str(qc.record.get('rule', '')))}).</p>"
+        f"{_table(qc.table)}<div class='figs'>{_images(figures)}</div>"
+        + "".join(f"<p class='note'>{html.escape(n)}</p>" for n in qc.skipped)
+    )
+
+
+def write_report(
+    path: Path,
+    *,
+    record: dict,
+    metrics: pd.DataFrame,
+    figures: dict[str, Path],
+    descriptions: pd.DataFrame,
+    qc=None,
+) -> Path:
+    """Write the self-contained HTML report of a pipeline run to ``path``: quality control (``qc``: the run's
+    QCOutcome), metrics, embedded figures, coverage, provenance, descriptions and package versions; returns the
+    path."""
+    images = _images(figures)
     coverage = record.get("coverage", {})
     body = f"""<!doctype html><html><head><meta charset="utf-8"><title>scELMo report — {html.escape(record.get("data", ""))}</title>
 <style>{STYLE}</style></head><body>
 <h1>scELMo Desktop report</h1>
 <p class="note">Data: <b>{html.escape(record.get("data", ""))}</b> · created {html.escape(record.get("created_at", ""))} ·
 everything computed on this machine with local models, no network.</p>
+{_qc_section(qc)}
 <h2>Clustering metrics</h2>
 <p class="note">Leiden sweep over resolutions 0.2–2.0 on a 15-NN graph; NMI and ARI at the resolution of best NMI;
 label silhouette rescaled to (s+1)/2 (scib-metrics protocol). Baselines: PCA (scaled, 50 PCs) and a random gene
