@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 APP = Path(sys.executable).with_name("scelmo-desktop")
 PANELS = [
     "Data",
+    "QC",
     "Models",
     "Descriptions",
     "Embeddings",
@@ -25,6 +26,7 @@ PANELS = [
     "Integration",
     "Fine-tuning",
     "Treatment & perturbation",
+    "Settings",
 ]
 
 

@@ -30,6 +30,7 @@ from scelmo_desktop.gui.panels.embeddings import EmbeddingsPanel
 from scelmo_desktop.gui.panels.finetune import FineTuningPanel
 from scelmo_desktop.gui.panels.integration import IntegrationPanel
 from scelmo_desktop.gui.panels.models import ModelsPanel
+from scelmo_desktop.gui.panels.qc import QCPanel
 from scelmo_desktop.gui.panels.settings import SettingsPanel
 from scelmo_desktop.gui.panels.treatment import TreatmentPanel
 from scelmo_desktop.gui.project import DEMO_SOURCE, PROJECT_SUFFIX, Project
@@ -38,6 +39,7 @@ from scelmo_desktop.gui.widgets import show_error
 log = logging.getLogger("scelmo_desktop.gui")
 PANELS = (
     DataPanel,
+    QCPanel,
     ModelsPanel,
     DescriptionsPanel,
     EmbeddingsPanel,
@@ -142,13 +144,14 @@ class MainWindow(QMainWindow):
         self.job_label.setText(text)
 
     # ---- data and projects --------------------------------------------------------------------------------
-    def open_data(self, source: str) -> None:
+    def open_data(self, source) -> None:
+        """Open a file or folder, several (joined as samples), or the demo."""
         try:
             self.project.open_data(source)
         except ScelmoError as exc:
             show_error(self, str(exc))
             return
-        if source != DEMO_SOURCE:
+        if isinstance(source, str) and source != DEMO_SOURCE:
             self._remember(source)
         self.setWindowTitle(f"scELMo Desktop — {self.project.data_name}")
         self.show_message(f"Opened {self.project.data_name}.")
@@ -253,8 +256,10 @@ class MainWindow(QMainWindow):
         from scelmo_desktop.core.workflows.environment import audit
 
         source = self.project.settings.data_path
-        inputs = [source] if source and Path(source).exists() else []
-        settings = {k: v for k, v in vars(self.project.settings).items() if v is not None}
+        sources = source if isinstance(source, list) else [source]
+        inputs = [s for s in sources if s and Path(s).exists()]
+        saved = self.project.settings.as_dict()
+        settings = {k: v for scope in ("analysis", "models") for k, v in saved[scope].items() if v is not None}
         try:
             audit.record(
                 f"desktop: {name}",

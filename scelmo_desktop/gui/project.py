@@ -100,10 +100,14 @@ class Project:
     cluster_metrics: object = None  # DataFrame
     results: dict = field(default_factory=dict)  # per panel: what it last computed
     skipped_settings: list = field(default_factory=list)  # project-file entries not used on opening, and why
+    intake_lines: list = field(default_factory=list)  # what opening the data did, one line per sample
 
     # ---- data ---------------------------------------------------------------------------------------------
-    def open_data(self, source: str) -> None:
-        """Load a data file (or the shipped demo) and forget results that belonged to the previous data."""
+    def open_data(self, source) -> None:
+        """Load a data file, several (joined as samples), or the shipped demo, and forget results that belonged
+        to the previous data. Cell Ranger output opens as it comes (intake: repeated symbols, unfiltered
+        matrices with their cells called, samples joined into ``obs['sample']``)."""
+        self.intake_lines = []
         if source == DEMO_SOURCE:
             from scelmo_desktop.core.workflows.data import DEMO_LABELS, DEMO_LAYER, load_demo
 
@@ -111,15 +115,29 @@ class Project:
             self.settings.layer, self.settings.label_key = DEMO_LAYER, DEMO_LABELS
             name = "pbmc68k_reduced (shipped demo)"
         else:
-            from scelmo_desktop.core.workflows.data import read_data
+            from scelmo_desktop.core.workflows.intake import open_data
 
-            adata = read_data(source)
-            name = Path(source).name
+            paths = [source] if isinstance(source, str | Path) else list(source)
+            s = self.settings
+            intake = open_data(paths, genome=s.genome, cell_calling=s.cell_calling, umi_threshold=s.umi_threshold,
+                               expected_cells=s.expected_cells)  # fmt: skip
+            adata, self.intake_lines = intake.adata, intake.summary_lines()
+            name = ", ".join(Path(p).name for p in paths)
+            source = [str(p) for p in paths] if len(paths) > 1 else str(paths[0])
             if self.settings.label_key not in adata.obs.columns:  # a usual cell-type column is picked for you
                 self.settings.label_key = next((c for c in LABEL_COLUMNS if c in adata.obs.columns), None)
         self.adata, self.data_name, self.settings.data_path = adata, name, source
+        self.forget_results()
+
+    def forget_results(self) -> None:
+        """Results of earlier cells: gone when the data opened or its cells change (QC applied)."""
         self.described = self.table = self.alignment = self.cluster_metrics = None
         self.coverage, self.results = {}, {}
+
+    def replace_cells(self, adata) -> None:
+        """The same data with fewer cells (quality control applied): later results must be computed again."""
+        self.adata = adata
+        self.forget_results()
 
     def summary(self) -> dict:
         a = self.adata
@@ -189,9 +207,11 @@ class Project:
         settings, skipped = ProjectSettings.from_dict(body.get("settings", {}), version)
         project = cls(settings=settings, path=path, skipped_settings=skipped)
         if settings.data_path:
-            if settings.data_path != DEMO_SOURCE and not Path(settings.data_path).exists():
+            paths = settings.data_path if isinstance(settings.data_path, list) else [settings.data_path]
+            missing = [p for p in paths if p != DEMO_SOURCE and not Path(p).exists()]
+            if missing:
                 raise ScelmoError(
-                    f"The project's data file {settings.data_path} is missing; move it back or "
+                    f"The project's data file {missing[0]} is missing; move it back or "
                     "open the data again and save the project."
                 )
             label = settings.label_key

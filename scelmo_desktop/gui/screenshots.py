@@ -64,6 +64,7 @@ def steps(window, max_genes: int):
 
     return [
         ("Data", lambda: window.open_data(DEMO_SOURCE)),
+        ("QC", lambda: None),  # the demo holds no raw counts to measure; tests/test_gui_qc.py drives this panel
         ("Models", lambda: None),
         ("Descriptions", describe),
         ("Embeddings", panels["Embeddings"].run_embed),

@@ -167,6 +167,32 @@ def run_qc(
         add_record(adata, "qc", h5ad_safe(record))
         keep = np.ones(adata.n_obs, dtype=bool)
         return QCOutcome(adata, keep, pd.DataFrame(), None, record, ["quality control is off: every cell kept"])
+    measures = measure_qc(adata, settings=settings, sample_key=sample_key, progress=progress, cancel=cancel)
+    return apply_qc(adata, measures, settings=settings, out=out, progress=progress)
+
+
+@dataclass
+class QCMeasures:
+    """What :func:`measure_qc` found: the count matrix used, the sample column (None: one sample), Scrublet's
+    result per sample and the suggested thresholds (which the app lets the user move before applying)."""
+
+    counts: object
+    sample_key: str | None
+    doublets: list
+    thresholds: Thresholds
+    notes: list[str] = field(default_factory=list)
+
+
+def measure_qc(
+    adata,
+    *,
+    settings: PipelineSettings,
+    sample_key: str | None = SAMPLE_KEY,
+    progress: Progress = no_progress,
+    cancel: CancelFlag | None = None,
+) -> QCMeasures:
+    """The measuring half of :func:`run_qc`: scanpy's QC metrics and Scrublet's scores into ``adata.obs``, and
+    the thresholds suggested per sample; nothing is filtered or recorded yet."""
     if adata.n_obs == 0:
         raise ScelmoError("The data holds no cells; there is nothing to quality-control.")
     if sample_key is not None and sample_key != SAMPLE_KEY:
@@ -195,36 +221,54 @@ def run_qc(
         min_genes=settings.min_genes,
         remove_doublets=settings.remove_doublets,
     )
+    notes = [f"no obs['{sample_key}'] column: all cells treated as one sample"] if sample_key and key is None else []
+    return QCMeasures(counts, key, doublets, thresholds, notes)
+
+
+def apply_qc(
+    adata,
+    measures: QCMeasures,
+    *,
+    settings: PipelineSettings,
+    thresholds: Thresholds | None = None,
+    out: str | Path | None = None,
+    progress: Progress = no_progress,
+) -> QCOutcome:
+    """The filtering half of :func:`run_qc`: ``thresholds`` (default: the suggested ones; the app passes the ones
+    the user moved) applied to the metrics in ``adata.obs``, recorded in ``uns['scelmo']['qc']``; returns the
+    outcome with the filtered copy, and with ``out`` writes the files. Thresholds that would remove every cell
+    raise :class:`ScelmoError` naming them."""
+    stages = 4
+    thresholds = thresholds or measures.thresholds
     filtering = apply_thresholds(adata.obs, thresholds)
     if filtering.n_kept == 0:
         raise ScelmoError(all_removed_message(adata.obs, thresholds, rule_failures(adata.obs, thresholds)))
-    skipped = _skipped(thresholds, doublets, mito_genes(counts))
+    skipped = measures.notes + _skipped(thresholds, measures.doublets, mito_genes(measures.counts))
     warnings = [
         f"every cell of sample {row['sample']} ({row['cells']}) is removed; check its thresholds"
         for row in filtering.per_sample.to_dict("records")
         if row["kept"] == 0
     ]
-    if sample_key is not None and key is None:
-        skipped.insert(0, f"no obs['{sample_key}'] column: all cells treated as one sample")
     record = _record(
         settings=settings,
-        counts=counts,
-        sample_key=key,
+        counts=measures.counts,
+        sample_key=measures.sample_key,
         thresholds=thresholds,
         filtering=filtering,
-        doublets=doublets,
+        doublets=measures.doublets,
         skipped=skipped,
         warnings=warnings,
         n_cells=int(adata.n_obs),
     )
+    record["thresholds_moved_by_hand"] = thresholds is not measures.thresholds
     add_record(adata, "qc", h5ad_safe(record))
     filtered = adata[filtering.keep].copy()
     outcome = QCOutcome(
-        filtered, filtering.keep, qc_table(filtering, thresholds, doublets), thresholds, record, skipped
+        filtered, filtering.keep, qc_table(filtering, thresholds, measures.doublets), thresholds, record, skipped
     )
     if out is not None:
         progress("qc", 3, stages, "writing")
-        outcome.files = write_qc_files(adata, outcome, out, doublets=doublets)
+        outcome.files = write_qc_files(adata, outcome, out, doublets=measures.doublets)
     progress("qc", stages, stages, f"{filtering.n_kept} of {adata.n_obs} cells kept")
     return outcome
 

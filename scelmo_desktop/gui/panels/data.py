@@ -27,11 +27,14 @@ class DataPanel(Panel):
         buttons = QHBoxLayout()
         self.open_button = QPushButton("Open file…")
         self.folder_button = QPushButton("Open 10x folder…")
+        self.add_sample_button = QPushButton("Add sample folder…")
+        self.add_sample_button.setToolTip("Join another Cell Ranger run to the open data, one sample per run.")
+        self.add_sample_button.clicked.connect(lambda: self.add_sample())
         self.demo_button = QPushButton("Open demo data")
         self.open_button.clicked.connect(self._open_file)
         self.folder_button.clicked.connect(self._open_folder)
         self.demo_button.clicked.connect(lambda: self.window_.open_data(DEMO_SOURCE))
-        for b in (self.open_button, self.folder_button, self.demo_button):
+        for b in (self.open_button, self.folder_button, self.add_sample_button, self.demo_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
         self.layout_.addLayout(buttons)
@@ -56,6 +59,10 @@ class DataPanel(Panel):
         form.addRow("Values are", self.input_kind)
         form.addRow("", self.detected)
         form.addRow("Cell-type label column", self.label)
+        self.add_settings(["cell_calling", "umi_threshold", "expected_cells"], form)  # used when a file opens
+        self.intake = QLabel("")
+        self.intake.setWordWrap(True)
+        form.addRow("Opened", self.intake)
         self.summary = FrameView()
         self.layout_.addWidget(QLabel("Observation columns (first values)"))
         self.layout_.addWidget(self.summary, 1)
@@ -89,9 +96,22 @@ class DataPanel(Panel):
         self.window_.run_job("pipeline", work, done)
 
     def _open_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open single-cell data", "", FILTER)
-        if path:
-            self.window_.open_data(path)
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open single-cell data (several files: one sample each)", "",
+                                                FILTER)  # fmt: skip
+        if paths:
+            self.window_.open_data(paths if len(paths) > 1 else paths[0])
+
+    def add_sample(self, path: str | None = None) -> None:
+        """Another sample (a file or a Cell Ranger folder) joined to the open data (obs['sample'])."""
+        if path is None:
+            path = QFileDialog.getExistingDirectory(self, "Add a sample: a Cell Ranger matrix folder") or None
+        current = self.project.settings.data_path
+        if path is None or current is None or current == DEMO_SOURCE:
+            if path:
+                self.window_.open_data(path)
+            return
+        paths = current if isinstance(current, list) else [current]
+        self.window_.open_data([*paths, path])
 
     def _open_folder(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Open a 10x matrix folder")
@@ -135,6 +155,7 @@ class DataPanel(Panel):
         if not info:
             return
         self.name.setText(f"{project.data_name}: {info['cells']:,} cells × {info['genes']:,} genes")
+        self.intake.setText("\n".join(project.intake_lines) or "as stored in the file")
         self.layer.blockSignals(True)
         self.layer.clear()
         self.layer.addItems(["auto"] + info["layers"])
