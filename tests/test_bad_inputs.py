@@ -81,6 +81,13 @@ def _corrupt_pack(tmp):
     return path
 
 
+def _cellranger(tmp, n_cells: int, seed: int = 0):
+    """A Cell Ranger v3 .h5 of ``n_cells`` cells (its gene ids depend on ``seed``: two seeds share none)."""
+    from cellranger_files import synthetic_run, write_h5_v3
+
+    return write_h5_v3(synthetic_run(n_cells, 60, seed=seed), tmp / f"s{seed}" / "filtered_feature_bc_matrix.h5")
+
+
 def _gz_text(tmp):
     path = tmp / "data.h5ad"
     path.write_bytes(gzip.compress(b"gene,cell\n"))
@@ -90,6 +97,13 @@ def _gz_text(tmp):
 # (id, builder(tmp) -> argv, expected substring of the one-line error)
 CASES = [
     ("missing file", lambda t: ["embed", t / "nope.h5ad"], "Data file not found"),
+    ("Cell Ranger file with one cell", lambda t: ["run", _cellranger(t, 1), "--mode", "facts"], "1 cell(s)"),
+    ("Cell Ranger file with two cells", lambda t: ["run", _cellranger(t, 2), "--mode", "facts"], "at least 10 cells"),
+    (
+        "two samples with no gene in common",
+        lambda t: ["run", _cellranger(t, 30, seed=1), _cellranger(t, 30, seed=2), "--mode", "facts"],
+        "no gene",
+    ),
     (
         "text file named .h5ad",
         lambda t: ["embed", (t / "x.h5ad").write_text("hello") and t / "x.h5ad"],

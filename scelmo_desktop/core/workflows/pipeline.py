@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, no_progress
 from scelmo_desktop.core._infra.provenance import h5ad_safe, now_iso, package_versions
 from scelmo_desktop.core.data.gene_selection import GeneSet
@@ -31,6 +32,10 @@ from scelmo_desktop.core.text.generation import load_template
 from scelmo_desktop.core.text.store import Store
 from scelmo_desktop.core.workflows.cluster import evaluate_clustering
 from scelmo_desktop.core.workflows.embed import add_cell_embeddings
+
+# the principal components, the kNN graph and UMAP's spectral layout fail (in scanpy and umap-learn) on a handful
+# of cells; this many is the fewest on which every step of the run was seen to work
+MIN_CELLS = 10
 
 
 @dataclass
@@ -51,17 +56,30 @@ class PipelineResult:
 def quality_control(adata, *, settings: PipelineSettings, out=None, progress=no_progress, cancel=None):
     """The run's first step: scanpy's QC metrics, Scrublet and the per-sample thresholds, then ``adata`` is
     filtered in place (see :func:`~scelmo_desktop.core.workflows.qc.run_qc`; with ``out``, its files go to
-    ``out/qc``). Returns the outcome, or None and why QC did not run."""
-    from scelmo_desktop.core.workflows.qc import qc_applies, run_qc
+    ``out/qc``). Returns the outcome, or None and why QC did not run. Too few cells for the run: an error before
+    anything is written."""
+    from scelmo_desktop.core.workflows.qc import apply_qc, measure_qc, qc_applies, write_qc_files
 
     reason = qc_applies(adata, settings)
+    _require_cells(adata.n_obs, "")
     if reason is not None:
         return None, reason
-    outcome = run_qc(adata, settings=settings, out=Path(out) / "qc" if out is not None else None,
-                     progress=progress, cancel=cancel)  # fmt: skip
+    measures = measure_qc(adata, settings=settings, progress=progress, cancel=cancel)
+    outcome = apply_qc(adata, measures, settings=settings, progress=progress)
+    _require_cells(outcome.n_kept, " after quality control")
+    if out is not None:
+        outcome.files = write_qc_files(adata, outcome, Path(out) / "qc", doublets=measures.doublets)
     if not outcome.keep.all():
         adata._inplace_subset_obs(outcome.keep)  # scanpy's own in-place filter (sc.pp.filter_cells)
     return outcome, ""
+
+
+def _require_cells(n_cells: int, when: str) -> None:
+    if n_cells < MIN_CELLS:
+        raise ScelmoError(
+            f"{n_cells} cell(s){when}: the cell embedding, its neighbour graph, clustering and UMAP need at least "
+            f"{MIN_CELLS} cells. 'scelmo qc' still reports each cell's metrics; open a file with more cells."
+        )
 
 
 def run_pipeline(
