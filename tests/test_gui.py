@@ -206,7 +206,9 @@ def test_one_button_pipeline_on_real_raw_pbmc3k_uses_the_cli_defaults(qtbot, win
     assert metrics.loc["scELMo", "nmi"] >= metrics.loc["PCA (scanpy route)", "nmi"] - 0.03, metrics
     record = window.project.adata.uns["scelmo"]
     assert record["input"]["kind"] == "counts" and record["conditioning"] == "standard"
-    assert window.panels["Clustering"].view.n_points() == 2700
+    qc = record["qc"]  # quality control ran first, as in the CLI: the view shows the cells it kept
+    assert 2500 < qc["kept"] < 2700 and window.project.adata.n_obs == qc["kept"], qc
+    assert window.panels["Clustering"].view.n_points() == qc["kept"]
 
 
 @pytest.mark.slow  # starts a llama_cpp.server subprocess
@@ -226,7 +228,9 @@ def test_descriptions_from_a_loopback_server(qtbot, window, llm_info):
         models.server_url.editingFinished.emit()
         models.server_model.setText("site-gemma")
         models.server_model.editingFinished.emit()
-        models.settings_form.editor("parallel").editor.setValue(2)
+        parallel = models.settings_form.editor("parallel")
+        parallel.none_box.setChecked(False)  # "auto" off, as a user unticks it before typing a number
+        parallel.editor.setValue(2)
         assert window.project.settings.server_url.endswith(f":{port}/v1") and window.project.settings.parallel == 2
         window.open_data(DEMO_SOURCE)
         descriptions = window.panels["Descriptions"]

@@ -75,8 +75,11 @@ def verify(png: Path) -> list[str]:
         problems.append(f"platform {info.get('platform')!r} is not a real display")
     if not (info.get("exposed") and info.get("data_loaded")):
         problems.append("the window was not exposed with the demo loaded")
-    if len(info.get("panels", [])) != 9:
-        problems.append(f"panels {info.get('panels')}")
+    from scelmo_desktop.gui.main_window import PANELS  # the app's own list, so a new panel needs no edit here
+
+    expected = [panel.title for panel in PANELS]
+    if info.get("panels") != expected:
+        problems.append(f"panels {info.get('panels')}, expected {expected}")
     pixels = np.asarray(Image.open(png).convert("L"), dtype=np.float32)
     if list(pixels.shape[::-1]) != list(info["screen"]):
         problems.append(f"grab {pixels.shape[::-1]} is not the screen {info['screen']}")

@@ -150,7 +150,7 @@ def suggest_thresholds(
     if missing:
         raise ValueError(f"obs lacks scanpy's QC metrics ({', '.join(missing)}); compute them first")
     labels = sample_labels(obs, sample_key)
-    has_mito = "pct_counts_mt" in obs.columns and bool(np.nanmax(obs["pct_counts_mt"], initial=0) > 0)
+    has_mito = "pct_counts_mt" in obs.columns and bool((obs["pct_counts_mt"].fillna(0) > 0).any())
     rows = {}
     for sample in sample_order(obs, sample_key):
         part = obs.loc[(labels == sample).to_numpy()]

@@ -28,6 +28,10 @@ def write_outputs(result, out_dir: str | Path, *, label_key: str | None = None) 
     if label_key:
         colors[f"umap_{label_key}"] = label_key
     figures = save_figures(adata, out_dir, colors)
+    if getattr(result, "qc", None) is not None:  # the run's QC: table, plots, its report and record in qc/
+        from scelmo_desktop.core.workflows.qc import write_qc_files
+
+        result.qc.files = write_qc_files(result.qc, out_dir / "qc")
     paths = dict(figures)
     paths["h5ad"] = write_h5ad(adata, out_dir / RESULT_H5AD)
     paths["metrics"] = write_text_atomic(out_dir / "metrics.csv", result.metrics.to_csv(index=False))

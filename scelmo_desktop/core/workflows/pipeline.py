@@ -9,11 +9,13 @@ with baselines ``obsm['X_scelmo_baseline_pca']`` and ``obsm['X_scelmo_baseline_r
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from scelmo_desktop.core._infra.errors import ScelmoError
@@ -53,22 +55,20 @@ class PipelineResult:
     qc: object = None  # the QCOutcome when this run quality-controlled the cells
 
 
-def quality_control(adata, *, settings: PipelineSettings, out=None, progress=no_progress, cancel=None):
+def quality_control(adata, *, settings: PipelineSettings, progress=no_progress, cancel=None):
     """The run's first step: scanpy's QC metrics, Scrublet and the per-sample thresholds, then ``adata`` is
-    filtered in place (see :func:`~scelmo_desktop.core.workflows.qc.run_qc`; with ``out``, its files go to
-    ``out/qc``). Returns the outcome, or None and why QC did not run. Too few cells for the run: an error before
-    anything is written."""
-    from scelmo_desktop.core.workflows.qc import apply_qc, measure_qc, qc_applies, write_qc_files
+    filtered in place (see :func:`~scelmo_desktop.core.workflows.qc.run_qc`; its files are written with the run's
+    outputs, into ``out/qc``). Returns the outcome, or None and why QC did not run. Too few cells for the run: an
+    error before anything is written."""
+    from scelmo_desktop.core.workflows.qc import apply_qc, measure_qc, qc_applies
 
     reason = qc_applies(adata, settings)
     _require_cells(adata.n_obs, "")
     if reason is not None:
         return None, reason
     measures = measure_qc(adata, settings=settings, progress=progress, cancel=cancel)
-    outcome = apply_qc(adata, measures, settings=settings, progress=progress)
+    outcome = apply_qc(adata, measures, settings=settings, copy=False, progress=progress)
     _require_cells(outcome.n_kept, " after quality control")
-    if out is not None:
-        outcome.files = write_qc_files(adata, outcome, Path(out) / "qc", doublets=measures.doublets)
     if not outcome.keep.all():
         adata._inplace_subset_obs(outcome.keep)  # scanpy's own in-place filter (sc.pp.filter_cells)
     return outcome, ""
@@ -106,9 +106,13 @@ def run_pipeline(
     timings: dict[str, float] = {}
     started = time.perf_counter()
     label_values(adata, settings.label_key)  # fail on a bad label column before hours of LLM work
-    qc, qc_note = quality_control(adata, settings=settings, out=out, progress=progress, cancel=cancel)
-    timings["qc"] = time.perf_counter() - started
+    # the input is read and checked (all zeros, scaled values, NaN) before QC, so a bad file is refused at once
     expression = select_expression(adata, settings.layer, input_kind=settings.input_kind)
+    qc, qc_note = quality_control(adata, settings=settings, progress=progress, cancel=cancel)
+    if qc is not None and not qc.keep.all():
+        # log-normalisation is per cell (a fixed target sum), so keeping rows equals preparing the kept cells
+        expression = dataclasses.replace(expression, matrix=expression.matrix[np.flatnonzero(qc.keep)])
+    timings["qc"] = time.perf_counter() - started
 
     imported = table is not None
     t0 = time.perf_counter()

@@ -67,6 +67,8 @@ class QCOutcome:
     skipped: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # e.g. a whole sample removed
     files: dict[str, Path] = field(default_factory=dict)
+    doublets: list = field(default_factory=list)  # Scrublet per sample (for the figures written later)
+    obs: pd.DataFrame | None = None  # every input cell's metrics (the figures show the removed cells too)
 
     @property
     def n_kept(self) -> int:
@@ -232,12 +234,14 @@ def apply_qc(
     settings: PipelineSettings,
     thresholds: Thresholds | None = None,
     out: str | Path | None = None,
+    copy: bool = True,
     progress: Progress = no_progress,
 ) -> QCOutcome:
     """The filtering half of :func:`run_qc`: ``thresholds`` (default: the suggested ones; the app passes the ones
     the user moved) applied to the metrics in ``adata.obs``, recorded in ``uns['scelmo']['qc']``; returns the
     outcome with the filtered copy, and with ``out`` writes the files. Thresholds that would remove every cell
-    raise :class:`ScelmoError` naming them."""
+    raise :class:`ScelmoError` naming them. ``copy=False``: no filtered copy is made (``outcome.adata`` is None;
+    the caller filters ``adata`` itself with ``outcome.keep``)."""
     stages = 4
     thresholds = thresholds or measures.thresholds
     filtering = apply_thresholds(adata.obs, thresholds)
@@ -262,28 +266,29 @@ def apply_qc(
     )
     record["thresholds_moved_by_hand"] = thresholds is not measures.thresholds
     add_record(adata, "qc", h5ad_safe(record))
-    filtered = adata[filtering.keep].copy()
+    filtered = adata[filtering.keep].copy() if copy else None
     outcome = QCOutcome(
         filtered, filtering.keep, qc_table(filtering, thresholds, measures.doublets), thresholds, record, skipped
     )
+    outcome.doublets, outcome.obs = measures.doublets, adata.obs.copy()
     if out is not None:
         progress("qc", 3, stages, "writing")
-        outcome.files = write_qc_files(adata, outcome, out, doublets=measures.doublets)
+        outcome.files = write_qc_files(outcome, out)
     progress("qc", stages, stages, f"{filtering.n_kept} of {adata.n_obs} cells kept")
     return outcome
 
 
-def write_qc_files(adata, outcome: QCOutcome, out: str | Path, *, doublets: list[SampleDoublets]) -> dict[str, Path]:
+def write_qc_files(outcome: QCOutcome, out: str | Path) -> dict[str, Path]:
     """Write ``qc_table.csv``, the three figures, ``qc_report.html``, ``qc_provenance.json`` and the filtered
     ``qc_filtered.h5ad`` into ``out``, each atomically; returns ``{name: path}``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     thresholds = outcome.thresholds
     figures = {
-        "qc_violins": save_png(violins_figure(adata.obs, thresholds), out / "qc_violins.png"),
-        "qc_genes_vs_counts": save_png(scatter_figure(adata.obs, outcome.keep), out / "qc_genes_vs_counts.png"),
+        "qc_violins": save_png(violins_figure(outcome.obs, thresholds), out / "qc_violins.png"),
+        "qc_genes_vs_counts": save_png(scatter_figure(outcome.obs, outcome.keep), out / "qc_genes_vs_counts.png"),
         "qc_doublet_scores": save_png(
-            doublet_figure(adata.obs, thresholds, {d.sample: d.threshold for d in doublets}),
+            doublet_figure(outcome.obs, thresholds, {d.sample: d.threshold for d in outcome.doublets}),
             out / "qc_doublet_scores.png",
         ),
     }
@@ -301,5 +306,6 @@ def write_qc_files(adata, outcome: QCOutcome, out: str | Path, *, doublets: list
         out / "qc_provenance.json", json.dumps(outcome.record, indent=2, default=str)
     )
     files.update(figures)
-    files["h5ad"] = write_h5ad(outcome.adata, out / "qc_filtered.h5ad")
+    if outcome.adata is not None:
+        files["h5ad"] = write_h5ad(outcome.adata, out / "qc_filtered.h5ad")
     return files
