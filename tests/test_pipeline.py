@@ -13,7 +13,7 @@ from scelmo_desktop.core.workflows.outputs import write_outputs
 from scelmo_desktop.core.workflows.pipeline import run_pipeline
 
 matplotlib.use("Agg")
-SETTINGS = PipelineSettings(label_key="bulk_labels", layer="raw", max_genes=4, params=TEST_PARAMS)
+SETTINGS = PipelineSettings(label_key="bulk_labels", layer="raw", max_genes=4, params=TEST_PARAMS, compare=True)
 
 
 @pytest.fixture(scope="module")

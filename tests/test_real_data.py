@@ -141,7 +141,6 @@ def test_tpm_file_runs_and_reports_what_was_detected(pbmc3k, tmp_path, capsys):
             "facts",
             "--max-genes",
             "300",
-            "--no-baselines",
             "--store",
             str(tmp_path / "s.sqlite"),
         ]
@@ -208,6 +207,7 @@ def test_default_run_on_raw_pbmc3k_matches_the_scanpy_route(tmp_path, capsys):
             "celltype",
             "--mode",
             "facts",
+            "--compare",  # the scanpy route and the paper's wa clustered beside ours
             "--store",
             str(tmp_path / "s.sqlite"),
         ]
@@ -250,6 +250,7 @@ def test_kang_end_to_end_cell_types_and_conditions(kang_small, tmp_path, capsys)
                 "cell_type",
                 "--mode",
                 "facts",
+                "--compare",
                 "--store",
                 store,
             ]
@@ -368,7 +369,6 @@ def test_mouse_style_symbols_run_with_a_species_note(pbmc3k, tmp_path, capsys):
             "facts",
             "--max-genes",
             "300",
-            "--no-baselines",
             "--store",
             str(tmp_path / "s.sqlite"),
         ]

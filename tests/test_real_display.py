@@ -78,7 +78,7 @@ def test_the_app_opens_a_real_window_with_the_demo(display, tmp_path):
 
 
 def test_readme_names_the_system_packages_the_binaries_need():
-    """The README's apt-get line for the venv route is the list derived from the Qt binaries themselves."""
+    """The README's apt-get line for the venv route (and docs/packaging.md's) is the list derived from the Qt binaries."""
     for tool in ("readelf", "dpkg", "apt-cache", "ldconfig"):
         if shutil.which(tool) is None:
             pytest.skip(f"deriving Debian packages needs {tool} (Debian/Ubuntu with binutils)")
@@ -98,6 +98,7 @@ def test_readme_names_the_system_packages_the_binaries_need():
     assert derived.returncode == 0, derived.stderr
     packages = derived.stdout.split()
     assert {"libxcb-cursor0", "libxcb-icccm4", "libxcb-keysyms1"} <= set(packages)  # the ones a hand list missed
-    line = re.search(r"^sudo apt-get install (lib[^\n`]+)$", (ROOT / "README.md").read_text(), re.MULTILINE)
-    assert line is not None, "the README has no 'sudo apt-get install …' line for the venv route"
-    assert line.group(1).split() == packages
+    for page in ("README.md", "docs/packaging.md"):  # the README's line, and the installers page's copy of it
+        line = re.search(r"^sudo apt-get install (lib[^\n`]+)$", (ROOT / page).read_text(), re.MULTILINE)
+        assert line is not None, f"{page} has no 'sudo apt-get install …' line for the venv route"
+        assert line.group(1).split() == packages, page

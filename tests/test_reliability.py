@@ -117,7 +117,6 @@ def test_demo_runs_in_an_empty_network_namespace(tmp_path):
             "6",
             "--max-tokens",
             "24",
-            "--no-baselines",
             "--mode",
             "grounded",
             "--out",

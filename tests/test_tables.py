@@ -70,7 +70,7 @@ def test_imported_table_drives_the_pipeline(tmp_path, pbmc):
     with Store(tmp_path / "s.sqlite") as store:
         result = run_pipeline(
             pbmc.copy(),
-            settings=PipelineSettings(label_key="bulk_labels", baselines=False),
+            settings=PipelineSettings(label_key="bulk_labels"),
             llm=never,
             embedder=None,
             store=store,

@@ -120,7 +120,7 @@ class ModelSession:
         info = registry.find_model("sentence-transformers", choice.embedder, choice.models_dir)
         key = (info.path, choice.device)
         if key != self._embedder_key:
-            self._embedder = registry.open_embedder(info, device=choice.device)
+            self._embedder = registry.LazyEmbedder(info, device=choice.device)  # loaded on the first new text
             self._embedder_key = key
         return self._embedder
 

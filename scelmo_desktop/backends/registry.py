@@ -257,6 +257,69 @@ def open_embedder(info: ModelInfo, *, device: str = "auto"):
     return SentenceTransformersEmbedder(info.path, sha256=info.sha256, device=device, name=info.name)
 
 
+class LazyEmbedder:
+    """The embedder as the workflows see it (id, dimension, provenance), with the model itself loaded on the first
+    text to embed: a run whose texts are all in the store or a prebuilt pack never starts torch. The dimension
+    and window are read from the folder's sentence-transformers config files (the model is loaded when they are
+    missing)."""
+
+    def __init__(self, info: ModelInfo, *, device: str = "auto"):
+        self.model_info, self._device = info, device
+        self.name, self.sha256 = info.name, info.sha256
+        self.id = embedder_id(info.name, info.sha256)
+        self._loaded = None
+        folder = Path(info.path)
+        self._dim = _json_field(folder / "1_Pooling" / "config.json", "word_embedding_dimension")
+        self._window = _json_field(folder / "sentence_bert_config.json", "max_seq_length")
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded is not None
+
+    def model(self):
+        if self._loaded is None:
+            self._loaded = open_embedder(self.model_info, device=self._device)
+        return self._loaded
+
+    @property
+    def dim(self) -> int:
+        return self._dim if self._dim is not None else self.model().dim
+
+    @property
+    def max_seq_length(self) -> int:
+        return self._window if self._window is not None else self.model().max_seq_length
+
+    def embed(self, texts, **options):
+        return self.model().embed(texts, **options)
+
+    def info(self) -> dict:
+        if self._loaded is not None:
+            return self._loaded.info()
+        return {
+            "backend": "sentence-transformers",
+            "name": self.name,
+            "path": str(self.model_info.path),
+            "id": self.id,
+            "sha256": self.sha256,
+            "dim": self.dim,
+            "max_seq_length": self.max_seq_length,
+            "device": "not loaded (every text was already embedded)",
+        }
+
+    def __getattr__(self, name):  # anything else (chunks, count_tokens, device, ...) needs the model
+        if name.startswith("_") or name == "model_info":
+            raise AttributeError(name)
+        return getattr(self.model(), name)
+
+
+def _json_field(path: Path, key: str) -> int | None:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8")).get(key)
+    except (OSError, ValueError):
+        return None
+    return int(value) if isinstance(value, int) else None
+
+
 class LazyLLM:
     """A factory that loads the GGUF (or connects to the server) on first call only, so fully cached runs never
     pay for it. ``opener`` replaces the GGUF loader, e.g. for a server backend."""

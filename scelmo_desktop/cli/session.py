@@ -11,15 +11,21 @@ from scelmo_desktop.app.session import ModelSession, open_store
 from scelmo_desktop.cli.options import model_settings, pipeline_settings
 from scelmo_desktop.core.protocols import LLMSource
 from scelmo_desktop.core.settings import ModelSettings, PipelineSettings
+from scelmo_desktop.core.workflows.environment import TimeLeft
 from scelmo_desktop.core.workflows.storage import Store
 
 
 class TqdmProgress:
-    """A ``Progress`` drawn as one tqdm bar per stage, on stderr."""
+    """A ``Progress`` drawn as one tqdm bar per stage, on stderr, with the time left from
+    :class:`TimeLeft` (tqdm's own rate counts items found in a cache as work, and showed millions of steps
+    per second)."""
+
+    BAR = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
 
     def __init__(self):
         self._stage = None
         self._bar = None
+        self._time_left = TimeLeft()
 
     def __call__(self, stage: str, done: int, total: int, message: str = "", metrics=None) -> None:
         from tqdm import tqdm
@@ -27,11 +33,13 @@ class TqdmProgress:
         if stage != self._stage:
             self.close()
             self._stage = stage
-            self._bar = tqdm(total=total, desc=stage, unit="step", leave=True, dynamic_ncols=True)
+            self._bar = tqdm(total=total, desc=stage, bar_format=self.BAR, leave=True, dynamic_ncols=True)
+        left = self._time_left.update(stage, done, total)
         self._bar.total = total
         self._bar.n = done
-        if message:
-            self._bar.set_postfix_str(message[:30], refresh=False)
+        words = [message[:30]] if message else []
+        words += [f"about {tqdm.format_interval(left)} left"] if left is not None else []
+        self._bar.set_postfix_str(", ".join(words), refresh=False)
         self._bar.refresh()
 
     def close(self) -> None:

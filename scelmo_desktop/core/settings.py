@@ -47,6 +47,7 @@ class Setting:
     task_flags: dict = field(default_factory=dict)  # a task whose flag differs (annotate's --description-mode)
     task_defaults: dict = field(default_factory=dict)  # a task whose default differs (the demo's LLM budget)
     gui: bool = True  # shown in the app's settings forms
+    typical: Any = None  # the number an editor offers when the none_word box is unticked (else the minimum)
 
     @property
     def optional(self) -> bool:
@@ -287,13 +288,15 @@ _declare(
     minimum=0.01,
     maximum=10.0,
     none_word="sweep",
+    typical=1.0,
     tasks=CLUSTER_TASKS,
     label="Leiden resolution",
 )
 _declare(
-    "baselines",
-    True,
-    "also cluster the scanpy route (PCA) and a random gene table, for comparison",
+    "compare",
+    False,
+    "also cluster and score the paper's wa/aa cell vectors, the scanpy route (PCA) and a random gene table: "
+    "what a benchmark needs, slower than a plain run",
     type=bool,
     tasks=("run", "demo"),
     label="Compare with baselines",

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import traceback
 
 from PySide6.QtCore import QObject, Signal
 
-from scelmo_desktop.core.workflows.environment import Cancelled, ScelmoError
+from scelmo_desktop.core.workflows.environment import Cancelled, ScelmoError, TimeLeft
 
 log = logging.getLogger("scelmo_desktop.jobs")
 
@@ -36,7 +35,7 @@ class Job(QObject):
         self._work = work
         self.cancel_flag = threading.Event()
         self._thread: threading.Thread | None = None
-        self._stage, self._stage_started = None, 0.0
+        self._time_left = TimeLeft()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"scelmo-job-{self.name}", daemon=True)
@@ -54,13 +53,8 @@ class Job(QObject):
         return not self.is_running()
 
     def report(self, stage: str, done: int, total: int, message: str = "", metrics=None) -> None:
-        now = time.perf_counter()
-        if stage != self._stage:
-            self._stage, self._stage_started = stage, now
-        left = -1.0
-        if 0 < done < total:
-            left = (now - self._stage_started) / done * (total - done)
-        self.progress.emit(stage, int(done), int(total), str(message), float(left))
+        left = self._time_left.update(stage, done, total)
+        self.progress.emit(stage, int(done), int(total), str(message), float(-1.0 if left is None else left))
         if metrics:
             self.metrics.emit(stage, int(done), dict(metrics))
 

@@ -72,6 +72,7 @@ class MainWindow(QMainWindow):
             self.project.settings.threads = int(threads)
         self.session = ModelSession()
         self.job: Job | None = None
+        self.guide = None  # the Help → User guide window, made on first use
         self.sidebar = QListWidget()
         self.sidebar.setMaximumWidth(210)
         self.sidebar.setStyleSheet("QListWidget{font-size:14px} QListWidget::item{padding:7px}")
@@ -129,6 +130,10 @@ class MainWindow(QMainWindow):
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
         help_menu = self.menuBar().addMenu("&Help")
+        self.guide_action = QAction("User guide", self)
+        self.guide_action.setShortcut(QKeySequence("F1"))
+        self.guide_action.triggered.connect(self.show_guide)
+        help_menu.addAction(self.guide_action)
         logs = QAction("Open log folder", self)
         logs.triggered.connect(self._open_logs)
         help_menu.addAction(logs)
@@ -220,6 +225,20 @@ class MainWindow(QMainWindow):
             opener = self.open_project if path.endswith(PROJECT_SUFFIX) else self.open_data
             action.triggered.connect(lambda checked=False, p=path, o=opener: o(p))
             self.recent_menu.addAction(action)
+
+    def show_guide(self) -> None:
+        """Help → User guide: docs/guide.md and the pages it links to, in a window of the app (offline)."""
+        from scelmo_desktop.gui.guide import GuideDialog
+
+        if self.guide is None:
+            try:
+                self.guide = GuideDialog(self)
+            except FileNotFoundError as exc:
+                show_error(self, f"The user guide is not installed with this copy of the app ({exc}).")
+                return
+        self.guide.show()
+        self.guide.raise_()
+        self.guide.activateWindow()
 
     def _open_logs(self) -> None:
         from scelmo_desktop.core.workflows.environment import user_data_dir

@@ -21,6 +21,7 @@ SCREENSHOT_GENES = 24  # genes the screenshot run describes: a few minutes with 
 LABEL_COLUMNS = ("cell_type", "celltype", "cell_types", "CellType", "cell_ontology_class", "labels", "label")
 # version 1 project files named a few model settings after the app's widgets
 VERSION_1_NAMES = {"llm_batch": "parallel", "llm_server": "server_url", "llm_server_model": "server_model"}
+RENAMED = {"baselines": "compare"}  # settings renamed since (any version)
 
 
 class ProjectSettings:
@@ -75,6 +76,7 @@ class ProjectSettings:
         values, skipped = {ANALYSIS: {}, MODELS: {}}, []
         for scope, entries in sections.items():
             for name, value in entries.items():
+                name = RENAMED.get(name, name)
                 setting = SETTINGS.get(name)
                 if setting is None or setting.scope != scope:
                     skipped.append(f"{name} (not a setting of this version)")

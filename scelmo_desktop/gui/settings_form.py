@@ -97,6 +97,8 @@ class SettingEditor(QWidget):
                     self.editor.setValue(s.type(value))
                 elif s.default is not None:
                     self.editor.setValue(s.type(s.default))
+                elif s.typical is not None:
+                    self.editor.setValue(s.type(s.typical))
             else:
                 self.editor.setText("" if value is None else str(value))
         finally:

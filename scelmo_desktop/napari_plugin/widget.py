@@ -70,7 +70,7 @@ class ScelmoWidget(QWidget):
 
         adata = read_data(self.path)
         choice, models = ModelSettings(mode=self.mode.currentText()), ModelSession()
-        settings = PipelineSettings(max_genes=self.genes.value(), mode=models.resolved_mode(choice), baselines=False)
+        settings = PipelineSettings(max_genes=self.genes.value(), mode=models.resolved_mode(choice))
         messages = []
         try:
             with open_store() as store:

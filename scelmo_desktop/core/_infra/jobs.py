@@ -44,3 +44,35 @@ def check_cancel(cancel: CancelFlag | None) -> None:
     """Raise :class:`Cancelled` when ``cancel`` is set; ``None`` never cancels."""
     if cancel is not None and cancel.is_set():
         raise Cancelled("cancelled by the user; finished results were kept")
+
+
+class TimeLeft:
+    """Seconds left in the current stage, from the pace of the work measured in it (one per door).
+
+    Honest about what it does not know: the units a stage reports in its first half second (items found in a
+    cache, a restart's finished rows) cost nothing and would make the pace look thousands of times faster, so
+    they set the starting point instead; until one more unit has finished after that, the time left is unknown
+    (``None``)."""
+
+    SETTLE_SECONDS = 0.5
+
+    def __init__(self, clock=None):
+        import time
+
+        self._clock = clock or time.perf_counter
+        self._stage = None
+        self._started = self._since = 0.0
+        self._done_since = 0
+
+    def update(self, stage: str, done: int, total: int) -> float | None:
+        now = self._clock()
+        if stage != self._stage or done < self._done_since:
+            self._stage, self._started = stage, now
+            self._since, self._done_since = now, done
+            return None
+        if now - self._started < self.SETTLE_SECONDS:
+            self._since, self._done_since = now, done
+            return None
+        if done <= self._done_since or done >= total:
+            return None
+        return (now - self._since) / (done - self._done_since) * (total - done)

@@ -23,6 +23,15 @@ def resources_dir() -> Path:
     raise FileNotFoundError("resources/ folder not found next to the scelmo_desktop package")
 
 
+def docs_dir() -> Path:
+    """The user guide and the other ``docs/*.md`` pages: ``docs/`` of a source checkout (or beside the package in
+    a frozen bundle), else the copy a wheel install puts in ``<prefix>/share/scelmo-desktop/docs``."""
+    for candidate in (REPO_DIR / "docs", PACKAGE_DIR / "docs", SHARE_DIR / "docs"):
+        if (candidate / "guide.md").is_file():
+            return candidate
+    raise FileNotFoundError("docs/ folder (guide.md) not found next to the scelmo_desktop package")
+
+
 def user_data_dir() -> Path:
     """Per-user folder for the description store and settings (``SCELMO_HOME`` overrides)."""
     if os.environ.get("SCELMO_HOME"):

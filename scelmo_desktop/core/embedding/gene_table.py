@@ -16,6 +16,7 @@ import pandas as pd
 from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, check_cancel, no_progress
 from scelmo_desktop.core._infra.provenance import sha256_text
+from scelmo_desktop.core.embedding.prebuilt import prebuilt_lookup
 from scelmo_desktop.core.protocols import Embedder
 from scelmo_desktop.core.text.store import Store
 
@@ -151,6 +152,17 @@ def align(
     return Alignment(matrix=matrix, matched_symbol=matched_symbol, how=how)
 
 
+def embedded_form(text: str) -> str:
+    """The text as it is embedded: newlines and runs of spaces become one space, as the original did before
+    embedding (METHOD.md §1.1)."""
+    return " ".join(text.split())
+
+
+def text_hash(text: str) -> str:
+    """The key of a text's vector in every cache (the store, the prebuilt packs): sha256 of its embedded form."""
+    return sha256_text(embedded_form(text))
+
+
 def embed_texts(
     texts: dict[str, str],
     *,
@@ -159,30 +171,47 @@ def embed_texts(
     progress: Progress = no_progress,
     cancel: CancelFlag | None = None,
 ) -> tuple[GeneTable, dict]:
-    """Embed each non-empty description (cached by text hash + embedder id) into a GeneTable.
+    """Embed each non-empty description into a GeneTable. A vector is looked up first in the store's cache, then
+    in the prebuilt packs shipped for this embedder (:mod:`~scelmo_desktop.core.embedding.prebuilt`), both keyed
+    by the text's hash and the embedder id; only texts neither holds are embedded, shortest first, so each batch
+    pads little.
 
-    Returns the table and stats (``n_embedded`` new vectors, ``n_cached``, ``n_empty`` skipped answers).
+    Returns the table and stats (``n_embedded`` new vectors, ``n_cached`` from the store, ``n_prebuilt`` from
+    the packs, ``n_empty`` skipped answers, ``prebuilt`` the packs used).
     """
     usable = {symbol: text for symbol, text in texts.items() if text and text.strip()}
-    hashes = {symbol: sha256_text(" ".join(text.split())) for symbol, text in usable.items()}
-    cached = store.get_embeddings(embedder.id, list(set(hashes.values())))
-    todo = sorted({h: s for s, h in hashes.items() if h not in cached}.items())
+    hashes = {symbol: text_hash(text) for symbol, text in usable.items()}
+    unique = sorted(set(hashes.values()))
+    cached = store.get_embeddings(embedder.id, unique)
+    prebuilt, packs = prebuilt_lookup(embedder.id, [h for h in unique if h not in cached])
+    cached.update(prebuilt)
+    todo = sorted({h: embedded_form(usable[s]) for s, h in hashes.items() if h not in cached}.items(), key=_by_length)
     total = len(todo)
     for start in range(0, total, EMBED_BATCH):
         check_cancel(cancel)
         batch = todo[start : start + EMBED_BATCH]
-        # newlines become spaces, as the original did before embedding (METHOD.md §1.1)
-        vectors = embedder.embed([" ".join(usable[symbol].split()) for _, symbol in batch])
+        vectors = embedder.embed([text for _, text in batch])
         fresh = {h: v for (h, _), v in zip(batch, vectors)}
         store.put_embeddings(embedder.id, fresh)  # committed per batch: a crash keeps finished batches
         cached.update(fresh)
         progress(min(start + EMBED_BATCH, total), total, "embedding descriptions")
     symbols = list(usable)
     vectors = np.stack([cached[hashes[s]] for s in symbols]) if symbols else np.zeros((0, embedder.dim), np.float32)
-    stats = {"n_embedded": total, "n_cached": len(usable) - total, "n_empty": len(texts) - len(usable)}
+    n_prebuilt = sum(h in prebuilt for h in hashes.values())
+    stats = {
+        "n_embedded": total,
+        "n_cached": len(usable) - total - n_prebuilt,
+        "n_prebuilt": n_prebuilt,
+        "n_empty": len(texts) - len(usable),
+        "prebuilt": packs,
+    }
     return GeneTable(
         symbols=symbols, vectors=vectors.astype(np.float32), provenance={"embedder": embedder.info()}
     ), stats
+
+
+def _by_length(item: tuple[str, str]) -> tuple[int, str]:
+    return len(item[1]), item[0]
 
 
 def save_gene_table(table: GeneTable, path) -> None:

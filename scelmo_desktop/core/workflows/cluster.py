@@ -31,6 +31,7 @@ from scelmo_desktop.core.keys import (
 )
 from scelmo_desktop.core.settings import PipelineSettings
 from scelmo_desktop.core.tasks import cluster as clustering
+from scelmo_desktop.core.tasks import metrics
 
 
 def evaluate_clustering(
@@ -43,15 +44,17 @@ def evaluate_clustering(
     progress: Progress = no_progress,
     cancel: CancelFlag | None = None,
 ) -> pd.DataFrame:
-    """Cluster scELMo-wa (and -aa, PCA, random-table baselines); write ``obs['scelmo_leiden']`` and UMAP.
+    """Cluster the scELMo embedding (with ``settings.compare`` also the paper's wa/aa vectors and the PCA and
+    random-table baselines, each scored); write ``obs['scelmo_leiden']`` and UMAP.
 
     The PCA baseline runs on ``gene_set``, the run's (None: chosen here by ``settings.max_genes``), so it sees
     the same genes as scELMo. Returns one row per method with the chosen resolution, the cluster count and,
     with labels, NMI/ARI/ASW.
     """
     labels = label_values(adata, settings.label_key)
-    reps = [SCELMO_KEY, WA_KEY, AA_KEY]
-    if settings.baselines:
+    reps = [SCELMO_KEY]
+    if settings.compare:
+        reps += [WA_KEY, AA_KEY]
         gene_set = gene_set or GeneSet.choose(expression.matrix, settings.max_genes)
         adata.obsm[PCA_KEY] = baselines.pca_embedding(expression.matrix, gene_set=gene_set, seed=settings.seed)
         random_matrix = baselines.random_table(alignment.matched, alignment.matrix.shape[1], seed=settings.seed)
@@ -147,3 +150,34 @@ def cluster(
             "metrics": write_text_atomic(out / "metrics.csv", outcome.metrics.to_csv(index=False)),
         }
     return outcome
+
+
+def recluster(
+    adata,
+    resolution: float,
+    *,
+    use_rep: str = SCELMO_KEY,
+    label_key: str | None = None,
+    seed: int = 0,
+    key_added: str = CLUSTER_KEY,
+) -> dict:
+    """Leiden again at ``resolution`` on the kNN graph a clustering already built for ``obsm[use_rep]`` (no new
+    graph, no new UMAP: the app's resolution slider). Writes ``obs[key_added]`` and updates
+    ``uns['scelmo']['clustering']``; returns its row (resolution, cluster count, and NMI/ARI with labels)."""
+    key = neighbors_key(use_rep)
+    if key not in adata.uns or f"{key}_connectivities" not in adata.obsp:
+        raise ScelmoError(
+            f"There is no neighbour graph for obsm['{use_rep}'] to recluster; cluster the cells first "
+            f"(scelmo cluster, or the Clustering panel's Cluster button)."
+        )
+    if not resolution > 0:
+        raise ScelmoError(f"The Leiden resolution must be above 0 (got {resolution}).")
+    clusters = clustering.leiden(adata, key, float(resolution), seed=seed)
+    clustering.store_clusters(adata, clusters, key=key_added)
+    row = {"embedding": use_rep, "resolution": float(resolution), "n_clusters": int(len(np.unique(clusters)))}
+    labels = label_values(adata, label_key)
+    if labels is not None:
+        labels = np.asarray(labels).astype(str)
+        row.update(nmi=metrics.nmi(labels, clusters), ari=metrics.ari(labels, clusters))
+    add_record(adata, "clustering", h5ad_safe({"created_at": now_iso(), "label_key": label_key, "seed": seed, **row}))
+    return row

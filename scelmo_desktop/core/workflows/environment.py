@@ -6,10 +6,10 @@ from scelmo_desktop.core._infra.atomic import write_bytes_atomic, write_text_ato
 from scelmo_desktop.core._infra.audit import audit_path, read_entries
 from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core._infra.hardware import default_threads, torch_device
-from scelmo_desktop.core._infra.jobs import Cancelled, no_progress
+from scelmo_desktop.core._infra.jobs import Cancelled, TimeLeft, no_progress
 from scelmo_desktop.core._infra.network import check_address
-from scelmo_desktop.core._infra.paths import default_store_path, user_data_dir
+from scelmo_desktop.core._infra.paths import default_store_path, docs_dir, user_data_dir
 
-__all__ = ["Cancelled", "ScelmoError", "audit", "audit_path", "check_address", "default_store_path",
-           "default_threads", "no_progress", "read_entries", "torch_device", "user_data_dir", "write_bytes_atomic",
-           "write_text_atomic"]  # fmt: skip
+__all__ = ["Cancelled", "ScelmoError", "TimeLeft", "audit", "audit_path", "check_address", "default_store_path",
+           "default_threads", "docs_dir", "no_progress", "read_entries", "torch_device", "user_data_dir",
+           "write_bytes_atomic", "write_text_atomic"]  # fmt: skip

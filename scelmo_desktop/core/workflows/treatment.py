@@ -117,7 +117,7 @@ def treat(
             intro=(
                 f"Knock-out of each candidate in held-out '{disease}' cells; Δ = change of the cosine similarity "
                 f"between mean '{control}' and mean '{disease}' adaptor embeddings (positive: towards control). "
-                "p: against non-candidate genes of matched expression (see the method notes in the README)."
+                "p: against non-candidate genes of matched expression (see docs/method.md)."
             ),
         )
     return outcome
