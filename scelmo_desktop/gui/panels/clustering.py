@@ -20,7 +20,7 @@ class ClusteringPanel(Panel):
         "vectors, the scanpy route (PCA) and a random gene table. Once clustered, the resolution slider "
         "reclusters on the same graph (the UMAP stays)."
     )
-    SLIDER_STEP = 0.05  # resolution per slider step; the slider spans 0.05–3.0
+    SLIDER_STEP = 0.05  # resolution per slider step; the slider spans 1 to 60 steps
 
     def __init__(self, window):
         super().__init__(window)
