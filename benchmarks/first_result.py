@@ -117,6 +117,7 @@ def scanpy_route(path: Path, out: Path, bare: bool) -> None:
         steps[name] = round(now - clock[0], 2)
         clock[0] = now
 
+    import numpy as np
     import scanpy as sc
 
     step("import")
@@ -127,7 +128,16 @@ def scanpy_route(path: Path, out: Path, bare: bool) -> None:
         adata.var["mt"] = adata.var_names.str.upper().str.startswith("MT-")
         sc.pp.calculate_qc_metrics(adata, qc_vars=["mt"], inplace=True, percent_top=None, log1p=False)
         step("qc metrics")
-        sc.pp.scrublet(adata, random_state=0)
+        try:
+            import skimage  # noqa: F401  (scanpy's automatic threshold needs it)
+
+            sc.pp.scrublet(adata, random_state=0)
+        except ImportError:  # the same threshold algorithm as scikit-image's, as our QC uses (core/qc/doublets.py)
+            from scelmo_desktop.core.qc.doublets import threshold_minimum
+
+            sc.pp.scrublet(adata, threshold=np.inf, random_state=0)
+            cut = threshold_minimum(adata.uns["scrublet"]["doublet_scores_sim"])
+            adata.obs["predicted_doublet"] = adata.obs["doublet_score"] > (np.inf if cut is None else cut)
         step("scrublet")
         sc.pp.filter_cells(adata, min_genes=200)
         sc.pp.filter_genes(adata, min_cells=3)

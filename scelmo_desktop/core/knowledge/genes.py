@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -166,7 +166,11 @@ def _load_catalog() -> GeneCatalog | None:
         pass
     catalog = _parse_catalog(genes_path)
     try:
-        body = {"source": catalog.source, "records": [asdict(r) for r in catalog.records.values()]}
+        names = [f.name for f in fields(GeneRecord)]  # shallow: dataclasses.asdict deep-copies every list
+        body = {
+            "source": catalog.source,
+            "records": [{n: getattr(r, n) for n in names} for r in catalog.records.values()],
+        }
         write_text_atomic(cache, json.dumps(body, separators=(",", ":")))
     except Exception:  # noqa: BLE001 - a read-only cache folder only costs parsing again next time
         pass
