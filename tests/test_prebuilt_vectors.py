@@ -2,6 +2,7 @@
 embedder gives now, and a pack can never be stale (other texts or another embedder simply miss)."""
 
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -67,3 +68,20 @@ def test_shipped_pack_holds_the_current_catalog_sheets_and_their_vectors(embedde
     assert not missing, f"rebuild the pack (packaging/build_gene_vectors.py): {missing[:5]}"
     fresh = embedder.embed([embedded_form(sheets.texts[n]) for n in names])
     assert _cosines(np.stack([found[hashes[n]] for n in names]), fresh).min() >= MIN_COSINE
+
+
+def test_the_wheel_carries_every_resource():
+    """An installed app finds prompts, gene vectors and the phenotype table in <prefix>/share/scelmo-desktop/
+    resources: every file under resources/ is listed in pyproject's data-files, each in its own folder."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    data_files = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["data-files"]
+    listed = {}
+    for target, files in data_files.items():
+        for f in files:
+            listed[f] = target
+    on_disk = {p.relative_to(root).as_posix() for p in (root / "resources").rglob("*") if p.is_file()}
+    assert on_disk <= set(listed), sorted(on_disk - set(listed))
+    for f in on_disk:
+        assert listed[f] == "share/scelmo-desktop/" + Path(f).parent.as_posix(), f
