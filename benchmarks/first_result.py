@@ -191,8 +191,12 @@ def app_first_umap(path: Path, out: Path) -> None:
     view = window.panels["Clustering"].view
     shown = time.perf_counter() - started
     window.grab().save(str(out.with_suffix(".png")))
+    run_record = (window.project.adata.uns.get("scelmo") or {}) if window.project.adata is not None else {}
+    steps = {k: round(float(v), 2) for k, v in dict(run_record.get("timings_s", {})).items()}
     out.write_text(
-        json.dumps({"opened_s": round(opened, 1), "umap_shown_s": round(shown, 1), "points": view.n_points()})
+        json.dumps(
+            {"opened_s": round(opened, 1), "umap_shown_s": round(shown, 1), "points": view.n_points(), "steps": steps}
+        )
     )
     window.close()
 
