@@ -31,7 +31,7 @@ LABELS = {"pbmc3k": "celltype", "kang": "cell_type"}
 
 
 def run(path: Path, label_key: str, out: Path, *, packs: bool) -> float:
-    from scelmo_desktop.cli import main as cli
+    from scelmo_desktop import cli
     from scelmo_desktop.core.embedding import prebuilt
 
     argv = ["run", str(path), "--out", str(out / "run"), "--label-key", label_key, "--store", str(out / "s.sqlite")]
@@ -65,7 +65,8 @@ def seed_scores(run_dir: Path, label_key: str) -> dict:
         "ari_sd": round(float(ari.std(ddof=1)), 4),
         "per_seed_nmi": [round(float(v), 4) for v in nmi],
         "cells": int(adata.n_obs),
-        "embedding": adata.uns["scelmo"]["embedding"],
+        "clusters_seed0": int(len(set(runs[0].clusters))),
+        "embedding": {k: v for k, v in adata.uns["scelmo"]["embedding"].items() if k.startswith("n_")},
     }
 
 

@@ -87,3 +87,13 @@ def test_long_texts_are_embedded_in_chunks_not_truncated(embedder):
     assert float(vector @ truncated) < 0.999  # the tail beyond 256 tokens changed the vector
     short = embedder.embed(["CD3E"])[0]
     np.testing.assert_allclose(short, embedder._model.encode(["CD3E"])[0], rtol=1e-5, atol=1e-6)
+
+
+def test_batches_alternate_between_the_short_and_the_long_end():
+    """Texts done track work done (an honest time left): batches run shortest, longest, second shortest, …, each
+    exactly once."""
+    from scelmo_desktop.core.embedding.gene_table import _alternating_ends
+
+    assert _alternating_ends([1, 2, 3, 4, 5]) == [1, 5, 2, 4, 3]
+    assert _alternating_ends([1, 2, 3, 4]) == [1, 4, 2, 3]
+    assert _alternating_ends([]) == [] and _alternating_ends([7]) == [7]

@@ -173,8 +173,8 @@ def embed_texts(
 ) -> tuple[GeneTable, dict]:
     """Embed each non-empty description into a GeneTable. A vector is looked up first in the store's cache, then
     in the prebuilt packs shipped for this embedder (:mod:`~scelmo_desktop.core.embedding.prebuilt`), both keyed
-    by the text's hash and the embedder id; only texts neither holds are embedded, shortest first, so each batch
-    pads little.
+    by the text's hash and the embedder id; only texts neither holds are embedded, in batches of similar length, so each
+    batch pads little.
 
     Returns the table and stats (``n_embedded`` new vectors, ``n_cached`` from the store, ``n_prebuilt`` from
     the packs, ``n_empty`` skipped answers, ``prebuilt`` the packs used).
@@ -186,15 +186,15 @@ def embed_texts(
     prebuilt, packs = prebuilt_lookup(embedder.id, [h for h in unique if h not in cached])
     cached.update(prebuilt)
     todo = sorted({h: embedded_form(usable[s]) for s, h in hashes.items() if h not in cached}.items(), key=_by_length)
-    total = len(todo)
-    for start in range(0, total, EMBED_BATCH):
+    total, done = len(todo), 0
+    for batch in _alternating_ends([todo[i : i + EMBED_BATCH] for i in range(0, total, EMBED_BATCH)]):
         check_cancel(cancel)
-        batch = todo[start : start + EMBED_BATCH]
         vectors = embedder.embed([text for _, text in batch])
         fresh = {h: v for (h, _), v in zip(batch, vectors)}
         store.put_embeddings(embedder.id, fresh)  # committed per batch: a crash keeps finished batches
         cached.update(fresh)
-        progress(min(start + EMBED_BATCH, total), total, "embedding descriptions")
+        done += len(batch)
+        progress(done, total, "embedding descriptions")
     symbols = list(usable)
     vectors = np.stack([cached[hashes[s]] for s in symbols]) if symbols else np.zeros((0, embedder.dim), np.float32)
     n_prebuilt = sum(h in prebuilt for h in hashes.values())
@@ -212,6 +212,20 @@ def embed_texts(
 
 def _by_length(item: tuple[str, str]) -> tuple[int, str]:
     return len(item[1]), item[0]
+
+
+def _alternating_ends(batches: list) -> list:
+    """Length-sorted batches taken shortest, longest, second shortest, second longest, …: each batch still pads
+    little, and the texts done track the work done, so the time left estimated from them holds (shortest first
+    alone would promise a finish the long texts at the end then break)."""
+    order = []
+    low, high = 0, len(batches) - 1
+    while low <= high:
+        order.append(batches[low])
+        if high != low:
+            order.append(batches[high])
+        low, high = low + 1, high - 1
+    return order
 
 
 def save_gene_table(table: GeneTable, path) -> None:
