@@ -299,7 +299,7 @@ def _cmd_cluster(args) -> int:
 
 
 def _cmd_run(args, *, adata=None, data_name: str | None = None) -> int:
-    from scelmo_desktop.cli.session import open_paths, open_session, print_metrics, print_run_summary
+    from scelmo_desktop.cli.session import open_paths, open_session, print_markers, print_metrics, print_run_summary
     from scelmo_desktop.core.workflows.pipeline import run_pipeline
     from scelmo_desktop.core.workflows.storage import resolve_table
 
@@ -315,9 +315,27 @@ def _cmd_run(args, *, adata=None, data_name: str | None = None) -> int:
         intake.write_barcode_rank_plots(args.out)
     print_run_summary(result.record)
     print_metrics(result.metrics)
+    print_markers(result.markers, result.record.get("markers"))
+    if "markers" in result.files:
+        print(f"markers: {result.files['markers']}")
     print(f"report: {result.files['report']}")
     print(f"data:   {result.files['h5ad']}")
     print(f"wall time: {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def _cmd_markers(args) -> int:
+    from scelmo_desktop.cli.options import pipeline_settings
+    from scelmo_desktop.cli.session import print_markers
+    from scelmo_desktop.core.workflows.data import read_data
+    from scelmo_desktop.core.workflows.markers import markers_of_file
+
+    adata = read_data(args.data)
+    markers, files = markers_of_file(
+        adata, groupby=args.groupby, settings=pipeline_settings(args, mode="facts"), out=args.out
+    )
+    print_markers(markers, None)
+    print(f"markers: {files['markers']}\ndata:    {files['h5ad']}")
     return 0
 
 
@@ -374,6 +392,7 @@ COMMANDS = {
     "describe": _cmd_describe,
     "embed": _cmd_embed,
     "cluster": _cmd_cluster,
+    "markers": _cmd_markers,
     "run": _cmd_run,
     "qc": _cmd_qc,
     "demo": _cmd_demo,

@@ -158,6 +158,16 @@ def build_parser() -> argparse.ArgumentParser:
     clus.add_argument("--use-rep", default="X_scelmo", help="obsm key to cluster (default: X_scelmo)")
     _add_data_options(clus, "cluster")
 
+    mark = sub.add_parser(
+        "markers",
+        help="marker genes of each cluster (or any obs column) against the rest: scanpy's rank_genes_groups, "
+        "filtered; writes markers.csv (every gene of every group) and the .h5ad with uns['rank_genes_groups']",
+    )
+    mark.add_argument("data", type=Path, help="an .h5ad with the groups in obs (e.g. scelmo run's scelmo_result.h5ad)")
+    mark.add_argument("--groupby", default="scelmo_leiden", help="obs column of the groups (default: scelmo_leiden)")
+    mark.add_argument("--out", type=Path, required=True, help="output folder")
+    _add_data_options(mark, "markers")
+
     qc = sub.add_parser(
         "qc",
         help="quality control of Cell Ranger output or any counts file: scanpy's QC metrics, Scrublet doublets and "

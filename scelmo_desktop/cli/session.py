@@ -176,6 +176,17 @@ def print_run_summary(record: dict) -> None:
         )
 
 
+def print_markers(markers, note: dict | None, shown: int = 5) -> None:
+    """Each group's first marker genes passing the filter, one line per group (or why there are none)."""
+    if markers is None:
+        if note:
+            print(f"markers: not found ({note.get('reason', '')})")
+        return
+    print(f"marker genes ({markers.method}, each group of {markers.groupby} against the rest; first {shown}):")
+    for group, genes in markers.top(shown).items():
+        print(f"  {group}: {', '.join(genes) or '(none pass the filter)'}")
+
+
 def open_paths(args):
     """A command's data paths opened as one AnnData (several are joined as samples; unfiltered Cell Ranger
     matrices get their cells called), with one printed line per sample saying what was opened and done."""

@@ -4,11 +4,11 @@
 paper's formulas), the baselines :data:`PCA_KEY` / :data:`RANDOM_KEY`, :data:`INTEGRATED_KEY` and
 :data:`HARMONY_KEY` (integration), :data:`ADAPTOR_KEY` (annotation with the adaptor), ``X_umap``.
 ``obs``: :data:`CLUSTER_KEY`, :data:`LABEL_KEY` (+ ``_confidence``, ``_similarity``, ``_head``, ``_head_probability``).
-``varm``: :data:`GENE_EMBEDDING_KEY`. ``obsp``/``uns``: ``<rep>_neighbors`` (the graph on ``<rep>``).
+``uns``: :data:`MARKERS_KEY` (scanpy's ``rank_genes_groups`` layout). ``varm``: :data:`GENE_EMBEDDING_KEY`. ``obsp``/``uns``: ``<rep>_neighbors`` (the graph on ``<rep>``).
 
 ``uns['scelmo']`` is one dict: the pipeline's run record at its top level (data, input, models with hashes,
 prompt, seed, settings, coverage, metrics, versions) and one record per task under its name
-(``annotation``, ``integration``, ``embedding``, ``clustering``), each with its own provenance.
+(``annotation``, ``integration``, ``embedding``, ``clustering``, ``markers``), each with its own provenance.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ PCA_KEY, RANDOM_KEY = "X_scelmo_baseline_pca", "X_scelmo_baseline_random"
 
 INTEGRATED_KEY, HARMONY_KEY, ADAPTOR_KEY = "X_scelmo_integrated", "X_pca_harmony", "X_scelmo_adaptor"
 CLUSTER_KEY, LABEL_KEY, GENE_EMBEDDING_KEY = "scelmo_leiden", "scelmo_label", "scelmo_gene_embedding"
+MARKERS_KEY = "rank_genes_groups"  # scanpy's own key, so sc.pl.rank_genes_groups_* read it
 METHOD_NAMES = {
     SCELMO_KEY: "scELMo",
     WA_KEY: "scELMo-wa (paper)",

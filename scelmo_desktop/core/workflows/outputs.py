@@ -21,7 +21,7 @@ RESULT_H5AD = "scelmo_result.h5ad"
 
 def write_outputs(result, out_dir: str | Path, *, label_key: str | None = None) -> dict[str, Path]:
     """Write a pipeline result into ``out_dir``: UMAP PNGs, h5ad, metrics.csv, descriptions.csv, provenance.json and
-    report.html; returns the paths. Drawing the UMAPs stores ``uns['<column>_colors']`` before the h5ad is saved."""
+    report.html (and markers.csv with the run's marker genes); returns the paths. Drawing the UMAPs stores ``uns['<column>_colors']`` before the h5ad is saved."""
     out_dir = Path(out_dir)
     adata, record = result.adata, result.record
     colors = {f"umap_{CLUSTER_KEY}": CLUSTER_KEY}
@@ -37,6 +37,10 @@ def write_outputs(result, out_dir: str | Path, *, label_key: str | None = None) 
     paths["metrics"] = write_text_atomic(out_dir / "metrics.csv", result.metrics.to_csv(index=False))
     descriptions = pd.DataFrame({"gene": list(result.descriptions), "description": list(result.descriptions.values())})
     paths["descriptions"] = write_text_atomic(out_dir / "descriptions.csv", descriptions.to_csv(index=False))
+    if getattr(result, "markers", None) is not None:
+        from scelmo_desktop.core.workflows.markers import write_markers_table
+
+        paths["markers"] = write_markers_table(result.markers, out_dir)
     paths["provenance"] = write_text_atomic(out_dir / "provenance.json", json.dumps(record, indent=2, default=str))
     paths["report"] = write_report(
         out_dir / "report.html",
@@ -45,5 +49,6 @@ def write_outputs(result, out_dir: str | Path, *, label_key: str | None = None) 
         figures=figures,
         descriptions=descriptions.head(15),
         qc=getattr(result, "qc", None),
+        markers=getattr(result, "markers", None),
     )
     return paths

@@ -53,6 +53,7 @@ class PipelineResult:
     alignment: object = None  # the table's rows in the data's gene order, within the gene set
     files: dict = field(default_factory=dict)  # with ``out``: what was written (h5ad, report, CSVs, figures)
     qc: object = None  # the QCOutcome when this run quality-controlled the cells
+    markers: object = None  # the Markers of the clusters (core.tasks.markers), unless the markers setting is off
 
 
 def quality_control(adata, *, settings: PipelineSettings, progress=no_progress, cancel=None):
@@ -72,6 +73,19 @@ def quality_control(adata, *, settings: PipelineSettings, progress=no_progress, 
     if not outcome.keep.all():
         adata._inplace_subset_obs(outcome.keep)  # scanpy's own in-place filter (sc.pp.filter_cells)
     return outcome, ""
+
+
+def cluster_markers(adata, expression, *, settings: PipelineSettings, progress=no_progress):
+    """The run's marker genes of its clusters (``settings.markers``: the test, or off); a clustering with fewer
+    than two testable clusters gets a note instead of an error, since the rest of the run stands."""
+    from scelmo_desktop.core.workflows.markers import find_markers
+
+    if settings.markers == "off":
+        return None, "the markers setting is off"
+    try:
+        return find_markers(adata, expression, method=settings.markers, progress=progress), ""
+    except ScelmoError as exc:
+        return None, str(exc)
 
 
 def _require_cells(n_cells: int, when: str) -> None:
@@ -155,6 +169,10 @@ def run_pipeline(
         adata, expression, alignment, settings=settings, gene_set=gene_set, progress=progress, cancel=cancel
     )
     timings["cluster"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    markers, markers_note = cluster_markers(adata, expression, settings=settings, progress=progress)
+    timings["markers"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - started
 
     template = load_template("gene", mode=settings.mode)
@@ -190,7 +208,9 @@ def run_pipeline(
         "versions": package_versions(),
     }
     record["qc"] = qc.record if qc is not None else {"status": "not run", "reason": qc_note}
-    earlier = {k: v for k, v in (adata.uns.get(UNS_KEY) or {}).items() if k in ("intake", "qc")}
+    if markers is None:
+        record["markers"] = {"status": "not run", "reason": markers_note}
+    earlier = {k: v for k, v in (adata.uns.get(UNS_KEY) or {}).items() if k in ("intake", "qc", "markers")}
     adata.uns[UNS_KEY] = {**h5ad_safe(record), **earlier}  # the intake and QC records stay beside the run's
     result = PipelineResult(
         qc=qc,
@@ -201,6 +221,7 @@ def run_pipeline(
         table=table,
         described=described,
         alignment=alignment,
+        markers=markers,
     )
     if out is not None:
         from scelmo_desktop.core.workflows.outputs import write_outputs

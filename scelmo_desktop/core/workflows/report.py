@@ -83,6 +83,33 @@ def _qc_section(qc) -> str:
     )
 
 
+def _markers_section(markers, shown: int = 5) -> str:
+    """Each cluster's first marker genes passing the filter, with fold change and the share of cells expressing
+    them in and out of the cluster (every gene of every cluster is in markers.csv)."""
+    if markers is None:
+        return ""
+    rows = []
+    passing = markers.table[markers.table["passes_filter"]]
+    for group, genes in passing.groupby("group", observed=False, sort=False):
+        cells = ", ".join(
+            f"{g.gene} ({g.log2_fold_change:.1f}; {100 * g.pct_in_group:.0f}% vs {100 * g.pct_out_group:.0f}%)"
+            for g in genes.head(shown).itertuples()
+        )
+        rows.append(
+            {
+                "cluster": str(group),
+                f"top {shown} markers (log2 fold change; % expressing in vs out)": cells or "none pass the filter",
+            }
+        )
+    rule = markers.uns.get("params", {}).get("filter", {})
+    return (
+        f"<h2>Marker genes</h2><p class='note'>scanpy's rank_genes_groups ({html.escape(markers.method)}, each "
+        f"cluster against the rest, genes in at least {markers.uns.get('params', {}).get('min_cells', 3)} cells), "
+        f"filtered as filter_rank_genes_groups does ({html.escape(json.dumps(rule))}); every gene of every cluster "
+        f"is in markers.csv.</p>{_table(pd.DataFrame(rows))}"
+    )
+
+
 def write_report(
     path: Path,
     *,
@@ -91,10 +118,11 @@ def write_report(
     figures: dict[str, Path],
     descriptions: pd.DataFrame,
     qc=None,
+    markers=None,
 ) -> Path:
     """Write the self-contained HTML report of a pipeline run to ``path``: quality control (``qc``: the run's
-    QCOutcome), metrics, embedded figures, coverage, provenance, descriptions and package versions; returns the
-    path."""
+    QCOutcome), metrics, embedded figures, marker genes (``markers``: the run's Markers), coverage, provenance,
+    descriptions and package versions; returns the path."""
     images = _images(figures)
     coverage = record.get("coverage", {})
     body = f"""<!doctype html><html><head><meta charset="utf-8"><title>scELMo report — {html.escape(record.get("data", ""))}</title>
@@ -109,6 +137,7 @@ label silhouette rescaled to (s+1)/2 (scib-metrics protocol). Baselines: PCA (sc
 table given to the same genes as scELMo.</p>
 {_table(metrics) if len(metrics) else "<p>No label column was given, so no metrics were computed.</p>"}
 <h2>Figures</h2><div class="figs">{images}</div>
+{_markers_section(markers)}
 <h2>Description coverage</h2>
 <p>LLM calls: {record.get("llm_calls", 0)} (cached: {record.get("llm_cached", 0)}). Genes described:
 {record.get("n_described", 0)} of {coverage.get("n_genes", 0)}; genes with an embedding: {coverage.get("n_matched", 0)}

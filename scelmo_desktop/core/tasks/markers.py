@@ -1,0 +1,103 @@
+"""Marker genes per group with scanpy's ``rank_genes_groups`` (Wilcoxon or t-test, one group against the rest),
+the table filtered as ``filter_rank_genes_groups`` filters it.
+
+The test runs on the log-normalised matrix every step uses (:class:`~scelmo_desktop.core.data.io.Expression`),
+over the genes expressed in at least :data:`MIN_CELLS` cells (as the scanpy route's ``filter_genes`` keeps them),
+so the run's raw counts in ``X`` stay as they are. The result is scanpy's own ``uns['rank_genes_groups']``
+layout, and a tidy table of every gene of every group (not only a top few).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+MIN_CELLS = 3  # a gene seen in fewer cells than this cannot mark a group (scanpy route: filter_genes(min_cells=3))
+# filter_rank_genes_groups' defaults: in >= 25 % of the group, <= 50 % outside it, fold change >= 2
+FILTER = {"min_in_group_fraction": 0.25, "max_out_group_fraction": 0.5, "min_fold_change": 2.0}
+METHODS = ("wilcoxon", "t-test")
+TABLE_COLUMNS = ["group", "gene", "score", "log2_fold_change", "pct_in_group", "pct_out_group", "p_value", "p_adjusted"]
+
+
+@dataclass
+class Markers:
+    """One marker test: scanpy's ``rank_genes_groups`` dict and the table of every gene of every group."""
+
+    uns: dict  # scanpy's uns['rank_genes_groups'] layout (names, scores, logfoldchanges, pvals, pvals_adj, pts…)
+    table: pd.DataFrame  # TABLE_COLUMNS + 'passes_filter', sorted by group then score
+    groupby: str
+    method: str
+    skipped_groups: list[str]  # groups with a single cell: nothing to test
+
+    def top(self, n: int = 5, *, filtered: bool = True) -> dict[str, list[str]]:
+        """The first ``n`` genes of each group (those passing the filter, by default)."""
+        table = self.table[self.table["passes_filter"]] if filtered else self.table
+        return {str(g): list(rows["gene"].head(n)) for g, rows in table.groupby("group", observed=True, sort=False)}
+
+
+def rank_markers(matrix, var_names, groups: pd.Series, *, method: str = "wilcoxon") -> Markers:
+    """Each group of ``groups`` (one label per row of ``matrix``, log-normalised cells x genes) against the rest.
+
+    Raises ``ValueError`` when fewer than two groups have two or more cells (no comparison to make).
+    """
+    import anndata as ad
+    import scanpy as sc
+    import scipy.sparse as sp
+
+    if method not in METHODS:
+        raise ValueError(f"marker test {method!r}: choose one of {', '.join(METHODS)}")
+    labels = pd.Series(np.asarray(groups).astype(str), dtype="category")
+    sizes = labels.value_counts()
+    testable = [str(g) for g in sizes.index if sizes[g] >= 2]
+    skipped = sorted(str(g) for g in sizes.index if sizes[g] < 2)
+    if len(testable) < 2:
+        raise ValueError(f"marker genes need at least two groups of two or more cells (got {dict(sizes)})")
+    matrix = sp.csr_matrix(matrix) if not sp.issparse(matrix) else matrix.tocsr()
+    expressed = np.asarray((matrix > 0).sum(axis=0)).ravel() >= MIN_CELLS
+    work = ad.AnnData(X=matrix[:, np.flatnonzero(expressed)].astype(np.float32))
+    work.var_names = pd.Index(np.asarray(var_names)[expressed]).astype(str)
+    work.var_names_make_unique()
+    work.obs_names = [str(i) for i in range(work.n_obs)]
+    work.obs["group"] = pd.Categorical(labels.to_numpy(), categories=sorted(labels.cat.categories, key=_natural))
+    order = [g for g in work.obs["group"].cat.categories if g in testable]
+    sc.tl.rank_genes_groups(work, "group", groups=order, reference="rest", method=method, pts=True, use_raw=False)
+    sc.tl.filter_rank_genes_groups(work, groupby="group", use_raw=False, key_added="filtered", **FILTER)
+    table = _table(work, order)
+    uns = dict(work.uns["rank_genes_groups"])
+    uns["params"] = {**uns["params"], "groupby": "group", "min_cells": MIN_CELLS, "filter": dict(FILTER)}
+    return Markers(uns=uns, table=table, groupby="group", method=method, skipped_groups=skipped)
+
+
+def _table(work, order: list[str]) -> pd.DataFrame:
+    import scanpy as sc
+
+    frames = []
+    filtered = work.uns["filtered"]["names"]
+    for group in order:
+        frame = sc.get.rank_genes_groups_df(work, group=group)
+        passing = {str(n) for n in filtered[group] if isinstance(n, str)}
+        frames.append(
+            pd.DataFrame(
+                {
+                    "group": group,
+                    "gene": frame["names"].astype(str).to_numpy(),
+                    "score": frame["scores"].to_numpy(np.float64),
+                    "log2_fold_change": frame["logfoldchanges"].to_numpy(np.float64),
+                    "pct_in_group": frame["pct_nz_group"].to_numpy(np.float64),
+                    "pct_out_group": frame["pct_nz_reference"].to_numpy(np.float64),
+                    "p_value": frame["pvals"].to_numpy(np.float64),
+                    "p_adjusted": frame["pvals_adj"].to_numpy(np.float64),
+                    "passes_filter": frame["names"].astype(str).isin(passing).to_numpy(),
+                }
+            )
+        )
+    table = pd.concat(frames, ignore_index=True)
+    table["group"] = pd.Categorical(table["group"], categories=order)
+    return table
+
+
+def _natural(label: str) -> tuple:
+    """Cluster ids in numeric order (0, 1, 2, …, 10), other labels by name."""
+    return (0, int(label), "") if label.isdigit() else (1, 0, label)

@@ -1,0 +1,85 @@
+"""Marker genes of each cluster (or any obs grouping), composed once for every door: ``scelmo run`` (its
+default), ``scelmo markers``, the app and ``scelmo.tl.markers``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scelmo_desktop.core._infra.atomic import write_text_atomic
+from scelmo_desktop.core._infra.errors import ScelmoError
+from scelmo_desktop.core._infra.jobs import Progress, no_progress
+from scelmo_desktop.core._infra.provenance import h5ad_safe, now_iso, package_versions
+from scelmo_desktop.core.data.io import Expression, select_expression, write_h5ad
+from scelmo_desktop.core.keys import CLUSTER_KEY, MARKERS_KEY, add_record
+from scelmo_desktop.core.settings import PipelineSettings, default
+from scelmo_desktop.core.tasks.markers import FILTER, Markers, rank_markers
+
+MARKERS_FILE = "markers.csv"
+
+
+def find_markers(
+    adata,
+    expression: Expression,
+    *,
+    groupby: str = CLUSTER_KEY,
+    method: str = default("markers"),
+    key_added: str = MARKERS_KEY,
+    progress: Progress = no_progress,
+) -> Markers:
+    """Each group of ``obs[groupby]`` against the rest on ``expression`` (the log-normalised matrix of the same
+    cells). Writes ``uns[key_added]`` (scanpy's ``rank_genes_groups`` layout, ``params['groupby']`` = ``groupby``,
+    so ``sc.pl.rank_genes_groups_dotplot(adata)`` draws it) and ``uns['scelmo']['markers']`` (method, groups,
+    filter, the top genes of each group, versions). Returns the full table."""
+    if groupby not in adata.obs:
+        raise ScelmoError(
+            f"The data has no obs['{groupby}'] to find markers for; cluster first, or choose one of: "
+            f"{', '.join(map(str, adata.obs.columns)) or 'none'}."
+        )
+    if expression.matrix.shape[0] != adata.n_obs:
+        raise ScelmoError(f"The expression matrix has {expression.matrix.shape[0]} rows for {adata.n_obs} cells.")
+    progress("markers", 0, 1, f"{method} test per group of {groupby}")
+    try:
+        markers = rank_markers(expression.matrix, expression.var_names, adata.obs[groupby], method=method)
+    except ValueError as exc:
+        raise ScelmoError(f"No marker genes for obs['{groupby}']: {exc}.") from None
+    markers.groupby = groupby
+    markers.uns["params"] = {**markers.uns["params"], "groupby": groupby}
+    adata.uns[key_added] = markers.uns
+    add_record(
+        adata,
+        "markers",
+        h5ad_safe(
+            {
+                "created_at": now_iso(),
+                "groupby": groupby,
+                "method": method,
+                "key": key_added,
+                "filter": dict(FILTER),
+                "groups": [str(g) for g in markers.table["group"].cat.categories],
+                "skipped_groups": markers.skipped_groups,
+                "top": {g: ", ".join(genes) for g, genes in markers.top(10).items()},
+                "versions": package_versions(),
+            }
+        ),
+    )
+    progress("markers", 1, 1, "done")
+    return markers
+
+
+def write_markers_table(markers: Markers, out_dir: str | Path) -> Path:
+    """``markers.csv``: every gene of every group, full precision, with whether it passes the filter."""
+    return write_text_atomic(Path(out_dir) / MARKERS_FILE, markers.table.to_csv(index=False))
+
+
+def markers_of_file(adata, *, groupby: str, settings: PipelineSettings, out: str | Path) -> tuple[Markers, dict]:
+    """``scelmo markers``: markers of ``obs[groupby]`` on the file's own matrix (prepared as every step
+    prepares it: ``settings.layer``, ``settings.input_kind``); writes ``markers.csv`` and
+    ``scelmo_markers.h5ad`` (with ``uns['rank_genes_groups']``) into ``out``. Returns the markers and files."""
+    if settings.markers == "off":
+        raise ScelmoError("The markers setting is off, so there is nothing to find; choose wilcoxon or t-test.")
+    expression = select_expression(adata, settings.layer, input_kind=settings.input_kind)
+    markers = find_markers(adata, expression, groupby=groupby, method=settings.markers)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"markers": write_markers_table(markers, out), "h5ad": write_h5ad(adata, out / "scelmo_markers.h5ad")}
+    return markers, files
