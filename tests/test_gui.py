@@ -57,6 +57,25 @@ def test_demo_describe_embed_cluster_and_view(qtbot, window):
     frame = clustering.metrics.model_.frame
     assert frame["resolution"].iloc[0] == pytest.approx(3.0) and frame["n_clusters"].iloc[0] == fine
     assert view.color_by == "scelmo_leiden" and view.colours_in_use() == fine
+    # the Markers panel: the reclustered clusters' marker genes, per group, searchable; a double-clicked gene
+    # colours the UMAP
+    markers = window.panels["Markers"]
+    sizes = window.project.adata.obs["scelmo_leiden"].value_counts()
+    testable = int((sizes >= 2).sum())  # a one-cell cluster has nothing to test (3 described genes: many)
+    assert window.project.markers is not None and markers.group.count() == testable + 1  # (all groups) + each
+    assert len(window.project.markers.skipped_groups) == fine - testable
+    first = markers.group.itemText(1)
+    markers.passing_only.setCurrentIndex(1)  # every gene
+    markers.group.setCurrentText(first)
+    frame = markers.table.model_.frame
+    assert len(frame) > 100 and (frame["group"] == first).all()
+    assert {"gene", "log2_fold_change", "pct_in_group", "pct_out_group", "p_adjusted"} <= set(frame.columns)
+    gene = str(frame["gene"].iloc[0])
+    markers.search.setText(gene)
+    assert markers.table.proxy.rowCount() >= 1
+    markers.table.doubleClicked.emit(markers.table.proxy.index(0, 0))
+    assert view.color_by == f"gene: {markers.table.proxy.index(0, 1).data()}"
+    assert window.stack.currentWidget() is clustering
 
 
 def test_box_selection_makes_a_named_group(qtbot, window):

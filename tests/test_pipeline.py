@@ -3,6 +3,7 @@
 import anndata as ad
 import matplotlib
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import TEST_PARAMS
 
@@ -47,6 +48,12 @@ def test_outputs_written(pipeline_run):
         assert result.metrics[column].between(0, 1).all()
     assert result.record["coverage"]["n_matched"] == 4  # only the 4 described genes have embeddings
     assert result.record["llm_calls"] == 4 and result.record["llm_cached"] == 0
+    # the clusters' marker genes: every gene of every cluster in markers.csv, the report's section
+    markers = pd.read_csv(paths["markers"])
+    clusters = result.adata.obs["scelmo_leiden"].value_counts()
+    assert set(markers["group"].astype(str)) == {str(c) for c in clusters.index if clusters[c] >= 2}
+    assert markers["p_adjusted"].between(0, 1).all() and "Marker genes" in html
+    assert result.adata.uns["rank_genes_groups"]["params"]["groupby"] == "scelmo_leiden"
 
 
 def test_h5ad_round_trip_with_provenance(pipeline_run, llm_info):

@@ -29,6 +29,7 @@ from scelmo_desktop.gui.panels.descriptions import DescriptionsPanel
 from scelmo_desktop.gui.panels.embeddings import EmbeddingsPanel
 from scelmo_desktop.gui.panels.finetune import FineTuningPanel
 from scelmo_desktop.gui.panels.integration import IntegrationPanel
+from scelmo_desktop.gui.panels.markers import MarkersPanel
 from scelmo_desktop.gui.panels.models import ModelsPanel
 from scelmo_desktop.gui.panels.qc import QCPanel
 from scelmo_desktop.gui.panels.settings import SettingsPanel
@@ -44,6 +45,7 @@ PANELS = (
     DescriptionsPanel,
     EmbeddingsPanel,
     ClusteringPanel,
+    MarkersPanel,
     AnnotationPanel,
     IntegrationPanel,
     FineTuningPanel,

@@ -100,6 +100,7 @@ class Project:
     alignment: object = None
     coverage: dict = field(default_factory=dict)
     cluster_metrics: object = None  # DataFrame
+    markers: object = None  # the Markers of the current clusters (core.tasks.markers)
     results: dict = field(default_factory=dict)  # per panel: what it last computed
     skipped_settings: list = field(default_factory=list)  # project-file entries not used on opening, and why
     intake_lines: list = field(default_factory=list)  # what opening the data did, one line per sample
@@ -133,7 +134,7 @@ class Project:
 
     def forget_results(self) -> None:
         """Results of earlier cells: gone when the data opened or its cells change (QC applied)."""
-        self.described = self.table = self.alignment = self.cluster_metrics = None
+        self.described = self.table = self.alignment = self.cluster_metrics = self.markers = None
         self.coverage, self.results = {}, {}
 
     def replace_cells(self, adata) -> None:

@@ -9,6 +9,7 @@ layout, and a tidy table of every gene of every group (not only a top few).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,7 +35,7 @@ class Markers:
     def top(self, n: int = 5, *, filtered: bool = True) -> dict[str, list[str]]:
         """The first ``n`` genes of each group (those passing the filter, by default)."""
         table = self.table[self.table["passes_filter"]] if filtered else self.table
-        return {str(g): list(rows["gene"].head(n)) for g, rows in table.groupby("group", observed=True, sort=False)}
+        return {str(g): list(rows["gene"].head(n)) for g, rows in table.groupby("group", observed=False, sort=False)}
 
 
 def rank_markers(matrix, var_names, groups: pd.Series, *, method: str = "wilcoxon") -> Markers:
@@ -62,8 +63,10 @@ def rank_markers(matrix, var_names, groups: pd.Series, *, method: str = "wilcoxo
     work.obs_names = [str(i) for i in range(work.n_obs)]
     work.obs["group"] = pd.Categorical(labels.to_numpy(), categories=sorted(labels.cat.categories, key=_natural))
     order = [g for g in work.obs["group"].cat.categories if g in testable]
-    sc.tl.rank_genes_groups(work, "group", groups=order, reference="rest", method=method, pts=True, use_raw=False)
-    sc.tl.filter_rank_genes_groups(work, groupby="group", use_raw=False, key_added="filtered", **FILTER)
+    with warnings.catch_warnings():  # pandas' fragmentation notice from inside scanpy, once per group
+        warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
+        sc.tl.rank_genes_groups(work, "group", groups=order, reference="rest", method=method, pts=True, use_raw=False)
+        sc.tl.filter_rank_genes_groups(work, groupby="group", use_raw=False, key_added="filtered", **FILTER)
     table = _table(work, order)
     uns = dict(work.uns["rank_genes_groups"])
     uns["params"] = {**uns["params"], "groupby": "group", "min_cells": MIN_CELLS, "filter": dict(FILTER)}

@@ -83,7 +83,7 @@ def _qc_section(qc) -> str:
     )
 
 
-def _markers_section(markers, shown: int = 5) -> str:
+def _cluster_markers_section(markers, shown: int = 5) -> str:
     """Each cluster's first marker genes passing the filter, with fold change and the share of cells expressing
     them in and out of the cluster (every gene of every cluster is in markers.csv)."""
     if markers is None:
@@ -137,7 +137,7 @@ label silhouette rescaled to (s+1)/2 (scib-metrics protocol). Baselines: PCA (sc
 table given to the same genes as scELMo.</p>
 {_table(metrics) if len(metrics) else "<p>No label column was given, so no metrics were computed.</p>"}
 <h2>Figures</h2><div class="figs">{images}</div>
-{_markers_section(markers)}
+{_cluster_markers_section(markers)}
 <h2>Description coverage</h2>
 <p>LLM calls: {record.get("llm_calls", 0)} (cached: {record.get("llm_cached", 0)}). Genes described:
 {record.get("n_described", 0)} of {coverage.get("n_genes", 0)}; genes with an embedding: {coverage.get("n_matched", 0)}

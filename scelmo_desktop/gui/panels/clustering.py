@@ -60,6 +60,7 @@ class ClusteringPanel(Panel):
 
     def run_cluster(self) -> None:
         from scelmo_desktop.core.workflows.cluster import evaluate_clustering
+        from scelmo_desktop.core.workflows.pipeline import cluster_markers
 
         project = self.project
         project.require_data()
@@ -70,11 +71,12 @@ class ClusteringPanel(Panel):
         expression = project.expression()
 
         def work(progress, cancel):
-            return evaluate_clustering(
+            metrics = evaluate_clustering(
                 project.adata, expression, project.alignment, settings=settings, progress=progress, cancel=cancel
             )
+            return metrics, cluster_markers(project.adata, expression, settings=settings, progress=progress)[0]
 
-        self.window_.run_job("cluster", work, self.show_clustering)
+        self.window_.run_job("cluster", work, lambda result: self.show_clustering(*result))
 
     def _slider_words(self, step: int) -> str:
         return f"{step * self.SLIDER_STEP:.2f}"
@@ -103,6 +105,7 @@ class ClusteringPanel(Panel):
     def recluster(self, step: int) -> None:
         """Leiden at the slider's resolution on the existing scELMo graph (no new graph or UMAP)."""
         from scelmo_desktop.core.workflows.cluster import recluster
+        from scelmo_desktop.core.workflows.pipeline import cluster_markers
 
         self.slider_label.setText(self._slider_words(step))
         if not self._has_graph():
@@ -110,15 +113,19 @@ class ClusteringPanel(Panel):
         project = self.project
         resolution = step * self.SLIDER_STEP
         adata, label_key, seed = project.adata, project.settings.label_key, project.settings.seed
+        settings = project.pipeline_settings(project.settings.mode)
+        expression = project.expression()
 
         def work(progress, cancel):
             progress("recluster", 0, 1, f"resolution {resolution:.2f}")
-            return recluster(adata, resolution, label_key=label_key, seed=seed)
+            row = recluster(adata, resolution, label_key=label_key, seed=seed)
+            return row, cluster_markers(adata, expression, settings=settings, progress=progress)[0]
 
-        self.window_.run_job("recluster", work, self.show_reclustered)
+        self.window_.run_job("recluster", work, lambda result: self.show_reclustered(*result))
 
-    def show_reclustered(self, row: dict) -> None:
+    def show_reclustered(self, row: dict, markers=None) -> None:
         project = self.project
+        project.markers = markers  # the clusters changed: their markers with them
         project.settings.resolution = row["resolution"]
         self.load_settings()
         metrics = project.cluster_metrics
@@ -134,9 +141,10 @@ class ClusteringPanel(Panel):
         self.view.set_data(project.adata, "X_umap", color_by=CLUSTER_KEY)
         self.window_.results_changed()
 
-    def show_clustering(self, metrics) -> None:
+    def show_clustering(self, metrics, markers=None) -> None:
         project = self.project
         project.cluster_metrics = metrics
+        project.markers = markers
         self._show_slider(self._clustered_resolution())
         self.metrics.set_frame(metrics.drop(columns=["embedding"], errors="ignore"))
         self.view.set_data(project.adata, "X_umap", color_by=project.settings.label_key or CLUSTER_KEY)

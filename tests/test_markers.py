@@ -1,0 +1,94 @@
+"""Marker genes per cluster: scanpy's rank_genes_groups on the run's log-normalised matrix, the filtered table,
+scanpy's own uns layout (so its plots read it), and the doors (scelmo run, scelmo markers)."""
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from scelmo_desktop.core._infra.errors import ScelmoError
+from scelmo_desktop.core.data.io import select_expression
+from scelmo_desktop.core.tasks.markers import TABLE_COLUMNS, rank_markers
+from scelmo_desktop.core.workflows.markers import find_markers
+
+
+def planted(seed: int = 0) -> ad.AnnData:
+    """Three groups of 80 cells over 60 genes of sparse Poisson noise (about a quarter of cells express each
+    gene, as most genes in 10x data); G0-G2 are high in group 0 only, G3-G5 in group 1 only, group 2 has none."""
+    rng = np.random.default_rng(seed)
+    counts = rng.poisson(0.3, size=(240, 60)).astype(np.float32)
+    counts[:80, 0:3] += rng.poisson(12.0, size=(80, 3))
+    counts[80:160, 3:6] += rng.poisson(12.0, size=(80, 3))
+    adata = ad.AnnData(sp.csr_matrix(counts))
+    adata.var_names = [f"G{i}" for i in range(60)]
+    adata.obs_names = [f"c{i}" for i in range(240)]
+    adata.obs["scelmo_leiden"] = pd.Categorical(np.repeat(["0", "1", "2"], 80))
+    return adata
+
+
+def test_planted_markers_lead_their_groups_and_pass_the_filter():
+    adata = planted()
+    expression = select_expression(adata)
+    markers = rank_markers(expression.matrix, expression.var_names, adata.obs["scelmo_leiden"])
+    assert list(markers.table.columns) == [*TABLE_COLUMNS, "passes_filter"]
+    top = markers.top(3)
+    # 12x the background in every cell of the group: a rank test puts them first, far ahead of noise genes
+    assert set(top["0"]) == {"G0", "G1", "G2"} and set(top["1"]) == {"G3", "G4", "G5"}
+    g0 = markers.table[(markers.table["group"] == "0") & (markers.table["gene"] == "G0")].iloc[0]
+    assert g0["log2_fold_change"] > 2 and g0["pct_in_group"] == 1.0 and g0["p_adjusted"] < 1e-10
+    # every gene of every group is in the table, not only a top few
+    assert len(markers.table) == 3 * 60
+    # a noise gene never passes filter_rank_genes_groups' fold-change rule in group 0
+    noise = markers.table[(markers.table["group"] == "0") & ~markers.table["gene"].isin(["G0", "G1", "G2"])]
+    assert not noise["passes_filter"].any()
+
+
+def test_find_markers_writes_scanpys_layout_that_its_plots_read(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import scanpy as sc
+
+    adata = planted()
+    markers = find_markers(adata, select_expression(adata))
+    uns = adata.uns["rank_genes_groups"]
+    assert uns["params"]["groupby"] == "scelmo_leiden" and uns["params"]["method"] == "wilcoxon"
+    assert list(uns["names"].dtype.names) == ["0", "1", "2"]
+    assert adata.uns["scelmo"]["markers"]["top"]["0"].startswith(tuple(["G0", "G1", "G2"]))
+    # scanpy's own table and dot plot read what was written, after a round trip through h5ad
+    adata.write_h5ad(tmp_path / "m.h5ad")
+    back = ad.read_h5ad(tmp_path / "m.h5ad")
+    frame = sc.get.rank_genes_groups_df(back, group="1")
+    assert set(frame["names"].head(3)) == {"G3", "G4", "G5"}
+    sc.pl.rank_genes_groups_dotplot(back, n_genes=2, show=False)
+    assert markers.method == "wilcoxon"
+
+
+def test_groups_that_cannot_be_tested_get_a_clear_error_or_are_skipped():
+    adata = planted()
+    expression = select_expression(adata)
+    with pytest.raises(ScelmoError, match="no obs\\['nope'\\]"):
+        find_markers(adata, expression, groupby="nope")
+    adata.obs["one"] = pd.Categorical(["a"] * 240)
+    with pytest.raises(ScelmoError, match="at least two groups"):
+        find_markers(adata, expression, groupby="one")
+    adata.obs["with_single"] = pd.Categorical(["a"] * 120 + ["b"] * 119 + ["lonely"])
+    markers = find_markers(adata, expression, groupby="with_single", method="t-test")
+    assert markers.skipped_groups == ["lonely"] and set(markers.table["group"].cat.categories) == {"a", "b"}
+
+
+def test_scelmo_markers_command(tmp_path, capsys):
+    from scelmo_desktop import cli
+
+    adata = planted()
+    adata.write_h5ad(tmp_path / "clustered.h5ad")
+    code = cli.main(["markers", str(tmp_path / "clustered.h5ad"), "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert code == 0 and "  0: G" in out and "markers.csv" in out
+    table = pd.read_csv(tmp_path / "out" / "markers.csv")
+    assert set(table["group"].astype(str)) == {"0", "1", "2"} and len(table) == 180
+    assert "rank_genes_groups" in ad.read_h5ad(tmp_path / "out" / "scelmo_markers.h5ad").uns
+    code = cli.main(["markers", str(tmp_path / "clustered.h5ad"), "--groupby", "nope", "--out", str(tmp_path / "o2")])
+    captured = capsys.readouterr()
+    assert code != 0 and "no obs['nope']" in captured.err + captured.out and "Traceback" not in captured.err
