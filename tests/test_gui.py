@@ -184,7 +184,7 @@ def test_open_project_shows_its_settings_in_every_panel(qtbot, window, tmp_path)
     assert window.project.settings.n_neighbors == 30  # the editors write into the opened project
 
 
-@pytest.mark.slow  # the full nine-panel run; the fast tier drives single panels (above, and test_gui_workflows)
+@pytest.mark.slow  # the full run through every panel; the fast tier drives single panels (above, and test_gui_workflows)
 def test_screenshot_driver_fills_every_panel(qtbot, window, tmp_path, capsys):
     from PySide6.QtGui import QImage
 
@@ -193,7 +193,7 @@ def test_screenshot_driver_fills_every_panel(qtbot, window, tmp_path, capsys):
     window.project.settings.mode = "facts"  # no LLM: this test is about the panels, the LLM is tested above
     window.panels["Descriptions"].mode.setCurrentText("facts")
     written = run_screenshots(window, tmp_path / "shots", max_genes=60)
-    assert len(written) == len(window.panels) == 11  # one shot per step, whether or not its job succeeded, so:
+    assert len(written) == len(window.panels) == 12  # one shot per step, whether or not its job succeeded, so:
     assert "failed" not in capsys.readouterr().out  # the driver prints '<panel>: failed: ...' for a failed job
     for path in written:
         image = QImage(str(path))

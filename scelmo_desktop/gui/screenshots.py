@@ -69,6 +69,7 @@ def steps(window, max_genes: int):
         ("Descriptions", describe),
         ("Embeddings", panels["Embeddings"].run_embed),
         ("Clustering", panels["Clustering"].run_cluster),
+        ("Markers", lambda: None),  # the clustering job found its clusters' markers
         ("Annotation", panels["Annotation"].run),
         ("Integration", integration),
         ("Fine-tuning", finetune),

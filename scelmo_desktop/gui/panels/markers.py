@@ -38,6 +38,8 @@ class MarkersPanel(Panel):
         form.addRow(row)
         filters = QHBoxLayout()
         self.group = QComboBox()
+        self.group.setSizeAdjustPolicy(QComboBox.AdjustToContents)
+        self.group.setMinimumContentsLength(12)
         self.group.currentTextChanged.connect(lambda _: self._show_group())
         self.passing_only = QComboBox()
         self.passing_only.addItems(["genes passing the filter", "every gene"])
