@@ -22,11 +22,11 @@ import functools
 import inspect
 
 from scelmo_desktop.app.session import open_store
-from scelmo_desktop.core.keys import CLUSTER_KEY, INTEGRATED_KEY, LABEL_KEY, SCELMO_KEY
+from scelmo_desktop.core.keys import CLUSTER_KEY, INTEGRATED_KEY, LABEL_KEY, MARKERS_KEY, SCELMO_KEY
 from scelmo_desktop.core.settings import ANALYSIS, PipelineSettings, declared
 from scelmo_desktop.core.workflows.environment import no_progress
 
-__all__ = ["annotate", "cluster", "describe_genes", "embed_cells", "integrate", "perturb", "treat"]
+__all__ = ["annotate", "cluster", "describe_genes", "embed_cells", "integrate", "markers", "perturb", "treat"]
 
 
 def _takes_settings(task: str, *, exclude: tuple[str, ...] = ()):
@@ -156,6 +156,19 @@ def cluster(
     return run(
         adata, use_rep=use_rep, label_key=label_key, resolution=resolution, seed=seed, key_added=key_added, umap=umap
     ).metrics
+
+
+@_takes_settings("markers")
+def markers(adata, *, groupby: str = CLUSTER_KEY, key_added: str = MARKERS_KEY, **options):
+    """Marker genes of each group of ``obs[groupby]`` against the rest: scanpy's ``rank_genes_groups`` on the
+    log-normalised matrix, filtered as ``filter_rank_genes_groups`` filters. Writes ``uns[key_added]`` (scanpy's
+    layout: ``sc.get.rank_genes_groups_df`` and ``sc.pl.rank_genes_groups_dotplot`` read it) and
+    ``uns['scelmo']['markers']``. Returns the table of every gene of every group (group, gene, score,
+    log2_fold_change, pct_in_group, pct_out_group, p_value, p_adjusted, passes_filter)."""
+    from scelmo_desktop.core.workflows.markers import markers_of_data
+
+    settings = PipelineSettings(**options)
+    return markers_of_data(adata, groupby=groupby, settings=settings, key_added=key_added).table
 
 
 @_takes_settings("annotate")

@@ -92,3 +92,14 @@ def test_scelmo_markers_command(tmp_path, capsys):
     code = cli.main(["markers", str(tmp_path / "clustered.h5ad"), "--groupby", "nope", "--out", str(tmp_path / "o2")])
     captured = capsys.readouterr()
     assert code != 0 and "no obs['nope']" in captured.err + captured.out and "Traceback" not in captured.err
+
+
+def test_the_python_face_writes_scanpys_key_and_returns_the_table():
+    import scelmo_desktop as scelmo
+
+    adata = planted()
+    table = scelmo.tl.markers(adata, markers="t-test")
+    assert adata.uns["rank_genes_groups"]["params"]["method"] == "t-test"
+    assert set(table[table["group"] == "1"]["gene"].head(3)) == {"G3", "G4", "G5"}
+    with pytest.raises(ValueError, match="markers\\(\\): the markers setting takes"):
+        scelmo.tl.markers(adata, markers="magic")

@@ -71,14 +71,22 @@ def write_markers_table(markers: Markers, out_dir: str | Path) -> Path:
     return write_text_atomic(Path(out_dir) / MARKERS_FILE, markers.table.to_csv(index=False))
 
 
-def markers_of_file(adata, *, groupby: str, settings: PipelineSettings, out: str | Path) -> tuple[Markers, dict]:
-    """``scelmo markers``: markers of ``obs[groupby]`` on the file's own matrix (prepared as every step
-    prepares it: ``settings.layer``, ``settings.input_kind``); writes ``markers.csv`` and
-    ``scelmo_markers.h5ad`` (with ``uns['rank_genes_groups']``) into ``out``. Returns the markers and files."""
+def markers_of_data(
+    adata, *, groupby: str = CLUSTER_KEY, settings: PipelineSettings, key_added: str = MARKERS_KEY
+) -> Markers:
+    """Markers of ``obs[groupby]`` on the data's own matrix, prepared as every step prepares it
+    (``settings.layer``, ``settings.input_kind``) with the test ``settings.markers``; writes what
+    :func:`find_markers` writes."""
     if settings.markers == "off":
         raise ScelmoError("The markers setting is off, so there is nothing to find; choose wilcoxon or t-test.")
     expression = select_expression(adata, settings.layer, input_kind=settings.input_kind)
-    markers = find_markers(adata, expression, groupby=groupby, method=settings.markers)
+    return find_markers(adata, expression, groupby=groupby, method=settings.markers, key_added=key_added)
+
+
+def markers_of_file(adata, *, groupby: str, settings: PipelineSettings, out: str | Path) -> tuple[Markers, dict]:
+    """``scelmo markers``: :func:`markers_of_data`, then ``markers.csv`` and ``scelmo_markers.h5ad`` (with
+    ``uns['rank_genes_groups']``) written into ``out``. Returns the markers and files."""
+    markers = markers_of_data(adata, groupby=groupby, settings=settings)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files = {"markers": write_markers_table(markers, out), "h5ad": write_h5ad(adata, out / "scelmo_markers.h5ad")}
