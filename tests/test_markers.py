@@ -103,3 +103,20 @@ def test_the_python_face_writes_scanpys_key_and_returns_the_table():
     assert set(table[table["group"] == "1"]["gene"].head(3)) == {"G3", "G4", "G5"}
     with pytest.raises(ValueError, match="markers\\(\\): the markers setting takes"):
         scelmo.tl.markers(adata, markers="magic")
+
+
+def test_smaller_rank_chunks_give_scanpys_statistics(monkeypatch):
+    """Ranking genes in smaller chunks (a lower memory peak) must not change one statistic: chunks of 7 genes
+    against scanpy's default single chunk on the same data."""
+    from scanpy.tools import _rank_genes_groups
+
+    from scelmo_desktop.core.tasks import markers as module
+
+    scanpys = _rank_genes_groups._CONST_MAX_SIZE
+    adata = planted(seed=3)
+    expression = select_expression(adata)
+    default = rank_markers(expression.matrix, expression.var_names, adata.obs["scelmo_leiden"])
+    monkeypatch.setattr(module, "RANK_CHUNK_DIVISOR", scanpys // (240 * 7))  # 7 genes per chunk
+    chunked = rank_markers(expression.matrix, expression.var_names, adata.obs["scelmo_leiden"])
+    pd.testing.assert_frame_equal(chunked.table, default.table)
+    assert _rank_genes_groups._CONST_MAX_SIZE == scanpys  # scanpy's own value is restored

@@ -9,6 +9,7 @@ layout, and a tidy table of every gene of every group (not only a top few).
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ MIN_CELLS = 3  # a gene seen in fewer cells than this cannot mark a group (scanp
 # filter_rank_genes_groups' defaults: in >= 25 % of the group, <= 50 % outside it, fold change >= 2
 FILTER = {"min_in_group_fraction": 0.25, "max_out_group_fraction": 0.5, "min_fold_change": 2.0}
 METHODS = ("wilcoxon", "t-test")
+RANK_CHUNK_DIVISOR = 4  # see _smaller_rank_chunks
 TABLE_COLUMNS = ["group", "gene", "score", "log2_fold_change", "pct_in_group", "pct_out_group", "p_value", "p_adjusted"]
 
 
@@ -63,14 +65,32 @@ def rank_markers(matrix, var_names, groups: pd.Series, *, method: str = "wilcoxo
     work.obs_names = [str(i) for i in range(work.n_obs)]
     work.obs["group"] = pd.Categorical(labels.to_numpy(), categories=sorted(labels.cat.categories, key=_natural))
     order = [g for g in work.obs["group"].cat.categories if g in testable]
-    with warnings.catch_warnings():  # pandas' fragmentation notice from inside scanpy, once per group
-        warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
+    with warnings.catch_warnings(), _smaller_rank_chunks():
+        warnings.simplefilter("ignore", pd.errors.PerformanceWarning)  # pandas' notice from inside scanpy
         sc.tl.rank_genes_groups(work, "group", groups=order, reference="rest", method=method, pts=True, use_raw=False)
         sc.tl.filter_rank_genes_groups(work, groupby="group", use_raw=False, key_added="filtered", **FILTER)
     table = _table(work, order)
     uns = dict(work.uns["rank_genes_groups"])
     uns["params"] = {**uns["params"], "groupby": "group", "min_cells": MIN_CELLS, "filter": dict(FILTER)}
     return Markers(uns=uns, table=table, groupby="group", method=method, skipped_groups=skipped)
+
+
+@contextlib.contextmanager
+def _smaller_rank_chunks():
+    """Scanpy's Wilcoxon ranks genes in dense chunks of ``_CONST_MAX_SIZE`` values (float64, copied again by the
+    ranking); in a run that already holds the data, its embeddings and models, that chunk is the run's peak
+    memory. A quarter of it gives the same statistics (the chunks only split the genes) with a lower peak
+    (benchmarks/first_result.py). Where scanpy no longer has the constant, its own default applies."""
+    from scanpy.tools import _rank_genes_groups as module
+
+    saved = getattr(module, "_CONST_MAX_SIZE", None)
+    if isinstance(saved, int):
+        module._CONST_MAX_SIZE = max(saved // RANK_CHUNK_DIVISOR, 1)
+    try:
+        yield
+    finally:
+        if isinstance(saved, int):
+            module._CONST_MAX_SIZE = saved
 
 
 def _table(work, order: list[str]) -> pd.DataFrame:
