@@ -22,6 +22,7 @@ PANELS = [
     "Descriptions",
     "Embeddings",
     "Clustering",
+    "Markers",
     "Annotation",
     "Integration",
     "Fine-tuning",
