@@ -93,17 +93,25 @@ def dask_client(
         with Client(scheduler, timeout="30s") as client:
             yield client
         return
-    with (
-        LocalCluster(
+    import logging
+    import warnings
+
+    with warnings.catch_warnings():
+        # the scheduler's HTTP API binds 8787 even without a dashboard and moves to a free port when another
+        # program holds it, warning that it did: nothing for a user to act on
+        warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+        cluster = LocalCluster(
             n_workers=n_workers,
             threads_per_worker=threads_per_worker,
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
             memory_limit=memory_limit,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+            # workers log a heartbeat that races the cluster's own shutdown as an ERROR with a traceback; every
+            # problem of ours comes back as a message or an exception (_embed_block), never through the log
+            silence_logs=logging.CRITICAL,
+        )
+    with cluster, Client(cluster) as client:
         yield client
 
 
