@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from scelmo_desktop.core.settings import default
+
 MIN_CELLS = 3  # a gene seen in fewer cells than this cannot mark a group (scanpy route: filter_genes(min_cells=3))
 # filter_rank_genes_groups' defaults: in >= 25 % of the group, <= 50 % outside it, fold change >= 2
 FILTER = {"min_in_group_fraction": 0.25, "max_out_group_fraction": 0.5, "min_fold_change": 2.0}
@@ -40,7 +42,7 @@ class Markers:
         return {str(g): list(rows["gene"].head(n)) for g, rows in table.groupby("group", observed=False, sort=False)}
 
 
-def rank_markers(matrix, var_names, groups: pd.Series, *, method: str = "wilcoxon") -> Markers:
+def rank_markers(matrix, var_names, groups: pd.Series, *, method: str = default("markers")) -> Markers:
     """Each group of ``groups`` (one label per row of ``matrix``, log-normalised cells x genes) against the rest.
 
     Raises ``ValueError`` when fewer than two groups have two or more cells (no comparison to make).
