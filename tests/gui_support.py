@@ -1,6 +1,8 @@
 """The app under test (a pytest plugin, see conftest.py): a real main window, offscreen, with its own settings
 file; and waiting for its job. Qt is imported only by the tests that use the window."""
 
+import gc
+
 import pytest
 
 
@@ -8,8 +10,10 @@ import pytest
 def window(qtbot, tmp_path):
     from PySide6.QtCore import QSettings
 
+    from scelmo_desktop.gui.app import collect_garbage_in_the_ui_thread
     from scelmo_desktop.gui.main_window import MainWindow
 
+    collector = collect_garbage_in_the_ui_thread()  # as the app does: cycles are collected in the UI thread only
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
     win = MainWindow(settings)
     qtbot.addWidget(win)
@@ -18,6 +22,15 @@ def window(qtbot, tmp_path):
     if win.job is not None:
         win.job.cancel()
         win.job.wait(30)
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    # the window and this test's Qt garbage end here, in the UI thread, never in a later test's job thread
+    win.close()
+    win.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
+    collector.timer.stop()
+    gc.collect()
+    gc.enable()  # tests without a window collect as usual
 
 
 def finish(qtbot, window, timeout_s=900):

@@ -87,6 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def collect_garbage_in_the_ui_thread():
+    """Python's cycle collector runs in whichever thread happens to allocate; when that is a job's worker thread
+    and the garbage holds Qt objects, their destructors there deadlock against the UI thread (seen in a GUI test:
+    ~QObject on the worker waiting for the GIL, the UI thread waiting for Qt's mutex). pyqtgraph's collector
+    turns automatic collection off and collects on a UI-thread timer instead. Returns it (keep a reference)."""
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    return GarbageCollector(interval=1.0)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.selftest:
@@ -107,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("scELMo Desktop")
     app.setOrganizationName("scELMo")
+    collector = collect_garbage_in_the_ui_thread()  # noqa: F841 - kept alive for the app's lifetime
     window = MainWindow()
     install_error_hook(window)
     if args.mode:
