@@ -22,11 +22,21 @@ import functools
 import inspect
 
 from scelmo_desktop.app.session import open_store
-from scelmo_desktop.core.keys import CLUSTER_KEY, INTEGRATED_KEY, LABEL_KEY, MARKERS_KEY, SCELMO_KEY
-from scelmo_desktop.core.settings import ANALYSIS, PipelineSettings, declared
+from scelmo_desktop.core.keys import CLUSTER_KEY, INTEGRATED_KEY, LABEL_KEY, MARKERS_KEY, NAME_KEY, SCELMO_KEY
+from scelmo_desktop.core.settings import ANALYSIS, PipelineSettings, declared, default
 from scelmo_desktop.core.workflows.environment import no_progress
 
-__all__ = ["annotate", "cluster", "describe_genes", "embed_cells", "integrate", "markers", "perturb", "treat"]
+__all__ = [
+    "annotate",
+    "cluster",
+    "describe_genes",
+    "embed_cells",
+    "integrate",
+    "markers",
+    "name_cell_types",
+    "perturb",
+    "treat",
+]
 
 
 def _takes_settings(task: str, *, exclude: tuple[str, ...] = ()):
@@ -169,6 +179,24 @@ def markers(adata, *, groupby: str = CLUSTER_KEY, key_added: str = MARKERS_KEY, 
 
     settings = PipelineSettings(**options)
     return markers_of_data(adata, groupby=groupby, settings=settings, key_added=key_added).table
+
+
+@_takes_settings("markers", exclude=("naming",))
+def name_cell_types(adata, *, groupby: str = CLUSTER_KEY, key_added: str = NAME_KEY, **options):
+    """Name each group of ``obs[groupby]`` with a Cell Ontology type from its marker genes and the curated marker
+    knowledge, with no reference and no candidate list. Finds the markers first (writes ``uns['rank_genes_groups']``
+    and ``uns['scelmo']['markers']`` as :func:`markers` does), then writes ``obs[key_added]`` (name),
+    ``obs['<key_added>_ontology_id']``, ``obs['<key_added>_confidence']`` and the per-group evidence in
+    ``uns['scelmo']['naming']``. Returns one row per group: name, id, confidence, score, markers for and against,
+    runner-ups."""
+    from scelmo_desktop.core.workflows.markers import markers_of_data
+    from scelmo_desktop.core.workflows.naming import name_cell_types as run
+
+    settings = PipelineSettings(**options)
+    if settings.markers == "off":
+        settings = settings.replace(markers=default("markers"))
+    found = markers_of_data(adata, groupby=groupby, settings=settings)
+    return run(adata, found, tissue=settings.tissue, key_added=key_added).table()
 
 
 @_takes_settings("annotate")

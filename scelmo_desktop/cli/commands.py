@@ -236,6 +236,8 @@ def _cmd_annotate(args) -> int:
 
     if args.adaptor and args.method != "adaptor":
         raise ScelmoError("--adaptor FILE reuses a saved adaptor: use it with --mode adaptor.")
+    if args.method == "markers":
+        return _annotate_by_markers(args)
     query = read_data(args.query)
     reference = read_data(args.reference) if args.reference else None
     if args.split_key:
@@ -298,6 +300,23 @@ def _cmd_cluster(args) -> int:
     return 0
 
 
+def _annotate_by_markers(args) -> int:
+    """``annotate --mode markers``: name each group of ``--groupby`` from its markers (no reference, no models)."""
+    from scelmo_desktop.cli.options import pipeline_settings
+    from scelmo_desktop.cli.session import print_markers
+    from scelmo_desktop.core.workflows.data import read_data
+    from scelmo_desktop.core.workflows.markers import markers_of_file
+
+    if args.reference or args.candidates:
+        raise ScelmoError("--mode markers names groups from their markers alone: drop --reference/--candidates.")
+    settings = pipeline_settings(args, mode="facts")  # annotate takes the tissue hint; test and naming: defaults
+    found, files = markers_of_file(read_data(args.query), groupby=args.groupby, settings=settings, out=args.out)
+    print_markers(found.markers, None, naming=found.naming)
+    for name, path in files.items():
+        print(f"{name.replace('_', ' ')}: {path}")
+    return 0
+
+
 def _cmd_run(args, *, adata=None, data_name: str | None = None) -> int:
     from scelmo_desktop.cli.session import open_paths, open_session, print_markers, print_metrics, print_run_summary
     from scelmo_desktop.core.workflows.pipeline import run_pipeline
@@ -315,9 +334,12 @@ def _cmd_run(args, *, adata=None, data_name: str | None = None) -> int:
         intake.write_barcode_rank_plots(args.out)
     print_run_summary(result.record)
     print_metrics(result.metrics)
-    print_markers(result.markers, result.record.get("markers"))
-    if "markers" in result.files:
-        print(f"markers: {result.files['markers']}")
+    print_markers(result.markers, result.record.get("markers"), naming=result.naming)
+    if result.naming is None and "naming" in result.record:
+        print(f"cell types: not named ({result.record['naming'].get('reason', '')})")
+    for name in ("markers", "cell_types"):
+        if name in result.files:
+            print(f"{name.replace('_', ' ')}: {result.files[name]}")
     print(f"report: {result.files['report']}")
     print(f"data:   {result.files['h5ad']}")
     print(f"wall time: {time.perf_counter() - started:.1f} s")
@@ -331,11 +353,12 @@ def _cmd_markers(args) -> int:
     from scelmo_desktop.core.workflows.markers import markers_of_file
 
     adata = read_data(args.data)
-    markers, files = markers_of_file(
+    found, files = markers_of_file(
         adata, groupby=args.groupby, settings=pipeline_settings(args, mode="facts"), out=args.out
     )
-    print_markers(markers, None)
-    print(f"markers: {files['markers']}\ndata:    {files['h5ad']}")
+    print_markers(found.markers, None, naming=found.naming)
+    for name, path in files.items():
+        print(f"{name.replace('_', ' ')}: {path}")
     return 0
 
 

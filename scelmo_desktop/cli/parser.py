@@ -147,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     annotate.add_argument("--gene-table", help="a stored table name or a table file, instead of describing genes")
     annotate.add_argument(
+        "--groupby",
+        default="scelmo_leiden",
+        help="markers mode: the obs column of the groups to name (default: scelmo_leiden)",
+    )
+    annotate.add_argument(
         "--out", type=Path, required=True, help="output .h5ad: the query with the labels written back"
     )
     _add_data_options(annotate, "annotate")

@@ -176,15 +176,21 @@ def print_run_summary(record: dict) -> None:
         )
 
 
-def print_markers(markers, note: dict | None, shown: int = 5) -> None:
-    """Each group's first marker genes passing the filter, one line per group (or why there are none)."""
+def print_markers(markers, note: dict | None, shown: int = 5, *, naming=None) -> None:
+    """Each group's cell-type name (when named) and first marker genes passing the filter, one line per group
+    (or why there are none)."""
     if markers is None:
         if note:
             print(f"markers: not found ({note.get('reason', '')})")
         return
-    print(f"marker genes ({markers.method}, each group of {markers.groupby} against the rest; first {shown}):")
+    named = f"; cell types among {naming.n_candidates:,} ontology types" if naming is not None else ""
+    print(f"marker genes ({markers.method}, each group of {markers.groupby} against the rest; first {shown}{named}):")
     for group, genes in markers.top(shown).items():
-        print(f"  {group}: {', '.join(genes) or '(none pass the filter)'}")
+        call = naming.groups.get(group) if naming is not None else None
+        name = f" {call.name} (confidence {call.confidence:.2f})" if call is not None and call.term_id else ""
+        print(f"  {group}:{name} {', '.join(genes) or '(none pass the filter)'}")
+    if naming is not None and not any(call.term_id for call in naming.groups.values()):
+        print("cell types: no type of the knowledge has enough of its markers in this data (human gene symbols?)")
 
 
 def open_paths(args):

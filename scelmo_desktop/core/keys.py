@@ -20,6 +20,7 @@ PCA_KEY, RANDOM_KEY = "X_scelmo_baseline_pca", "X_scelmo_baseline_random"
 
 INTEGRATED_KEY, HARMONY_KEY, ADAPTOR_KEY = "X_scelmo_integrated", "X_pca_harmony", "X_scelmo_adaptor"
 CLUSTER_KEY, LABEL_KEY, GENE_EMBEDDING_KEY = "scelmo_leiden", "scelmo_label", "scelmo_gene_embedding"
+NAME_KEY = "scelmo_cell_type"  # + _ontology_id, _confidence: the clusters' cell-type names
 MARKERS_KEY = "rank_genes_groups"  # scanpy's own key, so sc.pl.rank_genes_groups_* read it
 METHOD_NAMES = {
     SCELMO_KEY: "scELMo",

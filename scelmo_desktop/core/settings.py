@@ -310,6 +310,24 @@ _declare(
     tasks=("run", "demo", "markers"),
     label="Marker genes",
 )
+_declare(
+    "naming",
+    "knowledge",
+    "name each cluster with a Cell Ontology type from its marker genes and the curated marker knowledge (no "
+    "reference, no candidate list), with the evidence for and against; off: leave clusters unnamed",
+    choices=("knowledge", "off"),
+    tasks=("run", "demo", "markers"),
+    label="Name cell types",
+)
+_declare(
+    "tissue",
+    None,
+    "a tissue hint for naming: blood keeps the hematopoietic types; any: every type the knowledge covers",
+    choices=("blood",),
+    none_word="any",
+    tasks=("run", "demo", "markers", "annotate"),
+    label="Tissue hint",
+)
 # ---- analysis: out of memory ----------------------------------------------------------------------------------
 _declare("dask_workers", 1, "workers of the local Dask cluster", type=int, minimum=1, tasks=("embed",), gui=False)
 _declare(
@@ -326,8 +344,9 @@ _declare(
     "method",
     "knn",
     "knn: 10-NN vote on a labelled reference; text: cell-type knowledge and descriptions, no "
-    "reference needed; adaptor: fine-tuned on the reference",
-    choices=("knn", "text", "adaptor"),
+    "reference needed; adaptor: fine-tuned on the reference; markers: name each group of --groupby from its "
+    "marker genes, no reference and no candidates",
+    choices=("knn", "text", "adaptor", "markers"),
     flag="--mode",
     tasks=("annotate",),
     label="Annotation method",

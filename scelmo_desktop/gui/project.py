@@ -101,6 +101,7 @@ class Project:
     coverage: dict = field(default_factory=dict)
     cluster_metrics: object = None  # DataFrame
     markers: object = None  # the Markers of the current clusters (core.tasks.markers)
+    naming: object = None  # the current clusters' cell-type names with evidence (core.tasks.naming)
     results: dict = field(default_factory=dict)  # per panel: what it last computed
     skipped_settings: list = field(default_factory=list)  # project-file entries not used on opening, and why
     intake_lines: list = field(default_factory=list)  # what opening the data did, one line per sample
@@ -134,7 +135,7 @@ class Project:
 
     def forget_results(self) -> None:
         """Results of earlier cells: gone when the data opened or its cells change (QC applied)."""
-        self.described = self.table = self.alignment = self.cluster_metrics = self.markers = None
+        self.described = self.table = self.alignment = self.cluster_metrics = self.markers = self.naming = None
         self.coverage, self.results = {}, {}
 
     def replace_cells(self, adata) -> None:

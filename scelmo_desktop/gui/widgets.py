@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QPixmap
@@ -42,7 +43,7 @@ class DataFrameModel(QAbstractTableModel):
             return None
         value = self.frame.iat[index.row(), index.column()]
         if role in (Qt.DisplayRole, Qt.ToolTipRole):
-            if isinstance(value, float):
+            if isinstance(value, (float, np.floating)):  # rounded for reading; exports keep every digit
                 return "" if pd.isna(value) else f"{value:.4g}"
             return str(value)
         if role == Qt.UserRole:  # sorting by the real value, not its text

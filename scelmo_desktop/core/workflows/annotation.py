@@ -71,6 +71,11 @@ def run_annotation(
         settings.preset,
         settings.smoothing,
     )
+    if mode == "markers":
+        raise ScelmoError(
+            "The markers method names groups of cells (clusters) from their marker genes, not single cells: name "
+            "the groups of an obs column instead (the Markers panel, or scelmo.tl.name_cell_types)."
+        )
     if mode not in ANNOTATION_MODES:
         raise ScelmoError(f"Unknown annotation mode '{mode}'; use one of {', '.join(ANNOTATION_MODES)}.")
     if preset is not None and mode != "text":

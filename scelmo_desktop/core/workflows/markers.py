@@ -3,6 +3,7 @@ default), ``scelmo markers``, the app and ``scelmo.tl.markers``."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from scelmo_desktop.core._infra.atomic import write_text_atomic
@@ -15,6 +16,44 @@ from scelmo_desktop.core.settings import PipelineSettings, default
 from scelmo_desktop.core.tasks.markers import FILTER, Markers, rank_markers
 
 MARKERS_FILE = "markers.csv"
+
+
+@dataclass
+class ClusterMarkers:
+    """The clusters' marker genes and cell-type names, and why a step did not run (step -> reason)."""
+
+    markers: Markers | None = None
+    naming: object = None  # core.tasks.naming.Naming
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+def markers_and_names(
+    adata, expression: Expression, *, settings: PipelineSettings, progress: Progress = no_progress
+) -> ClusterMarkers:
+    """The clusters' marker genes (``settings.markers``: the test, or off), then their names (``settings.naming``,
+    with the hint ``settings.tissue``). A clustering with fewer than two testable clusters, or no marker
+    knowledge installed, gets a note instead of an error: the rest of the run stands."""
+    from scelmo_desktop.core.workflows.naming import name_cell_types
+
+    found = ClusterMarkers()
+    if settings.markers == "off":
+        found.notes = {"markers": "the markers setting is off", "naming": "it needs marker genes"}
+        return found
+    try:
+        found.markers = find_markers(adata, expression, method=settings.markers, progress=progress)
+    except ScelmoError as exc:
+        found.notes = {"markers": str(exc), "naming": "it needs marker genes"}
+        return found
+    if settings.naming == "off":
+        found.notes["naming"] = "the naming setting is off"
+        return found
+    progress("naming", 0, 1, "cell types from the markers and the curated knowledge")
+    try:
+        found.naming = name_cell_types(adata, found.markers, tissue=settings.tissue)
+    except ScelmoError as exc:
+        found.notes["naming"] = str(exc)
+    progress("naming", 1, 1, "done")
+    return found
 
 
 def find_markers(
@@ -83,11 +122,22 @@ def markers_of_data(
     return find_markers(adata, expression, groupby=groupby, method=settings.markers, key_added=key_added)
 
 
-def markers_of_file(adata, *, groupby: str, settings: PipelineSettings, out: str | Path) -> tuple[Markers, dict]:
-    """``scelmo markers``: :func:`markers_of_data`, then ``markers.csv`` and ``scelmo_markers.h5ad`` (with
-    ``uns['rank_genes_groups']``) written into ``out``. Returns the markers and files."""
-    markers = markers_of_data(adata, groupby=groupby, settings=settings)
+def markers_of_file(adata, *, groupby: str, settings: PipelineSettings, out: str | Path) -> tuple[ClusterMarkers, dict]:
+    """``scelmo markers`` and ``scelmo annotate --mode markers``: :func:`markers_of_data`, the groups' names
+    (unless ``settings.naming`` is off), then ``markers.csv``, ``cell_types.csv`` and the h5ad (with
+    ``uns['rank_genes_groups']`` and the naming keys) written into ``out``: a folder (the h5ad is
+    ``scelmo_markers.h5ad``) or an ``.h5ad`` path whose folder takes the tables. Returns what was found and the
+    files."""
+    from scelmo_desktop.core.workflows.naming import name_cell_types, write_names_table
+
+    found = ClusterMarkers(markers=markers_of_data(adata, groupby=groupby, settings=settings))
+    if settings.naming != "off":
+        found.naming = name_cell_types(adata, found.markers, tissue=settings.tissue)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    files = {"markers": write_markers_table(markers, out), "h5ad": write_h5ad(adata, out / "scelmo_markers.h5ad")}
-    return markers, files
+    h5ad = out if out.suffix == ".h5ad" else out / "scelmo_markers.h5ad"
+    h5ad.parent.mkdir(parents=True, exist_ok=True)
+    files = {"markers": write_markers_table(found.markers, h5ad.parent)}
+    if found.naming is not None:
+        files["cell_types"] = write_names_table(found.naming, h5ad.parent)
+    files["h5ad"] = write_h5ad(adata, h5ad)
+    return found, files

@@ -13,7 +13,7 @@ import pandas as pd
 
 from scelmo_desktop.core._infra.atomic import write_text_atomic
 from scelmo_desktop.core.data.io import write_h5ad
-from scelmo_desktop.core.keys import CLUSTER_KEY
+from scelmo_desktop.core.keys import CLUSTER_KEY, NAME_KEY
 from scelmo_desktop.core.workflows.report import save_figures, write_report
 
 RESULT_H5AD = "scelmo_result.h5ad"
@@ -21,10 +21,12 @@ RESULT_H5AD = "scelmo_result.h5ad"
 
 def write_outputs(result, out_dir: str | Path, *, label_key: str | None = None) -> dict[str, Path]:
     """Write a pipeline result into ``out_dir``: UMAP PNGs, h5ad, metrics.csv, descriptions.csv, provenance.json and
-    report.html (and markers.csv with the run's marker genes); returns the paths. Drawing the UMAPs stores ``uns['<column>_colors']`` before the h5ad is saved."""
+    report.html (and markers.csv and cell_types.csv with the run's marker genes and cluster names); returns the paths. Drawing the UMAPs stores ``uns['<column>_colors']`` before the h5ad is saved."""
     out_dir = Path(out_dir)
     adata, record = result.adata, result.record
     colors = {f"umap_{CLUSTER_KEY}": CLUSTER_KEY}
+    if getattr(result, "naming", None) is not None:
+        colors[f"umap_{NAME_KEY}"] = NAME_KEY
     if label_key:
         colors[f"umap_{label_key}"] = label_key
     figures = save_figures(adata, out_dir, colors)
@@ -41,6 +43,10 @@ def write_outputs(result, out_dir: str | Path, *, label_key: str | None = None) 
         from scelmo_desktop.core.workflows.markers import write_markers_table
 
         paths["markers"] = write_markers_table(result.markers, out_dir)
+    if getattr(result, "naming", None) is not None:
+        from scelmo_desktop.core.workflows.naming import write_names_table
+
+        paths["cell_types"] = write_names_table(result.naming, out_dir)
     paths["provenance"] = write_text_atomic(out_dir / "provenance.json", json.dumps(record, indent=2, default=str))
     paths["report"] = write_report(
         out_dir / "report.html",
@@ -50,5 +56,6 @@ def write_outputs(result, out_dir: str | Path, *, label_key: str | None = None) 
         descriptions=descriptions.head(15),
         qc=getattr(result, "qc", None),
         markers=getattr(result, "markers", None),
+        naming=getattr(result, "naming", None),
     )
     return paths

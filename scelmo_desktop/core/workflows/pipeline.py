@@ -34,6 +34,7 @@ from scelmo_desktop.core.text.generation import load_template
 from scelmo_desktop.core.text.store import Store
 from scelmo_desktop.core.workflows.cluster import evaluate_clustering
 from scelmo_desktop.core.workflows.embed import add_cell_embeddings
+from scelmo_desktop.core.workflows.markers import markers_and_names
 
 # the principal components, the kNN graph and UMAP's spectral layout fail (in scanpy and umap-learn) on a handful
 # of cells; this many is the fewest on which every step of the run was seen to work
@@ -54,6 +55,7 @@ class PipelineResult:
     files: dict = field(default_factory=dict)  # with ``out``: what was written (h5ad, report, CSVs, figures)
     qc: object = None  # the QCOutcome when this run quality-controlled the cells
     markers: object = None  # the Markers of the clusters (core.tasks.markers), unless the markers setting is off
+    naming: object = None  # the clusters' cell-type names with evidence (core.tasks.naming), unless naming is off
 
 
 def quality_control(adata, *, settings: PipelineSettings, progress=no_progress, cancel=None):
@@ -73,19 +75,6 @@ def quality_control(adata, *, settings: PipelineSettings, progress=no_progress, 
     if not outcome.keep.all():
         adata._inplace_subset_obs(outcome.keep)  # scanpy's own in-place filter (sc.pp.filter_cells)
     return outcome, ""
-
-
-def cluster_markers(adata, expression, *, settings: PipelineSettings, progress=no_progress):
-    """The run's marker genes of its clusters (``settings.markers``: the test, or off); a clustering with fewer
-    than two testable clusters gets a note instead of an error, since the rest of the run stands."""
-    from scelmo_desktop.core.workflows.markers import find_markers
-
-    if settings.markers == "off":
-        return None, "the markers setting is off"
-    try:
-        return find_markers(adata, expression, method=settings.markers, progress=progress), ""
-    except ScelmoError as exc:
-        return None, str(exc)
 
 
 def _require_cells(n_cells: int, when: str) -> None:
@@ -171,7 +160,7 @@ def run_pipeline(
     timings["cluster"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    markers, markers_note = cluster_markers(adata, expression, settings=settings, progress=progress)
+    found = markers_and_names(adata, expression, settings=settings, progress=progress)
     timings["markers"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - started
 
@@ -208,9 +197,9 @@ def run_pipeline(
         "versions": package_versions(),
     }
     record["qc"] = qc.record if qc is not None else {"status": "not run", "reason": qc_note}
-    if markers is None:
-        record["markers"] = {"status": "not run", "reason": markers_note}
-    earlier = {k: v for k, v in (adata.uns.get(UNS_KEY) or {}).items() if k in ("intake", "qc", "markers")}
+    for step, note in found.notes.items():
+        record[step] = {"status": "not run", "reason": note}
+    earlier = {k: v for k, v in (adata.uns.get(UNS_KEY) or {}).items() if k in ("intake", "qc", "markers", "naming")}
     adata.uns[UNS_KEY] = {**h5ad_safe(record), **earlier}  # the intake and QC records stay beside the run's
     result = PipelineResult(
         qc=qc,
@@ -221,7 +210,8 @@ def run_pipeline(
         table=table,
         described=described,
         alignment=alignment,
-        markers=markers,
+        markers=found.markers,
+        naming=found.naming,
     )
     if out is not None:
         from scelmo_desktop.core.workflows.outputs import write_outputs

@@ -110,6 +110,40 @@ def _cluster_markers_section(markers, shown: int = 5) -> str:
     )
 
 
+def _cell_types_section(naming) -> str:
+    """Each cluster's name, Cell Ontology id and confidence, the markers behind the call, the type's markers absent
+    or down in the cluster, and the runner-ups (every figure is in cell_types.csv)."""
+    if naming is None:
+        return ""
+    rows = []
+    for call in naming.groups.values():
+        rows.append(
+            {
+                "cluster": call.group,
+                "cell type": call.name + (" (renamed by hand)" if call.edited else ""),
+                "Cell Ontology": call.term_id,
+                "confidence": f"{call.confidence:.2f}",
+                "markers for (log2 fold change; % in vs out)": ", ".join(
+                    f"{m['gene']} ({m['log2_fold_change']:.1f}; {100 * m['pct_in_group']:.0f}% vs "
+                    f"{100 * m['pct_out_group']:.0f}%)"
+                    for m in call.supporting[:5]
+                ),
+                "type's markers absent or down": ", ".join(m["gene"] for m in call.against[:5]),
+                "runner-ups (score; behind by)": "; ".join(
+                    f"{r['name']} ({r['score']:.3f}; {r['behind_by']:.3f})" for r in call.runners_up
+                ),
+            }
+        )
+    return (
+        "<h2>Cell types</h2><p class='note'>Each cluster named from its marker genes and the curated marker "
+        f"knowledge, with no reference and no candidate list, among {naming.n_candidates:,} Cell Ontology types "
+        f"(tissue hint: {html.escape(naming.tissue)}). A type scores by how much more often the cluster expresses "
+        "its curated markers than the other cells do; the confidence is low when a type of another lineage scores "
+        "nearly as well. Check the markers before relying on a name.</p>"
+        f"{_table(pd.DataFrame(rows))}"
+    )
+
+
 def write_report(
     path: Path,
     *,
@@ -119,9 +153,11 @@ def write_report(
     descriptions: pd.DataFrame,
     qc=None,
     markers=None,
+    naming=None,
 ) -> Path:
     """Write the self-contained HTML report of a pipeline run to ``path``: quality control (``qc``: the run's
-    QCOutcome), metrics, embedded figures, marker genes (``markers``: the run's Markers), coverage, provenance,
+    QCOutcome), metrics, embedded figures, cell-type names (``naming``) and marker genes (``markers``: the run's
+    Markers), coverage, provenance,
     descriptions and package versions; returns the path."""
     images = _images(figures)
     coverage = record.get("coverage", {})
@@ -137,6 +173,7 @@ label silhouette rescaled to (s+1)/2 (scib-metrics protocol). Baselines: PCA (sc
 table given to the same genes as scELMo.</p>
 {_table(metrics) if len(metrics) else "<p>No label column was given, so no metrics were computed.</p>"}
 <h2>Figures</h2><div class="figs">{images}</div>
+{_cell_types_section(naming)}
 {_cluster_markers_section(markers)}
 <h2>Description coverage</h2>
 <p>LLM calls: {record.get("llm_calls", 0)} (cached: {record.get("llm_cached", 0)}). Genes described:

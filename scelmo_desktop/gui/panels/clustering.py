@@ -6,7 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QSlider, QSplitter
 
-from scelmo_desktop.core.keys import CLUSTER_KEY, SCELMO_KEY, neighbors_key
+from scelmo_desktop.core.keys import CLUSTER_KEY, NAME_KEY, SCELMO_KEY, neighbors_key
 from scelmo_desktop.gui.embedding_view import EmbeddingView
 from scelmo_desktop.gui.panels.base import Panel
 from scelmo_desktop.gui.widgets import FrameView
@@ -60,7 +60,7 @@ class ClusteringPanel(Panel):
 
     def run_cluster(self) -> None:
         from scelmo_desktop.core.workflows.cluster import evaluate_clustering
-        from scelmo_desktop.core.workflows.pipeline import cluster_markers
+        from scelmo_desktop.core.workflows.markers import markers_and_names
 
         project = self.project
         project.require_data()
@@ -68,13 +68,14 @@ class ClusteringPanel(Panel):
             self.window_.show_message("Embed the cells first (Embeddings panel).")
             return
         settings = project.pipeline_settings(project.settings.mode)
-        expression = project.expression()
 
         def work(progress, cancel):
+            expression = project.expression()  # log-normalising a large matrix takes seconds: not in the UI thread
             metrics = evaluate_clustering(
                 project.adata, expression, project.alignment, settings=settings, progress=progress, cancel=cancel
             )
-            return metrics, cluster_markers(project.adata, expression, settings=settings, progress=progress)[0]
+            found = markers_and_names(project.adata, expression, settings=settings, progress=progress)
+            return metrics, found.markers, found.naming
 
         self.window_.run_job("cluster", work, lambda result: self.show_clustering(*result))
 
@@ -105,7 +106,7 @@ class ClusteringPanel(Panel):
     def recluster(self, step: int) -> None:
         """Leiden at the slider's resolution on the existing scELMo graph (no new graph or UMAP)."""
         from scelmo_desktop.core.workflows.cluster import recluster
-        from scelmo_desktop.core.workflows.pipeline import cluster_markers
+        from scelmo_desktop.core.workflows.markers import markers_and_names
 
         self.slider_label.setText(self._slider_words(step))
         if not self._has_graph():
@@ -114,18 +115,19 @@ class ClusteringPanel(Panel):
         resolution = step * self.SLIDER_STEP
         adata, label_key, seed = project.adata, project.settings.label_key, project.settings.seed
         settings = project.pipeline_settings(project.settings.mode)
-        expression = project.expression()
 
         def work(progress, cancel):
             progress("recluster", 0, 1, f"resolution {resolution:.2f}")
+            expression = project.expression()
             row = recluster(adata, resolution, label_key=label_key, seed=seed)
-            return row, cluster_markers(adata, expression, settings=settings, progress=progress)[0]
+            found = markers_and_names(adata, expression, settings=settings, progress=progress)
+            return row, found.markers, found.naming
 
         self.window_.run_job("recluster", work, lambda result: self.show_reclustered(*result))
 
-    def show_reclustered(self, row: dict, markers=None) -> None:
+    def show_reclustered(self, row: dict, markers=None, naming=None) -> None:
         project = self.project
-        project.markers = markers  # the clusters changed: their markers with them
+        project.markers, project.naming = markers, naming  # the clusters changed: their markers and names with them
         project.settings.resolution = row["resolution"]
         self.load_settings()
         metrics = project.cluster_metrics
@@ -138,16 +140,17 @@ class ClusteringPanel(Panel):
             project.cluster_metrics = metrics
             self.metrics.set_frame(metrics.drop(columns=["embedding"], errors="ignore"))
             project.results["clustering"] = metrics.drop(columns=["embedding"], errors="ignore").to_dict("records")
-        self.view.set_data(project.adata, "X_umap", color_by=CLUSTER_KEY)
+        self.view.set_data(project.adata, "X_umap", color_by=NAME_KEY if naming is not None else CLUSTER_KEY)
         self.window_.results_changed()
 
-    def show_clustering(self, metrics, markers=None) -> None:
+    def show_clustering(self, metrics, markers=None, naming=None) -> None:
         project = self.project
         project.cluster_metrics = metrics
-        project.markers = markers
+        project.markers, project.naming = markers, naming
         self._show_slider(self._clustered_resolution())
         self.metrics.set_frame(metrics.drop(columns=["embedding"], errors="ignore"))
-        self.view.set_data(project.adata, "X_umap", color_by=project.settings.label_key or CLUSTER_KEY)
+        shown = project.settings.label_key or (NAME_KEY if naming is not None else CLUSTER_KEY)
+        self.view.set_data(project.adata, "X_umap", color_by=shown)
         project.results["clustering"] = metrics.drop(columns=["embedding"], errors="ignore").to_dict("records")
         self.window_.results_changed()
 

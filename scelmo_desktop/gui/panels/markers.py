@@ -1,11 +1,13 @@
-"""Markers: each cluster's (or any grouping's) marker genes against the rest, as a searchable, sortable table of
-every gene, exportable; a gene double-clicked colours the UMAP by it."""
+"""Markers: each cluster's cell-type name with its evidence (renamed by hand, or a runner-up taken), and its (or
+any grouping's) marker genes against the rest, as a searchable, sortable table of every gene, exportable; a gene
+double-clicked colours the UMAP by it."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QPushButton
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QInputDialog, QLabel, QLineEdit, QPushButton, QSplitter
 
-from scelmo_desktop.core.keys import CLUSTER_KEY
+from scelmo_desktop.core.keys import CLUSTER_KEY, NAME_KEY
 from scelmo_desktop.gui.panels.base import Panel, fill_obs_combo
 from scelmo_desktop.gui.widgets import FrameView
 
@@ -18,7 +20,10 @@ class MarkersPanel(Panel):
         "Marker genes of each cluster against the rest: scanpy's rank_genes_groups (Wilcoxon by default), with "
         "the share of cells expressing each gene in and out of the group, the fold change and the adjusted p. "
         "Genes passing filter_rank_genes_groups' rule (in ≥25% of the group, ≤50% outside, 2-fold) are marked. "
-        "Every run finds them for its clusters; double-click a gene to colour the UMAP by it."
+        "Every run finds them for its clusters and names each cluster with a Cell Ontology type from them and "
+        "the curated marker knowledge (no reference, no candidate list): the markers for the call, the type's "
+        "markers absent or down, and the runner-ups are shown. Rename a cluster, or take a runner-up, by hand. "
+        "Double-click a gene to colour the UMAP by it."
     )
 
     def __init__(self, window):
@@ -54,13 +59,106 @@ class MarkersPanel(Panel):
         self.layout_.addLayout(filters)
         self.status = QLabel("")
         self.layout_.addWidget(self.status)
+        names_row = QHBoxLayout()
+        self.rename_button = QPushButton("Rename…")
+        self.rename_button.clicked.connect(self._ask_rename)
+        self.runner_up_button = QPushButton("Take a runner-up…")
+        self.runner_up_button.clicked.connect(self._ask_runner_up)
+        self.export_names_button = QPushButton("Export cell types…")
+        self.export_names_button.clicked.connect(lambda: self.names.export_csv(self, "cell_types.csv"))
+        self.names_status = QLabel("")
+        for widget in (self.rename_button, self.runner_up_button, self.export_names_button):
+            names_row.addWidget(widget)
+        names_row.addWidget(self.names_status, 1)
+        self.layout_.addLayout(names_row)
+        splitter = QSplitter(Qt.Vertical)
+        self.names = FrameView()
+        self.names.clicked.connect(self._name_clicked)
         self.table = FrameView()
         self.table.doubleClicked.connect(self._gene_clicked)
-        self.layout_.addWidget(self.table, 1)
+        splitter.addWidget(self.names)
+        splitter.addWidget(self.table)
+        splitter.setSizes([220, 420])
+        self.layout_.addWidget(splitter, 1)
 
     def refresh(self) -> None:
         fill_obs_combo(self.groupby, self.project.adata, prefer=CLUSTER_KEY)  # the one shown before wins
-        self.show_markers(self.project.markers)
+        if self.project.markers is not self._shown:  # rebuilt only when the markers changed
+            self.show_markers(self.project.markers)
+        self.show_names(self.project.naming)
+
+    _shown = None
+
+    # ---- names ----------------------------------------------------------------------------------------------
+    def show_names(self, naming) -> None:
+        """The table of cluster names (rounded for reading; the export keeps full precision)."""
+        if naming is None:
+            self.names.set_frame(self._empty_names())
+            self.names_status.setText("Clusters are named when the pipeline runs with naming on.")
+        else:
+            self.names.set_frame(naming.table())
+            self.names_status.setText(
+                f"{len(naming.groups)} clusters named among {naming.n_candidates:,} Cell Ontology types "
+                f"(tissue hint: {naming.tissue})"
+            )
+        for button in (self.rename_button, self.runner_up_button):
+            button.setEnabled(naming is not None)
+
+    @staticmethod
+    def _empty_names():
+        import pandas as pd
+
+        return pd.DataFrame(columns=["group", "cell_type", "ontology_id", "confidence"])
+
+    def _selected_group(self) -> str | None:
+        rows = self.names.selectionModel().selectedRows() if self.names.selectionModel() else []
+        if not rows:
+            return None
+        return str(self.names.model_.frame.iloc[self.names.proxy.mapToSource(rows[0]).row()]["group"])
+
+    def _name_clicked(self, index) -> None:
+        group = str(self.names.model_.frame.iloc[self.names.proxy.mapToSource(index).row()]["group"])
+        if self.group.findText(group) >= 0:
+            self.group.setCurrentText(group)
+
+    def rename(self, group: str, name: str, term_id: str = "") -> None:
+        """A hand edit of one cluster's name, kept in the data, the table and the record."""
+        from scelmo_desktop.core.workflows.naming import rename_group
+
+        project = self.project
+        rename_group(project.adata, group, name, term_id=term_id, naming=project.naming)
+        self.show_names(project.naming)
+        self.window_.panels["Clustering"].view.set_data(project.adata, "X_umap", color_by=NAME_KEY)
+        self.window_.results_changed()
+
+    def take_runner_up(self, group: str, index: int = 0) -> None:
+        """Name ``group`` by its ``index``-th runner-up (with its ontology id)."""
+        runner = self.project.naming.groups[group].runners_up[index]
+        self.rename(group, runner["name"], runner["term_id"])
+
+    def _ask_rename(self) -> None:
+        group = self._selected_group()
+        if group is None:
+            self.window_.show_message("Select a cluster in the cell-type table first.")
+            return
+        current = self.project.naming.groups[group].name
+        name, ok = QInputDialog.getText(self, "Rename cluster", f"New name of cluster {group}:", text=current)
+        if ok and name.strip():
+            self.rename(group, name.strip())
+
+    def _ask_runner_up(self) -> None:
+        group = self._selected_group()
+        if group is None:
+            self.window_.show_message("Select a cluster in the cell-type table first.")
+            return
+        runners = self.project.naming.groups[group].runners_up
+        if not runners:
+            self.window_.show_message(f"Cluster {group} has no runner-up.")
+            return
+        words = [f"{r['name']} ({r['term_id']}; behind by {r['behind_by']:.3f})" for r in runners]
+        choice, ok = QInputDialog.getItem(self, "Take a runner-up", f"Cluster {group}:", words, 0, False)
+        if ok:
+            self.take_runner_up(group, words.index(choice))
 
     def run_markers(self) -> None:
         from scelmo_desktop.core.workflows.markers import find_markers
@@ -86,6 +184,7 @@ class MarkersPanel(Panel):
 
     def show_markers(self, markers) -> None:
         """Fill the group list and the table from ``markers`` (None: clear)."""
+        self._shown = markers
         self.group.blockSignals(True)
         self.group.clear()
         if markers is not None:

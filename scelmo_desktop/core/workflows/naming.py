@@ -1,0 +1,124 @@
+"""Cell-type names for clusters from their marker genes and the curated knowledge, composed once for every door:
+``scelmo run`` (its default), ``scelmo annotate --mode markers``, ``scelmo.tl.name_cell_types`` and the app's
+Markers panel. Hand edits (rename, take a runner-up, merge) go through :func:`rename_group` so they are kept in
+the record."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scelmo_desktop.core._infra.atomic import write_text_atomic
+from scelmo_desktop.core._infra.errors import ScelmoError
+from scelmo_desktop.core._infra.provenance import h5ad_safe, now_iso, package_versions
+from scelmo_desktop.core.keys import CLUSTER_KEY, NAME_KEY, UNS_KEY, add_record
+from scelmo_desktop.core.settings import default
+from scelmo_desktop.core.tasks.markers import Markers
+from scelmo_desktop.core.tasks.naming import Naming, name_groups
+
+NAMES_FILE = "cell_types.csv"
+
+
+def knowledge_for_naming():
+    """The marker knowledge and the ontology graph, or a clear error when the knowledge extra is missing."""
+    from scelmo_desktop.core.knowledge.markers import CellMarkers
+    from scelmo_desktop.core.knowledge.ontology_graph import OntologyGraph
+
+    markers = CellMarkers.load()
+    if markers is None or not markers.weights:
+        raise ScelmoError(
+            "Naming cell types needs the curated marker tables (cellconsensus) of the knowledge extra; "
+            "install it, or set the naming setting to off."
+        )
+    return markers, OntologyGraph.load()
+
+
+def name_cell_types(
+    adata, markers: Markers, *, tissue: str | None = default("tissue"), key_added: str = NAME_KEY
+) -> Naming:
+    """Name every group of ``markers`` (found on ``obs[markers.groupby]``) and write, per cell,
+    ``obs[key_added]`` (the name), ``obs['<key_added>_ontology_id']`` (the Cell Ontology id) and
+    ``obs['<key_added>_confidence']``, and per group the evidence in ``uns['scelmo']['naming']`` (markers for
+    and against, runner-ups, the knowledge's sources and version)."""
+    knowledge, graph = knowledge_for_naming()
+    # the test ran on the genes expressed somewhere; the data measured every gene of its var_names
+    naming = name_groups(markers.table, list(adata.var_names), markers=knowledge, graph=graph, tissue=tissue)
+    groups = adata.obs[markers.groupby].astype(str)
+    _write_calls(adata, groups, naming, key_added)
+    add_record(
+        adata,
+        "naming",
+        h5ad_safe(
+            {
+                "created_at": now_iso(),
+                "method": "knowledge: curated marker sets scored on each group's markers",
+                "groupby": markers.groupby,
+                "key": key_added,
+                "tissue": naming.tissue,
+                "n_candidates": naming.n_candidates,
+                "settings": naming.settings,
+                "ontology": graph.version,
+                "knowledge": knowledge.sources,
+                "groups": json.dumps({g: vars(call) for g, call in naming.groups.items()}),
+                "hand_edits": "[]",
+                "versions": package_versions(),
+            }
+        ),
+    )
+    return naming
+
+
+def _write_calls(adata, groups: pd.Series, naming: Naming, key_added: str) -> None:
+    calls = naming.groups
+    adata.obs[key_added] = pd.Categorical(groups.map({g: c.name for g, c in calls.items()}).fillna("unnamed"))
+    adata.obs[f"{key_added}_ontology_id"] = pd.Categorical(
+        groups.map({g: c.term_id for g, c in calls.items()}).fillna("")
+    )
+    adata.obs[f"{key_added}_confidence"] = (
+        groups.map({g: c.confidence for g, c in calls.items()}).fillna(0.0).astype(np.float32)
+    )
+
+
+def naming_evidence(adata) -> dict[str, dict]:
+    """The per-group calls and evidence that :func:`name_cell_types` stored (empty when the data has none)."""
+    record = (adata.uns.get(UNS_KEY) or {}).get("naming") or {}
+    groups = record.get("groups")
+    return json.loads(groups) if isinstance(groups, str) else {}
+
+
+def rename_group(
+    adata, group: str, name: str, *, term_id: str = "", naming: Naming | None = None, key_added: str = NAME_KEY
+) -> None:
+    """A hand edit: the cells of ``group`` (of the naming's grouping) get ``name`` (and ``term_id``, as when a
+    runner-up is taken), in ``naming``'s table too when given; recorded in
+    ``uns['scelmo']['naming']['hand_edits']``."""
+    record = dict((adata.uns.get(UNS_KEY) or {}).get("naming") or {})
+    groupby = record.get("groupby", CLUSTER_KEY)
+    if groupby not in adata.obs or key_added not in adata.obs:
+        raise ScelmoError("Name the clusters first: there are no cell-type names to edit.")
+    cells = adata.obs[groupby].astype(str) == str(group)
+    if not cells.any():
+        raise ScelmoError(f"obs['{groupby}'] has no group '{group}'.")
+    name = name.strip()
+    if not name:
+        raise ScelmoError("A cell-type name cannot be empty.")
+    for column, value in ((key_added, name), (f"{key_added}_ontology_id", term_id)):
+        values = adata.obs[column].astype(str)
+        values[cells] = value
+        adata.obs[column] = pd.Categorical(values)
+    if naming is not None and str(group) in naming.groups:
+        call = naming.groups[str(group)]
+        call.name, call.term_id, call.confidence = name, term_id, 1.0  # the analyst's call: no score behind it
+        call.edited = True
+    edits = json.loads(record.get("hand_edits", "[]"))
+    edits.append({"group": str(group), "name": name, "term_id": term_id, "at": now_iso()})
+    record["hand_edits"] = json.dumps(edits)
+    add_record(adata, "naming", record)
+
+
+def write_names_table(naming: Naming, out_dir: str | Path) -> Path:
+    """``cell_types.csv``: one row per group with its name, ontology id, confidence and evidence."""
+    return write_text_atomic(Path(out_dir) / NAMES_FILE, naming.table().to_csv(index=False))
