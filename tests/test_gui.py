@@ -76,6 +76,25 @@ def test_demo_describe_embed_cluster_and_view(qtbot, window):
     markers.table.doubleClicked.emit(markers.table.proxy.index(0, 0))
     assert view.color_by == f"gene: {markers.table.proxy.index(0, 1).data()}"
     assert window.stack.currentWidget() is clustering
+    # the reclustered clusters' cell-type names, with evidence, one row each; a rename and a runner-up taken by
+    # hand reach the data, the table, the UMAP and the record
+    names = markers.names.model_.frame
+    naming = window.project.naming
+    assert naming is not None and list(names["group"]) == list(naming.groups) and len(names) == testable
+    assert {"cell_type", "ontology_id", "confidence", "supporting_markers", "runners_up"} <= set(names.columns)
+    assert markers.rename_button.isEnabled()
+    named = [g for g, call in naming.groups.items() if call.runners_up]
+    markers.rename(named[0], "my cells")
+    adata = window.project.adata
+    cells = adata.obs["scelmo_leiden"].astype(str) == named[0]
+    assert (adata.obs.loc[cells, "scelmo_cell_type"] == "my cells").all()
+    assert markers.names.model_.frame.set_index("group").loc[named[0], "cell_type"] == "my cells"
+    assert view.color_by == "scelmo_cell_type"
+    runner = naming.groups[named[-1]].runners_up[0]
+    markers.take_runner_up(named[-1])
+    cells = adata.obs["scelmo_leiden"].astype(str) == named[-1]
+    assert (adata.obs.loc[cells, "scelmo_cell_type_ontology_id"] == runner["term_id"]).all()
+    assert "my cells" in adata.uns["scelmo"]["naming"]["hand_edits"]
 
 
 def test_box_selection_makes_a_named_group(qtbot, window):

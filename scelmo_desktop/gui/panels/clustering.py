@@ -140,7 +140,7 @@ class ClusteringPanel(Panel):
             project.cluster_metrics = metrics
             self.metrics.set_frame(metrics.drop(columns=["embedding"], errors="ignore"))
             project.results["clustering"] = metrics.drop(columns=["embedding"], errors="ignore").to_dict("records")
-        self.view.set_data(project.adata, "X_umap", color_by=NAME_KEY if naming is not None else CLUSTER_KEY)
+        self.view.set_data(project.adata, "X_umap", color_by=CLUSTER_KEY)  # the slider's clusters, as they move
         self.window_.results_changed()
 
     def show_clustering(self, metrics, markers=None, naming=None) -> None:

@@ -1,0 +1,129 @@
+"""Cluster naming with no reference and no candidates: the real curated knowledge (cellconsensus markers, the Cell
+Ontology bundled in cellxgene-ontology-guide) on clusters whose markers are planted, so each call is known.
+
+Real data (PBMC 3k end to end) is checked in test_real_data.py; the figures are in benchmarks/cluster_naming.py.
+"""
+
+from __future__ import annotations
+
+import json
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+from scelmo_desktop.core.data.io import select_expression
+from scelmo_desktop.core.keys import NAME_KEY
+from scelmo_desktop.core.knowledge.markers import CellMarkers
+from scelmo_desktop.core.knowledge.ontology_graph import OntologyGraph
+from scelmo_desktop.core.tasks.naming import name_groups
+from scelmo_desktop.core.workflows.markers import find_markers
+from scelmo_desktop.core.workflows.naming import name_cell_types, naming_evidence, rename_group
+
+B_CELL, NEURON = "CL:0000236", "CL:0000540"
+PLANTED = {"b": B_CELL, "mono": "CL:0000860", "t8": "CL:0000625"}  # group -> the type whose markers it expresses
+
+
+@pytest.fixture(scope="module")
+def knowledge():
+    return CellMarkers.load(), OntologyGraph.load()
+
+
+def planted(knowledge, n_cells: int = 60, seed: int = 0) -> ad.AnnData:
+    """Counts of three groups, each expressing the top 15 curated markers of its planted type in 80% of its cells
+    (and in 5% of the others), over the union of those genes and 150 background genes of unrelated types."""
+    markers, _ = knowledge
+    rng = np.random.default_rng(seed)
+    own = {g: markers.markers(t, 15) for g, t in PLANTED.items()}
+    background = [g for g in markers.markers(NEURON, 150) if not any(g in m for m in own.values())]
+    genes = list(dict.fromkeys([*[g for m in own.values() for g in m], *background]))
+    counts = rng.poisson(0.2, size=(n_cells * len(own), len(genes))).astype(np.float32)
+    for i, genes_ in enumerate(own.values()):
+        rows = slice(i * n_cells, (i + 1) * n_cells)
+        for gene in genes_:
+            column = genes.index(gene)
+            counts[rows, column] += rng.poisson(8, n_cells) * (rng.random(n_cells) < 0.8)
+    adata = ad.AnnData(counts)
+    adata.var_names = genes
+    adata.obs["cluster"] = pd.Categorical(np.repeat(list(own), n_cells))
+    return adata
+
+
+def test_each_cluster_is_named_on_its_planted_lineage_with_evidence(knowledge):
+    markers, graph = knowledge
+    adata = planted(knowledge)
+    found = find_markers(adata, select_expression(adata), groupby="cluster")
+    naming = name_groups(found.table, adata.var_names, markers=markers, graph=graph)
+    for group, planted_type in PLANTED.items():
+        call = naming.groups[group]
+        # the planted type, or a type on its lineage (a child or parent with the same markers)
+        assert graph.related(call.term_id, planted_type), (group, call.name)
+        assert call.name == graph.names[call.term_id] and 0 < call.confidence <= 1
+        supporting = {m["gene"] for m in call.supporting}
+        assert supporting and supporting <= set(markers.markers(call.term_id, 25))
+        assert all(m["pct_in_group"] > m["pct_out_group"] for m in call.supporting)
+        # runner-ups are other lineages, each behind the call
+        assert call.runners_up and all(not graph.related(r["term_id"], call.term_id) for r in call.runners_up)
+        assert all(r["behind_by"] >= 0 for r in call.runners_up)
+    # no term that is a functional class or a hub ("cell", "leukocyte") is ever a name
+    assert {c.term_id for c in naming.groups.values()}.isdisjoint({"CL:0000000", "CL:0000738", "CL:0000542"})
+    table = naming.table()
+    assert list(table["group"]) == list(naming.groups) and table["ontology_id"].str.startswith("CL:").all()
+
+
+def test_a_tissue_hint_keeps_the_hematopoietic_types(knowledge):
+    markers, graph = knowledge
+    adata = planted(knowledge)
+    found = find_markers(adata, select_expression(adata), groupby="cluster")
+    anywhere = name_groups(found.table, adata.var_names, markers=markers, graph=graph)
+    blood = name_groups(found.table, adata.var_names, markers=markers, graph=graph, tissue="blood")
+    assert blood.n_candidates < anywhere.n_candidates
+    for call in blood.groups.values():
+        assert graph.is_under(call.term_id, "CL:0000988")
+        assert all(graph.is_under(r["term_id"], "CL:0000988") for r in call.runners_up)
+
+
+def test_names_are_written_per_cell_and_hand_edits_are_recorded(knowledge, tmp_path):
+    adata = planted(knowledge)
+    found = find_markers(adata, select_expression(adata), groupby="cluster")
+    naming = name_cell_types(adata, found)
+    for column in (NAME_KEY, f"{NAME_KEY}_ontology_id", f"{NAME_KEY}_confidence"):
+        assert column in adata.obs and adata.obs[column].notna().all()
+    b_cells = adata.obs["cluster"] == "b"
+    assert (adata.obs.loc[b_cells, NAME_KEY].astype(str) == naming.groups["b"].name).all()
+    evidence = naming_evidence(adata)
+    assert set(evidence) == set(PLANTED) and evidence["b"]["term_id"] == naming.groups["b"].term_id
+    record = adata.uns["scelmo"]["naming"]
+    assert record["groupby"] == "cluster" and record["ontology"].startswith("CL ")
+    # a runner-up taken by hand: the cells, the table and the record follow
+    runner = naming.groups["mono"].runners_up[0]
+    rename_group(adata, "mono", runner["name"], term_id=runner["term_id"], naming=naming)
+    mono = adata.obs["cluster"] == "mono"
+    assert (adata.obs.loc[mono, f"{NAME_KEY}_ontology_id"].astype(str) == runner["term_id"]).all()
+    assert naming.groups["mono"].edited and naming.table().set_index("group").loc["mono", "edited_by_hand"]
+    rename_group(adata, "t8", "my T cells", naming=naming)
+    edits = json.loads(adata.uns["scelmo"]["naming"]["hand_edits"])
+    assert [e["group"] for e in edits] == ["mono", "t8"] and edits[1]["name"] == "my T cells"
+    assert (adata.obs.loc[~(mono | b_cells), NAME_KEY] == "my T cells").all()
+    adata.write_h5ad(tmp_path / "named.h5ad")  # the record is h5ad-safe
+    assert ad.read_h5ad(tmp_path / "named.h5ad").obs[NAME_KEY].nunique() == 3
+
+
+def test_bad_edits_and_unknown_genes_get_clear_answers(knowledge):
+    from scelmo_desktop.core.workflows.environment import ScelmoError
+
+    markers, graph = knowledge
+    adata = planted(knowledge)
+    with pytest.raises(ScelmoError, match="Name the clusters first"):
+        rename_group(adata, "b", "x")
+    found = find_markers(adata, select_expression(adata), groupby="cluster")
+    name_cell_types(adata, found)
+    with pytest.raises(ScelmoError, match="no group 'nope'"):
+        rename_group(adata, "nope", "x")
+    with pytest.raises(ScelmoError, match="cannot be empty"):
+        rename_group(adata, "b", "  ")
+    # genes no curated type knows (not human symbols): every group unnamed, no error
+    table = found.table.assign(gene=found.table["gene"].map(lambda g: f"gene{hash(g) % 10**6}"))
+    naming = name_groups(table, table["gene"].unique(), markers=markers, graph=graph)
+    assert all(c.term_id == "" and c.name == "unnamed" for c in naming.groups.values())
