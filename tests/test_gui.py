@@ -95,6 +95,19 @@ def test_demo_describe_embed_cluster_and_view(qtbot, window):
     cells = adata.obs["scelmo_leiden"].astype(str) == named[-1]
     assert (adata.obs.loc[cells, "scelmo_cell_type_ontology_id"] == runner["term_id"]).all()
     assert "my cells" in adata.uns["scelmo"]["naming"]["hand_edits"]
+    # merge two clusters, then split one: the markers and names follow, the hand rename of a kept cluster stays
+    others = [g for g in naming.groups if g != named[0]]
+    markers.merge(others[:2])
+    finish(qtbot, window)
+    merged = "+".join(sorted(others[:2], key=lambda c: (len(c), c)))
+    assert merged in window.project.naming.groups and others[0] not in window.project.naming.groups
+    assert window.project.naming.groups[named[0]].name == "my cells"
+    markers.subcluster(merged)
+    finish(qtbot, window)
+    split = [g for g in window.project.naming.groups if g.startswith(f"{merged},")]
+    assert split and set(markers.names.model_.frame["group"]) == set(window.project.naming.groups)
+    edits = adata.uns["scelmo"]["clustering"]["hand_edits"]
+    assert '"merge"' in edits and '"subcluster"' in edits
 
 
 def test_box_selection_makes_a_named_group(qtbot, window):

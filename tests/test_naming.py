@@ -18,6 +18,7 @@ from scelmo_desktop.core.keys import NAME_KEY
 from scelmo_desktop.core.knowledge.markers import CellMarkers
 from scelmo_desktop.core.knowledge.ontology_graph import OntologyGraph
 from scelmo_desktop.core.tasks.naming import name_groups
+from scelmo_desktop.core.workflows.environment import ScelmoError
 from scelmo_desktop.core.workflows.markers import find_markers
 from scelmo_desktop.core.workflows.naming import name_cell_types, naming_evidence, rename_group
 
@@ -111,8 +112,6 @@ def test_names_are_written_per_cell_and_hand_edits_are_recorded(knowledge, tmp_p
 
 
 def test_bad_edits_and_unknown_genes_get_clear_answers(knowledge):
-    from scelmo_desktop.core.workflows.environment import ScelmoError
-
     markers, graph = knowledge
     adata = planted(knowledge)
     with pytest.raises(ScelmoError, match="Name the clusters first"):
@@ -127,3 +126,39 @@ def test_bad_edits_and_unknown_genes_get_clear_answers(knowledge):
     table = found.table.assign(gene=found.table["gene"].map(lambda g: f"gene{hash(g) % 10**6}"))
     naming = name_groups(table, table["gene"].unique(), markers=markers, graph=graph)
     assert all(c.term_id == "" and c.name == "unnamed" for c in naming.groups.values())
+
+
+def test_merge_and_subcluster_are_hand_edits_and_names_follow(knowledge):
+    import scanpy as sc
+
+    from scelmo_desktop.core.keys import CLUSTER_KEY, SCELMO_KEY
+    from scelmo_desktop.core.settings import PipelineSettings
+    from scelmo_desktop.core.tasks.cluster import neighbors
+    from scelmo_desktop.core.workflows.cluster import merge_clusters, subcluster
+    from scelmo_desktop.core.workflows.markers import markers_and_names
+
+    adata = planted(knowledge, n_cells=80)
+    expression = select_expression(adata)
+    cells = ad.AnnData(expression.matrix)
+    sc.pp.pca(cells, n_comps=10, random_state=0)
+    adata.obsm[SCELMO_KEY] = cells.obsm["X_pca"]
+    neighbors(adata, SCELMO_KEY, n_neighbors=15, seed=0)
+    adata.obs[CLUSTER_KEY] = adata.obs["cluster"].astype(str).astype("category")
+    settings = PipelineSettings()
+    found = markers_and_names(adata, expression, settings=settings)
+    rename_group(adata, "b", "my B cells", naming=found.naming)
+    with pytest.raises(ScelmoError, match="two or more"):
+        merge_clusters(adata, ["b"])
+    with pytest.raises(ScelmoError, match="no cluster 'nope'"):
+        merge_clusters(adata, ["b", "nope"])
+    merged = merge_clusters(adata, ["mono", "t8"])
+    assert merged == "t8+mono" and set(adata.obs[CLUSTER_KEY].astype(str)) == {"b", "t8+mono"}
+    # the planted T group splits at a high resolution; the new clusters get names, the hand rename stays
+    new = subcluster(adata, merged, resolution=1.0)
+    assert len(new) >= 2 and all(c.startswith("t8+mono,") for c in new)
+    found = markers_and_names(adata, expression, settings=settings)
+    assert set(found.naming.groups) == {"b", *new}
+    assert found.naming.groups["b"].name == "my B cells" and found.naming.groups["b"].edited
+    assert all(found.naming.groups[c].term_id for c in new)
+    edits = json.loads(adata.uns["scelmo"]["clustering"]["hand_edits"])
+    assert [e["edit"] for e in edits] == ["merge", "subcluster"]

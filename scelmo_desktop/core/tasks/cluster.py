@@ -124,6 +124,28 @@ def drop_graph(adata, key: str) -> None:
             del adata.obsp[key + suffix]
 
 
+def subcluster(adata, neighbors_key: str, clusters_key: str, group: str, resolution: float, *, seed: int = 0):
+    """Leiden within the cells of one cluster on the same graph (scanpy's ``restrict_to``): cluster ``group`` of
+    ``obs[clusters_key]`` splits into ``group,0``, ``group,1``, …; the others keep their ids. Returns the ids."""
+    import scanpy as sc
+
+    key = f"_subcluster_{neighbors_key}"
+    sc.tl.leiden(
+        adata,
+        resolution=resolution,
+        neighbors_key=neighbors_key,
+        restrict_to=(clusters_key, [group]),
+        key_added=key,
+        flavor="igraph",
+        n_iterations=2,
+        directed=False,
+        random_state=seed,
+    )
+    clusters = adata.obs.pop(key).astype(str).to_numpy()
+    adata.uns.pop(key, None)
+    return clusters
+
+
 def store_clusters(adata, clusters: np.ndarray, key: str = CLUSTER_KEY) -> None:
     """Write cluster ids as a categorical ``obs[key]`` with categories in numeric order (0, 1, 2, …, 10)."""
     import pandas as pd

@@ -3,6 +3,7 @@ embedding of an embedded file (``scelmo cluster``)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from scelmo_desktop.core.keys import (
     PCA_KEY,
     RANDOM_KEY,
     SCELMO_KEY,
+    UNS_KEY,
     WA_KEY,
     add_record,
     neighbors_key,
@@ -181,3 +183,62 @@ def recluster(
         row.update(nmi=metrics.nmi(labels, clusters), ari=metrics.ari(labels, clusters))
     add_record(adata, "clustering", h5ad_safe({"created_at": now_iso(), "label_key": label_key, "seed": seed, **row}))
     return row
+
+
+def _hand_edit(adata, edit: dict) -> None:
+    record = dict((adata.uns.get(UNS_KEY) or {}).get("clustering") or {})
+    edits = json.loads(record.get("hand_edits", "[]"))
+    edits.append({**edit, "at": now_iso()})
+    record["hand_edits"] = json.dumps(edits)
+    add_record(adata, "clustering", record)
+
+
+def _require_groups(adata, key: str, groups: list[str]) -> None:
+    if key not in adata.obs:
+        raise ScelmoError(f"The data has no obs['{key}'] clusters; cluster the cells first.")
+    present = set(adata.obs[key].astype(str))
+    missing = [g for g in groups if g not in present]
+    if missing:
+        raise ScelmoError(f"obs['{key}'] has no cluster {', '.join(map(repr, missing))}.")
+
+
+def merge_clusters(adata, groups: list[str], *, key: str = CLUSTER_KEY) -> str:
+    """A hand edit: the clusters ``groups`` of ``obs[key]`` become one, named by their ids joined with '+'
+    (recorded in ``uns['scelmo']['clustering']['hand_edits']``). Returns the merged cluster's id. Find the
+    markers and names again afterwards (:func:`~scelmo_desktop.core.workflows.markers.markers_and_names`)."""
+    groups = [str(g) for g in dict.fromkeys(groups)]
+    if len(groups) < 2:
+        raise ScelmoError("Choose two or more clusters to merge.")
+    _require_groups(adata, key, groups)
+    merged = "+".join(sorted(groups, key=lambda c: (len(c), c)))
+    values = adata.obs[key].astype(str).to_numpy()
+    values[np.isin(values, groups)] = merged
+    clustering.store_clusters(adata, values, key=key)
+    _hand_edit(adata, {"edit": "merge", "clusters": groups, "into": merged})
+    return merged
+
+
+def subcluster(
+    adata,
+    group: str,
+    *,
+    resolution: float = 0.5,
+    use_rep: str = SCELMO_KEY,
+    seed: int = 0,
+    key: str = CLUSTER_KEY,
+) -> list[str]:
+    """A hand edit: Leiden at ``resolution`` within cluster ``group`` of ``obs[key]``, on the graph the clustering
+    built for ``obsm[use_rep]`` (the rest keep their ids; recorded as a hand edit). Returns the new clusters'
+    ids. Find the markers and names again afterwards, so the sub-clusters are named too."""
+    group = str(group)
+    _require_groups(adata, key, [group])
+    graph = neighbors_key(use_rep)
+    if graph not in adata.uns:
+        raise ScelmoError(f"There is no neighbour graph for obsm['{use_rep}'] to sub-cluster on; cluster first.")
+    if not resolution > 0:
+        raise ScelmoError(f"The Leiden resolution must be above 0 (got {resolution}).")
+    clusters = clustering.subcluster(adata, graph, key, group, float(resolution), seed=seed)
+    clustering.store_clusters(adata, clusters, key=key)
+    new = sorted({c for c in clusters if c.startswith(f"{group},")}, key=lambda c: (len(c), c))
+    _hand_edit(adata, {"edit": "subcluster", "cluster": group, "resolution": resolution, "into": new})
+    return new

@@ -44,6 +44,8 @@ def name_cell_types(
     ``obs['<key_added>_confidence']``, and per group the evidence in ``uns['scelmo']['naming']`` (markers for
     and against, runner-ups, the knowledge's sources and version)."""
     knowledge, graph = knowledge_for_naming()
+    earlier = (adata.uns.get(UNS_KEY) or {}).get("naming") or {}
+    kept_edits = json.loads(earlier.get("hand_edits", "[]")) if earlier.get("groupby") == markers.groupby else []
     # the test ran on the genes expressed somewhere; the data measured every gene of its var_names
     naming = name_groups(markers.table, list(adata.var_names), markers=knowledge, graph=graph, tissue=tissue)
     groups = adata.obs[markers.groupby].astype(str)
@@ -68,6 +70,10 @@ def name_cell_types(
             }
         ),
     )
+    present = set(naming.groups)
+    for edit in kept_edits:  # the analyst's names outlive a re-naming, for the clusters that still exist
+        if edit["group"] in present:
+            rename_group(adata, edit["group"], edit["name"], term_id=edit.get("term_id", ""), naming=naming)
     return naming
 
 

@@ -64,10 +64,17 @@ class MarkersPanel(Panel):
         self.rename_button.clicked.connect(self._ask_rename)
         self.runner_up_button = QPushButton("Take a runner-up…")
         self.runner_up_button.clicked.connect(self._ask_runner_up)
+        self.merge_button = QPushButton("Merge…")
+        self.merge_button.setToolTip("Merge the clusters selected in the cell-type table (Ctrl-click several)")
+        self.merge_button.clicked.connect(lambda: self.merge(self._selected_groups()))
+        self.subcluster_button = QPushButton("Sub-cluster")
+        self.subcluster_button.setToolTip("Split the selected cluster with Leiden on the same graph, then name it")
+        self.subcluster_button.clicked.connect(lambda: self.subcluster(next(iter(self._selected_groups()), None)))
         self.export_names_button = QPushButton("Export cell types…")
         self.export_names_button.clicked.connect(lambda: self.names.export_csv(self, "cell_types.csv"))
         self.names_status = QLabel("")
-        for widget in (self.rename_button, self.runner_up_button, self.export_names_button):
+        buttons = (self.rename_button, self.runner_up_button, self.merge_button, self.subcluster_button)
+        for widget in (*buttons, self.export_names_button):
             names_row.addWidget(widget)
         names_row.addWidget(self.names_status, 1)
         self.layout_.addLayout(names_row)
@@ -101,7 +108,7 @@ class MarkersPanel(Panel):
                 f"{len(naming.groups)} clusters named among {naming.n_candidates:,} Cell Ontology types "
                 f"(tissue hint: {naming.tissue})"
             )
-        for button in (self.rename_button, self.runner_up_button):
+        for button in (self.rename_button, self.runner_up_button, self.merge_button, self.subcluster_button):
             button.setEnabled(naming is not None)
 
     @staticmethod
@@ -110,11 +117,56 @@ class MarkersPanel(Panel):
 
         return pd.DataFrame(columns=["group", "cell_type", "ontology_id", "confidence"])
 
+    def _selected_groups(self) -> list[str]:
+        model = self.names.selectionModel()
+        rows = sorted({index.row() for index in model.selectedIndexes()}) if model else []
+        frame = self.names.model_.frame
+        return [
+            str(frame.iloc[self.names.proxy.mapToSource(self.names.proxy.index(r, 0)).row()]["group"]) for r in rows
+        ]
+
     def _selected_group(self) -> str | None:
-        rows = self.names.selectionModel().selectedRows() if self.names.selectionModel() else []
-        if not rows:
-            return None
-        return str(self.names.model_.frame.iloc[self.names.proxy.mapToSource(rows[0]).row()]["group"])
+        return next(iter(self._selected_groups()), None)
+
+    def merge(self, groups: list[str]) -> None:
+        """Merge clusters by hand, then find the markers and names of the new clusters (kept hand renames stay)."""
+        from scelmo_desktop.core.workflows.cluster import merge_clusters
+
+        if len(groups) < 2:
+            self.window_.show_message("Select two or more clusters in the cell-type table (Ctrl-click).")
+            return
+        self._edit_clusters("merge", lambda adata: merge_clusters(adata, groups))
+
+    def subcluster(self, group: str | None) -> None:
+        """Split one cluster by hand (Leiden within it on the same graph), then name the new clusters."""
+        from scelmo_desktop.core.workflows.cluster import subcluster
+
+        if group is None:
+            self.window_.show_message("Select a cluster in the cell-type table first.")
+            return
+        seed = self.project.settings.seed
+        self._edit_clusters("sub-cluster", lambda adata: subcluster(adata, group, seed=seed))
+
+    def _edit_clusters(self, name: str, edit) -> None:
+        from scelmo_desktop.core.workflows.markers import markers_and_names
+
+        project = self.project
+        settings = project.pipeline_settings(project.settings.mode)
+        adata = project.adata
+
+        def work(progress, cancel):
+            progress(name, 0, 1, "")
+            edit(adata)
+            found = markers_and_names(adata, project.expression(), settings=settings, progress=progress)
+            return found.markers, found.naming
+
+        self.window_.run_job(name, work, self._clusters_edited)
+
+    def _clusters_edited(self, result) -> None:
+        project = self.project
+        project.markers, project.naming = result
+        self.window_.panels["Clustering"].view.set_data(project.adata, "X_umap", color_by=NAME_KEY)
+        self.window_.results_changed()
 
     def _name_clicked(self, index) -> None:
         group = str(self.names.model_.frame.iloc[self.names.proxy.mapToSource(index).row()]["group"])
