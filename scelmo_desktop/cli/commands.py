@@ -300,6 +300,30 @@ def _cmd_cluster(args) -> int:
     return 0
 
 
+def _compare(args, adata) -> int:
+    from scelmo_desktop.cli.options import pipeline_settings
+    from scelmo_desktop.core.workflows.comparison import compare_in_data, parse_within, write_comparison
+
+    group, reference = args.compare
+    markers = compare_in_data(
+        adata,
+        groupby=args.groupby,
+        group=group,
+        reference=reference,
+        within=parse_within(args.within),
+        settings=pipeline_settings(args, mode="facts"),
+    )
+    table = markers.table
+    up = table[(table["p_adjusted"] < 0.05) & (table["log2_fold_change"] >= 1)]
+    down = table[(table["p_adjusted"] < 0.05) & (table["log2_fold_change"] <= -1)]
+    print(f"{markers.groupby} ({markers.method}): {len(up)} genes up, {len(down)} down (adjusted p < 0.05, 2-fold)")
+    print(f"  up:   {', '.join(up['gene'].head(10)) or '(none)'}")
+    print(f"  down: {', '.join(down.sort_values('score')['gene'].head(10)) or '(none)'}")
+    for name, path in write_comparison(markers, args.out).items():
+        print(f"{name}: {path}")
+    return 0
+
+
 def _annotate_by_markers(args) -> int:
     """``annotate --mode markers``: name each group of ``--groupby`` from its markers (no reference, no models)."""
     from scelmo_desktop.cli.options import pipeline_settings
@@ -353,6 +377,10 @@ def _cmd_markers(args) -> int:
     from scelmo_desktop.core.workflows.markers import markers_of_file
 
     adata = read_data(args.data)
+    if args.compare:
+        return _compare(args, adata)
+    if args.within:
+        raise ScelmoError("--within restricts a comparison: use it with --compare GROUP REFERENCE.")
     found, files = markers_of_file(
         adata, groupby=args.groupby, settings=pipeline_settings(args, mode="facts"), out=args.out
     )

@@ -170,6 +170,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mark.add_argument("data", type=Path, help="an .h5ad with the groups in obs (e.g. scelmo run's scelmo_result.h5ad)")
     mark.add_argument("--groupby", default="scelmo_leiden", help="obs column of the groups (default: scelmo_leiden)")
+    mark.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("GROUP", "REFERENCE"),
+        help="differential expression of one group of --groupby against another (not the rest): writes "
+        "comparison.csv and volcano.png",
+    )
+    mark.add_argument(
+        "--within", metavar="COLUMN=VALUE", help="with --compare: only these cells (one cell type across conditions)"
+    )
     mark.add_argument("--out", type=Path, required=True, help="output folder")
     _add_data_options(mark, "markers")
 

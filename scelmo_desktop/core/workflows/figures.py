@@ -95,3 +95,42 @@ def treatment_figure(table: pd.DataFrame, *, top: int = 10):
     ax.set_title("In-silico treatment: top candidates (blue: p < 0.05)", fontsize=10)
     ax.margins(x=0.25)
     return fig
+
+
+VOLCANO_P = 0.05  # adjusted p below which a gene is coloured (with at least VOLCANO_FOLD in log2 fold change)
+VOLCANO_FOLD = 1.0
+
+
+def volcano_points(table: pd.DataFrame) -> pd.DataFrame:
+    """A comparison table's volcano coordinates: log2 fold change, -log10 adjusted p (0 p capped at the smallest
+    float), and whether the gene is up, down or neither at :data:`VOLCANO_P` and :data:`VOLCANO_FOLD`."""
+    p = table["p_adjusted"].to_numpy(float)
+    y = -np.log10(np.clip(p, np.finfo(float).tiny, 1.0))
+    x = table["log2_fold_change"].to_numpy(float)
+    side = np.where(
+        (p < VOLCANO_P) & (x >= VOLCANO_FOLD), "up", np.where((p < VOLCANO_P) & (x <= -VOLCANO_FOLD), "down", "")
+    )
+    return pd.DataFrame({"gene": table["gene"].to_numpy(), "log2_fold_change": x, "neg_log10_p": y, "side": side})
+
+
+def volcano_figure(table: pd.DataFrame, *, title: str = "", label: int = 10):
+    """Volcano plot of a comparison: up in the first group red, down blue, the ``label`` strongest genes named."""
+    points = volcano_points(table)
+    fig, ax = _figure(6.5, 5.0)
+    colours = points["side"].map({"up": "#d7301f", "down": "#2b8cbe"}).fillna("#bdbdbd")
+    ax.scatter(points["log2_fold_change"], points["neg_log10_p"], s=6, c=colours.to_numpy(), linewidths=0)
+    strongest = points[points["side"] != ""].sort_values("neg_log10_p", ascending=False).head(label)
+    for row in strongest.itertuples():
+        ax.annotate(
+            row.gene, (row.log2_fold_change, row.neg_log10_p), fontsize=7, xytext=(3, 2), textcoords="offset points"
+        )
+    ax.axhline(-np.log10(VOLCANO_P), color="#888", lw=0.6, ls="--")
+    for x in (-VOLCANO_FOLD, VOLCANO_FOLD):
+        ax.axvline(x, color="#888", lw=0.6, ls="--")
+    # genes detected in one group only get fold changes near ±30 (scanpy's epsilon): they would squash the rest
+    low, high = np.percentile(points["log2_fold_change"], [0.5, 99.5]) if len(points) else (-1.0, 1.0)
+    ax.set_xlim(min(low, -VOLCANO_FOLD) - 0.5, max(high, VOLCANO_FOLD) + 0.5)
+    ax.set_xlabel("log2 fold change (beyond the axis: genes detected in one group only)")
+    ax.set_ylabel("-log10 adjusted p")
+    ax.set_title(title, fontsize=10)
+    return fig
