@@ -110,6 +110,39 @@ def test_demo_describe_embed_cluster_and_view(qtbot, window):
     assert '"merge"' in edits and '"subcluster"' in edits
 
 
+def test_compare_two_groups_shows_an_interactive_volcano_and_a_table(qtbot, window, tmp_path):
+    window.open_data(DEMO_SOURCE)
+    compare = window.panels["Compare"]
+    window.show_panel("Compare")
+    compare.groupby.setCurrentText("bulk_labels")
+    compare.first.setCurrentText("CD14+ Monocyte")
+    compare.second.setCurrentText("Dendritic")
+    compare.run_compare()
+    finish(qtbot, window)
+    frame = compare.table.model_.frame
+    assert len(frame) > 500 and (frame["group"] == "CD14+ Monocyte").all()
+    assert len(compare.scatter.data) == len(frame) and "genes up" in compare.status.text()
+    # FCGR3A marks the monocytes against dendritic cells; HLA class II the dendritic cells
+    up = set(compare.points.loc[compare.points["side"] == "up", "gene"])
+    down = set(compare.points.loc[compare.points["side"] == "down", "gene"])
+    assert "FCGR3A" in up and "HLA-DRA" in down
+    point = compare.scatter.points()[0]
+    compare._point_clicked(compare.scatter, [point])
+    assert window.panels["Clustering"].view.color_by == f"gene: {point.data()}"
+    for name in ("volcano.png", "volcano.svg"):
+        compare.export_plot(str(tmp_path / name))
+        assert (tmp_path / name).stat().st_size > 1000
+    # one cell type across two conditions (here: cell-cycle phases within the monocytes)
+    compare.groupby.setCurrentText("phase")
+    compare.first.setCurrentText("G1")
+    compare.second.setCurrentText("S")
+    compare.within.setCurrentText("bulk_labels")
+    compare.within_value.setCurrentText("CD14+ Monocyte")
+    compare.run_compare()
+    finish(qtbot, window)
+    assert "among obs['bulk_labels'] == 'CD14+ Monocyte'" in compare.status.text()
+
+
 def test_box_selection_makes_a_named_group(qtbot, window):
     window.open_data(DEMO_SOURCE)
     view = window.panels["Clustering"].view

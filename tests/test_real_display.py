@@ -18,15 +18,16 @@ APP = Path(sys.executable).with_name("scelmo-desktop")
 PANELS = [
     "Data",
     "QC",
+    "Clustering",
+    "Markers",
+    "Compare",
+    "Integration",
+    "Annotation",
+    "Fine-tuning",
+    "Treatment & perturbation",
     "Models",
     "Descriptions",
     "Embeddings",
-    "Clustering",
-    "Markers",
-    "Annotation",
-    "Integration",
-    "Fine-tuning",
-    "Treatment & perturbation",
     "Settings",
 ]
 

@@ -24,6 +24,7 @@ from scelmo_desktop.core.workflows.environment import ScelmoError
 from scelmo_desktop.gui.jobs import Job
 from scelmo_desktop.gui.panels.annotation import AnnotationPanel
 from scelmo_desktop.gui.panels.clustering import ClusteringPanel
+from scelmo_desktop.gui.panels.compare import ComparePanel
 from scelmo_desktop.gui.panels.data import DataPanel
 from scelmo_desktop.gui.panels.descriptions import DescriptionsPanel
 from scelmo_desktop.gui.panels.embeddings import EmbeddingsPanel
@@ -38,18 +39,21 @@ from scelmo_desktop.gui.project import DEMO_SOURCE, PROJECT_SUFFIX, Project
 from scelmo_desktop.gui.widgets import show_error
 
 log = logging.getLogger("scelmo_desktop.gui")
+# the analyst's path first (data, QC, clusters, their markers and names, comparisons, samples, annotation with a
+# reference, treatment); the steps behind the one-button run (models, descriptions, embeddings) after it
 PANELS = (
     DataPanel,
     QCPanel,
+    ClusteringPanel,
+    MarkersPanel,
+    ComparePanel,
+    IntegrationPanel,
+    AnnotationPanel,
+    FineTuningPanel,
+    TreatmentPanel,
     ModelsPanel,
     DescriptionsPanel,
     EmbeddingsPanel,
-    ClusteringPanel,
-    MarkersPanel,
-    AnnotationPanel,
-    IntegrationPanel,
-    FineTuningPanel,
-    TreatmentPanel,
     SettingsPanel,
 )
 MAX_RECENT = 8

@@ -57,6 +57,10 @@ def steps(window, max_genes: int):
         panels["Fine-tuning"].epochs.setValue(15)
         panels["Fine-tuning"].run()
 
+    def compare():
+        panels["Compare"].refresh()
+        panels["Compare"].run_compare()  # the first two clusters against each other
+
     def treatment():
         panels["Treatment & perturbation"].use_example()
         panels["Treatment & perturbation"].repeats.setValue(2)
@@ -69,7 +73,8 @@ def steps(window, max_genes: int):
         ("Descriptions", describe),
         ("Embeddings", panels["Embeddings"].run_embed),
         ("Clustering", panels["Clustering"].run_cluster),
-        ("Markers", lambda: None),  # the clustering job found its clusters' markers
+        ("Markers", lambda: None),  # the clustering job found its clusters' markers and names
+        ("Compare", compare),
         ("Annotation", panels["Annotation"].run),
         ("Integration", integration),
         ("Fine-tuning", finetune),

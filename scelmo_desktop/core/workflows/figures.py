@@ -26,6 +26,17 @@ def save_png(fig, path: Path) -> Path:
     return write_bytes_atomic(path, buffer.getvalue())
 
 
+def save_figure(fig, path: Path) -> Path:
+    """Write ``fig`` to ``path`` in the format its suffix names (.png, .svg or .pdf), atomically."""
+    path = Path(path)
+    kind = path.suffix.lower().lstrip(".") or "png"
+    if kind not in ("png", "svg", "pdf"):
+        raise ValueError(f"figures are written as PNG, SVG or PDF, not '{path.suffix}'")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=kind, dpi=150, bbox_inches="tight")
+    return write_bytes_atomic(path, buffer.getvalue())
+
+
 def confusion_figure(truth, predicted, *, title: str = ""):
     """Row-normalised confusion matrix: true labels as rows, predicted labels as columns (the true labels first,
     in the same order, when the two share names), counts written in."""
