@@ -1,18 +1,45 @@
 """``scelmo.pl``: the figures of scELMo's reports, for a notebook. Each returns a matplotlib ``Figure`` (drawn
-without pyplot, so the notebook's backend is left alone); ``path=`` also writes it as PNG."""
+without pyplot where scanpy allows, so the notebook's backend is left alone); ``path=`` also writes it (PNG, SVG
+or PDF, by its suffix)."""
 
 from __future__ import annotations
 
-from scelmo_desktop.core.keys import CLUSTER_KEY, LABEL_KEY
-from scelmo_desktop.core.workflows.figures import confusion_figure, metric_bars_figure, save_png, treatment_figure
+from scelmo_desktop.core.keys import CLUSTER_KEY, LABEL_KEY, MARKERS_KEY
+from scelmo_desktop.core.workflows.figures import (
+    confusion_figure,
+    metric_bars_figure,
+    save_figure,
+    treatment_figure,
+    volcano_figure,
+)
 
-__all__ = ["confusion", "integration_scores", "treatment", "umap"]
+__all__ = ["confusion", "integration_scores", "markers", "treatment", "umap", "volcano"]
 
 
 def _maybe_save(fig, path):
     if path is not None:
-        save_png(fig, path)
+        save_figure(fig, path)
     return fig
+
+
+def markers(
+    adata, *, kind: str = "dotplot", n_genes: int = 3, gene: str | None = None, key: str = MARKERS_KEY, path=None
+):
+    """scanpy's plot of the markers of ``scelmo.tl.markers`` or ``scelmo run`` (``kind``: dotplot, heatmap,
+    stacked_violin, or violin of one ``gene``), drawn on the log-normalised matrix rather than the raw counts the
+    run keeps in ``X``; ``path`` (.png, .svg, .pdf) also writes it."""
+    from scelmo_desktop.core.settings import PipelineSettings
+    from scelmo_desktop.core.workflows.data import select_expression
+    from scelmo_desktop.core.workflows.markers import marker_figure
+
+    settings = PipelineSettings()
+    expression = select_expression(adata, settings.layer, input_kind=settings.input_kind)
+    return _maybe_save(marker_figure(adata, expression, kind, key=key, n_genes=n_genes, gene=gene), path)
+
+
+def volcano(table, *, title: str = "", path=None):
+    """Volcano plot of a ``scelmo.tl.compare`` table: up red, down blue (adjusted p < 0.05, 2-fold)."""
+    return _maybe_save(volcano_figure(table, title=title), path)
 
 
 def umap(adata, *, color: str = CLUSTER_KEY, title: str | None = None, path=None, **kwargs):

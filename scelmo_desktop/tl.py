@@ -29,6 +29,7 @@ from scelmo_desktop.core.workflows.environment import no_progress
 __all__ = [
     "annotate",
     "cluster",
+    "compare",
     "describe_genes",
     "embed_cells",
     "integrate",
@@ -179,6 +180,21 @@ def markers(adata, *, groupby: str = CLUSTER_KEY, key_added: str = MARKERS_KEY, 
 
     settings = PipelineSettings(**options)
     return markers_of_data(adata, groupby=groupby, settings=settings, key_added=key_added).table
+
+
+@_takes_settings("markers", exclude=("naming", "tissue"))
+def compare(adata, *, groupby: str, group: str, reference: str, within: tuple[str, str] | None = None, **options):
+    """Differential expression of the cells with ``obs[groupby] == group`` against those with ``== reference``
+    (not the rest), within ``obs[within[0]] == within[1]`` when given (one cell type across conditions); the
+    markers' test on the log-normalised matrix. Writes no AnnData key. Returns every gene's row (gene, score,
+    log2_fold_change, pct_in_group, pct_out_group, p_value, p_adjusted); ``scelmo.pl.volcano`` draws it."""
+    from scelmo_desktop.core.workflows.comparison import compare_in_data
+
+    settings = PipelineSettings(**options)
+    markers = compare_in_data(
+        adata, groupby=groupby, group=group, reference=reference, within=within, settings=settings
+    )
+    return markers.table.drop(columns=["passes_filter"])
 
 
 @_takes_settings("markers", exclude=("naming",))

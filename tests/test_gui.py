@@ -141,6 +141,21 @@ def test_compare_two_groups_shows_an_interactive_volcano_and_a_table(qtbot, wind
     compare.run_compare()
     finish(qtbot, window)
     assert "among obs['bulk_labels'] == 'CD14+ Monocyte'" in compare.status.text()
+    # scanpy's marker plots in the Markers panel, exportable as SVG
+    markers = window.panels["Markers"]
+    window.show_panel("Markers")
+    markers.groupby.setCurrentText("bulk_labels")
+    markers.run_markers()
+    finish(qtbot, window)
+    for kind in ("dotplot", "heatmap", "stacked_violin"):
+        markers.draw(kind)
+        assert markers.figure_view.path.stat().st_size > 10_000 and markers.tabs.currentIndex() == 1
+    markers.draw("violin", gene="LYZ")
+    markers.export_figure(str(tmp_path / "violin.svg"))
+    assert "<svg" in (tmp_path / "violin.svg").read_text()[:500]
+    shown = markers.figure
+    markers.draw("violin", gene="NOT-A-GENE")  # a message, not a traceback; the last figure stays
+    assert markers.figure is shown
 
 
 def test_box_selection_makes_a_named_group(qtbot, window):

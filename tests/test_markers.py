@@ -120,3 +120,50 @@ def test_smaller_rank_chunks_give_scanpys_statistics(monkeypatch):
     chunked = rank_markers(expression.matrix, expression.var_names, adata.obs["scelmo_leiden"])
     pd.testing.assert_frame_equal(chunked.table, default.table)
     assert _rank_genes_groups._CONST_MAX_SIZE == scanpys  # scanpy's own value is restored
+
+
+def test_compare_two_groups_in_every_door(tmp_path, capsys):
+    """DE of one group against another (not the rest): planted group 1 expresses G3-G5, group 0 G0-G2."""
+    import scelmo_desktop as scelmo
+    from scelmo_desktop import cli
+
+    adata = planted()
+    table = scelmo.tl.compare(adata, groupby="scelmo_leiden", group="1", reference="0")
+    up = table[(table["p_adjusted"] < 0.05) & (table["log2_fold_change"] > 1)]["gene"]
+    down = table[(table["p_adjusted"] < 0.05) & (table["log2_fold_change"] < -1)]["gene"]
+    assert {"G3", "G4", "G5"} <= set(up) and {"G0", "G1", "G2"} <= set(down)
+    assert "rank_genes_groups" not in adata.uns  # a comparison writes no key
+    figure = scelmo.pl.volcano(table, title="1 vs 0", path=tmp_path / "v.svg")
+    assert figure.axes and "<svg" in (tmp_path / "v.svg").read_text()[:500]
+    adata.obs["batch"] = pd.Categorical(np.tile(["a", "b"], adata.n_obs // 2))
+    within = scelmo.tl.compare(adata, groupby="scelmo_leiden", group="1", reference="0", within=("batch", "a"))
+    assert {"G3", "G4", "G5"} <= set(within["gene"].head(10))
+    path = tmp_path / "clustered.h5ad"
+    adata.write_h5ad(path)
+    code = cli.main(["markers", str(path), "--compare", "1", "0", "--within", "batch=a", "--out", str(tmp_path / "o")])
+    out = capsys.readouterr().out
+    assert code == 0 and "genes up" in out and (tmp_path / "o" / "volcano.png").stat().st_size > 5000
+    assert set(pd.read_csv(tmp_path / "o" / "comparison.csv")["gene"]) == set(table["gene"])
+    for bad, message in (
+        (["--compare", "1", "1"], "two different groups"),
+        (["--compare", "1", "9"], "has 0 cell"),
+        (["--compare", "1", "0", "--within", "batch"], "COLUMN=VALUE"),
+        (["--within", "batch=a"], "use it with --compare"),
+    ):
+        code = cli.main(["markers", str(path), *bad, "--out", str(tmp_path / "bad")])
+        captured = capsys.readouterr()
+        assert code != 0 and message in captured.err + captured.out and "Traceback" not in captured.err
+
+
+def test_the_python_face_draws_scanpys_marker_plots(tmp_path):
+    import scelmo_desktop as scelmo
+
+    adata = planted()
+    scelmo.tl.markers(adata)
+    for kind in ("dotplot", "heatmap", "stacked_violin"):
+        figure = scelmo.pl.markers(adata, kind=kind, path=tmp_path / f"{kind}.png")
+        assert figure.axes and (tmp_path / f"{kind}.png").stat().st_size > 5000
+    figure = scelmo.pl.markers(adata, kind="violin", gene="G3", path=tmp_path / "violin.pdf")
+    assert (tmp_path / "violin.pdf").read_bytes()[:4] == b"%PDF"
+    with pytest.raises(ScelmoError, match="no gene 'nope'"):
+        scelmo.pl.markers(adata, kind="violin", gene="nope")

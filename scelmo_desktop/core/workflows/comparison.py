@@ -91,5 +91,5 @@ def parse_within(text: str | None) -> tuple[str, str] | None:
         return None
     column, sep, value = text.partition("=")
     if not sep or not column.strip():
-        raise ScelmoError(f"--within takes COLUMN=VALUE (e.g. scelmo_cell_type=classical monocyte), got '{text}'.")
+        raise ScelmoError(f"A restriction takes COLUMN=VALUE (e.g. scelmo_cell_type=classical monocyte), got '{text}'.")
     return column.strip(), value.strip()

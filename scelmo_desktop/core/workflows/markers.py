@@ -141,3 +141,43 @@ def markers_of_file(adata, *, groupby: str, settings: PipelineSettings, out: str
         files["cell_types"] = write_names_table(found.naming, h5ad.parent)
     files["h5ad"] = write_h5ad(adata, h5ad)
     return found, files
+
+
+MARKER_PLOTS = ("dotplot", "heatmap", "stacked_violin", "violin")
+
+
+def marker_figure(
+    adata, expression: Expression, kind: str, *, key: str = MARKERS_KEY, n_genes: int = 3, gene: str | None = None
+):
+    """One of scanpy's marker plots of ``uns[key]``, drawn on the log-normalised ``expression`` (the run keeps raw
+    counts in ``X``): ``dotplot``, ``heatmap`` or ``stacked_violin`` of each group's first ``n_genes`` markers,
+    or ``violin`` of one ``gene`` across the groups. Returns the matplotlib figure (save it with
+    :func:`~scelmo_desktop.core.workflows.figures.save_figure`)."""
+    import anndata as ad
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import scanpy as sc
+
+    if kind not in MARKER_PLOTS:
+        raise ScelmoError(f"Unknown marker plot '{kind}'; choose one of {', '.join(MARKER_PLOTS)}.")
+    if key not in adata.uns:
+        raise ScelmoError("Find the marker genes first: the data has no marker table to plot.")
+    groupby = adata.uns[key]["params"]["groupby"]
+    cells = ad.AnnData(expression.matrix, obs=adata.obs[[groupby]].copy(), var=pd.DataFrame(index=expression.var_names))
+    cells.var_names_make_unique()
+    cells.uns[key] = adata.uns[key]
+    if kind == "violin":
+        if gene not in cells.var_names:
+            raise ScelmoError(f"The data has no gene '{gene}' to draw.")
+        axes = sc.pl.violin(cells, keys=gene, groupby=groupby, show=False, rotation=90)
+        return axes.figure
+    plot = getattr(sc.pl, f"rank_genes_groups_{kind}")
+    if kind == "heatmap":  # scanpy returns the axes of a pyplot figure here
+        axes = plot(
+            cells, n_genes=n_genes, key=key, groupby=groupby, show=False, show_gene_labels=True, dendrogram=False
+        )
+        return next(iter(axes.values())).figure
+    figure = plot(cells, n_genes=n_genes, key=key, groupby=groupby, show=False, return_fig=True, dendrogram=False)
+    figure.make_figure()
+    plt.close(figure.fig)  # kept as an object to save, not shown by pyplot
+    return figure.fig

@@ -5,11 +5,24 @@ double-clicked colours the UMAP by it."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QInputDialog, QLabel, QLineEdit, QPushButton, QSplitter
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from scelmo_desktop.core.keys import CLUSTER_KEY, NAME_KEY
+from scelmo_desktop.core.workflows.environment import ScelmoError
 from scelmo_desktop.gui.panels.base import Panel, fill_obs_combo
-from scelmo_desktop.gui.widgets import FrameView
+from scelmo_desktop.gui.widgets import FigureView, FrameView
 
 ALL_GROUPS = "(all groups)"
 
@@ -86,7 +99,82 @@ class MarkersPanel(Panel):
         splitter.addWidget(self.names)
         splitter.addWidget(self.table)
         splitter.setSizes([220, 420])
-        self.layout_.addWidget(splitter, 1)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(splitter, "Cell types and markers")
+        self.tabs.addTab(self._plots_tab(), "Plots")
+        self.layout_.addWidget(self.tabs, 1)
+        self.figure = None
+
+    PLOTS = {
+        "dot plot": "dotplot",
+        "heatmap": "heatmap",
+        "stacked violins": "stacked_violin",
+        "violin of a gene": "violin",
+    }
+
+    def _plots_tab(self) -> QWidget:
+        tab = QWidget()
+        layout = QVBoxLayout(tab)
+        row = QHBoxLayout()
+        self.plot_kind = QComboBox()
+        self.plot_kind.addItems(list(self.PLOTS))
+        self.plot_genes = QLineEdit("3")
+        self.plot_genes.setMaximumWidth(50)
+        self.plot_genes.setToolTip("markers per group (dot plot, heatmap, violins)")
+        self.plot_gene = QLineEdit()
+        self.plot_gene.setPlaceholderText("gene (violin)")
+        self.draw_button = QPushButton("Draw")
+        self.draw_button.clicked.connect(lambda: self.draw(self.PLOTS[self.plot_kind.currentText()]))
+        self.export_svg_button = QPushButton("Export SVG/PDF…")
+        self.export_svg_button.clicked.connect(self._export_figure)
+        for widget in (QLabel("Plot"), self.plot_kind, QLabel("genes per group"), self.plot_genes, self.plot_gene):
+            row.addWidget(widget)
+        row.addWidget(self.draw_button)
+        row.addWidget(self.export_svg_button)
+        row.addStretch(1)
+        layout.addLayout(row)
+        self.figure_view = FigureView("Draw scanpy's dot plot, heatmap or violins of the markers.")
+        layout.addWidget(self.figure_view, 1)
+        return tab
+
+    def draw(self, kind: str, gene: str | None = None) -> None:
+        """scanpy's marker plot of the current markers, shown here and kept for export (drawn in the UI thread:
+        scanpy draws through pyplot)."""
+        import tempfile
+        from pathlib import Path
+
+        from scelmo_desktop.core.workflows.figures import save_figure
+        from scelmo_desktop.core.workflows.markers import marker_figure
+
+        project = self.project
+        if project.markers is None:
+            self.window_.show_message("Find the markers first (Find markers, or run the pipeline).")
+            return
+        n_genes = int(self.plot_genes.text()) if self.plot_genes.text().isdigit() else 3
+        gene = gene or self.plot_gene.text().strip() or None
+        try:
+            self.figure = marker_figure(project.adata, project.expression(), kind, n_genes=max(n_genes, 1), gene=gene)
+        except ScelmoError as exc:
+            self.window_.show_message(str(exc))
+            return
+        path = Path(tempfile.mkdtemp(prefix="scelmo-plot-")) / f"{kind}.png"
+        self.figure_view.show_png(save_figure(self.figure, path))
+        self.tabs.setCurrentIndex(1)
+
+    def export_figure(self, path: str) -> None:
+        from scelmo_desktop.core.workflows.figures import save_figure
+
+        save_figure(self.figure, path)
+
+    def _export_figure(self) -> None:
+        if self.figure is None:
+            self.window_.show_message("Draw a plot first.")
+            return
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export plot", "markers.svg", "SVG (*.svg);;PDF (*.pdf);;PNG (*.png)"
+        )
+        if path:
+            self.export_figure(path)
 
     def refresh(self) -> None:
         fill_obs_combo(self.groupby, self.project.adata, prefer=CLUSTER_KEY)  # the one shown before wins
