@@ -121,7 +121,24 @@ def volcano_points(table: pd.DataFrame) -> pd.DataFrame:
     side = np.where(
         (p < VOLCANO_P) & (x >= VOLCANO_FOLD), "up", np.where((p < VOLCANO_P) & (x <= -VOLCANO_FOLD), "down", "")
     )
-    return pd.DataFrame({"gene": table["gene"].to_numpy(), "log2_fold_change": x, "neg_log10_p": y, "side": side})
+    # scanpy gives a gene detected in one group only a fold change near ±30 (its epsilon): kept, flagged
+    one_sided = (table["pct_in_group"].to_numpy(float) == 0) | (table["pct_out_group"].to_numpy(float) == 0)
+    return pd.DataFrame(
+        {
+            "gene": table["gene"].to_numpy(),
+            "log2_fold_change": x,
+            "neg_log10_p": y,
+            "side": side,
+            "one_sided": one_sided,
+        }
+    )
+
+
+def volcano_x_range(points: pd.DataFrame) -> tuple[float, float]:
+    """The fold-change axis of a volcano: the genes detected in both groups, and at least ±2 fold."""
+    both = points.loc[~points["one_sided"], "log2_fold_change"]
+    low, high = (both.min(), both.max()) if len(both) else (-1.0, 1.0)
+    return min(low, -VOLCANO_FOLD) - 0.5, max(high, VOLCANO_FOLD) + 0.5
 
 
 def volcano_figure(table: pd.DataFrame, *, title: str = "", label: int = 10):
@@ -138,9 +155,7 @@ def volcano_figure(table: pd.DataFrame, *, title: str = "", label: int = 10):
     ax.axhline(-np.log10(VOLCANO_P), color="#888", lw=0.6, ls="--")
     for x in (-VOLCANO_FOLD, VOLCANO_FOLD):
         ax.axvline(x, color="#888", lw=0.6, ls="--")
-    # genes detected in one group only get fold changes near ±30 (scanpy's epsilon): they would squash the rest
-    low, high = np.percentile(points["log2_fold_change"], [0.5, 99.5]) if len(points) else (-1.0, 1.0)
-    ax.set_xlim(min(low, -VOLCANO_FOLD) - 0.5, max(high, VOLCANO_FOLD) + 0.5)
+    ax.set_xlim(*volcano_x_range(points))
     ax.set_xlabel("log2 fold change (beyond the axis: genes detected in one group only)")
     ax.set_ylabel("-log10 adjusted p")
     ax.set_title(title, fontsize=10)

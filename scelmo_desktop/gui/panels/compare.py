@@ -4,7 +4,6 @@ gene clicked colours the UMAP by it."""
 
 from __future__ import annotations
 
-import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSplitter
@@ -119,7 +118,7 @@ class ComparePanel(Panel):
         self.window_.run_job("compare", work, self.show_comparison)
 
     def show_comparison(self, markers) -> None:
-        from scelmo_desktop.core.workflows.figures import volcano_points
+        from scelmo_desktop.core.workflows.figures import volcano_points, volcano_x_range
 
         self.comparison = markers
         table = markers.table.drop(columns=["passes_filter"])
@@ -134,8 +133,7 @@ class ComparePanel(Panel):
             data=points["gene"].to_numpy(),
             tip=lambda x, y, data: f"{data}\nlog2 FC {x:.2f}, -log10 p {y:.1f}",
         )
-        low, high = np.percentile(points["log2_fold_change"], [0.5, 99.5]) if len(points) else (-1, 1)
-        self.plot.setXRange(min(low, -1) - 0.5, max(high, 1) + 0.5)
+        self.plot.setXRange(*volcano_x_range(points), padding=0)  # one-sided genes beyond it (pan to see them)
         up, down = int((points["side"] == "up").sum()), int((points["side"] == "down").sum())
         self.status.setText(f"{markers.groupby} ({markers.method}): {up} genes up, {down} down")
         self.window_.results_changed()
