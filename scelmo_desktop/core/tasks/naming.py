@@ -5,8 +5,11 @@ Every cell type of the marker knowledge (cellconsensus: top markers per Cell Ont
 source lists support them) is a candidate. A type's score in a group is the weighted mean, over its top
 :data:`N_MARKERS` markers, of how much more often the group expresses the gene than the other cells do
 (``pct_in_group - pct_out_group``, in [-1, 1]): a marker that is absent or down counts against the type, so a
-type whose defining genes are missing loses to one whose genes are all there. Markers the data did not measure
-count as no evidence with a smaller weight (:data:`UNMEASURED_WEIGHT`), so a type is not named from the few of
+type whose defining genes are missing loses to one whose genes are all there. A lineage gate adds pegasus' signed
+immune markers: for each of pegasus' types on the candidate's lineage (itself or an ancestor), its positive
+markers' evidence minus its negative markers' (NK cells lack CD3, plasma cells MS4A1); the weakest of them, times
+:data:`GATE_WEIGHT`, joins the score, so a type whose lineage the group does not show falls behind. Markers the
+data did not measure count as no evidence with a smaller weight (:data:`UNMEASURED_WEIGHT`), so a type is not named from the few of
 its genes a gene panel happens to hold. Ribosomal and mitochondrial genes are left out on both sides: they top
 many clusters' lists for technical reasons and name no type.
 
@@ -33,6 +36,7 @@ N_MARKERS = 25  # markers per type; the no-reference annotation's choice (benchm
 MIN_SOURCES = 3  # a type needs this many marker lists behind it: single-study entries are noisy
 MIN_MEASURED = 3  # a type needs this many of its markers in the data to be scored at all
 UNMEASURED_WEIGHT = 0.25
+GATE_WEIGHT = 0.5  # the lineage gate's weight against the marker score (benchmarks/cluster_naming.py)
 BROAD_SHARE = 0.10
 TEMPERATURE = 0.02  # near-identical types score alike, distinct lineages apart (benchmarks/cluster_naming.py)
 SUPPORT_MIN = 0.05  # a marker supports a call when the group expresses it in this much more of its cells
@@ -137,6 +141,12 @@ class _Knowledge:
                 continue
             top = [g for g in sorted(weights, key=lambda g: (-weights[g], g)) if not TECHNICAL.match(g)][:N_MARKERS]
             self.candidates[term] = (top, np.array([weights[g] for g in top], dtype=np.float64))
+        # pegasus' signed immune types on each candidate's lineage (itself or an ancestor): the lineage gate
+        self.lineage = {}
+        for term in self.candidates:
+            nodes = [markers.immune_type(a) for a in (term, *graph.ancestors.get(term, {}))]
+            unique = {n.name: n for n in nodes if n is not None and (n.positive or n.negative)}
+            self.lineage[term] = list(unique.values())
 
 
 def name_groups(table: pd.DataFrame, genes, *, markers, graph, tissue: str | None = None) -> Naming:
@@ -161,16 +171,25 @@ def name_groups(table: pd.DataFrame, genes, *, markers, graph, tissue: str | Non
 
 
 def _scores(difference: pd.Series, measured: set[str], knowledge: _Knowledge) -> dict[str, float]:
-    scores = {}
+    scores, gates = {}, {}
     for term, (top, weights) in knowledge.candidates.items():
         present = np.array([g in measured for g in top])
         if present.sum() < MIN_MEASURED:
             continue
         evidence = difference.reindex(top).fillna(0.0).to_numpy() * present
-        scores[term] = float(
-            (weights * evidence).sum() / (weights[present].sum() + UNMEASURED_WEIGHT * weights[~present].sum())
-        )
+        score = (weights * evidence).sum() / (weights[present].sum() + UNMEASURED_WEIGHT * weights[~present].sum())
+        lineage = [_gate(node, difference, measured, gates) for node in knowledge.lineage[term]]
+        scores[term] = float(score + GATE_WEIGHT * np.min(lineage)) if lineage else float(score)
     return scores
+
+
+def _gate(node, difference: pd.Series, measured: set[str], cache: dict) -> float:
+    """How well a group fits one of pegasus' signed immune types: its positive markers' mean evidence minus its
+    negative markers' (NK cells lack CD3)."""
+    if node.name not in cache:
+        mean = lambda genes: float(np.mean([difference.get(g, 0.0) for g in genes if g in measured] or [0.0]))  # noqa: E731
+        cache[node.name] = mean(node.positive) - mean(node.negative)
+    return cache[node.name]
 
 
 def _name_one(group: str, rows: pd.DataFrame, difference: pd.Series, measured, knowledge: _Knowledge) -> GroupName:
