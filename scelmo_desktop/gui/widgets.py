@@ -6,15 +6,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
+    QDialog,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QMessageBox,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QTableView,
     QVBoxLayout,
@@ -97,7 +99,9 @@ class FrameView(QTableView):
 
 
 class FigureView(QWidget):
-    """Shows a PNG written by core, scaled to the width available, with 'Export PNG…'."""
+    """Shows a PNG written by core, scaled to the width available, with 'View full size…' and 'Export PNG…'."""
+
+    shown = Signal(object)  # the path of a figure just shown
 
     def __init__(self, placeholder: str = "No figure yet.", parent=None):
         super().__init__(parent)
@@ -109,11 +113,15 @@ class FigureView(QWidget):
         self.export_button = QPushButton("Export PNG…")
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self._export)
+        self.full_size_button = QPushButton("View full size…")
+        self.full_size_button.setEnabled(False)
+        self.full_size_button.clicked.connect(self.show_full_size)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.label, 1)
         row = QHBoxLayout()
         row.addStretch(1)
+        row.addWidget(self.full_size_button)
         row.addWidget(self.export_button)
         layout.addLayout(row)
 
@@ -121,7 +129,27 @@ class FigureView(QWidget):
         self.path = Path(path)
         self._pixmap = QPixmap(str(path))
         self.export_button.setEnabled(True)
+        self.full_size_button.setEnabled(True)
         self._rescale()
+        self.shown.emit(self.path)
+
+    def show_full_size(self) -> QDialog:
+        """The figure at its own resolution in a window of its own (scrolls when larger than the screen)."""
+        dialog = QDialog(self)
+        dialog.setWindowTitle(self.path.name)
+        area = QScrollArea(dialog)
+        label = QLabel()
+        label.setPixmap(self._pixmap)
+        area.setWidget(label)
+        layout = QVBoxLayout(dialog)
+        layout.addWidget(area)
+        screen = self.screen().availableGeometry() if self.screen() else None
+        width, height = self._pixmap.width() + 40, self._pixmap.height() + 40
+        if screen is not None:
+            width, height = min(width, int(screen.width() * 0.9)), min(height, int(screen.height() * 0.9))
+        dialog.resize(width, height)
+        dialog.show()
+        return dialog
 
     def resizeEvent(self, event):  # noqa: N802
         super().resizeEvent(event)

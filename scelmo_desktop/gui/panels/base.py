@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -79,11 +80,24 @@ class Panel(QWidget):
         for editors in self.setting_forms:
             editors.load()
 
-    def form(self, title: str) -> QFormLayout:
+    def form(self, title: str, *, collapsible: bool = False) -> QFormLayout:
+        """A titled group of settings; ``collapsible``: its title is a check box that shows or hides them, so a
+        result below can take the panel's height."""
         box = QGroupBox(title)
         form = QFormLayout(box)
         self.layout_.addWidget(box)
+        if collapsible:
+            box.setCheckable(True)
+            box.setChecked(True)
+            box.toggled.connect(lambda shown: _show_children(box, shown))
         return form
+
+
+def _show_children(box: QGroupBox, shown: bool) -> None:
+    for child in box.findChildren(QWidget, options=Qt.FindDirectChildrenOnly):
+        child.setVisible(shown)
+    box.setFlat(not shown)
+    box.setMaximumHeight(16777215 if shown else box.fontMetrics().height() * 2)  # Qt's "no limit" when shown
 
 
 def obs_combo(adata, *, allow_none: bool = False, prefer: str | None = None) -> QComboBox:

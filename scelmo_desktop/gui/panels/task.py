@@ -28,7 +28,7 @@ class TaskPanel(Panel):
 
     def __init__(self, window):
         super().__init__(window)
-        self.settings_form = self.form("Settings")
+        self.settings_form = self.form("Settings", collapsible=True)  # untick to give the results the height
         self.build_form(self.settings_form)
         row = QHBoxLayout()
         self.run_button = QPushButton(self.run_label)
@@ -48,6 +48,8 @@ class TaskPanel(Panel):
         self.figure = FigureView()
         splitter.addWidget(self.table)
         splitter.addWidget(self.figure)
+        # a result's figure takes the panel's height: the settings fold away (tick Settings to show them again)
+        self.figure.shown.connect(lambda _: self.settings_form.parentWidget().setChecked(False))
         splitter.setSizes([230, 470])
         self.layout_.addWidget(splitter, 1)
 
