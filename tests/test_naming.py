@@ -162,3 +162,34 @@ def test_merge_and_subcluster_are_hand_edits_and_names_follow(knowledge):
     assert all(found.naming.groups[c].term_id for c in new)
     edits = json.loads(adata.uns["scelmo"]["clustering"]["hand_edits"])
     assert [e["edit"] for e in edits] == ["merge", "subcluster"]
+
+
+def test_annotate_mode_markers_names_a_files_groups(knowledge, tmp_path, capsys):
+    from scelmo_desktop import cli
+
+    adata = planted(knowledge)
+    adata.write_h5ad(tmp_path / "clustered.h5ad")
+    out = tmp_path / "named"
+    code = cli.main(
+        [
+            "annotate",
+            "--query",
+            str(tmp_path / "clustered.h5ad"),
+            "--mode",
+            "markers",
+            "--groupby",
+            "cluster",
+            "--out",
+            str(out),
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert code == 0 and "cell types among" in printed and "cell_types.csv" in printed
+    table = pd.read_csv(out / "cell_types.csv")
+    assert set(table["group"]) == set(PLANTED) and table["ontology_id"].str.startswith("CL:").all()
+    named = ad.read_h5ad(out / "scelmo_markers.h5ad")
+    assert {NAME_KEY, f"{NAME_KEY}_ontology_id", f"{NAME_KEY}_confidence"} <= set(named.obs.columns)
+    assert "rank_genes_groups" in named.uns and "naming" in named.uns["scelmo"]
+    code = cli.main(["annotate", "--query", str(tmp_path / "clustered.h5ad"), "--mode", "markers", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code != 0 and "scelmo_leiden" in captured.err + captured.out and "Traceback" not in captured.err

@@ -3,12 +3,14 @@
 ``obsm``: :data:`SCELMO_KEY` (the cell embedding every task uses), :data:`WA_KEY` / :data:`AA_KEY` (the
 paper's formulas), the baselines :data:`PCA_KEY` / :data:`RANDOM_KEY`, :data:`INTEGRATED_KEY` and
 :data:`HARMONY_KEY` (integration), :data:`ADAPTOR_KEY` (annotation with the adaptor), ``X_umap``.
-``obs``: :data:`CLUSTER_KEY`, :data:`LABEL_KEY` (+ ``_confidence``, ``_similarity``, ``_head``, ``_head_probability``).
+``obs``: :data:`CLUSTER_KEY`, :data:`NAME_KEY` (+ ``_ontology_id``, ``_confidence``), :data:`LABEL_KEY` (+ ``_confidence``,
+``_similarity``, ``_head``, ``_head_probability``).
 ``uns``: :data:`MARKERS_KEY` (scanpy's ``rank_genes_groups`` layout). ``varm``: :data:`GENE_EMBEDDING_KEY`. ``obsp``/``uns``: ``<rep>_neighbors`` (the graph on ``<rep>``).
 
 ``uns['scelmo']`` is one dict: the pipeline's run record at its top level (data, input, models with hashes,
 prompt, seed, settings, coverage, metrics, versions) and one record per task under its name
-(``annotation``, ``integration``, ``embedding``, ``clustering``, ``markers``), each with its own provenance.
+(``annotation``, ``integration``, ``embedding``, ``clustering``, ``markers``, ``naming``), each with its own
+provenance; hand edits (renames, merges, sub-clusters) are listed in ``naming`` and ``clustering``.
 """
 
 from __future__ import annotations

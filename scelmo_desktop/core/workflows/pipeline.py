@@ -1,10 +1,12 @@
-"""The zero-shot scELMo pipeline: describe → gene table → cell embeddings → clustering, as ``scelmo run`` and
-the app's "Run the whole pipeline" do it.
+"""The zero-shot scELMo pipeline: QC → describe → gene table → cell embeddings → clustering → markers → cell-type
+names, as ``scelmo run`` and the app's "Run the whole pipeline" do it.
 
 AnnData keys written (see :mod:`scelmo_desktop.core.keys`): ``obsm['X_scelmo']``, ``obsm['X_scelmo_wa']``,
 ``obsm['X_scelmo_aa']``, ``varm['scelmo_gene_embedding']``, ``obs['scelmo_leiden']``, ``obsm['X_umap']``,
 with baselines ``obsm['X_scelmo_baseline_pca']`` and ``obsm['X_scelmo_baseline_random']``, the graph
-``obsp``/``uns['X_scelmo_neighbors']``, and ``uns['scelmo']`` (the run record with provenance).
+``obsp``/``uns['X_scelmo_neighbors']``, the markers ``uns['rank_genes_groups']``, the names
+``obs['scelmo_cell_type']`` (+ ``_ontology_id``, ``_confidence``), and ``uns['scelmo']`` (the run record with
+provenance; the markers' and names' records under ``markers`` and ``naming``).
 """
 
 from __future__ import annotations
