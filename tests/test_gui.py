@@ -3,7 +3,9 @@ clustering → the UMAP view; cancelling keeps stored work; projects round-trip 
 the screenshot driver fills every panel. (How responsive the window stays during a job is a timing:
 benchmarks/gui_responsiveness.py measures it.)"""
 
+import anndata as ad
 import numpy as np
+import pandas as pd
 import pytest
 
 pytest.importorskip("pytestqt")
@@ -13,7 +15,7 @@ from gui_support import finish  # noqa: E402  (the window fixture comes from the
 from scelmo_desktop.gui.project import DEMO_SOURCE, Project  # noqa: E402
 
 
-def test_demo_describe_embed_cluster_and_view(qtbot, window):
+def test_demo_describe_embed_cluster_and_view(qtbot, window, tmp_path):
     window.open_data(DEMO_SOURCE)
     assert window.project.adata.n_obs == 700 and "pbmc68k_reduced" in window.windowTitle()
     assert window.project.settings.label_key == "bulk_labels"
@@ -108,6 +110,13 @@ def test_demo_describe_embed_cluster_and_view(qtbot, window):
     assert split and set(markers.names.model_.frame["group"]) == set(window.project.naming.groups)
     edits = adata.uns["scelmo"]["clustering"]["hand_edits"]
     assert '"merge"' in edits and '"subcluster"' in edits
+    # the export carries the hand-edited names: the h5ad and the cell types' table beside it
+    paths = window.export_results(tmp_path / "exported.h5ad")
+    exported = ad.read_h5ad(paths["h5ad"])
+    assert (exported.obs["scelmo_cell_type"] == "my cells").sum() == (adata.obs["scelmo_cell_type"] == "my cells").sum()
+    table = pd.read_csv(paths["cell_types"])
+    assert set(table["group"].astype(str)) == set(window.project.naming.groups) and table["edited_by_hand"].any()
+    assert paths["markers"].name == "exported_markers.csv"
 
 
 def test_compare_two_groups_shows_an_interactive_volcano_and_a_table(qtbot, window, tmp_path):

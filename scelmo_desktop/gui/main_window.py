@@ -208,16 +208,22 @@ class MainWindow(QMainWindow):
             self.show_message(f"Saved {saved}.")
 
     def _export_h5ad(self) -> None:
-        from scelmo_desktop.core.workflows.data import write_h5ad
-
         if self.project.adata is None:
             return
         path, _ = QFileDialog.getSaveFileName(
             self, "Export data with results", "scelmo_result.h5ad", "AnnData (*.h5ad)"
         )
         if path:
-            write_h5ad(self.project.adata, Path(path))
-            self.show_message(f"Wrote {path}.")
+            self.export_results(Path(path))
+
+    def export_results(self, path: Path) -> dict:
+        """The data with every result (and the markers' and cell types' tables beside it)."""
+        from scelmo_desktop.core.workflows.outputs import export_results
+
+        project = self.project
+        paths = export_results(project.adata, path, markers=project.markers, naming=project.naming)
+        self.show_message("Wrote " + ", ".join(str(p) for p in paths.values()) + ".")
+        return paths
 
     def _remember(self, path: str) -> None:
         recent = [p for p in (self.qsettings.value("recent", []) or []) if p != path]

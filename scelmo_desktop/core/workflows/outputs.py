@@ -59,3 +59,18 @@ def write_outputs(result, out_dir: str | Path, *, label_key: str | None = None) 
         naming=getattr(result, "naming", None),
     )
     return paths
+
+
+def export_results(adata, h5ad_path: str | Path, *, markers=None, naming=None) -> dict[str, Path]:
+    """The app's "Export data with results": the h5ad (every key, hand edits included) and, beside it, the
+    current clusters' ``<stem>_markers.csv`` and ``<stem>_cell_types.csv`` (with the names as edited by hand).
+    Returns the paths."""
+    h5ad_path = Path(h5ad_path)
+    paths = {"h5ad": write_h5ad(adata, h5ad_path)}
+    if markers is not None:
+        table = markers.table.to_csv(index=False)
+        paths["markers"] = write_text_atomic(h5ad_path.with_name(f"{h5ad_path.stem}_markers.csv"), table)
+    if naming is not None:
+        table = naming.table().to_csv(index=False)
+        paths["cell_types"] = write_text_atomic(h5ad_path.with_name(f"{h5ad_path.stem}_cell_types.csv"), table)
+    return paths
