@@ -64,3 +64,7 @@ def test_two_runs_open_as_samples_and_qc_filters_them(qtbot, window, two_samples
     record = kept.uns["scelmo"]["qc"]
     assert record["removed_by_rule"]["max_pct_mt"] >= 15 and record["thresholds_moved_by_hand"]
     assert window.project.alignment is None  # later results belong to the new cells: computed again
+    # the samples are the Integration panel's batches by default
+    integration = window.panels["Integration"]
+    integration.refresh()
+    assert integration.batch.currentText() == "sample"
