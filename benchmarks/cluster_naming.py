@@ -16,6 +16,21 @@ Two settings, as NAMING.md asks:
 * **Oracle groups**: the truth labels as groups, markers from ``rank_markers`` (Wilcoxon) on the log-normalised
   matrix (normalize_total 1e4 + log1p of the counts; pbmc68k_reduced: ``.raw``), then the same namers.
 
+In both settings, two more namers measure scELMo's text route (the issue's "embed each cluster's marker list and
+compare it with the cell-type sheets; and a combination"), with the shipped local embedder (all-MiniLM-L6-v2 through
+``scelmo.models.load(mode="facts").embedder``; nothing is downloaded):
+
+* **text route**: a group's query is ``"Marker genes: G1, G2, ..."`` of its top 25 markers (positive log fold
+  change, by Wilcoxon score, ribosomal/mitochondrial genes removed; the same table the product names from); a
+  type's sheet is its ontology name and ``CellMarkers.description`` (top 10 markers, pegasus' signed ones). The
+  types are the product's candidates (``naming._Knowledge(..., tissue=None).candidates``); the group takes the type
+  whose sheet has the highest cosine (unit vectors).
+* **default + w x text cosine**: the product's own per-type score (``naming._scores``: marker evidence plus the
+  lineage gate) plus w times that cosine, over the types the product scores; w in {0.25, 0.5, 1.0} is a sweep
+  reported in full, NOT tuned on held-out data (w = 0 is checked to give the product's calls back).
+
+The sheets are embedded once (the same for every data set); the queries per data set (timed apart).
+
 Each row is scored by the project's scorer and, when ``shared/naming/score_naming.py`` exists (``--reference``), by
 the reference scorer too; both figures are printed side by side and compared cell by cell. GPTCelltype's
 published figures are listed for context only: not run here, on labels 3-4x finer than these.
@@ -55,14 +70,17 @@ from _results import report  # noqa: E402
 from naming_score import TRUTH, Scorer, truth_ids  # noqa: E402
 from scipy.stats import hypergeom  # noqa: E402
 
+import scelmo_desktop as scelmo  # noqa: E402
 from scelmo_desktop.core.tasks.markers import rank_markers  # noqa: E402
-from scelmo_desktop.core.tasks.naming import name_groups  # noqa: E402
+from scelmo_desktop.core.tasks.naming import TECHNICAL, _Knowledge, _scores, name_groups  # noqa: E402
 from scelmo_desktop.core.workflows.naming import knowledge_for_naming  # noqa: E402
 
 PRED_KEY = "scelmo_cell_type_ontology_id"
 CLUSTER_KEY = "scelmo_leiden"
 BLOOD = "CL:0000988"  # hematopoietic cell: the blood/immune types are under it
 N_BASELINE = 25  # markers per cluster and per type in the baseline (NAMING.md)
+N_QUERY = 25  # markers per group in the text route's query (as the baseline's)
+TEXT_WEIGHTS = (0.25, 0.5, 1.0)  # the combination's weights on the cosine: a sweep, not tuned on held-out data
 GOALS = {"pbmc3k": 0.90, "kang_control": 0.80, "pbmc68k_reduced": 0.75}  # app's own clusters, no hint (the issue)
 TITLES = {"pbmc3k": "PBMC 3k", "kang_control": "Kang control", "pbmc68k_reduced": "pbmc68k_reduced"}
 PUBLISHED = [  # GPTCelltype (Hou & Ji, Nature Methods 2024), as NAMING.md quotes it: not run here, finer labels
@@ -178,6 +196,80 @@ class Enrichment:
         return calls
 
 
+class TextRoute:
+    """scELMo's text route: each group's marker list embedded as a sentence and compared (cosine) with every
+    candidate type's sheet (ontology name + ``CellMarkers.description``); alone (highest cosine, ties to the id)
+    and added, times w, to the product's per-type scores (``naming._scores``)."""
+
+    def __init__(self, knowledge, graph, embedder):
+        self.markers, self.embedder = knowledge, embedder
+        self.naming = _Knowledge(knowledge, graph, None)  # the product's candidates, no tissue hint
+        self.terms = list(self.naming.candidates)
+        started = time.perf_counter()
+        embedder.embed(["warm-up"])  # loads the model, so the timings below are embedding alone
+        self.load_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        self.sheets = _unit(embedder.embed([self.sheet(t) for t in self.terms]))
+        self.sheet_seconds = time.perf_counter() - started
+
+    def sheet(self, term: str) -> str:
+        return f"{self.naming.names[term]}. {self.markers.description(term)}"
+
+    @staticmethod
+    def query(rows: pd.DataFrame) -> str:
+        rows = rows[rows["log2_fold_change"] > 0].sort_values("score", ascending=False, kind="stable")
+        genes = [g for g in rows["gene"].astype(str) if not TECHNICAL.match(g)][:N_QUERY]
+        return f"Marker genes: {', '.join(genes)}."
+
+    def __call__(self, table: pd.DataFrame, genes) -> dict:
+        """Per group: the text call, its cosine and query, and the combined calls of every weight (and w = 0)."""
+        groups = {str(g): rows for g, rows in table.groupby("group", observed=True, sort=False)}
+        queries = {g: self.query(rows) for g, rows in groups.items()}
+        started = time.perf_counter()
+        vectors = _unit(self.embedder.embed(list(queries.values())))
+        embed_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        cosines = vectors @ self.sheets.T
+        measured = {str(g) for g in genes}
+        calls = {"text": {}, **{w: {} for w in (0.0, *TEXT_WEIGHTS)}}
+        detail = {}
+        for i, (group, rows) in enumerate(groups.items()):
+            cosine = dict(zip(self.terms, cosines[i].astype(float)))
+            text = min(self.terms, key=lambda t: (-cosine[t], t))
+            calls["text"][group] = text
+            rows = rows.set_index("gene")
+            scores = _scores((rows["pct_in_group"] - rows["pct_out_group"]).astype(np.float64), measured, self.naming)
+            detail[group] = {
+                "query": queries[group],
+                "text": {"term_id": text, "name": self.naming.names[text], "cosine": round(cosine[text], 4)},
+            }
+            for w in (0.0, *TEXT_WEIGHTS):
+                combined = {t: s + w * cosine[t] for t, s in scores.items()}
+                best = min(combined, key=lambda t: (-combined[t], t)) if combined else ""
+                calls[w][group] = best
+                if w and best:
+                    detail[group][f"default + {w} x text"] = {"term_id": best, "name": self.naming.names[best]}
+        return {
+            "calls": calls,
+            "detail": detail,
+            "embed_s": embed_seconds,
+            "score_s": time.perf_counter() - started,
+            "n_queries": len(queries),
+        }
+
+
+def _unit(vectors) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float64)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def _text_rows(prefix: str, text: dict) -> dict[str, dict]:
+    rows = {f"{prefix}: text route (markers vs type sheets)": text["calls"]["text"]}
+    for w in TEXT_WEIGHTS:
+        rows[f"{prefix}: default + {w:g} x text cosine (sweep)"] = text["calls"][w]
+    return rows
+
+
 # ---- scoring ----------------------------------------------------------------------------------------------------
 def load_reference(path: Path):
     if not path.is_file():
@@ -225,7 +317,7 @@ def _figures(summary: dict) -> dict:
 
 
 # ---- one data set -----------------------------------------------------------------------------------------------
-def benchmark(dataset, adata, matrix, genes, work: Path, knowledge, graph, scorer, reference) -> dict:
+def benchmark(dataset, adata, matrix, genes, work: Path, knowledge, graph, scorer, reference, text_route) -> dict:
     title = TITLES[dataset]
     truth = adata.obs[TRUTH[dataset]["label_key"]].astype(str)
     truth.index = truth.index.astype(str)
@@ -251,19 +343,30 @@ def benchmark(dataset, adata, matrix, genes, work: Path, knowledge, graph, score
         "app clusters: baseline, all types": clusters.map(enriched_all),
         "app clusters: baseline, blood types": clusters.map(enriched_blood),
     }
+    text_app = text_route(table, run_genes)
+    predictions.update({row: clusters.map(calls) for row, calls in _text_rows("app clusters", text_app).items()})
     started = time.perf_counter()
     oracle = rank_markers(matrix, genes, truth.to_numpy(), method="wilcoxon").table
     timings["oracle_markers_s"] = time.perf_counter() - started
     oracle_default, timings["oracle_naming_default_s"] = app_names(oracle, list(genes), knowledge, graph)
     oracle_blood, timings["oracle_naming_blood_s"] = app_names(oracle, list(genes), knowledge, graph, tissue="blood")
+    text_oracle = text_route(oracle, list(genes))
+    timings["text_embed_queries_s"] = text_app["embed_s"] + text_oracle["embed_s"]
+    timings["text_n_queries"] = text_app["n_queries"] + text_oracle["n_queries"]
+    timings["text_and_combination_scoring_s"] = text_app["score_s"] + text_oracle["score_s"]
     labels = truth.to_numpy()
     for row, calls in (
         ("oracle groups: default", {g: c.term_id for g, c in oracle_default.groups.items()}),
         ("oracle groups: tissue hint blood", {g: c.term_id for g, c in oracle_blood.groups.items()}),
         ("oracle groups: baseline, all types", baseline_all(oracle)),
         ("oracle groups: baseline, blood types", baseline_blood(oracle)),
+        *_text_rows("oracle groups", text_oracle).items(),
     ):
         predictions[row] = pd.Series([calls.get(label, "") for label in labels], index=truth.index)
+    # w = 0 must give the product's calls back: the combination adds the cosine to the product's own scores
+    text_reproduces = text_app["calls"][0.0] == {g: c.term_id for g, c in default.groups.items()} and text_oracle[
+        "calls"
+    ][0.0] == {g: c.term_id for g, c in oracle_default.groups.items()}
 
     rows = []
     for row, predicted in predictions.items():
@@ -275,12 +378,16 @@ def benchmark(dataset, adata, matrix, genes, work: Path, knowledge, graph, score
         label: {
             "default": _call(oracle_default.groups[label]),
             "blood": _call(oracle_blood.groups[label]),
+            **{k: v for k, v in text_oracle["detail"][label].items() if k != "query"},
         }
         for label in sorted(oracle_default.groups)
     }
-    clusters_table = cluster_report(dataset, clusters, truth, default, blood, enriched_all, enriched_blood, scorer)
+    clusters_table = cluster_report(
+        dataset, clusters, truth, default, blood, enriched_all, enriched_blood, scorer, text_app["detail"]
+    )
     label_n = dict(Counter(truth).most_common())
     _print_data_set(title, rows, removed, timings, reproduced, clusters_table, oracle_calls, label_n)
+    print(f"combination at w = 0 gives the product's calls back: {'yes' if text_reproduces else 'NO'}")
     for row in rows:
         for part in ("all", "kept"):
             row[part].pop("cells")
@@ -290,6 +397,11 @@ def benchmark(dataset, adata, matrix, genes, work: Path, knowledge, graph, score
         "removed_by_qc": removed,
         "n_clusters": int(clusters.nunique()),
         "rerun_reproduces_written_ids": reproduced,
+        "text_combination_w0_reproduces_default": text_reproduces,
+        "text_queries": {
+            "app_clusters": {g: d["query"] for g, d in text_app["detail"].items()},
+            "oracle_groups": {g: d["query"] for g, d in text_oracle["detail"].items()},
+        },
         "timings_s": timings,
         "rows": rows,
         "clusters": clusters_table,
@@ -301,7 +413,7 @@ def _call(call) -> dict:
     return {"term_id": call.term_id, "name": call.name, "confidence": call.confidence}
 
 
-def cluster_report(dataset, clusters, truth, default, blood, enriched_all, enriched_blood, scorer) -> list[dict]:
+def cluster_report(dataset, clusters, truth, default, blood, enriched_all, enriched_blood, scorer, text) -> list[dict]:
     """Per app cluster: its truth labels, the names given, the default call's credit, its runner-ups."""
     ids_of = truth_ids(dataset)
     names = scorer.graph.names
@@ -346,6 +458,11 @@ def cluster_report(dataset, clusters, truth, default, blood, enriched_all, enric
                 "blood_hint": f"{blood.groups[group].name} ({blood.groups[group].term_id})",
                 "baseline_all": f"{names.get(enriched_all.get(group, ''), 'unnamed')} ({enriched_all.get(group, '')})",
                 "baseline_blood": f"{names.get(enriched_blood.get(group, ''), 'unnamed')} ({enriched_blood.get(group, '')})",
+                "text_route": {
+                    **text[group]["text"],
+                    "credit_majority": credit_for(text[group]["text"]["term_id"], majority),
+                },
+                **{k: v for k, v in text[group].items() if k.startswith("default +")},
             }
         )
     return out
@@ -370,7 +487,8 @@ def _print_data_set(title, rows, removed, timings, reproduced, clusters, oracle_
             f"{a['ours']['unmapped']:>6} {_f(a['ours']['macro_score']):>6} {_f(ra.get('macro_score')):>6} {agree}"
         )
     print("  (full / part / unmap / macro on all truth cells; macro = per-label mean, GPTCelltype's unit)")
-    short = ["app", "app blood", "app bl.all", "app bl.blood", "orc", "orc blood", "orc bl.all", "orc bl.blood"]
+    kinds = ["", " blood", " bl.all", " bl.blood", " text", " +.25txt", " +.5txt", " +1txt"]
+    short = [f"app{k}" for k in kinds] + [f"orc{k}" for k in kinds]
     print(f"\n--- {title}: per-label mean credit (all cells; app = app clusters, orc = oracle groups, bl = baseline)")
     print(f"{'label':30} {'n':>5} " + " ".join(f"{s:>12}" for s in short))
     for lab, n in label_n.items():
@@ -391,19 +509,29 @@ def _print_data_set(title, rows, removed, timings, reproduced, clusters, oracle_
             f"credit {_f(c['credit_mean'])}{mark}"
         )
         print(f"        blood hint: {c['blood_hint']}; baseline all: {c['baseline_all']}; blood: {c['baseline_blood']}")
+        t = c["text_route"]
+        combined = "; ".join(f"{k}: {v['name']}" for k, v in c.items() if k.startswith("default +"))
+        print(
+            f"        text route: {t['name']} ({t['term_id']}, cosine {t['cosine']:.3f}, credit for "
+            f"'{c['truth'][0][0]}': {_f(t['credit_majority'])}); {combined}"
+        )
         if c["credit_majority"] != 1.0 or (c["credit_mean"] or 0.0) < 0.9:
             for r in c["runners_up"]:
                 print(
                     f"        runner-up: {r['name']} ({r['term_id']}) score {r['score']:.3f} behind by "
                     f"{r['behind_by']:.3f}, credit for '{c['truth'][0][0]}': {_f(r['credit_majority'])}"
                 )
-    print(f"\n--- {title}: oracle groups' names (default / blood hint)")
+    print(f"\n--- {title}: oracle groups' names (default / blood hint / text route / default + w x text)")
     for label, calls in oracle_calls.items():
-        d, b = calls["default"], calls["blood"]
-        print(f"  {label:30} {d['name']} ({d['term_id']}) / {b['name']} ({b['term_id']})")
+        d, b, t = calls["default"], calls["blood"], calls["text"]
+        combined = " / ".join(f"{v['name']}" for k, v in calls.items() if k.startswith("default +"))
+        print(
+            f"  {label:30} {d['name']} ({d['term_id']}) / {b['name']} ({b['term_id']}) / {t['name']} ({t['term_id']}, "
+            f"cos {t['cosine']:.3f}) / {combined}"
+        )
 
 
-def _print_summary(results: list[dict], reference_ok) -> None:
+def _print_summary(results: list[dict], reference_ok, text_info: dict) -> None:
     print("\n=== Summary: score = mean credit per cell (all truth cells; QC-removed cells unnamed) [kept cells]")
     datasets = [r["dataset"] for r in results]
     print(f"{'setting':52} " + " ".join(f"{TITLES[d]:>20}" for d in datasets))
@@ -419,6 +547,19 @@ def _print_summary(results: list[dict], reference_ok) -> None:
         full = "" if p["full"] is None else f"full {p['full']:.0%} / partial {p['partial']:.0%}, "
         print(f"  {p['row']:45} {full}mean {p['score']:.2f}")
     print(f"\nreference scorer: {reference_ok}")
+    print("combination weights w: a sweep reported in full, not tuned on held-out data")
+    print(
+        f"text route embedding ({text_info['embedder']['name']}, {text_info['embedder']['device']}, one thread): "
+        f"model load {text_info['model_load_s']} s; {text_info['n_sheets']} type sheets {text_info['sheets_embed_s']} s "
+        "(once, shared by the data sets); queries per data set (app clusters + oracle groups):"
+    )
+    for r in results:
+        t = r["timings_s"]
+        print(
+            f"  {TITLES[r['dataset']]:16} {t['text_n_queries']:>3} queries embedded in {t['text_embed_queries_s']:.2f} s; "
+            f"text + combination scoring {t['text_and_combination_scoring_s']:.2f} s; w = 0 gives the default back: "
+            f"{'yes' if r['text_combination_w0_reproduces_default'] else 'NO'}"
+        )
 
 
 def main() -> dict:
@@ -434,6 +575,20 @@ def main() -> dict:
     started = time.perf_counter()
     knowledge, graph = knowledge_for_naming()
     knowledge_seconds = round(time.perf_counter() - started, 2)
+    embedder = scelmo.models.load(mode="facts").embedder  # the shipped all-MiniLM-L6-v2, from this machine
+    text_route = TextRoute(knowledge, graph, embedder)
+    text_info = {
+        "embedder": embedder.info(),
+        "model_load_s": round(text_route.load_seconds, 2),
+        "n_sheets": len(text_route.terms),
+        "sheets_embed_s": round(text_route.sheet_seconds, 2),
+        "weights_swept_not_tuned": list(TEXT_WEIGHTS),
+        "example_sheet": text_route.sheet(text_route.terms[0]),
+    }
+    print(
+        f"text route: {text_info['embedder']['name']} on {text_info['embedder']['device']}; model loaded in "
+        f"{text_info['model_load_s']} s; {text_info['n_sheets']} type sheets embedded in {text_info['sheets_embed_s']} s"
+    )
     scorer = Scorer(graph)
     reference = load_reference(args.reference)
     truth_check = reference_truth_agrees(reference) if reference else None
@@ -442,7 +597,9 @@ def main() -> dict:
     results = []
     try:
         for dataset, adata, matrix, genes in data_sets():
-            results.append(benchmark(dataset, adata, matrix, genes, args.work, knowledge, graph, scorer, reference))
+            results.append(
+                benchmark(dataset, adata, matrix, genes, args.work, knowledge, graph, scorer, reference, text_route)
+            )
             del adata, matrix
     finally:
         if temporary is not None:
@@ -459,13 +616,14 @@ def main() -> dict:
         {
             "ontology": scorer.version,
             "knowledge_load_s": knowledge_seconds,
+            "text_route": text_info,
             "goals_app_clusters_default": GOALS,
             "reference_scorer": reference_ok,
             "datasets": results,
             "published_not_run_here_finer_labels": PUBLISHED,
         },
     )
-    _print_summary(results, reference_ok)
+    _print_summary(results, reference_ok, text_info)
     return result
 
 

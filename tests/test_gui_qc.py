@@ -68,3 +68,23 @@ def test_two_runs_open_as_samples_and_qc_filters_them(qtbot, window, two_samples
     integration = window.panels["Integration"]
     integration.refresh()
     assert integration.batch.currentText() == "sample"
+
+
+def test_a_reopened_project_shows_its_hand_moved_thresholds_again(qtbot, window, two_samples, tmp_path):
+    h5, folder = two_samples
+    window.open_data([str(h5), str(folder)])
+    panel = window.panels["QC"]
+    panel.run_measure()
+    finish(qtbot, window)
+    panel.sample.setCurrentText("patientA")
+    panel.bound_boxes["max_pct_mt"].setValue(12.5)  # moved by hand, for patientA only
+    panel.apply()
+    kept = window.project.adata.n_obs
+    saved = window.project.save(tmp_path / "analysis")
+    window.open_project(str(saved))
+    assert window.project.adata.n_obs == 600 and "applied QC thresholds" in panel.kept.text()
+    panel.run_measure()
+    finish(qtbot, window)
+    assert panel.thresholds.for_sample("patientA")["max_pct_mt"] == 12.5
+    panel.apply()
+    assert window.project.adata.n_obs == kept

@@ -119,6 +119,12 @@ class QCPanel(Panel):
     def show_measures(self, measures) -> None:
         """Show what :func:`measure_qc` found, with its suggested thresholds."""
         self.measures, self.thresholds, self.measured = measures, measures.thresholds, self.project.adata
+        saved = self.project.results.get("qc_thresholds")
+        if saved:  # the project applied these by hand: shown again, to Apply as they were
+            for sample, bounds in saved["bounds"].items():
+                if sample in self.thresholds.table.index:
+                    self.thresholds = self.thresholds.replace(sample, **bounds)
+            self.thresholds = self.thresholds.replace(remove_doublets=saved["remove_doublets"])
         self.sample.blockSignals(True)
         self.sample.clear()
         self.sample.addItems([str(s) for s in self.thresholds.table.index])
@@ -158,7 +164,12 @@ class QCPanel(Panel):
         except ScelmoError as exc:
             self.kept.setText(str(exc))
             return
+        thresholds = self.thresholds
         project.replace_cells(outcome.adata)
+        project.results["qc_thresholds"] = {  # what a reopened project shows again after Compute QC metrics
+            "bounds": {sample: thresholds.for_sample(sample) for sample in thresholds.table.index},
+            "remove_doublets": thresholds.remove_doublets,
+        }
         project.results["qc"] = {
             "kept": outcome.n_kept,
             "cells": len(outcome.keep),
@@ -171,6 +182,14 @@ class QCPanel(Panel):
         self.table.set_frame(outcome.table)
         self.window_.results_changed()
         self.window_.show_message(f"QC applied: {outcome.n_kept:,} cells kept.")
+
+    def load_settings(self) -> None:
+        super().load_settings()
+        if self.project.results.get("qc_thresholds"):
+            self.kept.setText(
+                "This project applied QC thresholds: press Compute QC metrics to see them again, then Apply to "
+                "filter the cells as before."
+            )
 
     # ---- live thresholds ------------------------------------------------------------------------------------
     def _bound_typed(self, bound: str, value: float) -> None:
