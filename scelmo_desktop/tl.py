@@ -205,14 +205,13 @@ def name_cell_types(adata, *, groupby: str = CLUSTER_KEY, key_added: str = NAME_
     ``obs['<key_added>_ontology_id']``, ``obs['<key_added>_confidence']`` and the per-group evidence in
     ``uns['scelmo']['naming']``. Returns one row per group: name, id, confidence, score, markers for and against,
     runner-ups."""
-    from scelmo_desktop.core.workflows.markers import markers_of_data
-    from scelmo_desktop.core.workflows.naming import name_cell_types as run
+    from scelmo_desktop.core.workflows.markers import markers_and_names_of_data
 
-    settings = PipelineSettings(**options)
-    if settings.markers == "off":
-        settings = settings.replace(markers=default("markers"))
-    found = markers_of_data(adata, groupby=groupby, settings=settings)
-    return run(adata, found, tissue=settings.tissue, key_added=key_added).table()
+    settings = PipelineSettings(**options).replace(naming=default("naming"))
+    found = markers_and_names_of_data(adata, groupby=groupby, settings=settings, names_key=key_added)
+    if found.naming is None:
+        raise ValueError(f"name_cell_types(): {found.notes.get('naming', 'no names')}")
+    return found.naming.table()
 
 
 @_takes_settings("annotate")

@@ -282,7 +282,7 @@ def test_screenshot_driver_fills_every_panel(qtbot, window, tmp_path, capsys):
     window.project.settings.mode = "facts"  # no LLM: this test is about the panels, the LLM is tested above
     window.panels["Descriptions"].mode.setCurrentText("facts")
     written = run_screenshots(window, tmp_path / "shots", max_genes=60)
-    assert len(written) == len(window.panels) == 12  # one shot per step, whether or not its job succeeded, so:
+    assert len(written) == len(window.panels) == 13  # one shot per step, whether or not its job succeeded, so:
     assert "failed" not in capsys.readouterr().out  # the driver prints '<panel>: failed: ...' for a failed job
     for path in written:
         image = QImage(str(path))

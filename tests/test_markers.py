@@ -136,8 +136,15 @@ def test_compare_two_groups_in_every_door(tmp_path, capsys):
     figure = scelmo.pl.volcano(table, title="1 vs 0", path=tmp_path / "v.svg")
     assert figure.axes and "<svg" in (tmp_path / "v.svg").read_text()[:500]
     adata.obs["batch"] = pd.Categorical(np.tile(["a", "b"], adata.n_obs // 2))
+    # G10 is up in group 1 in batch b only: the comparison within batch a must not see it
+    in_b = (adata.obs["batch"] == "b").to_numpy() & (adata.obs["scelmo_leiden"] == "1").to_numpy()
+    counts = adata.X.toarray()
+    counts[in_b, 10] += 12
+    adata.X = sp.csr_matrix(counts)
+    everywhere = scelmo.tl.compare(adata, groupby="scelmo_leiden", group="1", reference="0")
     within = scelmo.tl.compare(adata, groupby="scelmo_leiden", group="1", reference="0", within=("batch", "a"))
     assert {"G3", "G4", "G5"} <= set(within["gene"].head(10))
+    assert "G10" in set(everywhere["gene"].head(4)) and "G10" not in set(within["gene"].head(10))
     path = tmp_path / "clustered.h5ad"
     adata.write_h5ad(path)
     code = cli.main(["markers", str(path), "--compare", "1", "0", "--within", "batch=a", "--out", str(tmp_path / "o")])

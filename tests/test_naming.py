@@ -88,7 +88,7 @@ def test_a_tissue_hint_keeps_the_hematopoietic_types(knowledge):
 def test_names_are_written_per_cell_and_hand_edits_are_recorded(knowledge, tmp_path):
     adata = planted(knowledge)
     found = find_markers(adata, select_expression(adata), groupby="cluster")
-    naming = name_cell_types(adata, found)
+    naming = name_cell_types(adata, found, select_expression(adata))
     for column in (NAME_KEY, f"{NAME_KEY}_ontology_id", f"{NAME_KEY}_confidence"):
         assert column in adata.obs and adata.obs[column].notna().all()
     b_cells = adata.obs["cluster"] == "b"
@@ -117,7 +117,7 @@ def test_bad_edits_and_unknown_genes_get_clear_answers(knowledge):
     with pytest.raises(ScelmoError, match="Name the clusters first"):
         rename_group(adata, "b", "x")
     found = find_markers(adata, select_expression(adata), groupby="cluster")
-    name_cell_types(adata, found)
+    name_cell_types(adata, found, select_expression(adata))
     with pytest.raises(ScelmoError, match="no group 'nope'"):
         rename_group(adata, "nope", "x")
     with pytest.raises(ScelmoError, match="cannot be empty"):
@@ -193,3 +193,55 @@ def test_annotate_mode_markers_names_a_files_groups(knowledge, tmp_path, capsys)
     code = cli.main(["annotate", "--query", str(tmp_path / "clustered.h5ad"), "--mode", "markers", "--out", str(out)])
     captured = capsys.readouterr()
     assert code != 0 and "scelmo_leiden" in captured.err + captured.out and "Traceback" not in captured.err
+
+
+def test_names_follow_the_matrix_the_test_ran_on_raw_and_ensembl_ids(knowledge):
+    """A processed file keeps a subset of genes in X and all of them in .raw (the test runs on .raw); a
+    CELLxGENE-style file has Ensembl ids as names and the symbols in a var column. Both name as plain symbols do."""
+    from scelmo_desktop.core.settings import PipelineSettings
+    from scelmo_desktop.core.workflows.markers import markers_and_names
+
+    plain = planted(knowledge)
+    expected = name_groups(
+        find_markers(plain, select_expression(plain), groupby="cluster").table,
+        plain.var_names,
+        markers=knowledge[0],
+        graph=knowledge[1],
+    )
+    processed = planted(knowledge)
+    processed.raw = processed.copy()
+    processed = processed[:, processed.var_names[40:]].copy()  # X lost most of the planted markers
+    expression = select_expression(processed)
+    assert expression.matrix.shape[1] == processed.raw.n_vars  # the test runs on .raw
+    found = markers_and_names(processed, expression, settings=PipelineSettings(), groupby="cluster")
+    assert {g: c.term_id for g, c in found.naming.groups.items()} == {g: c.term_id for g, c in expected.groups.items()}
+    ensembl = planted(knowledge)
+    ensembl.var["feature_name"] = ensembl.var_names.to_numpy()
+    ensembl.var_names = [f"ENSG{i:011d}" for i in range(ensembl.n_vars)]
+    settings = PipelineSettings(symbol_column="feature_name")
+    found = markers_and_names(ensembl, select_expression(ensembl), settings=settings, groupby="cluster")
+    assert {g: c.term_id for g, c in found.naming.groups.items()} == {g: c.term_id for g, c in expected.groups.items()}
+
+
+def test_a_new_clustering_drops_renames_and_names_it_cannot_give(knowledge):
+    """Cluster ids are reused by a new clustering: a hand rename stays with its cells, not with its id; a
+    clustering whose markers cannot be found leaves no names of the old clusters behind."""
+    from scelmo_desktop.core.settings import PipelineSettings
+    from scelmo_desktop.core.workflows.markers import markers_and_names
+
+    adata = planted(knowledge)
+    expression, settings = select_expression(adata), PipelineSettings()
+    found = markers_and_names(adata, expression, settings=settings, groupby="cluster")
+    rename_group(adata, "b", "my B cells", naming=found.naming)
+    found = markers_and_names(adata, expression, settings=settings, groupby="cluster")  # same cells: kept
+    assert found.naming.groups["b"].name == "my B cells"
+    swapped = adata.obs["cluster"].astype(str).map({"b": "mono", "mono": "b", "t8": "t8"})
+    adata.obs["cluster"] = pd.Categorical(swapped)  # the ids now name other cells
+    found = markers_and_names(adata, expression, settings=settings, groupby="cluster")
+    assert "my B cells" not in set(adata.obs[NAME_KEY].astype(str))
+    assert not found.naming.groups["b"].edited
+    adata.obs["cluster"] = pd.Categorical(["one"] * adata.n_obs)  # nothing to compare: no markers, no names
+    found = markers_and_names(adata, expression, settings=settings, groupby="cluster")
+    assert found.markers is None and found.naming is None and "markers" in found.notes
+    assert NAME_KEY not in adata.obs and "naming" not in adata.uns["scelmo"]
+    assert "rank_genes_groups" not in adata.uns

@@ -302,7 +302,12 @@ def _cmd_cluster(args) -> int:
 
 def _compare(args, adata) -> int:
     from scelmo_desktop.cli.options import pipeline_settings
-    from scelmo_desktop.core.workflows.comparison import compare_in_data, parse_within, write_comparison
+    from scelmo_desktop.core.workflows.comparison import (
+        CELL_LEVEL_NOTE,
+        compare_in_data,
+        parse_within,
+        write_comparison,
+    )
 
     group, reference = args.compare
     markers = compare_in_data(
@@ -319,6 +324,7 @@ def _compare(args, adata) -> int:
     print(f"{markers.groupby} ({markers.method}): {len(up)} genes up, {len(down)} down (adjusted p < 0.05, 2-fold)")
     print(f"  up:   {', '.join(up['gene'].head(10)) or '(none)'}")
     print(f"  down: {', '.join(down.sort_values('score')['gene'].head(10)) or '(none)'}")
+    print(f"note: {CELL_LEVEL_NOTE}.")
     for name, path in write_comparison(markers, args.out).items():
         print(f"{name}: {path}")
     return 0

@@ -155,8 +155,18 @@ class MainWindow(QMainWindow):
         self.job_label.setText(text)
 
     # ---- data and projects --------------------------------------------------------------------------------
+    def busy(self, doing: str = "") -> bool:
+        """Whether a job runs now; with ``doing``, also says that it must end first (a job's results belong to the
+        data it started on, so the data and its clusters do not change under it)."""
+        running = self.job is not None and self.job.is_running()
+        if running and doing:
+            self.show_message(f"'{self.job.name}' is still running; wait for it or press Cancel before {doing}.")
+        return running
+
     def open_data(self, source) -> None:
         """Open a file or folder, several (joined as samples), or the demo."""
+        if self.busy("opening other data"):
+            return
         try:
             self.project.open_data(source)
         except ScelmoError as exc:
@@ -180,6 +190,8 @@ class MainWindow(QMainWindow):
             self.open_data(path)
 
     def open_project(self, path: str) -> None:
+        if self.busy("opening a project"):
+            return
         try:
             self.project = Project.load(path)
         except ScelmoError as exc:

@@ -102,6 +102,7 @@ class Project:
     cluster_metrics: object = None  # DataFrame
     markers: object = None  # the Markers of the current clusters (core.tasks.markers)
     naming: object = None  # the current clusters' cell-type names with evidence (core.tasks.naming)
+    naming_note: str = ""  # why the current clusters have no names, when they have none
     results: dict = field(default_factory=dict)  # per panel: what it last computed
     skipped_settings: list = field(default_factory=list)  # project-file entries not used on opening, and why
     intake_lines: list = field(default_factory=list)  # what opening the data did, one line per sample

@@ -57,9 +57,11 @@ def neighbors(
     return key
 
 
-def leiden(adata, neighbors_key: str, resolution: float, *, seed: int = 0) -> np.ndarray:
-    """Leiden cluster ids (strings, one per cell) on the ``neighbors_key`` graph at ``resolution``; the temporary
-    ``obs``/``uns`` entries scanpy writes are removed again, so ``adata`` keeps no new key."""
+def leiden(adata, neighbors_key: str, resolution: float, *, seed: int = 0, restrict_to=None) -> np.ndarray:
+    """Leiden cluster ids (strings, one per cell) on the ``neighbors_key`` graph at ``resolution``; with
+    ``restrict_to=(obs key, [groups])`` only within those groups (scanpy's sub-clustering: ``3`` splits into
+    ``3,0``, ``3,1``, …). The temporary ``obs``/``uns`` entries scanpy writes are removed again, so ``adata``
+    keeps no new key."""
     import scanpy as sc
 
     key = f"_leiden_{neighbors_key}"
@@ -67,6 +69,7 @@ def leiden(adata, neighbors_key: str, resolution: float, *, seed: int = 0) -> np
         adata,
         resolution=resolution,
         neighbors_key=neighbors_key,
+        restrict_to=restrict_to,
         key_added=key,
         flavor="igraph",
         n_iterations=2,
@@ -122,28 +125,6 @@ def drop_graph(adata, key: str) -> None:
     for suffix in ("_connectivities", "_distances"):
         if key + suffix in adata.obsp:
             del adata.obsp[key + suffix]
-
-
-def subcluster(adata, neighbors_key: str, clusters_key: str, group: str, resolution: float, *, seed: int = 0):
-    """Leiden within the cells of one cluster on the same graph (scanpy's ``restrict_to``): cluster ``group`` of
-    ``obs[clusters_key]`` splits into ``group,0``, ``group,1``, …; the others keep their ids. Returns the ids."""
-    import scanpy as sc
-
-    key = f"_subcluster_{neighbors_key}"
-    sc.tl.leiden(
-        adata,
-        resolution=resolution,
-        neighbors_key=neighbors_key,
-        restrict_to=(clusters_key, [group]),
-        key_added=key,
-        flavor="igraph",
-        n_iterations=2,
-        directed=False,
-        random_state=seed,
-    )
-    clusters = adata.obs.pop(key).astype(str).to_numpy()
-    adata.uns.pop(key, None)
-    return clusters
 
 
 def store_clusters(adata, clusters: np.ndarray, key: str = CLUSTER_KEY) -> None:

@@ -237,7 +237,7 @@ def subcluster(
         raise ScelmoError(f"There is no neighbour graph for obsm['{use_rep}'] to sub-cluster on; cluster first.")
     if not resolution > 0:
         raise ScelmoError(f"The Leiden resolution must be above 0 (got {resolution}).")
-    clusters = clustering.subcluster(adata, graph, key, group, float(resolution), seed=seed)
+    clusters = clustering.leiden(adata, graph, float(resolution), seed=seed, restrict_to=(key, [group]))
     clustering.store_clusters(adata, clusters, key=key)
     new = sorted({c for c in clusters if c.startswith(f"{group},")}, key=lambda c: (len(c), c))
     _hand_edit(adata, {"edit": "subcluster", "cluster": group, "resolution": resolution, "into": new})

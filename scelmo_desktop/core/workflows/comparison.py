@@ -15,6 +15,13 @@ from scelmo_desktop.core.data.io import Expression, select_expression
 from scelmo_desktop.core.settings import PipelineSettings, default
 from scelmo_desktop.core.tasks.markers import Markers, rank_markers
 
+# what every door says beside a comparison's p-values (Squair et al. 2021, Nat Commun: cell-level tests of
+# conditions across samples find many false discoveries)
+CELL_LEVEL_NOTE = (
+    "p-values treat cells as independent: between conditions measured in different samples or patients they are "
+    "optimistic; use them to rank genes, and a per-sample (pseudobulk) test to claim a difference"
+)
+
 
 def compare_groups(
     adata,

@@ -11,7 +11,7 @@ from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core._infra.jobs import Progress, no_progress
 from scelmo_desktop.core._infra.provenance import h5ad_safe, now_iso, package_versions
 from scelmo_desktop.core.data.io import Expression, select_expression, write_h5ad
-from scelmo_desktop.core.keys import CLUSTER_KEY, MARKERS_KEY, add_record
+from scelmo_desktop.core.keys import CLUSTER_KEY, MARKERS_KEY, NAME_KEY, UNS_KEY, add_record
 from scelmo_desktop.core.settings import PipelineSettings, default
 from scelmo_desktop.core.tasks.markers import FILTER, Markers, rank_markers
 
@@ -28,31 +28,64 @@ class ClusterMarkers:
 
 
 def markers_and_names(
-    adata, expression: Expression, *, settings: PipelineSettings, progress: Progress = no_progress
+    adata,
+    expression: Expression,
+    *,
+    settings: PipelineSettings,
+    groupby: str = CLUSTER_KEY,
+    names_key: str = NAME_KEY,
+    progress: Progress = no_progress,
 ) -> ClusterMarkers:
-    """The clusters' marker genes (``settings.markers``: the test, or off), then their names (``settings.naming``,
+    """The groups' marker genes (``settings.markers``: the test, or off), then their names (``settings.naming``,
     with the hint ``settings.tissue``). A clustering with fewer than two testable clusters, or no marker
-    knowledge installed, gets a note instead of an error: the rest of the run stands."""
-    from scelmo_desktop.core.workflows.naming import name_cell_types
+    knowledge installed, gets a note instead of an error: the rest of the run stands. A step that does not run
+    removes what an earlier one wrote for other clusters."""
+    from scelmo_desktop.core.workflows.naming import clear_names, name_cell_types
 
     found = ClusterMarkers()
     if settings.markers == "off":
         found.notes = {"markers": "the markers setting is off", "naming": "it needs marker genes"}
-        return found
-    try:
-        found.markers = find_markers(adata, expression, method=settings.markers, progress=progress)
-    except ScelmoError as exc:
-        found.notes = {"markers": str(exc), "naming": "it needs marker genes"}
-        return found
-    if settings.naming == "off":
+    else:
+        try:
+            found.markers = find_markers(adata, expression, groupby=groupby, method=settings.markers, progress=progress)
+        except ScelmoError as exc:
+            found.notes = {"markers": str(exc), "naming": "it needs marker genes"}
+    if found.markers is None:
+        adata.uns.pop(MARKERS_KEY, None)
+        if isinstance(adata.uns.get(UNS_KEY), dict):
+            adata.uns[UNS_KEY].pop("markers", None)
+    elif settings.naming == "off":
         found.notes["naming"] = "the naming setting is off"
-        return found
-    progress("naming", 0, 1, "cell types from the markers and the curated knowledge")
-    try:
-        found.naming = name_cell_types(adata, found.markers, tissue=settings.tissue)
-    except ScelmoError as exc:
-        found.notes["naming"] = str(exc)
-    progress("naming", 1, 1, "done")
+    else:
+        progress("naming", 0, 1, "cell types from the markers and the curated knowledge")
+        try:
+            found.naming = name_cell_types(
+                adata,
+                found.markers,
+                expression,
+                symbol_column=settings.symbol_column,
+                tissue=settings.tissue,
+                key_added=names_key,
+            )
+        except ScelmoError as exc:
+            found.notes["naming"] = str(exc)
+        progress("naming", 1, 1, "done")
+    if found.naming is None:
+        clear_names(adata, names_key)
+    return found
+
+
+def markers_and_names_of_data(
+    adata, *, groupby: str, settings: PipelineSettings, names_key: str = NAME_KEY
+) -> ClusterMarkers:
+    """:func:`markers_and_names` of ``obs[groupby]`` on the data's own matrix, prepared as every step prepares it
+    (``settings.layer``, ``settings.input_kind``); the default test when markers are set off."""
+    if settings.markers == "off":
+        settings = settings.replace(markers=default("markers"))
+    expression = select_expression(adata, settings.layer, input_kind=settings.input_kind)
+    found = markers_and_names(adata, expression, settings=settings, groupby=groupby, names_key=names_key)
+    if found.markers is None:
+        raise ScelmoError(found.notes["markers"])
     return found
 
 
@@ -123,16 +156,14 @@ def markers_of_data(
 
 
 def markers_of_file(adata, *, groupby: str, settings: PipelineSettings, out: str | Path) -> tuple[ClusterMarkers, dict]:
-    """``scelmo markers`` and ``scelmo annotate --mode markers``: :func:`markers_of_data`, the groups' names
-    (unless ``settings.naming`` is off), then ``markers.csv``, ``cell_types.csv`` and the h5ad (with
+    """``scelmo markers`` and ``scelmo annotate --mode markers``: :func:`markers_and_names_of_data`, then
+    ``markers.csv``, ``cell_types.csv`` (unless ``settings.naming`` is off) and the h5ad (with
     ``uns['rank_genes_groups']`` and the naming keys) written into ``out``: a folder (the h5ad is
     ``scelmo_markers.h5ad``) or an ``.h5ad`` path whose folder takes the tables. Returns what was found and the
     files."""
-    from scelmo_desktop.core.workflows.naming import name_cell_types, write_names_table
+    from scelmo_desktop.core.workflows.naming import write_names_table
 
-    found = ClusterMarkers(markers=markers_of_data(adata, groupby=groupby, settings=settings))
-    if settings.naming != "off":
-        found.naming = name_cell_types(adata, found.markers, tissue=settings.tissue)
+    found = markers_and_names_of_data(adata, groupby=groupby, settings=settings)
     out = Path(out)
     h5ad = out if out.suffix == ".h5ad" else out / "scelmo_markers.h5ad"
     h5ad.parent.mkdir(parents=True, exist_ok=True)
@@ -163,20 +194,27 @@ def marker_figure(
     if key not in adata.uns:
         raise ScelmoError("Find the marker genes first: the data has no marker table to plot.")
     groupby = adata.uns[key]["params"]["groupby"]
-    cells = ad.AnnData(expression.matrix, obs=adata.obs[[groupby]].copy(), var=pd.DataFrame(index=expression.var_names))
+    groups = [str(g) for g in adata.uns[key]["names"].dtype.names]
+    labels = adata.obs[groupby].astype(str)  # numbers as labels would be binned by scanpy's plots
+    categories = [*groups, *sorted(set(labels) - set(groups))]
+    obs = pd.DataFrame({groupby: pd.Categorical(labels, categories=categories)}, index=adata.obs_names.astype(str))
+    cells = ad.AnnData(expression.matrix, obs=obs, var=pd.DataFrame(index=expression.var_names))
     cells.var_names_make_unique()
     cells.uns[key] = adata.uns[key]
     if kind == "violin":
         if gene not in cells.var_names:
             raise ScelmoError(f"The data has no gene '{gene}' to draw.")
         axes = sc.pl.violin(cells, keys=gene, groupby=groupby, show=False, rotation=90)
+        plt.close(axes.figure)  # kept as an object to save, not left open in pyplot
         return axes.figure
     plot = getattr(sc.pl, f"rank_genes_groups_{kind}")
     if kind == "heatmap":  # scanpy returns the axes of a pyplot figure here
         axes = plot(
             cells, n_genes=n_genes, key=key, groupby=groupby, show=False, show_gene_labels=True, dendrogram=False
         )
-        return next(iter(axes.values())).figure
+        figure = next(iter(axes.values())).figure
+        plt.close(figure)
+        return figure
     figure = plot(cells, n_genes=n_genes, key=key, groupby=groupby, show=False, return_fig=True, dendrogram=False)
     figure.make_figure()
     plt.close(figure.fig)  # kept as an object to save, not shown by pyplot

@@ -5,6 +5,7 @@ the record."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -14,6 +15,8 @@ import pandas as pd
 from scelmo_desktop.core._infra.atomic import write_text_atomic
 from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core._infra.provenance import h5ad_safe, now_iso, package_versions
+from scelmo_desktop.core.data.io import Expression
+from scelmo_desktop.core.embedding.symbols import data_symbols
 from scelmo_desktop.core.keys import CLUSTER_KEY, NAME_KEY, UNS_KEY, add_record
 from scelmo_desktop.core.settings import default
 from scelmo_desktop.core.tasks.markers import Markers
@@ -36,18 +39,37 @@ def knowledge_for_naming():
     return markers, OntologyGraph.load()
 
 
+def symbol_map(expression: Expression, symbol_column: str | None = None) -> dict[str, str]:
+    """The data's gene names that are not symbols, mapped to their symbols (an Ensembl-indexed file with a symbol
+    column, or ids the gene catalog knows), as every other step maps them; empty when nothing maps."""
+    try:
+        symbols = data_symbols(expression, symbol_column)
+    except ScelmoError:  # ids nothing maps: naming finds no type and says so
+        return {}
+    return {str(g): str(s) for g, s in zip(expression.var_names, symbols) if str(g) != str(s)}
+
+
 def name_cell_types(
-    adata, markers: Markers, *, tissue: str | None = default("tissue"), key_added: str = NAME_KEY
+    adata,
+    markers: Markers,
+    expression: Expression,
+    *,
+    symbol_column: str | None = None,
+    tissue: str | None = default("tissue"),
+    key_added: str = NAME_KEY,
 ) -> Naming:
-    """Name every group of ``markers`` (found on ``obs[markers.groupby]``) and write, per cell,
-    ``obs[key_added]`` (the name), ``obs['<key_added>_ontology_id']`` (the Cell Ontology id) and
-    ``obs['<key_added>_confidence']``, and per group the evidence in ``uns['scelmo']['naming']`` (markers for
-    and against, runner-ups, the knowledge's sources and version)."""
+    """Name every group of ``markers`` (found on ``obs[markers.groupby]`` in ``expression``, the matrix the test
+    ran on: ``.raw`` when the data has it) and write, per cell, ``obs[key_added]`` (the name),
+    ``obs['<key_added>_ontology_id']`` (the Cell Ontology id) and ``obs['<key_added>_confidence']``, and per group
+    the evidence in ``uns['scelmo']['naming']`` (markers for and against, runner-ups, the knowledge's sources and
+    version). Hand renames of a group with the very same cells are kept."""
     knowledge, graph = knowledge_for_naming()
     earlier = (adata.uns.get(UNS_KEY) or {}).get("naming") or {}
     kept_edits = json.loads(earlier.get("hand_edits", "[]")) if earlier.get("groupby") == markers.groupby else []
-    # the test ran on the genes expressed somewhere; the data measured every gene of its var_names
-    naming = name_groups(markers.table, list(adata.var_names), markers=knowledge, graph=graph, tissue=tissue)
+    symbols = symbol_map(expression, symbol_column)
+    table = markers.table.assign(gene=markers.table["gene"].map(lambda g: symbols.get(g, g)))
+    measured = [symbols.get(str(g), str(g)) for g in expression.var_names]
+    naming = name_groups(table, measured, markers=knowledge, graph=graph, tissue=tissue)
     groups = adata.obs[markers.groupby].astype(str)
     _write_calls(adata, groups, naming, key_added)
     add_record(
@@ -56,7 +78,7 @@ def name_cell_types(
         h5ad_safe(
             {
                 "created_at": now_iso(),
-                "method": "knowledge: curated marker sets scored on each group's markers",
+                "method": "knowledge: curated marker sets scored on each group's markers, with a lineage gate",
                 "groupby": markers.groupby,
                 "key": key_added,
                 "tissue": naming.tissue,
@@ -64,17 +86,35 @@ def name_cell_types(
                 "settings": naming.settings,
                 "ontology": graph.version,
                 "knowledge": knowledge.sources,
-                "groups": json.dumps({g: vars(call) for g, call in naming.groups.items()}),
+                "groups": _groups_json(naming),
                 "hand_edits": "[]",
                 "versions": package_versions(),
             }
         ),
     )
-    present = set(naming.groups)
-    for edit in kept_edits:  # the analyst's names outlive a re-naming, for the clusters that still exist
-        if edit["group"] in present:
-            rename_group(adata, edit["group"], edit["name"], term_id=edit.get("term_id", ""), naming=naming)
+    for edit in kept_edits:  # the analyst's names outlive a re-naming, for a group of the very same cells
+        group = edit["group"]
+        if group in naming.groups and edit.get("cells") == _fingerprint(adata, groups == group):
+            rename_group(adata, group, edit["name"], term_id=edit.get("term_id", ""), naming=naming)
     return naming
+
+
+def clear_names(adata, key_added: str = NAME_KEY) -> None:
+    """Remove the names and their record (the clusters changed and were not named again)."""
+    columns = [key_added, f"{key_added}_ontology_id", f"{key_added}_confidence"]
+    adata.obs.drop(columns=[c for c in columns if c in adata.obs], inplace=True)
+    if isinstance(adata.uns.get(UNS_KEY), dict):
+        adata.uns[UNS_KEY].pop("naming", None)
+
+
+def _groups_json(naming: Naming) -> str:
+    return json.dumps({g: vars(call) for g, call in naming.groups.items()})
+
+
+def _fingerprint(adata, cells) -> str:
+    """Which cells a group holds, in a few characters (cluster ids are reused by a new clustering)."""
+    names = "\n".join(sorted(map(str, adata.obs_names[np.asarray(cells)])))
+    return hashlib.sha1(names.encode()).hexdigest()[:16]
 
 
 def _write_calls(adata, groups: pd.Series, naming: Naming, key_added: str) -> None:
@@ -96,32 +136,42 @@ def naming_evidence(adata) -> dict[str, dict]:
 
 
 def rename_group(
-    adata, group: str, name: str, *, term_id: str = "", naming: Naming | None = None, key_added: str = NAME_KEY
+    adata, group: str, name: str, *, term_id: str = "", naming: Naming | None = None, key_added: str | None = None
 ) -> None:
     """A hand edit: the cells of ``group`` (of the naming's grouping) get ``name`` (and ``term_id``, as when a
-    runner-up is taken), in ``naming``'s table too when given; recorded in
-    ``uns['scelmo']['naming']['hand_edits']``."""
+    runner-up is taken) with confidence 1, in ``naming``'s table too when given; recorded in
+    ``uns['scelmo']['naming']`` (``hand_edits``, with which cells the group held, and the group's call)."""
     record = dict((adata.uns.get(UNS_KEY) or {}).get("naming") or {})
     groupby = record.get("groupby", CLUSTER_KEY)
+    key_added = key_added or record.get("key", NAME_KEY)
     if groupby not in adata.obs or key_added not in adata.obs:
         raise ScelmoError("Name the clusters first: there are no cell-type names to edit.")
-    cells = adata.obs[groupby].astype(str) == str(group)
+    cells = (adata.obs[groupby].astype(str) == str(group)).to_numpy()
     if not cells.any():
         raise ScelmoError(f"obs['{groupby}'] has no group '{group}'.")
     name = name.strip()
     if not name:
         raise ScelmoError("A cell-type name cannot be empty.")
     for column, value in ((key_added, name), (f"{key_added}_ontology_id", term_id)):
-        values = adata.obs[column].astype(str)
+        values = adata.obs[column].astype(str).to_numpy().copy()
         values[cells] = value
         adata.obs[column] = pd.Categorical(values)
+    confidence = adata.obs[f"{key_added}_confidence"].to_numpy(np.float32).copy()
+    confidence[cells] = 1.0  # the analyst's call: no score behind it
+    adata.obs[f"{key_added}_confidence"] = confidence
+    calls = naming_evidence(adata)
     if naming is not None and str(group) in naming.groups:
         call = naming.groups[str(group)]
-        call.name, call.term_id, call.confidence = name, term_id, 1.0  # the analyst's call: no score behind it
-        call.edited = True
+        call.name, call.term_id, call.confidence, call.edited = name, term_id, 1.0, True
+        calls[str(group)] = vars(call)
+    elif str(group) in calls:
+        calls[str(group)].update(name=name, term_id=term_id, confidence=1.0, edited=True)
     edits = json.loads(record.get("hand_edits", "[]"))
-    edits.append({"group": str(group), "name": name, "term_id": term_id, "at": now_iso()})
+    edits.append(
+        {"group": str(group), "name": name, "term_id": term_id, "cells": _fingerprint(adata, cells), "at": now_iso()}
+    )
     record["hand_edits"] = json.dumps(edits)
+    record["groups"] = json.dumps(calls)
     add_record(adata, "naming", record)
 
 

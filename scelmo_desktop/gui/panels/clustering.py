@@ -75,6 +75,7 @@ class ClusteringPanel(Panel):
                 project.adata, expression, project.alignment, settings=settings, progress=progress, cancel=cancel
             )
             found = markers_and_names(project.adata, expression, settings=settings, progress=progress)
+            project.naming_note = found.notes.get("naming", "")
             return metrics, found.markers, found.naming
 
         self.window_.run_job("cluster", work, lambda result: self.show_clustering(*result))
@@ -121,6 +122,7 @@ class ClusteringPanel(Panel):
             expression = project.expression()
             row = recluster(adata, resolution, label_key=label_key, seed=seed)
             found = markers_and_names(adata, expression, settings=settings, progress=progress)
+            project.naming_note = found.notes.get("naming", "")
             return row, found.markers, found.naming
 
         self.window_.run_job("recluster", work, lambda result: self.show_reclustered(*result))

@@ -78,8 +78,8 @@ class ComparePanel(Panel):
 
     def refresh(self) -> None:
         adata = self.project.adata
-        fill_obs_combo(self.groupby, adata, prefer=CLUSTER_KEY)
-        fill_obs_combo(self.within, adata, allow_none=True)
+        fill_obs_combo(self.groupby, adata, prefer=self.groupby.currentText() or CLUSTER_KEY)  # the user's choice stays
+        fill_obs_combo(self.within, adata, allow_none=True, prefer=self.within.currentText())
         self._fill_values(self.groupby, (self.first, self.second))
         self._fill_values(self.within, (self.within_value,))
 
@@ -135,7 +135,12 @@ class ComparePanel(Panel):
         )
         self.plot.setXRange(*volcano_x_range(points), padding=0)  # one-sided genes beyond it (pan to see them)
         up, down = int((points["side"] == "up").sum()), int((points["side"] == "down").sum())
-        self.status.setText(f"{markers.groupby} ({markers.method}): {up} genes up, {down} down")
+        from scelmo_desktop.core.workflows.comparison import CELL_LEVEL_NOTE
+
+        self.status.setText(
+            f"{markers.groupby} ({markers.method}): {up} genes up, {down} down. Note: {CELL_LEVEL_NOTE}."
+        )
+        self.status.setWordWrap(True)
         self.window_.results_changed()
 
     def _colour_umap(self, gene: str) -> None:

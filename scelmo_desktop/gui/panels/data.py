@@ -89,6 +89,7 @@ class DataPanel(Panel):
             project.coverage, project.cluster_metrics = result.record.get("coverage", {}), result.metrics
             project.results["pipeline"] = {"report": str(paths["report"])}
             clustering = self.window_.panels["Clustering"]
+            project.naming_note = (result.record.get("naming") or {}).get("reason", "")
             clustering.show_clustering(result.metrics, result.markers, result.naming)
             self.window_.show_panel("Clustering")
             self.window_.show_message(f"Pipeline finished; report: {paths['report']}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QComboBox, QPushButton
 
-from scelmo_desktop.core.keys import NAME_KEY
 from scelmo_desktop.gui.panels.base import combo_value, fill_obs_combo
 from scelmo_desktop.gui.panels.task import TaskPanel, results_folder
 
@@ -57,10 +56,10 @@ class IntegrationPanel(TaskPanel):
     def refresh(self) -> None:
         if self.simulated is None:
             adata = self.project.adata
-            # several samples opened together are the batches; the clusters' names stand in for missing labels
+            # several samples opened together are the batches (unless the user chose another column)
             several = adata is not None and "sample" in adata.obs and adata.obs["sample"].nunique() > 1
-            fill_obs_combo(self.batch, adata, prefer="sample" if several else "batch")
-            fill_obs_combo(self.label, adata, prefer=self.project.settings.label_key or NAME_KEY)
+            fill_obs_combo(self.batch, adata, prefer=self.batch.currentText() or ("sample" if several else "batch"))
+            fill_obs_combo(self.label, adata, prefer=self.label.currentText() or self.project.settings.label_key)
 
     def make_work(self):
         from scelmo_desktop.core.workflows.data import check_batch_columns as check_columns

@@ -189,7 +189,8 @@ class MarkersPanel(Panel):
         """The table of cluster names (rounded for reading; the export keeps full precision)."""
         if naming is None:
             self.names.set_frame(self._empty_names())
-            self.names_status.setText("Clusters are named when the pipeline runs with naming on.")
+            why = self.project.naming_note or "the pipeline names its clusters (naming setting on)"
+            self.names_status.setText(f"Clusters not named: {why}.")
         else:
             self.names.set_frame(naming.table())
             self.names_status.setText(
@@ -245,14 +246,17 @@ class MarkersPanel(Panel):
         def work(progress, cancel):
             progress(name, 0, 1, "")
             edit(adata)
-            found = markers_and_names(adata, project.expression(), settings=settings, progress=progress)
-            return found.markers, found.naming
+            return markers_and_names(adata, project.expression(), settings=settings, progress=progress)
 
         self.window_.run_job(name, work, self._clusters_edited)
 
-    def _clusters_edited(self, result) -> None:
+    def _clusters_edited(self, found) -> None:
         project = self.project
-        project.markers, project.naming = result
+        project.markers, project.naming, project.naming_note = (
+            found.markers,
+            found.naming,
+            found.notes.get("naming", ""),
+        )
         self.window_.panels["Clustering"].view.set_data(project.adata, "X_umap", color_by=NAME_KEY)
         self.window_.results_changed()
 
@@ -265,6 +269,8 @@ class MarkersPanel(Panel):
         """A hand edit of one cluster's name, kept in the data, the table and the record."""
         from scelmo_desktop.core.workflows.naming import rename_group
 
+        if self.window_.busy("renaming"):
+            return
         project = self.project
         rename_group(project.adata, group, name, term_id=term_id, naming=project.naming)
         self.show_names(project.naming)
@@ -301,7 +307,7 @@ class MarkersPanel(Panel):
             self.take_runner_up(group, words.index(choice))
 
     def run_markers(self) -> None:
-        from scelmo_desktop.core.workflows.markers import find_markers
+        from scelmo_desktop.core.workflows.markers import markers_and_names
 
         project = self.project
         project.require_data()
@@ -309,17 +315,21 @@ class MarkersPanel(Panel):
         if method == "off":
             self.window_.show_message("Choose a marker test (wilcoxon or t-test) first.")
             return
-        expression = project.expression()
-        adata = project.adata
+        adata, settings = project.adata, project.pipeline_settings(project.settings.mode)
 
         def work(progress, cancel):
-            return find_markers(adata, expression, groupby=groupby, method=method, progress=progress)
+            expression = project.expression()
+            return markers_and_names(adata, expression, settings=settings, groupby=groupby, progress=progress)
 
         self.window_.run_job("markers", work, self._found)
 
-    def _found(self, markers) -> None:
-        self.project.markers = markers
-        self.show_markers(markers)
+    def _found(self, found) -> None:
+        self.project.markers, self.project.naming, self.project.naming_note = (
+            found.markers,
+            found.naming,
+            found.notes.get("naming", ""),
+        )
+        self.show_markers(found.markers)
         self.window_.results_changed()
 
     def show_markers(self, markers) -> None:

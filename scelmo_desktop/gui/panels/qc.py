@@ -156,6 +156,8 @@ class QCPanel(Panel):
         if self.measures is None:
             self.kept.setText("Compute QC metrics first.")
             return
+        if self.window_.busy("applying QC"):
+            return
         project = self.project
         try:
             outcome = apply_qc(
