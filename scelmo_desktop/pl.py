@@ -64,11 +64,12 @@ def confusion(adata, *, truth_key: str, key: str = LABEL_KEY, path=None):
 
 
 def integration_scores(metrics, *, path=None):
-    """Bio conservation, batch removal and overall score per method (the table ``scelmo.tl.integrate`` returns)."""
-    return _maybe_save(
-        metric_bars_figure(metrics, ["S_bio", "S_batch", "overall"], title="bio conservation, batch removal, overall"),
-        path,
-    )
+    """Bio conservation, batch removal and overall score per method (the table ``scelmo.tl.integrate`` returns;
+    without labels, its label-free batch scores)."""
+    from scelmo_desktop.core.workflows.integration import score_columns
+
+    columns, title = score_columns(metrics)
+    return _maybe_save(metric_bars_figure(metrics, columns, title=title), path)
 
 
 def treatment(ranking, *, top: int = 10, path=None):

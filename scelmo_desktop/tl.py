@@ -265,7 +265,7 @@ def integrate(
     adata,
     *,
     batch_key: str,
-    label_key: str,
+    label_key: str | None = None,
     key_added: str = INTEGRATED_KEY,
     table=None,
     models=None,
@@ -273,10 +273,12 @@ def integrate(
     cancel=None,
     **options,
 ):
-    """Correct the batches of ``obs[batch_key]`` and score the result against scanpy's PCA and Harmony with
-    scIB-style metrics. Writes ``obsm['X_scelmo']`` (zero-shot), ``obsm[key_added]`` (the batch-adversarial
-    adaptor), ``obsm['X_scelmo_baseline_pca']``, ``obsm['X_pca_harmony']`` and ``uns['scelmo']['integration']``.
-    Returns the metrics, one row per method."""
+    """Integrate the batches of ``obs[batch_key]`` with no labels and score the result beside the uncorrected
+    scELMo space, scanpy's PCA and Harmony on PCA (scIB-style; without ``label_key`` only the scores that need no
+    labels). Writes ``obsm['X_scelmo']`` (uncorrected), ``obsm[key_added]`` (integrated; cluster it with
+    ``scelmo.tl.cluster(adata, use_rep=key_added)``), ``obsm['X_scelmo_baseline_pca']``, ``obsm['X_pca_harmony']``,
+    with ``label_key`` also ``obsm['X_scelmo_adaptor_integrated']`` (the labelled batch-adversarial adaptor), and
+    ``uns['scelmo']['integration']``. Returns the metrics, one row per method."""
     from scelmo_desktop.core.workflows.integration import integrate as run
 
     with _resources(models, options, progress=progress, cancel=cancel) as resources:

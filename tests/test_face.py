@@ -59,7 +59,12 @@ def test_notebook_session_through_the_face(tmp_path, models):
         **SETTINGS,
     )
     assert "X_integrated_here" in adata.obsm and "X_scelmo_integrated" not in adata.obsm
-    assert {"scELMo (zero-shot)", "scELMo adaptor (batch-adversarial)", "Harmony (on PCA)"} <= set(scores["method"])
+    assert {
+        "scELMo, samples integrated (default, no labels)",
+        "scELMo, uncorrected",
+        "scELMo adaptor (batch-adversarial, labelled)",
+        "Harmony (on PCA)",
+    } <= set(scores["method"])
     assert scores[["S_bio", "S_batch", "overall"]].apply(lambda c: c.between(0, 1)).all().all()
 
     for figure in (

@@ -76,8 +76,8 @@ def test_integration_panel_maps_ensembl_ids_and_records_provenance(qtbot, facts_
         p.name for p in folder.iterdir()
     }
     methods = set(panel.table.model_.frame["method"])
-    assert {"scELMo (zero-shot)", "PCA (scanpy route)", "Harmony (on PCA)"} <= methods
-    assert "Best overall" in panel.status.text()
+    assert {"scELMo, samples integrated (default, no labels)", "PCA (scanpy route)", "Harmony (on PCA)"} <= methods
+    assert "best overall" in panel.status.text() and "X_scelmo_integrated" in panel.status.text()
 
 
 def test_treatment_panel_maps_ensembl_ids_and_records_provenance(qtbot, facts_window, ensembl_h5ad):
@@ -177,3 +177,36 @@ def test_annotation_panel_with_the_blood_preset_shows_markers_seen_and_confidenc
     assert any(g in monocytes["markers seen"] for g in ("LYZ", "S100A8", "S100A9", "FCN1", "FCGR3A"))
     assert 0 < frame["mean confidence"].min() <= frame["mean confidence"].max() <= 1
     assert "calls of each label" in annotation.status.text()
+
+
+def test_several_samples_are_integrated_by_the_one_button_run_and_the_panel_needs_no_labels(
+    qtbot, facts_window, ensembl_h5ad
+):
+    """Open → Run on data with several samples integrates them (as ``scelmo run A.h5 B.h5``): the clusters and UMAP
+    are the integrated space's and the app says which samples were integrated; the Integration panel then runs
+    with no label column and shows the label-free scores."""
+    import anndata as ad
+
+    from scelmo_desktop.core.keys import INTEGRATED_KEY, neighbors_key
+
+    adata = ad.read_h5ad(ensembl_h5ad)
+    adata.obs["sample"] = adata.obs["batch"]  # what opening two Cell Ranger runs makes
+    adata.write_h5ad(ensembl_h5ad)
+    window = facts_window
+    window.open_data(str(ensembl_h5ad))
+    window.panels["Data"].run_pipeline()
+    finish(qtbot, window)
+    adata = window.project.adata
+    assert INTEGRATED_KEY in adata.obsm and neighbors_key(INTEGRATED_KEY) in adata.uns
+    assert window.panels["Clustering"].slider.isEnabled()  # the resolution slider reclusters the integrated graph
+    panel = window.panels["Integration"]
+    assert "samples integrated: A" in panel.status.text() and "B (" in panel.status.text()
+    assert "samples integrated" in window.project.results["pipeline"]["integration"]
+
+    panel.refresh()
+    assert panel.batch.currentText() == "sample" and panel.label.currentText() == "(none)"
+    panel.run()
+    finish(qtbot, window)
+    frame = panel.table.model_.frame
+    assert "ilisi" in frame and "S_bio" not in frame and len(frame) == 4
+    assert "(no labels)" in panel.status.text() and "iLISI" in panel.status.text()

@@ -309,7 +309,7 @@ def test_kang_end_to_end_cell_types_and_conditions(kang_small, tmp_path, capsys)
         == 0
     )
     table = pd.read_csv(tmp_path / "int" / "integration_metrics.csv").set_index("method")
-    assert table.loc["scELMo (zero-shot)", "S_bio"] > 0.4 and "Harmony (on PCA)" in table.index
+    assert table.loc["scELMo, uncorrected", "S_bio"] > 0.4 and "Harmony (on PCA)" in table.index
 
     assert (
         cli.main(
@@ -410,3 +410,46 @@ def test_no_reference_annotation_of_raw_pbmc3k_from_its_own_label_names(pbmc3k, 
     # the worst seed), 0.926 - 0.03 -> 0.87 kept.
     assert record["metrics"]["accuracy"] > 0.89 and record["metrics"]["macro_f1"] > 0.87, record["metrics"]
     assert record["cell_ontology"]["FCGR3A Monocytes"]["term_label"] == "CD14-low, CD16-positive monocyte"
+
+
+def test_two_kang_runs_are_integrated_by_sample_with_no_labels(kang_small, tmp_path, capsys):
+    """``scelmo run ctrl.h5 stim.h5`` (Kang 2018 control and stimulated as two Cell Ranger runs, no labels) integrates
+    the samples by default: ``obsm['X_scelmo_integrated']`` is written, the clusters and UMAP are computed on it, and
+    the samples mix while the cell types (known to the test only) stay apart better than without integration."""
+    import cellranger_files as cf
+
+    from scelmo_desktop.core.tasks.cluster import leiden_on_embedding
+
+    kang = ad.read_h5ad(kang_small)
+    pbmc = _load("pbmc3k")
+    to_id = dict(zip(pbmc.var_names, pbmc.var["gene_ids"]))
+    ids = np.array([to_id.get(g, f"ENSGKANG{i:07d}") for i, g in enumerate(kang.var_names)], dtype=object)
+    paths, cell_type = [], {}
+    for condition, sample in (("control", "ctrl"), ("stimulated", "stim")):
+        cells = kang[kang.obs["condition"] == condition]
+        barcodes = [b.split(".")[0] + "-1" for b in cells.obs_names]
+        cell_type |= {f"{b}-{sample}": t for b, t in zip(barcodes, cells.obs["cell_type"].astype(str))}
+        run = cf.run_from(sp.csr_matrix(cells.X), barcodes, ids, np.asarray(kang.var_names, dtype=object))
+        paths.append(str(cf.write_h5_v3(run, tmp_path / sample / "outs" / "filtered_feature_bc_matrix.h5")))
+    store = str(tmp_path / "s.sqlite")
+    assert cli.main(["run", *paths, "--out", str(tmp_path / "o"), "--mode", "facts", "--store", store]) == 0
+    out = capsys.readouterr().out
+    assert "samples integrated: ctrl" in out and "stim" in out, out
+    result = ad.read_h5ad(tmp_path / "o" / "scelmo_result.h5ad")
+    assert "X_scelmo_integrated" in result.obsm and "X_scelmo_integrated_neighbors" in result.uns
+    assert "X_scelmo_neighbors" not in result.uns  # the clusters and UMAP are the integrated space's
+    record = result.uns["scelmo"]["integration"]
+    assert set(record["samples"]) == {"ctrl", "stim"} and "Harmony" in record["method"]
+    assert "Samples integrated" in (tmp_path / "o" / "report.html").read_text()
+    # measured on these cells: iLISI (0 = one sample around each cell) BEFORE -> AFTER
+    assert record["ilisi_after"] >= record["ilisi_before"] + 0.2, record
+
+    labels = np.array([cell_type[name] for name in result.obs_names])
+    means = {}
+    for rep in ("X_scelmo_integrated", "X_scelmo"):
+        work = ad.AnnData(np.zeros((result.n_obs, 1), np.float32))
+        work.obsm[rep] = result.obsm[rep]
+        runs = [leiden_on_embedding(work, rep, labels=labels, seed=seed) for seed in SEEDS]
+        means[rep] = (np.mean([r.scores["nmi"] for r in runs]), np.mean([r.scores["ari"] for r in runs]))
+    print("two-sample means", means, record)
+    assert means["X_scelmo_integrated"][0] >= means["X_scelmo"][0] - 0.0, means

@@ -174,6 +174,10 @@ def print_run_summary(record: dict) -> None:
             f"coverage: {coverage['n_matched']} of {coverage['n_genes']} genes have an embedding "
             f"({100 * coverage.get('fraction_expression_covered', 0):.1f}% of expression)"
         )
+    if "integration" in record:
+        from scelmo_desktop.core.workflows.integration import integration_summary
+
+        print(integration_summary(record["integration"]))
 
 
 def print_markers(markers, note: dict | None, shown: int = 5, *, naming=None) -> None:

@@ -18,11 +18,17 @@ from scelmo_desktop.core.settings import SETTINGS
 def add_parsers(sub, *, add_data_options, add_model_options) -> None:
     integrate = sub.add_parser(
         "integrate",
-        help="batch-effect correction: scELMo zero-shot and fine-tuned, PCA, Harmony, scored with scIB-style metrics",
+        help="batch-effect correction with no labels (obsm['X_scelmo_integrated']), scored beside the uncorrected "
+        "scELMo space, PCA and Harmony with scIB-style metrics; with --label-key also bio conservation and the "
+        "labelled adaptor",
     )
     integrate.add_argument("data", type=Path)
     integrate.add_argument("--batch-key", required=True, help="obs column with the batch of each cell")
-    integrate.add_argument("--label-key", required=True, help="obs column with cell types (bio conservation)")
+    integrate.add_argument(
+        "--label-key",
+        help="obs column with cell types: scores bio conservation and trains the labelled adaptor (optional; the "
+        "integration itself uses no labels)",
+    )
     integrate.add_argument("--out", type=Path, required=True, help="output folder")
 
     treatment = sub.add_parser("treatment", help="in-silico treatment: which knock-outs move disease towards control")

@@ -256,10 +256,11 @@ _declare(
 # ---- analysis: cell vectors and clustering --------------------------------------------------------------------
 _declare(
     "conditioning",
-    "standard",
-    "cell vectors: standard (gene-set sum with the whitened table, 50 principal "
-    "components) or paper (the original code's wa)",
-    choices=("standard", "paper"),
+    "smoothed",
+    "cell vectors: smoothed (scaled genes, each mixed with the genes its description resembles, 50 principal "
+    "components), standard (gene-set sum with the whitened table, 50 principal components) or paper (the "
+    "original code's wa)",
+    choices=("smoothed", "standard", "paper"),
     tasks=DATA_TASKS,
 )
 _declare(
@@ -291,6 +292,15 @@ _declare(
     typical=1.0,
     tasks=CLUSTER_TASKS,
     label="Leiden resolution",
+)
+_declare(
+    "integrate_samples",
+    True,
+    "integrate several samples (obs['sample']) with no labels: each gene scaled within its sample, then Harmony on "
+    "the scELMo space; clusters, UMAP, markers and names are computed on the integrated space",
+    type=bool,
+    tasks=("run",),
+    label="Integrate the samples",
 )
 _declare(
     "compare",

@@ -225,7 +225,9 @@ def reference_and_query_vectors(
 ):
     """Cell vectors of a reference and a query in one space: the table whitened on the reference's gene set,
     principal components fitted on the reference and applied to the query. ``own_centre`` centres the query on
-    its own mean, which removes a global shift between the two studies before the kNN vote."""
+    its own mean, which removes a global shift between the two studies before the kNN vote. The ``smoothed``
+    conditioning lives in each file's own gene space, which two files do not share, so the transfer uses the
+    table's coordinates (``standard``) for it."""
     from scelmo_desktop.core.embedding.cell_vectors import Reduction, Whitening, cell_vectors, rows_with_vectors
 
     if conditioning == "paper":
@@ -234,8 +236,8 @@ def reference_and_query_vectors(
             cell_vectors(X_query, E_query, conditioning="paper", cancel=cancel),
         )
     whitening = Whitening.fit(np.asarray(E_ref, dtype=np.float32)[rows_with_vectors(E_ref)])
-    Z_ref = cell_vectors(X_ref, E_ref, whitening=whitening, cancel=cancel)
-    Z_query = cell_vectors(X_query, E_query, whitening=whitening, cancel=cancel)
+    Z_ref = cell_vectors(X_ref, E_ref, conditioning="standard", whitening=whitening, cancel=cancel)
+    Z_query = cell_vectors(X_query, E_query, conditioning="standard", whitening=whitening, cancel=cancel)
     reduction = Reduction.fit(Z_ref, seed=seed)
     return reduction.apply(Z_ref), reduction.apply(Z_query, own_centre=own_centre)
 

@@ -168,3 +168,9 @@ def batch_removal(X: np.ndarray, batches, labels, *, X_unintegrated: np.ndarray)
         "graph_connectivity": graph_connectivity(X, labels),
         "pcr_batch": pcr_comparison(X_unintegrated, X, batches),
     }
+
+
+def label_free_removal(X: np.ndarray, batches, *, X_unintegrated: np.ndarray) -> dict:
+    """The batch-removal scores that need no labels (what a user without cell types can be shown): ``ilisi`` and
+    ``pcr_batch`` against ``X_unintegrated``."""
+    return {"ilisi": ilisi(X, batches), "pcr_batch": pcr_comparison(X_unintegrated, X, batches)}

@@ -1,19 +1,25 @@
 """Batch-effect correction (METHOD.md §3.2), scored with scIB-style metrics on the combined object.
 
 Methods, in one run:
-* ``scELMo (zero-shot)``: the scELMo embedding of all cells (``core.embedding.cell_vectors``); no training, no batch
+* ``scELMo, samples integrated`` (the default; no labels): :func:`integrate_embedding`, Harmony (harmonypy) on the
+  scELMo embedding. Chosen by measurement (``benchmarks/integration.py``, table in ``docs/benchmarks.md``)
+  among per-sample gene standardisation and centring before the weighted sum, with and without Harmony.
+* ``scELMo, uncorrected``: the scELMo embedding of all cells (``core.embedding.cell_vectors``); no batch
   information used.
-* ``scELMo adaptor (batch-adversarial)``: the fine-tuned adaptor trained on the labels with a
-  gradient-reversal batch classifier (beyond the paper): labels kept apart, batches made indistinguishable.
-  All epochs are trained (no label-accuracy early stopping, which would ignore mixing), with a batch size
-  that gives small data enough optimiser steps. It uses the labels (like scANVI), and is scored on the cells
-  it was trained on, so its bio-conservation scores are optimistic.
+* ``scELMo adaptor (batch-adversarial, labelled)``, only when labels are given: the fine-tuned adaptor trained
+  on the labels with a gradient-reversal batch classifier (beyond the paper). All epochs are trained (no
+  label-accuracy early stopping, which would ignore mixing), with a batch size that gives small data enough
+  optimiser steps. It uses the labels (like scANVI), and is scored on the cells it was trained on, so its
+  bio-conservation scores are optimistic.
 * ``PCA``: the standard scanpy route (2,000 most variable genes, scaled, 50 components; the unintegrated
   reference for the PCR score).
 * ``Harmony``: harmonypy on the PCA.
 
-AnnData keys written: ``obsm['X_scelmo']``, ``obsm['X_scelmo_integrated']``, ``obsm['X_scelmo_baseline_pca']``,
-``obsm['X_pca_harmony']`` and ``uns['scelmo']['integration']`` (metrics and settings).
+Without labels, each method gets the scores that need none (iLISI, PCR); with labels, every scIB-style score.
+
+AnnData keys written: ``obsm['X_scelmo']``, ``obsm['X_scelmo_integrated']`` (the default),
+``obsm['X_scelmo_baseline_pca']``, ``obsm['X_pca_harmony']``, with labels ``obsm['X_scelmo_adaptor_integrated']``,
+and ``uns['scelmo']['integration']`` (metrics and settings).
 """
 
 from __future__ import annotations
@@ -27,16 +33,23 @@ from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core._infra.jobs import CancelFlag, check_cancel
 from scelmo_desktop.core.data.io import require_obs_column
 from scelmo_desktop.core.embedding import baselines
-from scelmo_desktop.core.embedding.cell_vectors import conditioned_embedding, genes_with_vectors
-from scelmo_desktop.core.keys import HARMONY_KEY, INTEGRATED_KEY, PCA_KEY, SCELMO_KEY, add_record
+from scelmo_desktop.core.embedding.cell_vectors import (
+    Reduction,
+    conditioned_embedding,
+    genes_with_vectors,
+    smoothed_expression,
+)
+from scelmo_desktop.core.keys import ADVERSARIAL_KEY, HARMONY_KEY, INTEGRATED_KEY, PCA_KEY, SCELMO_KEY, add_record
 from scelmo_desktop.core.settings import DEFAULT_CONDITIONING, default
 from scelmo_desktop.core.tasks import batch_metrics, cluster, metrics
 
+DEFAULT_METHOD = "the smoothed scELMo space with each gene scaled within its sample, then Harmony (harmonypy)"
 METHODS = {
-    SCELMO_KEY: "scELMo (zero-shot)",
-    INTEGRATED_KEY: "scELMo adaptor (batch-adversarial)",
+    INTEGRATED_KEY: "scELMo, samples integrated (default, no labels)",
+    SCELMO_KEY: "scELMo, uncorrected",
     PCA_KEY: "PCA (scanpy route)",
     HARMONY_KEY: "Harmony (on PCA)",
+    ADVERSARIAL_KEY: "scELMo adaptor (batch-adversarial, labelled)",
 }
 
 
@@ -50,24 +63,48 @@ def harmony(pca: np.ndarray, batches, *, seed: int = 0) -> np.ndarray:
     return (corrected if corrected.shape[0] == len(frame) else corrected.T).astype(np.float32)
 
 
-def check_columns(adata, batch_key: str, label_key: str):
-    """Refuse missing or incomplete batch/label columns, or a single batch; returns (batches, labels) as strings."""
-    for key, what in ((batch_key, "batch"), (label_key, "label")):
-        require_obs_column(adata, key, what)
-        if adata.obs[key].isna().any():
-            raise ScelmoError(f"The {what} column '{key}' has missing values; fill or drop those cells.")
+def integrate_embedding(X, E: np.ndarray, batches, *, seed: int = 0, cancel: CancelFlag | None = None) -> np.ndarray:
+    """The label-free integrated scELMo space (:data:`DEFAULT_METHOD`) of log-normalised ``X`` (cells x genes,
+    table ``E`` aligned to its genes) across ``batches``."""
+    vectors = smoothed_expression(*genes_with_vectors(X, E)[:2], batches=batches, cancel=cancel)
+    embedding = Reduction.fit(vectors, seed=seed).apply(vectors)
+    check_cancel(cancel)
+    return harmony(embedding, batches, seed=seed)
+
+
+def check_batches(adata, batch_key: str) -> np.ndarray:
+    """The batches of ``obs[batch_key]`` as strings; refuses a missing or incomplete column, or a single batch."""
+    require_obs_column(adata, batch_key, "batch")
+    if adata.obs[batch_key].isna().any():
+        raise ScelmoError(f"The batch column '{batch_key}' has missing values; fill or drop those cells.")
     batches = adata.obs[batch_key].astype(str).to_numpy()
     if len(np.unique(batches)) < 2:
         raise ScelmoError(f"obs['{batch_key}'] holds a single batch; integration needs at least two.")
+    return batches
+
+
+def check_columns(adata, batch_key: str, label_key: str | None):
+    """(batches, labels or None) as strings, refusing a missing or incomplete column or a single batch."""
+    batches = check_batches(adata, batch_key)
+    if label_key is None:
+        return batches, None
+    require_obs_column(adata, label_key, "label")
+    if adata.obs[label_key].isna().any():
+        raise ScelmoError(f"The label column '{label_key}' has missing values; fill or drop those cells.")
     return batches, adata.obs[label_key].astype(str).to_numpy()
 
 
 def score_embedding(
     adata, key: str, batches, labels, *, unintegrated: np.ndarray, seed: int = 0, cancel: CancelFlag | None = None
 ) -> dict:
-    """scIB-style scores of ``obsm[key]``: NMI/ARI (best-NMI Leiden), label ASW, cLISI, the five batch-removal
-    scores and S_bio/S_batch/overall. The kNN graph built for it is dropped, so no key is left behind."""
+    """scIB-style scores of ``obsm[key]``: with ``labels``, NMI/ARI (best-NMI Leiden), label ASW, cLISI, the five
+    batch-removal scores and S_bio/S_batch/overall; without, the label-free batch scores (iLISI, PCR) and their
+    S_batch. The kNN graph built for it is dropped, so no key is left behind."""
     X = adata.obsm[key]
+    if labels is None:
+        row = batch_metrics.label_free_removal(X, batches, X_unintegrated=unintegrated)
+        row["S_batch"] = batch_metrics.aggregate(row)["S_batch"]  # no bio score, so no overall either
+        return row
     clustered = cluster.leiden_on_embedding(adata, key, labels=labels, seed=seed, cancel=cancel)
     cluster.drop_graph(adata, f"{key}_neighbors")  # the scoring graph is not a result
     row = {
@@ -87,7 +124,7 @@ def run_integration(
     alignment,
     *,
     batch_key: str,
-    label_key: str,
+    label_key: str | None = None,
     seed: int = 0,
     device: str = "cpu",
     epochs: int = default("epochs"),
@@ -98,21 +135,93 @@ def run_integration(
     progress=None,
     cancel: CancelFlag | None = None,
 ) -> pd.DataFrame:
-    """Embed, correct and score every method; returns one row per method (metrics + S_bio/S_batch/overall).
-    The adaptor's corrected embedding goes to ``obsm[integrated_key]``."""
-    from scelmo_desktop.core.tasks.adaptor import auto_batch_size, train_adaptor
-
+    """Embed, correct and score every method; returns one row per method (the scores of
+    :func:`score_embedding`). The default, label-free, integrated embedding goes to ``obsm[integrated_key]``;
+    with ``label_key``, the labelled adaptor's to ``obsm['X_scelmo_adaptor_integrated']``."""
     batches, labels = check_columns(adata, batch_key, label_key)
     report = progress or (lambda *a: None)
-    report("integrate", 0, 4, "embeddings")
+    steps = 4 if labels is None else 5
+    report("integrate", 0, steps, "embeddings")
     adata.obsm[SCELMO_KEY] = conditioned_embedding(
         expression.matrix, alignment.matrix, conditioning=conditioning, seed=seed, cancel=cancel
     )
+    check_cancel(cancel)
+    report("integrate", 1, steps, "scaled per sample, then Harmony")
+    adata.obsm[integrated_key] = integrate_embedding(
+        expression.matrix, alignment.matrix, batches, seed=seed, cancel=cancel
+    )
+    check_cancel(cancel)
+    report("integrate", 2, steps, "baselines: PCA and Harmony on PCA")
     adata.obsm[PCA_KEY] = baselines.pca_embedding(expression.matrix, seed=seed)
     adata.obsm[HARMONY_KEY] = harmony(adata.obsm[PCA_KEY], batches, seed=seed)
     check_cancel(cancel)
-    report("integrate", 1, 4, "adaptor (batch-adversarial)")
+    keys = {integrated_key: METHODS[INTEGRATED_KEY], **{k: v for k, v in METHODS.items() if k != INTEGRATED_KEY}}
+    adaptor_record = {}
+    if labels is None:
+        del keys[ADVERSARIAL_KEY]
+    else:
+        report("integrate", 3, steps, "adaptor (batch-adversarial, labelled)")
+        adaptor_record = _adversarial_adaptor(
+            adata,
+            expression,
+            alignment,
+            batches,
+            labels,
+            seed=seed,
+            device=device,
+            epochs=epochs,
+            adversarial_weight=adversarial_weight,
+            batch_size=batch_size,
+            progress=progress,
+            cancel=cancel,
+        )
+    rows = []
+    for key, name in keys.items():
+        report("integrate", steps - 1, steps, f"scoring {name}")
+        check_cancel(cancel)
+        scores = score_embedding(
+            adata, key, batches, labels, unintegrated=adata.obsm[PCA_KEY], seed=seed, cancel=cancel
+        )
+        rows.append({"method": name, "embedding": key, **scores})
+    report("integrate", steps, steps, "done")
+    table = pd.DataFrame(rows)
+    add_record(
+        adata,
+        "integration",
+        {
+            "method": DEFAULT_METHOD,
+            "batch_key": batch_key,
+            "batches": sorted(set(batches)),
+            "label_key": label_key or "none",
+            "seed": seed,
+            "conditioning": conditioning,
+            "integrated_key": integrated_key,
+            **adaptor_record,
+        },
+    )
+    return table
+
+
+def _adversarial_adaptor(
+    adata,
+    expression,
+    alignment,
+    batches,
+    labels,
+    *,
+    seed,
+    device,
+    epochs,
+    adversarial_weight,
+    batch_size,
+    progress,
+    cancel,
+) -> dict:
+    """Train the labelled batch-adversarial adaptor into ``obsm['X_scelmo_adaptor_integrated']``; its settings."""
+    from scelmo_desktop.core.tasks.adaptor import auto_batch_size, train_adaptor
+
     X, E, genes = genes_with_vectors(expression.matrix, alignment.matrix)
+    batch_size = batch_size or auto_batch_size(adata.n_obs)
     adaptor = train_adaptor(
         X,
         E,
@@ -123,46 +232,21 @@ def run_integration(
         device=device,
         batches=batches,
         adversarial_weight=adversarial_weight,
-        batch_size=batch_size or auto_batch_size(adata.n_obs),
+        batch_size=batch_size,
         early_stopping=False,
         cancel=cancel,
-        progress=functools.partial(report, "train adaptor") if progress else None,
+        progress=functools.partial(progress, "train adaptor") if progress else None,
     )
     z = adaptor.embed(X, E)
     # z is a sum over genes, so its length follows the cell's total expression; the adaptor is trained on its
     # direction (L2-normalised in the triplet loss and the batch classifier), so that is what is kept
-    adata.obsm[integrated_key] = z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
-    rows = []
-    methods = {integrated_key if key == INTEGRATED_KEY else key: name for key, name in METHODS.items()}
-    for key, name in methods.items():
-        report("integrate", 2, 4, f"scoring {name}")
-        check_cancel(cancel)
-        rows.append(
-            {
-                "method": name,
-                "embedding": key,
-                **score_embedding(
-                    adata, key, batches, labels, unintegrated=adata.obsm[PCA_KEY], seed=seed, cancel=cancel
-                ),
-            }
-        )
-    report("integrate", 4, 4, "done")
-    table = pd.DataFrame(rows)
-    add_record(
-        adata,
-        "integration",
-        {
-            "batch_key": batch_key,
-            "label_key": label_key,
-            "seed": seed,
-            "epochs": epochs,
-            "batch_size": batch_size or auto_batch_size(adata.n_obs),
-            "adaptor_seconds": round(adaptor.seconds, 2),
-            "adaptor_best_epoch": adaptor.best_epoch,
-            "adversarial_weight": adversarial_weight,
-            "conditioning": conditioning,
-            "adaptor_genes": int(len(genes)),
-            "integrated_key": integrated_key,
-        },
-    )
-    return table
+    adata.obsm[ADVERSARIAL_KEY] = z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
+    return {
+        "adaptor_key": ADVERSARIAL_KEY,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "adaptor_seconds": round(adaptor.seconds, 2),
+        "adaptor_best_epoch": adaptor.best_epoch,
+        "adversarial_weight": adversarial_weight,
+        "adaptor_genes": int(len(genes)),
+    }

@@ -29,6 +29,7 @@ from scelmo_desktop.core.keys import (
     UNS_KEY,
     WA_KEY,
     add_record,
+    analysis_rep,
     neighbors_key,
 )
 from scelmo_desktop.core.settings import PipelineSettings
@@ -46,17 +47,19 @@ def evaluate_clustering(
     progress: Progress = no_progress,
     cancel: CancelFlag | None = None,
 ) -> pd.DataFrame:
-    """Cluster the scELMo embedding (with ``settings.compare`` also the paper's wa/aa vectors and the PCA and
-    random-table baselines, each scored); write ``obs['scelmo_leiden']`` and UMAP.
+    """Cluster the analysis embedding (``obsm['X_scelmo_integrated']`` when the samples were integrated, else
+    ``obsm['X_scelmo']``; with ``settings.compare`` also the uncorrected scELMo space, the paper's wa/aa vectors and
+    the PCA and random-table baselines, each scored); write ``obs['scelmo_leiden']`` and UMAP.
 
     The PCA baseline runs on ``gene_set``, the run's (None: chosen here by ``settings.max_genes``), so it sees
     the same genes as scELMo. Returns one row per method with the chosen resolution, the cluster count and,
     with labels, NMI/ARI/ASW.
     """
     labels = label_values(adata, settings.label_key)
-    reps = [SCELMO_KEY]
+    primary = analysis_rep(adata)
+    reps = [primary]
     if settings.compare:
-        reps += [WA_KEY, AA_KEY]
+        reps += ([SCELMO_KEY] if primary != SCELMO_KEY else []) + [WA_KEY, AA_KEY]
         gene_set = gene_set or GeneSet.choose(expression.matrix, settings.max_genes)
         adata.obsm[PCA_KEY] = baselines.pca_embedding(expression.matrix, gene_set=gene_set, seed=settings.seed)
         random_matrix = baselines.random_table(alignment.matched, alignment.matrix.shape[1], seed=settings.seed)
@@ -85,12 +88,12 @@ def evaluate_clustering(
                 **result.scores,
             }
         )
-        if rep == SCELMO_KEY:
+        if rep == primary:
             clustering.store_clusters(adata, result.clusters)
-        else:  # keep only the X_scelmo graph in the output; the other graphs served their purpose
-            clustering.drop_graph(adata, f"{rep}_neighbors")
+        else:  # keep only the analysis graph in the output; the other graphs served their purpose
+            clustering.drop_graph(adata, neighbors_key(rep))
     progress("cluster", len(reps), len(reps), "UMAP")
-    clustering.umap(adata, f"{SCELMO_KEY}_neighbors", seed=settings.seed)
+    clustering.umap(adata, neighbors_key(primary), seed=settings.seed)
     return pd.DataFrame(rows)
 
 
@@ -158,14 +161,16 @@ def recluster(
     adata,
     resolution: float,
     *,
-    use_rep: str = SCELMO_KEY,
+    use_rep: str | None = None,
     label_key: str | None = None,
     seed: int = 0,
     key_added: str = CLUSTER_KEY,
 ) -> dict:
     """Leiden again at ``resolution`` on the kNN graph a clustering already built for ``obsm[use_rep]`` (no new
     graph, no new UMAP: the app's resolution slider). Writes ``obs[key_added]`` and updates
-    ``uns['scelmo']['clustering']``; returns its row (resolution, cluster count, and NMI/ARI with labels)."""
+    ``uns['scelmo']['clustering']``; returns its row (resolution, cluster count, and NMI/ARI with labels).
+    ``use_rep`` None: the analysis embedding (:func:`~scelmo_desktop.core.keys.analysis_rep`)."""
+    use_rep = use_rep or analysis_rep(adata)
     key = neighbors_key(use_rep)
     if key not in adata.uns or f"{key}_connectivities" not in adata.obsp:
         raise ScelmoError(
@@ -223,13 +228,15 @@ def subcluster(
     group: str,
     *,
     resolution: float = 0.5,
-    use_rep: str = SCELMO_KEY,
+    use_rep: str | None = None,
     seed: int = 0,
     key: str = CLUSTER_KEY,
 ) -> list[str]:
     """A hand edit: Leiden at ``resolution`` within cluster ``group`` of ``obs[key]``, on the graph the clustering
     built for ``obsm[use_rep]`` (the rest keep their ids; recorded as a hand edit). Returns the new clusters'
-    ids. Find the markers and names again afterwards, so the sub-clusters are named too."""
+    ids. Find the markers and names again afterwards, so the sub-clusters are named too. ``use_rep`` None: the
+    analysis embedding (:func:`~scelmo_desktop.core.keys.analysis_rep`)."""
+    use_rep = use_rep or analysis_rep(adata)
     group = str(group)
     _require_groups(adata, key, [group])
     graph = neighbors_key(use_rep)

@@ -24,7 +24,7 @@ __all__ = [
 ]  # fmt: skip
 
 
-def check_batch_columns(adata, batch_key: str, label_key: str) -> None:
+def check_batch_columns(adata, batch_key: str, label_key: str | None = None) -> None:
     """The batch and label columns integration needs, checked before any model work (imported on use: the
     integration task pulls in the clustering stack)."""
     from scelmo_desktop.core.tasks.integration import check_columns

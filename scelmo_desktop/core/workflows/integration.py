@@ -1,8 +1,10 @@
 """Batch-effect correction as every door runs it: validate the columns, build the gene table, embed, correct
-and score (:func:`scelmo_desktop.core.tasks.integration.run_integration`), record, write.
+and score (:func:`scelmo_desktop.core.tasks.integration.run_integration`), record, write; and the run's own step
+for several samples (:func:`integrate_samples`).
 
-AnnData keys written: ``obsm['X_scelmo']``, ``obsm[key_added]`` (default ``'X_scelmo_integrated'``),
-``obsm['X_scelmo_baseline_pca']``, ``obsm['X_pca_harmony']`` and ``uns['scelmo']['integration']`` (metrics and provenance).
+AnnData keys written: ``obsm['X_scelmo']``, ``obsm[key_added]`` (default ``'X_scelmo_integrated'``, label-free),
+``obsm['X_scelmo_baseline_pca']``, ``obsm['X_pca_harmony']``, with labels ``obsm['X_scelmo_adaptor_integrated']``,
+and ``uns['scelmo']['integration']`` (metrics and provenance).
 """
 
 from __future__ import annotations
@@ -13,22 +15,42 @@ from pathlib import Path
 import pandas as pd
 
 from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, no_progress
-from scelmo_desktop.core._infra.provenance import h5ad_safe
+from scelmo_desktop.core._infra.provenance import h5ad_safe, now_iso
 from scelmo_desktop.core.data.io import select_expression, write_h5ad
 from scelmo_desktop.core.embedding.alignment import align_expression
 from scelmo_desktop.core.embedding.gene_table import GeneTable
-from scelmo_desktop.core.keys import INTEGRATED_KEY, UNS_KEY, add_record
+from scelmo_desktop.core.keys import INTEGRATED_KEY, SCELMO_KEY, UNS_KEY, add_record
 from scelmo_desktop.core.settings import PipelineSettings
-from scelmo_desktop.core.tasks.integration import check_columns, run_integration
+from scelmo_desktop.core.tasks.batch_metrics import label_free_removal
+from scelmo_desktop.core.tasks.integration import (
+    DEFAULT_METHOD,
+    check_batches,
+    check_columns,
+    integrate_embedding,
+    run_integration,
+)
 from scelmo_desktop.core.workflows.common import device_for, task_record, write_task_files
 from scelmo_desktop.core.workflows.gene_table import gene_table_for
 from scelmo_desktop.core.workflows.report import metric_bars_png
 
 INTRO = (
     "Every metric is computed on all cells together and lies in [0, 1], higher is better; overall = 0.6 S_bio + "
-    "0.4 S_batch. The scELMo adaptor is trained on the labels (like scANVI) and scored on the same cells, so "
-    "its bio scores are optimistic."
+    "0.4 S_batch. The default (scELMo, samples integrated) uses no labels. The scELMo adaptor is trained on the "
+    "labels (like scANVI) and scored on the same cells, so its bio scores are optimistic."
 )
+INTRO_NO_LABELS = (
+    "No cell-type labels were given, so only the scores that need none are shown: iLISI (how evenly the batches "
+    "mix around each cell) and PCR (the share of the batch variance removed against the scanpy-route PCA), each "
+    "in [0, 1], higher is better. Bio conservation needs labels (--label-key)."
+)
+
+
+def score_columns(metrics: pd.DataFrame) -> tuple[list[str], str]:
+    """The summary scores an integration table holds and their title: bio, batch and overall with labels, the
+    label-free batch scores without."""
+    if "overall" in metrics:
+        return ["S_bio", "S_batch", "overall"], "bio conservation, batch removal, overall"
+    return ["ilisi", "pcr_batch"], "batch removal (no labels: iLISI, PCR)"
 
 
 @dataclass
@@ -44,7 +66,7 @@ def integrate(
     adata,
     *,
     batch_key: str,
-    label_key: str,
+    label_key: str | None = None,
     settings: PipelineSettings,
     llm,
     embedder,
@@ -57,9 +79,10 @@ def integrate(
     progress: Progress = no_progress,
     cancel: CancelFlag | None = None,
 ) -> IntegrationResult:
-    """Integrate the batches of ``obs[batch_key]`` keeping ``obs[label_key]`` apart; with ``out``, write the
-    metrics CSV, a bar chart, the h5ad, the report section and ``provenance.json`` there. The adaptor trains for
-    ``settings.epochs`` with ``settings.adversarial_weight``."""
+    """Integrate the batches of ``obs[batch_key]`` with no labels (``obsm[key_added]``) and score it beside the
+    uncorrected scELMo space, the scanpy-route PCA and Harmony on PCA; with ``label_key``, bio conservation is
+    scored too and the labelled adaptor trained (``settings.epochs``, ``settings.adversarial_weight``). With
+    ``out``, write the metrics CSV, a bar chart, the h5ad, the report section and ``provenance.json`` there."""
     check_columns(adata, batch_key, label_key)  # before any model work
     expression = select_expression(adata, settings.layer, input_kind=settings.input_kind)
     described = []
@@ -103,11 +126,9 @@ def integrate(
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
+        columns, title = score_columns(shown)
         figure = metric_bars_png(
-            shown,
-            ["S_bio", "S_batch", "overall"],
-            out / "integration_scores.png",
-            title="Integration (scIB-style): bio conservation, batch removal, overall",
+            shown, columns, out / "integration_scores.png", title=f"Integration (scIB-style): {title}"
         )
         result.files = write_task_files(
             out,
@@ -116,7 +137,60 @@ def integrate(
             figures=[figure],
             record=record,
             title="batch-effect correction",
-            intro=f"Batches: obs['{batch_key}'], labels: obs['{label_key}']. " + INTRO,
+            intro=f"Batches: obs['{batch_key}'], labels: "
+            + (f"obs['{label_key}']. " + INTRO if label_key else "none. " + INTRO_NO_LABELS),
         )
         result.files["h5ad"] = write_h5ad(adata, out / "integration.h5ad")
     return result
+
+
+def integrate_samples(
+    adata,
+    expression,
+    alignment,
+    *,
+    batch_key: str,
+    seed: int = 0,
+    key_added: str = INTEGRATED_KEY,
+    cancel: CancelFlag | None = None,
+) -> dict | None:
+    """The run's integration of several samples: the label-free default
+    (:func:`~scelmo_desktop.core.tasks.integration.integrate_embedding`) into ``obsm[key_added]``, scored without
+    labels against the uncorrected ``obsm['X_scelmo']`` (iLISI before and after, the share of the batch variance
+    removed) and recorded in ``uns['scelmo']['integration']``. Returns the record, or None when ``obs[batch_key]``
+    is absent or holds one sample (nothing to integrate; an earlier integrated embedding is dropped)."""
+    adata.obsm.pop(key_added, None)
+    if batch_key not in adata.obs or adata.obs[batch_key].astype(str).nunique() < 2:
+        return None
+    batches = check_batches(adata, batch_key)
+    adata.obsm[key_added] = integrate_embedding(expression.matrix, alignment.matrix, batches, seed=seed, cancel=cancel)
+    before = adata.obsm[SCELMO_KEY]
+    uncorrected = label_free_removal(before, batches, X_unintegrated=before)
+    corrected = label_free_removal(adata.obsm[key_added], batches, X_unintegrated=before)
+    counts = adata.obs[batch_key].astype(str).value_counts().sort_index()
+    record = {
+        "method": DEFAULT_METHOD,
+        "batch_key": batch_key,
+        "samples": {str(k): int(v) for k, v in counts.items()},
+        "integrated_key": key_added,
+        "seed": seed,
+        "ilisi_before": round(uncorrected["ilisi"], 4),
+        "ilisi_after": round(corrected["ilisi"], 4),
+        "batch_variance_removed": round(corrected["pcr_batch"], 4),
+        "created_at": now_iso(),
+    }
+    add_record(adata, "integration", h5ad_safe(record))
+    return record
+
+
+def integration_summary(record: dict) -> str:
+    """One line for every door: which samples :func:`integrate_samples` integrated and how well (no labels
+    needed), or why none were."""
+    if "samples" not in record:
+        return f"samples integrated: no ({record.get('reason', 'not run')})"
+    samples = ", ".join(f"{name} ({n:,} cells)" for name, n in record["samples"].items())
+    return (
+        f"samples integrated: {samples} into obsm['{record['integrated_key']}'] ({record['method']}); batch mixing "
+        f"(iLISI) {record['ilisi_before']:.2f} -> {record['ilisi_after']:.2f}, batch variance removed "
+        f"{100 * record['batch_variance_removed']:.0f}%; clusters, UMAP, markers and names use the integrated space"
+    )

@@ -1,7 +1,10 @@
-"""The zero-shot scELMo pipeline: QC → describe → gene table → cell embeddings → clustering → markers → cell-type
-names, as ``scelmo run`` and the app's "Run the whole pipeline" do it.
+"""The zero-shot scELMo pipeline: QC → describe → gene table → cell embeddings → samples integrated (when there
+are several) → clustering → markers → cell-type names, as ``scelmo run`` and the app's "Run the whole pipeline"
+do it.
 
-AnnData keys written (see :mod:`scelmo_desktop.core.keys`): ``obsm['X_scelmo']``, ``obsm['X_scelmo_wa']``,
+AnnData keys written (see :mod:`scelmo_desktop.core.keys`): ``obsm['X_scelmo']``, with several samples
+``obsm['X_scelmo_integrated']`` (on which the clusters, UMAP, markers and names are then computed) and
+``uns['scelmo']['integration']``, ``obsm['X_scelmo_wa']``,
 ``obsm['X_scelmo_aa']``, ``varm['scelmo_gene_embedding']``, ``obs['scelmo_leiden']``, ``obsm['X_umap']``,
 with baselines ``obsm['X_scelmo_baseline_pca']`` and ``obsm['X_scelmo_baseline_random']``, the graph
 ``obsp``/``uns['X_scelmo_neighbors']``, the markers ``uns['rank_genes_groups']``, the names
@@ -25,9 +28,10 @@ from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, no_progress
 from scelmo_desktop.core._infra.provenance import h5ad_safe, now_iso, package_versions
 from scelmo_desktop.core.data.gene_selection import GeneSet
 from scelmo_desktop.core.data.io import label_values, select_expression
+from scelmo_desktop.core.data.samples import SAMPLE_KEY
 from scelmo_desktop.core.embedding.gene_table import GeneTable, embed_texts
 from scelmo_desktop.core.embedding.symbols import species_note
-from scelmo_desktop.core.keys import UNS_KEY
+from scelmo_desktop.core.keys import INTEGRATED_KEY, UNS_KEY
 from scelmo_desktop.core.protocols import Embedder, LLMSource
 from scelmo_desktop.core.settings import PipelineSettings
 from scelmo_desktop.core.text.describe import describe_gene_set
@@ -36,6 +40,7 @@ from scelmo_desktop.core.text.generation import load_template
 from scelmo_desktop.core.text.store import Store
 from scelmo_desktop.core.workflows.cluster import evaluate_clustering
 from scelmo_desktop.core.workflows.embed import add_cell_embeddings
+from scelmo_desktop.core.workflows.integration import integrate_samples
 from scelmo_desktop.core.workflows.markers import markers_and_names
 
 # the principal components, the kNN graph and UMAP's spectral layout fail (in scanpy and umap-learn) on a handful
@@ -85,6 +90,14 @@ def _require_cells(n_cells: int, when: str) -> None:
             f"{n_cells} cell(s){when}: the cell embedding, its neighbour graph, clustering and UMAP need at least "
             f"{MIN_CELLS} cells. 'scelmo qc' still reports each cell's metrics; open a file with more cells."
         )
+
+
+def _integration_note(adata, settings: PipelineSettings) -> str:
+    if not settings.integrate_samples:
+        return "the integrate_samples setting is off"
+    if SAMPLE_KEY not in adata.obs:
+        return f"no obs['{SAMPLE_KEY}'] column: one sample"
+    return f"obs['{SAMPLE_KEY}'] holds one sample"
 
 
 def run_pipeline(
@@ -156,6 +169,16 @@ def run_pipeline(
     timings["embed"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
+    integration = None
+    adata.obsm.pop(INTEGRATED_KEY, None)  # an earlier integration described other cell vectors
+    if settings.integrate_samples:
+        progress("integrate samples", 0, 1, f"obs['{SAMPLE_KEY}']")
+        integration = integrate_samples(
+            adata, expression, alignment, batch_key=SAMPLE_KEY, seed=settings.seed, cancel=cancel
+        )
+    timings["integrate"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
     metrics = evaluate_clustering(
         adata, expression, alignment, settings=settings, gene_set=gene_set, progress=progress, cancel=cancel
     )
@@ -199,6 +222,7 @@ def run_pipeline(
         "versions": package_versions(),
     }
     record["qc"] = qc.record if qc is not None else {"status": "not run", "reason": qc_note}
+    record["integration"] = integration or {"status": "not run", "reason": _integration_note(adata, settings)}
     for step, note in found.notes.items():
         record[step] = {"status": "not run", "reason": note}
     earlier = {k: v for k, v in (adata.uns.get(UNS_KEY) or {}).items() if k in ("intake", "qc", "markers", "naming")}

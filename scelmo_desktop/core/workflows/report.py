@@ -167,6 +167,7 @@ def write_report(
 <p class="note">Data: <b>{html.escape(record.get("data", ""))}</b> · created {html.escape(record.get("created_at", ""))} ·
 everything computed on this machine with local models, no network.</p>
 {_qc_section(qc)}
+{_integration_section(record.get("integration") or {})}
 <h2>Clustering metrics</h2>
 <p class="note">Leiden sweep over resolutions 0.2–2.0 on a 15-NN graph; NMI and ARI at the resolution of best NMI;
 label silhouette rescaled to (s+1)/2 (scib-metrics protocol). Baselines: PCA (scaled, 50 PCs) and a random gene
@@ -189,6 +190,20 @@ total expression. Genes without a description get zero rows.</p>
 <h2>Package versions</h2>{_kv(record.get("versions", {}))}
 </body></html>"""
     return write_text_atomic(path, body)
+
+
+def _integration_section(record: dict) -> str:
+    """Which samples were integrated, by what, and how well (scores that need no labels)."""
+    if "samples" not in record:
+        return ""
+    samples = pd.DataFrame([{"sample": k, "cells": v} for k, v in record["samples"].items()])
+    return (
+        f"<h2>Samples integrated</h2><p>{html.escape(record['method'])}, with no labels, into "
+        f"<code>obsm['{html.escape(record['integrated_key'])}']</code>; the clusters, UMAP, markers and names "
+        f"below are computed on it. Batch mixing (iLISI, 0 = each neighbourhood holds one sample, 1 = all "
+        f"equally): {record['ilisi_before']:.2f} before, {record['ilisi_after']:.2f} after; share of the "
+        f"variance explained by sample removed: {100 * record['batch_variance_removed']:.0f}%.</p>{_table(samples)}"
+    )
 
 
 def _markers_section(markers) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QSlider, QSplitter
 
-from scelmo_desktop.core.keys import CLUSTER_KEY, NAME_KEY, SCELMO_KEY, neighbors_key
+from scelmo_desktop.core.keys import CLUSTER_KEY, NAME_KEY, analysis_rep, neighbors_key
 from scelmo_desktop.gui.embedding_view import EmbeddingView
 from scelmo_desktop.gui.panels.base import Panel
 from scelmo_desktop.gui.widgets import FrameView
@@ -85,7 +85,7 @@ class ClusteringPanel(Panel):
 
     def _has_graph(self) -> bool:
         adata = self.project.adata
-        return adata is not None and neighbors_key(SCELMO_KEY) in adata.uns
+        return adata is not None and neighbors_key(analysis_rep(adata)) in adata.uns
 
     def _show_slider(self, resolution: float | None) -> None:
         """Put the slider at ``resolution`` without reclustering, enabled once there is a graph to recluster."""
@@ -101,7 +101,7 @@ class ClusteringPanel(Panel):
         metrics = self.project.cluster_metrics
         if metrics is None or "embedding" not in metrics:
             return None
-        scelmo = metrics[metrics["embedding"] == SCELMO_KEY]
+        scelmo = metrics[metrics["embedding"] == analysis_rep(self.project.adata)]
         return float(scelmo["resolution"].iloc[0]) if len(scelmo) else None
 
     def recluster(self, step: int) -> None:

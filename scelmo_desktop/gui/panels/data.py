@@ -92,6 +92,12 @@ class DataPanel(Panel):
             project.naming_note = (result.record.get("naming") or {}).get("reason", "")
             clustering.show_clustering(result.metrics, result.markers, result.naming)
             self.window_.show_panel("Clustering")
+            integrated = result.record.get("integration") or {}
+            if "samples" in integrated:  # several samples: say which were integrated and how well
+                from scelmo_desktop.core.workflows.integration import integration_summary
+
+                project.results["pipeline"]["integration"] = integration_summary(integrated)
+                self.window_.panels["Integration"].status.setText(integration_summary(integrated))
             self.window_.show_message(f"Pipeline finished; report: {paths['report']}")
 
         self.window_.run_job("pipeline", work, done)

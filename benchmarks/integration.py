@@ -1,0 +1,181 @@
+"""Batch correction with no labels, measured (issue 26): scELMo's default against the scanpy-route PCA, Harmony
+on PCA and the candidates tried, on the same cells with the same scIB-style metrics
+(``core.tasks.batch_metrics``: bio = NMI/ARI at the best Leiden resolution, label ASW, cLISI; batch = batch
+ASW, iLISI, kBET, graph connectivity, PCR; overall = 0.6 bio + 0.4 batch).
+
+Sets (``tests/real_files.py``, cache outside the repository):
+
+* ``kang``: Kang 2018, batch = condition (control / IFN-beta), labels = its cell types;
+* ``cross``: PBMC 3k + Kang control + Kang stimulated (3 batches), the cells of the 7 shared labels.
+
+Rows (one process, one thread; wall time of the correction alone, not the shared gene table, and the peak of
+numpy's allocations while it ran, by tracemalloc):
+
+* ``scELMo default (no labels)``: :func:`scelmo_desktop.core.tasks.integration.integrate_embedding`, what
+  ``scelmo integrate`` and ``scelmo run A.h5 B.h5`` write to ``obsm['X_scelmo_integrated']``;
+* the candidates: the uncorrected scELMo space; per-batch gene standardisation before the weighted sum
+  (the cell vector is linear in expression); Harmony (harmonypy) on ``X_scelmo``; BBKNN-style graph
+  correction is measured as its embedding-free equivalent is not scored by these metrics, so it is left out;
+* ``PCA (scanpy route)`` and ``Harmony (on PCA)``;
+* ``scELMo adaptor (labelled)`` with ``--adaptor``: trained on the labels it is scored on (optimistic);
+* ``scVI`` when ``scvi-tools`` is importable (it is not a dependency of the app).
+
+    OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/integration.py [--sets kang,cross] [--adaptor]
+
+Writes ``benchmarks/results/integration.json`` and prints one markdown table per set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+RESULTS = ROOT / "benchmarks" / "results" / "integration.json"
+
+
+def load_set(name: str):
+    """(AnnData of raw counts, batch column, label column) of a benchmark set."""
+    import anndata as ad
+    import real_files
+
+    kang = real_files.load("kang")
+    if name == "kang":
+        kang.obs["batch"] = kang.obs["condition"].astype(str)
+        kang.obs["cell_label"] = kang.obs["cell_type"].astype(str)
+        return kang, "batch", "cell_label"
+    pbmc = real_files.load("pbmc3k")
+    pbmc.obs["batch"] = "pbmc3k"
+    kang.obs["batch"] = "kang_" + kang.obs["condition"].astype(str)
+    parts = []
+    for part in (pbmc, kang):
+        part = part[part.obs["label"].notna()].copy()
+        part.var_names_make_unique()
+        parts.append(part)
+    combined = ad.concat(parts, join="inner", index_unique="-")
+    combined.obs["cell_label"] = combined.obs["label"].astype(str)
+    return combined, "batch", "cell_label"
+
+
+def gene_set_inputs(adata):
+    """(log-normalised gene-set matrix, its table rows) from the app's default embedding of ``adata``."""
+    import scelmo_desktop as scelmo
+    from scelmo_desktop.core.data.io import select_expression
+    from scelmo_desktop.core.embedding.cell_vectors import genes_with_vectors
+
+    scelmo.tl.embed_cells(adata)
+    expression = select_expression(adata, "auto")
+    X, E, _ = genes_with_vectors(expression.matrix, np.asarray(adata.varm["scelmo_gene_embedding"]))
+    return expression, X, E
+
+
+def measured(function):
+    """(result, seconds, peak MiB of numpy allocations) of ``function()``."""
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    result = function()
+    seconds = time.perf_counter() - t0
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return result, seconds, peak
+
+
+def candidate_rows(expression, X, E, batches, seed=0):
+    """{name: function returning an embedding} for every label-free row."""
+    from scelmo_desktop.core.embedding import baselines
+    from scelmo_desktop.core.embedding.cell_vectors import Reduction, conditioned_embedding, smoothed_expression
+    from scelmo_desktop.core.tasks import integration
+
+    def reduced(Z):
+        return Reduction.fit(Z, seed=seed).apply(Z)
+
+    def per_batch_smoothed():
+        return reduced(smoothed_expression(X, E, batches=batches))
+
+    def scanpy_pca():
+        return baselines.pca_embedding(expression.matrix, seed=seed)
+
+    return {
+        "scELMo default (no labels)": lambda: integration.integrate_embedding(X, E, batches, seed=seed),
+        "scELMo, uncorrected": lambda: conditioned_embedding(X, E, seed=seed),
+        "scELMo standard sum (0.3), uncorrected": lambda: conditioned_embedding(X, E, conditioning="standard"),
+        "Harmony on scELMo standard sum": lambda: integration.harmony(
+            conditioned_embedding(X, E, conditioning="standard"), batches, seed=seed
+        ),
+        "Harmony on scELMo": lambda: integration.harmony(conditioned_embedding(X, E, seed=seed), batches, seed=seed),
+        "scELMo, per-sample scaled genes": per_batch_smoothed,
+        "Harmony on scELMo, per-sample scaled genes": lambda: integration.harmony(
+            per_batch_smoothed(), batches, seed=seed
+        ),
+        "PCA (scanpy route)": scanpy_pca,
+        "Harmony (on PCA)": lambda: integration.harmony(scanpy_pca(), batches, seed=seed),
+    }
+
+
+def scvi_row(adata, batch_key, seed=0):
+    try:
+        import scvi
+    except ImportError:
+        return None
+
+    def run():
+        work = adata.copy()
+        scvi.settings.seed = seed
+        scvi.model.SCVI.setup_anndata(work, batch_key=batch_key)
+        model = scvi.model.SCVI(work)
+        model.train(max_epochs=min(400, round(20000 / work.n_obs * 400)) or 1)
+        return np.asarray(model.get_latent_representation(), dtype=np.float32)
+
+    return run
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", default="kang,cross")
+    parser.add_argument("--adaptor", action="store_true", help="also train the labelled adaptor (minutes)")
+    parser.add_argument("--only", default="", help="comma-separated row names to run (default: all)")
+    args = parser.parse_args(argv)
+    import anndata as ad
+
+    from scelmo_desktop.core.embedding import baselines
+    from scelmo_desktop.core.tasks.integration import score_embedding
+
+    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    for name in args.sets.split(","):
+        adata, batch_key, label_key = load_set(name)
+        batches = adata.obs[batch_key].astype(str).to_numpy()
+        labels = adata.obs[label_key].astype(str).to_numpy()
+        expression, X, E = gene_set_inputs(adata)
+        unintegrated = baselines.pca_embedding(expression.matrix)
+        rows = candidate_rows(expression, X, E, batches)
+        scvi = scvi_row(adata, batch_key)
+        if scvi is not None:
+            rows["scVI (scvi-tools)"] = scvi
+        if args.only:
+            rows = {k: v for k, v in rows.items() if k in args.only.split(",")}
+        fresh = {"cells": int(adata.n_obs), "batches": int(len(set(batches))), "rows": {}}
+        table = results.setdefault(name, fresh) if args.only else results.__setitem__(name, fresh) or fresh
+        for method, function in rows.items():
+            Z, seconds, peak = measured(function)
+            holder = ad.AnnData(np.zeros((len(Z), 1), np.float32))
+            holder.obsm["Z"] = np.asarray(Z, dtype=np.float32)
+            scores = score_embedding(holder, "Z", batches, labels, unintegrated=unintegrated)
+            table["rows"][method] = {**{k: float(v) for k, v in scores.items()}, "seconds": seconds, "peak_mib": peak}
+            print(
+                f"{name:6s} {method:38s} bio {scores['S_bio']:.3f} batch {scores['S_batch']:.3f} "
+                f"overall {scores['overall']:.3f}  ({seconds:.1f} s, {peak:.0f} MiB)",
+                flush=True,
+            )
+            RESULTS.parent.mkdir(exist_ok=True)
+            RESULTS.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

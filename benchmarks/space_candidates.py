@@ -1,0 +1,150 @@
+"""How the scELMo cell space is built, measured (issue 26): candidate spaces against the scanpy route on every
+real labelled set we hold offline, same protocol for every row (kNN 15, Leiden sweep 0.2–2.0 keeping the best
+NMI, mean over 5 Leiden seeds).
+
+Data: PBMC 3k and Kang 2018 (``tests/real_files.py``; cache outside the repository) and scanpy's bundled
+``pbmc68k_reduced`` (its ``.raw``, log-normalised, 765 genes). The gene table is the app's default (fact
+sheets embedded by MiniLM, ``scelmo.tl.embed_cells``).
+
+Candidates (``X``: the log-normalised gene set, ``Xs``: the same genes scaled to unit variance, clipped at 10,
+as the scanpy route does; ``E``: the table, ``Ew``: whitened):
+
+* ``scanpy``: PCA 50 of ``Xs`` (the route users would otherwise take);
+* ``sum`` (the 0.3 default): PCA 50 of ``X Ew``;
+* ``scaled_sum``: PCA 50 of ``Xs Ew``;
+* ``smooth w``: PCA 50 of ``Xs ((1 - w) I + w K)``, ``K`` the row-normalised graph of each gene's 10 nearest
+  genes by text cosine: a gene borrows the scaled signal of the genes its description resembles (w → 0 is the
+  scanpy route);
+* ``concat``: PCA 50 of ``[Xs, Xs Ew / sqrt(d)]`` (expression and text dimensions side by side);
+* ``random smooth w``: the same smoothing with a random table (does the text matter?).
+
+    OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/space_candidates.py [--sets pbmc3k,kang]
+
+Writes ``benchmarks/results/space_candidates.json`` and prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+RESULTS = ROOT / "benchmarks" / "results" / "space_candidates.json"
+SEEDS = (0, 1, 2, 3, 4)
+
+
+def load_set(name: str):
+    import scanpy as sc
+
+    if name == "pbmc68k":
+        adata = sc.datasets.pbmc68k_reduced()
+        return adata.raw.to_adata(), adata.obs["bulk_labels"].astype(str).to_numpy()
+    import real_files
+
+    adata = real_files.load(name)
+    key = "celltype" if name == "pbmc3k" else "cell_type"
+    return adata, adata.obs[key].astype(str).to_numpy()
+
+
+def gene_set_inputs(adata):
+    """(X log-normalised gene set, E table rows) from the app's default embedding of ``adata``."""
+    import scelmo_desktop as scelmo
+    from scelmo_desktop.core.data.io import select_expression
+
+    scelmo.tl.embed_cells(adata)
+    expression = select_expression(adata, "auto")
+    E = np.asarray(adata.varm["scelmo_gene_embedding"], dtype=np.float32)
+    keep = np.flatnonzero(np.any(E != 0, axis=1))
+    X = expression.matrix[:, keep]
+    return (X.toarray() if sp.issparse(X) else np.asarray(X)).astype(np.float32), E[keep]
+
+
+def scaled(X):
+    Xs = (X - X.mean(axis=0)) / np.maximum(X.std(axis=0), 1e-12)
+    return np.clip(Xs, -10, 10).astype(np.float32)
+
+
+def pca(Z, n=50, seed=0):
+    from sklearn.decomposition import PCA
+
+    return PCA(n_components=min(n, min(Z.shape) - 1), random_state=seed).fit_transform(Z).astype(np.float32)
+
+
+def text_graph(E, k=10):
+    En = E / np.maximum(np.linalg.norm(E, axis=1, keepdims=True), 1e-12)
+    S = En @ En.T
+    np.fill_diagonal(S, -np.inf)
+    idx = np.argpartition(-S, k, axis=1)[:, :k]
+    rows = np.repeat(np.arange(len(E)), k)
+    K = sp.csr_matrix((np.ones(rows.size, np.float32), (rows, idx.ravel())), shape=(len(E), len(E)))
+    # row-normalised, acting on columns (genes): X @ K.T averages each gene's neighbours
+    return K.multiply(1.0 / k).tocsr()
+
+
+def weight_scan(X, E, weights, seed=0):
+    """The app's ``smoothed`` conditioning (``core.embedding.cell_vectors``) at each weight."""
+    from scelmo_desktop.core.embedding.cell_vectors import smoothed_expression
+
+    return {f"smoothed (app) {w}": pca(smoothed_expression(X, E, weight=w), seed=seed) for w in weights}
+
+
+def candidates(X, E, seed=0):
+    from scelmo_desktop.core.embedding.cell_vectors import Whitening
+
+    Xs = scaled(X)
+    Ew = Whitening.fit(E).apply(E)
+    out = {"scanpy": pca(Xs, seed=seed), "sum (0.3 default)": pca(X @ Ew, seed=seed)}
+    out["scaled_sum"] = pca(Xs @ Ew, seed=seed)
+    K = text_graph(E)
+    for w in (0.25, 0.5):
+        out[f"smooth {w}"] = pca(Xs * (1 - w) + w * np.asarray((K @ Xs.T).T), seed=seed)
+    out["concat"] = pca(np.hstack([Xs, Xs @ Ew / np.sqrt(Ew.shape[1])]), seed=seed)
+    R = np.random.default_rng(seed).random(E.shape, dtype=np.float32)
+    Kr = text_graph(R - R.mean(axis=0))
+    out["random smooth 0.5"] = pca(Xs * 0.5 + 0.5 * np.asarray((Kr @ Xs.T).T), seed=seed)
+    return out
+
+
+def score(Z, labels, seed):
+    import anndata as ad
+
+    from scelmo_desktop.core.tasks import cluster
+
+    adata = ad.AnnData(np.zeros((len(Z), 1), np.float32))
+    adata.obsm["Z"] = Z
+    result = cluster.leiden_on_embedding(adata, "Z", labels=labels, seed=seed)
+    return result.scores["nmi"], result.scores["ari"]
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", default="pbmc3k,kang,pbmc68k")
+    parser.add_argument("--weights", help="only the app's smoothed conditioning at these comma-separated weights")
+    args = parser.parse_args(argv)
+    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    for name in args.sets.split(","):
+        t0 = time.perf_counter()
+        adata, labels = load_set(name)
+        X, E = gene_set_inputs(adata)
+        spaces = weight_scan(X, E, [float(w) for w in args.weights.split(",")]) if args.weights else candidates(X, E)
+        rows = results.get(name, {}).get("rows", {})
+        for method, Z in spaces.items():
+            runs = [score(Z, labels, seed) for seed in SEEDS]
+            nmi, ari = np.array(runs).T
+            rows[method] = {"nmi": float(nmi.mean()), "ari": float(ari.mean()), "nmi_sd": float(nmi.std())}
+            print(f"{name:8s} {method:20s} NMI {nmi.mean():.3f}±{nmi.std():.3f}  ARI {ari.mean():.3f}", flush=True)
+        results[name] = {"rows": rows, "genes": int(X.shape[1]), "cells": int(X.shape[0])}
+        print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
+        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
