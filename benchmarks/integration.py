@@ -18,7 +18,12 @@ numpy's allocations while it ran, by tracemalloc):
   correction is measured as its embedding-free equivalent is not scored by these metrics, so it is left out;
 * ``PCA (scanpy route)`` and ``Harmony (on PCA)``;
 * ``scELMo adaptor (labelled)`` with ``--adaptor``: trained on the labels it is scored on (optimistic);
-* ``scVI`` when ``scvi-tools`` is importable (it is not a dependency of the app).
+* ``scVI`` when ``scvi-tools`` is importable. It is not a dependency of the app; for the benchmark it installs
+  from PyPI beside the app's environment, changing none of its packages:
+
+    .venv/bin/pip install --dry-run --report /tmp/scvi.json scvi-tools==1.4.2   # what it adds (nothing replaced)
+    .venv/bin/pip install --no-deps --target /tmp/scvi_site <the packages the report lists>
+    PYTHONPATH=/tmp/scvi_site ... benchmarks/integration.py --only "scVI (scvi-tools)"
 
     OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/integration.py [--sets kang,cross] [--adaptor]
 
@@ -28,6 +33,7 @@ Writes ``benchmarks/results/integration.json`` and prints one markdown table per
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -119,21 +125,68 @@ def candidate_rows(expression, X, E, batches, seed=0):
     }
 
 
+def labelled_adaptor(adata, expression, batches, labels):
+    """The labelled batch-adversarial adaptor as ``scelmo integrate --label-key`` trains it (default settings)."""
+    from types import SimpleNamespace
+
+    from scelmo_desktop.core.keys import ADVERSARIAL_KEY
+    from scelmo_desktop.core.settings import default
+    from scelmo_desktop.core.tasks.integration import adversarial_adaptor
+
+    alignment = SimpleNamespace(matrix=np.asarray(adata.varm["scelmo_gene_embedding"], dtype=np.float32))
+    adversarial_adaptor(
+        adata,
+        expression,
+        alignment,
+        batches,
+        labels,
+        seed=0,
+        device="cpu",
+        epochs=default("epochs"),
+        adversarial_weight=default("adversarial_weight"),
+        batch_size=None,
+        progress=None,
+        cancel=None,
+    )
+    return adata.obsm[ADVERSARIAL_KEY]
+
+
 def scvi_row(adata, batch_key, seed=0):
+    """scVI (scvi-tools' defaults: 2,000 ``seurat_v3`` variable genes of the counts per batch, 10 latent
+    dimensions, its own epoch rule), when ``scvi`` imports; None otherwise."""
     try:
         import scvi
     except ImportError:
         return None
 
     def run():
+        import scanpy as sc
+
         work = adata.copy()
+        sc.pp.highly_variable_genes(work, n_top_genes=2000, flavor="seurat_v3", batch_key=batch_key, subset=True)
         scvi.settings.seed = seed
         scvi.model.SCVI.setup_anndata(work, batch_key=batch_key)
         model = scvi.model.SCVI(work)
-        model.train(max_epochs=min(400, round(20000 / work.n_obs * 400)) or 1)
+        model.train(max_epochs=min(400, round(20000 / work.n_obs * 400)), accelerator="cpu")
         return np.asarray(model.get_latent_representation(), dtype=np.float32)
 
     return run
+
+
+COLUMNS = ("nmi", "ari", "asw_label", "clisi", "asw_batch", "ilisi", "kbet", "graph_connectivity", "pcr_batch")
+
+
+def print_tables(results: dict) -> None:
+    """One markdown table per set: every metric, the aggregates, wall time and peak numpy memory."""
+    header = [*COLUMNS, "S_bio", "S_batch", "overall", "s", "MiB"]
+    for name, table in results.items():
+        print(f"\n{name}: {table['cells']:,} cells, {table['batches']} batches\n")
+        print("| method | " + " | ".join(header) + " |")
+        print("|---" * (len(header) + 1) + "|")
+        for method, row in table["rows"].items():
+            values = [f"{row[c]:.3f}" for c in (*COLUMNS, "S_bio", "S_batch", "overall")]
+            values += [f"{row['seconds']:.1f}", f"{row['peak_mib']:.0f}"]
+            print(f"| {method} | " + " | ".join(values) + " |")
 
 
 def main(argv=None) -> None:
@@ -141,7 +194,11 @@ def main(argv=None) -> None:
     parser.add_argument("--sets", default="kang,cross")
     parser.add_argument("--adaptor", action="store_true", help="also train the labelled adaptor (minutes)")
     parser.add_argument("--only", default="", help="comma-separated row names to run (default: all)")
+    parser.add_argument("--tables", action="store_true", help="reprint the last tables and stop")
     args = parser.parse_args(argv)
+    if args.tables:
+        print_tables(json.loads(RESULTS.read_text()))
+        return
     import anndata as ad
 
     from scelmo_desktop.core.embedding import baselines
@@ -155,6 +212,10 @@ def main(argv=None) -> None:
         expression, X, E = gene_set_inputs(adata)
         unintegrated = baselines.pca_embedding(expression.matrix)
         rows = candidate_rows(expression, X, E, batches)
+        if args.adaptor:
+            rows["scELMo adaptor (batch-adversarial, labelled: trained on the labels it is scored on)"] = (
+                functools.partial(labelled_adaptor, adata, expression, batches, labels)
+            )
         scvi = scvi_row(adata, batch_key)
         if scvi is not None:
             rows["scVI (scvi-tools)"] = scvi

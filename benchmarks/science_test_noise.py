@@ -22,13 +22,13 @@ with its spread over the noise draws. No assertions: the figures are what the te
 
 Other sections (``--only``), for the other science assertions, over the seed setting (``--seeds``):
 ``kang-tasks`` (S_bio of ``scelmo integrate``, interferon genes in ``scelmo treatment``'s top 20 on the Kang
-subset), ``annotation`` (curated-marker annotation of PBMC 3k and pbmc68k_reduced, smoothing, the blood preset;
+subset), ``kang-samples`` (the Kang subset as two Cell Ranger runs, integrated by ``scelmo run``), ``annotation`` (curated-marker annotation of PBMC 3k and pbmc68k_reduced, smoothing, the blood preset;
 PBMC 3k also with counts × (1 + 1e-6 N)), ``tasks`` (``test_tasks``: treatment ranks of planted genes, p-values
 without an effect, perturbation against its baselines; ``test_annotation_cli``'s adaptor accuracy) and
 ``treatment`` (the planted-gene ranks alone).
 
     OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 .venv/bin/python benchmarks/science_test_noise.py \
-        [--only pbmc3k,kang,kang-tasks,annotation,tasks] [--seeds 5] [--draws 4] [--full-seeds 0] [--csv rows.csv]
+        [--only pbmc3k,kang,kang-tasks,kang-samples,annotation,tasks] [--seeds 5] [--draws 4] [--full-seeds 0] [--csv rows.csv]
 
 On one core: pbmc3k + kang about 10 minutes (two cold ``scelmo run --mode facts`` and ~150 Leiden sweeps);
 annotation and tasks with ``--seeds 3 --draws 2`` about 10 more.
@@ -109,7 +109,7 @@ def kang_small(folder: Path) -> Path:
 
 
 def run(path: Path, label_key: str, out: Path, store: Path, seed: int = 0) -> ad.AnnData:
-    """``scelmo run PATH --label-key KEY --mode facts [--seed s]`` in process, as the tests call it."""
+    """``scelmo run PATH --label-key KEY --mode facts --compare [--seed s]`` in process, as the tests call it."""
     argv = [
         "run",
         str(path),
@@ -119,6 +119,7 @@ def run(path: Path, label_key: str, out: Path, store: Path, seed: int = 0) -> ad
         label_key,
         "--mode",
         "facts",
+        "--compare",
         "--store",
         str(store),
         "--seed",
@@ -190,7 +191,7 @@ def measure(name: str, path: Path, label_key: str, work: Path, *, seeds: int, dr
             for seed in range(seeds):
                 add(REPS[rep], "emb noise", draw, seed, embedding)
     # gene-table noise: rebuild X_scelmo from the written table (checked against the written embedding first)
-    raw = ad.read_h5ad(path)
+    raw = ad.read_h5ad(path)[adata.obs_names]  # the cells the run's quality control kept
     expression = select_expression(raw, "auto")
     table = adata.varm["scelmo_gene_embedding"]
     assert list(expression.var_names) == list(adata.var_names)
@@ -455,10 +456,39 @@ def kang_tasks(work: Path, seeds: int) -> None:
                 == 0
             )
         table = pd.read_csv(work / f"int{seed}" / "integration_metrics.csv").set_index("method")
-        values["S_bio scELMo (zero-shot)"].append(table.loc["scELMo (zero-shot)", "S_bio"])
+        values["S_bio scELMo (zero-shot)"].append(table.loc["scELMo, uncorrected", "S_bio"])
         ranking = pd.read_csv(work / f"treat{seed}" / "treatment_ranking.csv")
         values["ISGs in top 20"].append(len(set(ranking["gene"].head(20)) & KANG_ISGS))
     summary("kang_small integrate / treatment (--seed)", values)
+
+
+def kang_samples(work: Path, seeds: int) -> None:
+    """``test_two_kang_runs_are_integrated_by_sample_with_no_labels``: ``scelmo run ctrl.h5 stim.h5 --seed s`` (no
+    labels), then the mean over Leiden seeds 0-2 of NMI / ARI on the integrated and the uncorrected space, and
+    iLISI before / after, per ``--seed``."""
+    import cellranger_files as cf
+
+    paths, cell_type = cf.kang_as_two_runs(kang_small(work), real_files.load("pbmc3k").var, work / "two")
+    store = work / "kang_samples.sqlite"
+    values = {k: [] for k in ("NMI integrated", "NMI uncorrected", "ARI integrated", "ARI uncorrected")}
+    values |= {"NMI gain": [], "ARI gain": [], "iLISI before": [], "iLISI after": []}
+    for seed in range(seeds):
+        out = work / f"two{seed}"
+        argv = ["run", *map(str, paths), "--out", str(out), "--mode", "facts", "--store", str(store)]
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert cli.main([*argv, "--seed", str(seed)]) == 0
+        result = ad.read_h5ad(out / "scelmo_result.h5ad")
+        labels = np.array([cell_type[name] for name in result.obs_names])
+        for rep, word in (("X_scelmo_integrated", "integrated"), ("X_scelmo", "uncorrected")):
+            runs = [score(result.obsm[rep], labels, leiden_seed) for leiden_seed in range(3)]
+            values[f"NMI {word}"].append(float(np.mean([r["nmi"] for r in runs])))
+            values[f"ARI {word}"].append(float(np.mean([r["ari"] for r in runs])))
+        values["NMI gain"].append(values["NMI integrated"][-1] - values["NMI uncorrected"][-1])
+        values["ARI gain"].append(values["ARI integrated"][-1] - values["ARI uncorrected"][-1])
+        record = result.uns["scelmo"]["integration"]
+        values["iLISI before"].append(record["ilisi_before"])
+        values["iLISI after"].append(record["ilisi_after"])
+    summary("Kang as two Cell Ranger runs, integrated by sample (--seed)", values)
 
 
 def treatment_planted(small, table, seeds: int) -> None:
@@ -621,7 +651,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         default="pbmc3k,kang",
-        help="any of pbmc3k, kang, kang-tasks, annotation, tasks (treatment: its first part only)",
+        help="any of pbmc3k, kang, kang-tasks, kang-samples, annotation, tasks (treatment: its first part only)",
     )
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--draws", type=int, default=4)
@@ -632,12 +662,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="scelmo-noise-") as folder:
         work = Path(folder)
         for name in args.only.split(","):
-            if name in ("annotation", "tasks", "treatment", "kang-tasks"):
+            if name in ("annotation", "tasks", "treatment", "kang-tasks", "kang-samples"):
                 print(f"# {name}", flush=True)
                 if name == "annotation":
                     annotation(args.seeds, args.draws)
                 elif name in ("tasks", "treatment"):
                     tasks(args.seeds, only_treatment=name == "treatment")
+                elif name == "kang-samples":
+                    kang_samples(work, args.seeds)
                 else:
                     kang_tasks(work, args.seeds)
                 continue

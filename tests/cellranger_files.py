@@ -232,3 +232,22 @@ def synthetic_run(n_cells: int = 300, n_genes: int = 200, *, seed: int = 0, geno
     ids = [f"ENSG{seed:03d}{i:08d}" for i in range(n_genes)]
     names = [f"G{i}" for i in range(n_genes)]
     return run_from(counts, random_barcodes(n_cells, 16, seed), ids, names, genome)
+
+
+def kang_as_two_runs(kang_path: Path, pbmc_var, folder: Path) -> tuple[list[Path], dict[str, str]]:
+    """The Kang 2018 cells of ``kang_path`` as the sequencing core would deliver them: one Cell Ranger v3 .h5 per
+    condition (``ctrl``, ``stim``), with Ensembl ids from PBMC 3k's ``pbmc_var`` (its ``gene_ids``). Returns the
+    paths and each cell's type by the name the intake gives it (``<barcode>-<sample>``): labels only a test knows."""
+    import anndata as ad
+
+    kang = ad.read_h5ad(kang_path)
+    to_id = dict(zip(pbmc_var.index, pbmc_var["gene_ids"]))
+    ids = np.array([to_id.get(g, f"ENSGKANG{i:07d}") for i, g in enumerate(kang.var_names)], dtype=object)
+    paths, cell_type = [], {}
+    for condition, sample in (("control", "ctrl"), ("stimulated", "stim")):
+        cells = kang[kang.obs["condition"] == condition]
+        barcodes = [b.split(".")[0] + "-1" for b in cells.obs_names]  # both runs use the same barcode space
+        cell_type |= {f"{b}-{sample}": t for b, t in zip(barcodes, cells.obs["cell_type"].astype(str))}
+        run = run_from(sp.csr_matrix(cells.X), barcodes, ids, np.asarray(kang.var_names, dtype=object))
+        paths.append(write_h5_v3(run, Path(folder) / sample / "outs" / "filtered_feature_bc_matrix.h5"))
+    return paths, cell_type

@@ -85,3 +85,37 @@ def test_denormal_totals_give_the_same_wa_as_any_other_scale():
         wa = average_gene_vectors(matrix, E, mode="wa")
         assert np.isfinite(wa).all()
         np.testing.assert_allclose(wa[0], wa[1], rtol=1e-5)
+
+
+def test_text_neighbour_graph_averages_each_genes_nearest_descriptions_not_itself():
+    from scelmo_desktop.core.embedding.cell_vectors import text_neighbour_graph
+
+    # genes 0/1 describe one thing, 2/3 another; each gene's single nearest neighbour is its pair
+    table = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]], dtype=np.float32)
+    graph = text_neighbour_graph(table, k=1).toarray()
+    np.testing.assert_array_equal(graph, np.array([[0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]]))
+    wider = text_neighbour_graph(table, k=3).toarray()
+    np.testing.assert_allclose(wider.sum(axis=1), 1.0, rtol=1e-6)  # a mean: each row sums to one
+    assert not np.diag(wider).any()
+
+
+def test_smoothed_expression_is_the_scanpy_scaling_at_weight_zero_and_mixes_text_neighbours_above():
+    from scelmo_desktop.core.embedding.cell_vectors import smoothed_expression, text_neighbour_graph
+
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(1.0, size=(60, 4)).astype(np.float32)
+    table = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]], dtype=np.float32)
+    scaled = (counts - counts.mean(axis=0)) / counts.std(axis=0)  # sc.pp.scale: population sd, then the clip
+    np.testing.assert_allclose(smoothed_expression(sp.csr_matrix(counts), table, weight=0.0), scaled, atol=1e-5)
+    half = smoothed_expression(counts, table, weight=0.5)
+    neighbours = text_neighbour_graph(table).toarray()  # 4 genes: each gene's 3 others, equally
+    np.testing.assert_allclose(half, 0.5 * scaled + 0.5 * scaled @ neighbours.T, atol=1e-5)
+    np.testing.assert_allclose(half[:, 0], 0.5 * scaled[:, 0] + 0.5 * scaled[:, 1:].mean(axis=1), atol=1e-5)
+    # per batch: every gene is centred and unit-variance within each batch, so a batch's shift is gone
+    batches = np.repeat(["a", "b"], 30)
+    shifted = counts + (batches == "b")[:, None] * 5.0
+    within = smoothed_expression(shifted, table, weight=0.0, batches=batches)
+    for batch in ("a", "b"):
+        np.testing.assert_allclose(within[batches == batch].mean(axis=0), 0.0, atol=1e-5)
+    constant = np.ones((5, 4), dtype=np.float32)
+    assert not smoothed_expression(constant, table).any()  # a constant gene scales to zero, never NaN

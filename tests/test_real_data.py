@@ -420,19 +420,9 @@ def test_two_kang_runs_are_integrated_by_sample_with_no_labels(kang_small, tmp_p
 
     from scelmo_desktop.core.tasks.cluster import leiden_on_embedding
 
-    kang = ad.read_h5ad(kang_small)
-    pbmc = _load("pbmc3k")
-    to_id = dict(zip(pbmc.var_names, pbmc.var["gene_ids"]))
-    ids = np.array([to_id.get(g, f"ENSGKANG{i:07d}") for i, g in enumerate(kang.var_names)], dtype=object)
-    paths, cell_type = [], {}
-    for condition, sample in (("control", "ctrl"), ("stimulated", "stim")):
-        cells = kang[kang.obs["condition"] == condition]
-        barcodes = [b.split(".")[0] + "-1" for b in cells.obs_names]
-        cell_type |= {f"{b}-{sample}": t for b, t in zip(barcodes, cells.obs["cell_type"].astype(str))}
-        run = cf.run_from(sp.csr_matrix(cells.X), barcodes, ids, np.asarray(kang.var_names, dtype=object))
-        paths.append(str(cf.write_h5_v3(run, tmp_path / sample / "outs" / "filtered_feature_bc_matrix.h5")))
+    paths, cell_type = cf.kang_as_two_runs(kang_small, _load("pbmc3k").var, tmp_path)
     store = str(tmp_path / "s.sqlite")
-    assert cli.main(["run", *paths, "--out", str(tmp_path / "o"), "--mode", "facts", "--store", store]) == 0
+    assert cli.main(["run", *map(str, paths), "--out", str(tmp_path / "o"), "--mode", "facts", "--store", store]) == 0
     out = capsys.readouterr().out
     assert "samples integrated: ctrl" in out and "stim" in out, out
     result = ad.read_h5ad(tmp_path / "o" / "scelmo_result.h5ad")
@@ -441,8 +431,9 @@ def test_two_kang_runs_are_integrated_by_sample_with_no_labels(kang_small, tmp_p
     record = result.uns["scelmo"]["integration"]
     assert set(record["samples"]) == {"ctrl", "stim"} and "Harmony" in record["method"]
     assert "Samples integrated" in (tmp_path / "o" / "report.html").read_text()
-    # measured on these cells: iLISI (0 = one sample around each cell) BEFORE -> AFTER
-    assert record["ilisi_after"] >= record["ilisi_before"] + 0.2, record
+    # benchmarks/science_test_noise.py --only kang-samples (scelmo run --seed 0-4 on these files): iLISI (0 = one
+    # sample around each cell) 0.127-0.145 before, 0.773-0.806 after; the worst gap 0.628, bound 0.5
+    assert record["ilisi_after"] >= record["ilisi_before"] + 0.5, record
 
     labels = np.array([cell_type[name] for name in result.obs_names])
     means = {}
@@ -451,5 +442,8 @@ def test_two_kang_runs_are_integrated_by_sample_with_no_labels(kang_small, tmp_p
         work.obsm[rep] = result.obsm[rep]
         runs = [leiden_on_embedding(work, rep, labels=labels, seed=seed) for seed in SEEDS]
         means[rep] = (np.mean([r.scores["nmi"] for r in runs]), np.mean([r.scores["ari"] for r in runs]))
-    print("two-sample means", means, record)
-    assert means["X_scelmo_integrated"][0] >= means["X_scelmo"][0] - 0.0, means
+    (nmi, ari), (nmi_before, ari_before) = means["X_scelmo_integrated"], means["X_scelmo"]
+    # the same measurement, means over Leiden seeds 0-2 per run: integrated NMI 0.819-0.837 (sd 0.008), ARI
+    # 0.802-0.846 (sd 0.018); the gain over the uncorrected space NMI +0.046 to +0.069 (sd 0.009), ARI +0.094 to
+    # +0.149 (sd 0.022). Bounds: the worst minus max(3 sd, 0.03): NMI >= 0.78, gain >= 0.015; ARI gain >= 0.025
+    assert nmi >= 0.78 and nmi - nmi_before >= 0.015 and ari - ari_before >= 0.025, means

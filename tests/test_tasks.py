@@ -127,7 +127,8 @@ def _cli(*args, home, check=True):
     return run
 
 
-def test_integrate_command_end_to_end(tmp_path):
+def _integrate_simulated_batches(tmp_path, *options):
+    """``scelmo integrate`` (facts, 120 genes) on ``scelmo simulate-batches`` output: (run, metrics by method)."""
     home = tmp_path / "home"
     _cli("simulate-batches", "--out", tmp_path / "batches.h5ad", home=home)
     run = _cli(
@@ -135,19 +136,20 @@ def test_integrate_command_end_to_end(tmp_path):
         tmp_path / "batches.h5ad",
         "--batch-key",
         "batch",
-        "--label-key",
-        "bulk_labels",
+        *options,
         "--mode",
         "facts",
         "--max-genes",
         "120",
-        "--epochs",
-        "15",
         "--out",
         tmp_path / "out",
         home=home,
     )
-    metrics = pd.read_csv(tmp_path / "out" / "integration_metrics.csv").set_index("method")
+    return run, pd.read_csv(tmp_path / "out" / "integration_metrics.csv").set_index("method")
+
+
+def test_integrate_command_end_to_end(tmp_path):
+    run, metrics = _integrate_simulated_batches(tmp_path, "--label-key", "bulk_labels", "--epochs", "15")
     assert len(metrics) == 5 and "Harmony (on PCA)" in metrics.index
     scores = metrics.drop(columns=[]).select_dtypes("number")
     assert ((scores >= 0) & (scores <= 1)).all().all()
@@ -171,22 +173,7 @@ def test_integrate_command_end_to_end(tmp_path):
 def test_integrate_command_needs_no_labels(tmp_path):
     """``scelmo integrate DATA --batch-key KEY``: the label-free default is written and scored by what needs no
     labels (iLISI, PCR); no adaptor is trained, no bio score is invented."""
-    home = tmp_path / "home"
-    _cli("simulate-batches", "--out", tmp_path / "batches.h5ad", home=home)
-    run = _cli(
-        "integrate",
-        tmp_path / "batches.h5ad",
-        "--batch-key",
-        "batch",
-        "--mode",
-        "facts",
-        "--max-genes",
-        "120",
-        "--out",
-        tmp_path / "out",
-        home=home,
-    )
-    metrics = pd.read_csv(tmp_path / "out" / "integration_metrics.csv").set_index("method")
+    run, metrics = _integrate_simulated_batches(tmp_path)
     assert (
         not {"nmi", "S_bio", "overall"} & set(metrics)
         and metrics[["ilisi", "pcr_batch", "S_batch"]].notna().all().all()

@@ -37,7 +37,7 @@ from scelmo_desktop.core.embedding.cell_embedding import average_gene_vectors
 from scelmo_desktop.core.settings import CONDITIONINGS, DEFAULT_CONDITIONING
 
 N_COMPONENTS = 50
-SMOOTHING_NEIGHBOURS, SMOOTHING_WEIGHT = 10, 0.5
+SMOOTHING_NEIGHBOURS, SMOOTHING_WEIGHT = 10, 0.35
 SCALE_CLIP = 10.0  # scanpy's route: sc.pp.scale(max_value=10)
 _CHUNK_CELLS = 4096  # cells densified at a time while scaling
 

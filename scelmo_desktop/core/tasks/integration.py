@@ -161,7 +161,7 @@ def run_integration(
         del keys[ADVERSARIAL_KEY]
     else:
         report("integrate", 3, steps, "adaptor (batch-adversarial, labelled)")
-        adaptor_record = _adversarial_adaptor(
+        adaptor_record = adversarial_adaptor(
             adata,
             expression,
             alignment,
@@ -202,7 +202,7 @@ def run_integration(
     return table
 
 
-def _adversarial_adaptor(
+def adversarial_adaptor(
     adata,
     expression,
     alignment,
