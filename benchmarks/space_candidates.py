@@ -88,6 +88,35 @@ def text_graph(E, k=10):
     return K.multiply(1.0 / k).tocsr()
 
 
+def all_gene_inputs(adata):
+    """(scaled expression of every gene with a text vector, their table rows, the gene set's columns among them)."""
+    import scelmo_desktop as scelmo
+    from scelmo_desktop.core.data.gene_selection import GeneSet
+    from scelmo_desktop.core.data.io import select_expression
+
+    work = adata.copy()
+    scelmo.tl.embed_cells(work, max_genes=None)
+    expression = select_expression(work, "auto")
+    E = np.asarray(work.varm["scelmo_gene_embedding"], dtype=np.float32)
+    described = np.flatnonzero(np.any(E != 0, axis=1))
+    gene_set = set(GeneSet.choose(expression.matrix, 2000).columns().tolist())
+    X = expression.matrix[:, described]
+    X = (X.toarray() if sp.issparse(X) else np.asarray(X)).astype(np.float32)
+    in_set = np.array([g in gene_set for g in described])
+    return scaled(X), E[described], np.flatnonzero(in_set)
+
+
+def borrow_scan(Xs_all, E_all, set_columns, weights, k=10, seed=0):
+    """Each gene-set gene mixed with the mean of its k nearest genes by text among *every* described gene."""
+    En = E_all / np.maximum(np.linalg.norm(E_all, axis=1, keepdims=True), 1e-12)
+    S = En[set_columns] @ En.T
+    S[np.arange(len(set_columns)), set_columns] = -np.inf
+    idx = np.argpartition(-S, k, axis=1)[:, :k]
+    borrowed = np.stack([Xs_all[:, row].mean(axis=1) for row in idx], axis=1)
+    own = Xs_all[:, set_columns]
+    return {f"borrow all genes {w}": pca(own * (1 - w) + w * borrowed, seed=seed) for w in weights}
+
+
 def weight_scan(X, E, weights, seed=0):
     """The app's ``smoothed`` conditioning (``core.embedding.cell_vectors``) at each weight."""
     from scelmo_desktop.core.embedding.cell_vectors import smoothed_expression
@@ -127,13 +156,20 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", default="pbmc3k,kang,pbmc68k")
     parser.add_argument("--weights", help="only the app's smoothed conditioning at these comma-separated weights")
+    parser.add_argument("--borrow", help="only: the gene set borrowing from every described gene, at these weights")
     args = parser.parse_args(argv)
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     for name in args.sets.split(","):
         t0 = time.perf_counter()
         adata, labels = load_set(name)
-        X, E = gene_set_inputs(adata)
-        spaces = weight_scan(X, E, [float(w) for w in args.weights.split(",")]) if args.weights else candidates(X, E)
+        if args.borrow:
+            Xs_all, E_all, columns = all_gene_inputs(adata)
+            X = Xs_all[:, columns]
+            spaces = borrow_scan(Xs_all, E_all, columns, [float(w) for w in args.borrow.split(",")])
+        else:
+            X, E = gene_set_inputs(adata)
+            weights = args.weights
+            spaces = weight_scan(X, E, [float(w) for w in weights.split(",")]) if weights else candidates(X, E)
         rows = results.get(name, {}).get("rows", {})
         for method, Z in spaces.items():
             runs = [score(Z, labels, seed) for seed in SEEDS]
