@@ -1,7 +1,8 @@
 ; Inno Setup 6 script: a per-user installer (no admin rights needed on hospital workstations) for the
 ; PyInstaller one-folder build. Build on Windows after 'pyinstaller packaging\scelmo-desktop.spec':
 ;   "C:\Program Files (x86)\Inno Setup 6\ISCC.exe" packaging\windows\scelmo-desktop.iss
-; Output: dist\scELMo-Desktop-<version>-setup.exe
+; Output: dist\scELMo-Desktop-<version>-setup.exe. /CURRENTUSER or /ALLUSERS on the command line choose the install mode
+; (commandline: silent installs by IT, and the wine test, which needs /ALLUSERS: per-user installs fail under wine 8).
 #define AppVersion "0.1.0"
 
 [Setup]
@@ -12,7 +13,7 @@ AppPublisher=scELMo Desktop team
 DefaultDirName={autopf}\scELMo Desktop
 DefaultGroupName=scELMo Desktop
 PrivilegesRequired=lowest
-PrivilegesRequiredOverridesAllowed=dialog
+PrivilegesRequiredOverridesAllowed=commandline dialog
 ArchitecturesAllowed=x64compatible
 ArchitecturesInstallIn64BitMode=x64compatible
 Compression=lzma2/max
