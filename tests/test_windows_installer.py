@@ -23,7 +23,9 @@ def _missing() -> str:
     return ", ".join(absent)
 
 
-@pytest.mark.skipif(bool(_missing()), reason=f"needs {_missing()} (apt-get install wine wine64 wine32:i386 mingw-w64 xvfb)")
+@pytest.mark.skipif(
+    bool(_missing()), reason=f"needs {_missing()} (apt-get install wine wine64 wine32:i386 mingw-w64 xvfb)"
+)
 def test_the_installer_compiles_installs_self_tests_and_uninstalls_under_wine(tmp_path):
     done = subprocess.run(["bash", str(SCRIPT), str(tmp_path)], capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
