@@ -111,6 +111,25 @@ def candidate_rows(expression, X, E, batches, seed=0):
             Z[batches == batch] -= Z[batches == batch].mean(axis=0)
         return reduced(Z)
 
+    def balanced(Z):
+        return Z / np.sqrt(np.sum(np.var(Z, axis=0)))  # equal total variance for each half of a concatenation
+
+    def harmony_both():
+        plain = integration.harmony(conditioned_embedding(X, E, seed=seed), batches, seed=seed)
+        scaled = integration.harmony(per_batch_smoothed(), batches, seed=seed)
+        return np.hstack([balanced(plain), balanced(scaled)])
+
+    def harmony_theta(theta):
+        import harmonypy
+        import pandas as pd
+
+        frame = pd.DataFrame({"batch": batches})
+        result = harmonypy.run_harmony(
+            per_batch_smoothed().astype(np.float64), frame, "batch", theta=theta, verbose=False, random_state=seed
+        )
+        Z = np.asarray(result.Z_corr)
+        return (Z if Z.shape[0] == len(frame) else Z.T).astype(np.float32)
+
     def scanpy_pca():
         return baselines.pca_embedding(expression.matrix, seed=seed)
 
@@ -130,6 +149,8 @@ def candidate_rows(expression, X, E, batches, seed=0):
         "Harmony on scELMo, per-sample centred genes": lambda: integration.harmony(
             per_batch_centred(), batches, seed=seed
         ),
+        "Harmony on scELMo, plain and per-sample scaled side by side": harmony_both,
+        "Harmony (theta 1) on scELMo, per-sample scaled genes": lambda: harmony_theta(1.0),
         "PCA (scanpy route)": scanpy_pca,
         "Harmony (on PCA)": lambda: integration.harmony(scanpy_pca(), batches, seed=seed),
     }
@@ -208,16 +229,17 @@ def main(argv=None) -> None:
     parser.add_argument("--only", default="", help="semicolon-separated row names to run (default: all)")
     parser.add_argument("--tables", action="store_true", help="reprint the last tables and stop")
     parser.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per row: means and sd of the scores")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the JSON file to update")
     args = parser.parse_args(argv)
     if args.tables:
-        print_tables(json.loads(RESULTS.read_text()))
+        print_tables(json.loads(args.results.read_text()))
         return
     import anndata as ad
 
     from scelmo_desktop.core.embedding import baselines
     from scelmo_desktop.core.tasks.integration import score_embedding
 
-    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    results = json.loads(args.results.read_text()) if args.results.is_file() else {}
     for name in args.sets.split(","):
         adata, batch_key, label_key = load_set(name)
         batches = adata.obs[batch_key].astype(str).to_numpy()
@@ -254,8 +276,8 @@ def main(argv=None) -> None:
                 f"overall {row['overall']:.3f} ± {row['overall_sd']:.3f}  ({row['seconds']:.1f} s, {row['peak_mib']:.0f} MiB)",
                 flush=True,
             )
-            RESULTS.parent.mkdir(exist_ok=True)
-            RESULTS.write_text(json.dumps(results, indent=1))
+            args.results.parent.mkdir(exist_ok=True)
+            args.results.write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

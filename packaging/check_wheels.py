@@ -41,7 +41,8 @@ PLANS = {
         "workflow on Windows with MSVC and on macOS), its sha256 recorded in the offline wheelhouse"
     ),
     ("harmonypy", "win_amd64"): (
-        "build from the sdist on the Windows runner (pure Python with a pyproject build: no compiler needed)"
+        "build from the sdist on the Windows runner with MSVC (2.x has a C++ extension); if that fails, harmonypy "
+        "0.2.0 (pure Python, the same run_harmony and compute_lisi the app calls)"
     ),
     ("blitzgsea", "*"): "sdist only, pure Python: pip builds it on every platform with no compiler",
     ("pegasuspy", "win_amd64"): (
