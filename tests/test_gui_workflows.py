@@ -180,7 +180,7 @@ def test_annotation_panel_with_the_blood_preset_shows_markers_seen_and_confidenc
 
 
 def test_several_samples_are_integrated_by_the_one_button_run_and_the_panel_needs_no_labels(
-    qtbot, facts_window, ensembl_h5ad
+    qtbot, facts_window, ensembl_h5ad, tmp_path
 ):
     """Open → Run on data with several samples integrates them (as ``scelmo run A.h5 B.h5``): the clusters and UMAP
     are the integrated space's and the app says which samples were integrated; the Integration panel then runs
@@ -210,3 +210,6 @@ def test_several_samples_are_integrated_by_the_one_button_run_and_the_panel_need
     frame = panel.table.model_.frame
     assert "ilisi" in frame and "S_bio" not in frame and len(frame) == 4
     assert "(no labels)" in panel.status.text() and "iLISI" in panel.status.text()
+    window.show_panel("Integration")
+    shot = tmp_path / "integration_no_labels.png"
+    assert window.grab().save(str(shot)) and shot.stat().st_size > 10_000  # looked at by hand: the panel as shown

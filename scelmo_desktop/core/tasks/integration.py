@@ -34,6 +34,9 @@ from scelmo_desktop.core._infra.jobs import CancelFlag, check_cancel
 from scelmo_desktop.core.data.io import require_obs_column
 from scelmo_desktop.core.embedding import baselines
 from scelmo_desktop.core.embedding.cell_vectors import (
+    N_COMPONENTS,
+    SMOOTHING_NEIGHBOURS,
+    SMOOTHING_WEIGHT,
     Reduction,
     conditioned_embedding,
     genes_with_vectors,
@@ -61,6 +64,19 @@ def harmony(pca: np.ndarray, batches, *, seed: int = 0) -> np.ndarray:
     result = harmonypy.run_harmony(np.asarray(pca, dtype=np.float64), frame, "batch", verbose=False, random_state=seed)
     corrected = np.asarray(result.Z_corr)
     return (corrected if corrected.shape[0] == len(frame) else corrected.T).astype(np.float32)
+
+
+def method_settings() -> dict:
+    """The default method's settings, for provenance."""
+    import harmonypy
+
+    return {
+        "space": "smoothed, each gene scaled within its batch",
+        "smoothing_weight": SMOOTHING_WEIGHT,
+        "text_neighbours": SMOOTHING_NEIGHBOURS,
+        "components": N_COMPONENTS,
+        "harmonypy": getattr(harmonypy, "__version__", "unknown"),
+    }
 
 
 def integrate_embedding(X, E: np.ndarray, batches, *, seed: int = 0, cancel: CancelFlag | None = None) -> np.ndarray:
@@ -190,6 +206,7 @@ def run_integration(
         "integration",
         {
             "method": DEFAULT_METHOD,
+            **method_settings(),
             "batch_key": batch_key,
             "batches": sorted(set(batches)),
             "label_key": label_key or "none",

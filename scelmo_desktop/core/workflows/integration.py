@@ -21,12 +21,13 @@ from scelmo_desktop.core.embedding.alignment import align_expression
 from scelmo_desktop.core.embedding.gene_table import GeneTable
 from scelmo_desktop.core.keys import INTEGRATED_KEY, SCELMO_KEY, UNS_KEY, add_record
 from scelmo_desktop.core.settings import PipelineSettings
-from scelmo_desktop.core.tasks.batch_metrics import label_free_removal
+from scelmo_desktop.core.tasks.batch_metrics import ilisi, label_free_removal
 from scelmo_desktop.core.tasks.integration import (
     DEFAULT_METHOD,
     check_batches,
     check_columns,
     integrate_embedding,
+    method_settings,
     run_integration,
 )
 from scelmo_desktop.core.workflows.common import device_for, task_record, write_task_files
@@ -165,16 +166,16 @@ def integrate_samples(
     batches = check_batches(adata, batch_key)
     adata.obsm[key_added] = integrate_embedding(expression.matrix, alignment.matrix, batches, seed=seed, cancel=cancel)
     before = adata.obsm[SCELMO_KEY]
-    uncorrected = label_free_removal(before, batches, X_unintegrated=before)
     corrected = label_free_removal(adata.obsm[key_added], batches, X_unintegrated=before)
     counts = adata.obs[batch_key].astype(str).value_counts().sort_index()
     record = {
         "method": DEFAULT_METHOD,
+        **method_settings(),
         "batch_key": batch_key,
         "samples": {str(k): int(v) for k, v in counts.items()},
         "integrated_key": key_added,
         "seed": seed,
-        "ilisi_before": round(uncorrected["ilisi"], 4),
+        "ilisi_before": round(ilisi(before, batches), 4),
         "ilisi_after": round(corrected["ilisi"], 4),
         "batch_variance_removed": round(corrected["pcr_batch"], 4),
         "created_at": now_iso(),
