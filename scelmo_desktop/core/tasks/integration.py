@@ -1,9 +1,10 @@
 """Batch-effect correction (METHOD.md §3.2), scored with scIB-style metrics on the combined object.
 
 Methods, in one run:
-* ``scELMo, samples integrated`` (the default; no labels): :func:`integrate_embedding`, Harmony (harmonypy) on the
-  scELMo embedding. Chosen by measurement (``benchmarks/integration.py``, table in ``docs/benchmarks.md``)
-  among per-sample gene standardisation and centring before the weighted sum, with and without Harmony.
+* ``scELMo, samples integrated`` (the default; no labels): :func:`integrate_embedding`, each gene scaled within
+  its sample, the smoothed scELMo space, then Harmony (harmonypy). Chosen by measurement
+  (``benchmarks/integration.py``, table in ``docs/benchmarks.md``) among per-sample gene scaling and centring,
+  with and without Harmony.
 * ``scELMo, uncorrected``: the scELMo embedding of all cells (``core.embedding.cell_vectors``); no batch
   information used.
 * ``scELMo adaptor (batch-adversarial, labelled)``, only when labels are given: the fine-tuned adaptor trained
@@ -88,12 +89,17 @@ def integrate_embedding(X, E: np.ndarray, batches, *, seed: int = 0, cancel: Can
     return harmony(embedding, batches, seed=seed)
 
 
+def _complete_column(adata, key: str, what: str) -> np.ndarray:
+    """``obs[key]`` as strings; refuses a missing column or one with missing values."""
+    require_obs_column(adata, key, what)
+    if adata.obs[key].isna().any():
+        raise ScelmoError(f"The {what} column '{key}' has missing values; fill or drop those cells.")
+    return adata.obs[key].astype(str).to_numpy()
+
+
 def check_batches(adata, batch_key: str) -> np.ndarray:
     """The batches of ``obs[batch_key]`` as strings; refuses a missing or incomplete column, or a single batch."""
-    require_obs_column(adata, batch_key, "batch")
-    if adata.obs[batch_key].isna().any():
-        raise ScelmoError(f"The batch column '{batch_key}' has missing values; fill or drop those cells.")
-    batches = adata.obs[batch_key].astype(str).to_numpy()
+    batches = _complete_column(adata, batch_key, "batch")
     if len(np.unique(batches)) < 2:
         raise ScelmoError(f"obs['{batch_key}'] holds a single batch; integration needs at least two.")
     return batches
@@ -104,10 +110,7 @@ def check_columns(adata, batch_key: str, label_key: str | None):
     batches = check_batches(adata, batch_key)
     if label_key is None:
         return batches, None
-    require_obs_column(adata, label_key, "label")
-    if adata.obs[label_key].isna().any():
-        raise ScelmoError(f"The label column '{label_key}' has missing values; fill or drop those cells.")
-    return batches, adata.obs[label_key].astype(str).to_numpy()
+    return batches, _complete_column(adata, label_key, "label")
 
 
 def score_embedding(
