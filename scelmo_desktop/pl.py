@@ -26,14 +26,12 @@ def markers(
     adata, *, kind: str = "dotplot", n_genes: int = 3, gene: str | None = None, key: str = MARKERS_KEY, path=None
 ):
     """scanpy's plot of the markers of ``scelmo.tl.markers`` or ``scelmo run`` (``kind``: dotplot, heatmap,
-    stacked_violin, or violin of one ``gene``), drawn on the log-normalised matrix rather than the raw counts the
-    run keeps in ``X``; ``path`` (.png, .svg, .pdf) also writes it."""
-    from scelmo_desktop.core.settings import PipelineSettings
-    from scelmo_desktop.core.workflows.data import select_expression
-    from scelmo_desktop.core.workflows.markers import marker_figure
+    stacked_violin, or violin of one ``gene``), drawn on the log-normalised matrix the markers were found on (as
+    ``uns['scelmo']['markers']`` records it) rather than the raw counts the run keeps in ``X``; ``path`` (.png,
+    .svg, .pdf) also writes it."""
+    from scelmo_desktop.core.workflows.markers import marker_figure, tested_expression
 
-    settings = PipelineSettings()
-    expression = select_expression(adata, settings.layer, input_kind=settings.input_kind)
+    expression = tested_expression(adata, key)
     return _maybe_save(marker_figure(adata, expression, kind, key=key, n_genes=n_genes, gene=gene), path)
 
 

@@ -21,9 +21,11 @@ def run_selftest(out_dir: str | None = None) -> int:
         from scelmo_desktop.core.protocols import GenerationParams
         from scelmo_desktop.core.settings import PipelineSettings
         from scelmo_desktop.core.workflows.data import DEMO_LABELS, DEMO_LAYER, DEMO_NAME, load_demo
+        from scelmo_desktop.core.workflows.environment import prepare_install_cache
         from scelmo_desktop.core.workflows.pipeline import run_pipeline
 
         registry.install_defaults()
+        prepare_install_cache()  # installers run the self-test: the catalog is parsed then, not on the first run
         choice, models = ModelSettings(mode="grounded", device="cpu"), ModelSession()
         llm = models.llm_source(choice)
         answer = llm.factory().generate(

@@ -189,6 +189,28 @@ def test_ensembl_indexed_data_is_mapped_to_symbols(catalog, pbmc):
     np.testing.assert_allclose(adata.obsm["X_scelmo_wa"][0], [0.25, 0.5, 0.0])
 
 
+def test_retired_symbols_take_their_ensembl_ids_current_symbol(catalog):
+    """Older Cell Ranger references name genes by retired symbols (IL8 for CXCL8) and clone names; with the
+    Ensembl id in var['gene_ids'] each unknown symbol becomes its gene's current one, never one already in use,
+    and known symbols stay as they are."""
+    import anndata as ad
+    import numpy as np
+    import pandas as pd
+
+    from scelmo_desktop.core.data.io import select_expression
+    from scelmo_desktop.core.embedding.symbols import data_symbols
+
+    cxcl8, cd3e = catalog.records["CXCL8"].ensembl_id, catalog.records["CD3E"].ensembl_id
+    names = ["IL8", "CD3E", "NOT-A-GENE", "OLD-CD3E"]
+    ids = [cxcl8, cd3e, "ENSG99999999999", cd3e]  # the last: an unknown name whose current symbol is taken
+    assert catalog.resolve("IL8")[0] is None  # what makes the id worth reading
+    adata = ad.AnnData(np.ones((2, 4), dtype=np.float32), var=pd.DataFrame({"gene_ids": ids}, index=names))
+    expression = select_expression(adata, "X", input_kind="log")
+    assert data_symbols(expression) == ["CXCL8", "CD3E", "NOT-A-GENE", "OLD-CD3E"]
+    adata.var = adata.var.drop(columns="gene_ids")
+    assert data_symbols(select_expression(adata, "X", input_kind="log")) == names  # no ids: as written
+
+
 def test_catalog_cache_gives_the_parsed_catalog_back(tmp_path, monkeypatch):
     """The compact cache (read in a fraction of the XML parse) holds every record as parsed; a damaged cache is
     parsed again, never trusted."""
@@ -197,6 +219,7 @@ def test_catalog_cache_gives_the_parsed_catalog_back(tmp_path, monkeypatch):
     if not genes.catalog_available():
         pytest.skip("gene catalog package not installed")
     monkeypatch.setenv("SCELMO_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(genes, "install_cache_dir", lambda: tmp_path / "no-install-cache")
     genes._load_catalog.cache_clear()
     try:
         parsed = genes._load_catalog()  # parses the XML and writes the cache
@@ -209,6 +232,28 @@ def test_catalog_cache_gives_the_parsed_catalog_back(tmp_path, monkeypatch):
         cache.write_text("{not json")
         genes._load_catalog.cache_clear()
         assert genes._load_catalog().records == parsed.records
+    finally:
+        genes._load_catalog.cache_clear()
+
+
+def test_a_fresh_install_reads_the_catalog_prepared_at_install_time(tmp_path, monkeypatch):
+    """``scelmo models install-defaults`` (set-up and the installers) writes the parsed catalog beside the
+    install; a user whose own cache is empty reads it instead of parsing the XML, and it is readable by all."""
+    from scelmo_desktop.core.knowledge import genes
+
+    if not genes.catalog_available():
+        pytest.skip("gene catalog package not installed")
+    monkeypatch.setenv("SCELMO_CACHE_DIR", str(tmp_path / "user"))
+    monkeypatch.setattr(genes, "install_cache_dir", lambda: tmp_path / "install")
+    genes._load_catalog.cache_clear()
+    try:
+        prepared = genes.prepare_install_cache()
+        assert prepared.parent == tmp_path / "install" and prepared.stat().st_mode & 0o044 == 0o044
+        parse = genes._parse_catalog
+        monkeypatch.setattr(genes, "_parse_catalog", lambda path: pytest.fail("parsed despite the install cache"))
+        catalog = genes._load_catalog()
+        assert catalog.resolve("CD3E")[0].symbol == "CD3E" and not (tmp_path / "user").exists()
+        assert catalog.records == parse(genes._data_file(genes.GENES_DIST, genes.GENES_FILE)).records
     finally:
         genes._load_catalog.cache_clear()
 

@@ -174,3 +174,19 @@ def test_the_python_face_draws_scanpys_marker_plots(tmp_path):
     assert (tmp_path / "violin.pdf").read_bytes()[:4] == b"%PDF"
     with pytest.raises(ScelmoError, match="no gene 'nope'"):
         scelmo.pl.markers(adata, kind="violin", gene="nope")
+
+
+def test_marker_plots_draw_the_matrix_the_markers_were_found_on():
+    """Markers found on a chosen layer are drawn from that layer, not from the default ('auto' picks .raw)."""
+    from scelmo_desktop.core.workflows.markers import tested_expression
+
+    adata = planted()
+    adata.layers["counts"] = adata.X.copy()
+    adata.raw = ad.AnnData(sp.csr_matrix(np.ones(adata.shape, dtype=np.float32)), var=adata.var)  # another matrix
+    find_markers(adata, select_expression(adata, "counts"))
+    used = tested_expression(adata)
+    record = adata.uns["scelmo"]["markers"]
+    assert (record["layer"], record["input_kind"]) == ("counts", "counts") and used.layer == "counts"
+    expected = select_expression(adata, "counts").matrix
+    assert np.allclose(used.matrix.toarray(), expected.toarray())
+    assert select_expression(adata).layer == "raw"  # what the plot would have drawn before

@@ -16,8 +16,13 @@ def _cmd_models(args) -> int:
     from scelmo_desktop.backends import registry
 
     if args.action == "install-defaults":
+        from scelmo_desktop.core.workflows.environment import prepare_install_cache
+
         for path in registry.install_defaults(args.models_dir):
             print(f"installed {path}")
+        catalog = prepare_install_cache()  # the first run on a fresh install then reads it instead of parsing
+        if catalog is not None:
+            print(f"gene catalog ready: {catalog}")
         return 0
     if args.action in ("export", "import"):
         return _model_pack(args)

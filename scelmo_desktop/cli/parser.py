@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = sub.add_parser(
         "models",
-        help="list local models, install the embedded defaults, or move a model across the air gap as a verified pack",
+        help="list local models, install the embedded defaults (and the gene catalog's install-time cache), or move "
+        "a model across the air gap as a verified pack",
     )
     models.add_argument(
         "action", nargs="?", choices=("list", "install-defaults", "export", "import", "trust"), default="list"

@@ -171,6 +171,11 @@ class EmbeddingView(QWidget):
             return np.asarray(column.toarray() if hasattr(column, "toarray") else column).ravel()
         return self.adata.obs[key]
 
+    def show_gene(self, gene: str) -> None:
+        """Colour the cells by one gene's expression, as typing it in the gene box does."""
+        self.gene_edit.setText(gene)
+        self._recolour(f"gene: {gene.strip()}")
+
     def _recolour(self, key: str | None) -> None:
         if self.adata is None or not key:
             return

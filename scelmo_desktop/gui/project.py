@@ -106,13 +106,14 @@ class Project:
     results: dict = field(default_factory=dict)  # per panel: what it last computed
     skipped_settings: list = field(default_factory=list)  # project-file entries not used on opening, and why
     intake_lines: list = field(default_factory=list)  # what opening the data did, one line per sample
+    cell_calls: dict = field(default_factory=dict)  # per sample whose cells were called: its CellCall
 
     # ---- data ---------------------------------------------------------------------------------------------
     def open_data(self, source) -> None:
         """Load a data file, several (joined as samples), or the shipped demo, and forget results that belonged
         to the previous data. Cell Ranger output opens as it comes (intake: repeated symbols, unfiltered
         matrices with their cells called, samples joined into ``obs['sample']``)."""
-        self.intake_lines = []
+        self.intake_lines, self.cell_calls = [], {}
         if source == DEMO_SOURCE:
             from scelmo_desktop.core.workflows.data import DEMO_LABELS, DEMO_LAYER, load_demo
 
@@ -126,7 +127,7 @@ class Project:
             s = self.settings
             intake = open_data(paths, genome=s.genome, cell_calling=s.cell_calling, umi_threshold=s.umi_threshold,
                                expected_cells=s.expected_cells)  # fmt: skip
-            adata, self.intake_lines = intake.adata, intake.summary_lines()
+            adata, self.intake_lines, self.cell_calls = intake.adata, intake.summary_lines(), intake.calls
             name = ", ".join(Path(p).name for p in paths)
             source = [str(p) for p in paths] if len(paths) > 1 else str(paths[0])
             if self.settings.label_key not in adata.obs.columns:  # a usual cell-type column is picked for you

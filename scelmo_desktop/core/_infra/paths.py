@@ -32,6 +32,13 @@ def docs_dir() -> Path:
     raise FileNotFoundError("docs/ folder (guide.md) not found next to the scelmo_desktop package")
 
 
+def install_cache_dir() -> Path:
+    """Derived data made once at install time (``<prefix>/share/scelmo-desktop/cache``, e.g. the gene catalog
+    parsed from the knowledge packages), read when the user's :func:`cache_dir` has no copy yet: a fresh
+    install's first run then does not pay for it."""
+    return SHARE_DIR / "cache"
+
+
 def user_data_dir() -> Path:
     """Per-user folder for the description store and settings (``SCELMO_HOME`` overrides)."""
     if os.environ.get("SCELMO_HOME"):

@@ -142,6 +142,26 @@ def call_cells(counts, expected_cells: int | None = None, *, umi_threshold: floa
     return CellCall(totals >= threshold, threshold, method, int(expected_cells), totals)
 
 
+def barcode_rank_points(call: CellCall, max_points: int = 4000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The barcode-rank curve as (rank, total UMIs, is a cell), barcodes with no UMIs left out. Above
+    ``max_points`` barcodes, points are taken on a log grid of ranks, which is what a log-log plot shows: the
+    curve stays exact where it bends and the drawing stays light at a million barcodes."""
+    order = np.argsort(-call.totals, kind="stable")
+    ranked, is_cell = call.totals[order], call.mask[order]
+    keep = ranked > 0
+    ranks = np.arange(1, ranked.size + 1)[keep]
+    ranked, is_cell = ranked[keep], is_cell[keep]
+    if ranks.size > max_points:
+        picks = np.unique(np.round(np.geomspace(1, ranks.size, max_points)).astype(np.int64) - 1)
+        ranks, ranked, is_cell = ranks[picks], ranked[picks], is_cell[picks]
+    return ranks, ranked, is_cell
+
+
+def barcodes_at_least(call: CellCall, umis: float) -> int:
+    """How many barcodes carry at least ``umis`` UMIs: the cells a user threshold there would call."""
+    return int(np.count_nonzero(call.totals >= float(umis)))
+
+
 def write_barcode_rank_plot(call: CellCall, path: str | os.PathLike, *, title: str = "") -> Path:
     """Write the barcode-rank plot (total UMIs against rank, log-log; cells and background coloured, the
     threshold drawn) as a PNG, atomically. Returns the path."""
@@ -150,15 +170,7 @@ def write_barcode_rank_plot(call: CellCall, path: str | os.PathLike, *, title: s
 
     from scelmo_desktop.core._infra.atomic import write_atomic
 
-    order = np.argsort(-call.totals, kind="stable")
-    ranked, is_cell = call.totals[order], call.mask[order]
-    keep = ranked > 0
-    ranks = np.arange(1, ranked.size + 1)[keep]
-    ranked, is_cell = ranked[keep], is_cell[keep]
-    # one point per distinct rank on a log grid keeps the file small at a million barcodes
-    if ranks.size > 4000:
-        picks = np.unique(np.round(np.geomspace(1, ranks.size, 4000)).astype(np.int64) - 1)
-        ranks, ranked, is_cell = ranks[picks], ranked[picks], is_cell[picks]
+    ranks, ranked, is_cell = barcode_rank_points(call)
     figure = Figure(figsize=(5, 4), dpi=120)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()

@@ -9,9 +9,13 @@ from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core.data.io import Expression
 from scelmo_desktop.core.embedding.gene_table import ENSEMBL_PATTERN, gene_symbols, looks_ensembl
 
+ID_COLUMNS = ("gene_ids", "gene_id", "ensembl_id")  # var columns holding each gene's Ensembl id (Cell Ranger's first)
+
 
 def data_symbols(expression: Expression, symbol_column: str | None = None) -> list[str]:
-    """Gene symbols of the data; Ensembl ids without a symbol column are mapped through the gene catalog."""
+    """Gene symbols of the data; Ensembl ids without a symbol column are mapped through the gene catalog, and
+    symbols the catalog does not know are replaced by the current symbol of their Ensembl id when ``var`` has
+    one (:func:`current_symbols`)."""
     mapper = None
     if symbol_column is None and looks_ensembl(expression.var_names):
         from scelmo_desktop.core.knowledge.genes import GeneCatalog
@@ -19,6 +23,8 @@ def data_symbols(expression: Expression, symbol_column: str | None = None) -> li
         catalog = GeneCatalog.load()
         mapper = catalog.symbol_for_ensembl if catalog is not None else None
     symbols = gene_symbols(expression.var_names, expression.var, symbol_column, ensembl_to_symbol=mapper)
+    if mapper is None:
+        symbols = current_symbols(symbols, expression.var)
     if looks_ensembl(expression.var_names) and all(ENSEMBL_PATTERN.match(s) for s in symbols):
         raise ScelmoError(
             "The genes are Ensembl ids and none of them could be mapped to a gene symbol ("
@@ -31,6 +37,30 @@ def data_symbols(expression: Expression, symbol_column: str | None = None) -> li
             "knowledge extra."
         )
     return symbols
+
+
+def current_symbols(symbols: list[str], var) -> list[str]:
+    """``symbols`` with each one the gene catalog does not know replaced by the current symbol of the gene's
+    Ensembl id (a var column of :data:`ID_COLUMNS`), unless that symbol is already in use. Older Cell Ranger
+    references name genes by retired symbols (IL8, IGJ, SDPR) and clone names (RP11-…); the id is the same gene,
+    so it gets the current gene's knowledge (and its prebuilt vector) rather than a bare "Gene IL8."."""
+    column = next((c for c in ID_COLUMNS if var is not None and c in var.columns), None)
+    if column is None:
+        return symbols
+    from scelmo_desktop.core.knowledge.genes import GeneCatalog
+
+    catalog = GeneCatalog.load()
+    if catalog is None:
+        return symbols
+    used, current = set(symbols), list(symbols)
+    for position, (symbol, gene_id) in enumerate(zip(symbols, var[column].astype(str))):
+        if catalog.resolve(symbol)[0] is not None or not ENSEMBL_PATTERN.match(gene_id):
+            continue
+        renamed = catalog.symbol_for_ensembl(gene_id)
+        if renamed is not None and renamed not in used:
+            current[position] = renamed
+            used.add(renamed)
+    return current
 
 
 # Below this share of recognised genes a file is not human symbols/Ensembl ids (another species, or ids of some

@@ -139,20 +139,27 @@ def _markers_as_cd(label: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _load() -> CellOntology:
+def read_cell_ontology() -> tuple[dict[str, dict], str]:
+    """The Cell Ontology's terms as ``cellxgene-ontology-guide`` bundles them (term id → label, description,
+    synonyms, ancestors with their steps, deprecated) and its version; read once per process, for both the
+    label matcher here and the graph naming walks (:mod:`~scelmo_desktop.core.knowledge.ontology_graph`)."""
     try:
-        from cellxgene_ontology_guide.ontology_parser import OntologyParser
+        from cellxgene_ontology_guide.supported_versions import CXGSchema
     except ImportError as exc:
         raise ScelmoError("The Cell Ontology needs cellxgene-ontology-guide; install the knowledge extra.") from exc
-    parser = OntologyParser()
-    ids = [tid for tid in parser.get_term_label_to_id_map("CL").values() if tid.startswith("CL:")]
-    labels, definitions, synonyms = (
-        parser.map_term_labels(ids),
-        parser.map_term_descriptions(ids),
-        parser.map_term_synonyms(ids),
-    )
-    terms = {tid: (labels[tid], definitions.get(tid) or "", tuple(synonyms.get(tid) or ())) for tid in ids}
-    version = str(parser.cxg_schema.ontology("CL").get("version", "")) if hasattr(parser.cxg_schema, "ontology") else ""
+    schema = CXGSchema()
+    raw = {tid: entry for tid, entry in schema.ontology("CL").items() if tid.startswith("CL:")}
+    return raw, f"CL {schema.supported_ontologies['CL']['version']} (cellxgene schema {schema.version})"
+
+
+@lru_cache(maxsize=1)
+def _load() -> CellOntology:
+    raw, version = read_cell_ontology()
+    by_label = {str(entry["label"]): tid for tid, entry in raw.items()}  # a label's last term, as the guide maps
+    terms = {
+        tid: (raw[tid]["label"], raw[tid].get("description") or "", tuple(raw[tid].get("synonyms") or ()))
+        for tid in by_label.values()
+    }
     return CellOntology(terms, version)
 
 

@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 
 from scelmo_desktop.core._infra.atomic import write_text_atomic
-from scelmo_desktop.core._infra.paths import cache_dir
+from scelmo_desktop.core._infra.paths import cache_dir, install_cache_dir
 from scelmo_desktop.core.knowledge.phenotypes import top_phenotypes
 
 GENES_DIST, GENES_FILE = "gnuhealth-genetics", "trytond/modules/health_genetics/data/human_genes_grch38.xml"
@@ -150,31 +150,61 @@ def catalog_available() -> bool:
 @lru_cache(maxsize=1)
 def _load_catalog() -> GeneCatalog | None:
     """The catalog, read once per process: from the compact JSON cache when the data packages are the ones it
-    was made from (their versions and files' sizes and times are its key), else parsed from their XML (seconds)
-    and cached for the next process."""
+    was made from (their versions and files' sizes and times are its key; the user's cache, else the one made
+    at install time), else parsed from their XML (seconds) and cached for the next process."""
     genes_path = _data_file(GENES_DIST, GENES_FILE)
     if genes_path is None:
         return None
     cache = _catalog_cache_path(genes_path)
+    for candidate in (cache, install_cache_dir() / cache.name):
+        catalog = _read_catalog_cache(candidate)
+        if catalog is not None:
+            return catalog
+    catalog = _parse_catalog(genes_path)
+    _write_catalog_cache(catalog, cache)
+    return catalog
+
+
+def prepare_install_cache() -> Path | None:
+    """Write the parsed catalog where :func:`_load_catalog` looks after the user's cache (set-up and installers
+    run this once, so a fresh install's first run reads it instead of parsing the XML). Returns the file, or
+    None without the knowledge packages or a writable install folder."""
+    genes_path = _data_file(GENES_DIST, GENES_FILE)
+    if genes_path is None:
+        return None
+    target = install_cache_dir() / _catalog_cache_path(genes_path).name
+    if _read_catalog_cache(target) is None and not _write_catalog_cache(_parse_catalog(genes_path), target):
+        return None
     try:
-        body = json.loads(cache.read_text(encoding="utf-8"))
+        target.chmod(0o644)  # an all-users install: every account reads it
+    except OSError:
+        pass
+    return target
+
+
+def _read_catalog_cache(path: Path) -> GeneCatalog | None:
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
         records = {row["symbol"]: GeneRecord(**row) for row in body["records"]}
         for record in records.values():
             record.diseases = [tuple(d) for d in record.diseases]
         return GeneCatalog(records, body["source"])
     except (OSError, ValueError, KeyError, TypeError):
-        pass
-    catalog = _parse_catalog(genes_path)
+        return None
+
+
+def _write_catalog_cache(catalog: GeneCatalog, path: Path) -> bool:
     try:
         names = [f.name for f in fields(GeneRecord)]  # shallow: dataclasses.asdict deep-copies every list
         body = {
             "source": catalog.source,
             "records": [{n: getattr(r, n) for n in names} for r in catalog.records.values()],
         }
-        write_text_atomic(cache, json.dumps(body, separators=(",", ":")))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, json.dumps(body, separators=(",", ":")))
     except Exception:  # noqa: BLE001 - a read-only cache folder only costs parsing again next time
-        pass
-    return catalog
+        return False
+    return True
 
 
 def _catalog_cache_path(genes_path: Path) -> Path:

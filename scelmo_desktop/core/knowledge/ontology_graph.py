@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from scelmo_desktop.core._infra.errors import ScelmoError
+from scelmo_desktop.core.knowledge.cell_ontology import read_cell_ontology
 
 
 @dataclass(frozen=True)
@@ -34,17 +34,11 @@ class OntologyGraph:
 
 @lru_cache(maxsize=1)
 def _load() -> OntologyGraph:
-    try:
-        from cellxgene_ontology_guide.supported_versions import CXGSchema
-    except ImportError as exc:
-        raise ScelmoError("The Cell Ontology needs cellxgene-ontology-guide; install the knowledge extra.") from exc
-    schema = CXGSchema()
-    raw = schema.ontology("CL")
-    live = {tid: entry for tid, entry in raw.items() if tid.startswith("CL:") and not entry.get("deprecated")}
+    raw, version = read_cell_ontology()
+    live = {tid: entry for tid, entry in raw.items() if not entry.get("deprecated")}
     names = {tid: str(entry.get("label", "")) for tid, entry in live.items()}
     ancestors = {
         tid: {a: int(d) for a, d in (entry.get("ancestors") or {}).items() if a != tid and a in live}
         for tid, entry in live.items()
     }
-    version = f"CL {schema.supported_ontologies['CL']['version']} (cellxgene schema {schema.version})"
     return OntologyGraph(names=names, ancestors=ancestors, version=version)

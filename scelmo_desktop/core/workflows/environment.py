@@ -1,5 +1,6 @@
 """The machine and the run around a workflow, as the doors use it: the error users can fix, cancelling,
-atomic writes, the audit trail, the user's folders, threads and devices, and the network check."""
+atomic writes, the audit trail, the user's folders, threads and devices, the network check, and what set-up
+prepares once (the gene catalog's install-time cache)."""
 
 from scelmo_desktop.core._infra import audit
 from scelmo_desktop.core._infra.atomic import write_bytes_atomic, write_text_atomic
@@ -9,7 +10,9 @@ from scelmo_desktop.core._infra.hardware import default_threads, torch_device
 from scelmo_desktop.core._infra.jobs import Cancelled, TimeLeft, no_progress
 from scelmo_desktop.core._infra.network import check_address
 from scelmo_desktop.core._infra.paths import default_store_path, docs_dir, user_data_dir
+from scelmo_desktop.core.knowledge.genes import prepare_install_cache
 
 __all__ = ["Cancelled", "ScelmoError", "TimeLeft", "audit", "audit_path", "check_address", "default_store_path",
-           "default_threads", "docs_dir", "no_progress", "read_entries", "torch_device", "user_data_dir",
+           "default_threads", "docs_dir", "no_progress", "prepare_install_cache", "read_entries", "torch_device",
+           "user_data_dir",
            "write_bytes_atomic", "write_text_atomic"]  # fmt: skip

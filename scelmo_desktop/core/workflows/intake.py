@@ -31,6 +31,8 @@ from scelmo_desktop.core._infra.provenance import h5ad_safe, now_iso
 from scelmo_desktop.core.data import samples as sample_io
 from scelmo_desktop.core.data.cell_calling import (
     CellCall,
+    barcode_rank_points,  # noqa: F401 - for the app's barcode-rank plot
+    barcodes_at_least,  # noqa: F401 - for the app's barcode-rank plot
     call_cells,
     is_raw_counts,
     looks_unfiltered,

@@ -101,7 +101,8 @@ def find_markers(
     """Each group of ``obs[groupby]`` against the rest on ``expression`` (the log-normalised matrix of the same
     cells). Writes ``uns[key_added]`` (scanpy's ``rank_genes_groups`` layout, ``params['groupby']`` = ``groupby``,
     so ``sc.pl.rank_genes_groups_dotplot(adata)`` draws it) and ``uns['scelmo']['markers']`` (method, groups,
-    filter, the top genes of each group, versions). Returns the full table."""
+    the matrix tested (``layer``, ``input_kind``), filter, the top genes of each group, versions). Returns the
+    full table."""
     if groupby not in adata.obs:
         raise ScelmoError(
             f"The data has no obs['{groupby}'] to find markers for; cluster first, or choose one of: "
@@ -126,6 +127,8 @@ def find_markers(
                 "groupby": groupby,
                 "method": method,
                 "key": key_added,
+                "layer": expression.layer,  # the matrix tested, so plots draw the same one
+                "input_kind": expression.input_kind.kind if expression.input_kind is not None else "log",
                 "filter": dict(FILTER),
                 "groups": [str(g) for g in markers.table["group"].cat.categories],
                 "skipped_groups": markers.skipped_groups,
@@ -175,6 +178,16 @@ def markers_of_file(adata, *, groupby: str, settings: PipelineSettings, out: str
 
 
 MARKER_PLOTS = ("dotplot", "heatmap", "stacked_violin", "violin")
+
+
+def tested_expression(adata, key: str = MARKERS_KEY) -> Expression:
+    """The log-normalised matrix the markers of ``uns[key]`` were found on, as their record names it (the
+    declared defaults for a table found elsewhere), so a plot shows the values the test saw."""
+    record = adata.uns.get("scelmo", {}).get("markers", {})
+    if record.get("key", MARKERS_KEY) != key or "layer" not in record:
+        settings = PipelineSettings()
+        return select_expression(adata, settings.layer, input_kind=settings.input_kind)
+    return select_expression(adata, str(record["layer"]), input_kind=str(record["input_kind"]))
 
 
 def marker_figure(

@@ -144,9 +144,7 @@ class ComparePanel(Panel):
         self.window_.results_changed()
 
     def _colour_umap(self, gene: str) -> None:
-        clustering = self.window_.panels["Clustering"]
-        clustering.view.gene_edit.setText(gene)
-        clustering.view.gene_edit.returnPressed.emit()
+        self.window_.panels["Clustering"].view.show_gene(gene)
 
     def _point_clicked(self, item, points, event=None) -> None:
         if len(points):

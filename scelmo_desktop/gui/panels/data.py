@@ -7,6 +7,7 @@ import pandas as pd
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton
 
 from scelmo_desktop.core.workflows.data import INPUT_KIND_CHOICES as INPUT_CHOICES
+from scelmo_desktop.gui.barcode_rank import BarcodeRankView
 from scelmo_desktop.gui.panels.base import Panel, combo_value, fill_obs_combo
 from scelmo_desktop.gui.project import DEMO_SOURCE
 from scelmo_desktop.gui.widgets import FrameView
@@ -59,10 +60,13 @@ class DataPanel(Panel):
         form.addRow("Values are", self.input_kind)
         form.addRow("", self.detected)
         form.addRow("Cell-type label column", self.label)
-        self.add_settings(["cell_calling", "umi_threshold", "expected_cells"], form)  # used when a file opens
+        self.calling = self.add_settings(["cell_calling", "umi_threshold", "expected_cells"], form)  # on opening
         self.intake = QLabel("")
         self.intake.setWordWrap(True)
         form.addRow("Opened", self.intake)
+        self.barcode_rank = BarcodeRankView()  # shown when cells were called in an unfiltered matrix
+        self.barcode_rank.threshold_chosen.connect(self.call_cells_at)
+        self.layout_.addWidget(self.barcode_rank, 1)
         self.summary = FrameView()
         self.layout_.addWidget(QLabel("Observation columns (first values)"))
         self.layout_.addWidget(self.summary, 1)
@@ -101,6 +105,16 @@ class DataPanel(Panel):
             self.window_.show_message(f"Pipeline finished; report: {paths['report']}")
 
         self.window_.run_job("pipeline", work, done)
+
+    def call_cells_at(self, umis: float) -> None:
+        """Open the same files again with ``umis`` as the UMI threshold of the cell call (a user override,
+        recorded in the intake record and the project's settings)."""
+        source = self.project.settings.data_path
+        if source is None or source == DEMO_SOURCE:
+            return
+        self.project.settings.umi_threshold = int(umis)
+        self.calling.load()
+        self.window_.open_data(source)
 
     def _open_file(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(self, "Open single-cell data (several files: one sample each)", "",
@@ -163,6 +177,8 @@ class DataPanel(Panel):
             return
         self.name.setText(f"{project.data_name}: {info['cells']:,} cells × {info['genes']:,} genes")
         self.intake.setText("\n".join(project.intake_lines) or "as stored in the file")
+        if self.barcode_rank.calls is not project.cell_calls:
+            self.barcode_rank.show_calls(project.cell_calls)
         self.layer.blockSignals(True)
         self.layer.clear()
         self.layer.addItems(["auto"] + info["layers"])

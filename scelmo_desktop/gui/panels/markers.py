@@ -214,8 +214,12 @@ class MarkersPanel(Panel):
             str(frame.iloc[self.names.proxy.mapToSource(self.names.proxy.index(r, 0)).row()]["group"]) for r in rows
         ]
 
-    def _selected_group(self) -> str | None:
-        return next(iter(self._selected_groups()), None)
+    def _chosen_group(self) -> str | None:
+        """The cluster selected in the cell-type table; None (and the user told to select one) when none is."""
+        group = next(iter(self._selected_groups()), None)
+        if group is None:
+            self.window_.show_message("Select a cluster in the cell-type table first.")
+        return group
 
     def merge(self, groups: list[str]) -> None:
         """Merge clusters by hand, then find the markers and names of the new clusters (kept hand renames stay)."""
@@ -283,9 +287,8 @@ class MarkersPanel(Panel):
         self.rename(group, runner["name"], runner["term_id"])
 
     def _ask_rename(self) -> None:
-        group = self._selected_group()
+        group = self._chosen_group()
         if group is None:
-            self.window_.show_message("Select a cluster in the cell-type table first.")
             return
         current = self.project.naming.groups[group].name
         name, ok = QInputDialog.getText(self, "Rename cluster", f"New name of cluster {group}:", text=current)
@@ -293,9 +296,8 @@ class MarkersPanel(Panel):
             self.rename(group, name.strip())
 
     def _ask_runner_up(self) -> None:
-        group = self._selected_group()
+        group = self._chosen_group()
         if group is None:
-            self.window_.show_message("Select a cluster in the cell-type table first.")
             return
         runners = self.project.naming.groups[group].runners_up
         if not runners:
@@ -368,7 +370,5 @@ class MarkersPanel(Panel):
     def _gene_clicked(self, index) -> None:
         row = self.table.proxy.mapToSource(index).row()
         gene = str(self.table.model_.frame.iloc[row]["gene"])
-        clustering = self.window_.panels["Clustering"]
-        clustering.view.gene_edit.setText(gene)
-        clustering.view.gene_edit.returnPressed.emit()
+        self.window_.panels["Clustering"].view.show_gene(gene)
         self.window_.show_panel("Clustering")
