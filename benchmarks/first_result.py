@@ -171,6 +171,9 @@ def scanpy_route(path: Path, out: Path, bare: bool) -> None:
 def app_first_umap(path: Path, out: Path) -> None:
     """Process start to the UMAP shown in the Clustering panel, with the app's defaults."""
     started = time.perf_counter()
+    from scelmo_desktop.core.workflows.environment import enable_compile_cache
+
+    enable_compile_cache()  # as the app's main() does before anything loads numba
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 

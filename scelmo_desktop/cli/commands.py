@@ -16,13 +16,15 @@ def _cmd_models(args) -> int:
     from scelmo_desktop.backends import registry
 
     if args.action == "install-defaults":
-        from scelmo_desktop.core.workflows.environment import prepare_install_cache
+        from scelmo_desktop.core.workflows.environment import prepare_install_cache, warm_install_compile_cache
 
         for path in registry.install_defaults(args.models_dir):
             print(f"installed {path}")
         catalog = prepare_install_cache()  # the first run on a fresh install then reads it instead of parsing
         if catalog is not None:
             print(f"gene catalog ready: {catalog}")
+        compiled = warm_install_compile_cache()  # about a minute once; each first run then skips compiling
+        print(f"compiled code cached: {compiled}" if compiled else "compiled code not cached (runs compile it)")
         return 0
     if args.action in ("export", "import"):
         return _model_pack(args)

@@ -12,11 +12,12 @@ from pathlib import Path
 from scelmo_desktop.cli.commands import COMMANDS
 from scelmo_desktop.cli.parser import build_parser
 from scelmo_desktop.core.settings import declared
-from scelmo_desktop.core.workflows.environment import ScelmoError
+from scelmo_desktop.core.workflows.environment import ScelmoError, enable_compile_cache
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    enable_compile_cache()  # before scanpy and UMAP load: their compiled code is read, not rebuilt
     status, message = "ok", ""
     try:
         code = COMMANDS[args.command](args)

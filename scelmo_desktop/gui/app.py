@@ -99,6 +99,9 @@ def collect_garbage_in_the_ui_thread():
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from scelmo_desktop.core.workflows.environment import enable_compile_cache
+
+    enable_compile_cache()  # before scanpy and UMAP load: their compiled code is read, not rebuilt
     if args.selftest:
         import scelmo_desktop  # noqa: F401  (offline switches)
         from scelmo_desktop.selftest import run_selftest
