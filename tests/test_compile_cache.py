@@ -96,7 +96,18 @@ def test_a_fresh_users_first_run_starts_from_the_install_time_copy(library, monk
     monkeypatch.setattr(compile_cache, "install_cache_dir", lambda: install)
     user = library / "user" / "numba"
     compile_cache._seed_from_install(user)
-    assert sorted(p.name for p in user.rglob("*.nbi")) == sorted(p.name for p in (install / "numba").rglob("*.nbi"))
+    seeded = sorted(p.relative_to(install / "numba") for p in (install / "numba").rglob("*.nb[ic]"))
+    assert seeded and sorted(p.relative_to(user) for p in user.rglob("*.nb[ic]")) == seeded
+
+    # a user folder that already holds its own entry for a function: that function is left alone, the rest seeded
+    other = library / "other" / "numba"
+    own = next(p for p in seeded if "lazy_square" in p.name and p.suffix == ".nbi")
+    (other / own).parent.mkdir(parents=True)
+    (other / own).write_text("the user's own index")
+    compile_cache._seed_from_install(other)
+    assert (other / own).read_text() == "the user's own index"
+    assert not [p for p in other.rglob("*lazy_square*.nbc")]
+    assert [p for p in other.rglob("*eager_sum*.nbc")] and [p for p in other.rglob("*eager_sum*.nbi")]
 
 
 def test_the_install_warm_up_caches_the_default_runs_compiled_code(tmp_path, monkeypatch):

@@ -89,15 +89,36 @@ def _caching(jit):
 
 
 def _seed_from_install(directory: Path) -> None:
-    """A user's first run copies the code compiled at set-up (a few MB): numba's own checks reject any of it
-    that does not match this machine's libraries or CPU."""
+    """Copy into the user's folder the functions set-up compiled that the folder lacks (a few MB, once; later
+    starts copy nothing). A function is numba's index file (``.nbi``) with its data files, copied whole or not at
+    all, never mixed with the user's own entries for it; numba's checks reject any of it that does not match this
+    machine's libraries or CPU."""
     seed = install_cache_dir() / FOLDER
-    if directory.exists() or not seed.is_dir():
+    if directory.resolve() == seed.resolve() or not seed.is_dir():
         return
+    for folder in [seed, *(p for p in seed.rglob("*") if p.is_dir())]:
+        target = directory / folder.relative_to(seed)
+        have = [p.name for p in _files(target)]
+        files = _files(folder)
+        for index in (p for p in files if p.name.endswith(".nbi")):
+            function = index.name[: -len(".nbi")]
+            if any(name.startswith(function + ".") for name in have):  # the user's own entries: left alone
+                continue
+            try:
+                target.mkdir(parents=True, exist_ok=True)
+                for data in files:
+                    if data.name.startswith(function + ".") and data.name.endswith(".nbc"):
+                        shutil.copyfile(data, target / data.name)
+                shutil.copyfile(index, target / index.name)  # last: an index never points at a data file not there
+            except OSError:
+                return  # a read-only or full disk: runs compile what is missing, as without the seed
+
+
+def _files(folder: Path) -> list[Path]:
     try:
-        shutil.copytree(seed, directory)
+        return [p for p in folder.iterdir() if p.is_file()]
     except OSError:
-        shutil.rmtree(directory, ignore_errors=True)  # half a copy is still valid numba cache, but start clean
+        return []
 
 
 def warm_install_compile_cache(timeout: float = 600) -> Path | None:

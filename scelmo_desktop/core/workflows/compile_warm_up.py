@@ -35,6 +35,7 @@ def synthetic_counts(seed: int = 0):
 
 
 def warm_up() -> None:
+    """The default run's numba-compiled steps, once, on :func:`synthetic_counts` (results discarded)."""
     import scanpy as sc
 
     from scelmo_desktop.core.keys import CLUSTER_KEY, SCELMO_KEY
