@@ -72,7 +72,7 @@ from scipy.stats import hypergeom  # noqa: E402
 
 import scelmo_desktop as scelmo  # noqa: E402
 from scelmo_desktop.core.tasks.markers import rank_markers  # noqa: E402
-from scelmo_desktop.core.tasks.naming import TECHNICAL, _Knowledge, _scores, name_groups  # noqa: E402
+from scelmo_desktop.core.tasks.naming import TECHNICAL, _Knowledge, _most_specific, _scores, name_groups  # noqa: E402
 from scelmo_desktop.core.workflows.naming import knowledge_for_naming  # noqa: E402
 
 PRED_KEY = "scelmo_cell_type_ontology_id"
@@ -246,6 +246,7 @@ class TextRoute:
             for w in (0.0, *TEXT_WEIGHTS):
                 combined = {t: s + w * cosine[t] for t, s in scores.items()}
                 best = min(combined, key=lambda t: (-combined[t], t)) if combined else ""
+                best = _most_specific(best, combined, self.naming.graph) if best else best  # the product's rule
                 calls[w][group] = best
                 if w and best:
                     detail[group][f"default + {w} x text"] = {"term_id": best, "name": self.naming.names[best]}

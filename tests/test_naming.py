@@ -245,3 +245,22 @@ def test_a_new_clustering_drops_renames_and_names_it_cannot_give(knowledge):
     assert found.markers is None and found.naming is None and "markers" in found.notes
     assert NAME_KEY not in adata.obs and "naming" not in adata.uns["scelmo"]
     assert "rank_genes_groups" not in adata.uns
+
+
+def test_a_child_type_names_the_cluster_only_when_its_markers_separate_it_from_its_siblings():
+    """Granularity by the evidence, on the real ontology's naive T cells: the parent (naive T cell) scores best,
+    its children naive CD4 T and naive CD8 T slightly less. The margins are the namer's own (two softmax
+    temperatures), and the scores below sit far from them on both sides, so the calls cannot flip on float noise."""
+    from scelmo_desktop.core.tasks.naming import DESCEND_WITHIN, SEPARATES_BY, _most_specific
+
+    graph = OntologyGraph.load()
+    naive_t, naive_cd4, naive_cd8 = "CL:0000898", "CL:0000895", "CL:0000900"
+    assert graph.is_under(naive_cd4, naive_t) and graph.is_under(naive_cd8, naive_t)
+    near, clear = DESCEND_WITHIN / 4, SEPARATES_BY * 2
+    separated = {naive_t: 0.5, naive_cd4: 0.5 - near, naive_cd8: 0.5 - near - clear}
+    assert _most_specific(naive_t, separated, graph) == naive_cd4  # CD4's markers set it apart: the child
+    tied = {naive_t: 0.5, naive_cd4: 0.5 - near, naive_cd8: 0.5 - near - SEPARATES_BY / 4}
+    assert _most_specific(naive_t, tied, graph) == naive_t  # CD4 and CD8 do not separate: the parent stays
+    far = {naive_t: 0.5, naive_cd4: 0.5 - 2 * DESCEND_WITHIN, naive_cd8: 0.1}
+    assert _most_specific(naive_t, far, graph) == naive_t  # the child's markers are much weaker than the parent's
+    assert _most_specific(naive_cd4, separated, graph) == naive_cd4  # nothing below: the call stays

@@ -18,6 +18,10 @@ Not every ontology term is a name: terms that are functional classes rather than
 "lymphocyte") are left out, as users need a type, not a hub. A tissue hint keeps one branch of the ontology
 (``blood``: hematopoietic cells).
 
+Granularity follows the evidence: the best term gives way to its best descendant when that one scores nearly
+as well and clearly ahead of its siblings (:func:`_most_specific`), so a parent names a cluster only when its
+children do not separate.
+
 The confidence is the softmax share (temperature :data:`TEMPERATURE`) of the call and of the terms on its own
 lineage: close runner-ups of another lineage lower it, a parent or child of the call does not. Measured in
 ``benchmarks/cluster_naming.py``.
@@ -39,6 +43,10 @@ UNMEASURED_WEIGHT = 0.25
 GATE_WEIGHT = 0.5  # the lineage gate's weight against the marker score (benchmarks/cluster_naming.py)
 BROAD_SHARE = 0.10
 TEMPERATURE = 0.02  # near-identical types score alike, distinct lineages apart (benchmarks/cluster_naming.py)
+# a descendant replaces the best term when it scores within DESCEND_WITHIN of it and leads its off-lineage
+# siblings by SEPARATES_BY (two softmax temperatures each: a clear gap, not a tie; benchmarks/cluster_naming.py)
+DESCEND_WITHIN = 2 * TEMPERATURE
+SEPARATES_BY = 2 * TEMPERATURE
 SUPPORT_MIN = 0.05  # a marker supports a call when the group expresses it in this much more of its cells
 SHOWN = 8
 TECHNICAL = re.compile(r"^(RPL|RPS|MRPL|MRPS|MT-)", re.IGNORECASE)
@@ -166,6 +174,8 @@ def name_groups(table: pd.DataFrame, genes, *, markers, graph, tissue: str | Non
         "unmeasured_weight": UNMEASURED_WEIGHT,
         "broad_share": BROAD_SHARE,
         "temperature": TEMPERATURE,
+        "descend_within": DESCEND_WITHIN,
+        "separates_by": SEPARATES_BY,
     }
     return Naming(groups=groups, tissue=tissue or "any", n_candidates=len(knowledge.candidates), settings=settings)
 
@@ -197,7 +207,7 @@ def _name_one(group: str, rows: pd.DataFrame, difference: pd.Series, measured, k
     if not scores:
         return GroupName(group, "", "unnamed", 0.0, 0.0)
     ranked = sorted(scores, key=lambda t: (-scores[t], t))
-    best = ranked[0]
+    best = _most_specific(ranked[0], scores, knowledge.graph)
     values = np.array([scores[t] for t in ranked])
     share = np.exp((values - values[0]) / TEMPERATURE)
     share /= share.sum()
@@ -229,6 +239,22 @@ def _name_one(group: str, rows: pd.DataFrame, difference: pd.Series, measured, k
         against=_against(best, rows, difference, measured, knowledge),
         runners_up=runners,
     )
+
+
+def _most_specific(best: str, scores: dict[str, float], graph) -> str:
+    """Granularity by the evidence: the best-scoring term, or the best of its descendants when that one scores
+    within :data:`DESCEND_WITHIN` of it and leads every descendant off its own lineage by :data:`SEPARATES_BY`
+    (its markers tell it from its siblings: naive CD4 T from naive CD8 T under "naive T cell"); repeated down the
+    ontology. A parent whose children do not separate stays the name."""
+    while True:
+        below = sorted((t for t in scores if t != best and graph.is_under(t, best)), key=lambda t: (-scores[t], t))
+        if not below or scores[best] - scores[below[0]] > DESCEND_WITHIN:
+            return best
+        child = below[0]
+        rivals = [t for t in below[1:] if not graph.related(t, child)]
+        if rivals and scores[child] - scores[rivals[0]] < SEPARATES_BY:
+            return best
+        best = child
 
 
 def _row(gene: str, rows: pd.DataFrame, note: str = "") -> dict:
