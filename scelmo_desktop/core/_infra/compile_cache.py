@@ -122,8 +122,9 @@ def _files(folder: Path) -> list[Path]:
 
 
 def warm_install_compile_cache(timeout: float = 600) -> Path | None:
-    """Compile the neighbours, UMAP, Leiden, Scrublet and marker code once into the install's cache folder (set-up
-    and the installers call this), in a child process so that numba starts with that folder. Returns the folder,
+    """Compile the neighbours, UMAP, Leiden, Scrublet and marker code once into the install's cache folder
+    (``scelmo models install-defaults`` calls this, which set-up runs; a frozen bundle's installer does not), in a
+    child process so that numba starts with that folder. Returns the folder,
     or None when it cannot be written or the warm-up failed (runs are then only slower the first time)."""
     if getattr(sys, "frozen", False):  # a frozen bundle has no source files for numba to key its cache on
         return None
