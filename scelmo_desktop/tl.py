@@ -32,6 +32,7 @@ __all__ = [
     "compare",
     "describe_genes",
     "embed_cells",
+    "explain_names",
     "integrate",
     "markers",
     "name_cell_types",
@@ -212,6 +213,34 @@ def name_cell_types(adata, *, groupby: str = CLUSTER_KEY, key_added: str = NAME_
     if found.naming is None:
         raise ValueError(f"name_cell_types(): {found.notes.get('naming', 'no names')}")
     return found.naming.table()
+
+
+def explain_names(adata, *, models=None, choose: bool = False, progress=None, cancel=None, **options):
+    """A local LLM (``models``: :func:`scelmo_desktop.models.load` with your own instruct GGUF; default: the
+    embedded one, which is too weak and whose answers are flagged) explains each group's name from the evidence
+    :func:`name_cell_types` stored, and with ``choose`` may take a runner-up that evidence ranked (never a label
+    of its own). Writes each group's ``explanation`` into ``uns['scelmo']['naming']`` and, when a runner-up is
+    taken, the name columns. Returns the names table with the LLM's choice, reason and the checks' flags."""
+    from scelmo_desktop import models as models_module
+    from scelmo_desktop.core.workflows.data import select_expression
+    from scelmo_desktop.core.workflows.naming import explain_names as explain
+    from scelmo_desktop.core.workflows.naming import naming_of_data
+
+    settings = PipelineSettings(**options)
+    naming = naming_of_data(adata)
+    models = models or models_module.default()
+    expression = select_expression(adata, settings.layer, input_kind=settings.input_kind)
+    explain(
+        adata,
+        naming,
+        models.session.explainer(models.choice),
+        expression,
+        symbol_column=settings.symbol_column,
+        choose=choose,
+        progress=progress or no_progress,
+        cancel=cancel,
+    )
+    return naming.table()
 
 
 @_takes_settings("annotate")

@@ -374,3 +374,56 @@ def test_descriptions_from_a_loopback_server(qtbot, window, llm_info):
     with open_store() as store:
         rows, _ = store.export_rows()
     assert {row["model_name"] for row in rows} == {"site-gemma"}
+
+
+def test_explain_names_shows_the_llm_reasons_and_takes_only_a_checked_choice(qtbot, window, tmp_path, monkeypatch):
+    """The Markers panel's Explain button, wired to the session's LLM (a scripted one here: the real 270M model's
+    answers are flagged, tests/test_naming_explanation.py); with the setting 'choose' a checked answer that picks a
+    runner-up renames the cluster everywhere, and the weak-model warning is shown for a model measured weak."""
+    from scelmo_desktop.core.protocols import Generation, LLMSource
+
+    class Scripted:
+        parallel = 4
+
+        def generate_many(self, prompts, params, cancel=None):
+            for index, prompt in enumerate(prompts):
+                gene = prompt.split("\n- ")[1].split(":")[0]
+                yield index, Generation(f"Choice: 2\nReason: {gene} is high in this cluster.", 12, 0.1)
+
+        def info(self):
+            return {"name": "scripted"}
+
+    source = LLMSource("scripted", "0" * 64, lambda: Scripted(), info={"trusted_for_text": True})
+    monkeypatch.setattr(window.session, "explainer", lambda choice: source)
+    window.open_data(DEMO_SOURCE)
+    markers = window.panels["Markers"]
+    window.show_panel("Markers")
+    markers.groupby.setCurrentText("louvain")
+    markers.run_markers()
+    finish(qtbot, window)
+    naming = window.project.naming
+    runners = {g: c.runners_up[0] for g, c in naming.groups.items() if c.runners_up}
+    assert runners and markers.explain_button.isEnabled()
+    window.project.settings.naming_llm = "choose"
+    markers.explain()
+    finish(qtbot, window)
+    names = markers.names.model_.frame.set_index("group")
+    assert {"llm_choice", "llm_reason", "llm_flags", "chosen_by"} <= set(names.columns)
+    for group, runner in runners.items():
+        assert names.loc[group, "cell_type"] == runner["name"] and names.loc[group, "chosen_by"] == "llm"
+        assert names.loc[group, "llm_reason"].endswith("is high in this cluster.")
+    assert "11 explained by scripted, 0 flagged" in markers.names_status.text()
+    group = next(iter(runners))
+    markers._name_clicked(markers.names.proxy.index(list(names.index).index(group), 0))
+    assert "the LLM's choice" in markers.call_detail.text() and "[checks passed]" in markers.call_detail.text()
+    window.grab().save(str(tmp_path / "explained.png"))
+    # a model measured too weak (the embedded 270M) is named as such, and its answers are flagged, not taken
+    weak = LLMSource("gemma", "1" * 64, lambda: Scripted(), info={"trusted_for_text": False})
+    monkeypatch.setattr(window.session, "explainer", lambda choice: weak)
+    markers.run_markers()
+    finish(qtbot, window)
+    before = {g: c.name for g, c in window.project.naming.groups.items()}
+    markers.explain()
+    finish(qtbot, window)
+    assert "too weak" in markers.names_status.text()
+    assert {g: c.name for g, c in window.project.naming.groups.items()} == before

@@ -108,6 +108,8 @@ class ModelSession:
                 factory=self._lazy,
                 info={
                     "path": info.path,
+                    # a model whose measured best description mode is the fact sheets alone writes no text to trust
+                    "trusted_for_text": info.default_mode != "facts",
                     "chat_format": choice.chat_format or info.chat_format or "from GGUF",
                     "n_gpu_layers": choice.gpu_layers,
                     "parallel": parallel,
@@ -115,6 +117,11 @@ class ModelSession:
             )
             self._llm_key = key
         return self._source
+
+    def explainer(self, choice: ModelSettings) -> LLMSource:
+        """The chosen LLM for explaining cluster names, whatever the description mode (``facts`` describes genes
+        without it); loaded on first use."""
+        return self.llm_source(choice.replace(mode="llm") if choice.mode == "facts" else choice)
 
     def embedder(self, choice: ModelSettings):
         info = registry.find_model("sentence-transformers", choice.embedder, choice.models_dir)

@@ -340,15 +340,24 @@ def _compare(args, adata) -> int:
 def _annotate_by_markers(args) -> int:
     """``annotate --mode markers``: name each group of ``--groupby`` from its markers (no reference, no models)."""
     from scelmo_desktop.cli.options import pipeline_settings
-    from scelmo_desktop.cli.session import print_markers
+    from scelmo_desktop.cli.session import open_session, print_markers
     from scelmo_desktop.core.workflows.data import read_data
     from scelmo_desktop.core.workflows.markers import markers_of_file
 
     if args.reference or args.candidates:
         raise ScelmoError("--mode markers names groups from their markers alone: drop --reference/--candidates.")
     settings = pipeline_settings(args, mode="facts")  # annotate takes the tissue hint; test and naming: defaults
-    found, files = markers_of_file(read_data(args.query), groupby=args.groupby, settings=settings, out=args.out)
+    adata = read_data(args.query)
+    if settings.naming_llm == "off":
+        found, files = markers_of_file(adata, groupby=args.groupby, settings=settings, out=args.out)
+    else:
+        with open_session(args, need_embedder=False) as session:
+            found, files = markers_of_file(
+                adata, groupby=args.groupby, settings=settings, out=args.out, llm=session.llm
+            )
     print_markers(found.markers, None, naming=found.naming)
+    if "explanations" in found.notes:
+        print(f"explanations: not written ({found.notes['explanations']})")
     for name, path in files.items():
         print(f"{name.replace('_', ' ')}: {path}")
     return 0
@@ -374,6 +383,8 @@ def _cmd_run(args, *, adata=None, data_name: str | None = None) -> int:
     print_markers(result.markers, result.record.get("markers"), naming=result.naming)
     if result.naming is None and "naming" in result.record:
         print(f"cell types: not named ({result.record['naming'].get('reason', '')})")
+    if "explanations" in result.record:
+        print(f"explanations: not written ({result.record['explanations'].get('reason', '')})")
     for name in ("markers", "cell_types"):
         if name in result.files:
             print(f"{name.replace('_', ' ')}: {result.files[name]}")

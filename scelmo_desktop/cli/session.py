@@ -85,7 +85,9 @@ def open_session(args, *, need_embedder: bool):
     choice = model_choice(args)
     models = ModelSession()
     mode = models.resolved_mode(choice)
-    llm = models.llm_source(choice)
+    # explaining names needs the LLM even where genes are described from their fact sheets alone
+    explains = getattr(args, "naming_llm", "off") != "off"
+    llm = models.explainer(choice) if explains else models.llm_source(choice)
     embedder = models.embedder(choice) if need_embedder else None
     with open_store(args.store) as store:
         session = Session(store=store, llm=llm, embedder=embedder, models=models, choice=choice, mode=mode)
@@ -193,6 +195,12 @@ def print_markers(markers, note: dict | None, shown: int = 5, *, naming=None) ->
         call = naming.groups.get(group) if naming is not None else None
         name = f" {call.name} (confidence {call.confidence:.2f})" if call is not None and call.term_id else ""
         print(f"  {group}:{name} {', '.join(genes) or '(none pass the filter)'}")
+        if call is not None and call.explanation:
+            said = call.explanation
+            flags = f" [{'; '.join(said['flags'])}]" if said["flags"] else ""
+            chose = "agrees" if said["agrees"] else f"prefers {said['name']}" if said["choice"] else "chose none"
+            taken = ", taken" if call.chosen_by == "llm" else ""
+            print(f"      LLM ({chose}{taken}){flags}: {' '.join(said['reason'].split())[:240]}")
     if naming is not None and not any(call.term_id for call in naming.groups.values()):
         print("cell types: no type of the knowledge has enough of its markers in this data (human gene symbols?)")
 

@@ -330,6 +330,16 @@ _declare(
     label="Name cell types",
 )
 _declare(
+    "naming_llm",
+    "off",
+    "a local LLM (your own instruct GGUF) explains each cluster's name from its evidence; choose: it may also "
+    "take a runner-up the evidence ranked (never a label of its own; an answer that fails the checks is not "
+    "taken). The embedded 270M model runs but is too weak: its answers are flagged",
+    choices=("off", "explain", "choose"),
+    tasks=("run", "annotate"),
+    label="LLM explanations of names",
+)
+_declare(
     "tissue",
     None,
     "a tissue hint for naming: blood keeps the hematopoietic types; any: every type the knowledge covers",

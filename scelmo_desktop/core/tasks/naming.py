@@ -101,6 +101,8 @@ class GroupName:
     against: list[dict] = field(default_factory=list)  # the call's top markers absent, down or not measured
     runners_up: list[dict] = field(default_factory=list)  # the best types of other lineages, and why they lost
     edited: bool = False  # named by hand (rename, a runner-up taken)
+    explanation: dict = field(default_factory=dict)  # a local LLM's reason and choice (naming_explanation)
+    chosen_by: str = "evidence"  # or "llm": the LLM took a runner-up the evidence ranked
 
 
 @dataclass
@@ -127,6 +129,16 @@ class Naming:
                     "absent_or_down": ", ".join(m["gene"] for m in g.against),
                     "runners_up": "; ".join(f"{r['name']} ({r['score']:.3f})" for r in g.runners_up),
                     "edited_by_hand": g.edited,
+                    **(
+                        {
+                            "chosen_by": g.chosen_by,
+                            "llm_choice": g.explanation.get("name", ""),
+                            "llm_reason": g.explanation.get("reason", ""),
+                            "llm_flags": "; ".join(g.explanation.get("flags", [])),
+                        }
+                        if any(c.explanation for c in self.groups.values())
+                        else {}
+                    ),
                 }
             )
         return pd.DataFrame(rows)
@@ -212,7 +224,11 @@ def _name_one(group: str, rows: pd.DataFrame, difference: pd.Series, measured, k
     share = np.exp((values - values[0]) / TEMPERATURE)
     share /= share.sum()
     graph = knowledge.graph
-    confidence = float(sum(s for t, s in zip(ranked, share) if graph.related(t, best)))
+
+    def lineage_share(term: str) -> float:  # the softmax share of a term and the terms on its lineage
+        return float(sum(s for t, s in zip(ranked, share) if graph.related(t, term)))
+
+    confidence = lineage_share(best)
     runners, seen = [], [best]
     for term in ranked[1:]:
         if len(runners) == 3:
@@ -226,6 +242,7 @@ def _name_one(group: str, rows: pd.DataFrame, difference: pd.Series, measured, k
                 "name": knowledge.names[term],
                 "score": round(scores[term], 4),
                 "behind_by": round(scores[best] - scores[term], 4),
+                "confidence": round(lineage_share(term), 4),
                 "lacks": [m["gene"] for m in _against(term, rows, difference, measured, knowledge)[:4]],
             }
         )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from scelmo_desktop.core._infra.atomic import write_text_atomic
 from scelmo_desktop.core._infra.errors import ScelmoError
-from scelmo_desktop.core._infra.jobs import Progress, no_progress
+from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, no_progress
 from scelmo_desktop.core._infra.provenance import h5ad_safe, now_iso, package_versions
 from scelmo_desktop.core.data.io import Expression, select_expression, write_h5ad
 from scelmo_desktop.core.keys import CLUSTER_KEY, MARKERS_KEY, NAME_KEY, UNS_KEY, add_record
@@ -34,13 +34,16 @@ def markers_and_names(
     settings: PipelineSettings,
     groupby: str = CLUSTER_KEY,
     names_key: str = NAME_KEY,
+    llm=None,
     progress: Progress = no_progress,
+    cancel: CancelFlag | None = None,
 ) -> ClusterMarkers:
     """The groups' marker genes (``settings.markers``: the test, or off), then their names (``settings.naming``,
-    with the hint ``settings.tissue``). A clustering with fewer than two testable clusters, or no marker
-    knowledge installed, gets a note instead of an error: the rest of the run stands. A step that does not run
-    removes what an earlier one wrote for other clusters."""
-    from scelmo_desktop.core.workflows.naming import clear_names, name_cell_types
+    with the hint ``settings.tissue``), then, when ``settings.naming_llm`` asks, the ``llm``'s explanations
+    (:func:`~scelmo_desktop.core.workflows.naming.explain_names`). A clustering with fewer than two testable
+    clusters, no marker knowledge installed or no LLM gets a note instead of an error: the rest of the run
+    stands. A step that does not run removes what an earlier one wrote for other clusters."""
+    from scelmo_desktop.core.workflows.naming import clear_names, explain_names, name_cell_types
 
     found = ClusterMarkers()
     if settings.markers == "off":
@@ -72,18 +75,34 @@ def markers_and_names(
         progress("naming", 1, 1, "done")
     if found.naming is None:
         clear_names(adata, names_key)
+    elif settings.naming_llm != "off":
+        try:
+            if llm is None:
+                raise ScelmoError("this door gave no LLM")
+            explain_names(
+                adata,
+                found.naming,
+                llm,
+                expression,
+                symbol_column=settings.symbol_column,
+                choose=settings.naming_llm == "choose",
+                progress=progress,
+                cancel=cancel,
+            )
+        except ScelmoError as exc:
+            found.notes["explanations"] = str(exc)
     return found
 
 
 def markers_and_names_of_data(
-    adata, *, groupby: str, settings: PipelineSettings, names_key: str = NAME_KEY
+    adata, *, groupby: str, settings: PipelineSettings, names_key: str = NAME_KEY, llm=None
 ) -> ClusterMarkers:
     """:func:`markers_and_names` of ``obs[groupby]`` on the data's own matrix, prepared as every step prepares it
     (``settings.layer``, ``settings.input_kind``); the default test when markers are set off."""
     if settings.markers == "off":
         settings = settings.replace(markers=default("markers"))
     expression = select_expression(adata, settings.layer, input_kind=settings.input_kind)
-    found = markers_and_names(adata, expression, settings=settings, groupby=groupby, names_key=names_key)
+    found = markers_and_names(adata, expression, settings=settings, groupby=groupby, names_key=names_key, llm=llm)
     if found.markers is None:
         raise ScelmoError(found.notes["markers"])
     return found
@@ -158,15 +177,17 @@ def markers_of_data(
     return find_markers(adata, expression, groupby=groupby, method=settings.markers, key_added=key_added)
 
 
-def markers_of_file(adata, *, groupby: str, settings: PipelineSettings, out: str | Path) -> tuple[ClusterMarkers, dict]:
+def markers_of_file(
+    adata, *, groupby: str, settings: PipelineSettings, out: str | Path, llm=None
+) -> tuple[ClusterMarkers, dict]:
     """``scelmo markers`` and ``scelmo annotate --mode markers``: :func:`markers_and_names_of_data`, then
     ``markers.csv``, ``cell_types.csv`` (unless ``settings.naming`` is off) and the h5ad (with
     ``uns['rank_genes_groups']`` and the naming keys) written into ``out``: a folder (the h5ad is
     ``scelmo_markers.h5ad``) or an ``.h5ad`` path whose folder takes the tables. Returns what was found and the
-    files."""
+    files. ``llm`` explains the names when ``settings.naming_llm`` asks."""
     from scelmo_desktop.core.workflows.naming import write_names_table
 
-    found = markers_and_names_of_data(adata, groupby=groupby, settings=settings)
+    found = markers_and_names_of_data(adata, groupby=groupby, settings=settings, llm=llm)
     out = Path(out)
     h5ad = out if out.suffix == ".h5ad" else out / "scelmo_markers.h5ad"
     h5ad.parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,8 @@
 """Cell-type names for clusters from their marker genes and the curated knowledge, composed once for every door:
 ``scelmo run`` (its default), ``scelmo annotate --mode markers``, ``scelmo.tl.name_cell_types`` and the app's
 Markers panel. Hand edits (rename, take a runner-up, merge) go through :func:`rename_group` so they are kept in
-the record."""
+the record; a local LLM's explanations (and, when allowed, its choice among the ranked candidates) go through
+:func:`explain_names`."""
 
 from __future__ import annotations
 
@@ -14,13 +15,21 @@ import pandas as pd
 
 from scelmo_desktop.core._infra.atomic import write_text_atomic
 from scelmo_desktop.core._infra.errors import ScelmoError
+from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, no_progress
 from scelmo_desktop.core._infra.provenance import h5ad_safe, now_iso, package_versions
 from scelmo_desktop.core.data.io import Expression
 from scelmo_desktop.core.embedding.symbols import data_symbols
 from scelmo_desktop.core.keys import CLUSTER_KEY, NAME_KEY, UNS_KEY, add_record
+from scelmo_desktop.core.protocols import GenerationParams, LLMSource
 from scelmo_desktop.core.settings import default
 from scelmo_desktop.core.tasks.markers import Markers
-from scelmo_desktop.core.tasks.naming import Naming, name_groups
+from scelmo_desktop.core.tasks.naming import GroupName, Naming, name_groups
+from scelmo_desktop.core.tasks.naming_explanation import (
+    EXPLANATION_PARAMS,
+    candidates,
+    explanation_prompt,
+    read_answer,
+)
 
 NAMES_FILE = "cell_types.csv"
 
@@ -135,6 +144,22 @@ def naming_evidence(adata) -> dict[str, dict]:
     return json.loads(groups) if isinstance(groups, str) else {}
 
 
+def naming_of_data(adata) -> Naming:
+    """The calls :func:`name_cell_types` stored in ``adata`` (with hand edits and explanations), as a
+    :class:`~scelmo_desktop.core.tasks.naming.Naming`."""
+    record = (adata.uns.get(UNS_KEY) or {}).get("naming") or {}
+    if not record:
+        raise ScelmoError("Name the clusters first: the data has no cell-type names (uns['scelmo']['naming']).")
+    calls = {group: GroupName(**call) for group, call in naming_evidence(adata).items()}
+    settings = record.get("settings", {})
+    return Naming(
+        groups=calls,
+        tissue=str(record.get("tissue", "any")),
+        n_candidates=int(record.get("n_candidates", 0)),
+        settings=json.loads(settings) if isinstance(settings, str) else dict(settings),
+    )
+
+
 def rename_group(
     adata, group: str, name: str, *, term_id: str = "", naming: Naming | None = None, key_added: str | None = None
 ) -> None:
@@ -173,6 +198,75 @@ def rename_group(
     record["hand_edits"] = json.dumps(edits)
     record["groups"] = json.dumps(calls)
     add_record(adata, "naming", record)
+
+
+WEAK_MODEL_FLAG = "a model measured too weak for explanations (the embedded 270M): bring a GGUF of your own"
+
+
+def explain_names(
+    adata,
+    naming: Naming,
+    llm: LLMSource,
+    expression: Expression,
+    *,
+    symbol_column: str | None = None,
+    choose: bool = False,
+    params: GenerationParams = EXPLANATION_PARAMS,
+    progress: Progress = no_progress,
+    cancel: CancelFlag | None = None,
+) -> Naming:
+    """A local LLM explains each named group's call from its evidence (never a hand-named one); with ``choose``,
+    a checked answer (no flag) that picks a runner-up renames the group to it, with that candidate's
+    confidence (``chosen_by`` = ``llm``); ``expression``: the matrix the markers were found on (its genes tell a
+    cited gene from a word). Writes each group's
+    ``explanation`` into ``uns['scelmo']['naming']`` (``groups``) with the model, its sha256 and the decoding
+    settings (``explanations``), and the names into the naming's obs columns. Answers already given are kept if
+    the job is cancelled."""
+    record = dict((adata.uns.get(UNS_KEY) or {}).get("naming") or {})
+    if not record:
+        raise ScelmoError("Name the clusters first: there are no cell-type names to explain.")
+    backend = llm.factory()
+    if backend is None:
+        raise ScelmoError(
+            "Explaining names needs an LLM: choose a GGUF (the llm setting). The embedded 270M model "
+            "runs but is too weak for it; bring an instruct model of your own."
+        )
+    weak = llm.info.get("trusted_for_text") is False
+    symbols = symbol_map(expression, symbol_column)
+    data_genes = [symbols.get(str(g), str(g)) for g in expression.var_names]
+    # hand-named groups are the analyst's; an LLM-chosen one has already moved off the ranking it was offered
+    groups = [g for g, c in naming.groups.items() if c.term_id and not c.edited and c.chosen_by == "evidence"]
+    prompts = {g: explanation_prompt(naming.groups[g]) for g in groups}
+    progress("explain names", 0, len(groups), f"{llm.name} reads each cluster's evidence")
+    try:
+        for done, (index, answer) in enumerate(
+            backend.generate_many([prompts[g] for g in groups], params, cancel), start=1
+        ):
+            group = groups[index]
+            call = naming.groups[group]
+            explanation = read_answer(answer.text, call, prompt=prompts[group], data_genes=data_genes)
+            if weak:
+                explanation.flags.append(WEAK_MODEL_FLAG)
+            if choose and explanation.choice and not explanation.flags:
+                chosen = candidates(call)[explanation.choice]
+                call.name, call.term_id, call.chosen_by = chosen["name"], chosen["term_id"], "llm"
+                call.confidence = call.runners_up[explanation.choice - 1].get("confidence", 0.0)
+            call.explanation = explanation.as_dict()
+            progress("explain names", done, len(groups), f"{group}: {explanation.name}")
+    finally:  # what was explained before a cancel is kept
+        _write_calls(adata, adata.obs[record["groupby"]].astype(str), naming, record.get("key", NAME_KEY))
+        record["groups"] = _groups_json(naming)
+        record["explanations"] = json.dumps(
+            {
+                "llm": llm.describe(),
+                "params": params.as_dict(),
+                "choose": choose,
+                "model_measured_weak": weak,
+                "created_at": now_iso(),
+            }
+        )
+        add_record(adata, "naming", h5ad_safe(record))
+    return naming
 
 
 def write_names_table(naming: Naming, out_dir: str | Path) -> Path:

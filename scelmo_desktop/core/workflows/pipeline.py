@@ -185,7 +185,7 @@ def run_pipeline(
     timings["cluster"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    found = markers_and_names(adata, expression, settings=settings, progress=progress)
+    found = markers_and_names(adata, expression, settings=settings, llm=llm, progress=progress, cancel=cancel)
     timings["markers"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - started
 

@@ -115,12 +115,15 @@ def _cell_types_section(naming) -> str:
     or down in the cluster, and the runner-ups (every figure is in cell_types.csv)."""
     if naming is None:
         return ""
+    explained = any(call.explanation for call in naming.groups.values())
     rows = []
     for call in naming.groups.values():
         rows.append(
             {
                 "cluster": call.group,
-                "cell type": call.name + (" (renamed by hand)" if call.edited else ""),
+                "cell type": call.name
+                + (" (renamed by hand)" if call.edited else "")
+                + (" (the LLM's choice among the candidates)" if call.chosen_by == "llm" else ""),
                 "Cell Ontology": call.term_id,
                 "confidence": f"{call.confidence:.2f}",
                 "markers for (log2 fold change; % in vs out)": ", ".join(
@@ -132,6 +135,9 @@ def _cell_types_section(naming) -> str:
                 "runner-ups (score; behind by)": "; ".join(
                     f"{r['name']} ({r['score']:.3f}; {r['behind_by']:.3f})" for r in call.runners_up
                 ),
+                **(
+                    {"local LLM's reason [its checks' flags]": _explanation_cell(call.explanation)} if explained else {}
+                ),
             }
         )
     return (
@@ -142,6 +148,13 @@ def _cell_types_section(naming) -> str:
         "nearly as well. Check the markers before relying on a name.</p>"
         f"{_table(pd.DataFrame(rows))}"
     )
+
+
+def _explanation_cell(explanation: dict) -> str:
+    if not explanation:
+        return ""
+    flags = f" [{'; '.join(explanation['flags'])}]" if explanation["flags"] else ""
+    return " ".join(explanation["reason"].split())[:400] + flags
 
 
 def write_report(

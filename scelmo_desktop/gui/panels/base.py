@@ -55,7 +55,8 @@ class Panel(QWidget):
         with open_store() as store:
             yield {
                 "settings": settings,
-                "llm": session.llm_source(choice),
+                # explaining names needs the LLM even where genes are described from their fact sheets alone
+                "llm": session.explainer(choice) if settings.naming_llm != "off" else session.llm_source(choice),
                 "embedder": session.embedder(choice) if embedder else None,
                 "store": store,
                 "progress": progress,

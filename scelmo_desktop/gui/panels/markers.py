@@ -36,13 +36,16 @@ class MarkersPanel(Panel):
         "Every run finds them for its clusters and names each cluster with a Cell Ontology type from them and "
         "the curated marker knowledge (no reference, no candidate list): the markers for the call, the type's "
         "markers absent or down, and the runner-ups are shown. Rename a cluster, or take a runner-up, by hand. "
-        "Double-click a gene to colour the UMAP by it."
+        "Explain names asks your local LLM for a short reason per cluster from that evidence; it may choose only "
+        "among the ranked candidates, and its answers are checked (the embedded 270M model is too weak: bring "
+        "an instruct GGUF in Models). Double-click a gene to colour the UMAP by it."
     )
 
     def __init__(self, window):
         super().__init__(window)
         form = self.form("Settings")
-        self.method = self.add_settings(["markers"], form).editor("markers").editor
+        editors = self.add_settings(["markers", "naming_llm"], form)
+        self.method = editors.editor("markers").editor
         self.groupby = QComboBox()
         form.addRow("Groups (obs column)", self.groupby)
         row = QHBoxLayout()
@@ -83,22 +86,40 @@ class MarkersPanel(Panel):
         self.subcluster_button = QPushButton("Sub-cluster")
         self.subcluster_button.setToolTip("Split the selected cluster with Leiden on the same graph, then name it")
         self.subcluster_button.clicked.connect(lambda: self.subcluster(next(iter(self._selected_groups()), None)))
+        self.explain_button = QPushButton("Explain names (LLM)")
+        self.explain_button.setToolTip(
+            "Your local LLM writes a short reason per cluster from its evidence; with the setting 'choose' it may "
+            "take a runner-up the evidence ranked"
+        )
+        self.explain_button.clicked.connect(self.explain)
         self.export_names_button = QPushButton("Export cell types…")
         self.export_names_button.clicked.connect(lambda: self.names.export_csv(self, "cell_types.csv"))
         self.names_status = QLabel("")
-        buttons = (self.rename_button, self.runner_up_button, self.merge_button, self.subcluster_button)
+        buttons = (
+            self.rename_button,
+            self.runner_up_button,
+            self.merge_button,
+            self.subcluster_button,
+            self.explain_button,
+        )
         for widget in (*buttons, self.export_names_button):
             names_row.addWidget(widget)
-        names_row.addWidget(self.names_status, 1)
+        names_row.addStretch(1)
         self.layout_.addLayout(names_row)
+        self.names_status.setWordWrap(True)
+        self.layout_.addWidget(self.names_status)
         splitter = QSplitter(Qt.Vertical)
         self.names = FrameView()
         self.names.clicked.connect(self._name_clicked)
+        self.call_detail = QLabel("")  # the clicked cluster's evidence and the LLM's reason, in words
+        self.call_detail.setWordWrap(True)
+        self.call_detail.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.table = FrameView()
         self.table.doubleClicked.connect(self._gene_clicked)
         splitter.addWidget(self.names)
+        splitter.addWidget(self.call_detail)
         splitter.addWidget(self.table)
-        splitter.setSizes([220, 420])
+        splitter.setSizes([220, 60, 360])
         self.tabs = QTabWidget()
         self.tabs.addTab(splitter, "Cell types and markers")
         self.tabs.addTab(self._plots_tab(), "Plots")
@@ -195,10 +216,28 @@ class MarkersPanel(Panel):
             self.names.set_frame(naming.table())
             self.names_status.setText(
                 f"{len(naming.groups)} clusters named among {naming.n_candidates:,} Cell Ontology types "
-                f"(tissue hint: {naming.tissue})"
+                f"(tissue hint: {naming.tissue}){self._explanations_note(naming)}"
             )
-        for button in (self.rename_button, self.runner_up_button, self.merge_button, self.subcluster_button):
+        for button in self._naming_buttons():
             button.setEnabled(naming is not None)
+
+    def _naming_buttons(self):
+        return self.rename_button, self.runner_up_button, self.merge_button, self.subcluster_button, self.explain_button
+
+    def _explanations_note(self, naming) -> str:
+        """How many clusters the LLM explained and how many answers its checks flagged, and a warning when the
+        model is measured too weak for it (the embedded 270M base model)."""
+        import json
+
+        said = [c.explanation for c in naming.groups.values() if c.explanation]
+        record = (self.project.adata.uns.get("scelmo") or {}).get("naming") or {}
+        if not said or "explanations" not in record:
+            return ""
+        run = json.loads(record["explanations"])
+        note = f"; {len(said)} explained by {run['llm']['name']}, {sum(bool(e['flags']) for e in said)} flagged"
+        if run.get("model_measured_weak"):
+            note += ". That model is too weak to explain names: add an instruct GGUF of your own in Models"
+        return note
 
     @staticmethod
     def _empty_names():
@@ -268,6 +307,34 @@ class MarkersPanel(Panel):
         group = str(self.names.model_.frame.iloc[self.names.proxy.mapToSource(index).row()]["group"])
         if self.group.findText(group) >= 0:
             self.group.setCurrentText(group)
+        self.call_detail.setText(self.describe_call(group))
+
+    def describe_call(self, group: str) -> str:
+        """One cluster's call in words: the markers for and against it, the runner-ups and the LLM's reason."""
+        call = self.project.naming.groups[group]
+        words = [
+            f"Cluster {group}: {call.name} ({call.term_id or 'no term'}; confidence {call.confidence:.2f}"
+            + (", named by hand" if call.edited else ", the LLM's choice" if call.chosen_by == "llm" else "")
+            + ").",
+            "For: " + (", ".join(m["gene"] for m in call.supporting) or "none") + ".",
+            "Absent or not higher: " + (", ".join(m["gene"] for m in call.against) or "none") + ".",
+        ]
+        runners = [r for r in call.runners_up if r["term_id"] != call.term_id]  # one may have been taken
+        if runners:
+            words.append(
+                "Runner-ups: "
+                + "; ".join(
+                    f"{r['name']} (behind by {r['behind_by']:.3f}, lacks {', '.join(r['lacks'])})" for r in runners
+                )
+                + "."
+            )
+        if call.explanation:
+            flags = call.explanation["flags"]
+            words.append(
+                f"LLM: {' '.join(call.explanation['reason'].split())}"
+                + (f" [checks: {'; '.join(flags)}]" if flags else " [checks passed]")
+            )
+        return " ".join(words)
 
     def rename(self, group: str, name: str, term_id: str = "") -> None:
         """A hand edit of one cluster's name, kept in the data, the table and the record."""
@@ -307,6 +374,39 @@ class MarkersPanel(Panel):
         choice, ok = QInputDialog.getItem(self, "Take a runner-up", f"Cluster {group}:", words, 0, False)
         if ok:
             self.take_runner_up(group, words.index(choice))
+
+    def explain(self) -> None:
+        """The chosen LLM explains each cluster's name from its evidence (chooses among the candidates when the
+        setting says ``choose``); the answers and their checks join the cell-type table."""
+        from scelmo_desktop.core.workflows.naming import explain_names
+
+        project, session = self.project, self.window_.session
+        if project.naming is None:
+            self.window_.show_message("Name the clusters first (Find markers, with naming on).")
+            return
+        choice = project.model_choice()
+        llm = session.explainer(choice)
+        adata, naming, expression = project.adata, project.naming, project.expression()
+        choose = project.settings.naming_llm == "choose"
+        symbol_column = project.settings.symbol_column
+
+        def work(progress, cancel):
+            return explain_names(
+                adata,
+                naming,
+                llm,
+                expression,
+                symbol_column=symbol_column,
+                choose=choose,
+                progress=progress,
+                cancel=cancel,
+            )
+
+        self.window_.run_job("explain names", work, self._explained)
+
+    def _explained(self, naming) -> None:
+        self.window_.panels["Clustering"].view.set_data(self.project.adata, "X_umap", color_by=NAME_KEY)
+        self.window_.results_changed()
 
     def run_markers(self) -> None:
         from scelmo_desktop.core.workflows.markers import markers_and_names
