@@ -216,12 +216,11 @@ def explain_names(
     cancel: CancelFlag | None = None,
 ) -> Naming:
     """A local LLM explains each named group's call from its evidence (never a hand-named one); with ``choose``,
-    a checked answer (no flag) that picks a runner-up renames the group to it, with that candidate's
-    confidence (``chosen_by`` = ``llm``); ``expression``: the matrix the markers were found on (its genes tell a
-    cited gene from a word). Writes each group's
-    ``explanation`` into ``uns['scelmo']['naming']`` (``groups``) with the model, its sha256 and the decoding
-    settings (``explanations``), and the names into the naming's obs columns. Answers already given are kept if
-    the job is cancelled."""
+    a checked answer (no flag) that picks a runner-up renames the group to it, with that candidate's confidence
+    (``chosen_by`` = ``llm``). ``expression``: the matrix the markers were found on (its genes tell a cited gene
+    from a word). Writes each group's ``explanation`` into ``uns['scelmo']['naming']`` (``groups``), the model,
+    its sha256 and the decoding settings (``explanations``), and the names into the naming's obs columns.
+    Answers already given are kept if the job is cancelled."""
     record = dict((adata.uns.get(UNS_KEY) or {}).get("naming") or {})
     if not record:
         raise ScelmoError("Name the clusters first: there are no cell-type names to explain.")
