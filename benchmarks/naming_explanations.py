@@ -31,8 +31,8 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     import scanpy as sc
-
     from naming_score import Scorer
+
     from scelmo_desktop.app.session import ModelSession
     from scelmo_desktop.core.data.io import select_expression
     from scelmo_desktop.core.keys import NAME_KEY
