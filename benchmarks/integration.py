@@ -133,6 +133,42 @@ def candidate_rows(expression, X, E, batches, seed=0):
     def scanpy_pca():
         return baselines.pca_embedding(expression.matrix, seed=seed)
 
+    def matched_shift_scale():
+        """Each sample's gene shift and spread measured within clusters it shares with the other samples (found
+        on Harmony of the smoothed space), so the samples' cell-type make-up does not enter them; then Harmony."""
+        import anndata as ad
+        import scanpy as sc
+
+        Z = smoothed_expression(X, E)
+        holder = ad.AnnData(np.zeros((len(Z), 1), np.float32))
+        holder.obsm["H"] = integration.harmony(reduced(Z), batches, seed=seed)
+        sc.pp.neighbors(holder, use_rep="H", n_neighbors=15, random_state=seed)
+        sc.tl.leiden(holder, resolution=1.0, random_state=seed, flavor="igraph", n_iterations=2, directed=False)
+        clusters = holder.obs["leiden"].astype(int).to_numpy()
+        names = np.unique(batches)
+        shift = {b: np.zeros(Z.shape[1]) for b in names}
+        spread = {b: np.zeros(Z.shape[1]) for b in names}
+        weight = dict.fromkeys(names, 0.0)
+        for cluster_id in np.unique(clusters):
+            cells = {b: (clusters == cluster_id) & (batches == b) for b in names}
+            present = [b for b in names if cells[b].sum() >= 10]
+            if len(present) < 2:
+                continue
+            means = {b: Z[cells[b]].mean(axis=0) for b in present}
+            centre = np.mean([means[b] for b in present], axis=0)
+            for b in present:
+                n = cells[b].sum()
+                shift[b] += n * (means[b] - centre)
+                spread[b] += n * Z[cells[b]].var(axis=0)
+                weight[b] += n
+        pooled = sum(spread.values()) / sum(weight.values())
+        out = Z.copy()
+        for b in names:
+            if weight[b]:
+                ratio = np.sqrt(np.maximum(spread[b] / weight[b], 1e-6) / np.maximum(pooled, 1e-6))
+                out[batches == b] = (Z[batches == b] - shift[b] / weight[b]) / np.clip(ratio, 0.8, 1.25)
+        return integration.harmony(reduced(out.astype(np.float32)), batches, seed=seed)
+
     return {
         "scELMo default (no labels)": lambda: integration.integrate_embedding(X, E, batches, seed=seed),
         "scELMo, uncorrected": lambda: conditioned_embedding(X, E, seed=seed),
@@ -151,6 +187,7 @@ def candidate_rows(expression, X, E, batches, seed=0):
         ),
         "Harmony on scELMo, plain and per-sample scaled side by side": harmony_both,
         "Harmony (theta 1) on scELMo, per-sample scaled genes": lambda: harmony_theta(1.0),
+        "Harmony on scELMo, genes shifted and scaled per sample within shared clusters": matched_shift_scale,
         "PCA (scanpy route)": scanpy_pca,
         "Harmony (on PCA)": lambda: integration.harmony(scanpy_pca(), batches, seed=seed),
     }
