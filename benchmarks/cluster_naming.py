@@ -23,7 +23,7 @@ compare it with the cell-type sheets; and a combination"), with the shipped loca
 * **text route**: a group's query is ``"Marker genes: G1, G2, ..."`` of its top 25 markers (positive log fold
   change, by Wilcoxon score, ribosomal/mitochondrial genes removed; the same table the product names from); a
   type's sheet is its ontology name and ``CellMarkers.description`` (top 10 markers, pegasus' signed ones). The
-  types are the product's candidates (``naming._Knowledge(..., tissue=None).candidates``); the group takes the type
+  types are the product's candidates (``naming.Knowledge(..., tissue=None).candidates``); the group takes the type
   whose sheet has the highest cosine (unit vectors).
 * **default + w x text cosine**: the product's own per-type score (``naming._scores``: marker evidence plus the
   lineage gate) plus w times that cosine, over the types the product scores; w in {0.25, 0.5, 1.0} is a sweep
@@ -72,7 +72,7 @@ from scipy.stats import hypergeom  # noqa: E402
 
 import scelmo_desktop as scelmo  # noqa: E402
 from scelmo_desktop.core.tasks.markers import rank_markers  # noqa: E402
-from scelmo_desktop.core.tasks.naming import TECHNICAL, _Knowledge, _most_specific, _scores, name_groups  # noqa: E402
+from scelmo_desktop.core.tasks.naming import TECHNICAL, Knowledge, _most_specific, _scores, name_groups  # noqa: E402
 from scelmo_desktop.core.workflows.naming import knowledge_for_naming  # noqa: E402
 
 PRED_KEY = "scelmo_cell_type_ontology_id"
@@ -153,6 +153,9 @@ def read_run(out: Path):
     result = ad.read_h5ad(out / "scelmo_result.h5ad", backed="r")
     obs = result.obs[[CLUSTER_KEY, PRED_KEY, "scelmo_cell_type"]].copy()
     genes = list(result.var_names)
+    # the run's mixed-lineage flags (they need the cells, which markers.csv does not hold)
+    groups = json.loads(result.uns["scelmo"]["naming"]["groups"])
+    obs.attrs["mixed"] = {g: call.get("mixed", []) for g, call in groups.items()}
     result.file.close()
     table = pd.read_csv(out / "markers.csv", dtype={"group": str, "gene": str})
     obs.index = obs.index.astype(str)
@@ -203,7 +206,7 @@ class TextRoute:
 
     def __init__(self, knowledge, graph, embedder):
         self.markers, self.embedder = knowledge, embedder
-        self.naming = _Knowledge(knowledge, graph, None)  # the product's candidates, no tissue hint
+        self.naming = Knowledge(knowledge, graph, None)  # the product's candidates, no tissue hint
         self.terms = list(self.naming.candidates)
         started = time.perf_counter()
         embedder.embed(["warm-up"])  # loads the model, so the timings below are embedding alone
@@ -387,6 +390,8 @@ def benchmark(dataset, adata, matrix, genes, work: Path, knowledge, graph, score
         dataset, clusters, truth, default, blood, enriched_all, enriched_blood, scorer, text_app["detail"]
     )
     label_n = dict(Counter(truth).most_common())
+    for row in clusters_table:
+        row["run_flags_mixed"] = obs.attrs["mixed"].get(row["cluster"], [])
     _print_data_set(title, rows, removed, timings, reproduced, clusters_table, oracle_calls, label_n)
     print(f"combination at w = 0 gives the product's calls back: {'yes' if text_reproduces else 'NO'}")
     for row in rows:
@@ -509,6 +514,9 @@ def _print_data_set(title, rows, removed, timings, reproduced, clusters, oracle_
             f"  {c['cluster']:>3} n={c['n']:<5} [{truth}] -> {c['name']} ({c['term_id']}, conf {c['confidence']:.2f}) "
             f"credit {_f(c['credit_mean'])}{mark}"
         )
+        if c.get("run_flags_mixed"):
+            parts = " and ".join(f"{p['name']} ({p['cells']} cells)" for p in c["run_flags_mixed"])
+            print(f"        the run flags it: may mix {parts}")
         print(f"        blood hint: {c['blood_hint']}; baseline all: {c['baseline_all']}; blood: {c['baseline_blood']}")
         t = c["text_route"]
         combined = "; ".join(f"{k}: {v['name']}" for k, v in c.items() if k.startswith("default +"))
@@ -532,7 +540,25 @@ def _print_data_set(title, rows, removed, timings, reproduced, clusters, oracle_
         )
 
 
+def _print_mixed_flags(results: list[dict]) -> None:
+    """Which clusters the run flags as mixing two lineages, against how pure they are in the truth."""
+    print("\n=== Clusters the run flags as mixing two lineages (truth: share of the cluster's largest label)")
+    for r in results:
+        flagged = [c for c in r["clusters"] if c.get("run_flags_mixed")]
+        impure = [c for c in r["clusters"] if _largest_share(c) < 0.8]
+        listed = ", ".join(f"{c['cluster']}: largest label {_largest_share(c):.0%}" for c in flagged) or "none"
+        print(
+            f"  {TITLES[r['dataset']]}: {len(flagged)} of {len(r['clusters'])} flagged ({listed}); "
+            f"clusters under 80% one label: {len(impure)}"
+        )
+
+
+def _largest_share(cluster: dict) -> float:
+    return cluster["truth"][0][1] / cluster["n"]
+
+
 def _print_summary(results: list[dict], reference_ok, text_info: dict) -> None:
+    _print_mixed_flags(results)
     print("\n=== Summary: score = mean credit per cell (all truth cells; QC-removed cells unnamed) [kept cells]")
     datasets = [r["dataset"] for r in results]
     print(f"{'setting':52} " + " ".join(f"{TITLES[d]:>20}" for d in datasets))

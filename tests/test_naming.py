@@ -264,3 +264,35 @@ def test_a_child_type_names_the_cluster_only_when_its_markers_separate_it_from_i
     far = {naive_t: 0.5, naive_cd4: 0.5 - 2 * DESCEND_WITHIN, naive_cd8: 0.1}
     assert _most_specific(naive_t, far, graph) == naive_t  # the child's markers are much weaker than the parent's
     assert _most_specific(naive_cd4, separated, graph) == naive_cd4  # nothing below: the call stays
+
+
+def test_a_cluster_mixing_nk_and_cd8_t_cells_is_flagged_and_pure_clusters_are_not(pbmc):
+    """pbmc68k_reduced's louvain cluster 3 holds 32 CD8 cytotoxic T and 30 NK cells (bulk_labels) and is named
+    "mature NK T cell"; its cells split into NK and CD8 T, which the check reports. Clusters whose cells are 90 %
+    one sorted population are never flagged. Measured over k-means seeds 0-5: cluster 3 (and cluster 5, dendritic
+    cells with monocytes) flagged at every seed, nothing else at any, so three seeds are asserted."""
+    from scelmo_desktop.core.settings import PipelineSettings
+    from scelmo_desktop.core.tasks.mixed_clusters import mixed_groups
+    from scelmo_desktop.core.tasks.naming import Knowledge
+    from scelmo_desktop.core.workflows.markers import markers_and_names_of_data
+    from scelmo_desktop.core.workflows.naming import knowledge_for_naming, naming_evidence
+
+    adata = pbmc.copy()
+    settings = PipelineSettings()
+    naming = markers_and_names_of_data(adata, groupby="louvain", settings=settings).naming
+    shares = pd.crosstab(adata.obs["louvain"], adata.obs["bulk_labels"], normalize="index").max(axis=1)
+    pure = {str(g) for g, share in shares.items() if share >= 0.9}
+    assert pure and "3" not in pure
+    parts = naming.groups["3"].mixed
+    assert {p["term_id"] for p in parts} == {p["term_id"] for p in naming_evidence(adata)["3"]["mixed"]}
+    lineages = " / ".join(p["name"] for p in parts)
+    assert "natural killer" in lineages and "CD8-positive" in lineages
+    assert not any(naming.groups[g].mixed for g in pure)
+    expression = select_expression(adata, settings.layer, input_kind=settings.input_kind)
+    markers, graph = knowledge_for_naming()
+    prepared = Knowledge(markers, graph, None)
+    for seed in (1, 2):
+        flagged = mixed_groups(
+            expression.matrix, expression.var_names, adata.obs["louvain"], naming.groups, prepared, seed=seed
+        )
+        assert "3" in flagged and not set(flagged) & pure

@@ -102,6 +102,7 @@ class GroupName:
     runners_up: list[dict] = field(default_factory=list)  # the best types of other lineages, and why they lost
     edited: bool = False  # named by hand (rename, a runner-up taken)
     explanation: dict = field(default_factory=dict)  # a local LLM's reason and choice (naming_explanation)
+    mixed: list[dict] = field(default_factory=list)  # two lineages its cells split into (mixed_clusters)
     chosen_by: str = "evidence"  # or "llm": the LLM took a runner-up the evidence ranked
 
 
@@ -129,6 +130,7 @@ class Naming:
                     "absent_or_down": ", ".join(m["gene"] for m in g.against),
                     "runners_up": "; ".join(f"{r['name']} ({r['score']:.3f})" for r in g.runners_up),
                     "edited_by_hand": g.edited,
+                    "may_mix": " + ".join(f"{p['name']} ({p['cells']} cells)" for p in g.mixed),
                     **(
                         {
                             "chosen_by": g.chosen_by,
@@ -144,7 +146,7 @@ class Naming:
         return pd.DataFrame(rows)
 
 
-class _Knowledge:
+class Knowledge:
     """The candidate types with their top markers and weights, and the ontology, prepared once per call."""
 
     def __init__(self, markers, graph, tissue: str | None):
@@ -169,11 +171,14 @@ class _Knowledge:
             self.lineage[term] = list(unique.values())
 
 
-def name_groups(table: pd.DataFrame, genes, *, markers, graph, tissue: str | None = None) -> Naming:
+def name_groups(
+    table: pd.DataFrame, genes, *, markers, graph, tissue: str | None = None, prepared: Knowledge | None = None
+) -> Naming:
     """Name each group of a marker table (:class:`~scelmo_desktop.core.tasks.markers.Markers`' ``table``: group,
     gene, log2_fold_change, pct_in_group, pct_out_group) whose data measured ``genes``, from the marker knowledge
-    ``markers`` (:class:`~scelmo_desktop.core.knowledge.markers.CellMarkers`) and the ontology ``graph``."""
-    knowledge = _Knowledge(markers, graph, tissue)
+    ``markers`` (:class:`~scelmo_desktop.core.knowledge.markers.CellMarkers`) and the ontology ``graph``
+    (``prepared``: the :class:`Knowledge` of these, when the caller has built it already)."""
+    knowledge = prepared or Knowledge(markers, graph, tissue)
     measured = {str(g) for g in genes}
     groups = {}
     for group, rows in table.groupby("group", observed=True, sort=False):
@@ -192,7 +197,16 @@ def name_groups(table: pd.DataFrame, genes, *, markers, graph, tissue: str | Non
     return Naming(groups=groups, tissue=tissue or "any", n_candidates=len(knowledge.candidates), settings=settings)
 
 
-def _scores(difference: pd.Series, measured: set[str], knowledge: _Knowledge) -> dict[str, float]:
+def best_type(difference: pd.Series, measured: set[str], knowledge: Knowledge) -> tuple[str, dict[str, float]]:
+    """The term a group with this evidence (``pct_in_group - pct_out_group`` per gene) is named, as
+    :func:`name_groups` names it ("" when none scores), and every term's score."""
+    scores = _scores(difference, measured, knowledge)
+    if not scores:
+        return "", scores
+    return _most_specific(min(scores, key=lambda t: (-scores[t], t)), scores, knowledge.graph), scores
+
+
+def _scores(difference: pd.Series, measured: set[str], knowledge: Knowledge) -> dict[str, float]:
     scores, gates = {}, {}
     for term, (top, weights) in knowledge.candidates.items():
         present = np.array([g in measured for g in top])
@@ -214,12 +228,11 @@ def _gate(node, difference: pd.Series, measured: set[str], cache: dict) -> float
     return cache[node.name]
 
 
-def _name_one(group: str, rows: pd.DataFrame, difference: pd.Series, measured, knowledge: _Knowledge) -> GroupName:
-    scores = _scores(difference, measured, knowledge)
-    if not scores:
+def _name_one(group: str, rows: pd.DataFrame, difference: pd.Series, measured, knowledge: Knowledge) -> GroupName:
+    best, scores = best_type(difference, measured, knowledge)
+    if not best:
         return GroupName(group, "", "unnamed", 0.0, 0.0)
     ranked = sorted(scores, key=lambda t: (-scores[t], t))
-    best = _most_specific(ranked[0], scores, knowledge.graph)
     values = np.array([scores[t] for t in ranked])
     share = np.exp((values - values[0]) / TEMPERATURE)
     share /= share.sum()
@@ -287,14 +300,14 @@ def _row(gene: str, rows: pd.DataFrame, note: str = "") -> dict:
     }
 
 
-def _supporting(term: str, rows, difference: pd.Series, knowledge: _Knowledge) -> list[dict]:
+def _supporting(term: str, rows, difference: pd.Series, knowledge: Knowledge) -> list[dict]:
     top, weights = knowledge.candidates[term]
     evidence = difference.reindex(top).fillna(0.0).to_numpy()
     order = [i for i in np.argsort(-(weights * evidence), kind="stable") if evidence[i] > SUPPORT_MIN]
     return [_row(top[i], rows) for i in order[:SHOWN]]
 
 
-def _against(term: str, rows, difference: pd.Series, measured, knowledge: _Knowledge) -> list[dict]:
+def _against(term: str, rows, difference: pd.Series, measured, knowledge: Knowledge) -> list[dict]:
     """The type's ten highest-weighted markers that the group does not express more than the rest does."""
     top, _ = knowledge.candidates[term]
     out = []

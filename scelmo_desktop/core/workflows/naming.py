@@ -23,7 +23,8 @@ from scelmo_desktop.core.keys import CLUSTER_KEY, NAME_KEY, UNS_KEY, add_record
 from scelmo_desktop.core.protocols import GenerationParams, LLMSource
 from scelmo_desktop.core.settings import default
 from scelmo_desktop.core.tasks.markers import Markers
-from scelmo_desktop.core.tasks.naming import GroupName, Naming, name_groups
+from scelmo_desktop.core.tasks.mixed_clusters import mixed_groups
+from scelmo_desktop.core.tasks.naming import GroupName, Knowledge, Naming, name_groups
 from scelmo_desktop.core.tasks.naming_explanation import (
     EXPLANATION_PARAMS,
     candidates,
@@ -70,16 +71,20 @@ def name_cell_types(
     """Name every group of ``markers`` (found on ``obs[markers.groupby]`` in ``expression``, the matrix the test
     ran on: ``.raw`` when the data has it) and write, per cell, ``obs[key_added]`` (the name),
     ``obs['<key_added>_ontology_id']`` (the Cell Ontology id) and ``obs['<key_added>_confidence']``, and per group
-    the evidence in ``uns['scelmo']['naming']`` (markers for and against, runner-ups, the knowledge's sources and
-    version). Hand renames of a group with the very same cells are kept."""
+    the evidence in ``uns['scelmo']['naming']`` (markers for and against, runner-ups, the two lineages its cells
+    split into when it may mix them (``mixed``), the knowledge's sources and version). Hand renames of a group
+    with the very same cells are kept."""
     knowledge, graph = knowledge_for_naming()
     earlier = (adata.uns.get(UNS_KEY) or {}).get("naming") or {}
     kept_edits = json.loads(earlier.get("hand_edits", "[]")) if earlier.get("groupby") == markers.groupby else []
     symbols = symbol_map(expression, symbol_column)
     table = markers.table.assign(gene=markers.table["gene"].map(lambda g: symbols.get(g, g)))
     measured = [symbols.get(str(g), str(g)) for g in expression.var_names]
-    naming = name_groups(table, measured, markers=knowledge, graph=graph, tissue=tissue)
+    prepared = Knowledge(knowledge, graph, tissue)
+    naming = name_groups(table, measured, markers=knowledge, graph=graph, tissue=tissue, prepared=prepared)
     groups = adata.obs[markers.groupby].astype(str)
+    for group, parts in mixed_groups(expression.matrix, measured, groups, naming.groups, prepared).items():
+        naming.groups[group].mixed = parts
     _write_calls(adata, groups, naming, key_added)
     add_record(
         adata,
