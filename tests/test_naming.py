@@ -288,6 +288,11 @@ def test_a_cluster_mixing_nk_and_cd8_t_cells_is_flagged_and_pure_clusters_are_no
     lineages = " / ".join(p["name"] for p in parts)
     assert "natural killer" in lineages and "CD8-positive" in lineages
     assert not any(naming.groups[g].mixed for g in pure)
+    from scelmo_desktop.core.tasks.naming_explanation import explanation_prompt
+
+    assert f"named differently: {parts[0]['name']} ({parts[0]['cells']} cells)" in explanation_prompt(
+        naming.groups["3"]
+    )
     expression = select_expression(adata, settings.layer, input_kind=settings.input_kind)
     markers, graph = knowledge_for_naming()
     prepared = Knowledge(markers, graph, None)

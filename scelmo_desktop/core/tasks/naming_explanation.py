@@ -2,8 +2,8 @@
 (:mod:`~scelmo_desktop.core.tasks.naming`), and its choice among the candidates that evidence ranks.
 
 The LLM sees only the cluster's supporting markers (with their fractions in and out of the cluster and fold
-changes), each candidate's curated markers that are absent or not higher, and the candidates themselves,
-numbered. It answers with a number and a reason. It cannot name a type of its own: an answer whose number is
+changes), the two lineages its cells split into when it may mix them, each candidate's curated markers that are
+absent or not higher, and the candidates themselves, numbered. It answers with a number and a reason. It cannot name a type of its own: an answer whose number is
 missing or out of range keeps the evidence's call. Each answer is checked, and its flags say what was wrong:
 
 * ``no choice``: no candidate number could be read;
@@ -72,6 +72,16 @@ def explanation_prompt(call) -> str:
         *(
             f"- {m['gene']}: {m['pct_in_group']:.0%} vs {m['pct_out_group']:.0%}; {m['log2_fold_change']:+.1f}"
             for m in markers
+        ),
+        *(
+            [
+                "",
+                "Its cells split into two parts named differently: "
+                + " and ".join(f"{p['name']} ({p['cells']} cells)" for p in call.mixed)
+                + ".",
+            ]
+            if call.mixed
+            else []
         ),
         "",
         "Candidate cell types, ranked by how well curated marker lists fit the cluster:",
