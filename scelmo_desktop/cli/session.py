@@ -196,8 +196,7 @@ def print_markers(markers, note: dict | None, shown: int = 5, *, naming=None) ->
         name = f" {call.name} (confidence {call.confidence:.2f})" if call is not None and call.term_id else ""
         print(f"  {group}:{name} {', '.join(genes) or '(none pass the filter)'}")
         if call is not None and call.mixed:
-            parts = " and ".join(f"{p['name']} ({p['cells']} cells)" for p in call.mixed)
-            print(f"      may mix {parts}: sub-cluster it before trusting the name")
+            print(f"      may mix {call.mixed_parts()}: sub-cluster it before trusting the name")
         if call is not None and call.explanation:
             said = call.explanation
             flags = f" [{'; '.join(said['flags'])}]" if said["flags"] else ""

@@ -105,6 +105,10 @@ class GroupName:
     mixed: list[dict] = field(default_factory=list)  # two lineages its cells split into (mixed_clusters)
     chosen_by: str = "evidence"  # or "llm": the LLM took a runner-up the evidence ranked
 
+    def mixed_parts(self) -> str:
+        """The two lineages its cells split into, in words ("" when it is not flagged as mixed)."""
+        return " and ".join(f"{p['name']} ({p['cells']} cells)" for p in self.mixed)
+
 
 @dataclass
 class Naming:
@@ -130,7 +134,7 @@ class Naming:
                     "absent_or_down": ", ".join(m["gene"] for m in g.against),
                     "runners_up": "; ".join(f"{r['name']} ({r['score']:.3f})" for r in g.runners_up),
                     "edited_by_hand": g.edited,
-                    "may_mix": " + ".join(f"{p['name']} ({p['cells']} cells)" for p in g.mixed),
+                    "may_mix": g.mixed_parts(),
                     **(
                         {
                             "chosen_by": g.chosen_by,

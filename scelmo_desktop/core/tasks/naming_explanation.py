@@ -76,9 +76,7 @@ def explanation_prompt(call) -> str:
         *(
             [
                 "",
-                "Its cells split into two parts named differently: "
-                + " and ".join(f"{p['name']} ({p['cells']} cells)" for p in call.mixed)
-                + ".",
+                f"Its cells split into two parts named differently: {call.mixed_parts()}.",
             ]
             if call.mixed
             else []

@@ -123,11 +123,7 @@ def _cell_types_section(naming) -> str:
                 "cluster": call.group,
                 "cell type": call.name
                 + (" (renamed by hand)" if call.edited else "")
-                + (
-                    " (may mix " + " and ".join(f"{p['name']}, {p['cells']} cells" for p in call.mixed) + ")"
-                    if call.mixed
-                    else ""
-                )
+                + (f" (may mix {call.mixed_parts()})" if call.mixed else "")
                 + (" (the LLM's choice among the candidates)" if call.chosen_by == "llm" else ""),
                 "Cell Ontology": call.term_id,
                 "confidence": f"{call.confidence:.2f}",

@@ -320,8 +320,7 @@ class MarkersPanel(Panel):
             "Absent or not higher: " + (", ".join(m["gene"] for m in call.against) or "none") + ".",
         ]
         if call.mixed:
-            parts = " and ".join(f"{p['name']} ({p['cells']} cells)" for p in call.mixed)
-            words.append(f"Its cells may mix {parts}: sub-cluster it before trusting the name.")
+            words.append(f"Its cells may mix {call.mixed_parts()}: sub-cluster it before trusting the name.")
         runners = [r for r in call.runners_up if r["term_id"] != call.term_id]  # one may have been taken
         if runners:
             words.append(
