@@ -404,6 +404,8 @@ def test_explain_names_shows_the_llm_reasons_and_takes_only_a_checked_choice(qtb
     naming = window.project.naming
     runners = {g: c.runners_up[0] for g, c in naming.groups.items() if c.runners_up}
     assert runners and markers.explain_button.isEnabled()
+    # louvain cluster 3 mixes NK and CD8 T cells (tests/test_naming.py): the panel names it for sub-clustering
+    assert "may mix two lineages (sub-cluster them): " in markers.names_status.text() and naming.groups["3"].mixed
     window.project.settings.naming_llm = "choose"
     markers.explain()
     finish(qtbot, window)

@@ -216,13 +216,18 @@ class MarkersPanel(Panel):
             self.names.set_frame(naming.table())
             self.names_status.setText(
                 f"{len(naming.groups)} clusters named among {naming.n_candidates:,} Cell Ontology types "
-                f"(tissue hint: {naming.tissue}){self._explanations_note(naming)}"
+                f"(tissue hint: {naming.tissue}){self._mixed_note(naming)}{self._explanations_note(naming)}"
             )
         for button in self._naming_buttons():
             button.setEnabled(naming is not None)
 
     def _naming_buttons(self):
         return self.rename_button, self.runner_up_button, self.merge_button, self.subcluster_button, self.explain_button
+
+    @staticmethod
+    def _mixed_note(naming) -> str:
+        mixed = [g for g, call in naming.groups.items() if call.mixed]
+        return f"; may mix two lineages (sub-cluster them): {', '.join(mixed)}" if mixed else ""
 
     def _explanations_note(self, naming) -> str:
         """How many clusters the LLM explained and how many answers its checks flagged, and a warning when the
@@ -326,7 +331,8 @@ class MarkersPanel(Panel):
             words.append(
                 "Runner-ups: "
                 + "; ".join(
-                    f"{r['name']} (behind by {r['behind_by']:.3f}, lacks {', '.join(r['lacks'])})" for r in runners
+                    f"{r['name']} (behind by {r['behind_by']:.3f}, lacks {', '.join(r['lacks']) or 'none of its top markers'})"
+                    for r in runners
                 )
                 + "."
             )
