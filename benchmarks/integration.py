@@ -170,7 +170,7 @@ def candidate_rows(expression, X, E, batches, seed=0):
         return integration.harmony(reduced(out.astype(np.float32)), batches, seed=seed)
 
     return {
-        "scELMo default (no labels)": lambda: integration.integrate_embedding(X, E, batches, seed=seed),
+        "scELMo default (no labels)": lambda: integration.integrate_embedding(X, E, batches, seed=seed).embedding,
         "scELMo, uncorrected": lambda: conditioned_embedding(X, E, seed=seed),
         "scELMo standard sum (0.3), uncorrected": lambda: conditioned_embedding(X, E, conditioning="standard"),
         "Harmony on scELMo standard sum": lambda: integration.harmony(

@@ -87,6 +87,47 @@ def test_denormal_totals_give_the_same_wa_as_any_other_scale():
         np.testing.assert_allclose(wa[0], wa[1], rtol=1e-5)
 
 
+def test_per_sample_scaling_matched_on_shared_clusters_ignores_a_samples_cell_type_make_up():
+    """Two samples hold the same two cell types in opposite proportions (80/20 and 20/80), and the second adds a
+    shift to every cell. Plain per-sample scaling leaves the same type at different places in the two samples
+    (each sample's gene means follow its make-up); scaling as if both had the pooled make-up of the shared
+    clusters puts them at the same place. Exact arithmetic, no randomness in the comparison."""
+    from scelmo_desktop.core.embedding.cell_vectors import smoothed_expression
+
+    rng = np.random.default_rng(0)
+    types = {
+        0: rng.poisson(0.5, size=(10, 4)) + np.array([3, 0, 1, 0]),
+        1: rng.poisson(0.5, size=(10, 4)) + [0, 3, 0, 1],
+    }
+    blocks, batches, clusters = [], [], []
+    for batch, (n0, n1), shift in (("a", (8, 2), 0.0), ("b", (2, 8), 2.0)):
+        for cell_type, copies in ((0, n0), (1, n1)):
+            blocks.append(np.tile(types[cell_type], (copies, 1)) + shift)
+            batches += [batch] * (10 * copies)
+            clusters += [cell_type] * (10 * copies)
+    X, batches, clusters = np.vstack(blocks).astype(np.float32), np.array(batches), np.array(clusters)
+    table = np.eye(4, 2, dtype=np.float32)
+
+    def type_means(scaled):
+        return {(b, t): scaled[(batches == b) & (clusters == t)].mean(axis=0) for b in "ab" for t in (0, 1)}
+
+    plain = type_means(smoothed_expression(X, table, weight=0.0, batches=batches))
+    matched = type_means(smoothed_expression(X, table, weight=0.0, batches=batches, shared_clusters=clusters))
+    for cell_type in (0, 1):
+        assert np.abs(plain["a", cell_type] - plain["b", cell_type]).max() > 0.5  # the make-up moved it
+        np.testing.assert_allclose(matched["a", cell_type], matched["b", cell_type], atol=1e-5)
+    # cells outside every shared cluster (-1) are scaled with their batch, not used to measure it
+    outside = np.where(np.arange(len(X)) % 7 == 0, -1, clusters)
+    partial = smoothed_expression(X, table, weight=0.0, batches=batches, shared_clusters=outside)
+    assert np.isfinite(partial).all()
+    # no cluster shared at all: plain per-sample scaling
+    none = np.full(len(X), -1)
+    np.testing.assert_allclose(
+        smoothed_expression(X, table, weight=0.0, batches=batches, shared_clusters=none),
+        smoothed_expression(X, table, weight=0.0, batches=batches),
+    )
+
+
 def test_text_neighbour_graph_averages_each_genes_nearest_descriptions_not_itself():
     from scelmo_desktop.core.embedding.cell_vectors import text_neighbour_graph
 

@@ -296,8 +296,9 @@ _declare(
 _declare(
     "integrate_samples",
     True,
-    "integrate several samples (obs['sample']) with no labels: each gene scaled within its sample, then Harmony on "
-    "the scELMo space; clusters, UMAP, markers and names are computed on the integrated space",
+    "integrate several samples (obs['sample']) with no labels: each gene scaled within its sample (matched on the "
+    "clusters the samples share), then Harmony on the scELMo space; clusters, UMAP, markers and names are computed "
+    "on the integrated space",
     type=bool,
     tasks=("run",),
     label="Integrate the samples",

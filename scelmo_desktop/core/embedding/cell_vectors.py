@@ -100,24 +100,59 @@ def text_neighbour_graph(E: np.ndarray, k: int = SMOOTHING_NEIGHBOURS):
     return sp.csr_matrix((np.full(rows.size, 1.0 / k, np.float32), (rows, neighbours.ravel())), shape=(n, n))
 
 
-def _gene_scaling(X) -> tuple[np.ndarray, np.ndarray]:
-    """(mean, 1 / standard deviation) of each gene of ``X`` over its cells; constant genes get 0 (they scale to 0)."""
+def _gene_scaling(X, clusters: np.ndarray | None = None, weights: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, 1 / standard deviation) of each gene of ``X`` over its cells; constant genes get 0 (they scale to 0).
+
+    With ``clusters`` (an id per row) and ``weights`` (cluster id -> share), the moments are those of a sample
+    with that make-up: the mixture of each cluster's mean and mean square, each by its share, so that a sample's
+    scaling does not depend on how many cells of each type it holds."""
     import scipy.sparse as sp
 
-    mean = np.asarray(X.mean(axis=0), dtype=np.float64).ravel()
-    squares = X.multiply(X).mean(axis=0) if sp.issparse(X) else np.mean(np.square(X, dtype=np.float64), axis=0)
-    std = np.sqrt(np.maximum(np.asarray(squares, dtype=np.float64).ravel() - mean**2, 0.0))
+    def moments(rows):
+        mean = np.asarray(rows.mean(axis=0), dtype=np.float64).ravel()
+        squares = (
+            rows.multiply(rows).mean(axis=0)
+            if sp.issparse(rows)
+            else np.mean(np.square(rows, dtype=np.float64), axis=0)
+        )
+        return mean, np.asarray(squares, dtype=np.float64).ravel()
+
+    if clusters is None:
+        mean, squares = moments(X)
+    else:
+        present = {c: share for c, share in weights.items() if (clusters == c).any()}  # the caller's shared ones
+        total = sum(present.values())
+        parts = [(share / total, moments(X[clusters == c])) for c, share in present.items()]
+        mean = sum(share * m for share, (m, _) in parts)
+        squares = sum(share * q for share, (_, q) in parts)
+    std = np.sqrt(np.maximum(squares - mean**2, 0.0))
     inverse = np.where(std > 1e-12, 1.0 / np.maximum(std, 1e-12), 0.0)
     return mean.astype(np.float32), inverse.astype(np.float32)
 
 
+def _shared_weights(shared_clusters: np.ndarray) -> dict:
+    """cluster id -> its share of the cells in the clusters every sample shares (ids below 0 are not shared)."""
+    ids, counts = np.unique(shared_clusters[shared_clusters >= 0], return_counts=True)
+    return {int(i): float(n) / counts.sum() for i, n in zip(ids, counts)}
+
+
 def smoothed_expression(
-    X, E: np.ndarray, *, weight: float = SMOOTHING_WEIGHT, batches=None, cancel: CancelFlag | None = None
+    X,
+    E: np.ndarray,
+    *,
+    weight: float = SMOOTHING_WEIGHT,
+    batches=None,
+    shared_clusters: np.ndarray | None = None,
+    cancel: CancelFlag | None = None,
 ) -> np.ndarray:
     """Dense (cells x genes) float32: ``X`` (log-normalised, the gene set) scaled per gene (within each batch of
     ``batches`` when given: a gene's shift between samples is then removed with its spread), clipped at
     :data:`SCALE_CLIP`, and mixed with its text neighbours' mean (:func:`text_neighbour_graph` of ``E``) with
-    ``weight``."""
+    ``weight``.
+
+    ``shared_clusters`` (with ``batches``: a cluster id per cell, below 0 for a cell outside the clusters every
+    batch shares) measures each batch's mean and spread as if it held the pooled make-up of those clusters
+    (``_gene_scaling``), so that samples that differ in cell-type make-up are not scaled by it."""
     import scipy.sparse as sp
 
     from scelmo_desktop.core._infra.jobs import check_cancel
@@ -129,9 +164,15 @@ def smoothed_expression(
         E
     ).T.tocsr()
     out = np.empty(X.shape, dtype=np.float32)
+    if shared_clusters is not None:
+        shared_clusters = np.asarray(shared_clusters)
+    weights = None if shared_clusters is None else _shared_weights(shared_clusters)
     for group in np.unique(groups):
         cells = np.flatnonzero(groups == group)
-        mean, inverse = _gene_scaling(X[cells])
+        if weights and np.isin(shared_clusters[cells], list(weights)).any():
+            mean, inverse = _gene_scaling(X[cells], shared_clusters[cells], weights)
+        else:  # no shared clusters, or none with this batch's cells: its own cells decide
+            mean, inverse = _gene_scaling(X[cells])
         for start in range(0, len(cells), _CHUNK_CELLS):
             check_cancel(cancel)
             rows = cells[start : start + _CHUNK_CELLS]

@@ -2,9 +2,9 @@
 
 Methods, in one run:
 * ``scELMo, samples integrated`` (the default; no labels): :func:`integrate_embedding`, each gene scaled within
-  its sample, the smoothed scELMo space, then Harmony (harmonypy). Chosen by measurement
-  (``benchmarks/integration.py``, table in ``docs/benchmarks.md``) among per-sample gene scaling and centring,
-  with and without Harmony.
+  its sample with the make-up of the clusters all samples share, the smoothed scELMo space, then Harmony
+  (harmonypy). Chosen by measurement (``benchmarks/integration.py``, table in ``docs/benchmarks.md``) among
+  per-sample gene scaling and centring, with and without Harmony, and shift corrections within shared clusters.
 * ``scELMo, uncorrected``: the scELMo embedding of all cells (``core.embedding.cell_vectors``); no batch
   information used.
 * ``scELMo adaptor (batch-adversarial, labelled)``, only when labels are given: the fine-tuned adaptor trained
@@ -26,6 +26,7 @@ and ``uns['scelmo']['integration']`` (metrics and settings).
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -47,7 +48,12 @@ from scelmo_desktop.core.keys import ADVERSARIAL_KEY, HARMONY_KEY, INTEGRATED_KE
 from scelmo_desktop.core.settings import DEFAULT_CONDITIONING, default
 from scelmo_desktop.core.tasks import batch_metrics, cluster, metrics
 
-DEFAULT_METHOD = "the smoothed scELMo space with each gene scaled within its sample, then Harmony (harmonypy)"
+DEFAULT_METHOD = (
+    "the smoothed scELMo space with each gene scaled within its sample as if every sample had the same make-up "
+    "of the clusters they share, then Harmony (harmonypy)"
+)
+SHARED_RESOLUTION = 1.0  # Leiden resolution of the first pass (the app's default clustering)
+SHARED_MIN_CELLS = 10  # a cluster is shared when every sample has at least this many cells in it
 METHODS = {
     INTEGRATED_KEY: "scELMo, samples integrated (default, no labels)",
     SCELMO_KEY: "scELMo, uncorrected",
@@ -72,21 +78,78 @@ def method_settings() -> dict:
     import harmonypy
 
     return {
-        "space": "smoothed, each gene scaled within its batch",
+        "space": "smoothed, each gene scaled within its batch as if every batch had the make-up of the shared clusters",
         "smoothing_weight": SMOOTHING_WEIGHT,
         "text_neighbours": SMOOTHING_NEIGHBOURS,
         "components": N_COMPONENTS,
+        "shared_cluster_resolution": SHARED_RESOLUTION,
+        "shared_cluster_min_cells": SHARED_MIN_CELLS,
         "harmonypy": getattr(harmonypy, "__version__", "unknown"),
     }
 
 
-def integrate_embedding(X, E: np.ndarray, batches, *, seed: int = 0, cancel: CancelFlag | None = None) -> np.ndarray:
+@dataclass
+class IntegratedSpace:
+    """The label-free integrated embedding and the clusters its per-sample scaling was matched on."""
+
+    embedding: np.ndarray
+    clusters: int  # clusters of the first pass
+    shared: int  # of them, those every sample has SHARED_MIN_CELLS cells in
+    shared_cells: float  # share of the cells in the shared clusters
+
+    def record(self) -> dict:
+        return {
+            "first_pass_clusters": self.clusters,
+            "shared_clusters": self.shared,
+            "cells_in_shared_clusters": round(self.shared_cells, 4),
+        }
+
+
+def shared_clusters(embedding: np.ndarray, batches: np.ndarray, *, seed: int = 0) -> tuple[np.ndarray, int]:
+    """(Leiden cluster per cell of ``embedding`` at :data:`SHARED_RESOLUTION`, -1 where the cluster is not one that
+    every batch has :data:`SHARED_MIN_CELLS` cells in; the number of clusters)."""
+    import anndata as ad
+
+    holder = ad.AnnData(np.zeros((len(embedding), 1), dtype=np.float32))
+    holder.obsm["first_pass"] = np.asarray(embedding, dtype=np.float32)
+    key = cluster.neighbors(holder, "first_pass", seed=seed)
+    ids = cluster.leiden(holder, key, SHARED_RESOLUTION, seed=seed).astype(np.int64)
+    names = np.unique(batches)
+    out = np.full(len(ids), -1, dtype=np.int64)
+    for cluster_id in np.unique(ids):
+        members = ids == cluster_id
+        if all((members & (batches == b)).sum() >= SHARED_MIN_CELLS for b in names):
+            out[members] = cluster_id
+    return out, int(len(np.unique(ids)))
+
+
+def integrate_embedding(
+    X, E: np.ndarray, batches, *, seed: int = 0, cancel: CancelFlag | None = None
+) -> IntegratedSpace:
     """The label-free integrated scELMo space (:data:`DEFAULT_METHOD`) of log-normalised ``X`` (cells x genes,
-    table ``E`` aligned to its genes) across ``batches``."""
-    vectors = smoothed_expression(*genes_with_vectors(X, E)[:2], batches=batches, cancel=cancel)
-    embedding = Reduction.fit(vectors, seed=seed).apply(vectors)
+    table ``E`` aligned to its genes) across ``batches``.
+
+    Scaling each gene within its sample removes shifts that a sample puts on every cell type (Kang's interferon
+    response), but a sample's gene means and spreads also follow its cell-type make-up, which differs between
+    patients and studies, so plain per-sample scaling shifts the types of a monocyte-rich sample against those of
+    a T-cell-rich one. A first pass (the smoothed space, Harmony, Leiden) finds the clusters every sample shares,
+    and each sample is scaled as if it held their pooled make-up. With no shared cluster this is plain
+    per-sample scaling."""
+    X_set, E_set, _ = genes_with_vectors(X, E)
+    batches = np.asarray(batches).astype(str)
+
+    def corrected(vectors):
+        embedding = Reduction.fit(vectors, seed=seed).apply(vectors)
+        check_cancel(cancel)
+        return harmony(embedding, batches, seed=seed)
+
+    first = corrected(smoothed_expression(X_set, E_set, cancel=cancel))
+    shared, n_clusters = shared_clusters(first, batches, seed=seed)
+    del first
     check_cancel(cancel)
-    return harmony(embedding, batches, seed=seed)
+    space = corrected(smoothed_expression(X_set, E_set, batches=batches, shared_clusters=shared, cancel=cancel))
+    n_shared = len(np.unique(shared[shared >= 0]))
+    return IntegratedSpace(space, n_clusters, n_shared, float(np.mean(shared >= 0)))
 
 
 def _complete_column(adata, key: str, what: str) -> np.ndarray:
@@ -165,10 +228,9 @@ def run_integration(
         expression.matrix, alignment.matrix, conditioning=conditioning, seed=seed, cancel=cancel
     )
     check_cancel(cancel)
-    report("integrate", 1, steps, "scaled per sample, then Harmony")
-    adata.obsm[integrated_key] = integrate_embedding(
-        expression.matrix, alignment.matrix, batches, seed=seed, cancel=cancel
-    )
+    report("integrate", 1, steps, "shared clusters, genes scaled per sample, then Harmony")
+    space = integrate_embedding(expression.matrix, alignment.matrix, batches, seed=seed, cancel=cancel)
+    adata.obsm[integrated_key] = space.embedding
     check_cancel(cancel)
     report("integrate", 2, steps, "baselines: PCA and Harmony on PCA")
     adata.obsm[PCA_KEY] = baselines.pca_embedding(expression.matrix, seed=seed)
@@ -210,6 +272,7 @@ def run_integration(
         {
             "method": DEFAULT_METHOD,
             **method_settings(),
+            **space.record(),
             "batch_key": batch_key,
             "batches": sorted(set(batches)),
             "label_key": label_key or "none",

@@ -164,13 +164,15 @@ def integrate_samples(
     if batch_key not in adata.obs or adata.obs[batch_key].astype(str).nunique() < 2:
         return None
     batches = check_batches(adata, batch_key)
-    adata.obsm[key_added] = integrate_embedding(expression.matrix, alignment.matrix, batches, seed=seed, cancel=cancel)
+    space = integrate_embedding(expression.matrix, alignment.matrix, batches, seed=seed, cancel=cancel)
+    adata.obsm[key_added] = space.embedding
     before = adata.obsm[SCELMO_KEY]
     corrected = label_free_removal(adata.obsm[key_added], batches, X_unintegrated=before)
     counts = adata.obs[batch_key].astype(str).value_counts().sort_index()
     record = {
         "method": DEFAULT_METHOD,
         **method_settings(),
+        **space.record(),
         "batch_key": batch_key,
         "samples": {str(k): int(v) for k, v in counts.items()},
         "integrated_key": key_added,
