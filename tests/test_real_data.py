@@ -431,7 +431,7 @@ def test_two_kang_runs_are_integrated_by_sample_with_no_labels(kang_small, tmp_p
     assert set(record["samples"]) == {"ctrl", "stim"} and "Harmony" in record["method"]
     assert "Samples integrated" in (tmp_path / "o" / "report.html").read_text()
     # benchmarks/science_test_noise.py --only kang-samples (scelmo run --seed 0-4 on these files): iLISI (0 = one
-    # sample around each cell) 0.127-0.145 before, 0.773-0.806 after; the worst gap 0.628, bound 0.5
+    # sample around each cell) 0.126-0.133 before, 0.834-0.872 after; the worst gap 0.701, bound 0.5
     assert record["ilisi_after"] >= record["ilisi_before"] + 0.5, record
 
     labels = np.array([cell_type[name] for name in result.obs_names])
@@ -442,7 +442,9 @@ def test_two_kang_runs_are_integrated_by_sample_with_no_labels(kang_small, tmp_p
         runs = [leiden_on_embedding(work, rep, labels=labels, seed=seed) for seed in SEEDS]
         means[rep] = (np.mean([r.scores["nmi"] for r in runs]), np.mean([r.scores["ari"] for r in runs]))
     (nmi, ari), (nmi_before, ari_before) = means["X_scelmo_integrated"], means["X_scelmo"]
-    # the same measurement, means over Leiden seeds 0-2 per run: integrated NMI 0.819-0.837 (sd 0.008), ARI
-    # 0.802-0.846 (sd 0.018); the gain over the uncorrected space NMI +0.046 to +0.069 (sd 0.009), ARI +0.094 to
-    # +0.149 (sd 0.022). Bounds: the worst minus max(3 sd, 0.03): NMI >= 0.78, gain >= 0.015; ARI gain >= 0.025
-    assert nmi >= 0.78 and nmi - nmi_before >= 0.015 and ari - ari_before >= 0.025, means
+    # the same measurement, means over Leiden seeds 0-2 per run: integrated NMI 0.808-0.834 (sd 0.012), ARI
+    # 0.778-0.847 (sd 0.032); the gain over the uncorrected space NMI +0.038 to +0.079 (sd 0.018), ARI +0.076 to
+    # +0.175 (sd 0.044): the shared clusters of the first pass vary with the seed. Bounds: NMI the worst minus
+    # 3 sd, 0.77; the gains only above zero (the worst NMI gain is 2.1 sd above it, the worst ARI gain 1.7 sd and
+    # their means 3.1 and 2.6 sd), which a correction that blurs the cell types fails
+    assert nmi >= 0.77 and nmi - nmi_before > 0 and ari - ari_before > 0, means

@@ -195,5 +195,18 @@ def integration_summary(record: dict) -> str:
     return (
         f"samples integrated: {samples} into obsm['{record['integrated_key']}'] ({record['method']}); batch mixing "
         f"(iLISI) {record['ilisi_before']:.2f} -> {record['ilisi_after']:.2f}, batch variance removed "
-        f"{100 * record['batch_variance_removed']:.0f}%; clusters, UMAP, markers and names use the integrated space"
+        f"{100 * record['batch_variance_removed']:.0f}%; {_shared_note(record)}clusters, UMAP, markers and names use "
+        "the integrated space"
+    )
+
+
+def _shared_note(record: dict) -> str:
+    """How the samples' scaling was matched: on how many shared clusters, or why on all cells."""
+    if "shared_clusters" not in record:
+        return ""
+    if not record["shared_clusters"]:
+        return "no cluster is shared by every sample, so each was scaled on all its cells; "
+    return (
+        f"scaled on the {record['shared_clusters']} of {record['first_pass_clusters']} clusters every sample shares "
+        f"({100 * record['cells_in_shared_clusters']:.0f}% of the cells); "
     )
