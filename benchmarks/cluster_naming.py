@@ -156,6 +156,8 @@ def read_run(out: Path):
     # the run's mixed-lineage flags (they need the cells, which markers.csv does not hold)
     groups = json.loads(result.uns["scelmo"]["naming"]["groups"])
     obs.attrs["mixed"] = {g: call.get("mixed", []) for g, call in groups.items()}
+    # the clusters the run split because they were flagged (split_mixed): {cluster: {into, mixed}}
+    obs.attrs["split"] = json.loads((out / "provenance.json").read_text()).get("split_clusters", {})
     result.file.close()
     table = pd.read_csv(out / "markers.csv", dtype={"group": str, "gene": str})
     obs.index = obs.index.astype(str)
@@ -392,6 +394,9 @@ def benchmark(dataset, adata, matrix, genes, work: Path, knowledge, graph, score
     label_n = dict(Counter(truth).most_common())
     for row in clusters_table:
         row["run_flags_mixed"] = obs.attrs["mixed"].get(row["cluster"], [])
+        row["split_from"] = next(
+            (g for g, split in obs.attrs["split"].items() if row["cluster"] in split["into"]), None
+        )
     _print_data_set(title, rows, removed, timings, reproduced, clusters_table, oracle_calls, label_n)
     print(f"combination at w = 0 gives the product's calls back: {'yes' if text_reproduces else 'NO'}")
     for row in rows:
@@ -542,15 +547,22 @@ def _print_data_set(title, rows, removed, timings, reproduced, clusters, oracle_
 
 def _print_mixed_flags(results: list[dict]) -> None:
     """Which clusters the run flags as mixing two lineages, against how pure they are in the truth."""
-    print("\n=== Clusters the run flags as mixing two lineages (truth: share of the cluster's largest label)")
+    print(
+        "\n=== Clusters the run flagged as mixing two lineages and split (split_mixed), and those still flagged "
+        "(truth: share of the cluster's largest label)"
+    )
     for r in results:
         flagged = [c for c in r["clusters"] if c.get("run_flags_mixed")]
         impure = [c for c in r["clusters"] if _largest_share(c) < 0.8]
         listed = ", ".join(f"{c['cluster']}: largest label {_largest_share(c):.0%}" for c in flagged) or "none"
         print(
-            f"  {TITLES[r['dataset']]}: {len(flagged)} of {len(r['clusters'])} flagged ({listed}); "
-            f"clusters under 80% one label: {len(impure)}"
+            f"  {TITLES[r['dataset']]}: {len(flagged)} of {len(r['clusters'])} flagged after the run's splits "
+            f"({listed}); clusters under 80% one label: {len(impure)}"
         )
+        for c in r["clusters"]:
+            if c.get("split_from") is not None:
+                truth = ", ".join(f"{lab} {n}" for lab, n in c["truth"])
+                print(f"    split from {c['split_from']}: {c['cluster']} n={c['n']} [{truth}] -> {c['name']}")
 
 
 def _largest_share(cluster: dict) -> float:

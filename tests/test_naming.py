@@ -301,3 +301,45 @@ def test_a_cluster_mixing_nk_and_cd8_t_cells_is_flagged_and_pure_clusters_are_no
             expression.matrix, expression.var_names, adata.obs["louvain"], naming.groups, prepared, seed=seed
         )
         assert "3" in flagged and not set(flagged) & pure
+
+
+def test_a_flagged_cluster_is_split_into_its_two_lineages_and_each_part_is_named_for_its_own(pbmc):
+    """pbmc68k_reduced's louvain cluster 3 (32 CD8 cytotoxic T and 30 NK cells, flagged as mixing them) is
+    sub-clustered at the coarsest resolution that splits it, and naming the new clusters gives one NK part and one
+    CD8 T part, each mostly its own sorted population. Measured over graph and Leiden seeds 0-3: the same split at
+    resolution 0.4 every time, parts of 36 cells (30 NK) and 33 (26 CD8 cytotoxic, 5 naive CD8), named CD16+
+    CD56-dim NK and effector memory CD8 T. Asserted: the lineages and a majority share of 0.7 (the parts hold
+    0.83 and 0.79)."""
+    import json
+
+    import scanpy as sc
+
+    from scelmo_desktop.core.settings import PipelineSettings
+    from scelmo_desktop.core.workflows.cluster import SPLIT_RESOLUTIONS, split_mixed_clusters
+    from scelmo_desktop.core.workflows.markers import markers_and_names_of_data
+
+    adata = pbmc.copy()
+    adata.obs["scelmo_leiden"] = adata.obs["louvain"].astype(str)  # plain strings: the split makes categories
+    settings = PipelineSettings()
+    naming = markers_and_names_of_data(adata, groupby="scelmo_leiden", settings=settings).naming
+    mixed = [group for group, call in naming.groups.items() if call.mixed]
+    assert "3" in mixed
+    sc.pp.neighbors(adata, use_rep="X_pca", key_added="X_pca_neighbors", random_state=0)
+    untouched = adata.obs["scelmo_leiden"].astype(str).to_numpy()
+    split = split_mixed_clusters(adata, mixed, use_rep="X_pca")
+    assert len(split["3"]) == 2 and all(part.startswith("3,") for part in split["3"])
+    recorded = json.loads(adata.uns["scelmo"]["clustering"]["auto_splits"])
+    assert recorded["3"]["into"] == split["3"] and recorded["3"]["resolution"] in SPLIT_RESOLUTIONS
+    clusters = adata.obs["scelmo_leiden"].astype(str).to_numpy()
+    outside = ~np.isin(untouched, list(split))
+    assert (clusters[outside] == untouched[outside]).all()  # the clusters not flagged keep their ids and cells
+    after = markers_and_names_of_data(adata, groupby="scelmo_leiden", settings=settings).naming
+    labels = adata.obs["bulk_labels"].astype(str).to_numpy()
+    lineage = {}
+    for part in split["3"]:
+        counts = pd.Series(labels[clusters == part]).value_counts()
+        name = after.groups[part].name
+        lineage["NK" if "natural killer" in name else "CD8" if "CD8-positive" in name else name] = counts
+        assert counts.iloc[0] / counts.sum() >= 0.7, (part, name, counts)
+    assert set(lineage) == {"NK", "CD8"}, lineage
+    assert lineage["NK"].index[0] == "CD56+ NK" and lineage["CD8"].index[0] == "CD8+ Cytotoxic T"

@@ -365,6 +365,7 @@ def _annotate_by_markers(args) -> int:
 
 def _cmd_run(args, *, adata=None, data_name: str | None = None) -> int:
     from scelmo_desktop.cli.session import open_paths, open_session, print_markers, print_metrics, print_run_summary
+    from scelmo_desktop.core.workflows.cluster import split_summary
     from scelmo_desktop.core.workflows.pipeline import run_pipeline
     from scelmo_desktop.core.workflows.storage import resolve_table
 
@@ -380,6 +381,8 @@ def _cmd_run(args, *, adata=None, data_name: str | None = None) -> int:
         intake.write_barcode_rank_plots(args.out)
     print_run_summary(result.record)
     print_metrics(result.metrics)
+    for line in split_summary(result.record.get("split_clusters", {})):
+        print(f"{line} (--no-split-mixed keeps it)")
     print_markers(result.markers, result.record.get("markers"), naming=result.naming)
     if result.naming is None and "naming" in result.record:
         print(f"cell types: not named ({result.record['naming'].get('reason', '')})")

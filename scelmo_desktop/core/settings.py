@@ -304,6 +304,15 @@ _declare(
     label="Integrate the samples",
 )
 _declare(
+    "split_mixed",
+    True,
+    "sub-cluster each cluster whose cells split into two lineages (flagged 'may mix' by the naming) at the coarsest "
+    "Leiden resolution that splits it, and name the new clusters",
+    type=bool,
+    tasks=("run",),
+    label="Split clusters that mix two lineages",
+)
+_declare(
     "compare",
     False,
     "also cluster and score the paper's wa/aa cell vectors, the scanpy route (PCA) and a random gene table: "

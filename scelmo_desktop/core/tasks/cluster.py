@@ -133,6 +133,7 @@ def store_clusters(adata, clusters: np.ndarray, key: str = CLUSTER_KEY) -> None:
 
     categories = sorted(np.unique(clusters), key=lambda c: (len(c), c))
     adata.obs[key] = pd.Categorical(clusters, categories=categories)
+    adata.uns.pop(f"{key}_colors", None)  # scanpy's palette of the old categories would colour the new ones wrongly
 
 
 def umap(adata, neighbors_key: str, *, seed: int = 0) -> np.ndarray:

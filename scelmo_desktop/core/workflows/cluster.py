@@ -223,6 +223,48 @@ def merge_clusters(adata, groups: list[str], *, key: str = CLUSTER_KEY) -> str:
     return merged
 
 
+SPLIT_RESOLUTIONS = tuple(round(0.1 * step, 1) for step in range(1, 11))  # coarsest first; 1.0 is the run's own
+
+
+def split_mixed_clusters(
+    adata, groups: list[str], *, use_rep: str | None = None, seed: int = 0, key: str = CLUSTER_KEY
+):
+    """Each cluster of ``groups`` (those the naming flags as mixing two lineages) sub-clustered as the app's
+    sub-cluster action does (scanpy's Leiden ``restrict_to``: ``8`` becomes ``8,0``, ``8,1``), at the coarsest
+    resolution of :data:`SPLIT_RESOLUTIONS` that splits it at all: the flag says two lineages, so the split asked
+    for is the smallest one. A cluster no resolution splits keeps its id. Recorded in
+    ``uns['scelmo']['clustering']['auto_splits']`` (not a hand edit). Returns {cluster: its new ids}; name the
+    clusters again afterwards."""
+    use_rep = use_rep or analysis_rep(adata)
+    graph = neighbors_key(use_rep)
+    if graph not in adata.uns or not groups:
+        return {}
+    if adata.obs[key].dtype.name != "category":  # scanpy's restrict_to needs categories
+        clustering.store_clusters(adata, adata.obs[key].astype(str).to_numpy(), key=key)
+    splits = {}
+    for group in map(str, groups):
+        for resolution in SPLIT_RESOLUTIONS:
+            clusters = clustering.leiden(adata, graph, resolution, seed=seed, restrict_to=(key, [group]))
+            new = sorted({c for c in clusters if c.startswith(f"{group},")}, key=lambda c: (len(c), c))
+            if len(new) > 1:
+                clustering.store_clusters(adata, clusters, key=key)
+                splits[group] = {"into": new, "resolution": resolution}
+                break
+    if splits:
+        record = dict((adata.uns.get(UNS_KEY) or {}).get("clustering") or {})
+        record["auto_splits"] = json.dumps(splits)
+        add_record(adata, "clustering", record)
+    return {group: split["into"] for group, split in splits.items()}
+
+
+def split_summary(splits: dict) -> list[str]:
+    """One line per cluster the run split (``uns['scelmo']['split_clusters']``), for every door."""
+    return [
+        f"cluster {group} may mix {split['mixed']}: split into {', '.join(split['into'])}"
+        for group, split in splits.items()
+    ]
+
+
 def subcluster(
     adata,
     group: str,

@@ -1,6 +1,7 @@
 """The zero-shot scELMo pipeline: QC → describe → gene table → cell embeddings → samples integrated (when there
 are several) → clustering → markers → cell-type names, as ``scelmo run`` and the app's "Run the whole pipeline"
-do it.
+do it. A cluster the naming flags as mixing two lineages is sub-clustered and the clusters named again
+(``split_mixed``; ``uns['scelmo']['split_clusters']``).
 
 AnnData keys written (see :mod:`scelmo_desktop.core.keys`): ``obsm['X_scelmo']``, with several samples
 ``obsm['X_scelmo_integrated']`` (on which the clusters, UMAP, markers and names are then computed) and
@@ -38,7 +39,7 @@ from scelmo_desktop.core.text.describe import describe_gene_set
 from scelmo_desktop.core.text.gene_texts import GeneDescriptions
 from scelmo_desktop.core.text.generation import load_template
 from scelmo_desktop.core.text.store import Store
-from scelmo_desktop.core.workflows.cluster import evaluate_clustering
+from scelmo_desktop.core.workflows.cluster import evaluate_clustering, split_mixed_clusters
 from scelmo_desktop.core.workflows.embed import add_cell_embeddings
 from scelmo_desktop.core.workflows.integration import integrate_samples
 from scelmo_desktop.core.workflows.markers import markers_and_names
@@ -186,6 +187,14 @@ def run_pipeline(
 
     t0 = time.perf_counter()
     found = markers_and_names(adata, expression, settings=settings, llm=llm, progress=progress, cancel=cancel)
+    split = {}
+    if settings.split_mixed and found.naming is not None:
+        mixed = {group: call.mixed_parts() for group, call in found.naming.groups.items() if call.mixed}
+        new_ids = split_mixed_clusters(adata, list(mixed), seed=settings.seed)
+        split = {group: {"into": ids, "mixed": mixed[group]} for group, ids in new_ids.items()}
+        if split:  # the new clusters get their own markers and names
+            progress("markers", 0, 1, f"clusters that mix two lineages split: {', '.join(split)}")
+            found = markers_and_names(adata, expression, settings=settings, llm=llm, progress=progress, cancel=cancel)
     timings["markers"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - started
 
@@ -223,6 +232,7 @@ def run_pipeline(
     }
     record["qc"] = qc.record if qc is not None else {"status": "not run", "reason": qc_note}
     record["integration"] = integration or {"status": "not run", "reason": _integration_note(adata, settings)}
+    record["split_clusters"] = split
     for step, note in found.notes.items():
         record[step] = {"status": "not run", "reason": note}
     earlier = {k: v for k, v in (adata.uns.get(UNS_KEY) or {}).items() if k in ("intake", "qc", "markers", "naming")}

@@ -110,11 +110,15 @@ def _cluster_markers_section(markers, shown: int = 5) -> str:
     )
 
 
-def _cell_types_section(naming) -> str:
+def _cell_types_section(naming, splits: dict | None = None) -> str:
     """Each cluster's name, Cell Ontology id and confidence, the markers behind the call, the type's markers absent
-    or down in the cluster, and the runner-ups (every figure is in cell_types.csv)."""
+    or down in the cluster, and the runner-ups (every figure is in cell_types.csv); first, the clusters the run
+    split because their cells mixed two lineages (``splits``)."""
     if naming is None:
         return ""
+    from scelmo_desktop.core.workflows.cluster import split_summary
+
+    split_note = "".join(f" {html.escape(line)}." for line in split_summary(splits or {}))
     explained = any(call.explanation for call in naming.groups.values())
     rows = []
     for call in naming.groups.values():
@@ -146,7 +150,7 @@ def _cell_types_section(naming) -> str:
         f"knowledge, with no reference and no candidate list, among {naming.n_candidates:,} Cell Ontology types "
         f"(tissue hint: {html.escape(naming.tissue)}). A type scores by how much more often the cluster expresses "
         "its curated markers than the other cells do; the confidence is low when a type of another lineage scores "
-        "nearly as well. Check the markers before relying on a name.</p>"
+        f"nearly as well. Check the markers before relying on a name.{split_note}</p>"
         f"{_table(pd.DataFrame(rows))}"
     )
 
@@ -188,7 +192,7 @@ label silhouette rescaled to (s+1)/2 (scib-metrics protocol). Baselines: PCA (sc
 table given to the same genes as scELMo.</p>
 {_table(metrics) if len(metrics) else "<p>No label column was given, so no metrics were computed.</p>"}
 <h2>Figures</h2><div class="figs">{images}</div>
-{_cell_types_section(naming)}
+{_cell_types_section(naming, record.get("split_clusters") or {})}
 {_cluster_markers_section(markers)}
 <h2>Description coverage</h2>
 <p>LLM calls: {record.get("llm_calls", 0)} (cached: {record.get("llm_cached", 0)}). Genes described:
