@@ -223,6 +223,13 @@ def merge_clusters(adata, groups: list[str], *, key: str = CLUSTER_KEY) -> str:
     return merged
 
 
+def _leiden_within(adata, graph: str, group: str, resolution: float, *, seed: int, key: str):
+    """(every cell's cluster id with Leiden at ``resolution`` run within ``group`` of ``obs[key]`` only, the ids its
+    cells got: ``group,0``, ``group,1``, … in numeric order). Nothing is stored."""
+    clusters = clustering.leiden(adata, graph, resolution, seed=seed, restrict_to=(key, [group]))
+    return clusters, sorted({c for c in clusters if c.startswith(f"{group},")}, key=lambda c: (len(c), c))
+
+
 SPLIT_RESOLUTIONS = tuple(round(0.1 * step, 1) for step in range(1, 11))  # coarsest first; 1.0 is the run's own
 
 
@@ -244,8 +251,7 @@ def split_mixed_clusters(
     splits = {}
     for group in map(str, groups):
         for resolution in SPLIT_RESOLUTIONS:
-            clusters = clustering.leiden(adata, graph, resolution, seed=seed, restrict_to=(key, [group]))
-            new = sorted({c for c in clusters if c.startswith(f"{group},")}, key=lambda c: (len(c), c))
+            clusters, new = _leiden_within(adata, graph, group, resolution, seed=seed, key=key)
             if len(new) > 1:
                 clustering.store_clusters(adata, clusters, key=key)
                 splits[group] = {"into": new, "resolution": resolution}
@@ -286,8 +292,7 @@ def subcluster(
         raise ScelmoError(f"There is no neighbour graph for obsm['{use_rep}'] to sub-cluster on; cluster first.")
     if not resolution > 0:
         raise ScelmoError(f"The Leiden resolution must be above 0 (got {resolution}).")
-    clusters = clustering.leiden(adata, graph, float(resolution), seed=seed, restrict_to=(key, [group]))
+    clusters, new = _leiden_within(adata, graph, group, float(resolution), seed=seed, key=key)
     clustering.store_clusters(adata, clusters, key=key)
-    new = sorted({c for c in clusters if c.startswith(f"{group},")}, key=lambda c: (len(c), c))
     _hand_edit(adata, {"edit": "subcluster", "cluster": group, "resolution": resolution, "into": new})
     return new
