@@ -117,10 +117,10 @@ def _gene_scaling(X, clusters: np.ndarray | None = None, weights: dict | None = 
         )
         return mean, np.asarray(squares, dtype=np.float64).ravel()
 
-    if clusters is None:
+    present = {} if clusters is None else {c: share for c, share in weights.items() if (clusters == c).any()}
+    if not present:  # no make-up to match (or none of these cells in it): the cells' own moments
         mean, squares = moments(X)
     else:
-        present = {c: share for c, share in weights.items() if (clusters == c).any()}  # the caller's shared ones
         total = sum(present.values())
         parts = [(share / total, moments(X[clusters == c])) for c, share in present.items()]
         mean = sum(share * m for share, (m, _) in parts)
@@ -164,15 +164,11 @@ def smoothed_expression(
         E
     ).T.tocsr()
     out = np.empty(X.shape, dtype=np.float32)
-    if shared_clusters is not None:
-        shared_clusters = np.asarray(shared_clusters)
-    weights = None if shared_clusters is None else _shared_weights(shared_clusters)
+    shared = None if shared_clusters is None else np.asarray(shared_clusters)
+    weights = None if shared is None else _shared_weights(shared)
     for group in np.unique(groups):
         cells = np.flatnonzero(groups == group)
-        if weights and np.isin(shared_clusters[cells], list(weights)).any():
-            mean, inverse = _gene_scaling(X[cells], shared_clusters[cells], weights)
-        else:  # no shared clusters, or none with this batch's cells: its own cells decide
-            mean, inverse = _gene_scaling(X[cells])
+        mean, inverse = _gene_scaling(X[cells], None if shared is None else shared[cells], weights)
         for start in range(0, len(cells), _CHUNK_CELLS):
             check_cancel(cancel)
             rows = cells[start : start + _CHUNK_CELLS]
