@@ -186,15 +186,18 @@ def run_pipeline(
     timings["cluster"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    found = markers_and_names(adata, expression, settings=settings, llm=llm, progress=progress, cancel=cancel)
+    # with the split on, the LLM explains the final clusters only (once): not the ones about to be split
+    first = settings.replace(naming_llm="off") if settings.split_mixed else settings
+    found = markers_and_names(adata, expression, settings=first, llm=llm, progress=progress, cancel=cancel)
     split = {}
     if settings.split_mixed and found.naming is not None:
         mixed = {group: call.mixed_parts() for group, call in found.naming.groups.items() if call.mixed}
         new_ids = split_mixed_clusters(adata, list(mixed), seed=settings.seed)
         split = {group: {"into": ids, "mixed": mixed[group]} for group, ids in new_ids.items()}
-        if split:  # the new clusters get their own markers and names
+        if split:
             progress("markers", 0, 1, f"clusters that mix two lineages split: {', '.join(split)}")
-            found = markers_and_names(adata, expression, settings=settings, llm=llm, progress=progress, cancel=cancel)
+    if first is not settings and (split or settings.naming_llm != "off"):  # the new clusters' markers and names
+        found = markers_and_names(adata, expression, settings=settings, llm=llm, progress=progress, cancel=cancel)
     timings["markers"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - started
 
