@@ -217,3 +217,28 @@ def test_several_samples_are_integrated_by_the_one_button_run_and_the_panel_need
     window.show_panel("Integration")
     shot = tmp_path / "integration_no_labels.png"
     assert window.grab().save(str(shot)) and shot.stat().st_size > 10_000  # looked at by hand: the panel as shown
+
+
+def test_open_run_splits_a_cluster_that_mixes_two_lineages_and_the_markers_panel_says_so(
+    qtbot, facts_window, pbmc, tmp_path
+):
+    """Open → Run on pbmc68k_reduced: its NK + CD8 T cluster is flagged and split (as ``scelmo run`` does; split at
+    every run seed 0-3 measured, docs/benchmarks.md), the parts are named, and the Markers panel's status names
+    the split while its parts are shown."""
+    path = tmp_path / "pbmc68k.h5ad"
+    pbmc.write_h5ad(path)
+    window = facts_window
+    window.project.settings.max_genes = pbmc.raw.n_vars
+    window.open_data(str(path))
+    window.panels["Data"].run_pipeline()
+    finish(qtbot, window)
+    clusters = set(window.project.adata.obs["scelmo_leiden"].astype(str))
+    parts = sorted(c for c in clusters if "," in c)
+    assert len(parts) >= 2, clusters
+    naming = window.project.naming
+    assert all(naming.groups[part].term_id for part in parts)  # the new clusters are named
+    window.show_panel("Markers")
+    status = window.panels["Markers"].names_status.text()
+    assert "split by the run because their cells mixed two lineages" in status and parts[0] in status, status
+    shot = tmp_path / "markers_after_split.png"
+    assert window.grab().save(str(shot)) and shot.stat().st_size > 10_000  # looked at by hand: the status line

@@ -90,11 +90,18 @@ def evaluate_clustering(
         )
         if rep == primary:
             clustering.store_clusters(adata, result.clusters)
+            _record_clustering(adata, rows[-1], label_key=settings.label_key, seed=settings.seed)
         else:  # keep only the analysis graph in the output; the other graphs served their purpose
             clustering.drop_graph(adata, neighbors_key(rep))
     progress("cluster", len(reps), len(reps), "UMAP")
     clustering.umap(adata, neighbors_key(primary), seed=settings.seed)
     return pd.DataFrame(rows)
+
+
+def _record_clustering(adata, row: dict, *, label_key: str | None, seed: int) -> None:
+    """``uns['scelmo']['clustering']`` for a new clustering (replacing an earlier one's hand edits and splits)."""
+    record = {"created_at": now_iso(), "label_key": label_key, "seed": seed, **row, "versions": package_versions()}
+    add_record(adata, "clustering", h5ad_safe(record))
 
 
 @dataclass
@@ -139,13 +146,7 @@ def cluster(
         "n_clusters": len(set(result.clusters)),
         **result.scores,
     }
-    add_record(
-        adata,
-        "clustering",
-        h5ad_safe(
-            {"created_at": now_iso(), "label_key": label_key, "seed": seed, **row, "versions": package_versions()}
-        ),
-    )
+    _record_clustering(adata, row, label_key=label_key, seed=seed)
     outcome = ClusterOutcome(metrics=pd.DataFrame([row]))
     if out is not None:
         out = Path(out)
@@ -261,6 +262,13 @@ def split_mixed_clusters(
         record["auto_splits"] = json.dumps(splits)
         add_record(adata, "clustering", record)
     return {group: split["into"] for group, split in splits.items()}
+
+
+def automatic_splits(adata) -> dict[str, list[str]]:
+    """{cluster: the ids it was split into} for the splits :func:`split_mixed_clusters` made on the current
+    clustering (a new clustering drops its record)."""
+    record = (adata.uns.get(UNS_KEY) or {}).get("clustering") or {}
+    return {group: split["into"] for group, split in json.loads(record.get("auto_splits", "{}")).items()}
 
 
 def split_summary(splits: dict) -> list[str]:

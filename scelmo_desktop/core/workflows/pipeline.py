@@ -238,7 +238,11 @@ def run_pipeline(
     record["split_clusters"] = split
     for step, note in found.notes.items():
         record[step] = {"status": "not run", "reason": note}
-    earlier = {k: v for k, v in (adata.uns.get(UNS_KEY) or {}).items() if k in ("intake", "qc", "markers", "naming")}
+    earlier = {
+        k: v
+        for k, v in (adata.uns.get(UNS_KEY) or {}).items()
+        if k in ("intake", "qc", "clustering", "markers", "naming")
+    }
     adata.uns[UNS_KEY] = {**h5ad_safe(record), **earlier}  # the intake and QC records stay beside the run's
     result = PipelineResult(
         qc=qc,

@@ -102,10 +102,7 @@ class DataPanel(Panel):
 
                 project.results["pipeline"]["integration"] = integration_summary(integrated)
                 self.window_.panels["Integration"].status.setText(integration_summary(integrated))
-            from scelmo_desktop.core.workflows.cluster import split_summary
-
-            split = "".join(f"; {line}" for line in split_summary(result.record.get("split_clusters", {})))
-            self.window_.show_message(f"Pipeline finished{split}; report: {paths['report']}")
+            self.window_.show_message(f"Pipeline finished; report: {paths['report']}")
 
         self.window_.run_job("pipeline", work, done)
 

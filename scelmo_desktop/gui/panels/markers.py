@@ -216,13 +216,24 @@ class MarkersPanel(Panel):
             self.names.set_frame(naming.table())
             self.names_status.setText(
                 f"{len(naming.groups)} clusters named among {naming.n_candidates:,} Cell Ontology types "
-                f"(tissue hint: {naming.tissue}){self._mixed_note(naming)}{self._explanations_note(naming)}"
+                f"(tissue hint: {naming.tissue}){self._split_note(naming)}{self._mixed_note(naming)}"
+                f"{self._explanations_note(naming)}"
             )
         for button in self._naming_buttons():
             button.setEnabled(naming is not None)
 
     def _naming_buttons(self):
         return self.rename_button, self.runner_up_button, self.merge_button, self.subcluster_button, self.explain_button
+
+    def _split_note(self, naming) -> str:
+        """The clusters the run split because their cells mixed two lineages, while their parts are shown."""
+        from scelmo_desktop.core.workflows.cluster import automatic_splits
+
+        splits = {
+            g: into for g, into in automatic_splits(self.project.adata).items() if set(into) <= set(naming.groups)
+        }
+        words = "; ".join(f"{group} into {', '.join(into)}" for group, into in splits.items())
+        return f"; split by the run because their cells mixed two lineages: {words}" if splits else ""
 
     @staticmethod
     def _mixed_note(naming) -> str:
