@@ -44,6 +44,8 @@ from scelmo_desktop.core.workflows.embed import add_cell_embeddings
 from scelmo_desktop.core.workflows.integration import integrate_samples
 from scelmo_desktop.core.workflows.markers import markers_and_names
 
+NO_EXPLANATIONS = "off"  # the naming_llm choice that asks for none (a choice, not a copy of its declared default)
+
 # the principal components, the kNN graph and UMAP's spectral layout fail (in scanpy and umap-learn) on a handful
 # of cells; this many is the fewest on which every step of the run was seen to work
 MIN_CELLS = 10
@@ -187,7 +189,7 @@ def run_pipeline(
 
     t0 = time.perf_counter()
     # with the split on, the LLM explains the final clusters only (once): not the ones about to be split
-    first = settings.replace(naming_llm="off") if settings.split_mixed else settings
+    first = settings.replace(naming_llm=NO_EXPLANATIONS) if settings.split_mixed else settings
     found = markers_and_names(adata, expression, settings=first, llm=llm, progress=progress, cancel=cancel)
     split = {}
     if settings.split_mixed and found.naming is not None:
