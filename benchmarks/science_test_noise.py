@@ -651,7 +651,8 @@ def main() -> None:
     parser.add_argument(
         "--only",
         default="pbmc3k,kang",
-        help="any of pbmc3k, kang, kang-tasks, kang-samples, annotation, tasks (treatment: its first part only)",
+        help="any of pbmc3k, kang, kang-tasks, kang-samples, annotation, tasks (treatment: its first part only), "
+        "or a set of tests/real_files.MORE_LABELLED (wu2020, tirosh2016, ...)",
     )
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--draws", type=int, default=4)
@@ -673,7 +674,13 @@ def main() -> None:
                 else:
                     kang_tasks(work, args.seeds)
                 continue
-            path, key = (real_files.path("pbmc3k"), "celltype") if name == "pbmc3k" else (kang_small(work), "cell_type")
+            if name in real_files.MORE_LABELLED:
+                path, key = work / f"{name}.h5ad", "label"
+                real_files.load_labelled(name).write_h5ad(path)
+            elif name == "pbmc3k":
+                path, key = real_files.path("pbmc3k"), "celltype"
+            else:
+                path, key = kang_small(work), "cell_type"
             print(f"# {name}", flush=True)
             rows += measure(name, path, key, work, seeds=args.seeds, draws=args.draws, full_seeds=args.full_seeds)
     if not rows:

@@ -40,9 +40,20 @@ RESULTS = ROOT / "benchmarks" / "results" / "space_candidates.json"
 SEEDS = (0, 1, 2, 3, 4)
 
 
+def real_files_more() -> tuple[str, ...]:
+    import real_files
+
+    return real_files.MORE_LABELLED
+
+
 def load_set(name: str):
     import scanpy as sc
 
+    if name in real_files_more():
+        import real_files
+
+        adata = real_files.load_labelled(name)
+        return adata, adata.obs["label"].astype(str).to_numpy()
     if name == "pbmc68k":
         adata = sc.datasets.pbmc68k_reduced()
         return adata.raw.to_adata(), adata.obs["bulk_labels"].astype(str).to_numpy()
@@ -154,7 +165,7 @@ def score(Z, labels, seed):
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sets", default="pbmc3k,kang,pbmc68k")
+    parser.add_argument("--sets", default=",".join(("pbmc3k", "kang", "pbmc68k", *real_files_more())))
     parser.add_argument("--weights", help="only the app's smoothed conditioning at these comma-separated weights")
     parser.add_argument("--borrow", help="only: the gene set borrowing from every described gene, at these weights")
     args = parser.parse_args(argv)

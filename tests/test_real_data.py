@@ -448,3 +448,40 @@ def test_two_kang_runs_are_integrated_by_sample_with_no_labels(kang_small, tmp_p
     # 3 sd, 0.77; the gains only above zero (the worst NMI gain is 2.1 sd above it, the worst ARI gain 1.7 sd and
     # their means 3.1 and 2.6 sd), which a correction that blurs the cell types fails
     assert nmi >= 0.77 and nmi - nmi_before > 0 and ari - ari_before > 0, means
+
+
+@pytest.mark.parametrize("name", ["wu2020", "tirosh2016"])
+def test_default_run_on_small_full_length_and_t_cell_sets_against_the_scanpy_route(name, tmp_path, capsys):
+    """Two small real sets of the kind the issue holds back (``real_files.MORE_LABELLED``): Wu 2020's 200
+    tumour-infiltrating T cells (10x UMI counts, scored as CD4 / CD8 / other T), where the scanpy route barely
+    separates the subsets, and Tirosh 2016's 184 oligodendroglioma cells (SMART-seq2, TPM-like values, 4
+    tumours + 2 normal types), where the old whitened-sum default trailed the scanpy route by 0.08-0.15 NMI.
+    ``scelmo run FILE --label-key label --compare`` with its defaults, as a user types it."""
+    try:
+        adata = real_files.load_labelled(name)
+    except real_files.FetchError as exc:
+        pytest.skip(f"real data could not be fetched: {exc}")
+    path = tmp_path / f"{name}.h5ad"
+    adata.write_h5ad(path)
+    store = str(tmp_path / "s.sqlite")
+    code = cli.main(
+        ["run", str(path), "--out", str(tmp_path / "o"), "--label-key", "label", "--compare", "--store", store]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert ("input: detected normalized" if name == "tirosh2016" else "input: detected counts") in out, out
+    means = _seed_means(tmp_path / "o", "label", {"X_scelmo": "scELMo", "X_scelmo_baseline_pca": "PCA (scanpy route)"})
+    gap_nmi = means["scELMo"]["nmi"] - means["PCA (scanpy route)"]["nmi"]
+    gap_ari = means["scELMo"]["ari"] - means["PCA (scanpy route)"]["ari"]
+    # benchmarks/science_test_noise.py --only wu2020,tirosh2016 --seeds 5 --draws 2: 3-seed means over the
+    # perturbations (none, 2 embedding noise draws, 1 table noise draw).
+    if name == "wu2020":
+        # gap +0.064..+0.073 NMI, +0.055..+0.061 ARI (single runs: NMI +0.063 +- 0.010, worst +0.052; ARI +0.049
+        # +- 0.017, worst -0.001); the text prior's gain on a small set. Bounds: the worst mean minus 0.03.
+        assert gap_nmi >= 0.03 and gap_ari >= 0.02, means
+    else:
+        # gap -0.014 NMI / -0.010 ARI on every draw (single runs NMI -0.013 +- 0.007, worst -0.022; ARI worst
+        # -0.037): behind, within the Leiden sweep's noise on 184 cells; the whitened sum's -0.08 would fail.
+        # Bounds: the worst mean minus 0.03.
+        assert gap_nmi >= -0.045 and gap_ari >= -0.04, means
+        assert means["scELMo"]["nmi"] >= 0.77, means  # 0.802 measured
