@@ -12,11 +12,14 @@ as the scanpy route does; ``E``: the table, ``Ew``: whitened):
 * ``scanpy``: PCA 50 of ``Xs`` (the route users would otherwise take);
 * ``sum`` (the 0.3 default): PCA 50 of ``X Ew``;
 * ``scaled_sum``: PCA 50 of ``Xs Ew``;
-* ``smooth w``: PCA 50 of ``Xs ((1 - w) I + w K)``, ``K`` the row-normalised graph of each gene's 10 nearest
-  genes by text cosine: a gene borrows the scaled signal of the genes its description resembles (w → 0 is the
-  scanpy route);
+* ``smooth w (one-way, raw cosine)``: PCA 50 of ``Xs ((1 - w) I + w K)``, ``K`` the row-normalised graph of
+  each gene's 10 nearest genes by text cosine: a gene borrows the scaled signal of the genes its description
+  resembles (w → 0 is the scanpy route); at 0.35 the previous default;
+* ``smoothed (app) w``: the app's kernel (``cell_vectors.text_neighbour_graph``: neighbours either way, cosine
+  of the whitened table), the default;
 * ``concat``: PCA 50 of ``[Xs, Xs Ew / sqrt(d)]`` (expression and text dimensions side by side);
-* ``random smooth w``: the same smoothing with a random table (does the text matter?).
+* ``random smooth w`` and ``random smoothed (app) w``: the same smoothings with a random table (does the text
+  matter?).
 
     OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/space_candidates.py [--sets pbmc3k,kang]
 
@@ -136,19 +139,21 @@ def weight_scan(X, E, weights, seed=0):
 
 
 def candidates(X, E, seed=0):
-    from scelmo_desktop.core.embedding.cell_vectors import Whitening
+    from scelmo_desktop.core.embedding.cell_vectors import SMOOTHING_WEIGHT, Whitening
 
     Xs = scaled(X)
     Ew = Whitening.fit(E).apply(E)
     out = {"scanpy": pca(Xs, seed=seed), "sum (0.3 default)": pca(X @ Ew, seed=seed)}
     out["scaled_sum"] = pca(Xs @ Ew, seed=seed)
     K = text_graph(E)
-    for w in (0.25, 0.5):
-        out[f"smooth {w}"] = pca(Xs * (1 - w) + w * np.asarray((K @ Xs.T).T), seed=seed)
+    for w in (0.25, 0.35, 0.5):
+        out[f"smooth {w} (one-way, raw cosine)"] = pca(Xs * (1 - w) + w * np.asarray((K @ Xs.T).T), seed=seed)
+    out.update(weight_scan(X, E, [SMOOTHING_WEIGHT]))
     out["concat"] = pca(np.hstack([Xs, Xs @ Ew / np.sqrt(Ew.shape[1])]), seed=seed)
     R = np.random.default_rng(seed).random(E.shape, dtype=np.float32)
     Kr = text_graph(R - R.mean(axis=0))
     out["random smooth 0.5"] = pca(Xs * 0.5 + 0.5 * np.asarray((Kr @ Xs.T).T), seed=seed)
+    out.update({f"random {name}": Z for name, Z in weight_scan(X, R, [SMOOTHING_WEIGHT]).items()})
     return out
 
 

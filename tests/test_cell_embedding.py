@@ -140,6 +140,25 @@ def test_text_neighbour_graph_averages_each_genes_nearest_descriptions_not_itsel
     assert not np.diag(wider).any()
 
 
+def test_text_neighbours_ignore_what_every_description_shares_and_go_both_ways():
+    """The graph is built on the whitened table, so a component that every description shares (the fact sheets'
+    common wording) or a direction that dominates the table's variance cannot decide who neighbours whom: any
+    invertible linear map of the table plus a common shift gives the same graph. And the relation is symmetric,
+    so a gene that many others pick (a generic description) averages over them in turn."""
+    from scelmo_desktop.core.embedding.cell_vectors import text_neighbour_graph
+
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(40, 5)).astype(np.float32)
+    mixed = table @ rng.normal(size=(5, 5)).astype(np.float32) * [50.0, 1.0, 1.0, 1.0, 1.0] + 1000.0
+    graph = text_neighbour_graph(table, k=3).toarray()
+    np.testing.assert_allclose(text_neighbour_graph(mixed, k=3).toarray(), graph, atol=1e-6)
+    raw = mixed / np.linalg.norm(mixed, axis=1, keepdims=True)
+    assert np.allclose(raw @ raw.T, 1.0, atol=0.01)  # raw cosines: every pair alike, no neighbour to tell
+    np.testing.assert_array_equal(graph > 0, (graph > 0).T)
+    np.testing.assert_allclose(graph.sum(axis=1), 1.0, rtol=1e-6)
+    assert (np.count_nonzero(graph, axis=1) >= 3).all() and not np.diag(graph).any()
+
+
 def test_smoothed_expression_is_the_scanpy_scaling_at_weight_zero_and_mixes_text_neighbours_above():
     from scelmo_desktop.core.embedding.cell_vectors import smoothed_expression, text_neighbour_graph
 

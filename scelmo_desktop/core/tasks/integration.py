@@ -81,6 +81,7 @@ def method_settings() -> dict:
         "space": "smoothed, each gene scaled within its batch as if every batch had the make-up of the shared clusters",
         "smoothing_weight": SMOOTHING_WEIGHT,
         "text_neighbours": SMOOTHING_NEIGHBOURS,
+        "text_neighbour_graph": "either gene among the other's nearest, cosine of the whitened table",
         "components": N_COMPONENTS,
         "shared_cluster_resolution": SHARED_RESOLUTION,
         "shared_cluster_min_cells": SHARED_MIN_CELLS,
