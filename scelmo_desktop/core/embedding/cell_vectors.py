@@ -103,7 +103,7 @@ def text_neighbour_graph(E: np.ndarray, k: int = SMOOTHING_NEIGHBOURS):
     k = int(min(k, n - 1))
     if k < 1:
         return sp.csr_matrix((n, n), dtype=np.float32)
-    white = Whitening.fit(E, max_directions=max(n // 2, 1)).apply(E)
+    white = Whitening.fit(E, max_directions=n // 2).apply(E)
     unit = white / np.maximum(np.linalg.norm(white, axis=1, keepdims=True), 1e-12)
     neighbours = np.empty((n, k), dtype=np.int64)
     for start in range(0, n, 2048):  # a block of similarities at a time: genes x genes may not fit at once
@@ -113,9 +113,7 @@ def text_neighbour_graph(E: np.ndarray, k: int = SMOOTHING_NEIGHBOURS):
         neighbours[start : start + len(similarity)] = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
     rows = np.repeat(np.arange(n), k)
     nearest = sp.csr_matrix((np.ones(rows.size, np.float32), (rows, neighbours.ravel())), shape=(n, n))
-    either_way = nearest.maximum(nearest.T).tocsr()
-    either_way.setdiag(0)
-    either_way.eliminate_zeros()
+    either_way = nearest.maximum(nearest.T).tocsr()  # no diagonal: a gene's own similarity was set to -inf
     counts = np.asarray(either_way.sum(axis=1), dtype=np.float32).ravel()
     return (sp.diags(1.0 / np.maximum(counts, 1.0)) @ either_way).astype(np.float32).tocsr()
 
