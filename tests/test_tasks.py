@@ -194,6 +194,27 @@ def test_integrate_command_needs_no_labels(tmp_path):
     assert "samples integrated (default, no labels)" in run.stdout
 
 
+def test_run_leaves_samples_too_small_to_scale_unintegrated(tmp_path, small_pbmc):
+    """``scelmo run`` on a file whose ``obs['sample']`` holds a sample of a few cells (scirpy's Wu 2020 has 30
+    samples of 1-18 cells) does not integrate by itself: a sample's gene scaling estimated from so few cells is
+    noise. The run says so in one line (which samples, how many cells, what to do) and clusters the unintegrated
+    space; ``samples_not_integrated`` passes samples that are large enough."""
+    from scelmo_desktop.core.tasks.integration import MIN_SAMPLE_CELLS
+    from scelmo_desktop.core.workflows.integration import samples_not_integrated
+
+    adata = small_pbmc.copy()
+    adata.obs["sample"] = np.where(np.arange(adata.n_obs) < 12, "tiny", "large")
+    adata.write_h5ad(tmp_path / "two_samples.h5ad")
+    run = _cli("run", tmp_path / "two_samples.h5ad", "--mode", "facts", "--out", tmp_path / "out", home=tmp_path / "h")
+    line = next(line for line in run.stdout.splitlines() if line.startswith("samples integrated:"))
+    assert line.startswith("samples integrated: no") and "tiny (12)" in line and "scelmo integrate" in line, line
+    written = ad.read_h5ad(tmp_path / "out" / "scelmo_result.h5ad")
+    assert "X_scelmo_integrated" not in written.obsm and "scelmo_leiden" in written.obs
+    assert written.uns["scelmo"]["integration"]["status"] == "not run"
+    adata.obs["sample"] = np.where(np.arange(adata.n_obs) < MIN_SAMPLE_CELLS, "first", "second")
+    assert adata.n_obs - MIN_SAMPLE_CELLS >= MIN_SAMPLE_CELLS and samples_not_integrated(adata, "sample") is None
+
+
 @pytest.mark.slow  # two simulations and two commands end to end; the fast tier has the in-process tests above
 def test_treatment_and_perturb_commands_end_to_end(tmp_path):
     home = tmp_path / "home"

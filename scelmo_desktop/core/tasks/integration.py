@@ -54,6 +54,10 @@ DEFAULT_METHOD = (
 )
 SHARED_RESOLUTION = 1.0  # Leiden resolution of the first pass (the app's default clustering)
 SHARED_MIN_CELLS = 10  # a cluster is shared when every sample has at least this many cells in it
+# the run integrates its samples by itself only when each holds this many cells: a sample's gene means and spreads
+# are estimated from its own cells, and from a few dozen they are noise that costs clusters even where the samples
+# differ in nothing (a one-cell sample scales every gene to 0); measured in docs/benchmarks.md ("Samples too small")
+MIN_SAMPLE_CELLS = 100
 METHODS = {
     INTEGRATED_KEY: "scELMo, samples integrated (default, no labels)",
     SCELMO_KEY: "scELMo, uncorrected",
@@ -159,6 +163,12 @@ def _complete_column(adata, key: str, what: str) -> np.ndarray:
     if adata.obs[key].isna().any():
         raise ScelmoError(f"The {what} column '{key}' has missing values; fill or drop those cells.")
     return adata.obs[key].astype(str).to_numpy()
+
+
+def small_samples(batches) -> dict[str, int]:
+    """Sample -> cell count, for the samples of ``batches`` with fewer than :data:`MIN_SAMPLE_CELLS` cells."""
+    names, counts = np.unique(np.asarray(batches).astype(str), return_counts=True)
+    return {str(name): int(n) for name, n in zip(names, counts) if n < MIN_SAMPLE_CELLS}
 
 
 def check_batches(adata, batch_key: str) -> np.ndarray:

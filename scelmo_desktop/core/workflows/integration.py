@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, no_progress
@@ -24,11 +25,13 @@ from scelmo_desktop.core.settings import PipelineSettings
 from scelmo_desktop.core.tasks.batch_metrics import ilisi, label_free_removal
 from scelmo_desktop.core.tasks.integration import (
     DEFAULT_METHOD,
+    MIN_SAMPLE_CELLS,
     check_batches,
     check_columns,
     integrate_embedding,
     method_settings,
     run_integration,
+    small_samples,
 )
 from scelmo_desktop.core.workflows.common import device_for, task_record, write_task_files
 from scelmo_desktop.core.workflows.gene_table import gene_table_for
@@ -159,9 +162,10 @@ def integrate_samples(
     (:func:`~scelmo_desktop.core.tasks.integration.integrate_embedding`) into ``obsm[key_added]``, scored without
     labels against the uncorrected ``obsm['X_scelmo']`` (iLISI before and after, the share of the batch variance
     removed) and recorded in ``uns['scelmo']['integration']``. Returns the record, or None when ``obs[batch_key]``
-    is absent or holds one sample (nothing to integrate; an earlier integrated embedding is dropped)."""
+    is absent, holds one sample, or holds a sample too small to integrate (:func:`samples_not_integrated` says why;
+    an earlier integrated embedding is dropped)."""
     adata.obsm.pop(key_added, None)
-    if batch_key not in adata.obs or adata.obs[batch_key].astype(str).nunique() < 2:
+    if samples_not_integrated(adata, batch_key) is not None:
         return None
     batches = check_batches(adata, batch_key)
     space = integrate_embedding(expression.matrix, alignment.matrix, batches, seed=seed, cancel=cancel)
@@ -184,6 +188,26 @@ def integrate_samples(
     }
     add_record(adata, "integration", h5ad_safe(record))
     return record
+
+
+def samples_not_integrated(adata, batch_key: str) -> str | None:
+    """Why the run does not integrate the samples of ``obs[batch_key]`` by itself, or None when it does."""
+    if batch_key not in adata.obs:
+        return f"no obs['{batch_key}'] column: one sample"
+    batches = adata.obs[batch_key].astype(str).to_numpy()
+    if len(np.unique(batches)) < 2:
+        return f"obs['{batch_key}'] holds one sample"
+    small = small_samples(batches)
+    if small:
+        listed = ", ".join(f"{name} ({n})" for name, n in sorted(small.items(), key=lambda item: item[1])[:5])
+        more = f" and {len(small) - 5} more" if len(small) > 5 else ""
+        return (
+            f"{len(small)} of the {len(np.unique(batches))} samples in obs['{batch_key}'] hold fewer than "
+            f"{MIN_SAMPLE_CELLS} cells ({listed}{more}), too few to estimate a sample's gene scaling; the analysis "
+            f"uses the unintegrated space. To integrate anyway, run 'scelmo integrate DATA --batch-key {batch_key}'"
+            " (or merge the small samples into a coarser column)"
+        )
+    return None
 
 
 def integration_summary(record: dict) -> str:

@@ -41,7 +41,7 @@ from scelmo_desktop.core.text.generation import load_template
 from scelmo_desktop.core.text.store import Store
 from scelmo_desktop.core.workflows.cluster import evaluate_clustering, split_mixed_clusters
 from scelmo_desktop.core.workflows.embed import add_cell_embeddings
-from scelmo_desktop.core.workflows.integration import integrate_samples
+from scelmo_desktop.core.workflows.integration import integrate_samples, samples_not_integrated
 from scelmo_desktop.core.workflows.markers import markers_and_names
 
 NO_EXPLANATIONS = "off"  # the naming_llm choice that asks for none (a choice, not a copy of its declared default)
@@ -98,9 +98,7 @@ def _require_cells(n_cells: int, when: str) -> None:
 def _integration_note(adata, settings: PipelineSettings) -> str:
     if not settings.integrate_samples:
         return "the integrate_samples setting is off"
-    if SAMPLE_KEY not in adata.obs:
-        return f"no obs['{SAMPLE_KEY}'] column: one sample"
-    return f"obs['{SAMPLE_KEY}'] holds one sample"
+    return samples_not_integrated(adata, SAMPLE_KEY) or f"obs['{SAMPLE_KEY}'] holds one sample"
 
 
 def run_pipeline(
