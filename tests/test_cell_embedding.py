@@ -91,7 +91,8 @@ def test_per_sample_scaling_matched_on_shared_clusters_ignores_a_samples_cell_ty
     """Two samples hold the same two cell types in opposite proportions (80/20 and 20/80), and the second adds a
     shift to every cell. Plain per-sample scaling leaves the same type at different places in the two samples
     (each sample's gene means follow its make-up); scaling as if both had the pooled make-up of the shared
-    clusters puts them at the same place. Exact arithmetic, no randomness in the comparison."""
+    clusters puts them at the same place, also when one sample holds a type the other lacks. Exact arithmetic, no
+    randomness in the comparison."""
     from scelmo_desktop.core.embedding.cell_vectors import smoothed_expression
 
     rng = np.random.default_rng(0)
@@ -112,18 +113,28 @@ def test_per_sample_scaling_matched_on_shared_clusters_ignores_a_samples_cell_ty
         return {(b, t): scaled[(batches == b) & (clusters == t)].mean(axis=0) for b in "ab" for t in (0, 1)}
 
     plain = type_means(smoothed_expression(X, table, weight=0.0, batches=batches))
-    matched = type_means(smoothed_expression(X, table, weight=0.0, batches=batches, shared_clusters=clusters))
+    matched = type_means(smoothed_expression(X, table, weight=0.0, batches=batches, clusters=clusters))
     for cell_type in (0, 1):
         assert np.abs(plain["a", cell_type] - plain["b", cell_type]).max() > 0.5  # the make-up moved it
         np.testing.assert_allclose(matched["a", cell_type], matched["b", cell_type], atol=1e-5)
+    # a third type only the second sample holds: it enters the first sample's make-up with its pooled moments moved
+    # by that sample's shift on the shared types, so the shared types still land at the same place in both samples
+    third = rng.poisson(0.5, size=(30, 4)) + np.array([0, 0, 3, 3]) + 2.0
+    X3 = np.vstack([X, third]).astype(np.float32)
+    batches3, clusters3 = np.append(batches, ["b"] * 30), np.append(clusters, [2] * 30)
+    scaled3 = smoothed_expression(X3, table, weight=0.0, batches=batches3, clusters=clusters3)
+    for cell_type in (0, 1):
+        a = scaled3[: len(X)][(batches == "a") & (clusters == cell_type)].mean(axis=0)
+        b = scaled3[: len(X)][(batches == "b") & (clusters == cell_type)].mean(axis=0)
+        np.testing.assert_allclose(a, b, atol=1e-5)
     # cells outside every shared cluster (-1) are scaled with their batch, not used to measure it
     outside = np.where(np.arange(len(X)) % 7 == 0, -1, clusters)
-    partial = smoothed_expression(X, table, weight=0.0, batches=batches, shared_clusters=outside)
+    partial = smoothed_expression(X, table, weight=0.0, batches=batches, clusters=outside)
     assert np.isfinite(partial).all()
     # no cluster shared at all: plain per-sample scaling
     none = np.full(len(X), -1)
     np.testing.assert_allclose(
-        smoothed_expression(X, table, weight=0.0, batches=batches, shared_clusters=none),
+        smoothed_expression(X, table, weight=0.0, batches=batches, clusters=none),
         smoothed_expression(X, table, weight=0.0, batches=batches),
     )
 

@@ -42,6 +42,7 @@ from scelmo_desktop.core.settings import CONDITIONINGS, DEFAULT_CONDITIONING
 N_COMPONENTS = 50
 SMOOTHING_NEIGHBOURS, SMOOTHING_WEIGHT = 10, 0.35
 SCALE_CLIP = 10.0  # scanpy's route: sc.pp.scale(max_value=10)
+CLUSTER_MIN_CELLS = 10  # a sample's own moments of a cluster need this many of its cells in it
 _CHUNK_CELLS = 4096  # cells densified at a time while scaling
 
 
@@ -118,40 +119,95 @@ def text_neighbour_graph(E: np.ndarray, k: int = SMOOTHING_NEIGHBOURS):
     return (sp.diags(1.0 / np.maximum(counts, 1.0)) @ either_way).astype(np.float32).tocsr()
 
 
-def _gene_scaling(X, clusters: np.ndarray | None = None, weights: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(mean, 1 / standard deviation) of each gene of ``X`` over its cells; constant genes get 0 (they scale to 0).
-
-    With ``clusters`` (an id per row) and ``weights`` (cluster id -> share), the moments are those of a sample
-    with that make-up: the mixture of each cluster's mean and mean square, each by its share, so that a sample's
-    scaling does not depend on how many cells of each type it holds."""
+def _moments(rows) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, mean square) of each column of ``rows``, float64."""
     import scipy.sparse as sp
 
-    def moments(rows):
-        mean = np.asarray(rows.mean(axis=0), dtype=np.float64).ravel()
-        squares = (
-            rows.multiply(rows).mean(axis=0)
-            if sp.issparse(rows)
-            else np.mean(np.square(rows, dtype=np.float64), axis=0)
-        )
-        return mean, np.asarray(squares, dtype=np.float64).ravel()
-
-    present = {} if clusters is None else {c: share for c, share in weights.items() if (clusters == c).any()}
-    if not present:  # no make-up to match (or none of these cells in it): the cells' own moments
-        mean, squares = moments(X)
-    else:
-        total = sum(present.values())
-        parts = [(share / total, moments(X[clusters == c])) for c, share in present.items()]
-        mean = sum(share * m for share, (m, _) in parts)
-        squares = sum(share * q for share, (_, q) in parts)
-    std = np.sqrt(np.maximum(squares - mean**2, 0.0))
-    inverse = np.where(std > 1e-12, 1.0 / np.maximum(std, 1e-12), 0.0)
-    return mean.astype(np.float32), inverse.astype(np.float32)
+    mean = np.asarray(rows.mean(axis=0), dtype=np.float64).ravel()
+    squares = (
+        rows.multiply(rows).mean(axis=0) if sp.issparse(rows) else np.mean(np.square(rows, dtype=np.float64), axis=0)
+    )
+    return mean, np.asarray(squares, dtype=np.float64).ravel()
 
 
-def _shared_weights(shared_clusters: np.ndarray) -> dict:
-    """cluster id -> its share of the cells in the clusters every sample shares (ids below 0 are not shared)."""
-    ids, counts = np.unique(shared_clusters[shared_clusters >= 0], return_counts=True)
-    return {int(i): float(n) / counts.sum() for i, n in zip(ids, counts)}
+@dataclass(frozen=True)
+class MakeUp:
+    """The pooled cell-type make-up every sample is scaled as if it held, and each sample's (mean, variance) per
+    gene under it (:meth:`moments`).
+
+    ``shares``: each first-pass cluster's share of all cells. ``own``: (sample, cluster) -> (mean, variance) where
+    the sample holds ``min_cells`` cells of the cluster. ``shifts``: each sample's gene shift, measured on the
+    clusters every sample holds ``min_cells`` of (zero when there is none). ``stand_in``: each cluster's pooled
+    (mean, variance) with every sample's shift taken out."""
+
+    shares: dict
+    own: dict
+    shifts: dict
+    stand_in: dict
+
+    @classmethod
+    def of(cls, X, clusters: np.ndarray, groups: np.ndarray, min_cells: int = CLUSTER_MIN_CELLS) -> MakeUp | None:
+        """From ``clusters`` (an id per row of ``X``, below 0 for none) and ``groups`` (the sample of each row);
+        None when no cell has a cluster."""
+        ids, counts = np.unique(clusters[clusters >= 0], return_counts=True)
+        if not len(ids):
+            return None
+        shares = {int(c): float(n) / counts.sum() for c, n in zip(ids, counts)}
+        samples = np.unique(groups)
+        cells, moments = {}, {}
+        for g in samples:
+            for c in shares:
+                members = (groups == g) & (clusters == c)
+                if members.any():
+                    mean, squares = _moments(X[members])
+                    cells[g, c], moments[g, c] = int(members.sum()), (mean, np.maximum(squares - mean**2, 0.0))
+        shared = [c for c in shares if all(cells.get((g, c), 0) >= min_cells for g in samples)]
+        pooled_mean = {
+            c: sum(n * moments[g, k][0] for (g, k), n in cells.items() if k == c)
+            / sum(n for (g, k), n in cells.items() if k == c)
+            for c in shares
+        }
+        weight = sum(shares[c] for c in shared)
+        shifts = {
+            g: sum(shares[c] * (moments[g, c][0] - pooled_mean[c]) for c in shared) / weight if shared else 0.0
+            for g in samples
+        }
+        stand_in = {}
+        for c in shares:
+            holders = [(g, n) for (g, k), n in cells.items() if k == c]
+            total = sum(n for _, n in holders)
+            mean = sum(n * (moments[g, c][0] - shifts[g]) for g, n in holders) / total
+            variance = (
+                sum(n * (moments[g, c][1] + (moments[g, c][0] - shifts[g] - mean) ** 2) for g, n in holders) / total
+            )
+            stand_in[c] = (mean, variance)
+        own = {key: value for key, value in moments.items() if cells[key] >= min_cells}
+        return cls(shares=shares, own=own, shifts=shifts, stand_in=stand_in)
+
+    def moments(self, sample) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, variance) per gene of ``sample`` as if it held this make-up. A cluster it holds enough cells of
+        is measured on them; any other enters with its stand-in moved by the sample's shift: leaving it out would
+        measure the sample's spread on the other types only (a gene of the missing type would then be scaled by a
+        spread it hardly has), and taking it as pooled would mix other samples' shifts into this one's."""
+        parts = {
+            c: self.own.get((sample, c), (self.stand_in[c][0] + self.shifts[sample], self.stand_in[c][1]))
+            for c in self.shares
+        }
+        mean = sum(self.shares[c] * m for c, (m, _) in parts.items())
+        variance = sum(self.shares[c] * (v + (m - mean) ** 2) for c, (m, v) in parts.items())
+        return mean, variance
+
+
+def _gene_scaling(X) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, variance) of each gene of ``X`` over its cells."""
+    mean, squares = _moments(X)
+    return mean, squares - mean**2
+
+
+def _inverse_std(variance: np.ndarray) -> np.ndarray:
+    """1 / standard deviation; constant genes get 0 (they scale to 0)."""
+    std = np.sqrt(np.maximum(variance, 0.0))
+    return np.where(std > 1e-12, 1.0 / np.maximum(std, 1e-12), 0.0).astype(np.float32)
 
 
 def smoothed_expression(
@@ -160,7 +216,7 @@ def smoothed_expression(
     *,
     weight: float = SMOOTHING_WEIGHT,
     batches=None,
-    shared_clusters: np.ndarray | None = None,
+    clusters: np.ndarray | None = None,
     cancel: CancelFlag | None = None,
 ) -> np.ndarray:
     """Dense (cells x genes) float32: ``X`` (log-normalised, the gene set) scaled per gene (within each batch of
@@ -168,9 +224,11 @@ def smoothed_expression(
     :data:`SCALE_CLIP`, and mixed with its text neighbours' mean (:func:`text_neighbour_graph` of ``E``) with
     ``weight``.
 
-    ``shared_clusters`` (with ``batches``: a cluster id per cell, below 0 for a cell outside the clusters every
-    batch shares) measures each batch's mean and spread as if it held the pooled make-up of those clusters
-    (``_gene_scaling``), so that samples that differ in cell-type make-up are not scaled by it."""
+    ``clusters`` (with ``batches``: a first-pass cluster id per cell, below 0 for none) measures each batch's mean
+    and spread as if it held the pooled make-up of those clusters (:class:`MakeUp`), so that samples that differ in
+    cell-type make-up are not scaled by it; a cluster a batch holds fewer than :data:`CLUSTER_MIN_CELLS` cells of
+    enters that batch's moments with its pooled ones, moved by the batch's shift on the clusters every batch
+    shares."""
     import scipy.sparse as sp
 
     from scelmo_desktop.core._infra.jobs import check_cancel
@@ -182,11 +240,12 @@ def smoothed_expression(
         E
     ).T.tocsr()
     out = np.empty(X.shape, dtype=np.float32)
-    shared = None if shared_clusters is None else np.asarray(shared_clusters)
-    weights = None if shared is None else _shared_weights(shared)
+    ids = None if clusters is None else np.asarray(clusters)
+    make_up = None if ids is None else MakeUp.of(X, ids, groups)
     for group in np.unique(groups):
         cells = np.flatnonzero(groups == group)
-        mean, inverse = _gene_scaling(X[cells], None if shared is None else shared[cells], weights)
+        mean, variance = _gene_scaling(X[cells]) if make_up is None else make_up.moments(group)
+        mean, inverse = np.asarray(mean, dtype=np.float32), _inverse_std(variance)
         for start in range(0, len(cells), _CHUNK_CELLS):
             check_cancel(cancel)
             rows = cells[start : start + _CHUNK_CELLS]

@@ -36,6 +36,7 @@ from scelmo_desktop.core._infra.jobs import CancelFlag, check_cancel
 from scelmo_desktop.core.data.io import require_obs_column
 from scelmo_desktop.core.embedding import baselines
 from scelmo_desktop.core.embedding.cell_vectors import (
+    CLUSTER_MIN_CELLS,
     N_COMPONENTS,
     SMOOTHING_NEIGHBOURS,
     SMOOTHING_WEIGHT,
@@ -50,10 +51,11 @@ from scelmo_desktop.core.tasks import batch_metrics, cluster, metrics
 
 DEFAULT_METHOD = (
     "the smoothed scELMo space with each gene scaled within its sample as if every sample had the same make-up "
-    "of the clusters they share, then Harmony (harmonypy)"
+    "of the first pass's clusters (a cluster a sample holds too few cells of measured on the pooled cells), then "
+    "Harmony (harmonypy)"
 )
 SHARED_RESOLUTION = 1.0  # Leiden resolution of the first pass (the app's default clustering)
-SHARED_MIN_CELLS = 10  # a cluster is shared when every sample has at least this many cells in it
+SHARED_MIN_CELLS = CLUSTER_MIN_CELLS  # a cluster is shared when every sample has at least this many cells in it
 # the run integrates its samples by itself only when each holds this many cells: a sample's gene means and spreads
 # are estimated from its own cells, and from a few dozen they are noise that costs clusters even where the samples
 # differ in nothing (a one-cell sample scales every gene to 0); measured in docs/benchmarks.md ("Samples too small")
@@ -110,9 +112,9 @@ class IntegratedSpace:
         }
 
 
-def shared_clusters(embedding: np.ndarray, batches: np.ndarray, *, seed: int = 0) -> tuple[np.ndarray, int]:
-    """(Leiden cluster per cell of ``embedding`` at :data:`SHARED_RESOLUTION`, -1 where the cluster is not one that
-    every batch has :data:`SHARED_MIN_CELLS` cells in; the number of clusters)."""
+def shared_clusters(embedding: np.ndarray, batches: np.ndarray, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(Leiden cluster per cell of ``embedding`` at :data:`SHARED_RESOLUTION`; the same, -1 where the cluster is not
+    one that every batch has :data:`SHARED_MIN_CELLS` cells in)."""
     import anndata as ad
 
     holder = ad.AnnData(np.zeros((len(embedding), 1), dtype=np.float32))
@@ -125,7 +127,7 @@ def shared_clusters(embedding: np.ndarray, batches: np.ndarray, *, seed: int = 0
         members = ids == cluster_id
         if all((members & (batches == b)).sum() >= SHARED_MIN_CELLS for b in names):
             out[members] = cluster_id
-    return out, int(len(np.unique(ids)))
+    return ids, out
 
 
 def integrate_embedding(
@@ -137,9 +139,10 @@ def integrate_embedding(
     Scaling each gene within its sample removes shifts that a sample puts on every cell type (Kang's interferon
     response), but a sample's gene means and spreads also follow its cell-type make-up, which differs between
     patients and studies, so plain per-sample scaling shifts the types of a monocyte-rich sample against those of
-    a T-cell-rich one. A first pass (the smoothed space, Harmony, Leiden) finds the clusters every sample shares,
-    and each sample is scaled as if it held their pooled make-up. With no shared cluster this is plain
-    per-sample scaling."""
+    a T-cell-rich one. A first pass (the smoothed space, Harmony, Leiden) finds clusters, and each sample is
+    scaled as if it held their pooled make-up: a cluster is measured on the sample's own cells where it holds
+    :data:`SHARED_MIN_CELLS` of them, and on the pooled cells otherwise (so a type some samples lack neither
+    moves their shift nor drops out of their spread). The record counts the clusters every sample shares."""
     X_set, E_set, _ = genes_with_vectors(X, E)
     batches = np.asarray(batches).astype(str)
 
@@ -149,12 +152,12 @@ def integrate_embedding(
         return harmony(embedding, batches, seed=seed)
 
     first = corrected(smoothed_expression(X_set, E_set, cancel=cancel))
-    shared, n_clusters = shared_clusters(first, batches, seed=seed)
+    ids, shared = shared_clusters(first, batches, seed=seed)
     del first
     check_cancel(cancel)
-    space = corrected(smoothed_expression(X_set, E_set, batches=batches, shared_clusters=shared, cancel=cancel))
+    space = corrected(smoothed_expression(X_set, E_set, batches=batches, clusters=ids, cancel=cancel))
     n_shared = len(np.unique(shared[shared >= 0]))
-    return IntegratedSpace(space, n_clusters, n_shared, float(np.mean(shared >= 0)))
+    return IntegratedSpace(space, int(len(np.unique(ids))), n_shared, float(np.mean(shared >= 0)))
 
 
 def _complete_column(adata, key: str, what: str) -> np.ndarray:

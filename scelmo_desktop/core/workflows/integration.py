@@ -225,12 +225,11 @@ def integration_summary(record: dict) -> str:
 
 
 def _shared_note(record: dict) -> str:
-    """How the samples' scaling was matched: on how many shared clusters, or why on all cells."""
+    """How the samples' scaling was matched: on how many clusters, how many of them every sample shares."""
     if "shared_clusters" not in record:
         return ""
-    if not record["shared_clusters"]:
-        return "no cluster is shared by every sample, so each was scaled on all its cells; "
     return (
-        f"scaled on the {record['shared_clusters']} of {record['first_pass_clusters']} clusters every sample shares "
-        f"({100 * record['cells_in_shared_clusters']:.0f}% of the cells); "
+        f"each sample scaled as if it held the pooled make-up of {record['first_pass_clusters']} clusters, "
+        f"{record['shared_clusters']} of them shared by every sample ({100 * record['cells_in_shared_clusters']:.0f}% "
+        "of the cells); "
     )
