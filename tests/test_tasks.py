@@ -200,17 +200,20 @@ def test_run_leaves_samples_too_small_to_scale_unintegrated(tmp_path, small_pbmc
     noise. The run says so in one line (which samples, how many cells, what to do) and clusters the unintegrated
     space; ``samples_not_integrated`` passes samples that are large enough."""
     from scelmo_desktop.core.tasks.integration import MIN_SAMPLE_CELLS
-    from scelmo_desktop.core.workflows.integration import samples_not_integrated
+    from scelmo_desktop.core.workflows.integration import samples_line, samples_not_integrated
 
     adata = small_pbmc.copy()
     adata.obs["sample"] = np.where(np.arange(adata.n_obs) < 12, "tiny", "large")
     adata.write_h5ad(tmp_path / "two_samples.h5ad")
     run = _cli("run", tmp_path / "two_samples.h5ad", "--mode", "facts", "--out", tmp_path / "out", home=tmp_path / "h")
     line = next(line for line in run.stdout.splitlines() if line.startswith("samples integrated:"))
-    assert line.startswith("samples integrated: no") and "tiny (12)" in line and "scelmo integrate" in line, line
+    assert line.startswith("samples integrated: no") and "tiny (12)" in line and "batch key 'sample'" in line, line
     written = ad.read_h5ad(tmp_path / "out" / "scelmo_result.h5ad")
     assert "X_scelmo_integrated" not in written.obsm and "scelmo_leiden" in written.obs
-    assert written.uns["scelmo"]["integration"]["status"] == "not run"
+    record = dict(written.uns["scelmo"]["integration"])
+    assert record["status"] == "not run"
+    assert samples_line(record, written) == line  # what the app's Integration panel shows after Open -> Run
+    assert samples_line(record, written[written.obs["sample"] == "large"]) is None  # one sample: nothing to say
     adata.obs["sample"] = np.where(np.arange(adata.n_obs) < MIN_SAMPLE_CELLS, "first", "second")
     assert adata.n_obs - MIN_SAMPLE_CELLS >= MIN_SAMPLE_CELLS and samples_not_integrated(adata, "sample") is None
 

@@ -51,8 +51,7 @@ from scelmo_desktop.core.tasks import batch_metrics, cluster, metrics
 
 DEFAULT_METHOD = (
     "the smoothed scELMo space with each gene scaled within its sample as if every sample had the same make-up "
-    "of the first pass's clusters (a cluster a sample holds too few cells of measured on the pooled cells), then "
-    "Harmony (harmonypy)"
+    "of the first pass's clusters, then Harmony (harmonypy)"
 )
 SHARED_RESOLUTION = 1.0  # Leiden resolution of the first pass (the app's default clustering)
 SHARED_MIN_CELLS = CLUSTER_MIN_CELLS  # a cluster is shared when every sample has at least this many cells in it

@@ -18,6 +18,7 @@ import pandas as pd
 from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, no_progress
 from scelmo_desktop.core._infra.provenance import h5ad_safe, now_iso
 from scelmo_desktop.core.data.io import select_expression, write_h5ad
+from scelmo_desktop.core.data.samples import SAMPLE_KEY
 from scelmo_desktop.core.embedding.alignment import align_expression
 from scelmo_desktop.core.embedding.gene_table import GeneTable
 from scelmo_desktop.core.keys import INTEGRATED_KEY, SCELMO_KEY, UNS_KEY, add_record
@@ -202,12 +203,19 @@ def samples_not_integrated(adata, batch_key: str) -> str | None:
         listed = ", ".join(f"{name} ({n})" for name, n in sorted(small.items(), key=lambda item: item[1])[:5])
         more = f" and {len(small) - 5} more" if len(small) > 5 else ""
         return (
-            f"{len(small)} of the {len(np.unique(batches))} samples in obs['{batch_key}'] hold fewer than "
-            f"{MIN_SAMPLE_CELLS} cells ({listed}{more}), too few to estimate a sample's gene scaling; the analysis "
-            f"uses the unintegrated space. To integrate anyway, run 'scelmo integrate DATA --batch-key {batch_key}'"
-            " (or merge the small samples into a coarser column)"
+            f"{len(small)} of the {len(np.unique(batches))} samples in obs['{batch_key}'] hold"
+            f"{'s' if len(small) == 1 else ''} fewer than {MIN_SAMPLE_CELLS} cells ({listed}{more}), too few to "
+            "estimate a sample's gene scaling; the analysis uses the unintegrated space. To integrate anyway, run the "
+            f"integration task with batch key '{batch_key}', or merge the small samples into a coarser column"
         )
     return None
+
+
+def samples_line(record: dict, adata) -> str | None:
+    """:func:`integration_summary` of a run's integration ``record`` when ``adata`` holds several samples
+    (integrated, or left unintegrated and why); None for one sample, where there is nothing to say."""
+    several = SAMPLE_KEY in adata.obs and adata.obs[SAMPLE_KEY].astype(str).nunique() > 1
+    return integration_summary(record) if "samples" in record or several else None
 
 
 def integration_summary(record: dict) -> str:

@@ -96,13 +96,15 @@ class DataPanel(Panel):
             project.naming_note = (result.record.get("naming") or {}).get("reason", "")
             clustering.show_clustering(result.metrics, result.markers, result.naming)
             self.window_.show_panel("Clustering")
-            integrated = result.record.get("integration") or {}
-            if "samples" in integrated:  # several samples: say which were integrated and how well
-                from scelmo_desktop.core.workflows.integration import integration_summary
+            from scelmo_desktop.core.workflows.integration import samples_line
 
-                project.results["pipeline"]["integration"] = integration_summary(integrated)
-                self.window_.panels["Integration"].status.setText(integration_summary(integrated))
-            self.window_.show_message(f"Pipeline finished; report: {paths['report']}")
+            integrated = result.record.get("integration") or {}
+            line = samples_line(integrated, project.adata)
+            if line:  # several samples: which were integrated and how well, or why they were not
+                project.results["pipeline"]["integration"] = line
+                self.window_.panels["Integration"].status.setText(line)
+            note = " (samples not integrated: see Integration)" if line and "samples" not in integrated else ""
+            self.window_.show_message(f"Pipeline finished{note}; report: {paths['report']}")
 
         self.window_.run_job("pipeline", work, done)
 
