@@ -119,15 +119,25 @@ def text_neighbour_graph(E: np.ndarray, k: int = SMOOTHING_NEIGHBOURS):
     return (sp.diags(1.0 / np.maximum(counts, 1.0)) @ either_way).astype(np.float32).tocsr()
 
 
-def _moments(rows) -> tuple[np.ndarray, np.ndarray]:
-    """(mean, mean square) of each column of ``rows``, float64."""
+def _mean_variance(rows) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, variance) of each column of ``rows``, float64."""
     import scipy.sparse as sp
 
     mean = np.asarray(rows.mean(axis=0), dtype=np.float64).ravel()
     squares = (
         rows.multiply(rows).mean(axis=0) if sp.issparse(rows) else np.mean(np.square(rows, dtype=np.float64), axis=0)
     )
-    return mean, np.asarray(squares, dtype=np.float64).ravel()
+    return mean, np.maximum(np.asarray(squares, dtype=np.float64).ravel() - mean**2, 0.0)
+
+
+def shared_cluster_ids(clusters: np.ndarray, groups: np.ndarray, min_cells: int = CLUSTER_MIN_CELLS) -> list[int]:
+    """The cluster ids (0 or above) of which every group of ``groups`` holds at least ``min_cells`` cells."""
+    names = np.unique(groups)
+    return [
+        int(c)
+        for c in np.unique(clusters[clusters >= 0])
+        if all(((clusters == c) & (groups == g)).sum() >= min_cells for g in names)
+    ]
 
 
 @dataclass(frozen=True)
@@ -154,18 +164,17 @@ class MakeUp:
             return None
         shares = {int(c): float(n) / counts.sum() for c, n in zip(ids, counts)}
         samples = np.unique(groups)
-        cells, moments = {}, {}
+        holders = {c: {} for c in shares}  # cluster -> sample -> its cell count there
+        moments = {}  # (sample, cluster) -> (mean, variance)
         for g in samples:
             for c in shares:
                 members = (groups == g) & (clusters == c)
                 if members.any():
-                    mean, squares = _moments(X[members])
-                    cells[g, c], moments[g, c] = int(members.sum()), (mean, np.maximum(squares - mean**2, 0.0))
-        shared = [c for c in shares if all(cells.get((g, c), 0) >= min_cells for g in samples)]
+                    holders[c][g], moments[g, c] = int(members.sum()), _mean_variance(X[members])
+        shared = shared_cluster_ids(clusters, groups, min_cells)
         pooled_mean = {
-            c: sum(n * moments[g, k][0] for (g, k), n in cells.items() if k == c)
-            / sum(n for (g, k), n in cells.items() if k == c)
-            for c in shares
+            c: sum(n * moments[g, c][0] for g, n in held.items()) / counts[i]
+            for i, (c, held) in enumerate(holders.items())
         }
         weight = sum(shares[c] for c in shared)
         shifts = {
@@ -173,15 +182,11 @@ class MakeUp:
             for g in samples
         }
         stand_in = {}
-        for c in shares:
-            holders = [(g, n) for (g, k), n in cells.items() if k == c]
-            total = sum(n for _, n in holders)
-            mean = sum(n * (moments[g, c][0] - shifts[g]) for g, n in holders) / total
-            variance = (
-                sum(n * (moments[g, c][1] + (moments[g, c][0] - shifts[g] - mean) ** 2) for g, n in holders) / total
-            )
-            stand_in[c] = (mean, variance)
-        own = {key: value for key, value in moments.items() if cells[key] >= min_cells}
+        for i, (c, held) in enumerate(holders.items()):
+            mean = sum(n * (moments[g, c][0] - shifts[g]) for g, n in held.items()) / counts[i]
+            variance = sum(n * (moments[g, c][1] + (moments[g, c][0] - shifts[g] - mean) ** 2) for g, n in held.items())
+            stand_in[c] = (mean, variance / counts[i])
+        own = {(g, c): moments[g, c] for c, held in holders.items() for g, n in held.items() if n >= min_cells}
         return cls(shares=shares, own=own, shifts=shifts, stand_in=stand_in)
 
     def moments(self, sample) -> tuple[np.ndarray, np.ndarray]:
@@ -196,12 +201,6 @@ class MakeUp:
         mean = sum(self.shares[c] * m for c, (m, _) in parts.items())
         variance = sum(self.shares[c] * (v + (m - mean) ** 2) for c, (m, v) in parts.items())
         return mean, variance
-
-
-def _gene_scaling(X) -> tuple[np.ndarray, np.ndarray]:
-    """(mean, variance) of each gene of ``X`` over its cells."""
-    mean, squares = _moments(X)
-    return mean, squares - mean**2
 
 
 def _inverse_std(variance: np.ndarray) -> np.ndarray:
@@ -244,7 +243,7 @@ def smoothed_expression(
     make_up = None if ids is None else MakeUp.of(X, ids, groups)
     for group in np.unique(groups):
         cells = np.flatnonzero(groups == group)
-        mean, variance = _gene_scaling(X[cells]) if make_up is None else make_up.moments(group)
+        mean, variance = _mean_variance(X[cells]) if make_up is None else make_up.moments(group)
         mean, inverse = np.asarray(mean, dtype=np.float32), _inverse_std(variance)
         for start in range(0, len(cells), _CHUNK_CELLS):
             check_cancel(cancel)

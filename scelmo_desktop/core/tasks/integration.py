@@ -43,6 +43,7 @@ from scelmo_desktop.core.embedding.cell_vectors import (
     Reduction,
     conditioned_embedding,
     genes_with_vectors,
+    shared_cluster_ids,
     smoothed_expression,
 )
 from scelmo_desktop.core.keys import ADVERSARIAL_KEY, HARMONY_KEY, INTEGRATED_KEY, PCA_KEY, SCELMO_KEY, add_record
@@ -120,13 +121,7 @@ def shared_clusters(embedding: np.ndarray, batches: np.ndarray, *, seed: int = 0
     holder.obsm["first_pass"] = np.asarray(embedding, dtype=np.float32)
     key = cluster.neighbors(holder, "first_pass", seed=seed)
     ids = cluster.leiden(holder, key, SHARED_RESOLUTION, seed=seed).astype(np.int64)
-    names = np.unique(batches)
-    out = np.full(len(ids), -1, dtype=np.int64)
-    for cluster_id in np.unique(ids):
-        members = ids == cluster_id
-        if all((members & (batches == b)).sum() >= SHARED_MIN_CELLS for b in names):
-            out[members] = cluster_id
-    return ids, out
+    return ids, np.where(np.isin(ids, shared_cluster_ids(ids, batches, SHARED_MIN_CELLS)), ids, -1)
 
 
 def integrate_embedding(
@@ -140,8 +135,10 @@ def integrate_embedding(
     patients and studies, so plain per-sample scaling shifts the types of a monocyte-rich sample against those of
     a T-cell-rich one. A first pass (the smoothed space, Harmony, Leiden) finds clusters, and each sample is
     scaled as if it held their pooled make-up: a cluster is measured on the sample's own cells where it holds
-    :data:`SHARED_MIN_CELLS` of them, and on the pooled cells otherwise (so a type some samples lack neither
-    moves their shift nor drops out of their spread). The record counts the clusters every sample shares."""
+    :data:`SHARED_MIN_CELLS` of them, and otherwise on the other samples' cells moved by this sample's shift on the
+    shared clusters (so a type some samples lack neither carries others' shifts nor drops out of their spread;
+    :class:`~scelmo_desktop.core.embedding.cell_vectors.MakeUp`). The record counts the clusters every sample
+    shares."""
     X_set, E_set, _ = genes_with_vectors(X, E)
     batches = np.asarray(batches).astype(str)
 
