@@ -19,7 +19,11 @@ as the scanpy route does; ``E``: the table, ``Ew``: whitened):
   of the whitened table), the default;
 * ``concat``: PCA 50 of ``[Xs, Xs Ew / sqrt(d)]`` (expression and text dimensions side by side);
 * ``random smooth w`` and ``random smoothed (app) w``: the same smoothings with a random table (does the text
-  matter?).
+  matter?);
+* ``smoothed (app) without anti-correlated edges`` (and ``(renormalised)``): the app's kernel without the text edges
+  between genes whose scaled values correlate below 0 across the cells (sister markers such as GCG / GHRL or CD4 /
+  CD8B are described alike but expressed in different cells); the rest of each row keeps its weight, or is
+  renormalised to sum to 1.
 
     OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/space_candidates.py [--sets pbmc3k,kang]
     # the default against the route only, over 20 Leiden seeds, on a 3,000-cell subsample of Kang
@@ -133,6 +137,22 @@ def borrow_scan(Xs_all, E_all, set_columns, weights, k=10, seed=0):
     return {f"borrow all genes {w}": pca(own * (1 - w) + w * borrowed, seed=seed) for w in weights}
 
 
+def without_anticorrelated_edges(X, E, *, renormalise: bool, seed=0):
+    """PCA 50 of the app's smoothing of ``X`` with the text edges between anti-correlated genes removed."""
+    from scelmo_desktop.core.embedding.cell_vectors import SMOOTHING_WEIGHT, text_neighbour_graph
+
+    Xs = scaled(X)
+    graph = text_neighbour_graph(E).tocoo()
+    standard = (X - X.mean(axis=0)) / np.maximum(X.std(axis=0), 1e-12)
+    correlation = np.einsum("ij,ij->j", standard[:, graph.row], standard[:, graph.col]) / len(X)
+    keep = correlation >= 0
+    kept = sp.csr_matrix((graph.data[keep], (graph.row[keep], graph.col[keep])), shape=graph.shape)
+    if renormalise:
+        kept = sp.diags(1.0 / np.maximum(np.asarray(kept.sum(axis=1)).ravel(), 1e-12)) @ kept
+    w = SMOOTHING_WEIGHT
+    return pca((1 - w) * Xs + w * np.asarray((kept @ Xs.T).T), seed=seed)
+
+
 def weight_scan(X, E, weights, seed=0):
     """The app's ``smoothed`` conditioning (``core.embedding.cell_vectors``) at each weight."""
     from scelmo_desktop.core.embedding.cell_vectors import smoothed_expression
@@ -156,6 +176,9 @@ def candidates(X, E, seed=0):
     Kr = text_graph(R - R.mean(axis=0))
     out["random smooth 0.5"] = pca(Xs * 0.5 + 0.5 * np.asarray((Kr @ Xs.T).T), seed=seed)
     out.update({f"random {name}": Z for name, Z in weight_scan(X, R, [SMOOTHING_WEIGHT]).items()})
+    dropped = "smoothed (app) without anti-correlated edges"
+    out[dropped] = without_anticorrelated_edges(X, E, renormalise=False, seed=seed)
+    out[f"{dropped} (renormalised)"] = without_anticorrelated_edges(X, E, renormalise=True, seed=seed)
     return out
 
 
