@@ -111,6 +111,21 @@ def test_names_are_written_per_cell_and_hand_edits_are_recorded(knowledge, tmp_p
     assert ad.read_h5ad(tmp_path / "named.h5ad").obs[NAME_KEY].nunique() == 3
 
 
+def test_mouse_style_symbols_are_named_by_their_human_namesakes(knowledge):
+    """Cd79a, Lyz2: the marker tables spell genes the human way, so the names must read the data's genes through
+    the catalog's spelling (the embedding already describes each gene by its human namesake)."""
+    human = planted(knowledge)
+    found = find_markers(human, select_expression(human), groupby="cluster")
+    expected = name_cell_types(human, found, select_expression(human))
+    mouse = planted(knowledge)
+    mouse.var_names = [g[0] + g[1:].lower() for g in mouse.var_names]
+    assert mouse.var_names[0] != human.var_names[0]  # the spelling really changed
+    found = find_markers(mouse, select_expression(mouse), groupby="cluster")
+    naming = name_cell_types(mouse, found, select_expression(mouse))
+    assert {g: c.term_id for g, c in naming.groups.items()} == {g: c.term_id for g, c in expected.groups.items()}
+    assert all(c.term_id for c in naming.groups.values())
+
+
 def test_bad_edits_and_unknown_genes_get_clear_answers(knowledge):
     markers, graph = knowledge
     adata = planted(knowledge)

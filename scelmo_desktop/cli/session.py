@@ -204,7 +204,10 @@ def print_markers(markers, note: dict | None, shown: int = 5, *, naming=None) ->
             taken = ", taken" if call.chosen_by == "llm" else ""
             print(f"      LLM ({chose}{taken}){flags}: {' '.join(said['reason'].split())[:240]}")
     if naming is not None and not any(call.term_id for call in naming.groups.values()):
-        print("cell types: no type of the knowledge has enough of its markers in this data (human gene symbols?)")
+        print(
+            "cell types: no type of the knowledge has enough of its markers among this data's genes (the marker tables "
+            "name human genes; if the symbols are in another var column, point --symbol-column at it)"
+        )
 
 
 def open_paths(args):

@@ -63,6 +63,23 @@ def current_symbols(symbols: list[str], var) -> list[str]:
     return current
 
 
+def catalog_spelling(symbols: list[str]) -> list[str]:
+    """``symbols`` with each one the gene catalog knows only when case is ignored written as the catalog writes it
+    (mouse and rat ``Cd3e`` -> ``CD3E``, the human namesake the knowledge describes, as :func:`species_note` says);
+    the others unchanged, and all of them unchanged without the catalog. The curated marker tables key their genes
+    by the human spelling, so cell-type naming reads the data's genes through this."""
+    from scelmo_desktop.core.knowledge.genes import GeneCatalog
+
+    catalog = GeneCatalog.load()
+    if catalog is None:
+        return list(symbols)
+    spelled = []
+    for symbol in symbols:
+        record, how = catalog.resolve(symbol)
+        spelled.append(record.symbol if how == "case-insensitive" else symbol)
+    return spelled
+
+
 # Below this share of recognised genes a file is not human symbols/Ensembl ids (another species, or ids of some
 # other scheme): its fact sheets would all be "Gene X." and the embedding noise, so it is refused.
 MIN_RECOGNISED_FRACTION = 0.2

@@ -18,7 +18,7 @@ from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, no_progress
 from scelmo_desktop.core._infra.provenance import h5ad_safe, now_iso, package_versions
 from scelmo_desktop.core.data.io import Expression
-from scelmo_desktop.core.embedding.symbols import data_symbols
+from scelmo_desktop.core.embedding.symbols import catalog_spelling, data_symbols
 from scelmo_desktop.core.keys import CLUSTER_KEY, NAME_KEY, UNS_KEY, add_record
 from scelmo_desktop.core.protocols import GenerationParams, LLMSource
 from scelmo_desktop.core.settings import default
@@ -50,10 +50,12 @@ def knowledge_for_naming():
 
 
 def symbol_map(expression: Expression, symbol_column: str | None = None) -> dict[str, str]:
-    """The data's gene names that are not symbols, mapped to their symbols (an Ensembl-indexed file with a symbol
-    column, or ids the gene catalog knows), as every other step maps them; empty when nothing maps."""
+    """The data's gene names that are not the knowledge's symbols, mapped to them: Ensembl ids (through a symbol
+    column, or the ids the gene catalog knows), as every other step maps them, and symbols spelled another way
+    than the catalog's (mouse and rat ``Cd3e``, :func:`~scelmo_desktop.core.embedding.symbols.catalog_spelling`);
+    empty when nothing maps."""
     try:
-        symbols = data_symbols(expression, symbol_column)
+        symbols = catalog_spelling(data_symbols(expression, symbol_column))
     except ScelmoError:  # ids nothing maps: naming finds no type and says so
         return {}
     return {str(g): str(s) for g, s in zip(expression.var_names, symbols) if str(g) != str(s)}
