@@ -119,6 +119,27 @@ def test_run_twice_second_time_from_the_store(tmp_path, small_h5ad):
     assert "X_scelmo" in clustered.stdout and (tmp_path / "c" / "metrics.csv").is_file()
 
 
+def test_the_report_says_why_samples_were_not_integrated_and_claims_no_sweep_without_labels(tmp_path, pbmc):
+    data = pbmc[:300].copy()
+    data.obs["sample"] = np.where(np.arange(data.n_obs) < 60, "small", "large")  # 60 cells: under the floor
+    data.write_h5ad(tmp_path / "two_samples.h5ad")
+    result = scelmo("run", tmp_path / "two_samples.h5ad", "--out", tmp_path / "out", home=tmp_path / "home", check=True)
+    assert "samples integrated: no" in result.stdout
+    report = (tmp_path / "out" / "report.html").read_text()
+    integration = report[report.index("<h2>Samples integrated</h2>") :]
+    assert "No: 1 of the 2 samples" in integration and "fewer than 100 cells" in integration
+    assert "Leiden sweep" not in report and "Baselines" not in report  # no labels, no --compare
+    assert "no label column was given" in report
+
+
+def test_an_output_folder_that_is_a_file_is_refused_before_the_run(tmp_path, small_h5ad):
+    (tmp_path / "taken").write_text("not a folder")
+    result = scelmo("run", small_h5ad, "--out", tmp_path / "taken", home=tmp_path / "home")
+    assert_one_line_error(result, "is an existing file, not a folder")
+    assert str(small_h5ad) not in result.stderr  # the error is the output folder's, not the data file's
+    assert (tmp_path / "taken").read_text() == "not a folder"  # and the file is left as it was
+
+
 def test_describe_genes_and_cell_types_to_csv(tmp_path, small_h5ad, pbmc):
     import pandas as pd
 

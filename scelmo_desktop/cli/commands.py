@@ -375,10 +375,10 @@ def _cmd_run(args, *, adata=None, data_name: str | None = None) -> int:
         intake = open_paths(args)
         adata, data_name = intake.adata, ", ".join(map(str, args.data))
     table = resolve_table(args.gene_table) if args.gene_table else None
+    if intake is not None:  # before the run, so that its report shows them
+        intake.write_barcode_rank_plots(args.out)
     with open_session(args, need_embedder=table is None) as session:
         result = run_pipeline(adata, data_name=data_name, table=table, out=args.out, **session.resources(args))
-    if intake is not None:
-        intake.write_barcode_rank_plots(args.out)
     print_run_summary(result.record)
     print_metrics(result.metrics)
     for line in split_summary(result.record.get("split_clusters", {})):

@@ -65,7 +65,7 @@ def _naming_the_file(args, message: str) -> str:
         and not any(f.name in message for f in files)
         and not any(
             str(getattr(args, k, "") or "") and Path(str(getattr(args, k))).name in message
-            for k in ("reference", "file", "llm", "gene_table", "adaptor")
+            for k in ("reference", "file", "llm", "gene_table", "adaptor", "out")
         )
     ):
         return f"{files[0]}: {message}"

@@ -41,6 +41,26 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
+def check_writable_folder(folder: str | os.PathLike) -> Path:
+    """``folder`` made (with its parents) and checked writable by creating and removing a file in it, so that a
+    long job refuses a bad output folder before it starts rather than when it writes its results."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ScelmoError(
+            f"The output folder {folder} is an existing file, not a folder. Choose another output folder."
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".scelmo-write-check.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ScelmoError(
+            f"Cannot write to folder {folder}: {exc.strerror or exc}. Choose a writable output folder."
+        ) from exc
+    return folder
+
+
 def write_atomic(target: str | os.PathLike, writer: Callable[[Path], None]) -> Path:
     """Call ``writer(tmp_path)`` and move the result onto ``target`` atomically."""
     with atomic_path(target) as tmp:

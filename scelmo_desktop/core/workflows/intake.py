@@ -59,36 +59,7 @@ class IntakeResult:
 
     def summary_lines(self) -> list[str]:
         """One plain line per sample, plus one for the join: what was opened and what was done to it."""
-        lines = []
-        for name, record in self.records.items():
-            genome = f", {record['genome']}" if record.get("genome", "none") != "none" else ""
-            calling = record.get("cell_calling", {})
-            if calling.get("done"):
-                cells = (
-                    f"{record['cells']:,} cells called of {record['barcodes']:,} barcodes ({calling['method']}, "
-                    f"at least {calling['umi_threshold']:,.0f} UMIs)"
-                )
-            else:
-                cells = f"{record['cells']:,} cells"
-            line = f"{name} ({record['format']}{genome}): {cells} x {record['genes']:,} genes"
-            aside = record.get("features_set_aside") or {}
-            if aside:
-                parts = [f"{kind} {n}" for kind, n in aside.items()]
-                kept = f" (antibodies kept in obsm['{PROTEIN_KEY}'])" if record.get("proteins") else ""
-                line += f"; set aside: {', '.join(parts)}{kept}"
-            if record.get("repeated_symbols"):
-                line += f"; {record['repeated_symbols']} symbols name more than one gene (later ones: symbol-id)"
-            lines.append(line)
-        if self.merge:
-            dropped = {k: v for k, v in self.merge["genes_dropped_per_sample"].items() if v}
-            line = (
-                f"joined {len(self.records)} samples: {self.merge['genes_kept']:,} genes measured in all "
-                f"(matched by {self.merge['matched_by']}; {self.merge['genes_union']:,} in any)"
-            )
-            if dropped:
-                line += "; genes not in every sample left out: " + ", ".join(f"{k} {v}" for k, v in dropped.items())
-            lines.append(line)
-        return lines
+        return intake_lines(self.records, self.merge)
 
     def write_barcode_rank_plots(self, folder: str | os.PathLike) -> dict[str, Path]:
         """Write ``barcode_rank_<sample>.png`` for each sample where cells were called; returns the paths."""
@@ -97,6 +68,42 @@ class IntakeResult:
             name: write_barcode_rank_plot(call, folder / f"barcode_rank_{name}.png", title=f"{name}: barcode rank")
             for name, call in self.calls.items()
         }
+
+
+def intake_lines(records: dict, merge: dict | None) -> list[str]:
+    """One plain line per sample record (:func:`open_data`'s, as in ``uns['scelmo']['intake']['samples']``), plus
+    one for the join (``merge``; None for one sample): what was opened and what was done to it. The CLI prints
+    them and the report shows them."""
+    lines = []
+    for name, record in records.items():
+        genome = f", {record['genome']}" if record.get("genome", "none") != "none" else ""
+        calling = record.get("cell_calling", {})
+        if calling.get("done"):
+            cells = (
+                f"{record['cells']:,} cells called of {record['barcodes']:,} barcodes ({calling['method']}, "
+                f"at least {calling['umi_threshold']:,.0f} UMIs)"
+            )
+        else:
+            cells = f"{record['cells']:,} cells"
+        line = f"{name} ({record['format']}{genome}): {cells} x {record['genes']:,} genes"
+        aside = record.get("features_set_aside") or {}
+        if aside:
+            parts = [f"{kind} {n}" for kind, n in aside.items()]
+            kept = f" (antibodies kept in obsm['{PROTEIN_KEY}'])" if record.get("proteins") else ""
+            line += f"; set aside: {', '.join(parts)}{kept}"
+        if record.get("repeated_symbols"):
+            line += f"; {record['repeated_symbols']} symbols name more than one gene (later ones: symbol-id)"
+        lines.append(line)
+    if merge:
+        dropped = {k: v for k, v in merge["genes_dropped_per_sample"].items() if v}
+        line = (
+            f"joined {len(records)} samples: {merge['genes_kept']:,} genes measured in all "
+            f"(matched by {merge['matched_by']}; {merge['genes_union']:,} in any)"
+        )
+        if dropped:
+            line += "; genes not in every sample left out: " + ", ".join(f"{k} {v}" for k, v in dropped.items())
+        lines.append(line)
+    return lines
 
 
 def _as_paths(paths) -> list[Path]:

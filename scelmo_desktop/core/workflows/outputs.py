@@ -13,7 +13,7 @@ import pandas as pd
 
 from scelmo_desktop.core._infra.atomic import write_text_atomic
 from scelmo_desktop.core.data.io import write_h5ad
-from scelmo_desktop.core.keys import CLUSTER_KEY, NAME_KEY
+from scelmo_desktop.core.keys import CLUSTER_KEY, NAME_KEY, UNS_KEY
 from scelmo_desktop.core.workflows.report import save_figures, write_report
 
 RESULT_H5AD = "scelmo_result.h5ad"
@@ -57,6 +57,7 @@ def write_outputs(result, out_dir: str | Path, *, label_key: str | None = None) 
         qc=getattr(result, "qc", None),
         markers=getattr(result, "markers", None),
         naming=getattr(result, "naming", None),
+        intake=(adata.uns.get(UNS_KEY) or {}).get("intake"),
     )
     return paths
 

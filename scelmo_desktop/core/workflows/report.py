@@ -77,10 +77,55 @@ def _qc_section(qc) -> str:
         return ""
     figures = {k: v for k, v in qc.files.items() if k.startswith("qc_") and str(v).endswith(".png")}
     return (
-        f"<h2>Quality control</h2><p>{qc.n_kept:,} of {len(qc.keep):,} cells kept ({html.escape(str(qc.record.get('rule', '')))}).</p>"
+        f"<h2>Quality control</h2><p>{qc.n_kept:,} of {len(qc.keep):,} cells kept ({html.escape(_rule_text(qc.record.get('rule', '')))}).</p>"
         f"{_table(qc.table)}<div class='figs'>{_images(figures)}</div>"
         + "".join(f"<p class='note'>{html.escape(n)}</p>" for n in qc.skipped)
     )
+
+
+def _rule_text(rule) -> str:
+    """The QC rule in words: ``name: value`` parts for a record's dict of thresholds."""
+    if isinstance(rule, dict):
+        return "; ".join(f"{name.replace('_', ' ')}: {value}" for name, value in rule.items())
+    return str(rule)
+
+
+def _input_section(intake: dict | None, species_note: str, folder: Path) -> str:
+    """What was opened and done to it (cells called of the barcodes, features set aside, the join), as the CLI
+    prints it, with the barcode-rank plot of each sample whose cells were called (``barcode_rank_<sample>.png`` in
+    ``folder``), and the species note; empty when there is neither (an AnnData given in memory)."""
+    from scelmo_desktop.core.workflows.intake import intake_lines
+
+    samples = (intake or {}).get("samples")
+    samples = samples if isinstance(samples, dict) else {}
+    merge = (intake or {}).get("merge")
+    lines = intake_lines(samples, merge if isinstance(merge, dict) else None) if samples else []
+    if species_note and species_note != "none":
+        lines.append(f"note: {species_note}")
+    if not lines:
+        return ""
+    called = [name for name, record in samples.items() if (record.get("cell_calling") or {}).get("done")]
+    plots = {f"barcode rank {name}": folder / f"barcode_rank_{name}.png" for name in called}
+    plots = {stem: path for stem, path in plots.items() if path.is_file()}
+    figures = f"<div class='figs'>{_images(plots)}</div>" if plots else ""
+    return "<h2>Input</h2>" + "".join(f"<p>{html.escape(line)}</p>" for line in lines) + figures
+
+
+def _metrics_section(metrics: pd.DataFrame) -> str:
+    """The clustering table with a note on how it was made: the sweep and its scores only when labels were given,
+    the baselines only when they were run."""
+    if "nmi" in metrics.columns:
+        how = (
+            "Leiden sweep over resolutions 0.2–2.0 on a 15-NN graph; NMI and ARI at the resolution of best NMI; "
+            "label silhouette rescaled to (s+1)/2 (scib-metrics protocol)."
+        )
+    else:
+        how = "Leiden on a 15-NN graph at the resolution shown; no label column was given, so there are no scores."
+    methods = set(metrics["method"]) if "method" in metrics.columns else set()
+    if len(methods) > 1:
+        how += " Baselines: PCA (scaled, 50 PCs) and a random gene table given to the same genes as scELMo."
+    table = _table(metrics) if len(metrics) else "<p>No clustering was computed.</p>"
+    return f"<h2>Clustering</h2><p class='note'>{html.escape(how)}</p>{table}"
 
 
 def _cluster_markers_section(markers, shown: int = 5) -> str:
@@ -172,9 +217,10 @@ def write_report(
     qc=None,
     markers=None,
     naming=None,
+    intake: dict | None = None,
 ) -> Path:
-    """Write the self-contained HTML report of a pipeline run to ``path``: quality control (``qc``: the run's
-    QCOutcome), metrics, embedded figures, cell-type names (``naming``) and marker genes (``markers``: the run's
+    """Write the self-contained HTML report of a pipeline run to ``path``: what was opened (``intake``: the
+    ``uns['scelmo']['intake']`` record), quality control (``qc``: the run's QCOutcome), metrics, embedded figures, cell-type names (``naming``) and marker genes (``markers``: the run's
     Markers), coverage, provenance,
     descriptions and package versions; returns the path."""
     images = _images(figures)
@@ -184,13 +230,10 @@ def write_report(
 <h1>scELMo Desktop report</h1>
 <p class="note">Data: <b>{html.escape(record.get("data", ""))}</b> · created {html.escape(record.get("created_at", ""))} ·
 everything computed on this machine with local models, no network.</p>
+{_input_section(intake, record.get("species_note", "none"), Path(path).parent)}
 {_qc_section(qc)}
 {_integration_section(record.get("integration") or {})}
-<h2>Clustering metrics</h2>
-<p class="note">Leiden sweep over resolutions 0.2–2.0 on a 15-NN graph; NMI and ARI at the resolution of best NMI;
-label silhouette rescaled to (s+1)/2 (scib-metrics protocol). Baselines: PCA (scaled, 50 PCs) and a random gene
-table given to the same genes as scELMo.</p>
-{_table(metrics) if len(metrics) else "<p>No label column was given, so no metrics were computed.</p>"}
+{_metrics_section(metrics)}
 <h2>Figures</h2><div class="figs">{images}</div>
 {_cell_types_section(naming, record.get("split_clusters") or {})}
 {_cluster_markers_section(markers)}
@@ -211,8 +254,11 @@ total expression. Genes without a description get zero rows.</p>
 
 
 def _integration_section(record: dict) -> str:
-    """Which samples were integrated, by what, and how well (scores that need no labels)."""
+    """Which samples were integrated, by what, and how well (scores that need no labels); or, for several samples
+    left unintegrated, why."""
     if "samples" not in record:
+        if record.get("n_samples", 1) > 1:
+            return f"<h2>Samples integrated</h2><p>No: {html.escape(str(record.get('reason', 'not run')))}.</p>"
         return ""
     samples = pd.DataFrame([{"sample": k, "cells": v} for k, v in record["samples"].items()])
     return (
