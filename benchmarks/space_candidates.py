@@ -2,9 +2,11 @@
 real labelled set we hold offline, same protocol for every row (kNN 15, Leiden sweep 0.2–2.0 keeping the best
 NMI, mean over 5 Leiden seeds).
 
-Data: PBMC 3k and Kang 2018 (``tests/real_files.py``; cache outside the repository) and scanpy's bundled
-``pbmc68k_reduced`` (its ``.raw``, log-normalised, 765 genes). The gene table is the app's default (fact
-sheets embedded by MiniLM, ``scelmo.tl.embed_cells``).
+Data: PBMC 3k and Kang 2018 (``tests/real_files.py``; cache outside the repository), Kang's two conditions each
+alone (``kang_control``, ``kang_stimulated``: one 10x run each, 6,359 and 7,217 cells), scanpy's bundled
+``pbmc68k_reduced`` (its ``.raw``, log-normalised, 765 genes) and the five other real labelled sets of
+``real_files.MORE_LABELLED``. The gene table is the app's default (fact sheets embedded by MiniLM,
+``scelmo.tl.embed_cells``).
 
 Candidates (``X``: the log-normalised gene set, ``Xs``: the same genes scaled to unit variance, clipped at 10,
 as the scanpy route does; ``E``: the table, ``Ew``: whitened):
@@ -16,9 +18,11 @@ as the scanpy route does; ``E``: the table, ``Ew``: whitened):
   each gene's 10 nearest genes by text cosine: a gene borrows the scaled signal of the genes its description
   resembles (w → 0 is the scanpy route); at 0.35 the previous default;
 * ``smoothed (app) w``: the app's kernel (``cell_vectors.text_neighbour_graph``: neighbours either way, cosine
-  of the whitened table), the default;
+  of the whitened table) at weight ``w``; ``smoothed (app), weight by cells (default)``: the same at the weight the
+  app takes for the file's number of cells (``cell_vectors.smoothing_weight``: 0.35 up to 3,000 cells, then
+  falling as 1 / cells), the default;
 * ``concat``: PCA 50 of ``[Xs, Xs Ew / sqrt(d)]`` (expression and text dimensions side by side);
-* ``random smooth w`` and ``random smoothed (app) w``: the same smoothings with a random table (does the text
+* ``random smooth w`` and ``random smoothed (app), …``: the same smoothings with a random table (does the text
   matter?);
 * ``smoothed (app) without anti-correlated edges`` (and ``(renormalised)``): the app's kernel without the text edges
   between genes whose scaled values correlate below 0 across the cells (sister markers such as GCG / GHRL or CD4 /
@@ -59,9 +63,16 @@ def real_files_more() -> tuple[str, ...]:
     return real_files.MORE_LABELLED
 
 
+KANG_HALVES = ("kang_control", "kang_stimulated")  # each condition of Kang 2018 alone: one 10x run each
+
+
 def load_set(name: str):
     import scanpy as sc
 
+    if name in KANG_HALVES:
+        adata, labels = load_set("kang")
+        half = (adata.obs["condition"].astype(str) == name.split("_")[1]).to_numpy()
+        return adata[half].copy(), labels[half]
     if name in real_files_more():
         import real_files
 
@@ -143,7 +154,7 @@ def borrow_scan(Xs_all, E_all, set_columns, weights, k=10, seed=0):
 
 def without_anticorrelated_edges(X, E, *, renormalise: bool, seed=0):
     """PCA 50 of the app's smoothing of ``X`` with the text edges between anti-correlated genes removed."""
-    from scelmo_desktop.core.embedding.cell_vectors import SMOOTHING_WEIGHT, text_neighbour_graph
+    from scelmo_desktop.core.embedding.cell_vectors import smoothing_weight, text_neighbour_graph
 
     Xs = scaled(X)
     graph = text_neighbour_graph(E).tocoo()
@@ -153,7 +164,7 @@ def without_anticorrelated_edges(X, E, *, renormalise: bool, seed=0):
     kept = sp.csr_matrix((graph.data[keep], (graph.row[keep], graph.col[keep])), shape=graph.shape)
     if renormalise:
         kept = sp.diags(1.0 / np.maximum(np.asarray(kept.sum(axis=1)).ravel(), 1e-12)) @ kept
-    w = SMOOTHING_WEIGHT
+    w = smoothing_weight(len(X))
     return pca((1 - w) * Xs + w * np.asarray((kept @ Xs.T).T), seed=seed)
 
 
@@ -165,7 +176,7 @@ def weight_scan(X, E, weights, seed=0):
 
 
 def candidates(X, E, seed=0):
-    from scelmo_desktop.core.embedding.cell_vectors import SMOOTHING_WEIGHT, Whitening
+    from scelmo_desktop.core.embedding.cell_vectors import SMOOTHING_WEIGHT, Whitening, smoothed_expression
 
     Xs = scaled(X)
     Ew = Whitening.fit(E).apply(E)
@@ -174,12 +185,13 @@ def candidates(X, E, seed=0):
     K = text_graph(E)
     for w in (0.25, 0.35, 0.5):
         out[f"smooth {w} (one-way, raw cosine)"] = pca(Xs * (1 - w) + w * np.asarray((K @ Xs.T).T), seed=seed)
+    out[default_row()] = pca(smoothed_expression(X, E), seed=seed)
     out.update(weight_scan(X, E, [SMOOTHING_WEIGHT]))
     out["concat"] = pca(np.hstack([Xs, Xs @ Ew / np.sqrt(Ew.shape[1])]), seed=seed)
     R = np.random.default_rng(seed).random(E.shape, dtype=np.float32)
     Kr = text_graph(R - R.mean(axis=0))
     out["random smooth 0.5"] = pca(Xs * 0.5 + 0.5 * np.asarray((Kr @ Xs.T).T), seed=seed)
-    out.update({f"random {name}": Z for name, Z in weight_scan(X, R, [SMOOTHING_WEIGHT]).items()})
+    out[f"random {default_row()}"] = pca(smoothed_expression(X, R), seed=seed)
     dropped = "smoothed (app) without anti-correlated edges"
     out[dropped] = without_anticorrelated_edges(X, E, renormalise=False, seed=seed)
     out[f"{dropped} (renormalised)"] = without_anticorrelated_edges(X, E, renormalise=True, seed=seed)
@@ -189,13 +201,13 @@ def candidates(X, E, seed=0):
 def chosen_rows(X, E, names, seed=0):
     """Only the named rows: ``scanpy`` (the route) and ``default`` (the app's space); anything else is computed
     with every candidate and picked from them."""
-    from scelmo_desktop.core.embedding.cell_vectors import SMOOTHING_WEIGHT
+    from scelmo_desktop.core.embedding.cell_vectors import smoothed_expression
 
     out = {}
     if "scanpy" in names:
         out["scanpy"] = pca(scaled(X), seed=seed)
     if "default" in names:
-        out.update(weight_scan(X, E, [SMOOTHING_WEIGHT], seed=seed))
+        out[default_row()] = pca(smoothed_expression(X, E), seed=seed)
     rest = [name for name in names if name not in ("scanpy", "default")]
     if rest:
         out.update({name: Z for name, Z in candidates(X, E, seed=seed).items() if name in rest})
@@ -203,10 +215,9 @@ def chosen_rows(X, E, names, seed=0):
 
 
 def default_row() -> str:
-    """The name of the app's default space among the rows (:func:`weight_scan` at the app's weight)."""
-    from scelmo_desktop.core.embedding.cell_vectors import SMOOTHING_WEIGHT
-
-    return f"smoothed (app) {SMOOTHING_WEIGHT}"
+    """The name of the app's default space among the rows: the app's smoothing at the weight it takes for the
+    file's number of cells (``cell_vectors.smoothing_weight``)."""
+    return "smoothed (app), weight by cells (default)"
 
 
 def paired_difference(rows) -> str:
@@ -303,7 +314,7 @@ def over_draws(name: str, per_draw: list[dict]) -> str:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sets", default=",".join(("pbmc3k", "kang", "pbmc68k", *real_files_more())))
+    parser.add_argument("--sets", default=",".join(("pbmc3k", "kang", *KANG_HALVES, "pbmc68k", *real_files_more())))
     parser.add_argument("--weights", help="only the app's smoothed conditioning at these comma-separated weights")
     parser.add_argument("--borrow", help="only: the gene set borrowing from every described gene, at these weights")
     parser.add_argument("--seeds", type=int, default=len(SEEDS), help="Leiden seeds 0..N-1 (default 5)")

@@ -190,3 +190,28 @@ def test_smoothed_expression_is_the_scanpy_scaling_at_weight_zero_and_mixes_text
         np.testing.assert_allclose(within[batches == batch].mean(axis=0), 0.0, atol=1e-5)
     constant = np.ones((5, 4), dtype=np.float32)
     assert not smoothed_expression(constant, table).any()  # a constant gene scales to zero, never NaN
+
+
+def test_the_text_priors_weight_is_full_up_to_its_cell_count_and_falls_as_one_over_cells_above():
+    from scelmo_desktop.core.embedding.cell_vectors import (
+        SMOOTHING_FULL_CELLS,
+        SMOOTHING_WEIGHT,
+        smoothed_expression,
+        smoothing_weight,
+        space_settings,
+    )
+
+    assert smoothing_weight(1) == smoothing_weight(SMOOTHING_FULL_CELLS) == SMOOTHING_WEIGHT
+    assert smoothing_weight(2 * SMOOTHING_FULL_CELLS) == pytest.approx(SMOOTHING_WEIGHT / 2)
+    assert 0 < smoothing_weight(1_000_000) < smoothing_weight(10 * SMOOTHING_FULL_CELLS)
+    # smoothed_expression takes the weight for its own number of cells unless one is given
+    rng = np.random.default_rng(0)
+    table = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]], dtype=np.float32)
+    many = rng.poisson(1.0, size=(2 * SMOOTHING_FULL_CELLS, 4)).astype(np.float32)
+    np.testing.assert_allclose(
+        smoothed_expression(many, table), smoothed_expression(many, table, weight=SMOOTHING_WEIGHT / 2), atol=1e-6
+    )
+    assert not np.allclose(smoothed_expression(many, table), smoothed_expression(many, table, weight=SMOOTHING_WEIGHT))
+    # and provenance records the weight a file got
+    assert space_settings("smoothed", 2 * SMOOTHING_FULL_CELLS)["smoothing_weight"] == round(SMOOTHING_WEIGHT / 2, 4)
+    assert space_settings("standard", 10) == {"conditioning": "standard"}

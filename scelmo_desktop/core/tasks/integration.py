@@ -37,14 +37,12 @@ from scelmo_desktop.core.data.io import require_obs_column
 from scelmo_desktop.core.embedding import baselines
 from scelmo_desktop.core.embedding.cell_vectors import (
     CLUSTER_MIN_CELLS,
-    N_COMPONENTS,
-    SMOOTHING_NEIGHBOURS,
-    SMOOTHING_WEIGHT,
     Reduction,
     conditioned_embedding,
     genes_with_vectors,
     shared_cluster_ids,
     smoothed_expression,
+    space_settings,
 )
 from scelmo_desktop.core.keys import ADVERSARIAL_KEY, HARMONY_KEY, INTEGRATED_KEY, PCA_KEY, SCELMO_KEY, add_record
 from scelmo_desktop.core.settings import DEFAULT_CONDITIONING, default
@@ -79,16 +77,14 @@ def harmony(pca: np.ndarray, batches, *, seed: int = 0) -> np.ndarray:
     return (corrected if corrected.shape[0] == len(frame) else corrected.T).astype(np.float32)
 
 
-def method_settings() -> dict:
-    """The default method's settings, for provenance."""
+def method_settings(n_cells: int) -> dict:
+    """The default method's settings on ``n_cells`` cells, for provenance."""
     import harmonypy
 
     return {
         "space": "smoothed, each gene scaled within its batch as if every batch had the make-up of the shared clusters",
-        "smoothing_weight": SMOOTHING_WEIGHT,
-        "text_neighbours": SMOOTHING_NEIGHBOURS,
+        **space_settings("smoothed", n_cells),
         "text_neighbour_graph": "either gene among the other's nearest, cosine of the whitened table",
-        "components": N_COMPONENTS,
         "shared_cluster_resolution": SHARED_RESOLUTION,
         "shared_cluster_min_cells": SHARED_MIN_CELLS,
         "harmonypy": getattr(harmonypy, "__version__", "unknown"),
@@ -281,7 +277,7 @@ def run_integration(
         "integration",
         {
             "method": DEFAULT_METHOD,
-            **method_settings(),
+            **method_settings(adata.n_obs),
             **space.record(),
             "batch_key": batch_key,
             "batches": sorted(set(batches)),

@@ -18,7 +18,7 @@ from scelmo_desktop.core.data.gene_selection import GeneSet
 from scelmo_desktop.core.data.io import Expression, select_expression, write_h5ad
 from scelmo_desktop.core.embedding.alignment import gene_alignment, gene_set_coverage, restrict_to_gene_set
 from scelmo_desktop.core.embedding.cell_embedding import average_gene_vectors
-from scelmo_desktop.core.embedding.cell_vectors import conditioned_embedding
+from scelmo_desktop.core.embedding.cell_vectors import conditioned_embedding, space_settings
 from scelmo_desktop.core.embedding.gene_table import Alignment, GeneTable, embed_texts, save_gene_table
 from scelmo_desktop.core.keys import SCELMO_KEY, add_record, gene_embedding_key, paper_keys
 from scelmo_desktop.core.settings import DEFAULT_CONDITIONING, PipelineSettings, default
@@ -156,6 +156,7 @@ def embed(
         key_added=key_added,
         gene_table=table.provenance if described is None else "described in this run",
         coverage={k: v for k, v in coverage.items() if k != "by_match_kind"},
+        cell_space=space_settings(settings.conditioning, adata.n_obs),
     )
     add_record(adata, "embedding", h5ad_safe(record))
     outcome = EmbedOutcome(table=table, alignment=alignment, coverage=coverage, described=described, record=record)

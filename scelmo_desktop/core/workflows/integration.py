@@ -176,7 +176,7 @@ def integrate_samples(
     counts = adata.obs[batch_key].astype(str).value_counts().sort_index()
     record = {
         "method": DEFAULT_METHOD,
-        **method_settings(),
+        **method_settings(adata.n_obs),
         **space.record(),
         "batch_key": batch_key,
         "samples": {str(k): int(v) for k, v in counts.items()},

@@ -24,12 +24,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from scelmo_desktop.core._infra.atomic import check_writable_folder
 from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, no_progress
 from scelmo_desktop.core._infra.provenance import h5ad_safe, now_iso, package_versions
 from scelmo_desktop.core.data.gene_selection import GeneSet
 from scelmo_desktop.core.data.io import label_values, select_expression
 from scelmo_desktop.core.data.samples import SAMPLE_KEY
+from scelmo_desktop.core.embedding.cell_vectors import space_settings
 from scelmo_desktop.core.embedding.gene_table import GeneTable, embed_texts
 from scelmo_desktop.core.embedding.symbols import species_note
 from scelmo_desktop.core.keys import INTEGRATED_KEY, UNS_KEY
@@ -125,6 +127,8 @@ def run_pipeline(
     timings: dict[str, float] = {}
     started = time.perf_counter()
     label_values(adata, settings.label_key)  # fail on a bad label column before hours of LLM work
+    if out is not None:
+        check_writable_folder(out)  # and on an output folder it could not write at the end
     # the input is read and checked (all zeros, scaled values, NaN) before QC, so a bad file is refused at once
     expression = select_expression(adata, settings.layer, input_kind=settings.input_kind)
     qc, qc_note = quality_control(adata, settings=settings, progress=progress, cancel=cancel)
@@ -208,6 +212,7 @@ def run_pipeline(
         "layer": expression.layer,
         "input": expression.input_kind.as_dict(),
         "conditioning": settings.conditioning,
+        "cell_space": space_settings(settings.conditioning, expression.matrix.shape[0]),
         "descriptions": described.budget_report(),
         "llm": llm.describe(),
         "embedder": embedder.info() if embedder is not None else "none (imported table)",
@@ -234,7 +239,12 @@ def run_pipeline(
         "versions": package_versions(),
     }
     record["qc"] = qc.record if qc is not None else {"status": "not run", "reason": qc_note}
-    record["integration"] = integration or {"status": "not run", "reason": _integration_note(adata, settings)}
+    n_samples = adata.obs[SAMPLE_KEY].astype(str).nunique() if SAMPLE_KEY in adata.obs else 1
+    record["integration"] = integration or {
+        "status": "not run",
+        "reason": _integration_note(adata, settings),
+        "n_samples": int(n_samples),
+    }
     record["split_clusters"] = split
     for step, note in found.notes.items():
         record[step] = {"status": "not run", "reason": note}
