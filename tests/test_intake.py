@@ -243,7 +243,19 @@ def _only_empty_droplets(tmp):
     return [cf.write_h5_v3(empties, tmp / "raw_feature_bc_matrix.h5")]
 
 
+def _v3_without_feature_names(tmp):
+    path = cf.write_h5_v3(cf.synthetic_run(40, 30, seed=10), tmp / "no_names.h5")
+    with h5py.File(path, "a") as handle:
+        del handle["matrix/features/name"]
+    return [path]
+
+
 BAD_INPUTS = [
+    (
+        "v3 file without a field",
+        _v3_without_feature_names,
+        "no_names.h5: a Cell Ranger v3 file without matrix/features/name",
+    ),
     ("HDF5 neither Cell Ranger nor AnnData", _neither, "other.h5 is an HDF5 file but neither a Cell Ranger matrix"),
     ("matrix folder counts disagree", _disagreeing_folder, "lists 30 features and barcodes.tsv 37 barcodes"),
     ("only antibody features", _antibodies_only, r"adt.h5 holds no Gene Expression features \(only Antibody Capture"),

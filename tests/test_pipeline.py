@@ -116,5 +116,8 @@ def test_bad_label_column_fails_before_any_llm_work(pbmc, embedder, llm_info, tm
 def test_scaled_matrix_is_refused_for_wa(pbmc):
     from scelmo_desktop.core.data.io import select_expression
 
-    with pytest.raises(ScelmoError, match="negative values .*input layer raw"):
+    with pytest.raises(ScelmoError, match="negative values .*layer setting: raw"):  # pbmc68k's .raw is the way out
         select_expression(pbmc, "X")
+    bare = ad.AnnData(pbmc.X.copy())  # scaled values and nothing else: say so, not "choose raw"
+    with pytest.raises(ScelmoError, match="holds no other matrix .*export the counts"):
+        select_expression(bare, "X")

@@ -112,6 +112,19 @@ def test_qc_that_would_remove_every_cell_names_the_threshold():
         run_qc(adata, settings=PipelineSettings(min_genes=5000))
 
 
+def test_a_run_left_with_too_few_cells_by_qc_says_which_thresholds_and_how_to_loosen_them():
+    from scelmo_desktop.core.workflows.pipeline import quality_control
+
+    adata = made_up_counts(40)
+    genes = np.asarray((adata.X > 0).sum(axis=1)).ravel()
+    keep_five = np.sort(genes)[-5]  # a gene floor that keeps about 5 cells (ties: a few more), under the run's 10
+    with pytest.raises(
+        ScelmoError, match=r"\d cell\(s\) of 40 after quality control \(min genes 3\d.*loosen the"
+    ) as caught:
+        quality_control(adata, settings=PipelineSettings(min_genes=int(keep_five)))
+    assert "open a file with more cells" not in str(caught.value)
+
+
 def test_thresholds_are_suggested_per_sample_and_moved_live():
     adata = made_up_counts(200, samples=("low", "high"))
     high = (adata.obs["sample"] == "high").to_numpy()

@@ -65,8 +65,9 @@ def _naming_the_file(args, message: str) -> str:
         and not any(f.name in message for f in files)
         and not any(
             str(getattr(args, k, "") or "") and Path(str(getattr(args, k))).name in message
-            for k in ("reference", "file", "llm", "gene_table", "adaptor", "out")
+            for k in ("reference", "file", "llm", "gene_table", "adaptor")
         )
+        and not (getattr(args, "out", None) and str(args.out) in message)  # the output folder's own error
     ):
         return f"{files[0]}: {message}"
     return message

@@ -210,6 +210,21 @@ def _shape(path: Path, group) -> tuple[int, int]:
     return shape
 
 
+# what every v3 file holds (feature_type and genome may be absent in old or hand-made files)
+V3_MEMBERS = tuple(
+    f"matrix/{m}" if m else "matrix"
+    for m in ("", "shape", "barcodes", "data", "indices", "indptr", "features", "features/id", "features/name")
+)
+
+
+def _first_missing(path: Path, members: tuple[str, ...]) -> str | None:
+    """The first of ``members`` (paths inside the HDF5 file) that ``path`` lacks, or None."""
+    import h5py
+
+    with h5py.File(path, "r") as handle:
+        return next((member for member in members if member not in handle), None)
+
+
 def _read_h5_v3(path: Path, genome: str | None) -> CellRangerRead:
     import h5py
 
@@ -230,8 +245,9 @@ def _read_h5_v3(path: Path, genome: str | None) -> CellRangerRead:
                 )
             matrix = _csc_to_csr(path, group, n_features, n_barcodes)
     except KeyError as exc:
+        missing = _first_missing(path, V3_MEMBERS) or str(exc)
         raise ScelmoError(
-            f"{path}: a Cell Ranger v3 file without {exc}; the file is incomplete. Copy it again."
+            f"{path}: a Cell Ranger v3 file without {missing}; the file is incomplete. Copy it again."
         ) from exc
     except OSError as exc:
         raise ScelmoError(f"Could not read {path}: {exc}. The file may be truncated or corrupt.") from exc

@@ -97,8 +97,12 @@ def log_normalize(matrix):
     return matrix
 
 
-def prepare(matrix, declared: str = "auto", *, what: str = "the matrix"):
-    """Return ``(log-normalised matrix, InputKind)``; ``declared`` overrides detection (:data:`CHOICES`)."""
+SCALED_HINT = "Use the counts or log-normalised values instead (the layer setting: raw, or a counts layer)."
+
+
+def prepare(matrix, declared: str = "auto", *, what: str = "the matrix", scaled_hint: str = SCALED_HINT):
+    """Return ``(log-normalised matrix, InputKind)``; ``declared`` overrides detection (:data:`CHOICES`), except
+    that scaled values are refused whatever is declared, with ``scaled_hint`` saying where to find others."""
     if declared not in CHOICES:
         raise ScelmoError(f"Unknown input kind '{declared}'; use one of {', '.join(CHOICES)}.")
     detected, evidence = detect_input_kind(matrix)
@@ -106,7 +110,7 @@ def prepare(matrix, declared: str = "auto", *, what: str = "the matrix"):
     if kind == "scaled":
         raise ScelmoError(
             f"{what} has negative values ({evidence}), so it holds scaled values: expression cannot be averaged "
-            "from z-scores. Use the counts or log-normalised values instead (input layer raw, or a counts layer)."
+            f"from z-scores, whatever input kind is declared. {scaled_hint}"
         )
     if declared != "auto":
         evidence = f"{evidence}; declared {declared}"

@@ -146,6 +146,19 @@ def _auto_layer(adata) -> str:
     return "X"
 
 
+def _other_matrices(adata, layer: str) -> str:
+    """Where else ``adata`` holds values (``.raw``, layers) than ``layer``, in words, for a refused matrix."""
+    others = (["raw"] if adata.raw is not None and layer != "raw" else []) + [
+        name for name in adata.layers if name != layer
+    ]
+    if others:
+        return f"Choose one that holds counts or log-normalised values with the layer setting: {', '.join(others)}."
+    return (
+        "The file holds no other matrix (no .raw, no layers) to fall back on: export the counts or the "
+        "log-normalised values from the tool that made it."
+    )
+
+
 def select_expression(adata, layer: str = "auto", *, input_kind: str = "auto") -> Expression:
     """Pick the input matrix explicitly (``X``, ``raw`` or a layer name; ``auto``: :func:`_auto_layer`), detect
     what it holds and prepare it: counts and TPM/CPM are normalised and log-transformed, log values are used as
@@ -164,7 +177,9 @@ def select_expression(adata, layer: str = "auto", *, input_kind: str = "auto") -
             "there is no expression to embed. Check that the file holds the measured values (another "
             "layer, or .raw), not an empty placeholder."
         )
-    prepared, kind = prepare(matrix, input_kind, what=f"The '{layer}' matrix")
+    prepared, kind = prepare(
+        matrix, input_kind, what=f"The '{layer}' matrix", scaled_hint=_other_matrices(adata, layer)
+    )
     return Expression(matrix=prepared, var_names=[str(v) for v in var.index], layer=layer, var=var, input_kind=kind)
 
 

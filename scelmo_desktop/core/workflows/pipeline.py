@@ -83,18 +83,33 @@ def quality_control(adata, *, settings: PipelineSettings, progress=no_progress, 
         return None, reason
     measures = measure_qc(adata, settings=settings, progress=progress, cancel=cancel)
     outcome = apply_qc(adata, measures, settings=settings, copy=False, progress=progress)
-    _require_cells(outcome.n_kept, " after quality control")
+    _require_cells(
+        outcome.n_kept,
+        f" of {adata.n_obs} after quality control ({_removed_by(outcome)})",
+        way_out="loosen the thresholds that removed them (the QC settings), or turn QC off (the qc setting)",
+    )
     if not outcome.keep.all():
         adata._inplace_subset_obs(outcome.keep)  # scanpy's own in-place filter (sc.pp.filter_cells)
     return outcome, ""
 
 
-def _require_cells(n_cells: int, when: str) -> None:
+def _require_cells(n_cells: int, when: str, way_out: str = "open a file with more cells") -> None:
     if n_cells < MIN_CELLS:
         raise ScelmoError(
             f"{n_cells} cell(s){when}: the cell embedding, its neighbour graph, clustering and UMAP need at least "
-            f"{MIN_CELLS} cells. 'scelmo qc' still reports each cell's metrics; open a file with more cells."
+            f"{MIN_CELLS} cells. 'scelmo qc' still reports each cell's metrics; {way_out}."
         )
+
+
+def _removed_by(outcome) -> str:
+    """Which thresholds removed how many cells (a cell may fail several), from the QC table's ``removed_*``."""
+    table = outcome.table
+    counts = {
+        column.removeprefix("removed_").replace("_", " "): int(table[column].sum())
+        for column in table.columns
+        if column.startswith("removed_") and int(table[column].sum())
+    }
+    return ", ".join(f"{name} {n}" for name, n in counts.items()) or "no threshold"
 
 
 def _integration_note(adata, settings: PipelineSettings) -> str:
