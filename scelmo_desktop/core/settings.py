@@ -257,8 +257,8 @@ _declare(
 _declare(
     "conditioning",
     "smoothed",
-    "cell vectors: smoothed (scaled genes, each mixed with the genes its description resembles, 50 principal "
-    "components), standard (gene-set sum with the whitened table, 50 principal components; often better on small, "
+    "cell vectors: smoothed (scaled genes, each mixed with the genes its description resembles, less so above "
+    "3,000 cells, 50 principal components), standard (gene-set sum with the whitened table, 50 principal components; often better on small, "
     "low-depth files whose types differ by a few genes, such as T-cell subsets, but one strong shared programme "
     "such as an interferon response can decide its distances) or paper (the original code's wa)",
     choices=("smoothed", "standard", "paper"),
