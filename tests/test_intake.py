@@ -250,7 +250,13 @@ def _v3_without_feature_names(tmp):
     return [path]
 
 
+def _same_run_twice(tmp):
+    path = cf.write_h5_v3(cf.synthetic_run(40, 30, seed=11), tmp / "twice.h5")
+    return [path, tmp / "." / "twice.h5"]
+
+
 BAD_INPUTS = [
+    ("the same file twice", _same_run_twice, "twice.h5 was given twice"),
     (
         "v3 file without a field",
         _v3_without_feature_names,

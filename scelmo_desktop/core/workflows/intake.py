@@ -112,6 +112,11 @@ def _as_paths(paths) -> list[Path]:
     paths = [Path(p) for p in paths]
     if not paths:
         raise ScelmoError("No data files were given; give one or more files or matrix folders.")
+    seen: dict[Path, Path] = {}
+    for path in paths:  # one run given twice would join its cells to themselves as a second sample
+        first = seen.setdefault(path.resolve(), path)
+        if first is not path:
+            raise ScelmoError(f"{path} was given twice (also as {first}); give each sample once.")
     return paths
 
 
