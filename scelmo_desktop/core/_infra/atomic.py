@@ -42,22 +42,23 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
 
 
 def check_writable_folder(folder: str | os.PathLike) -> Path:
-    """``folder`` made (with its parents) and checked writable by creating and removing a file in it, so that a
-    long job refuses a bad output folder before it starts rather than when it writes its results."""
+    """``folder``, refused unless it is a folder (or can be made one) that this user may write to, so that a long
+    job refuses a bad output folder before it starts rather than when it writes its results. Nothing is created:
+    a job refused later for its input leaves no folder behind."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise ScelmoError(
             f"The output folder {folder} is an existing file, not a folder. Choose another output folder."
         )
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".scelmo-write-check.", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
+    existing = folder.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
         raise ScelmoError(
-            f"Cannot write to folder {folder}: {exc.strerror or exc}. Choose a writable output folder."
-        ) from exc
+            f"Cannot make the output folder {folder}: {existing} is a file. Choose another output folder."
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ScelmoError(f"Cannot write to folder {existing}: permission denied. Choose a writable output folder.")
     return folder
 
 

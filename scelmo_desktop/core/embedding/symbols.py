@@ -66,17 +66,21 @@ def current_symbols(symbols: list[str], var) -> list[str]:
 def catalog_spelling(symbols: list[str]) -> list[str]:
     """``symbols`` with each one the gene catalog knows only when case is ignored written as the catalog writes it
     (mouse and rat ``Cd3e`` -> ``CD3E``, the human namesake the knowledge describes, as :func:`species_note` says);
-    the others unchanged, and all of them unchanged without the catalog. The curated marker tables key their genes
-    by the human spelling, so cell-type naming reads the data's genes through this."""
+    the others unchanged, and all of them unchanged without the catalog. A spelling another gene of the data already
+    has is not taken (two genes would share a name). The curated marker tables key their genes by the human
+    spelling, so cell-type naming reads the data's genes through this."""
     from scelmo_desktop.core.knowledge.genes import GeneCatalog
 
     catalog = GeneCatalog.load()
     if catalog is None:
         return list(symbols)
-    spelled = []
+    used, spelled = set(symbols), []
     for symbol in symbols:
         record, how = catalog.resolve(symbol)
-        spelled.append(record.symbol if how == "case-insensitive" else symbol)
+        if how == "case-insensitive" and record.symbol not in used:
+            used.add(record.symbol)
+            symbol = record.symbol
+        spelled.append(symbol)
     return spelled
 
 

@@ -142,10 +142,10 @@ def run_pipeline(
     timings: dict[str, float] = {}
     started = time.perf_counter()
     label_values(adata, settings.label_key)  # fail on a bad label column before hours of LLM work
-    if out is not None:
-        check_writable_folder(out)  # and on an output folder it could not write at the end
     # the input is read and checked (all zeros, scaled values, NaN) before QC, so a bad file is refused at once
     expression = select_expression(adata, settings.layer, input_kind=settings.input_kind)
+    if out is not None:  # and an output folder it could not write at the end (made only for a good input)
+        check_writable_folder(out)
     qc, qc_note = quality_control(adata, settings=settings, progress=progress, cancel=cancel)
     if qc is not None and not qc.keep.all():
         # log-normalisation is per cell (a fixed target sum), so keeping rows equals preparing the kept cells
