@@ -130,10 +130,11 @@ def smoothing_weight(n_cells: int) -> float:
 
     Why it falls: a prior should count for less as the data grow. The smoothing trades a bias (types that differ
     by a few genes, such as NK and cytotoxic T cells, are blurred when their genes borrow from each other) for less
-    noise; from many cells the route's principal components are no longer noisy, and only the bias is left. On
-    Kang 2018's two 10x runs, each alone (6–7 thousand cells; the one large labelled family offline), the full
-    weight is behind the scanpy route and this one level with it, while every set of up to 2,700 cells gains at
-    the full weight (``docs/benchmarks.md``, "The prior's weight and the number of cells")."""
+    noise, and many cells leave the route's principal components less noisy. Measured: on Kang 2018's two 10x
+    runs, each alone (6–7 thousand cells; the one large labelled family offline), the full weight is behind the
+    scanpy route and this one level with it, while every set of up to 2,700 cells gains at the full weight; all of
+    Kang (13,576 cells) is above the route at either weight, so size alone does not explain it
+    (``docs/benchmarks.md``, "The prior's weight and the number of cells")."""
     return SMOOTHING_WEIGHT * min(1.0, SMOOTHING_FULL_CELLS / max(int(n_cells), 1))
 
 
