@@ -10,6 +10,7 @@ import pandas as pd
 from scelmo_desktop.app.session import ModelSession, open_store
 from scelmo_desktop.cli.options import model_settings, pipeline_settings
 from scelmo_desktop.core.protocols import LLMSource
+from scelmo_desktop.core.qc.thresholds import removal_words
 from scelmo_desktop.core.settings import ModelSettings, PipelineSettings
 from scelmo_desktop.core.workflows.environment import TimeLeft
 from scelmo_desktop.core.workflows.storage import Store
@@ -128,11 +129,7 @@ def print_qc(record: dict) -> None:
         print(f"QC: not run ({record.get('reason') or record.get('status')})")
         return
     for sample, row in record["per_sample"].items():
-        reasons = ", ".join(
-            f"{rule.removeprefix('removed_').replace('_', ' ')} {n}"
-            for rule, n in row.items()
-            if rule.startswith("removed_") and n
-        )
+        reasons = removal_words({k.removeprefix("removed_"): n for k, n in row.items() if k.startswith("removed_")})
         print(
             f"QC {sample}: kept {row['kept']:,} of {row['cells']:,} cells"
             + (f"; removed {row['removed']:,} ({reasons})" if row["removed"] else "")

@@ -232,6 +232,11 @@ def rule_failures(obs: pd.DataFrame, thresholds: Thresholds) -> dict[str, np.nda
     return failures
 
 
+def removal_words(removed: dict[str, int]) -> str:
+    """``{rule: cells removed}`` in words, the rules that removed none left out: "max counts 1, doublet 3"."""
+    return ", ".join(f"{rule.replace('_', ' ')} {int(n)}" for rule, n in removed.items() if n)
+
+
 def apply_thresholds(obs: pd.DataFrame, thresholds: Thresholds) -> Filtering:
     """Which cells pass ``thresholds`` and how many each rule removes, overall and per sample (vectorised over
     ``obs``: cheap enough to run on every move of a slider)."""

@@ -36,6 +36,7 @@ from scelmo_desktop.core.embedding.gene_table import GeneTable, embed_texts
 from scelmo_desktop.core.embedding.symbols import species_note
 from scelmo_desktop.core.keys import INTEGRATED_KEY, UNS_KEY
 from scelmo_desktop.core.protocols import Embedder, LLMSource
+from scelmo_desktop.core.qc.thresholds import removal_words
 from scelmo_desktop.core.settings import PipelineSettings
 from scelmo_desktop.core.text.describe import describe_gene_set
 from scelmo_desktop.core.text.gene_texts import GeneDescriptions
@@ -85,7 +86,7 @@ def quality_control(adata, *, settings: PipelineSettings, progress=no_progress, 
     outcome = apply_qc(adata, measures, settings=settings, copy=False, progress=progress)
     _require_cells(
         outcome.n_kept,
-        f" of {adata.n_obs} after quality control ({_removed_by(outcome)})",
+        f" of {adata.n_obs} after quality control ({removal_words(outcome.record['removed_by_rule'])})",
         way_out="loosen the thresholds that removed them (the QC settings), or turn QC off (the qc setting)",
     )
     if not outcome.keep.all():
@@ -99,17 +100,6 @@ def _require_cells(n_cells: int, when: str, way_out: str = "open a file with mor
             f"{n_cells} cell(s){when}: the cell embedding, its neighbour graph, clustering and UMAP need at least "
             f"{MIN_CELLS} cells. 'scelmo qc' still reports each cell's metrics; {way_out}."
         )
-
-
-def _removed_by(outcome) -> str:
-    """Which thresholds removed how many cells (a cell may fail several), from the QC table's ``removed_*``."""
-    table = outcome.table
-    counts = {
-        column.removeprefix("removed_").replace("_", " "): int(table[column].sum())
-        for column in table.columns
-        if column.startswith("removed_") and int(table[column].sum())
-    }
-    return ", ".join(f"{name} {n}" for name, n in counts.items()) or "no threshold"
 
 
 def _integration_note(adata, settings: PipelineSettings) -> str:
