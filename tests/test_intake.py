@@ -171,6 +171,17 @@ def test_two_samples_join_by_ensembl_id_keeping_genes_measured_in_both(small_run
     assert ad.read_h5ad(tmp_path / "joined.h5ad").uns[UNS_KEY]["intake"]["merge"]["genes_kept"] == 180
 
 
+def test_a_repeated_gene_id_joins_by_name_and_says_why(small_run, tmp_path):
+    ids = small_run.ids.copy()
+    ids[5] = ids[4]  # a hand-edited or re-annotated reference can repeat an Ensembl id
+    edited = cf.run_from(small_run.counts, small_run.barcodes, ids, small_run.names)
+    paths = [cf.write_h5_v3(small_run, tmp_path / "a.h5"), cf.write_h5_v3(edited, tmp_path / "b.h5")]
+    result = open_data(paths)
+    assert result.merge["matched_by"] == "var_names" and result.adata.n_vars == small_run.counts.shape[1]
+    line = result.summary_lines()[-1]
+    assert f"not by gene id because b repeats 1 gene id, e.g. {ids[4]}" in line
+
+
 def test_a_single_h5ad_opens_as_read_data_gives_it(tmp_path):
     path = tmp_path / "cells.h5ad"
     ad.AnnData(
@@ -250,6 +261,13 @@ def _v3_without_feature_names(tmp):
     return [path]
 
 
+def _v2_without_barcodes(tmp):
+    path = cf.write_h5_v2({"GRCh38": cf.synthetic_run(40, 30, seed=12)}, tmp / "no_barcodes.h5")
+    with h5py.File(path, "a") as handle:
+        del handle["GRCh38/barcodes"]
+    return [path]
+
+
 def _same_run_twice(tmp):
     path = cf.write_h5_v3(cf.synthetic_run(40, 30, seed=11), tmp / "twice.h5")
     return [path, tmp / "." / "twice.h5"]
@@ -261,6 +279,11 @@ BAD_INPUTS = [
         "v3 file without a field",
         _v3_without_feature_names,
         "no_names.h5: a Cell Ranger v3 file without matrix/features/name",
+    ),
+    (
+        "v2 file without a field",
+        _v2_without_barcodes,
+        "no_barcodes.h5: a Cell Ranger v2 file without GRCh38/barcodes",
     ),
     ("HDF5 neither Cell Ranger nor AnnData", _neither, "other.h5 is an HDF5 file but neither a Cell Ranger matrix"),
     ("matrix folder counts disagree", _disagreeing_folder, "lists 30 features and barcodes.tsv 37 barcodes"),

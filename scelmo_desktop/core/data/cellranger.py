@@ -128,8 +128,15 @@ def hdf5_layout(path: str | os.PathLike) -> str:
                 return "anndata"
             if _v2_genomes(handle):
                 return H5_V2
+            incomplete = _incomplete_v2_genome(handle)
     except OSError as exc:
         raise ScelmoError(f"Could not read {path}: {exc}. The file may be truncated or corrupt.") from exc
+    if incomplete:
+        genome, missing = incomplete
+        raise ScelmoError(
+            f"{path}: a Cell Ranger v2 file without {genome}/{missing}; the file is incomplete. "
+            "Copy it again from the Cell Ranger outs folder."
+        )
     raise ScelmoError(
         f"{path} is an HDF5 file but neither a Cell Ranger matrix (no 'matrix' group with 'features', no genome "
         f"group with 'genes') nor an AnnData file (no 'X'); it holds: {', '.join(sorted(keys)) or 'nothing'}. "
@@ -182,6 +189,19 @@ def _v2_genomes(handle) -> list[str]:
         for name, group in handle.items()
         if isinstance(group, h5py.Group) and all(key in group for key in _V2_DATASETS)
     )
+
+
+def _incomplete_v2_genome(handle) -> tuple[str, str] | None:
+    """(genome, first missing dataset) of a group that holds some of a v2 genome's datasets but not all: a v2 file
+    cut short, which deserves its own message rather than "not a Cell Ranger file"."""
+    import h5py
+
+    for name, group in sorted(handle.items()):
+        if isinstance(group, h5py.Group):
+            present = [key for key in _V2_DATASETS if key in group]
+            if len(present) >= 2:
+                return name, next(key for key in _V2_DATASETS if key not in group)
+    return None
 
 
 def _csc_to_csr(path: Path, group, n_features: int, n_barcodes: int) -> sp.csr_matrix:

@@ -157,7 +157,8 @@ def merge_samples(samples: dict[str, object], files: dict[str, str] | None = Non
 
     names = list(samples)
     adatas = [samples[n] for n in names]
-    by_ids = all("gene_ids" in a.var.columns and not a.var["gene_ids"].astype(str).duplicated().any() for a in adatas)
+    why_names = _why_not_by_ids(names, adatas)
+    by_ids = why_names is None
     keys = [pd.Index(a.var["gene_ids"].astype(str) if by_ids else a.var_names.astype(str)) for a in adatas]
     common = keys[0]
     for other in keys[1:]:
@@ -198,6 +199,7 @@ def merge_samples(samples: dict[str, object], files: dict[str, str] | None = Non
     report = {
         "rule": "intersection",
         "matched_by": "gene_ids" if by_ids else "var_names",
+        **({"matched_by_reason": why_names} if why_names else {}),
         "genes_union": int(len(union)),
         "genes_kept": int(len(common)),
         "genes_dropped_per_sample": {n: int(len(k) - len(common)) for n, k in zip(names, keys)},
@@ -213,6 +215,18 @@ def merge_samples(samples: dict[str, object], files: dict[str, str] | None = Non
         report["proteins_kept"] = 0
         report["proteins_note"] = "antibody counts dropped: not every sample has them"
     return merged, report
+
+
+def _why_not_by_ids(names: list[str], adatas: list) -> str | None:
+    """Why genes cannot be matched by Ensembl id (a sample without ids, or one that repeats an id), or None."""
+    for name, adata in zip(names, adatas):
+        if "gene_ids" not in adata.var.columns:
+            return f"{name} has no gene ids"
+        ids = adata.var["gene_ids"].astype(str)
+        repeats = ids[ids.duplicated()].unique()
+        if len(repeats):
+            return f"{name} repeats {len(repeats)} gene id{'s' if len(repeats) > 1 else ''}, e.g. {repeats[0]}"
+    return None
 
 
 def read_samples(

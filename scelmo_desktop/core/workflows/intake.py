@@ -100,6 +100,8 @@ def intake_lines(records: dict, merge: dict | None) -> list[str]:
             f"joined {len(records)} samples: {merge['genes_kept']:,} genes measured in all "
             f"(matched by {merge['matched_by']}; {merge['genes_union']:,} in any)"
         )
+        if merge.get("matched_by_reason"):
+            line += f"; not by gene id because {merge['matched_by_reason']}"
         if dropped:
             line += "; genes not in every sample left out: " + ", ".join(f"{k} {v}" for k, v in dropped.items())
         lines.append(line)
