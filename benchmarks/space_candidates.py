@@ -18,9 +18,11 @@ as the scanpy route does; ``E``: the table, ``Ew``: whitened):
   each gene's 10 nearest genes by text cosine: a gene borrows the scaled signal of the genes its description
   resembles (w → 0 is the scanpy route); at 0.35 the previous default;
 * ``smoothed (app) w``: the app's kernel (``cell_vectors.text_neighbour_graph``: neighbours either way, cosine
-  of the whitened table) at weight ``w``; ``smoothed (app), weight by cells (default)``: the same at the weight the
-  app takes for the file's number of cells (``cell_vectors.smoothing_weight``: 0.35 up to 3,000 cells, then
-  falling as 1 / cells), the default;
+  of the whitened table) at weight ``w`` for every gene; ``smoothed (app), weight by cells, every gene alike``: the
+  same at the weight the app takes for the file's number of cells (``cell_vectors.smoothing_weight``: 0.35 up to
+  3,000 cells, then falling as 1 / cells), the previous default; ``smoothed (app), weight by cells and noise
+  (default)``: that weight as the mean, each gene's own proportional to its noise share
+  (``core/embedding/gene_noise.py``), the default;
 * ``concat``: PCA 50 of ``[Xs, Xs Ew / sqrt(d)]`` (expression and text dimensions side by side);
 * ``random smooth w`` and ``random smoothed (app), …``: the same smoothings with a random table (does the text
   matter?);
@@ -172,10 +174,10 @@ def without_anticorrelated_edges(X, E, *, renormalise: bool, seed=0):
 
 
 def weight_scan(X, E, weights, seed=0):
-    """The app's ``smoothed`` conditioning (``core.embedding.cell_vectors``) at each weight."""
+    """The app's ``smoothed`` conditioning (``core.embedding.cell_vectors``) at each weight, every gene alike."""
     from scelmo_desktop.core.embedding.cell_vectors import smoothed_expression
 
-    return {f"smoothed (app) {w}": pca(smoothed_expression(X, E, weight=w), seed=seed) for w in weights}
+    return {f"smoothed (app) {w}": pca(smoothed_expression(X, E, weight=w, by_noise=False), seed=seed) for w in weights}
 
 
 def candidates(X, E, seed=0):
@@ -189,6 +191,7 @@ def candidates(X, E, seed=0):
     for w in (0.25, 0.35, 0.5):
         out[f"smooth {w} (one-way, raw cosine)"] = pca(Xs * (1 - w) + w * np.asarray((K @ Xs.T).T), seed=seed)
     out[default_row()] = pca(smoothed_expression(X, E), seed=seed)
+    out[UNIFORM_ROW] = pca(smoothed_expression(X, E, by_noise=False), seed=seed)
     out.update(weight_scan(X, E, [SMOOTHING_WEIGHT], seed=seed))
     out["concat"] = pca(np.hstack([Xs, Xs @ Ew / np.sqrt(Ew.shape[1])]), seed=seed)
     R = np.random.default_rng(seed).random(E.shape, dtype=np.float32)
@@ -202,8 +205,8 @@ def candidates(X, E, seed=0):
 
 
 def chosen_rows(X, E, names, seed=0):
-    """Only the named rows: ``scanpy`` (the route) and ``default`` (the app's space); anything else is computed
-    with every candidate and picked from them."""
+    """Only the named rows: ``scanpy`` (the route), ``default`` (the app's space) and ``uniform`` (the previous
+    default, every gene at the file's weight); anything else is computed with every candidate and picked from them."""
     from scelmo_desktop.core.embedding.cell_vectors import smoothed_expression
 
     out = {}
@@ -211,16 +214,22 @@ def chosen_rows(X, E, names, seed=0):
         out["scanpy"] = pca(scaled(X), seed=seed)
     if "default" in names:
         out[default_row()] = pca(smoothed_expression(X, E), seed=seed)
-    rest = [name for name in names if name not in ("scanpy", "default")]
+    if "uniform" in names:
+        out[UNIFORM_ROW] = pca(smoothed_expression(X, E, by_noise=False), seed=seed)
+    rest = [name for name in names if name not in ("scanpy", "default", "uniform")]
     if rest:
         out.update({name: Z for name, Z in candidates(X, E, seed=seed).items() if name in rest})
     return out
 
 
 def default_row() -> str:
-    """The name of the app's default space among the rows: the app's smoothing at the weight it takes for the
-    file's number of cells (``cell_vectors.smoothing_weight``)."""
-    return "smoothed (app), weight by cells (default)"
+    """The name of the app's default space among the rows: the app's smoothing at the mean weight it takes for the
+    file's number of cells (``cell_vectors.smoothing_weight``), each gene's weight by its noise share."""
+    return "smoothed (app), weight by cells and noise (default)"
+
+
+# the previous default: every gene at the file's weight
+UNIFORM_ROW = "smoothed (app), weight by cells, every gene alike"
 
 
 def paired_difference(rows) -> str:
@@ -310,8 +319,8 @@ def measure(name: str, args, draw: int, results: dict) -> tuple[dict, bool]:
         print(f"{key}: default - route, paired: {paired_difference(rows)}", flush=True)
     results[key] = {"rows": rows, "genes": int(n_genes), "cells": int(adata.n_obs)}
     print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=1))
+    args.out.parent.mkdir(exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1))
     return rows, subsampled
 
 
@@ -332,10 +341,13 @@ def main(argv=None) -> None:
     parser.add_argument("--weights", help="only the app's smoothed conditioning at these comma-separated weights")
     parser.add_argument("--borrow", help="only: the gene set borrowing from every described gene, at these weights")
     parser.add_argument("--seeds", type=int, default=len(SEEDS), help="Leiden seeds 0..N-1 (default 5)")
-    parser.add_argument("--rows", help="only these rows: comma-separated 'scanpy', 'default', or candidate names")
+    parser.add_argument(
+        "--rows", help="only these rows: comma-separated 'scanpy', 'default', 'uniform', or candidate names"
+    )
     parser.add_argument("--cells", type=int, help="a random subsample of this many cells (draw --draw) per set")
     parser.add_argument("--draw", type=int, default=0, help="the subsample's random seed (the first, with --draws)")
     parser.add_argument("--draws", type=int, default=1, help="with --cells: this many draws from --draw on")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="the results file (two runs side by side: one each)")
     parser.add_argument("--purity", action="store_true", help="also each row's kNN-15 label purity, per label")
     parser.add_argument(
         "--pca-draws",
@@ -344,7 +356,7 @@ def main(argv=None) -> None:
         help="randomized-PCA seeds 0..N-1 per row (each scored on every Leiden seed)",
     )
     args = parser.parse_args(argv)
-    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    results = json.loads(args.out.read_text()) if args.out.is_file() else {}
     draws = range(args.draw, args.draw + (args.draws if args.cells else 1))
     summary = []
     for name in args.sets.split(","):

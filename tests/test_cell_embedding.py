@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from scelmo_desktop.core._infra.jobs import Cancelled
-from scelmo_desktop.core.embedding import cell_embedding
+from scelmo_desktop.core.embedding import cell_embedding, gene_noise
 from scelmo_desktop.core.embedding.cell_embedding import ZeroExpressionWarning, average_gene_vectors
 
 # 2 cells x 3 genes; gene 3 has no embedding (zero row) but still counts in both denominators.
@@ -178,10 +178,23 @@ def test_smoothed_expression_is_the_scanpy_scaling_at_weight_zero_and_mixes_text
     table = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]], dtype=np.float32)
     scaled = (counts - counts.mean(axis=0)) / counts.std(axis=0)  # sc.pp.scale: population sd, then the clip
     np.testing.assert_allclose(smoothed_expression(sp.csr_matrix(counts), table, weight=0.0), scaled, atol=1e-5)
-    half = smoothed_expression(counts, table, weight=0.5)
+    half = smoothed_expression(counts, table, weight=0.5, by_noise=False)
     neighbours = text_neighbour_graph(table).toarray()  # 4 genes: each gene's 3 others, equally
     np.testing.assert_allclose(half, 0.5 * scaled + 0.5 * scaled @ neighbours.T, atol=1e-5)
     np.testing.assert_allclose(half[:, 0], 0.5 * scaled[:, 0] + 0.5 * scaled[:, 1:].mean(axis=1), atol=1e-5)
+    # by noise (the default): gene g keeps 1 - w_g of itself and takes w_g of its neighbours' mean, w_g following
+    # its noise share, their mean the weight (more genes than components, so that the share is not 0 everywhere)
+    many = np.log1p(rng.poisson(1.0, size=(60, 80))).astype(np.float32)
+    wide_table = rng.normal(size=(80, 8)).astype(np.float32)
+    many_scaled = (many - many.mean(axis=0)) / many.std(axis=0)
+    per_gene = gene_noise.gene_weights(gene_noise.noise_share(many_scaled, many.mean(axis=0), many.var(axis=0)), 0.35)
+    assert per_gene.mean() == pytest.approx(0.35, abs=1e-6) and per_gene.std() > 0.01
+    mean_of_neighbours = many_scaled @ text_neighbour_graph(wide_table).toarray().T
+    np.testing.assert_allclose(
+        smoothed_expression(many, wide_table, weight=0.35),
+        many_scaled * (1 - per_gene) + mean_of_neighbours * per_gene,
+        atol=1e-3,  # the share from float32 scaling in the app, float64 here
+    )
     # per batch: every gene is centred and unit-variance within each batch, so a batch's shift is gone
     batches = np.repeat(["a", "b"], 30)
     shifted = counts + (batches == "b")[:, None] * 5.0
@@ -190,6 +203,32 @@ def test_smoothed_expression_is_the_scanpy_scaling_at_weight_zero_and_mixes_text
         np.testing.assert_allclose(within[batches == batch].mean(axis=0), 0.0, atol=1e-5)
     constant = np.ones((5, 4), dtype=np.float32)
     assert not smoothed_expression(constant, table).any()  # a constant gene scales to zero, never NaN
+
+
+def test_a_genes_noise_share_is_low_when_it_carries_the_main_axes_or_a_rare_types_marker():
+    rng = np.random.default_rng(0)
+    n, genes = 400, 400
+    kind = rng.integers(0, 2, n)  # two common types
+    rare = np.zeros(n, dtype=bool)
+    rare[:12] = True  # and twelve cells of a rare one
+    # genes 4.. carry sampling noise only, over a range of means (the floor rises with the mean)
+    X = np.log1p(rng.poisson(np.linspace(0.05, 3.0, genes), size=(n, genes))).astype(np.float32)
+    X[:, 0] = np.log1p(rng.poisson(np.where(kind == 1, 8.0, 0.5)))  # a common type's marker, with two more
+    X[:, 2:4] = np.log1p(rng.poisson(np.where(kind == 1, 6.0, 0.5)[:, None], size=(n, 2)))
+    X[:, 1] = np.log1p(rng.poisson(np.where(rare, 30.0, 0.0)))  # the rare type's marker, low mean
+    scaled = (X - X.mean(axis=0)) / X.std(axis=0)
+    outside = gene_noise.share_outside_components(scaled)
+    at_floor = gene_noise.share_at_mean_floor(X.mean(axis=0), X.var(axis=0))
+    assert outside.shape == at_floor.shape == (genes,) and ((outside >= 0) & (outside <= 1)).all()
+    assert outside[0] < 0.5 < np.median(outside[4:])  # the common marker is what the main axes reproduce
+    assert at_floor[1] < 0.3 < np.median(at_floor[4:])  # the rare marker varies far above its mean's floor
+    share = gene_noise.noise_share(scaled, X.mean(axis=0), X.var(axis=0))
+    np.testing.assert_allclose(share, np.minimum(outside, at_floor))
+    weights = gene_noise.gene_weights(share, 0.35)
+    assert weights.mean() == pytest.approx(0.35, abs=1e-6) and max(weights[0], weights[1]) < 0.35
+    assert (weights <= 1).all() and (gene_noise.gene_weights(np.zeros(genes), 0.35) == np.float32(0.35)).all()
+    assert (gene_noise.share_outside_components(scaled[:1]) == 1).all()  # one cell: no component
+    assert (gene_noise.share_outside_components(scaled[:, :20]) == 0).all()  # no more genes than components
 
 
 def test_the_text_priors_weight_is_full_up_to_its_cell_count_and_falls_as_one_over_cells_above():

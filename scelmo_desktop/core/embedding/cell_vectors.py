@@ -7,18 +7,18 @@ more real labelled sets
 * ``smoothed`` (default): the text table as a prior over the scaled expression. The log-normalised gene set is
   scaled as the scanpy route scales it (each gene centred, unit variance, clipped at 10), then each gene is mixed
   with the mean of its text neighbours (:func:`text_neighbour_graph`: genes either of which is among the other's
-  :data:`SMOOTHING_NEIGHBOURS` nearest by cosine of the whitened text vectors), with weight
+  :data:`SMOOTHING_NEIGHBOURS` nearest by cosine of the whitened text vectors), with a mean weight of
   :data:`SMOOTHING_WEIGHT` (falling as 1 / cells above :data:`SMOOTHING_FULL_CELLS` cells,
-  :func:`smoothing_weight`), and the cells are reduced to :data:`N_COMPONENTS` principal components. At weight 0
-  it is the scanpy route. Of the candidates measured (the ``standard`` sum below, the same sum on scaled genes,
-  text and expression dimensions side by side, one-way, mutual and cosine-weighted kernels on raw or whitened
-  text vectors, several weights and neighbour counts, data-confirmed text neighbours), it is the one at or above
-  the scanpy route on the most real sets measured (at or above on all ten within their noise, with the weight
-  falling above 3,000 cells; at the full weight Kang's control run alone was 0.022 NMI behind); the ``standard``
-  sum trails it by 0.08 NMI on Kang and on a TPM tumour set, and leads on small T-cell sets. A random table in
-  the same kernel scores as well on three of the eight sets and 0.054 NMI lower on the tumour set: the gain
-  over the scanpy route comes from the text and from the smoothing itself, set by set, said plainly in the
-  benchmark table.
+  :func:`smoothing_weight`) shared among the genes by their noise share (:mod:`gene_noise`: a gene that carries
+  the file's structure borrows little, a noisy one more), and the cells are reduced to :data:`N_COMPONENTS`
+  principal components. At weight 0 it is the scanpy route. Of the candidates measured (the ``standard`` sum
+  below, the same sum on scaled genes, text and expression dimensions side by side, one-way, mutual and
+  cosine-weighted kernels on raw or whitened text vectors, several weights and neighbour counts, data-confirmed
+  text neighbours, every gene at one weight), it is the one above the scanpy route in mean NMI on all ten real
+  files measured (ARI within its noise on two); the ``standard`` sum trails it on Kang and on a TPM tumour set,
+  and leads on small pancreas subsamples. A random table in the same kernel scores close to it on some sets and
+  far lower on the T-cell and pancreas sets: the gain over the scanpy route comes from the text and from the
+  noise-weighted smoothing itself, set by set, said plainly in the benchmark table.
 * ``standard``: on the log-normalised gene set, each cell is the expression-weighted sum of its genes'
   vectors, with the gene table **whitened** over the gene set (centred, then rotated and rescaled so that every
   direction of the table carries equal variance across genes), and the cell vectors reduced to
@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, no_progress
+from scelmo_desktop.core.embedding import gene_noise
 from scelmo_desktop.core.embedding.cell_embedding import average_gene_vectors
 from scelmo_desktop.core.settings import CONDITIONINGS, DEFAULT_CONDITIONING
 
@@ -139,13 +140,15 @@ def smoothing_weight(n_cells: int) -> float:
 
 
 def space_settings(conditioning: str, n_cells: int) -> dict:
-    """What made a file's cell space, for provenance: the conditioning and, when ``smoothed``, the prior's weight
-    for ``n_cells`` cells (:func:`smoothing_weight`), its neighbours and the components kept."""
+    """What made a file's cell space, for provenance: the conditioning and, when ``smoothed``, the prior's mean
+    weight for ``n_cells`` cells (:func:`smoothing_weight`), how it is shared among genes, the text neighbours and
+    the components kept."""
     if conditioning != "smoothed":
         return {"conditioning": conditioning}
     return {
         "conditioning": conditioning,
         "smoothing_weight": round(smoothing_weight(n_cells), 4),
+        "gene_weights": "by noise share (gene_noise.noise_share), their mean the smoothing weight",
         "smoothing_full_weight": SMOOTHING_WEIGHT,
         "smoothing_full_cells": SMOOTHING_FULL_CELLS,
         "text_neighbours": SMOOTHING_NEIGHBOURS,
@@ -248,14 +251,19 @@ def smoothed_expression(
     E: np.ndarray,
     *,
     weight: float | None = None,
+    by_noise: bool = True,
     batches=None,
     clusters: np.ndarray | None = None,
     cancel: CancelFlag | None = None,
 ) -> np.ndarray:
     """Dense (cells x genes) float32: ``X`` (log-normalised, the gene set) scaled per gene (within each batch of
     ``batches`` when given: a gene's shift between samples is then removed with its spread), clipped at
-    :data:`SCALE_CLIP`, and mixed with its text neighbours' mean (:func:`text_neighbour_graph` of ``E``) with
-    ``weight`` (None: :func:`smoothing_weight` of the number of cells).
+    :data:`SCALE_CLIP`, and mixed with its text neighbours' mean (:func:`text_neighbour_graph` of ``E``).
+
+    ``weight`` (None: :func:`smoothing_weight` of the number of cells) is the mean weight of the neighbours' mean;
+    with ``by_noise`` each gene's own weight is proportional to its noise share
+    (:func:`~scelmo_desktop.core.embedding.gene_noise.noise_share`, measured on this file: genes that carry the
+    file's structure borrow little, noisy ones more), otherwise every gene gets ``weight``.
 
     ``clusters`` (with ``batches``: a first-pass cluster id per cell, below 0 for none) measures each batch's mean
     and spread as if it held the pooled make-up of those clusters (:class:`MakeUp`), so that samples that differ in
@@ -270,9 +278,6 @@ def smoothed_expression(
     X = sp.csr_matrix(X, dtype=np.float32) if sparse else np.asarray(X, dtype=np.float32)
     groups = np.zeros(X.shape[0], dtype=np.int64) if batches is None else np.unique(batches, return_inverse=True)[1]
     weight = smoothing_weight(X.shape[0]) if weight is None else weight
-    mixing = (1.0 - weight) * sp.identity(X.shape[1], dtype=np.float32, format="csr") + weight * text_neighbour_graph(
-        E
-    ).T.tocsr()
     out = np.empty(X.shape, dtype=np.float32)
     ids = None if clusters is None else np.asarray(clusters)
     make_up = None if ids is None else MakeUp.of(X, ids, groups)
@@ -284,8 +289,18 @@ def smoothed_expression(
             check_cancel(cancel)
             rows = cells[start : start + _CHUNK_CELLS]
             block = X[rows].toarray() if sparse else np.array(X[rows], dtype=np.float32)
-            block = np.clip((block - mean) * inverse, -SCALE_CLIP, SCALE_CLIP)
-            out[rows] = np.asarray((mixing.T @ block.T).T, dtype=np.float32)
+            out[rows] = np.clip((block - mean) * inverse, -SCALE_CLIP, SCALE_CLIP)
+    if weight <= 0:
+        return out
+    per_gene = np.full(X.shape[1], weight, dtype=np.float32)
+    if by_noise:
+        per_gene = gene_noise.gene_weights(gene_noise.noise_share(out, *_mean_variance(X)), weight)
+    # out @ mixing: each gene keeps 1 - w of itself and takes w of its neighbours' mean
+    mixing = (sp.diags(1.0 - per_gene) + text_neighbour_graph(E).T @ sp.diags(per_gene)).astype(np.float32).tocsr()
+    for start in range(0, X.shape[0], _CHUNK_CELLS):
+        check_cancel(cancel)
+        block = out[start : start + _CHUNK_CELLS]
+        out[start : start + _CHUNK_CELLS] = np.asarray((mixing.T @ block.T).T, dtype=np.float32)
     return out
 
 
