@@ -13,7 +13,9 @@ tree), first against an empty description store (cold) and, for ``scelmo run``, 
   standard scanpy route (normalize_total, log1p, 2,000 HVGs, scale, PCA 50), the paper's wa/aa and a random
   gene table, all with the same kNN-15 + Leiden sweep at the run's seed; the embeddings it wrote (ours, the
   route's PCA, the random table's) are then clustered again on Leiden seeds 0–4 (``*_5_seeds``: the mean, the
-  goal's measure);
+  goal's measure); ours and the route's are also rebuilt on the run's cells and genes at five PCA seeds
+  (``*_pca_draws``: the PCA's seed moves Leiden's sweep as much as Leiden's own; ``--redraw`` adds them to the last
+  run from its result files);
 * annotation, reference PBMC 3k -> query Kang control cells (shared labels): ``scelmo annotate`` kNN and
   adaptor, kNN on PCA fitted on the reference, CellTypist 1.7.1 trained on the reference (benchmark-only
   install, ``benchmarks/celltypist_baseline.py``);
@@ -250,7 +252,8 @@ def pca_draw_means(result_h5ad: Path, label_key: str) -> dict[str, dict]:
     labels = adata.obs[label_key].astype(str).to_numpy()
     E = np.asarray(adata.varm["scelmo_gene_embedding"], dtype=np.float32)
     X = select_expression(adata, "auto").matrix
-    route = ad.AnnData(X=X[:, rows_with_vectors(E)].toarray() if hasattr(X, "toarray") else X[:, rows_with_vectors(E)])
+    genes = X[:, rows_with_vectors(E)]
+    route = ad.AnnData(X=genes.toarray() if hasattr(genes, "toarray") else np.array(genes, dtype=np.float32))
     sc.pp.scale(route, max_value=10)
     spaces = {
         "X_scelmo": lambda seed: conditioned_embedding(X, E, seed=seed),
