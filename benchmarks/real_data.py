@@ -93,6 +93,11 @@ PCA_DRAWS, DRAW_LEIDEN_SEEDS = 5, (0, 1)
 SECTIONS = ("clustering", "annotation", "integration", "treatment")
 
 
+def clustering_sets() -> tuple[tuple[str, str], ...]:
+    """(file name, label column) of every clustering file."""
+    return (("pbmc3k", "celltype"), ("kang", "cell_type"), *((name, "label") for name in real_files.MORE_LABELLED))
+
+
 def run_cli(args: list[str], *, store: Path) -> dict:
     """One CLI call: exit code, wall seconds and peak RSS (MB) of the process and its children."""
     import psutil
@@ -155,8 +160,9 @@ def prepare_files(work: Path) -> dict[str, Path]:
 
 def clustering(files, work: Path) -> list[dict]:
     rows = []
-    sets = (("pbmc3k", "celltype"), ("kang", "cell_type"), *((name, "label") for name in real_files.MORE_LABELLED))
-    for name, key in sets:
+    import anndata as ad
+
+    for name, key in clustering_sets():
         options = (("default", ["--compare"]), ("--mode facts", ["--mode", "facts"]))
         for option, extra in options if name in ("pbmc3k", "kang") else options[:1]:
             tag = f"{name}_{option.strip('-').replace(' ', '_')}"
@@ -165,9 +171,11 @@ def clustering(files, work: Path) -> list[dict]:
             cold = run_cli(command, store=store)
             warm = run_cli(command, store=store) if option == "default" else None
             metrics = pd.read_csv(out / "metrics.csv")
-            seed_means = leiden_seed_means(out / "scelmo_result.h5ad", key) if option == "default" else {}
+            seed_means = {}
             if option == "default":
-                for rep, means in pca_draw_means(out / "scelmo_result.h5ad", key).items():
+                result = ad.read_h5ad(out / "scelmo_result.h5ad")
+                seed_means = leiden_seed_means(result, key)
+                for rep, means in pca_draw_means(result, key).items():
                     seed_means.setdefault(rep, {}).update(means)
             summary = [
                 line
@@ -204,7 +212,7 @@ def clustering(files, work: Path) -> list[dict]:
     return rows
 
 
-def leiden_seed_means(result_h5ad: Path, label_key: str) -> dict[str, dict]:
+def leiden_seed_means(adata, label_key: str) -> dict[str, dict]:
     """Embedding key -> mean (and sd of) NMI and ARI of the Leiden sweep over :data:`LEIDEN_SEEDS`, on the
     embeddings ``scelmo run --compare`` wrote (the issue's protocol: one seed is one draw of Leiden's noise, and on
     Kang one sweep in six lands 0.04 lower)."""
@@ -213,7 +221,6 @@ def leiden_seed_means(result_h5ad: Path, label_key: str) -> dict[str, dict]:
     from scelmo_desktop.core.keys import PCA_KEY, RANDOM_KEY, analysis_rep
     from scelmo_desktop.core.tasks import cluster as clustering
 
-    adata = ad.read_h5ad(result_h5ad)
     labels = adata.obs[label_key].astype(str).to_numpy()
     means = {}
     for rep in dict.fromkeys((analysis_rep(adata), "X_scelmo", PCA_KEY, RANDOM_KEY)):
@@ -233,7 +240,7 @@ def leiden_seed_means(result_h5ad: Path, label_key: str) -> dict[str, dict]:
     return means
 
 
-def pca_draw_means(result_h5ad: Path, label_key: str) -> dict[str, dict]:
+def pca_draw_means(adata, label_key: str) -> dict[str, dict]:
     """Embedding key -> mean NMI and ARI over :data:`PCA_DRAWS` PCA seeds x :data:`DRAW_LEIDEN_SEEDS`, for our
     space (``X_scelmo``, rebuilt by the app's own ``conditioned_embedding`` at each PCA seed: seed 0 is the run's)
     and the scanpy route (the same gene set scaled as ``sc.pp.scale``, reduced by the same solver rule at each
@@ -248,7 +255,6 @@ def pca_draw_means(result_h5ad: Path, label_key: str) -> dict[str, dict]:
     from scelmo_desktop.core.keys import PCA_KEY
     from scelmo_desktop.core.tasks import cluster as clustering
 
-    adata = ad.read_h5ad(result_h5ad)
     labels = adata.obs[label_key].astype(str).to_numpy()
     E = np.asarray(adata.varm["scelmo_gene_embedding"], dtype=np.float32)
     X = select_expression(adata, "auto").matrix
@@ -283,12 +289,14 @@ def pca_draw_means(result_h5ad: Path, label_key: str) -> dict[str, dict]:
 
 def redraw(work: Path, results: dict) -> None:
     """Add :func:`pca_draw_means` to the last clustering run's rows, from the result files it left in ``work``."""
+    import anndata as ad
+
     from scelmo_desktop.core.keys import METHOD_NAMES
 
     names = {name: rep for rep, name in METHOD_NAMES.items()}
-    keys = {"pbmc3k": "celltype", "kang": "cell_type"}
+    keys = dict(clustering_sets())
     for data in dict.fromkeys(row["data"] for row in results.get("clustering", [])):
-        means = pca_draw_means(work / f"run_{data}_default" / "scelmo_result.h5ad", keys.get(data, "label"))
+        means = pca_draw_means(ad.read_h5ad(work / f"run_{data}_default" / "scelmo_result.h5ad"), keys[data])
         for row in results["clustering"]:
             if row["data"] == data and row["run"] == "scelmo run default":
                 row.update(means.get(names.get(row["method"], ""), {}))
