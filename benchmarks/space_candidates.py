@@ -30,11 +30,10 @@ as the scanpy route does; ``E``: the table, ``Ew``: whitened):
   between genes whose scaled values correlate below 0 across the cells (sister markers such as GCG / GHRL or CD4 /
   CD8B are described alike but expressed in different cells); the rest of each row keeps its weight, or is
   renormalised to sum to 1.
-* ``by_noise`` (``reweighted_smoothing``): each gene's weight wholly proportional to its noise share, the previous
-  default (the app now shrinks it halfway to the mean weight); ``balanced``: that with each gene's total weight in
-  the space balanced (a gene's row of the mixing summing above 1 divided by the square root of its sum: a gene
-  borrowed by many noisy neighbours otherwise enters the space several times over), measured and dropped
-  (``docs/benchmarks.md``).
+* ``half`` and ``balanced`` (``reweighted_smoothing``): the default with each gene's weight half by its noise share
+  and half the mean weight, or with each gene's total weight in the space balanced (a gene's row of the mixing
+  summing above 1 divided by the square root of its sum: a gene borrowed by many noisy neighbours otherwise enters
+  the space several times over); both measured and dropped (``docs/benchmarks.md``).
 
     OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/space_candidates.py [--sets pbmc3k,kang]
     # the default against the route only, over 20 Leiden seeds, on a 3,000-cell subsample of Kang
@@ -221,27 +220,28 @@ def chosen_rows(X, E, names, seed=0):
         out[default_row()] = pca(smoothed_expression(X, E), seed=seed)
     if "uniform" in names:
         out[UNIFORM_ROW] = pca(smoothed_expression(X, E, by_noise=False), seed=seed)
-    if "by_noise" in names:
-        out[BY_NOISE_ROW] = pca(reweighted_smoothing(X, E), seed=seed)
+    if "half" in names:
+        out[HALF_ROW] = pca(reweighted_smoothing(X, E, alike=0.5), seed=seed)
     if "balanced" in names:
         out[BALANCED_ROW] = pca(reweighted_smoothing(X, E, balanced=True), seed=seed)
-    rest = [name for name in names if name not in ("scanpy", "default", "uniform", "by_noise", "balanced")]
+    rest = [name for name in names if name not in ("scanpy", "default", "uniform", "half", "balanced")]
     if rest:
         out.update({name: Z for name, Z in candidates(X, E, seed=seed).items() if name in rest})
     return out
 
 
 def reweighted_smoothing(X, E, *, alike: float = 0.0, balanced: bool = False):
-    """The app's smoothing with each gene's weight wholly by its noise share (``alike`` 0: the previous default;
-    the app shrinks it halfway to the mean weight, ``gene_noise.ALIKE_SHARE``), and optionally ``balanced``: a gene
-    whose row of the mixing (its share in every smoothed gene) sums to more than 1 has the row divided by the square
-    root of that sum, so that a gene borrowed by many noisy text neighbours does not enter the space several times
-    over (measured and dropped)."""
+    """The app's smoothing (each gene's weight by its noise share) with two changes, each measured and dropped.
+    ``alike``: the share of each gene's weight that is the file's mean weight (0.5: half by noise share, half
+    alike; the share is an estimate, and this shrinks it toward its mean). ``balanced``: a gene whose row of the
+    mixing (its share in every smoothed gene) sums to more than 1 has the row divided by the square root of that
+    sum, so that a gene borrowed by many noisy text neighbours does not enter the space several times over."""
     from scelmo_desktop.core.embedding import cell_vectors, gene_noise
 
     Xs = cell_vectors.smoothed_expression(X, E, weight=0.0)
     share = gene_noise.noise_share(Xs, X.mean(axis=0), X.var(axis=0))
-    per_gene = gene_noise.gene_weights(share, cell_vectors.smoothing_weight(len(X)), alike=alike)
+    weight = cell_vectors.smoothing_weight(len(X))
+    per_gene = ((1 - alike) * gene_noise.gene_weights(share, weight) + alike * weight).astype(np.float32)
     graph = cell_vectors.text_neighbour_graph(E)
     mixing = (sp.diags(1.0 - per_gene) + graph.T @ sp.diags(per_gene)).tocsr()
     if balanced:
@@ -256,12 +256,11 @@ def default_row() -> str:
     return "smoothed (app), weight by cells and noise (default)"
 
 
-# the default two releases back: every gene at the file's weight
+# the previous default: every gene at the file's weight
 UNIFORM_ROW = "smoothed (app), weight by cells, every gene alike"
-# the previous default: each gene's weight wholly by its noise share (reweighted_smoothing)
-BY_NOISE_ROW = "smoothed (app), weight by cells and wholly by noise"
-# measured and dropped: the previous default with each gene's total weight balanced
-BALANCED_ROW = "smoothed (app), weight by cells and wholly by noise, each gene's total weight balanced"
+# measured and dropped (reweighted_smoothing): the default's weights shrunk halfway to their mean, or balanced
+HALF_ROW = "smoothed (app), weight by cells, half by noise and half alike"
+BALANCED_ROW = "smoothed (app), weight by cells and noise, each gene's total weight balanced"
 
 
 def paired_difference(rows) -> str:
@@ -375,7 +374,7 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, default=len(SEEDS), help="Leiden seeds 0..N-1 (default 5)")
     parser.add_argument(
         "--rows",
-        help="only these rows: comma-separated 'scanpy', 'default', 'uniform', 'by_noise', 'balanced', or candidate names",
+        help="only these rows: comma-separated 'scanpy', 'default', 'uniform', 'half', 'balanced', or candidate names",
     )
     parser.add_argument("--cells", type=int, help="a random subsample of this many cells (draw --draw) per set")
     parser.add_argument("--draw", type=int, default=0, help="the subsample's random seed (the first, with --draws)")

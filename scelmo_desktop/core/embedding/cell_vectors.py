@@ -9,11 +9,11 @@ more real labelled sets
   with the mean of its text neighbours (:func:`text_neighbour_graph`: genes either of which is among the other's
   :data:`SMOOTHING_NEIGHBOURS` nearest by cosine of the whitened text vectors), with a mean weight of
   :data:`SMOOTHING_WEIGHT` (falling as 1 / cells above :data:`SMOOTHING_FULL_CELLS` cells,
-  :func:`smoothing_weight`) shared among the genes half by their noise share (:mod:`gene_noise`: a gene that
-  carries the file's structure borrows less, a noisy one more) and half alike, and the cells are reduced to
-  :data:`N_COMPONENTS` principal components. At weight 0 it is the scanpy route. Of the candidates measured (the
-  ``standard`` sum below, the same sum on scaled genes, text and expression dimensions side by side, one-way,
-  mutual and cosine-weighted kernels on raw or whitened text vectors, several weights and neighbour counts, data-confirmed
+  :func:`smoothing_weight`) shared among the genes by their noise share (:mod:`gene_noise`: a gene that carries
+  the file's structure borrows little, a noisy one more), and the cells are reduced to :data:`N_COMPONENTS`
+  principal components. At weight 0 it is the scanpy route. Of the candidates measured (the ``standard`` sum
+  below, the same sum on scaled genes, text and expression dimensions side by side, one-way, mutual and
+  cosine-weighted kernels on raw or whitened text vectors, several weights and neighbour counts, data-confirmed
   text neighbours, every gene at one weight), it is the one above the scanpy route in mean NMI on all ten real
   files measured (ARI within its noise on two); the ``standard`` sum trails it on Kang and on a TPM tumour set,
   and leads on small pancreas subsamples. A random table in the same kernel scores close to it on some sets and
@@ -148,7 +148,7 @@ def space_settings(conditioning: str, n_cells: int) -> dict:
     return {
         "conditioning": conditioning,
         "smoothing_weight": round(smoothing_weight(n_cells), 4),
-        "gene_weights": "half by noise share (gene_noise.noise_share), half alike; their mean the smoothing weight",
+        "gene_weights": "by noise share (gene_noise.noise_share), their mean the smoothing weight",
         "smoothing_full_weight": SMOOTHING_WEIGHT,
         "smoothing_full_cells": SMOOTHING_FULL_CELLS,
         "text_neighbours": SMOOTHING_NEIGHBOURS,
@@ -261,10 +261,9 @@ def smoothed_expression(
     :data:`SCALE_CLIP`, and mixed with its text neighbours' mean (:func:`text_neighbour_graph` of ``E``).
 
     ``weight`` (None: :func:`smoothing_weight` of the number of cells) is the mean weight of the neighbours' mean;
-    with ``by_noise`` each gene's own weight is half proportional to its noise share
+    with ``by_noise`` each gene's own weight is proportional to its noise share
     (:func:`~scelmo_desktop.core.embedding.gene_noise.noise_share`, measured on this file: genes that carry the
-    file's structure borrow less, noisy ones more) and half ``weight`` (:func:`~scelmo_desktop.core.embedding.
-    gene_noise.gene_weights`), otherwise every gene gets ``weight``.
+    file's structure borrow little, noisy ones more), otherwise every gene gets ``weight``.
 
     ``clusters`` (with ``batches``: a first-pass cluster id per cell, below 0 for none) measures each batch's mean
     and spread as if it held the pooled make-up of those clusters (:class:`MakeUp`), so that samples that differ in

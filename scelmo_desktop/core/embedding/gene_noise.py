@@ -25,8 +25,6 @@ import numpy as np
 COMPONENTS = 50  # as many as the cell space keeps
 FLOOR_BINS, FLOOR_QUANTILE = 20, 0.1  # genes ranked by mean in this many equal-count bins; the floor's quantile
 FIT_CELLS = 20_000  # the principal components of larger files are fitted on a random subsample of this many cells
-# each gene's weight is shrunk this far from its share-proportional value toward the mean weight (gene_weights)
-ALIKE_SHARE = 0.5
 
 
 def share_outside_components(scaled: np.ndarray, *, seed: int = 0) -> np.ndarray:
@@ -70,18 +68,10 @@ def noise_share(scaled: np.ndarray, mean: np.ndarray, variance: np.ndarray, *, s
     return np.minimum(share_outside_components(scaled, seed=seed), share_at_mean_floor(mean, variance))
 
 
-def gene_weights(share: np.ndarray, weight: float, *, alike: float = ALIKE_SHARE) -> np.ndarray:
-    """Each gene's smoothing weight: ``1 - alike`` of a weight proportional to its noise ``share`` (their mean
-    ``weight``, each at most 1) plus ``alike`` of ``weight`` itself; every gene gets ``weight`` when no share is
-    above 0.
-
-    Why shrink toward the mean (:data:`ALIKE_SHARE`, half): the share is an estimate, and shrinking a noisy
-    per-gene estimate toward its mean is the usual hedge. Measured: weights wholly by the share cost Baron's pancreas
-    file after QC 0.035 ARI against the scanpy route, and every gene alike lost most of the gain on the small
-    tumour files; halfway is at or near the route on every file (``docs/benchmarks.md``, "Each gene's weight
-    shrunk halfway to the mean")."""
+def gene_weights(share: np.ndarray, weight: float) -> np.ndarray:
+    """Each gene's smoothing weight: proportional to its noise ``share``, their mean ``weight`` (each at most 1);
+    every gene gets ``weight`` when no share is above 0."""
     share = np.asarray(share, dtype=np.float64)
     if weight <= 0 or share.mean() <= 0:
         return np.full(len(share), max(weight, 0.0), dtype=np.float32)
-    by_share = np.clip(weight * share / share.mean(), 0.0, 1.0)
-    return ((1.0 - alike) * by_share + alike * weight).astype(np.float32)
+    return np.clip(weight * share / share.mean(), 0.0, 1.0).astype(np.float32)
