@@ -159,9 +159,9 @@ def prepare_files(work: Path) -> dict[str, Path]:
 
 
 def clustering(files, work: Path) -> list[dict]:
-    rows = []
     import anndata as ad
 
+    rows = []
     for name, key in clustering_sets():
         options = (("default", ["--compare"]), ("--mode facts", ["--mode", "facts"]))
         for option, extra in options if name in ("pbmc3k", "kang") else options[:1]:

@@ -236,14 +236,12 @@ def reweighted_smoothing(X, E, *, alike: float = 0.0, balanced: bool = False):
     alike; the share is an estimate, and this shrinks it toward its mean). ``balanced``: a gene whose row of the
     mixing (its share in every smoothed gene) sums to more than 1 has the row divided by the square root of that
     sum, so that a gene borrowed by many noisy text neighbours does not enter the space several times over."""
-    from scelmo_desktop.core.embedding import cell_vectors, gene_noise
+    from scelmo_desktop.core.embedding import cell_vectors
 
     Xs = cell_vectors.smoothed_expression(X, E, weight=0.0)
-    share = gene_noise.noise_share(Xs, X.mean(axis=0), X.var(axis=0))
     weight = cell_vectors.smoothing_weight(len(X))
-    per_gene = ((1 - alike) * gene_noise.gene_weights(share, weight) + alike * weight).astype(np.float32)
-    graph = cell_vectors.text_neighbour_graph(E)
-    mixing = (sp.diags(1.0 - per_gene) + graph.T @ sp.diags(per_gene)).tocsr()
+    per_gene = ((1 - alike) * cell_vectors.noise_weights(X, Xs, weight) + alike * weight).astype(np.float32)
+    mixing = cell_vectors.text_mixing(E, per_gene)
     if balanced:
         total = np.asarray(mixing.sum(axis=1)).ravel()
         mixing = sp.diags(1.0 / np.sqrt(np.maximum(total, 1.0))) @ mixing

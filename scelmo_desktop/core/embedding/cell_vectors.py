@@ -246,6 +246,20 @@ def _inverse_std(variance: np.ndarray) -> np.ndarray:
     return np.where(std > 1e-12, 1.0 / np.maximum(std, 1e-12), 0.0).astype(np.float32)
 
 
+def noise_weights(X, scaled: np.ndarray, weight: float) -> np.ndarray:
+    """Each gene's smoothing weight by its noise share (:func:`~scelmo_desktop.core.embedding.gene_noise.
+    gene_weights`, their mean ``weight``), the share measured on ``scaled`` and on the log-normalised ``X``."""
+    return gene_noise.gene_weights(gene_noise.noise_share(scaled, *_mean_variance(X)), weight)
+
+
+def text_mixing(E: np.ndarray, per_gene: np.ndarray):
+    """Sparse (genes x genes) ``mixing``: ``scaled @ mixing`` keeps ``1 - per_gene[g]`` of gene ``g`` and takes
+    ``per_gene[g]`` of its text neighbours' mean (:func:`text_neighbour_graph` of ``E``)."""
+    import scipy.sparse as sp
+
+    return (sp.diags(1.0 - per_gene) + text_neighbour_graph(E).T @ sp.diags(per_gene)).astype(np.float32).tocsr()
+
+
 def smoothed_expression(
     X,
     E: np.ndarray,
@@ -292,11 +306,8 @@ def smoothed_expression(
             out[rows] = np.clip((block - mean) * inverse, -SCALE_CLIP, SCALE_CLIP)
     if weight <= 0:
         return out
-    per_gene = np.full(X.shape[1], weight, dtype=np.float32)
-    if by_noise:
-        per_gene = gene_noise.gene_weights(gene_noise.noise_share(out, *_mean_variance(X)), weight)
-    # out @ mixing: each gene keeps 1 - w of itself and takes w of its neighbours' mean
-    mixing = (sp.diags(1.0 - per_gene) + text_neighbour_graph(E).T @ sp.diags(per_gene)).astype(np.float32).tocsr()
+    per_gene = noise_weights(X, out, weight) if by_noise else np.full(X.shape[1], weight, dtype=np.float32)
+    mixing = text_mixing(E, per_gene)
     for start in range(0, X.shape[0], _CHUNK_CELLS):
         check_cancel(cancel)
         block = out[start : start + _CHUNK_CELLS]
