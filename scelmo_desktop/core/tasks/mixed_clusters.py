@@ -6,17 +6,28 @@ genes). Each part is named as a cluster would be (:func:`~scelmo_desktop.core.ta
 more often the part expresses each gene than the cells outside the cluster). The cluster *may mix* when the two
 parts' types are of different lineages (neither is the other's ancestor, and no type the naming could give is
 an ancestor of both), each part holds at least
-:data:`MIN_SHARE` of the cells, and each type leads in its own part over the other's by the naming's
-``SEPARATES_BY`` (its markers tell them apart, as the naming's granularity rule asks). A homogeneous cluster
-splits into two parts of one lineage and is not flagged. Measured in ``benchmarks/cluster_naming.py``.
+:data:`MIN_SHARE` of the cells, and each part's type is clearly its own, by the naming's ``SEPARATES_BY`` (a gap
+of two softmax temperatures, as its granularity rule asks):
+
+* it leads in its own part over the other part's type (its markers tell the two apart);
+* it scores lower in the other part than in its own (the other part lacks its markers: a cell state, such as
+  stressed beta cells whose ER-stress genes read as a plasma-cell programme, keeps its lineage's markers in both
+  parts);
+* where the type has pegasus' signed immune markers, its part shows them (:func:`~scelmo_desktop.core.tasks.naming.
+  lineage_gate` above zero): a plasma-cell call with no plasma-cell gene behind it is not a lineage.
+
+A homogeneous cluster splits into two parts of one lineage and is not flagged. Measured in
+``benchmarks/cluster_naming.py`` and, on the real labelled files, ``benchmarks/mixed_flags.py``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
-from scelmo_desktop.core.tasks.naming import SEPARATES_BY, Knowledge, best_type
+from scelmo_desktop.core.tasks.naming import SEPARATES_BY, Knowledge, best_type, lineage_gate
 
 MIN_CELLS = 40  # fewer cells cannot make two parts worth naming
 MIN_SHARE = 0.2
@@ -54,9 +65,39 @@ def _one_lineage(first: str, second: str, knowledge: Knowledge) -> bool:
     return graph.related(first, second) or any(term in knowledge.candidates for term in shared)
 
 
-def mixed_groups(matrix, genes, groups, calls: dict, knowledge: Knowledge, *, seed: int = 0) -> dict[str, list]:
-    """For each named group of ``groups`` (one label per row of ``matrix``, cells x ``genes`` as symbols) whose
-    cells split into two lineages: the two parts, each ``{term_id, name, cells}``."""
+@dataclass
+class TwoParts:
+    """One named cluster's cells split in two, each part named as a cluster would be."""
+
+    group: str
+    parts: tuple[np.ndarray, np.ndarray]  # cell indices
+    terms: tuple[str, str]  # each part's type ("" when none scores)
+    scores: tuple[dict, dict]  # every type's score in each part
+    gates: tuple[float | None, float | None]  # each part's lineage gate for its own type
+
+    def tests(self, knowledge: Knowledge) -> dict[str, bool]:
+        """The module's tests, by name (all must hold for the cluster to be flagged)."""
+        (first, second), (one, two) = self.terms, self.scores
+        named = bool(first and second)
+        return {
+            "two lineages": named and not _one_lineage(first, second, knowledge),
+            "each leads in its part": named
+            and one[first] - one.get(second, -np.inf) >= SEPARATES_BY
+            and two[second] - two.get(first, -np.inf) >= SEPARATES_BY,
+            "each lower in the other part": named
+            and one[first] - two.get(first, -np.inf) >= SEPARATES_BY
+            and two[second] - one.get(second, -np.inf) >= SEPARATES_BY,
+            "each shows its lineage's markers": all(gate is None or gate > 0 for gate in self.gates),
+        }
+
+    def mixed(self, knowledge: Knowledge) -> bool:
+        return all(self.tests(knowledge).values())
+
+
+def two_parts(matrix, genes, groups, calls: dict, knowledge: Knowledge, *, seed: int = 0) -> list[TwoParts]:
+    """Each named group of ``groups`` (one label per row of ``matrix``, cells x ``genes`` as symbols) with at least
+    :data:`MIN_CELLS` cells, split in two (:func:`split_in_two`) when each part holds :data:`MIN_SHARE` of them,
+    and each part named on how much more often it expresses each gene than the cells outside the group."""
     import scipy.sparse as sp
 
     matrix = sp.csr_matrix(matrix) if sp.issparse(matrix) else np.asarray(matrix)
@@ -64,30 +105,35 @@ def mixed_groups(matrix, genes, groups, calls: dict, knowledge: Knowledge, *, se
     measured = set(genes)
     groups = np.asarray(groups).astype(str)
     everywhere = detection(matrix, np.arange(matrix.shape[0])) * matrix.shape[0]
-    found = {}
+    found = []
     for group, call in calls.items():
         cells = np.flatnonzero(groups == group)
         if not call.term_id or len(cells) < MIN_CELLS:
             continue
         halves = split_in_two(matrix[cells], seed=seed)
-        parts = [cells[halves == h] for h in (0, 1)]
+        parts = (cells[halves == 0], cells[halves == 1])
         if min(len(p) for p in parts) < MIN_SHARE * len(cells):
             continue
         outside = (everywhere - detection(matrix, cells) * len(cells)) / max(matrix.shape[0] - len(cells), 1)
-        named = []
+        evidence = []
         for part in parts:
             difference = pd.Series(detection(matrix, part) - outside, index=genes)
-            difference = difference[~difference.index.duplicated()]
-            named.append(best_type(difference, measured, knowledge))
-        (first, first_scores), (second, second_scores) = named
-        if not first or not second or _one_lineage(first, second, knowledge):
-            continue
-        apart = first_scores[first] - first_scores.get(second, -np.inf) >= SEPARATES_BY and (
-            second_scores[second] - second_scores.get(first, -np.inf) >= SEPARATES_BY
-        )
-        if apart:
-            found[group] = [
-                {"term_id": term, "name": knowledge.names[term], "cells": int(len(part))}
-                for term, part in ((first, parts[0]), (second, parts[1]))
-            ]
+            evidence.append(difference[~difference.index.duplicated()])
+        named = [best_type(e, measured, knowledge) for e in evidence]
+        terms = (named[0][0], named[1][0])
+        gates = tuple(lineage_gate(t, e, measured, knowledge) if t else None for t, e in zip(terms, evidence))
+        found.append(TwoParts(str(group), parts, terms, (named[0][1], named[1][1]), gates))
     return found
+
+
+def mixed_groups(matrix, genes, groups, calls: dict, knowledge: Knowledge, *, seed: int = 0) -> dict[str, list]:
+    """For each named group of ``groups`` (one label per row of ``matrix``, cells x ``genes`` as symbols) whose
+    cells split into two lineages (:meth:`TwoParts.tests`): the two parts, each ``{term_id, name, cells}``."""
+    return {
+        split.group: [
+            {"term_id": term, "name": knowledge.names[term], "cells": int(len(part))}
+            for term, part in zip(split.terms, split.parts)
+        ]
+        for split in two_parts(matrix, genes, groups, calls, knowledge, seed=seed)
+        if split.mixed(knowledge)
+    }

@@ -223,6 +223,13 @@ def _scores(difference: pd.Series, measured: set[str], knowledge: Knowledge) -> 
     return scores
 
 
+def lineage_gate(term: str, difference: pd.Series, measured: set[str], knowledge: Knowledge) -> float | None:
+    """How well a group with this evidence shows ``term``'s lineage: the weakest gate of pegasus' signed immune
+    types on it (positive markers' mean evidence minus negative markers'); None when its lineage has none."""
+    gates = [_gate(node, difference, measured, {}) for node in knowledge.lineage.get(term, [])]
+    return min(gates) if gates else None
+
+
 def _gate(node, difference: pd.Series, measured: set[str], cache: dict) -> float:
     """How well a group fits one of pegasus' signed immune types: its positive markers' mean evidence minus its
     negative markers' (NK cells lack CD3)."""
