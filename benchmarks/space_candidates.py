@@ -34,6 +34,9 @@ as the scanpy route does; ``E``: the table, ``Ew``: whitened):
   and half the mean weight, or with each gene's total weight in the space balanced (a gene's row of the mixing
   summing above 1 divided by the square root of its sum: a gene borrowed by many noisy neighbours otherwise enters
   the space several times over); both measured and dropped (``docs/benchmarks.md``).
+* ``learned``: each gene's weight learned from the file (``cell_vectors.shrinkage_weights``: its noise variance
+  over the mean squared gap between the gene and its text neighbours' mean, the least-squares mix), falling with
+  the number of cells as the default's mean weight does; measured and dropped (``docs/benchmarks.md``).
 
     OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/space_candidates.py [--sets pbmc3k,kang]
     # the default against the route only, over 20 Leiden seeds, on a 3,000-cell subsample of Kang
@@ -45,6 +48,8 @@ as the scanpy route does; ``E``: the table, ``Ew``: whitened):
     ... space_candidates.py --sets kang_control --rows scanpy,default --pca-draws 5 --seeds 2
     # where two spaces differ, label by label: the share of each cell's 15 nearest neighbours with its label
     ... space_candidates.py --sets kang --rows scanpy,default --purity
+    # the cells a default scelmo run kept after its QC (its result file's own matrix and gene table)
+    ... space_candidates.py --sets run:RUN_FOLDER:LABEL_KEY --rows scanpy,default,learned --pca-draws 5 --seeds 2
 
 Writes ``benchmarks/results/space_candidates.json`` and prints a markdown table.
 """
@@ -76,7 +81,16 @@ KANG_HALVES = ("kang_control", "kang_stimulated")  # each condition of Kang 2018
 
 
 def load_set(name: str):
+    """(AnnData, labels) of a set; ``run:FOLDER:LABEL_KEY`` is the cells a ``scelmo run`` kept (its
+    ``scelmo_result.h5ad``: its own log-normalised matrix and gene table, after its QC)."""
     import scanpy as sc
+
+    if name.startswith("run:"):
+        import anndata as ad
+
+        _, folder, key = name.split(":")
+        adata = ad.read_h5ad(Path(folder) / "scelmo_result.h5ad")
+        return adata, adata.obs[key].astype(str).to_numpy()
 
     if name in KANG_HALVES:
         adata, labels = load_set("kang")
@@ -102,7 +116,8 @@ def gene_set_inputs(adata):
     import scelmo_desktop as scelmo
     from scelmo_desktop.core.data.io import select_expression
 
-    scelmo.tl.embed_cells(adata)
+    if "scelmo_gene_embedding" not in adata.varm:  # a run's result carries the table it used
+        scelmo.tl.embed_cells(adata)
     expression = select_expression(adata, "auto")
     E = np.asarray(adata.varm["scelmo_gene_embedding"], dtype=np.float32)
     keep = np.flatnonzero(np.any(E != 0, axis=1))
@@ -181,7 +196,10 @@ def weight_scan(X, E, weights, seed=0):
     """The app's ``smoothed`` conditioning (``core.embedding.cell_vectors``) at each weight, every gene alike."""
     from scelmo_desktop.core.embedding.cell_vectors import smoothed_expression
 
-    return {f"smoothed (app) {w}": pca(smoothed_expression(X, E, weight=w, by_noise=False), seed=seed) for w in weights}
+    return {
+        f"smoothed (app) {w}": pca(smoothed_expression(X, E, weight=w, gene_weights="alike"), seed=seed)
+        for w in weights
+    }
 
 
 def candidates(X, E, seed=0):
@@ -195,7 +213,7 @@ def candidates(X, E, seed=0):
     for w in (0.25, 0.35, 0.5):
         out[f"smooth {w} (one-way, raw cosine)"] = pca(Xs * (1 - w) + w * np.asarray((K @ Xs.T).T), seed=seed)
     out[default_row()] = pca(smoothed_expression(X, E), seed=seed)
-    out[UNIFORM_ROW] = pca(smoothed_expression(X, E, by_noise=False), seed=seed)
+    out[UNIFORM_ROW] = pca(smoothed_expression(X, E, gene_weights="alike"), seed=seed)
     out.update(weight_scan(X, E, [SMOOTHING_WEIGHT], seed=seed))
     out["concat"] = pca(np.hstack([Xs, Xs @ Ew / np.sqrt(Ew.shape[1])]), seed=seed)
     R = np.random.default_rng(seed).random(E.shape, dtype=np.float32)
@@ -219,12 +237,14 @@ def chosen_rows(X, E, names, seed=0):
     if "default" in names:
         out[default_row()] = pca(smoothed_expression(X, E), seed=seed)
     if "uniform" in names:
-        out[UNIFORM_ROW] = pca(smoothed_expression(X, E, by_noise=False), seed=seed)
+        out[UNIFORM_ROW] = pca(smoothed_expression(X, E, gene_weights="alike"), seed=seed)
     if "half" in names:
         out[HALF_ROW] = pca(reweighted_smoothing(X, E, alike=0.5), seed=seed)
     if "balanced" in names:
         out[BALANCED_ROW] = pca(reweighted_smoothing(X, E, balanced=True), seed=seed)
-    rest = [name for name in names if name not in ("scanpy", "default", "uniform", "half", "balanced")]
+    if "learned" in names:
+        out[LEARNED_ROW] = pca(smoothed_expression(X, E, gene_weights="learned"), seed=seed)
+    rest = [name for name in names if name not in ("scanpy", "default", "uniform", "half", "balanced", "learned")]
     if rest:
         out.update({name: Z for name, Z in candidates(X, E, seed=seed).items() if name in rest})
     return out
@@ -259,6 +279,8 @@ UNIFORM_ROW = "smoothed (app), weight by cells, every gene alike"
 # measured and dropped (reweighted_smoothing): the default's weights shrunk halfway to their mean, or balanced
 HALF_ROW = "smoothed (app), weight by cells, half by noise and half alike"
 BALANCED_ROW = "smoothed (app), weight by cells and noise, each gene's total weight balanced"
+# each gene's weight learned from the file: its noise variance over its gap to its text neighbours' mean
+LEARNED_ROW = "smoothed (app), each gene's weight learned (noise / gap to its text neighbours)"
 
 
 def paired_difference(rows) -> str:
@@ -372,7 +394,8 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, default=len(SEEDS), help="Leiden seeds 0..N-1 (default 5)")
     parser.add_argument(
         "--rows",
-        help="only these rows: comma-separated 'scanpy', 'default', 'uniform', 'half', 'balanced', or candidate names",
+        help="only these rows: comma-separated 'scanpy', 'default', 'uniform', 'half', 'balanced', 'learned', or candidate "
+        "names",
     )
     parser.add_argument("--cells", type=int, help="a random subsample of this many cells (draw --draw) per set")
     parser.add_argument("--draw", type=int, default=0, help="the subsample's random seed (the first, with --draws)")

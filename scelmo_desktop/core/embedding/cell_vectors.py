@@ -50,6 +50,7 @@ SMOOTHING_FULL_CELLS = 3000
 SCALE_CLIP = 10.0  # scanpy's route: sc.pp.scale(max_value=10)
 CLUSTER_MIN_CELLS = 10  # a sample's own moments of a cluster need this many of its cells in it
 _CHUNK_CELLS = 4096  # cells densified at a time while scaling
+GENE_WEIGHTINGS = ("noise", "alike", "learned")  # how smoothed_expression shares the prior's weight among genes
 
 
 @dataclass(frozen=True)
@@ -252,12 +253,27 @@ def noise_weights(X, scaled: np.ndarray, weight: float) -> np.ndarray:
     return gene_noise.gene_weights(gene_noise.noise_share(scaled, *_mean_variance(X)), weight)
 
 
-def text_mixing(E: np.ndarray, per_gene: np.ndarray):
+def shrinkage_weights(X, scaled: np.ndarray, graph) -> np.ndarray:
+    """Each gene's smoothing weight learned from the file: the share of its text neighbours' mean that best
+    estimates its signal (:func:`~scelmo_desktop.core.embedding.gene_noise.shrinkage`: its noise variance over the
+    mean squared gap between the gene and that mean, over the cells of ``scaled``); the noise as
+    :func:`noise_weights` measures it. ``graph``: :func:`text_neighbour_graph`."""
+    gap = np.zeros(scaled.shape[1], dtype=np.float64)
+    for start in range(0, len(scaled), _CHUNK_CELLS):
+        block = scaled[start : start + _CHUNK_CELLS]
+        gap += np.square(block - np.asarray((graph @ block.T).T)).sum(axis=0, dtype=np.float64)
+    variance = scaled.var(axis=0, dtype=np.float64)
+    noise = gene_noise.noise_share(scaled, *_mean_variance(X)) * variance
+    return gene_noise.shrinkage(noise, gap / max(len(scaled), 1))
+
+
+def text_mixing(E: np.ndarray, per_gene: np.ndarray, graph=None):
     """Sparse (genes x genes) ``mixing``: ``scaled @ mixing`` keeps ``1 - per_gene[g]`` of gene ``g`` and takes
-    ``per_gene[g]`` of its text neighbours' mean (:func:`text_neighbour_graph` of ``E``)."""
+    ``per_gene[g]`` of its text neighbours' mean (``graph``: :func:`text_neighbour_graph` of ``E``)."""
     import scipy.sparse as sp
 
-    return (sp.diags(1.0 - per_gene) + text_neighbour_graph(E).T @ sp.diags(per_gene)).astype(np.float32).tocsr()
+    graph = text_neighbour_graph(E) if graph is None else graph
+    return (sp.diags(1.0 - per_gene) + graph.T @ sp.diags(per_gene)).astype(np.float32).tocsr()
 
 
 def smoothed_expression(
@@ -265,7 +281,7 @@ def smoothed_expression(
     E: np.ndarray,
     *,
     weight: float | None = None,
-    by_noise: bool = True,
+    gene_weights: str = "noise",
     batches=None,
     clusters: np.ndarray | None = None,
     cancel: CancelFlag | None = None,
@@ -274,10 +290,12 @@ def smoothed_expression(
     ``batches`` when given: a gene's shift between samples is then removed with its spread), clipped at
     :data:`SCALE_CLIP`, and mixed with its text neighbours' mean (:func:`text_neighbour_graph` of ``E``).
 
-    ``weight`` (None: :func:`smoothing_weight` of the number of cells) is the mean weight of the neighbours' mean;
-    with ``by_noise`` each gene's own weight is proportional to its noise share
+    ``weight`` (None: :func:`smoothing_weight` of the number of cells) is the mean weight of the neighbours' mean.
+    ``gene_weights`` shares it among the genes: ``noise`` (the default) in proportion to each gene's noise share
     (:func:`~scelmo_desktop.core.embedding.gene_noise.noise_share`, measured on this file: genes that carry the
-    file's structure borrow little, noisy ones more), otherwise every gene gets ``weight``.
+    file's structure borrow little, noisy ones more); ``alike``: every gene gets ``weight``; ``learned``: each
+    gene's weight learned from the file (:func:`shrinkage_weights`), times ``weight`` / :data:`SMOOTHING_WEIGHT`
+    (measured as a candidate, not the default: ``docs/benchmarks.md``, "A learned per-gene weight").
 
     ``clusters`` (with ``batches``: a first-pass cluster id per cell, below 0 for none) measures each batch's mean
     and spread as if it held the pooled make-up of those clusters (:class:`MakeUp`), so that samples that differ in
@@ -288,6 +306,8 @@ def smoothed_expression(
 
     from scelmo_desktop.core._infra.jobs import check_cancel
 
+    if gene_weights not in GENE_WEIGHTINGS:
+        raise ValueError(f"gene_weights must be one of {GENE_WEIGHTINGS}, not {gene_weights!r}")
     sparse = sp.issparse(X)
     X = sp.csr_matrix(X, dtype=np.float32) if sparse else np.asarray(X, dtype=np.float32)
     groups = np.zeros(X.shape[0], dtype=np.int64) if batches is None else np.unique(batches, return_inverse=True)[1]
@@ -306,8 +326,14 @@ def smoothed_expression(
             out[rows] = np.clip((block - mean) * inverse, -SCALE_CLIP, SCALE_CLIP)
     if weight <= 0:
         return out
-    per_gene = noise_weights(X, out, weight) if by_noise else np.full(X.shape[1], weight, dtype=np.float32)
-    mixing = text_mixing(E, per_gene)
+    graph = text_neighbour_graph(E)
+    if gene_weights == "learned":  # the prior counts for less as the data grow, as the mean weight does
+        per_gene = np.minimum(shrinkage_weights(X, out, graph) * np.float32(weight / SMOOTHING_WEIGHT), 1.0)
+    elif gene_weights == "noise":
+        per_gene = noise_weights(X, out, weight)
+    else:
+        per_gene = np.full(X.shape[1], weight, dtype=np.float32)
+    mixing = text_mixing(E, per_gene, graph)
     for start in range(0, X.shape[0], _CHUNK_CELLS):
         check_cancel(cancel)
         block = out[start : start + _CHUNK_CELLS]

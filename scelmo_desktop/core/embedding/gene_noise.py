@@ -75,3 +75,14 @@ def gene_weights(share: np.ndarray, weight: float) -> np.ndarray:
     if weight <= 0 or share.mean() <= 0:
         return np.full(len(share), max(weight, 0.0), dtype=np.float32)
     return np.clip(weight * share / share.mean(), 0.0, 1.0).astype(np.float32)
+
+
+def shrinkage(noise: np.ndarray, gap: np.ndarray) -> np.ndarray:
+    """The weight ``w`` per gene that makes ``(1 - w) x + w m`` the best estimate (least mean squared error) of a
+    gene's signal ``s``, where ``x = s + n`` is the gene (its ``noise`` variance ``E[n^2]``) and ``m`` its text
+    neighbours' mean (``gap``: ``E[(x - m)^2]``): ``E[n^2] / E[(x - m)^2]``, in [0, 1], when ``n`` is independent
+    of ``s`` and ``m``. A gene whose neighbours track it borrows much; one whose neighbours go their own way (a
+    sister marker of another cell type, described alike) borrows little; 0 when the gap is 0."""
+    noise, gap = np.asarray(noise, dtype=np.float64), np.asarray(gap, dtype=np.float64)
+    weight = np.divide(noise, gap, out=np.zeros_like(gap), where=gap > 1e-12)
+    return np.clip(weight, 0.0, 1.0).astype(np.float32)
