@@ -194,6 +194,8 @@ def print_markers(markers, note: dict | None, shown: int = 5, *, naming=None) ->
         print(f"  {group}:{name} {', '.join(genes) or '(none pass the filter)'}")
         if call is not None and call.mixed:
             print(f"      may mix {call.mixed_parts()}: sub-cluster it before trusting the name")
+        if call is not None and call.within:
+            print(f"      {call.within_parent()}")
         if call is not None and call.explanation:
             said = call.explanation
             flags = f" [{'; '.join(said['flags'])}]" if said["flags"] else ""

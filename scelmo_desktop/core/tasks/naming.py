@@ -104,6 +104,15 @@ class GroupName:
     explanation: dict = field(default_factory=dict)  # a local LLM's reason and choice (naming_explanation)
     mixed: list[dict] = field(default_factory=list)  # two lineages its cells split into (mixed_clusters)
     chosen_by: str = "evidence"  # or "llm": the LLM took a runner-up the evidence ranked
+    # named against the cells outside its parent cluster, which also holds these groups (sub_states)
+    within: list[str] = field(default_factory=list)
+
+    def within_parent(self) -> str:
+        """How it was named, in words, when it was named against the cells outside its parent ("" otherwise)."""
+        if not self.within:
+            return ""
+        others = f"cluster{'s' if len(self.within) > 1 else ''} {', '.join(self.within)}"
+        return f"named against the cells outside it and {others}, its nearest on the graph: a state of a larger type"
 
     def mixed_parts(self) -> str:
         """The two lineages its cells split into, in words ("" when it is not flagged as mixed)."""
@@ -135,6 +144,7 @@ class Naming:
                     "runners_up": "; ".join(f"{r['name']} ({r['score']:.3f})" for r in g.runners_up),
                     "edited_by_hand": g.edited,
                     "may_mix": g.mixed_parts(),
+                    "named_within": g.within_parent(),
                     **(
                         {
                             "chosen_by": g.chosen_by,
@@ -188,7 +198,7 @@ def name_groups(
     for group, rows in table.groupby("group", observed=True, sort=False):
         rows = rows.set_index("gene")
         difference = (rows["pct_in_group"] - rows["pct_out_group"]).astype(np.float64)
-        groups[str(group)] = _name_one(str(group), rows, difference, measured, knowledge)
+        groups[str(group)] = name_one(str(group), rows, difference, measured, knowledge)
     settings = {
         "n_markers": N_MARKERS,
         "min_sources": MIN_SOURCES,
@@ -239,7 +249,8 @@ def _gate(node, difference: pd.Series, measured: set[str], cache: dict) -> float
     return cache[node.name]
 
 
-def _name_one(group: str, rows: pd.DataFrame, difference: pd.Series, measured, knowledge: Knowledge) -> GroupName:
+def name_one(group: str, rows: pd.DataFrame, difference: pd.Series, measured, knowledge: Knowledge) -> GroupName:
+    """One group's call from its marker rows (indexed by gene) and evidence (``pct_in_group - pct_out_group``)."""
     best, scores = best_type(difference, measured, knowledge)
     if not best:
         return GroupName(group, "", "unnamed", 0.0, 0.0)

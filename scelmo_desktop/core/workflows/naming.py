@@ -19,7 +19,7 @@ from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, no_progress
 from scelmo_desktop.core._infra.provenance import h5ad_safe, now_iso, package_versions
 from scelmo_desktop.core.data.io import Expression
 from scelmo_desktop.core.embedding.symbols import catalog_spelling, data_symbols
-from scelmo_desktop.core.keys import CLUSTER_KEY, NAME_KEY, UNS_KEY, add_record
+from scelmo_desktop.core.keys import CLUSTER_KEY, NAME_KEY, UNS_KEY, add_record, analysis_rep, neighbors_key
 from scelmo_desktop.core.protocols import GenerationParams, LLMSource
 from scelmo_desktop.core.settings import default
 from scelmo_desktop.core.tasks.markers import Markers
@@ -31,6 +31,7 @@ from scelmo_desktop.core.tasks.naming_explanation import (
     explanation_prompt,
     read_answer,
 )
+from scelmo_desktop.core.tasks.sub_states import LESS_LIKELY_THAN_NOT, named_within_parents, parent_cells
 
 NAMES_FILE = "cell_types.csv"
 
@@ -87,6 +88,11 @@ def name_cell_types(
     groups = adata.obs[markers.groupby].astype(str)
     for group, parts in mixed_groups(expression.matrix, measured, groups, naming.groups, prepared).items():
         naming.groups[group].mixed = parts
+    parents = graph_parents(adata, groups)
+    if parents:
+        renamed = named_within_parents(expression.matrix, measured, groups, parents, naming.groups, prepared)
+        naming.groups.update(renamed)
+        naming.settings["named_within_parent_below_confidence"] = LESS_LIKELY_THAN_NOT
     _write_calls(adata, groups, naming, key_added)
     add_record(
         adata,
@@ -113,6 +119,15 @@ def name_cell_types(
         if group in naming.groups and edit.get("cells") == _fingerprint(adata, groups == group):
             rename_group(adata, group, edit["name"], term_id=edit.get("term_id", ""), naming=naming)
     return naming
+
+
+def graph_parents(adata, groups: pd.Series) -> dict[str, np.ndarray]:
+    """Each group's parent cells (:func:`~scelmo_desktop.core.tasks.sub_states.parent_cells`) on the analysis's
+    neighbour graph; empty when the data has no graph (groups of the user's own, named from a file)."""
+    connectivities = adata.obsp.get(f"{neighbors_key(analysis_rep(adata))}_connectivities")
+    if connectivities is None or connectivities.shape[0] != len(groups):
+        return {}
+    return parent_cells(groups.to_numpy(), connectivities)
 
 
 def clear_names(adata, key_added: str = NAME_KEY) -> None:

@@ -173,6 +173,7 @@ def _cell_types_section(naming, splits: dict | None = None) -> str:
                 "cell type": call.name
                 + (" (renamed by hand)" if call.edited else "")
                 + (f" (may mix {call.mixed_parts()})" if call.mixed else "")
+                + (f" ({call.within_parent()})" if call.within else "")
                 + (" (the LLM's choice among the candidates)" if call.chosen_by == "llm" else ""),
                 "Cell Ontology": call.term_id,
                 "confidence": f"{call.confidence:.2f}",

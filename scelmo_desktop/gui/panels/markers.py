@@ -337,6 +337,8 @@ class MarkersPanel(Panel):
         ]
         if call.mixed:
             words.append(f"Its cells may mix {call.mixed_parts()}: sub-cluster it before trusting the name.")
+        if call.within:
+            words.append(f"It was {call.within_parent()}.")
         runners = [r for r in call.runners_up if r["term_id"] != call.term_id]  # one may have been taken
         if runners:
             words.append(
