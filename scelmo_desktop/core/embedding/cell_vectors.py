@@ -247,23 +247,29 @@ def _inverse_std(variance: np.ndarray) -> np.ndarray:
     return np.where(std > 1e-12, 1.0 / np.maximum(std, 1e-12), 0.0).astype(np.float32)
 
 
+def _noise_share(X, scaled: np.ndarray) -> np.ndarray:
+    """Each gene's noise share (:func:`~scelmo_desktop.core.embedding.gene_noise.noise_share`), measured on
+    ``scaled`` and on the log-normalised ``X``."""
+    return gene_noise.noise_share(scaled, *_mean_variance(X))
+
+
 def noise_weights(X, scaled: np.ndarray, weight: float) -> np.ndarray:
-    """Each gene's smoothing weight by its noise share (:func:`~scelmo_desktop.core.embedding.gene_noise.
-    gene_weights`, their mean ``weight``), the share measured on ``scaled`` and on the log-normalised ``X``."""
-    return gene_noise.gene_weights(gene_noise.noise_share(scaled, *_mean_variance(X)), weight)
+    """Each gene's smoothing weight by its noise share (:func:`_noise_share`; :func:`~scelmo_desktop.core.embedding.
+    gene_noise.gene_weights`, their mean ``weight``)."""
+    return gene_noise.gene_weights(_noise_share(X, scaled), weight)
 
 
 def shrinkage_weights(X, scaled: np.ndarray, graph) -> np.ndarray:
     """Each gene's smoothing weight learned from the file: the share of its text neighbours' mean that best
     estimates its signal (:func:`~scelmo_desktop.core.embedding.gene_noise.shrinkage`: its noise variance over the
-    mean squared gap between the gene and that mean, over the cells of ``scaled``); the noise as
-    :func:`noise_weights` measures it. ``graph``: :func:`text_neighbour_graph`."""
+    mean squared gap between the gene and that mean, over the cells of ``scaled``); the noise share as
+    :func:`noise_weights` takes it (:func:`_noise_share`). ``graph``: :func:`text_neighbour_graph`."""
     gap = np.zeros(scaled.shape[1], dtype=np.float64)
     for start in range(0, len(scaled), _CHUNK_CELLS):
         block = scaled[start : start + _CHUNK_CELLS]
         gap += np.square(block - np.asarray((graph @ block.T).T)).sum(axis=0, dtype=np.float64)
     variance = scaled.var(axis=0, dtype=np.float64)
-    noise = gene_noise.noise_share(scaled, *_mean_variance(X)) * variance
+    noise = _noise_share(X, scaled) * variance
     return gene_noise.shrinkage(noise, gap / max(len(scaled), 1))
 
 
