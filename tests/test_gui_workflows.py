@@ -242,3 +242,37 @@ def test_open_run_splits_a_cluster_that_mixes_two_lineages_and_the_markers_panel
     assert "split by the run because their cells mixed two lineages" in status and parts[0] in status, status
     shot = tmp_path / "markers_after_split.png"
     assert window.grab().save(str(shot)) and shot.stat().st_size > 10_000  # looked at by hand: the status line
+
+
+def test_an_exported_result_reopens_with_its_markers_and_hand_edited_names(qtbot, facts_window, pbmc, tmp_path):
+    """Open → Run, rename one cluster by hand, Export data with results, then open that file: the Markers panel
+    shows the same marker table (the saved statistics, the filter rebuilt on the saved matrix) and the same
+    names, the hand edit included, with no new run (Loupe reopens a .cloupe file with its clusters and labels)."""
+    path = tmp_path / "pbmc68k.h5ad"
+    pbmc.write_h5ad(path)
+    window = facts_window
+    window.project.settings.max_genes = pbmc.raw.n_vars
+    window.open_data(str(path))
+    window.panels["Data"].run_pipeline()
+    finish(qtbot, window)
+    before = window.project
+    group = next(iter(before.naming.groups))
+    window.panels["Markers"].rename(group, "my own call")
+    saved_table, saved_names = before.markers.table.copy(), before.naming.table().copy()
+    exported = window.export_results(tmp_path / "exported.h5ad")["h5ad"]
+
+    window.open_data(str(exported))
+    finish(qtbot, window)
+    after = window.project
+    assert after.markers is not None and after.naming is not None
+    assert any("read back from the file" in line for line in after.intake_lines), after.intake_lines
+    table = after.markers.table
+    assert list(table["gene"]) == list(saved_table["gene"]) and list(table["group"]) == list(saved_table["group"])
+    assert np.allclose(table["score"], saved_table["score"]) and table["passes_filter"].sum() > 0
+    assert (table["passes_filter"].to_numpy() == saved_table["passes_filter"].to_numpy()).all()
+    assert list(after.naming.table()["cell_type"]) == list(saved_names["cell_type"])
+    assert after.naming.groups[group].name == "my own call" and after.naming.groups[group].edited
+    window.show_panel("Markers")
+    panel = window.panels["Markers"]
+    assert panel.names.model_.rowCount() == len(saved_names) and "named among" in panel.names_status.text()
+    assert panel.table.model_.rowCount() > 0

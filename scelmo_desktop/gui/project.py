@@ -134,6 +134,19 @@ class Project:
                 self.settings.label_key = next((c for c in LABEL_COLUMNS if c in adata.obs.columns), None)
         self.adata, self.data_name, self.settings.data_path = adata, name, source
         self.forget_results()
+        self.read_back_results()
+
+    def read_back_results(self) -> None:
+        """A result file (``scelmo run``'s, or one the app exported) opens with its markers and cell-type names
+        as they were saved, hand edits included, so the Markers panel shows them without a new run."""
+        from scelmo_desktop.core.workflows.markers import saved_markers_and_names
+
+        found = saved_markers_and_names(self.adata)
+        if found.markers is None:
+            return
+        self.markers, self.naming, self.naming_note = found.markers, found.naming, found.notes.get("naming", "")
+        named = f" and {len(found.naming.groups)} cell-type names" if found.naming is not None else ""
+        self.intake_lines.append(f"markers of obs['{found.markers.groupby}']{named} read back from the file")
 
     def forget_results(self) -> None:
         """Results of earlier cells: gone when the data opened or its cells change (QC applied)."""

@@ -47,18 +47,45 @@ def rank_markers(matrix, var_names, groups: pd.Series, *, method: str = default(
 
     Raises ``ValueError`` when fewer than two groups have two or more cells (no comparison to make).
     """
-    import anndata as ad
     import scanpy as sc
-    import scipy.sparse as sp
 
     if method not in METHODS:
         raise ValueError(f"marker test {method!r}: choose one of {', '.join(METHODS)}")
+    work, order, skipped = _tested_cells(matrix, var_names, groups)
+    if len(order) < 2:
+        sizes = work.obs["group"].value_counts()
+        raise ValueError(f"marker genes need at least two groups of two or more cells (got {dict(sizes)})")
+    with warnings.catch_warnings(), _smaller_rank_chunks():
+        warnings.simplefilter("ignore", pd.errors.PerformanceWarning)  # pandas' notice from inside scanpy
+        sc.tl.rank_genes_groups(work, "group", groups=order, reference="rest", method=method, pts=True, use_raw=False)
+    return _filtered(work, order, method, skipped)
+
+
+def saved_markers(saved: dict, matrix, var_names, groups: pd.Series, *, method: str) -> Markers:
+    """A test :func:`rank_markers` ran earlier, read back from its ``uns['rank_genes_groups']`` (``saved``, as a
+    result file holds it) on the cells and matrix it was run on: the table and the filter are rebuilt, the
+    statistics are the saved ones. Raises ``ValueError`` when ``groups`` no longer holds the groups tested."""
+    work, testable, skipped = _tested_cells(matrix, var_names, groups)
+    order = [str(g) for g in np.asarray(saved["names"]).dtype.names or ()]
+    if not order or sorted(order) != sorted(testable):
+        raise ValueError(f"the saved test covers groups {order}, the data now has {testable}")
+    missing = set(map(str, np.asarray(saved["names"][order[0]]))) - set(work.var_names)
+    if missing:
+        raise ValueError(f"{len(missing)} tested genes are not in the matrix (e.g. {sorted(missing)[0]})")
+    params = {**dict(saved.get("params", {})), "groupby": "group"}
+    work.uns["rank_genes_groups"] = {**saved, "params": params}
+    return _filtered(work, order, method, skipped)
+
+
+def _tested_cells(matrix, var_names, groups: pd.Series):
+    """The matrix as the test sees it (genes seen in at least :data:`MIN_CELLS` cells), the groups it tests (two
+    or more cells, in natural order) and those it skips (one cell)."""
+    import anndata as ad
+    import scipy.sparse as sp
+
     labels = pd.Series(np.asarray(groups).astype(str), dtype="category")
     sizes = labels.value_counts()
-    testable = [str(g) for g in sizes.index if sizes[g] >= 2]
     skipped = sorted(str(g) for g in sizes.index if sizes[g] < 2)
-    if len(testable) < 2:
-        raise ValueError(f"marker genes need at least two groups of two or more cells (got {dict(sizes)})")
     matrix = sp.csr_matrix(matrix) if not sp.issparse(matrix) else matrix.tocsr()
     expressed = np.asarray((matrix > 0).sum(axis=0)).ravel() >= MIN_CELLS
     work = ad.AnnData(X=matrix[:, np.flatnonzero(expressed)].astype(np.float32))
@@ -66,10 +93,17 @@ def rank_markers(matrix, var_names, groups: pd.Series, *, method: str = default(
     work.var_names_make_unique()
     work.obs_names = [str(i) for i in range(work.n_obs)]
     work.obs["group"] = pd.Categorical(labels.to_numpy(), categories=sorted(labels.cat.categories, key=_natural))
-    order = [g for g in work.obs["group"].cat.categories if g in testable]
-    with warnings.catch_warnings(), _smaller_rank_chunks():
-        warnings.simplefilter("ignore", pd.errors.PerformanceWarning)  # pandas' notice from inside scanpy
-        sc.tl.rank_genes_groups(work, "group", groups=order, reference="rest", method=method, pts=True, use_raw=False)
+    order = [g for g in work.obs["group"].cat.categories if sizes[g] >= 2]
+    return work, order, skipped
+
+
+def _filtered(work, order: list[str], method: str, skipped: list[str]) -> Markers:
+    """The test in ``work.uns['rank_genes_groups']`` filtered as ``filter_rank_genes_groups`` filters it, and
+    tabled."""
+    import scanpy as sc
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
         sc.tl.filter_rank_genes_groups(work, groupby="group", use_raw=False, key_added="filtered", **FILTER)
     table = _table(work, order)
     uns = dict(work.uns["rank_genes_groups"])

@@ -253,3 +253,52 @@ def marker_figure(
     figure.make_figure()
     plt.close(figure.fig)  # kept as an object to save, not shown by pyplot
     return figure.fig
+
+
+def saved_markers_and_names(adata, key: str = MARKERS_KEY) -> ClusterMarkers:
+    """The marker genes and cell-type names a result file holds (what :func:`markers_and_names` wrote, hand edits
+    included), read back so that reopening the file shows them as the run left them: the test of ``uns[key]``
+    on the matrix its record names, and the calls of ``uns['scelmo']['naming']`` when they name the same
+    grouping. Only the filter is computed again. A file with no saved test, or whose groups changed since it was
+    tested, gets a note instead (step -> reason)."""
+    from scelmo_desktop.core.tasks.markers import saved_markers
+    from scelmo_desktop.core.workflows.naming import naming_of_data
+
+    found = ClusterMarkers()
+    record = (adata.uns.get(UNS_KEY) or {}).get("markers") or {}
+    groupby = str(record.get("groupby", ""))
+    if key not in adata.uns or record.get("key", MARKERS_KEY) != key or groupby not in adata.obs:
+        found.notes = {"markers": "the file holds no marker test of its groups", "naming": "it needs marker genes"}
+        return found
+    try:
+        expression = tested_expression(adata, key)
+        markers = saved_markers(
+            dict(adata.uns[key]),
+            expression.matrix,
+            expression.var_names,
+            adata.obs[groupby],
+            method=str(record.get("method", default("markers"))),
+        )
+    except (ScelmoError, ValueError, KeyError) as exc:
+        found.notes = {
+            "markers": f"the saved marker test of obs['{groupby}'] could not be read back ({exc}); find them again",
+            "naming": "it needs marker genes",
+        }
+        return found
+    markers.groupby = groupby
+    markers.uns["params"] = {**markers.uns["params"], "groupby": groupby}
+    found.markers = markers
+    naming = (adata.uns.get(UNS_KEY) or {}).get("naming") or {}
+    if not naming:
+        found.notes["naming"] = "the file holds no cell-type names"
+    elif str(naming.get("groupby", CLUSTER_KEY)) != groupby:
+        found.notes["naming"] = (
+            f"the file's names are of obs['{naming.get('groupby')}'], its markers of obs['{groupby}']"
+        )
+    else:
+        found.naming = naming_of_data(adata)
+        unknown = set(found.naming.groups) - set(map(str, adata.obs[groupby].unique()))
+        if unknown:
+            found.naming = None
+            found.notes["naming"] = f"the file's names are of groups it no longer has ({', '.join(sorted(unknown))})"
+    return found
