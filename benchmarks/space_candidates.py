@@ -37,6 +37,9 @@ as the scanpy route does; ``E``: the table, ``Ew``: whitened):
 * ``learned``: each gene's weight learned from the file (``cell_vectors.shrinkage_weights``: its noise variance
   over the mean squared gap between the gene and its text neighbours' mean, the least-squares mix), falling with
   the number of cells as the default's mean weight does; measured and dropped (``docs/benchmarks.md``).
+* ``coherence``: the default with each gene's noise share times ``1 - r^2``, ``r`` its correlation over the cells
+  with its text neighbours' mean (``cell_vectors.coherence_weights``: a programme expressed together is not pulled
+  into one noise-free axis); measured and not adopted (``docs/benchmarks.md``).
 
     OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/space_candidates.py [--sets pbmc3k,kang]
     # the default against the route only, over 20 Leiden seeds, on a 3,000-cell subsample of Kang
@@ -244,7 +247,10 @@ def chosen_rows(X, E, names, seed=0):
         out[BALANCED_ROW] = pca(reweighted_smoothing(X, E, balanced=True), seed=seed)
     if "learned" in names:
         out[LEARNED_ROW] = pca(smoothed_expression(X, E, gene_weights="learned"), seed=seed)
-    rest = [name for name in names if name not in ("scanpy", "default", "uniform", "half", "balanced", "learned")]
+    if "coherence" in names:
+        out[COHERENCE_ROW] = pca(smoothed_expression(X, E, gene_weights="coherence"), seed=seed)
+    named = ("scanpy", "default", "uniform", "half", "balanced", "learned", "coherence")
+    rest = [name for name in names if name not in named]
     if rest:
         out.update({name: Z for name, Z in candidates(X, E, seed=seed).items() if name in rest})
     return out
@@ -281,6 +287,8 @@ HALF_ROW = "smoothed (app), weight by cells, half by noise and half alike"
 BALANCED_ROW = "smoothed (app), weight by cells and noise, each gene's total weight balanced"
 # each gene's weight learned from the file: its noise variance over its gap to its text neighbours' mean
 LEARNED_ROW = "smoothed (app), each gene's weight learned (noise / gap to its text neighbours)"
+# each gene's noise share discounted by 1 - r^2 of its correlation with its text neighbours' mean
+COHERENCE_ROW = "smoothed (app), weight by cells and noise, discounted where a gene moves with its text neighbours"
 
 
 def paired_difference(rows) -> str:
@@ -394,8 +402,8 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, default=len(SEEDS), help="Leiden seeds 0..N-1 (default 5)")
     parser.add_argument(
         "--rows",
-        help="only these rows: comma-separated 'scanpy', 'default', 'uniform', 'half', 'balanced', 'learned', or candidate "
-        "names",
+        help="only these rows: comma-separated 'scanpy', 'default', 'uniform', 'half', 'balanced', 'learned', "
+        "'coherence', or candidate names",
     )
     parser.add_argument("--cells", type=int, help="a random subsample of this many cells (draw --draw) per set")
     parser.add_argument("--draw", type=int, default=0, help="the subsample's random seed (the first, with --draws)")

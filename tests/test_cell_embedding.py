@@ -182,7 +182,7 @@ def test_smoothed_expression_is_the_scanpy_scaling_at_weight_zero_and_mixes_text
     neighbours = text_neighbour_graph(table).toarray()  # 4 genes: each gene's 3 others, equally
     np.testing.assert_allclose(half, 0.5 * scaled + 0.5 * scaled @ neighbours.T, atol=1e-5)
     np.testing.assert_allclose(half[:, 0], 0.5 * scaled[:, 0] + 0.5 * scaled[:, 1:].mean(axis=1), atol=1e-5)
-    # by noise (the default): gene g keeps 1 - w_g of itself and takes w_g of its neighbours' mean, w_g following
+    # by noise share (the default): gene g keeps 1 - w_g of itself and takes w_g of its neighbours' mean, w_g following
     # its noise share, their mean the weight (more genes than components, so that the share is not 0 everywhere)
     many = np.log1p(rng.poisson(1.0, size=(60, 80))).astype(np.float32)
     wide_table = rng.normal(size=(80, 8)).astype(np.float32)
@@ -191,7 +191,7 @@ def test_smoothed_expression_is_the_scanpy_scaling_at_weight_zero_and_mixes_text
     assert per_gene.mean() == pytest.approx(0.35, abs=1e-6) and per_gene.std() > 0.01
     mean_of_neighbours = many_scaled @ text_neighbour_graph(wide_table).toarray().T
     np.testing.assert_allclose(
-        smoothed_expression(many, wide_table, weight=0.35),
+        smoothed_expression(many, wide_table, weight=0.35, gene_weights="noise"),
         many_scaled * (1 - per_gene) + mean_of_neighbours * per_gene,
         atol=1e-3,  # the share from float32 scaling in the app, float64 here
     )
@@ -279,3 +279,42 @@ def test_the_learned_weight_is_the_mix_that_best_recovers_a_genes_signal():
         assert abs(learned[name] - grid[int(np.argmin(errors))]) < 0.03
     assert learned["faithful"] > 0.8 and learned["its own way"] < 0.3
     assert gene_noise.shrinkage(np.array([1.0, 0.5]), np.array([0.0, 0.25])).tolist() == [0.0, 1.0]  # clipped
+
+
+def test_genes_that_already_move_with_their_text_neighbours_borrow_less():
+    """``gene_weights="coherence"`` (a candidate, measured and not the default: docs/benchmarks.md): a programme
+    of genes described alike and expressed together (as Baron's ER-stress genes are) keeps its own values: its
+    genes' weights are discounted by 1 - r^2 of their correlation with their neighbours' mean, the mean weight
+    unchanged, while genes whose neighbours do not track them keep their noise-share weight's rank."""
+    from scelmo_desktop.core.embedding.cell_vectors import (
+        coherence_weights,
+        neighbour_correlation,
+        noise_weights,
+        smoothed_expression,
+        text_neighbour_graph,
+    )
+
+    rng = np.random.default_rng(0)
+    n, genes, module = 300, 120, np.arange(6)
+    stressed = rng.random(n) < 0.3
+    X = np.log1p(rng.poisson(1.0, size=(n, genes))).astype(np.float32)
+    X[:, module] = np.log1p(rng.poisson(np.where(stressed, 4.0, 0.5)[:, None], size=(n, len(module))))
+    table = rng.normal(size=(genes, 16)).astype(np.float32)
+    table[module] = table[0] + 0.05 * rng.normal(size=(len(module), 16))  # the programme is described alike
+    graph = text_neighbour_graph(table)
+    scaled = smoothed_expression(X, table, weight=0.0)
+    r = neighbour_correlation(scaled, graph)
+    means = np.asarray((graph @ scaled.T).T)
+    expected = [np.corrcoef(scaled[:, g], means[:, g])[0, 1] for g in range(genes)]
+    np.testing.assert_allclose(r, expected, atol=1e-4)
+    assert r[module].min() > 0.5 > 0.3 > np.quantile(r[len(module) :], 0.9)  # 0.62-0.69 against 0.2 at most
+    plain, discounted = noise_weights(X, scaled, 0.35), coherence_weights(X, scaled, 0.35, graph)
+    assert discounted.mean() == pytest.approx(0.35, abs=1e-5)
+    assert (discounted[module] < 0.7 * plain[module]).all()  # the programme borrows less of itself (1 - r^2 < 0.62)
+    rest = np.arange(len(module), genes)
+    assert np.corrcoef(plain[rest], discounted[rest])[0, 1] > 0.9
+    np.testing.assert_allclose(
+        smoothed_expression(X, table, weight=0.35, gene_weights="coherence"),
+        scaled * (1 - discounted) + means * discounted,
+        atol=1e-3,
+    )

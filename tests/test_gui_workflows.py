@@ -219,19 +219,24 @@ def test_several_samples_are_integrated_by_the_one_button_run_and_the_panel_need
     assert window.grab().save(str(shot)) and shot.stat().st_size > 10_000  # looked at by hand: the panel as shown
 
 
+def open_and_run(qtbot, window, pbmc, tmp_path):
+    """Open → Run on pbmc68k_reduced saved as a file, every gene of its ``.raw`` described."""
+    path = tmp_path / "pbmc68k.h5ad"
+    pbmc.write_h5ad(path)
+    window.project.settings.max_genes = pbmc.raw.n_vars
+    window.open_data(str(path))
+    window.panels["Data"].run_pipeline()
+    finish(qtbot, window)
+    return window
+
+
 def test_open_run_splits_a_cluster_that_mixes_two_lineages_and_the_markers_panel_says_so(
     qtbot, facts_window, pbmc, tmp_path
 ):
     """Open → Run on pbmc68k_reduced: its NK + CD8 T cluster is flagged and split (as ``scelmo run`` does; split at
     every run seed 0-3 measured, docs/benchmarks.md), the parts are named, and the Markers panel's status names
     the split while its parts are shown."""
-    path = tmp_path / "pbmc68k.h5ad"
-    pbmc.write_h5ad(path)
-    window = facts_window
-    window.project.settings.max_genes = pbmc.raw.n_vars
-    window.open_data(str(path))
-    window.panels["Data"].run_pipeline()
-    finish(qtbot, window)
+    window = open_and_run(qtbot, facts_window, pbmc, tmp_path)
     clusters = set(window.project.adata.obs["scelmo_leiden"].astype(str))
     parts = sorted(c for c in clusters if "," in c)
     assert len(parts) >= 2, clusters
@@ -248,13 +253,7 @@ def test_an_exported_result_reopens_with_its_markers_and_hand_edited_names(qtbot
     """Open → Run, rename one cluster by hand, Export data with results, then open that file: the Markers panel
     shows the same marker table (the saved statistics, the filter rebuilt on the saved matrix) and the same
     names, the hand edit included, with no new run (Loupe reopens a .cloupe file with its clusters and labels)."""
-    path = tmp_path / "pbmc68k.h5ad"
-    pbmc.write_h5ad(path)
-    window = facts_window
-    window.project.settings.max_genes = pbmc.raw.n_vars
-    window.open_data(str(path))
-    window.panels["Data"].run_pipeline()
-    finish(qtbot, window)
+    window = open_and_run(qtbot, facts_window, pbmc, tmp_path)
     before = window.project
     group = next(iter(before.naming.groups))
     window.panels["Markers"].rename(group, "my own call")

@@ -14,9 +14,10 @@ more real labelled sets
   principal components. At weight 0 it is the scanpy route. Of the candidates measured (the ``standard`` sum
   below, the same sum on scaled genes, text and expression dimensions side by side, one-way, mutual and
   cosine-weighted kernels on raw or whitened text vectors, several weights and neighbour counts, data-confirmed
-  text neighbours, every gene at one weight), it is the one above the scanpy route in mean NMI on all ten real
-  files measured (ARI within its noise on two); the ``standard`` sum trails it on Kang and on a TPM tumour set,
-  and leads on small pancreas subsamples. A random table in the same kernel scores close to it on some sets and
+  text neighbours, every gene at one weight, learned weights, weights discounted by co-expression with the text
+  neighbours), it is the one above the scanpy route in mean NMI on all ten real files measured (ARI within its
+  noise on two; behind on one file's QC'd form, ``docs/benchmarks.md``); the ``standard`` sum trails it on Kang
+  and on a TPM tumour set, and leads on small pancreas subsamples. A random table in the same kernel scores close to it on some sets and
   far lower on the T-cell and pancreas sets: the gain over the scanpy route comes from the text and from the
   noise-weighted smoothing itself, set by set, said plainly in the benchmark table.
 * ``standard``: on the log-normalised gene set, each cell is the expression-weighted sum of its genes'
@@ -50,7 +51,8 @@ SMOOTHING_FULL_CELLS = 3000
 SCALE_CLIP = 10.0  # scanpy's route: sc.pp.scale(max_value=10)
 CLUSTER_MIN_CELLS = 10  # a sample's own moments of a cluster need this many of its cells in it
 _CHUNK_CELLS = 4096  # cells densified at a time while scaling
-GENE_WEIGHTINGS = ("noise", "alike", "learned")  # how smoothed_expression shares the prior's weight among genes
+# how smoothed_expression shares the prior's weight among genes (the first is the default)
+GENE_WEIGHTINGS = ("noise", "coherence", "alike", "learned")
 
 
 @dataclass(frozen=True)
@@ -259,6 +261,32 @@ def noise_weights(X, scaled: np.ndarray, weight: float) -> np.ndarray:
     return gene_noise.gene_weights(_noise_share(X, scaled), weight)
 
 
+def neighbour_correlation(scaled: np.ndarray, graph) -> np.ndarray:
+    """Per gene, the correlation over the cells of ``scaled`` between the gene and its text neighbours' mean
+    (``graph``: :func:`text_neighbour_graph`); 0 for a constant gene or one with no neighbours."""
+    n_genes = scaled.shape[1]
+    sums = {name: np.zeros(n_genes, dtype=np.float64) for name in ("x", "m", "xx", "mm", "xm")}
+    for start in range(0, len(scaled), _CHUNK_CELLS):
+        x = scaled[start : start + _CHUNK_CELLS].astype(np.float64)
+        m = np.asarray((graph @ x.T).T)
+        for name, values in (("x", x), ("m", m), ("xx", x * x), ("mm", m * m), ("xm", x * m)):
+            sums[name] += values.sum(axis=0)
+    n = max(len(scaled), 1)
+    covariance = sums["xm"] / n - sums["x"] * sums["m"] / n**2
+    spread = np.sqrt(
+        np.maximum(sums["xx"] / n - (sums["x"] / n) ** 2, 0) * np.maximum(sums["mm"] / n - (sums["m"] / n) ** 2, 0)
+    )
+    return np.divide(covariance, spread, out=np.zeros(n_genes), where=spread > 1e-12)
+
+
+def coherence_weights(X, scaled: np.ndarray, weight: float, graph) -> np.ndarray:
+    """Each gene's smoothing weight by its noise share (:func:`_noise_share`) discounted by how much it already
+    moves with its text neighbours (:func:`~scelmo_desktop.core.embedding.gene_noise.coherence_discount` of
+    :func:`neighbour_correlation`), their mean ``weight``."""
+    discount = gene_noise.coherence_discount(neighbour_correlation(scaled, graph))
+    return gene_noise.gene_weights(_noise_share(X, scaled) * discount, weight)
+
+
 def shrinkage_weights(X, scaled: np.ndarray, graph) -> np.ndarray:
     """Each gene's smoothing weight learned from the file: the share of its text neighbours' mean that best
     estimates its signal (:func:`~scelmo_desktop.core.embedding.gene_noise.shrinkage`: its noise variance over the
@@ -299,8 +327,10 @@ def smoothed_expression(
     ``weight`` (None: :func:`smoothing_weight` of the number of cells) is the mean weight of the neighbours' mean.
     ``gene_weights`` shares it among the genes: ``noise`` (the default) in proportion to each gene's noise share
     (:func:`~scelmo_desktop.core.embedding.gene_noise.noise_share`, measured on this file: genes that carry the
-    file's structure borrow little, noisy ones more); ``alike``: every gene gets ``weight``; ``learned``: each
-    gene's weight learned from the file (:func:`shrinkage_weights`), times ``weight`` / :data:`SMOOTHING_WEIGHT`
+    file's structure borrow little, noisy ones more); ``coherence``: the same shares times ``1 - r^2`` of each
+    gene's correlation with its text neighbours' mean (:func:`coherence_weights`; measured as a candidate, not the
+    default: ``docs/benchmarks.md``, "Genes that move with their text neighbours"); ``alike``: every gene gets
+    ``weight``; ``learned``: each gene's weight learned from the file (:func:`shrinkage_weights`), times ``weight`` / :data:`SMOOTHING_WEIGHT`
     (measured as a candidate, not the default: ``docs/benchmarks.md``, "A learned per-gene weight").
 
     ``clusters`` (with ``batches``: a first-pass cluster id per cell, below 0 for none) measures each batch's mean
@@ -335,6 +365,8 @@ def smoothed_expression(
     graph = text_neighbour_graph(E)
     if gene_weights == "learned":  # the prior counts for less as the data grow, as the mean weight does
         per_gene = np.minimum(shrinkage_weights(X, out, graph) * np.float32(weight / SMOOTHING_WEIGHT), 1.0)
+    elif gene_weights == "coherence":
+        per_gene = coherence_weights(X, out, weight, graph)
     elif gene_weights == "noise":
         per_gene = noise_weights(X, out, weight)
     else:

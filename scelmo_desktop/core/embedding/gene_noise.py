@@ -77,6 +77,16 @@ def gene_weights(share: np.ndarray, weight: float) -> np.ndarray:
     return np.clip(weight * share / share.mean(), 0.0, 1.0).astype(np.float32)
 
 
+def coherence_discount(correlation: np.ndarray) -> np.ndarray:
+    """Per gene, ``1 - r^2`` (``r`` its correlation over the cells with its text neighbours' mean, below 0 taken as
+    0): the share of its noise share it keeps as a weight. A gene that already moves with the genes described like
+    it belongs to a module the cells express together (an interferon or stress programme, a type's marker set);
+    borrowing their mean adds little to what it measures, and pulls the module into one noise-free axis that the
+    principal components then split cells along. Its noise is averaged out by the module's own size."""
+    r = np.clip(np.nan_to_num(np.asarray(correlation, dtype=np.float64)), 0.0, 1.0)
+    return (1.0 - r * r).astype(np.float32)
+
+
 def shrinkage(noise: np.ndarray, gap: np.ndarray) -> np.ndarray:
     """The weight ``w`` per gene that makes ``(1 - w) x + w m`` the best estimate (least mean squared error) of a
     gene's signal ``s``, where ``x = s + n`` is the gene (its ``noise`` variance ``E[n^2]``) and ``m`` its text
