@@ -190,3 +190,27 @@ def test_marker_plots_draw_the_matrix_the_markers_were_found_on():
     expected = select_expression(adata, "counts").matrix
     assert np.allclose(used.matrix.toarray(), expected.toarray())
     assert select_expression(adata).layer == "raw"  # what the plot would have drawn before
+
+
+def test_a_saved_marker_test_reads_back_from_the_file_and_not_once_its_groups_changed(tmp_path):
+    """A written h5ad's markers come back as they were found (table, statistics, the filter rebuilt on the
+    recorded matrix); once the clusters changed (cells moved to another group), the saved test no longer
+    describes them and reading it back gives a note, never a stale table."""
+    from scelmo_desktop.core.workflows.markers import saved_markers_and_names
+
+    adata = planted()
+    found = find_markers(adata, select_expression(adata))
+    path = tmp_path / "result.h5ad"
+    adata.write_h5ad(path)
+    back = saved_markers_and_names(ad.read_h5ad(path))
+    assert back.markers is not None and back.markers.groupby == "scelmo_leiden"
+    pd.testing.assert_frame_equal(back.markers.table, found.table)
+    assert back.naming is None and "no cell-type names" in back.notes["naming"]
+
+    edited = ad.read_h5ad(path)
+    groups = edited.obs["scelmo_leiden"].astype(str).to_numpy().copy()
+    groups[:80] = "3"  # group 0 renamed: the saved test is of groups 0, 1, 2
+    edited.obs["scelmo_leiden"] = pd.Categorical(groups)
+    stale = saved_markers_and_names(edited)
+    assert stale.markers is None and "could not be read back" in stale.notes["markers"], stale.notes
+    assert saved_markers_and_names(planted()).markers is None  # no test saved at all

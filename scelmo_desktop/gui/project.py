@@ -139,10 +139,12 @@ class Project:
     def read_back_results(self) -> None:
         """A result file (``scelmo run``'s, or one the app exported) opens with its markers and cell-type names
         as they were saved, hand edits included, so the Markers panel shows them without a new run."""
-        from scelmo_desktop.core.workflows.markers import saved_markers_and_names
+        from scelmo_desktop.core.workflows.markers import NO_SAVED_TEST, saved_markers_and_names
 
         found = saved_markers_and_names(self.adata)
         if found.markers is None:
+            if found.notes["markers"] != NO_SAVED_TEST:  # a saved test that no longer fits: say so
+                self.intake_lines.append(f"markers not shown: {found.notes['markers']}")
             return
         self.markers, self.naming, self.naming_note = found.markers, found.naming, found.notes.get("naming", "")
         named = f" and {len(found.naming.groups)} cell-type names" if found.naming is not None else ""

@@ -16,6 +16,7 @@ from scelmo_desktop.core.settings import PipelineSettings, default
 from scelmo_desktop.core.tasks.markers import FILTER, Markers, rank_markers
 
 MARKERS_FILE = "markers.csv"
+NO_SAVED_TEST = "the file holds no marker test of its groups"
 
 
 @dataclass
@@ -268,7 +269,7 @@ def saved_markers_and_names(adata, key: str = MARKERS_KEY) -> ClusterMarkers:
     record = (adata.uns.get(UNS_KEY) or {}).get("markers") or {}
     groupby = str(record.get("groupby", ""))
     if key not in adata.uns or record.get("key", MARKERS_KEY) != key or groupby not in adata.obs:
-        found.notes = {"markers": "the file holds no marker test of its groups", "naming": "it needs marker genes"}
+        found.notes = {"markers": NO_SAVED_TEST, "naming": "it needs marker genes"}
         return found
     try:
         expression = tested_expression(adata, key)
