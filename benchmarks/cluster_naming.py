@@ -243,7 +243,8 @@ class TextRoute:
             text = min(self.terms, key=lambda t: (-cosine[t], t))
             calls["text"][group] = text
             rows = rows.set_index("gene")
-            scores = _scores((rows["pct_in_group"] - rows["pct_out_group"]).astype(np.float64), measured, self.naming)
+            difference = (rows["pct_in_group"] - rows["pct_out_group"]).astype(np.float64)
+            scores = _scores(difference, measured, self.naming, rows["pct_in_group"])
             detail[group] = {
                 "query": queries[group],
                 "text": {"term_id": text, "name": self.naming.names[text], "cosine": round(cosine[text], 4)},

@@ -115,13 +115,17 @@ def two_parts(matrix, genes, groups, calls: dict, knowledge: Knowledge, *, seed:
         if min(len(p) for p in parts) < MIN_SHARE * len(cells):
             continue
         outside = (everywhere - detection(matrix, cells) * len(cells)) / max(matrix.shape[0] - len(cells), 1)
-        evidence = []
+        evidence, detected = [], []
         for part in parts:
-            difference = pd.Series(detection(matrix, part) - outside, index=genes)
+            shares = pd.Series(detection(matrix, part), index=genes)
+            difference = shares - outside
             evidence.append(difference[~difference.index.duplicated()])
-        named = [best_type(e, measured, knowledge) for e in evidence]
+            detected.append(shares[~shares.index.duplicated()])
+        named = [best_type(e, measured, knowledge, d) for e, d in zip(evidence, detected)]
         terms = (named[0][0], named[1][0])
-        gates = tuple(lineage_gate(t, e, measured, knowledge) if t else None for t, e in zip(terms, evidence))
+        gates = tuple(
+            lineage_gate(t, e, measured, knowledge, d) if t else None for t, e, d in zip(terms, evidence, detected)
+        )
         found.append(TwoParts(str(group), parts, terms, (named[0][1], named[1][1]), gates))
     return found
 

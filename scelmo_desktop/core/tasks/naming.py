@@ -8,7 +8,9 @@ source lists support them) is a candidate. A type's score in a group is the weig
 type whose defining genes are missing loses to one whose genes are all there. A lineage gate adds pegasus' signed
 immune markers: for each of pegasus' types on the candidate's lineage (itself or an ancestor), its positive
 markers' evidence minus its negative markers' (NK cells lack CD3, plasma cells MS4A1); the weakest of them, times
-:data:`GATE_WEIGHT`, joins the score, so a type whose lineage the group does not show falls behind. Markers the
+:data:`GATE_WEIGHT`, joins the score, so a type whose lineage the group does not show falls behind. When most
+cells of the whole file show a lineage (sorted T cells), its markers' share of cells detecting them in the group
+and the rest alike stands in for the difference, which is then zero (:func:`_gate`). Markers the
 data did not measure count as no evidence with a smaller weight (:data:`UNMEASURED_WEIGHT`), so a type is not named from the few of
 its genes a gene panel happens to hold. Ribosomal and mitochondrial genes are left out on both sides: they top
 many clusters' lists for technical reasons and name no type.
@@ -47,6 +49,7 @@ TEMPERATURE = 0.02  # near-identical types score alike, distinct lineages apart 
 # siblings by SEPARATES_BY (two softmax temperatures each: a clear gap, not a tie; benchmarks/cluster_naming.py)
 DESCEND_WITHIN = 2 * TEMPERATURE
 SEPARATES_BY = 2 * TEMPERATURE
+MOST_CELLS = 0.5  # a lineage whose genes most cells of the file detect, in a group and the rest alike, shows
 SUPPORT_MIN = 0.05  # a marker supports a call when the group expresses it in this much more of its cells
 SHOWN = 8
 TECHNICAL = re.compile(r"^(RPL|RPS|MRPL|MRPS|MT-)", re.IGNORECASE)
@@ -211,47 +214,83 @@ def name_groups(
     return Naming(groups=groups, tissue=tissue or "any", n_candidates=len(knowledge.candidates), settings=settings)
 
 
-def best_type(difference: pd.Series, measured: set[str], knowledge: Knowledge) -> tuple[str, dict[str, float]]:
-    """The term a group with this evidence (``pct_in_group - pct_out_group`` per gene) is named, as
-    :func:`name_groups` names it ("" when none scores), and every term's score."""
-    scores = _scores(difference, measured, knowledge)
+def best_type(
+    difference: pd.Series, measured: set[str], knowledge: Knowledge, detected: pd.Series | None = None
+) -> tuple[str, dict[str, float]]:
+    """The term a group with this evidence (``pct_in_group - pct_out_group`` per gene; ``detected``: its
+    ``pct_in_group``, for the lineage gate) is named, as :func:`name_groups` names it ("" when none scores), and
+    every term's score."""
+    scores = _scores(difference, measured, knowledge, detected)
     if not scores:
         return "", scores
     return _most_specific(min(scores, key=lambda t: (-scores[t], t)), scores, knowledge.graph), scores
 
 
-def _scores(difference: pd.Series, measured: set[str], knowledge: Knowledge) -> dict[str, float]:
+def _scores(
+    difference: pd.Series, measured: set[str], knowledge: Knowledge, detected: pd.Series | None = None
+) -> dict[str, float]:
     scores, gates = {}, {}
+    common = detected_everywhere(difference, detected)
     for term, (top, weights) in knowledge.candidates.items():
         present = np.array([g in measured for g in top])
         if present.sum() < MIN_MEASURED:
             continue
         evidence = difference.reindex(top).fillna(0.0).to_numpy() * present
         score = (weights * evidence).sum() / (weights[present].sum() + UNMEASURED_WEIGHT * weights[~present].sum())
-        lineage = [_gate(node, difference, measured, gates) for node in knowledge.lineage[term]]
+        lineage = [_gate(node, difference, common, measured, gates) for node in knowledge.lineage[term]]
         scores[term] = float(score + GATE_WEIGHT * np.min(lineage)) if lineage else float(score)
     return scores
 
 
-def lineage_gate(term: str, difference: pd.Series, measured: set[str], knowledge: Knowledge) -> float | None:
+def lineage_gate(
+    term: str, difference: pd.Series, measured: set[str], knowledge: Knowledge, detected: pd.Series | None = None
+) -> float | None:
     """How well a group with this evidence shows ``term``'s lineage: the weakest gate of pegasus' signed immune
-    types on it (positive markers' mean evidence minus negative markers'); None when its lineage has none."""
-    gates = [_gate(node, difference, measured, {}) for node in knowledge.lineage.get(term, [])]
+    types on it (:func:`_gate`); None when its lineage has none."""
+    common = detected_everywhere(difference, detected)
+    gates = [_gate(node, difference, common, measured, {}) for node in knowledge.lineage.get(term, [])]
     return min(gates) if gates else None
 
 
-def _gate(node, difference: pd.Series, measured: set[str], cache: dict) -> float:
-    """How well a group fits one of pegasus' signed immune types: its positive markers' mean evidence minus its
-    negative markers' (NK cells lack CD3)."""
+def detected_everywhere(difference: pd.Series, detected: pd.Series | None) -> pd.Series | None:
+    """Per gene, the share of cells that detect it in the group and in the rest alike: the smaller of the group's
+    share (``detected``, its ``pct_in_group``) and the rest's (``detected - difference``); None without
+    ``detected``."""
+    if detected is None:
+        return None
+    inside = detected.reindex(difference.index).fillna(0.0).astype(np.float64)
+    return np.minimum(inside, inside - difference)
+
+
+def _gate(node, difference: pd.Series, common: pd.Series | None, measured: set[str], cache: dict) -> float:
+    """How well a group fits one of pegasus' signed immune types: its positive markers' evidence minus its
+    negative markers' (NK cells lack CD3). Each side's evidence is the mean of its markers' ``difference``, or,
+    when larger, how far the mean share of cells detecting them in the group and the rest alike (``common``,
+    :func:`detected_everywhere`) lies above :data:`MOST_CELLS`. Why: when most cells of the whole file show a
+    lineage (CD3 in a file of sorted T cells), its genes are no more frequent in one cluster than in the rest, yet
+    every cluster plainly shows it; by the difference alone every T-cell type's gate is zero there, and types with
+    no gate (innate lymphoid cells) or a CD3-negative one (NK cells) name T-cell clusters. Taken over a type's
+    markers together, not gene by gene, so that a few genes any cell detects (CD59, SOX4 in full-length data) do
+    not make a lineage; in a file of mixed lineages the difference is the larger, and nothing changes."""
     if node.name not in cache:
-        mean = lambda genes: float(np.mean([difference.get(g, 0.0) for g in genes if g in measured] or [0.0]))  # noqa: E731
-        cache[node.name] = mean(node.positive) - mean(node.negative)
+
+        def side(genes) -> float:
+            genes = [g for g in genes if g in measured]
+            if not genes:
+                return 0.0
+            relative = float(np.mean([difference.get(g, 0.0) for g in genes]))
+            if common is None:
+                return relative
+            return max(relative, float(np.mean([common.get(g, 0.0) for g in genes])) - MOST_CELLS)
+
+        cache[node.name] = side(node.positive) - side(node.negative)
     return cache[node.name]
 
 
 def name_one(group: str, rows: pd.DataFrame, difference: pd.Series, measured, knowledge: Knowledge) -> GroupName:
-    """One group's call from its marker rows (indexed by gene) and evidence (``pct_in_group - pct_out_group``)."""
-    best, scores = best_type(difference, measured, knowledge)
+    """One group's call from its marker rows (indexed by gene: ``pct_in_group`` for the lineage gate) and evidence
+    (``pct_in_group - pct_out_group``)."""
+    best, scores = best_type(difference, measured, knowledge, rows["pct_in_group"])
     if not best:
         return GroupName(group, "", "unnamed", 0.0, 0.0)
     ranked = sorted(scores, key=lambda t: (-scores[t], t))
