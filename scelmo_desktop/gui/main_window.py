@@ -177,6 +177,24 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"scELMo Desktop — {self.project.data_name}")
         self.show_message(f"Opened {self.project.data_name}.")
         self.results_changed()
+        if self.project.holds_saved_results():  # read in the background: it normalises the whole matrix
+            self._read_saved_results()
+
+    def _read_saved_results(self) -> None:
+        from scelmo_desktop.core.workflows.markers import saved_markers_and_names
+
+        project, adata = self.project, self.project.adata
+
+        def work(progress, cancel):
+            progress("saved markers", 0, 1, "the file's marker test and cell-type names")
+            return saved_markers_and_names(adata)
+
+        def show(found) -> None:
+            if self.project is project and project.adata is adata:  # still the data it was read from
+                project.show_saved_results(found)
+                self.results_changed()
+
+        self.run_job("reading the saved markers", work, show)
 
     def results_changed(self) -> None:
         for panel in self.panels.values():

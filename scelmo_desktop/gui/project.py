@@ -134,16 +134,22 @@ class Project:
                 self.settings.label_key = next((c for c in LABEL_COLUMNS if c in adata.obs.columns), None)
         self.adata, self.data_name, self.settings.data_path = adata, name, source
         self.forget_results()
-        self.read_back_results()
 
-    def read_back_results(self) -> None:
-        """A result file (``scelmo run``'s, or one the app exported) opens with its markers and cell-type names
-        as they were saved, hand edits included, so the Markers panel shows them without a new run."""
-        from scelmo_desktop.core.workflows.markers import NO_SAVED_TEST, saved_markers_and_names
+    def holds_saved_results(self) -> bool:
+        """Whether the open data is a result file with a saved marker test (``scelmo run``'s, or one the app
+        exported), which :meth:`show_saved_results` can show without a new run."""
+        from scelmo_desktop.core.workflows.markers import holds_saved_markers
 
-        found = saved_markers_and_names(self.adata)
+        return self.adata is not None and holds_saved_markers(self.adata)
+
+    def show_saved_results(self, found) -> None:
+        """A result file's markers and cell-type names as saved, hand edits included
+        (:func:`~scelmo_desktop.core.workflows.markers.saved_markers_and_names`' ``found``), so the Markers panel
+        shows them; a saved test that no longer fits the file's groups is said, not shown."""
+        from scelmo_desktop.core.workflows.markers import NO_SAVED_TEST
+
         if found.markers is None:
-            if found.notes["markers"] != NO_SAVED_TEST:  # a saved test that no longer fits: say so
+            if found.notes["markers"] != NO_SAVED_TEST:
                 self.intake_lines.append(f"markers not shown: {found.notes['markers']}")
             return
         self.markers, self.naming, self.naming_note = found.markers, found.naming, found.notes.get("naming", "")

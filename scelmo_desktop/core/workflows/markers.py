@@ -256,6 +256,12 @@ def marker_figure(
     return figure.fig
 
 
+def holds_saved_markers(adata, key: str = MARKERS_KEY) -> bool:
+    """Whether ``adata`` holds a marker test :func:`find_markers` wrote (cheap: the keys only)."""
+    record = (adata.uns.get(UNS_KEY) or {}).get("markers") or {}
+    return key in adata.uns and bool(record)
+
+
 def saved_markers_and_names(adata, key: str = MARKERS_KEY) -> ClusterMarkers:
     """The marker genes and cell-type names a result file holds (what :func:`markers_and_names` wrote, hand edits
     included), read back so that reopening the file shows them as the run left them: the test of ``uns[key]``
