@@ -213,4 +213,11 @@ def test_a_saved_marker_test_reads_back_from_the_file_and_not_once_its_groups_ch
     edited.obs["scelmo_leiden"] = pd.Categorical(groups)
     stale = saved_markers_and_names(edited)
     assert stale.markers is None and "could not be read back" in stale.notes["markers"], stale.notes
+    # the same labels on other cells (a new clustering reuses 0, 1, 2): groups 0 and 2 swapped, or half the cells
+    swapped = ad.read_h5ad(path)
+    swapped.obs["scelmo_leiden"] = pd.Categorical(np.repeat(["2", "1", "0"], 80))
+    halved = ad.read_h5ad(path)[::2].copy()
+    for other in (swapped, halved):
+        refused = saved_markers_and_names(other)
+        assert refused.markers is None and "are not those tested" in refused.notes["markers"], refused.notes
     assert saved_markers_and_names(planted()).markers is None  # no test saved at all

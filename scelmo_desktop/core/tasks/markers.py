@@ -72,9 +72,30 @@ def saved_markers(saved: dict, matrix, var_names, groups: pd.Series, *, method: 
     missing = set(map(str, np.asarray(saved["names"][order[0]]))) - set(work.var_names)
     if missing:
         raise ValueError(f"{len(missing)} tested genes are not in the matrix (e.g. {sorted(missing)[0]})")
+    changed = _groups_changed(work, order, saved.get("pts"))
+    if changed:
+        raise ValueError(f"the cells of group {changed} are not those tested (cluster labels are reused)")
     params = {**dict(saved.get("params", {})), "groupby": "group"}
     work.uns["rank_genes_groups"] = {**saved, "params": params}
     return _filtered(work, order, method, skipped)
+
+
+def _groups_changed(work, order: list[str], saved_pts) -> str:
+    """The first group whose cells no longer detect the genes as the saved test found (its ``pts``: the share of
+    each group's cells detecting each gene), "" when all match. Why: cluster labels 0, 1, 2… are reused by any new
+    clustering, so the same labels can hold other cells."""
+    if not isinstance(saved_pts, pd.DataFrame) or saved_pts.empty:
+        return order[0]  # no record of the cells tested: nothing vouches for them
+    genes = [g for g in map(str, saved_pts.index) if g in work.var_names]
+    X = work[:, genes].X
+    for group in order:
+        if group not in saved_pts.columns:
+            return group
+        cells = (work.obs["group"] == group).to_numpy()
+        detected = np.asarray((X[cells] != 0).mean(axis=0)).ravel()
+        if not np.allclose(detected, saved_pts.loc[genes, group].to_numpy(np.float64), atol=1e-6):
+            return group
+    return ""
 
 
 def _tested_cells(matrix, var_names, groups: pd.Series):

@@ -271,7 +271,8 @@ def _gate(node, difference: pd.Series, common: pd.Series | None, measured: set[s
     every cluster plainly shows it; by the difference alone every T-cell type's gate is zero there, and types with
     no gate (innate lymphoid cells) or a CD3-negative one (NK cells) name T-cell clusters. Taken over a type's
     markers together, not gene by gene, so that a few genes any cell detects (CD59, SOX4 in full-length data) do
-    not make a lineage; in a file of mixed lineages the difference is the larger, and nothing changes."""
+    not make a lineage; only where that mean share is above :data:`MOST_CELLS`, so a file where no lineage is
+    common to most cells is scored as before."""
     if node.name not in cache:
 
         def side(genes) -> float:
@@ -279,9 +280,8 @@ def _gate(node, difference: pd.Series, common: pd.Series | None, measured: set[s
             if not genes:
                 return 0.0
             relative = float(np.mean([difference.get(g, 0.0) for g in genes]))
-            if common is None:
-                return relative
-            return max(relative, float(np.mean([common.get(g, 0.0) for g in genes])) - MOST_CELLS)
+            shared = float(np.mean([common.get(g, 0.0) for g in genes])) if common is not None else 0.0
+            return max(relative, shared - MOST_CELLS) if shared > MOST_CELLS else relative
 
         cache[node.name] = side(node.positive) - side(node.negative)
     return cache[node.name]
