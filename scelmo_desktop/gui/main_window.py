@@ -181,16 +181,13 @@ class MainWindow(QMainWindow):
             self._read_saved_results()
 
     def _read_saved_results(self) -> None:
-        from scelmo_desktop.core._infra.jobs import check_cancel
         from scelmo_desktop.core.workflows.markers import saved_markers_and_names
 
         project, adata = self.project, self.project.adata
 
         def work(progress, cancel):
             progress("saved markers", 0, 1, "the file's marker test and cell-type names")
-            found = saved_markers_and_names(adata)
-            check_cancel(cancel)  # cancelled: the panels stay empty, as for any cancelled step
-            return found
+            return saved_markers_and_names(adata, cancel=cancel)  # cancelled: the panels stay empty
 
         def show(found) -> None:
             if self.project is project and project.adata is adata:  # still the data it was read from

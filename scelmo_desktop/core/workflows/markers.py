@@ -8,7 +8,7 @@ from pathlib import Path
 
 from scelmo_desktop.core._infra.atomic import write_text_atomic
 from scelmo_desktop.core._infra.errors import ScelmoError
-from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, no_progress
+from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, check_cancel, no_progress
 from scelmo_desktop.core._infra.provenance import h5ad_safe, now_iso, package_versions
 from scelmo_desktop.core.data.io import Expression, select_expression, write_h5ad
 from scelmo_desktop.core.keys import CLUSTER_KEY, MARKERS_KEY, NAME_KEY, UNS_KEY, add_record
@@ -262,12 +262,12 @@ def holds_saved_markers(adata, key: str = MARKERS_KEY) -> bool:
     return key in adata.uns and bool(record)
 
 
-def saved_markers_and_names(adata, key: str = MARKERS_KEY) -> ClusterMarkers:
+def saved_markers_and_names(adata, key: str = MARKERS_KEY, *, cancel: CancelFlag | None = None) -> ClusterMarkers:
     """The marker genes and cell-type names a result file holds (what :func:`markers_and_names` wrote, hand edits
     included), read back so that reopening the file shows them as the run left them: the test of ``uns[key]``
     on the matrix its record names, and the calls of ``uns['scelmo']['naming']`` when they name the same
     grouping. Only the filter is computed again. A file with no saved test, or whose groups changed since it was
-    tested, gets a note instead (step -> reason)."""
+    tested, gets a note instead (step -> reason). ``cancel`` set while it reads raises ``Cancelled``."""
     from scelmo_desktop.core.tasks.markers import saved_markers
     from scelmo_desktop.core.workflows.naming import naming_of_data
 
@@ -308,4 +308,5 @@ def saved_markers_and_names(adata, key: str = MARKERS_KEY) -> ClusterMarkers:
         if unknown:
             found.naming = None
             found.notes["naming"] = f"the file's names are of groups it no longer has ({', '.join(sorted(unknown))})"
+    check_cancel(cancel)
     return found
