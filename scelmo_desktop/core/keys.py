@@ -62,3 +62,8 @@ def add_record(adata, name: str, record: dict) -> None:
     scelmo = dict(adata.uns.get(UNS_KEY, {}))
     scelmo[name] = record
     adata.uns[UNS_KEY] = scelmo
+
+
+def read_record(adata, name: str) -> dict:
+    """``uns['scelmo'][name]`` as :func:`add_record` stored it; empty when the data has none."""
+    return (adata.uns.get(UNS_KEY) or {}).get(name) or {}

@@ -17,8 +17,8 @@ more real labelled sets
   text neighbours, every gene at one weight, learned weights, weights discounted by co-expression with the text
   neighbours), it is the one above the scanpy route in mean NMI on all ten real files measured (ARI within its
   noise on two; behind on one file's QC'd form, ``docs/benchmarks.md``); the ``standard`` sum trails it on Kang
-  and on a TPM tumour set, and leads on small pancreas subsamples. A random table in the same kernel scores close to it on some sets and
-  far lower on the T-cell and pancreas sets: the gain over the scanpy route comes from the text and from the
+  and on a TPM tumour set, and leads on small pancreas subsamples. A random table in the same kernel scores close
+  to it on some sets and far lower on the T-cell and pancreas sets: the gain over the scanpy route comes from the text and from the
   noise-weighted smoothing itself, set by set, said plainly in the benchmark table.
 * ``standard``: on the log-normalised gene set, each cell is the expression-weighted sum of its genes'
   vectors, with the gene table **whitened** over the gene set (centred, then rotated and rescaled so that every
@@ -330,8 +330,8 @@ def smoothed_expression(
     file's structure borrow little, noisy ones more); ``coherence``: the same shares times ``1 - r^2`` of each
     gene's correlation with its text neighbours' mean (:func:`coherence_weights`; measured as a candidate, not the
     default: ``docs/benchmarks.md``, "Genes that move with their text neighbours"); ``alike``: every gene gets
-    ``weight``; ``learned``: each gene's weight learned from the file (:func:`shrinkage_weights`), times ``weight`` / :data:`SMOOTHING_WEIGHT`
-    (measured as a candidate, not the default: ``docs/benchmarks.md``, "A learned per-gene weight").
+    ``weight``; ``learned``: each gene's weight learned from the file (:func:`shrinkage_weights`), times
+    ``weight`` / :data:`SMOOTHING_WEIGHT` (measured as a candidate, not the default: ``docs/benchmarks.md``, "A learned per-gene weight").
 
     ``clusters`` (with ``batches``: a first-pass cluster id per cell, below 0 for none) measures each batch's mean
     and spread as if it held the pooled make-up of those clusters (:class:`MakeUp`), so that samples that differ in

@@ -26,11 +26,11 @@ from scelmo_desktop.core.keys import (
     PCA_KEY,
     RANDOM_KEY,
     SCELMO_KEY,
-    UNS_KEY,
     WA_KEY,
     add_record,
     analysis_rep,
     neighbors_key,
+    read_record,
 )
 from scelmo_desktop.core.settings import PipelineSettings
 from scelmo_desktop.core.tasks import cluster as clustering
@@ -192,7 +192,7 @@ def recluster(
 
 
 def _hand_edit(adata, edit: dict) -> None:
-    record = dict((adata.uns.get(UNS_KEY) or {}).get("clustering") or {})
+    record = dict(read_record(adata, "clustering"))
     edits = json.loads(record.get("hand_edits", "[]"))
     edits.append({**edit, "at": now_iso()})
     record["hand_edits"] = json.dumps(edits)
@@ -258,7 +258,7 @@ def split_mixed_clusters(
                 splits[group] = {"into": new, "resolution": resolution}
                 break
     if splits:
-        record = dict((adata.uns.get(UNS_KEY) or {}).get("clustering") or {})
+        record = dict(read_record(adata, "clustering"))
         record["auto_splits"] = json.dumps(splits)
         add_record(adata, "clustering", record)
     return {group: split["into"] for group, split in splits.items()}
@@ -267,7 +267,7 @@ def split_mixed_clusters(
 def automatic_splits(adata) -> dict[str, list[str]]:
     """{cluster: the ids it was split into} for the splits :func:`split_mixed_clusters` made on the current
     clustering (a new clustering drops its record)."""
-    record = (adata.uns.get(UNS_KEY) or {}).get("clustering") or {}
+    record = read_record(adata, "clustering")
     return {group: split["into"] for group, split in json.loads(record.get("auto_splits", "{}")).items()}
 
 

@@ -11,7 +11,7 @@ from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, check_cancel, no_progress
 from scelmo_desktop.core._infra.provenance import h5ad_safe, now_iso, package_versions
 from scelmo_desktop.core.data.io import Expression, select_expression, write_h5ad
-from scelmo_desktop.core.keys import CLUSTER_KEY, MARKERS_KEY, NAME_KEY, UNS_KEY, add_record
+from scelmo_desktop.core.keys import CLUSTER_KEY, MARKERS_KEY, NAME_KEY, UNS_KEY, add_record, read_record
 from scelmo_desktop.core.settings import PipelineSettings, default
 from scelmo_desktop.core.tasks.markers import FILTER, Markers, rank_markers
 
@@ -205,7 +205,7 @@ MARKER_PLOTS = ("dotplot", "heatmap", "stacked_violin", "violin")
 def tested_expression(adata, key: str = MARKERS_KEY) -> Expression:
     """The log-normalised matrix the markers of ``uns[key]`` were found on, as their record names it (the
     declared defaults for a table found elsewhere), so a plot shows the values the test saw."""
-    record = adata.uns.get("scelmo", {}).get("markers", {})
+    record = read_record(adata, "markers")
     if record.get("key", MARKERS_KEY) != key or "layer" not in record:
         settings = PipelineSettings()
         return select_expression(adata, settings.layer, input_kind=settings.input_kind)
@@ -257,9 +257,10 @@ def marker_figure(
 
 
 def holds_saved_markers(adata, key: str = MARKERS_KEY) -> bool:
-    """Whether ``adata`` holds a marker test :func:`find_markers` wrote (cheap: the keys only)."""
-    record = (adata.uns.get(UNS_KEY) or {}).get("markers") or {}
-    return key in adata.uns and bool(record)
+    """Whether ``adata`` holds a marker test :func:`find_markers` wrote in ``uns[key]``, of a grouping it still
+    has (cheap: the keys only)."""
+    record = read_record(adata, "markers")
+    return key in adata.uns and record.get("key", MARKERS_KEY) == key and str(record.get("groupby", "")) in adata.obs
 
 
 def saved_markers_and_names(adata, key: str = MARKERS_KEY, *, cancel: CancelFlag | None = None) -> ClusterMarkers:
@@ -272,11 +273,11 @@ def saved_markers_and_names(adata, key: str = MARKERS_KEY, *, cancel: CancelFlag
     from scelmo_desktop.core.workflows.naming import naming_of_data
 
     found = ClusterMarkers()
-    record = (adata.uns.get(UNS_KEY) or {}).get("markers") or {}
-    groupby = str(record.get("groupby", ""))
-    if key not in adata.uns or record.get("key", MARKERS_KEY) != key or groupby not in adata.obs:
+    if not holds_saved_markers(adata, key):
         found.notes = {"markers": NO_SAVED_TEST, "naming": "it needs marker genes"}
         return found
+    record = read_record(adata, "markers")
+    groupby = str(record["groupby"])
     try:
         expression = tested_expression(adata, key)
         markers = saved_markers(
@@ -295,7 +296,7 @@ def saved_markers_and_names(adata, key: str = MARKERS_KEY, *, cancel: CancelFlag
     markers.groupby = groupby
     markers.uns["params"] = {**markers.uns["params"], "groupby": groupby}
     found.markers = markers
-    naming = (adata.uns.get(UNS_KEY) or {}).get("naming") or {}
+    naming = read_record(adata, "naming")
     if not naming:
         found.notes["naming"] = "the file holds no cell-type names"
     elif str(naming.get("groupby", CLUSTER_KEY)) != groupby:

@@ -19,7 +19,15 @@ from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, no_progress
 from scelmo_desktop.core._infra.provenance import h5ad_safe, now_iso, package_versions
 from scelmo_desktop.core.data.io import Expression
 from scelmo_desktop.core.embedding.symbols import catalog_spelling, data_symbols
-from scelmo_desktop.core.keys import CLUSTER_KEY, NAME_KEY, UNS_KEY, add_record, analysis_rep, neighbors_key
+from scelmo_desktop.core.keys import (
+    CLUSTER_KEY,
+    NAME_KEY,
+    UNS_KEY,
+    add_record,
+    analysis_rep,
+    neighbors_key,
+    read_record,
+)
 from scelmo_desktop.core.protocols import GenerationParams, LLMSource
 from scelmo_desktop.core.settings import default
 from scelmo_desktop.core.tasks.markers import Markers
@@ -78,7 +86,7 @@ def name_cell_types(
     split into when it may mix them (``mixed``), the knowledge's sources and version). Hand renames of a group
     with the very same cells are kept."""
     knowledge, graph = knowledge_for_naming()
-    earlier = (adata.uns.get(UNS_KEY) or {}).get("naming") or {}
+    earlier = read_record(adata, "naming")
     kept_edits = json.loads(earlier.get("hand_edits", "[]")) if earlier.get("groupby") == markers.groupby else []
     symbols = symbol_map(expression, symbol_column)
     table = markers.table.assign(gene=markers.table["gene"].map(lambda g: symbols.get(g, g)))
@@ -161,7 +169,7 @@ def _write_calls(adata, groups: pd.Series, naming: Naming, key_added: str) -> No
 
 def naming_evidence(adata) -> dict[str, dict]:
     """The per-group calls and evidence that :func:`name_cell_types` stored (empty when the data has none)."""
-    record = (adata.uns.get(UNS_KEY) or {}).get("naming") or {}
+    record = read_record(adata, "naming")
     groups = record.get("groups")
     return json.loads(groups) if isinstance(groups, str) else {}
 
@@ -169,7 +177,7 @@ def naming_evidence(adata) -> dict[str, dict]:
 def naming_of_data(adata) -> Naming:
     """The calls :func:`name_cell_types` stored in ``adata`` (with hand edits and explanations), as a
     :class:`~scelmo_desktop.core.tasks.naming.Naming`."""
-    record = (adata.uns.get(UNS_KEY) or {}).get("naming") or {}
+    record = read_record(adata, "naming")
     if not record:
         raise ScelmoError("Name the clusters first: the data has no cell-type names (uns['scelmo']['naming']).")
     calls = {group: GroupName(**call) for group, call in naming_evidence(adata).items()}
@@ -188,7 +196,7 @@ def rename_group(
     """A hand edit: the cells of ``group`` (of the naming's grouping) get ``name`` (and ``term_id``, as when a
     runner-up is taken) with confidence 1, in ``naming``'s table too when given; recorded in
     ``uns['scelmo']['naming']`` (``hand_edits``, with which cells the group held, and the group's call)."""
-    record = dict((adata.uns.get(UNS_KEY) or {}).get("naming") or {})
+    record = dict(read_record(adata, "naming"))
     groupby = record.get("groupby", CLUSTER_KEY)
     key_added = key_added or record.get("key", NAME_KEY)
     if groupby not in adata.obs or key_added not in adata.obs:
@@ -243,7 +251,7 @@ def explain_names(
     from a word). Writes each group's ``explanation`` into ``uns['scelmo']['naming']`` (``groups``), the model,
     its sha256 and the decoding settings (``explanations``), and the names into the naming's obs columns.
     Answers already given are kept if the job is cancelled."""
-    record = dict((adata.uns.get(UNS_KEY) or {}).get("naming") or {})
+    record = dict(read_record(adata, "naming"))
     if not record:
         raise ScelmoError("Name the clusters first: there are no cell-type names to explain.")
     backend = llm.factory()
