@@ -26,12 +26,14 @@ def main() -> dict:
 
     from scelmo_desktop.gui.main_window import MainWindow
     from scelmo_desktop.gui.project import DEMO_SOURCE
+    from scelmo_desktop.gui.screenshots import wait_for_job
 
     os.environ["SCELMO_HOME"] = tempfile.mkdtemp(prefix="scelmo-bench-")  # an empty store: real generation
     app = QApplication.instance() or QApplication([])
     window = MainWindow(QSettings(os.path.join(os.environ["SCELMO_HOME"], "s.ini"), QSettings.IniFormat))
     window.project.settings.threads = 1
     window.open_data(DEMO_SOURCE)
+    wait_for_job(window)  # the data is read in a job of its own
     descriptions = window.panels["Descriptions"]
     descriptions.mode.setCurrentText("llm")
     descriptions.max_genes.setValue(12)

@@ -34,6 +34,10 @@ def window(qtbot, tmp_path):
 
 
 def finish(qtbot, window, timeout_s=900):
-    """Wait until the window's job has ended, then let its queued result signals arrive."""
-    qtbot.waitUntil(lambda: window.job is not None and not window.job.is_running(), timeout=timeout_s * 1000)
-    qtbot.wait(100)
+    """Wait until the window's job has ended and its outcome has reached the window, and so for each job that
+    outcome starts (opening a result file starts reading its saved markers)."""
+    job = None
+    while window.job is not None and window.job is not job:
+        job = window.job
+        qtbot.waitUntil(lambda job=job: job.delivered, timeout=timeout_s * 1000)
+        qtbot.wait(50)  # the outcome's other handlers, queued behind the one that marked it delivered

@@ -17,6 +17,7 @@ from scelmo_desktop.gui.project import DEMO_SOURCE, Project  # noqa: E402
 
 def test_demo_describe_embed_cluster_and_view(qtbot, window, tmp_path):
     window.open_data(DEMO_SOURCE)
+    finish(qtbot, window)
     assert window.project.adata.n_obs == 700 and "pbmc68k_reduced" in window.windowTitle()
     assert window.project.settings.label_key == "bulk_labels"
     descriptions = window.panels["Descriptions"]
@@ -121,6 +122,7 @@ def test_demo_describe_embed_cluster_and_view(qtbot, window, tmp_path):
 
 def test_compare_two_groups_shows_an_interactive_volcano_and_a_table(qtbot, window, tmp_path):
     window.open_data(DEMO_SOURCE)
+    finish(qtbot, window)
     compare = window.panels["Compare"]
     window.show_panel("Compare")
     compare.groupby.setCurrentText("bulk_labels")
@@ -169,6 +171,7 @@ def test_compare_two_groups_shows_an_interactive_volcano_and_a_table(qtbot, wind
 
 def test_box_selection_makes_a_named_group(qtbot, window):
     window.open_data(DEMO_SOURCE)
+    finish(qtbot, window)
     view = window.panels["Clustering"].view
     view.set_data(window.project.adata, "X_umap", color_by="bulk_labels")  # the file ships a UMAP
     view._add_box()
@@ -192,6 +195,7 @@ def test_cancel_keeps_stored_descriptions_and_a_rerun_reuses_them(qtbot, window)
     from scelmo_desktop.core.text.store import Store
 
     window.open_data(DEMO_SOURCE)
+    finish(qtbot, window)
     descriptions = window.panels["Descriptions"]
     descriptions.mode.setCurrentText("llm")
     descriptions.max_genes.setValue(12)
@@ -235,6 +239,7 @@ def test_open_project_shows_its_settings_in_every_panel(qtbot, window, tmp_path)
     from scelmo_desktop.core.settings import SETTINGS
 
     window.open_data(DEMO_SOURCE)
+    finish(qtbot, window)
     panels = window.panels
     panels["Descriptions"].max_genes.setValue(123)
     panels["Descriptions"].mode.setCurrentText("facts")
@@ -251,6 +256,7 @@ def test_open_project_shows_its_settings_in_every_panel(qtbot, window, tmp_path)
     panels["Clustering"].neighbours.setValue(15)
 
     window.open_project(str(saved))
+    finish(qtbot, window)
     opened = window.project.settings
     assert (
         opened.max_genes,
@@ -298,6 +304,7 @@ def test_one_button_pipeline_fills_the_panels_and_writes_the_report(qtbot, windo
     from pathlib import Path
 
     window.open_data(DEMO_SOURCE)
+    finish(qtbot, window)
     window.project.settings.mode, window.project.settings.max_genes = "facts", 40
     window.panels["Data"].run_pipeline()
     finish(qtbot, window)
@@ -322,6 +329,7 @@ def test_one_button_pipeline_on_real_raw_pbmc3k_uses_the_cli_defaults(qtbot, win
     except real_files.FetchError as exc:
         pytest.skip(f"real data could not be fetched: {exc}")
     window.open_data(str(path))
+    finish(qtbot, window)
     assert window.project.adata.n_vars == 32738 and window.project.settings.max_genes == DEFAULT_GENES
     window.project.settings.label_key, window.project.settings.mode = "celltype", "facts"
     window.project.settings.compare = True  # the scanpy route clustered beside ours, to compare in the test
@@ -359,6 +367,7 @@ def test_descriptions_from_a_loopback_server(qtbot, window, llm_info):
         parallel.editor.setValue(2)
         assert window.project.settings.server_url.endswith(f":{port}/v1") and window.project.settings.parallel == 2
         window.open_data(DEMO_SOURCE)
+        finish(qtbot, window)
         descriptions = window.panels["Descriptions"]
         descriptions.mode.setCurrentText("llm")
         descriptions.max_genes.setValue(2)
@@ -396,6 +405,7 @@ def test_explain_names_shows_the_llm_reasons_and_takes_only_a_checked_choice(qtb
     source = LLMSource("scripted", "0" * 64, lambda: Scripted(), info={"trusted_for_text": True})
     monkeypatch.setattr(window.session, "explainer", lambda choice: source)
     window.open_data(DEMO_SOURCE)
+    finish(qtbot, window)
     markers = window.panels["Markers"]
     window.show_panel("Markers")
     markers.groupby.setCurrentText("louvain")

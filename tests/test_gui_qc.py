@@ -38,6 +38,7 @@ def two_samples(tmp_path):
 def test_two_runs_open_as_samples_and_qc_filters_them(qtbot, window, two_samples):
     h5, folder = two_samples
     window.open_data([str(h5), str(folder)])
+    finish(qtbot, window)
     adata = window.project.adata
     assert adata is not None and sorted(adata.obs["sample"].unique()) == ["patientA", "patientB"]
     assert adata.n_obs == 600 and "gene_ids" in adata.var
@@ -73,6 +74,7 @@ def test_two_runs_open_as_samples_and_qc_filters_them(qtbot, window, two_samples
 def test_a_reopened_project_shows_its_hand_moved_thresholds_again(qtbot, window, two_samples, tmp_path):
     h5, folder = two_samples
     window.open_data([str(h5), str(folder)])
+    finish(qtbot, window)
     panel = window.panels["QC"]
     panel.run_measure()
     finish(qtbot, window)
@@ -82,6 +84,7 @@ def test_a_reopened_project_shows_its_hand_moved_thresholds_again(qtbot, window,
     kept = window.project.adata.n_obs
     saved = window.project.save(tmp_path / "analysis")
     window.open_project(str(saved))
+    finish(qtbot, window)
     assert window.project.adata.n_obs == 600 and "applied QC thresholds" in panel.kept.text()
     panel.run_measure()
     finish(qtbot, window)
@@ -106,11 +109,13 @@ def test_real_unfiltered_and_v2_runs_open_call_cells_and_run_to_named_clusters(q
     run = cf.run_from(pbmc.X, pbmc.obs_names, pbmc.var["gene_ids"], cf.original_symbols(pbmc.var_names), "hg19")
     v2 = cf.write_h5_v2({"hg19": run}, tmp_path / "v2" / "filtered_gene_bc_matrices_h5.h5")
     window.open_data(str(v2))
+    finish(qtbot, window)
     assert window.project.adata.shape == (2700, 32738) and window.panels["Data"].barcode_rank.isHidden()
 
     raw, _ = cf.add_empty_droplets(run, 20_000, seed=3)
     path = cf.write_h5_v3(raw, tmp_path / "pbmc3k" / "outs" / "raw_feature_bc_matrix.h5")
     window.open_data(str(path))
+    finish(qtbot, window)
     data = window.panels["Data"]
     called = set(window.project.adata.obs_names)
     # recall 0.996, precision 1.000 measured on this layout (benchmarks/cell_calling.py); the bound leaves room
@@ -121,13 +126,15 @@ def test_real_unfiltered_and_v2_runs_open_call_cells_and_run_to_named_clusters(q
     stricter = int(np.count_nonzero(np.asarray(raw.counts.sum(axis=1)).ravel() >= 2000))
     assert f"{stricter:,} barcodes with at least 2,000 UMIs" in view.status.text()
     window.grab().save(str(tmp_path / "barcode_rank.png"))  # looked at when this test was written
-    view.apply_button.click()
+    view.apply_button.click()  # opens the file again, in the background
+    finish(qtbot, window)
     assert window.project.adata.n_obs == stricter and window.project.settings.umi_threshold == 2000
     record = window.project.adata.uns["scelmo"]["intake"]["samples"]["pbmc3k"]
     assert record["cell_calling"]["method"] == "user threshold"
 
     window.project.settings.umi_threshold = None  # back to the call, then QC and the one button
     window.open_data(str(path))
+    finish(qtbot, window)
     qc = window.panels["QC"]
     qc.run_measure()
     finish(qtbot, window)
@@ -140,3 +147,42 @@ def test_real_unfiltered_and_v2_runs_open_call_cells_and_run_to_named_clusters(q
     assert window.panels["Clustering"].view.n_points() == kept
     names = window.project.adata.obs["scelmo_cell_type"].astype(str)
     assert names.str.contains("T cell").any() and names.str.contains("monocyte").any(), names.value_counts()
+
+
+def test_data_is_read_in_the_background_and_a_cancelled_open_keeps_the_data_open_before(
+    qtbot, window, two_samples, monkeypatch
+):
+    """Opening reads in a job (a large unfiltered run takes a while): the window says which sample it reads and
+    stays usable, and Cancel leaves the data that was open as it was. The read of the first sample is held until
+    Cancel is pressed, so the cancel lands before the second sample on any machine."""
+    import threading
+
+    from scelmo_desktop.core.data import samples as sample_io
+
+    h5, folder = two_samples
+    window.open_data(str(h5))
+    finish(qtbot, window)
+    before, title = window.project.adata, window.windowTitle()
+    assert before.n_obs == 300 and "filtered_feature_bc_matrix.h5" in title
+
+    reading, release, real_read = threading.Event(), threading.Event(), sample_io.read_sample
+
+    def held_read(*args, **kwargs):
+        reading.set()
+        release.wait(60)
+        return real_read(*args, **kwargs)
+
+    monkeypatch.setattr(sample_io, "read_sample", held_read)
+    window.open_data([str(h5), str(folder)])
+    qtbot.waitUntil(reading.is_set, timeout=60_000)
+    qtbot.waitUntil(lambda: "reading patientA" in window.job_label.text(), timeout=60_000)
+    assert window.busy() and window.project.adata is before  # nothing changes while it reads
+    window.cancel_job()
+    release.set()
+    finish(qtbot, window)
+    assert window.project.adata is before and window.windowTitle() == title
+    assert "cancelled" in window.job_label.text()
+    monkeypatch.setattr(sample_io, "read_sample", real_read)
+    window.open_data([str(h5), str(folder)])  # and the same open, not cancelled, opens both samples
+    finish(qtbot, window)
+    assert window.project.adata.n_obs == 600 and window.project.adata is not before

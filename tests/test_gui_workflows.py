@@ -61,6 +61,7 @@ def provenance(folder) -> dict:
 def test_integration_panel_maps_ensembl_ids_and_records_provenance(qtbot, facts_window, ensembl_h5ad):
     window = facts_window
     window.open_data(str(ensembl_h5ad))
+    finish(qtbot, window)
     panel = window.panels["Integration"]
     panel.refresh()
     panel.batch.setCurrentText("batch")
@@ -83,6 +84,7 @@ def test_integration_panel_maps_ensembl_ids_and_records_provenance(qtbot, facts_
 def test_treatment_panel_maps_ensembl_ids_and_records_provenance(qtbot, facts_window, ensembl_h5ad):
     window = facts_window
     window.open_data(str(ensembl_h5ad))
+    finish(qtbot, window)
     panel = window.panels["Treatment & perturbation"]
     panel.refresh()
     panel.column.setCurrentText("condition")
@@ -104,6 +106,7 @@ def test_adaptor_from_fine_tuning_is_reused_for_annotation_without_reference(qtb
     from scelmo_desktop.gui.panels.annotation import NO_REFERENCE
 
     window.open_data(DEMO_SOURCE)
+    finish(qtbot, window)
     window.panels["Embeddings"].run_embed()
     finish(qtbot, window)
     tuning = window.panels["Fine-tuning"]
@@ -132,12 +135,13 @@ def test_adaptor_from_fine_tuning_is_reused_for_annotation_without_reference(qtb
     assert (latest_results("annotation") / "annotation.report.html").is_file()
 
 
-def text_annotation_panel(window):
+def text_annotation_panel(qtbot, window):
     """The demo open and the Annotation panel in text mode without a reference, the label column chosen."""
     from scelmo_desktop.core.data.demo import DEMO_SOURCE
     from scelmo_desktop.gui.panels.annotation import NO_REFERENCE
 
     window.open_data(DEMO_SOURCE)
+    finish(qtbot, window)
     annotation = window.panels["Annotation"]
     annotation.refresh()
     annotation.mode.setCurrentText("text")
@@ -148,7 +152,7 @@ def text_annotation_panel(window):
 
 def test_annotation_panel_without_reference_scores_curated_markers(qtbot, facts_window):
     window = facts_window
-    annotation = text_annotation_panel(window)  # candidates default to the label's values
+    annotation = text_annotation_panel(qtbot, window)  # candidates default to the label's values
     assert annotation.text_scoring.currentText() == "auto"  # knowledge, with the extra installed
     annotation.run()
     finish(qtbot, window)
@@ -163,7 +167,7 @@ def test_annotation_panel_with_the_blood_preset_shows_markers_seen_and_confidenc
     """No label list at all: the blood preset's candidates, each type's markers seen and mean confidence; the
     file's labels only say, in the confusion matrix, which type their cells were called."""
     window = facts_window
-    annotation = text_annotation_panel(window)
+    annotation = text_annotation_panel(qtbot, window)
     annotation.preset.setCurrentText("blood")
     annotation.run()
     finish(qtbot, window)
@@ -194,6 +198,7 @@ def test_several_samples_are_integrated_by_the_one_button_run_and_the_panel_need
     adata.write_h5ad(ensembl_h5ad)
     window = facts_window
     window.open_data(str(ensembl_h5ad))
+    finish(qtbot, window)
     window.panels["Data"].run_pipeline()
     finish(qtbot, window)
     adata = window.project.adata
@@ -225,6 +230,7 @@ def open_and_run(qtbot, window, pbmc, tmp_path):
     pbmc.write_h5ad(path)
     window.project.settings.max_genes = pbmc.raw.n_vars
     window.open_data(str(path))
+    finish(qtbot, window)
     window.panels["Data"].run_pipeline()
     finish(qtbot, window)
     return window

@@ -13,7 +13,7 @@ import logging
 import threading
 import traceback
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Signal, Slot
 
 from scelmo_desktop.core.workflows.environment import Cancelled, ScelmoError, TimeLeft
 
@@ -36,6 +36,15 @@ class Job(QObject):
         self.cancel_flag = threading.Event()
         self._thread: threading.Thread | None = None
         self._time_left = TimeLeft()
+        # set when the work has returned or raised, before its outcome is signalled: a handler of that outcome may
+        # start the next job (opening data, then reading its saved results) while this thread is still ending
+        self._work_done = threading.Event()
+        self.delivered = False  # every signal of the outcome has reached the UI thread's handlers
+        self.ended.connect(self._mark_delivered)
+
+    @Slot()
+    def _mark_delivered(self) -> None:
+        self.delivered = True
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"scelmo-job-{self.name}", daemon=True)
@@ -45,7 +54,8 @@ class Job(QObject):
         self.cancel_flag.set()
 
     def is_running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        """Whether the work still runs (a job whose work returned is not running while its signals arrive)."""
+        return self._thread is not None and self._thread.is_alive() and not self._work_done.is_set()
 
     def wait(self, timeout: float | None = None) -> bool:
         if self._thread is not None:
@@ -61,7 +71,10 @@ class Job(QObject):
     def _run(self) -> None:
         log.info("job %s started", self.name)
         try:
-            result = self._work(self.report, self.cancel_flag)
+            try:
+                result = self._work(self.report, self.cancel_flag)
+            finally:
+                self._work_done.set()
         except Cancelled:
             log.info("job %s cancelled", self.name)
             self.cancelled.emit()

@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
 )
 
 from scelmo_desktop.app.session import ModelSession
-from scelmo_desktop.core.workflows.environment import ScelmoError
 from scelmo_desktop.gui.jobs import Job
 from scelmo_desktop.gui.panels.annotation import AnnotationPanel
 from scelmo_desktop.gui.panels.clustering import ClusteringPanel
@@ -164,21 +163,28 @@ class MainWindow(QMainWindow):
         return running
 
     def open_data(self, source) -> None:
-        """Open a file or folder, several (joined as samples), or the demo."""
+        """Open a file or folder, several (joined as samples), or the demo: read in a background job (a large or
+        unfiltered file takes a while; Cancel keeps the data open before), made the open data when read."""
         if self.busy("opening other data"):
             return
-        try:
-            self.project.open_data(source)
-        except ScelmoError as exc:
-            show_error(self, str(exc))
-            return
-        if isinstance(source, str) and source != DEMO_SOURCE:
-            self._remember(source)
-        self.setWindowTitle(f"scELMo Desktop — {self.project.data_name}")
-        self.show_message(f"Opened {self.project.data_name}.")
-        self.results_changed()
-        if self.project.holds_saved_results():  # read in the background: it normalises the whole matrix
-            self._read_saved_results()
+        project = self.project
+
+        def work(progress, cancel):
+            return project.read_data(source, progress=progress, cancel=cancel)
+
+        def show(opened) -> None:
+            if self.project is not project:  # another project was opened meanwhile
+                return
+            project.adopt(opened)
+            if isinstance(source, str) and source != DEMO_SOURCE:
+                self._remember(source)
+            self.setWindowTitle(f"scELMo Desktop — {project.data_name}")
+            self.show_message(f"Opened {project.data_name}.")
+            self.results_changed()
+            if project.holds_saved_results():  # read in the background: it normalises the whole matrix
+                self._read_saved_results()
+
+        self.run_job("opening data", work, show)
 
     def _read_saved_results(self) -> None:
         from scelmo_desktop.core.workflows.markers import saved_markers_and_names
@@ -208,20 +214,25 @@ class MainWindow(QMainWindow):
             self.open_data(path)
 
     def open_project(self, path: str) -> None:
+        """Open a project file; its data is read in a background job, as :meth:`open_data` reads data."""
         if self.busy("opening a project"):
             return
-        try:
-            self.project = Project.load(path)
-        except ScelmoError as exc:
-            show_error(self, str(exc))
-            return
-        self._remember(path)
-        self.setWindowTitle(f"scELMo Desktop — {Path(path).name}")
-        for panel in self.panels.values():
-            panel.load_settings()
-        self.results_changed()
-        if self.project.skipped_settings:
-            self.show_message("Opened with defaults for: " + "; ".join(self.project.skipped_settings))
+
+        def work(progress, cancel):
+            progress("open project", 0, 1, f"reading {Path(path).name} and its data")
+            return Project.load(path)
+
+        def show(project) -> None:
+            self.project = project
+            self._remember(path)
+            self.setWindowTitle(f"scELMo Desktop — {Path(path).name}")
+            for panel in self.panels.values():
+                panel.load_settings()
+            self.results_changed()
+            if project.skipped_settings:
+                self.show_message("Opened with defaults for: " + "; ".join(project.skipped_settings))
+
+        self.run_job("opening the project", work, show)
 
     def _open_project_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open project", "", f"scELMo project (*{PROJECT_SUFFIX})")

@@ -89,6 +89,18 @@ class ProjectSettings:
         return settings, skipped
 
 
+@dataclass(frozen=True)
+class OpenedData:
+    """Data read for the project (:meth:`Project.read_data`), not yet the open data."""
+
+    adata: object
+    name: str  # shown in the window's title
+    source: object  # the data path, a list of them for several samples, or the demo
+    intake_lines: list = field(default_factory=list)  # what opening the data did, one line per sample
+    cell_calls: dict = field(default_factory=dict)  # per sample whose cells were called: its CellCall
+    settings: dict = field(default_factory=dict)  # settings the data sets (its layer, its cell-type column)
+
+
 @dataclass
 class Project:
     settings: ProjectSettings = field(default_factory=ProjectSettings)
@@ -111,28 +123,46 @@ class Project:
     # ---- data ---------------------------------------------------------------------------------------------
     def open_data(self, source) -> None:
         """Load a data file, several (joined as samples), or the shipped demo, and forget results that belonged
-        to the previous data. Cell Ranger output opens as it comes (intake: repeated symbols, unfiltered
-        matrices with their cells called, samples joined into ``obs['sample']``)."""
-        self.intake_lines, self.cell_calls = [], {}
+        to the previous data (:meth:`read_data`, then :meth:`adopt`)."""
+        self.adopt(self.read_data(source))
+
+    def read_data(self, source, *, progress=None, cancel=None) -> OpenedData:
+        """Read a data file, several (joined as samples), or the shipped demo, without changing the project: the
+        app reads in a background job (a large file takes a while) and adopts what was read in the UI thread, so
+        a cancelled or failed read leaves the open data as it was. Cell Ranger output opens as it comes (intake:
+        repeated symbols, unfiltered matrices with their cells called, samples joined into ``obs['sample']``).
+        ``progress(stage, done, total, message)`` hears of each sample read; ``cancel`` stops between samples."""
         if source == DEMO_SOURCE:
             from scelmo_desktop.core.workflows.data import DEMO_LABELS, DEMO_LAYER, load_demo
 
-            adata = load_demo()
-            self.settings.layer, self.settings.label_key = DEMO_LAYER, DEMO_LABELS
-            name = "pbmc68k_reduced (shipped demo)"
-        else:
-            from scelmo_desktop.core.workflows.intake import open_data
+            changes = {"layer": DEMO_LAYER, "label_key": DEMO_LABELS}
+            return OpenedData(load_demo(), "pbmc68k_reduced (shipped demo)", source, settings=changes)
+        from scelmo_desktop.core.workflows.intake import open_data
 
-            paths = [source] if isinstance(source, str | Path) else list(source)
-            s = self.settings
-            intake = open_data(paths, genome=s.genome, cell_calling=s.cell_calling, umi_threshold=s.umi_threshold,
-                               expected_cells=s.expected_cells)  # fmt: skip
-            adata, self.intake_lines, self.cell_calls = intake.adata, intake.summary_lines(), intake.calls
-            name = ", ".join(Path(p).name for p in paths)
-            source = [str(p) for p in paths] if len(paths) > 1 else str(paths[0])
-            if self.settings.label_key not in adata.obs.columns:  # a usual cell-type column is picked for you
-                self.settings.label_key = next((c for c in LABEL_COLUMNS if c in adata.obs.columns), None)
-        self.adata, self.data_name, self.settings.data_path = adata, name, source
+        paths = [source] if isinstance(source, str | Path) else list(source)
+        s = self.settings
+        extra = {} if progress is None else {"progress": progress}
+        intake = open_data(paths, genome=s.genome, cell_calling=s.cell_calling, umi_threshold=s.umi_threshold,
+                           expected_cells=s.expected_cells, cancel=cancel, **extra)  # fmt: skip
+        adata = intake.adata
+        changes = {}
+        if s.label_key not in adata.obs.columns:  # a usual cell-type column is picked for you
+            changes["label_key"] = next((c for c in LABEL_COLUMNS if c in adata.obs.columns), None)
+        return OpenedData(
+            adata,
+            ", ".join(Path(p).name for p in paths),
+            [str(p) for p in paths] if len(paths) > 1 else str(paths[0]),
+            intake_lines=intake.summary_lines(),
+            cell_calls=intake.calls,
+            settings=changes,
+        )
+
+    def adopt(self, opened: OpenedData) -> None:
+        """Make ``opened`` (:meth:`read_data`) the open data; results of the previous data are forgotten."""
+        for name, value in opened.settings.items():
+            setattr(self.settings, name, value)
+        self.adata, self.data_name, self.settings.data_path = opened.adata, opened.name, opened.source
+        self.intake_lines, self.cell_calls = list(opened.intake_lines), dict(opened.cell_calls)
         self.forget_results()
 
     def holds_saved_results(self) -> bool:

@@ -12,19 +12,22 @@ from scelmo_desktop.gui.project import DEMO_SOURCE, SCREENSHOT_GENES
 
 
 def wait_for_job(window, timeout_s: float = 900) -> str:
-    """Keep the event loop turning until the running job ends; returns 'done', 'failed' or 'idle'."""
-    job = window.job
-    if job is None:
+    """Keep the event loop turning until the window's job has ended and its outcome has arrived, and so for each
+    job that outcome starts (opening data that holds saved results reads them next); returns 'done', 'failed: …'
+    (the first failure) or 'idle'."""
+    if window.job is None:
         return "idle"
-    outcome = {}
-    job.failed.connect(lambda what, details: outcome.setdefault("failed", what))
+    outcome, job = {}, None
     deadline = time.monotonic() + timeout_s
-    while job.is_running() and time.monotonic() < deadline:
-        QApplication.processEvents()
-        time.sleep(0.02)
-    for _ in range(20):  # deliver the queued 'succeeded'/'ended' signals
-        QApplication.processEvents()
-        time.sleep(0.01)
+    while window.job is not None and window.job is not job and time.monotonic() < deadline:
+        job = window.job
+        job.failed.connect(lambda what, details: outcome.setdefault("failed", what))
+        while not job.delivered and time.monotonic() < deadline:
+            QApplication.processEvents()
+            time.sleep(0.02)
+        for _ in range(5):  # the outcome's other handlers, queued behind the one that marked it delivered
+            QApplication.processEvents()
+            time.sleep(0.01)
     return "failed: " + outcome["failed"] if "failed" in outcome else "done"
 
 

@@ -28,6 +28,8 @@ def check_window(app, window, out: Path, *, timeout_s: float = 120.0) -> None:
     """Wait for ``window`` to be exposed (and any job to end), grab the screen into ``out`` and describe it."""
     from PySide6.QtWidgets import QApplication
 
+    from scelmo_desktop.gui.screenshots import wait_for_job
+
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and not (
         window.isVisible() and window.windowHandle() and window.windowHandle().isExposed()
@@ -35,9 +37,7 @@ def check_window(app, window, out: Path, *, timeout_s: float = 120.0) -> None:
         QApplication.processEvents()
         time.sleep(0.02)
     first_window_s = process_age_seconds()
-    while time.monotonic() < deadline and window.job is not None and window.job.is_running():
-        QApplication.processEvents()
-        time.sleep(0.02)
+    wait_for_job(window, max(deadline - time.monotonic(), 0.0))
     for _ in range(25):  # let the last paint reach the display
         QApplication.processEvents()
         time.sleep(0.02)
