@@ -53,7 +53,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "many_patients.json"
 DEPTH = (0.6, 1.0)  # per-patient binomial thinning of every count
 BATCH_GENES, BATCH_FACTOR = 0.05, (0.3, 0.7)  # share of genes thinned further per patient, and by how much
 # lines of a run's output a user would take for a warning or an error
-ALERT = re.compile(r"warn|error|traceback|exception|fail|killed|not run|could not|cannot", re.IGNORECASE)
+ALERT = re.compile(r"warn|note|error|traceback|exception|fail|killed|not run|could not|cannot", re.IGNORECASE)
 
 
 # the route's steps, in order; and the phases of a run's output (tqdm bars, the route's step lines)

@@ -186,3 +186,25 @@ def test_data_is_read_in_the_background_and_a_cancelled_open_keeps_the_data_open
     window.open_data([str(h5), str(folder)])  # and the same open, not cancelled, opens both samples
     finish(qtbot, window)
     assert window.project.adata.n_obs == 600 and window.project.adata is not before
+
+
+def test_a_file_that_cannot_be_read_says_one_line_and_the_data_open_before_stays(
+    qtbot, window, two_samples, monkeypatch
+):
+    """A truncated .h5 from a failed copy: one line naming the file, no traceback in the dialog, and the data that
+    was open stays open."""
+    from scelmo_desktop.gui import main_window
+
+    h5, _ = two_samples
+    window.open_data(str(h5))
+    finish(qtbot, window)
+    before = window.project.adata
+    broken = h5.parent / "copied_halfway.h5"
+    broken.write_bytes(h5.read_bytes()[: h5.stat().st_size // 3])
+    shown = []
+    monkeypatch.setattr(main_window, "show_error", lambda parent, what, details="": shown.append((what, details)))
+    window.open_data(str(broken))
+    finish(qtbot, window)
+    assert len(shown) == 1 and "copied_halfway.h5" in shown[0][0] and "\n" not in shown[0][0].strip(), shown
+    assert shown[0][1] == "" and "Traceback" not in shown[0][0]
+    assert window.project.adata is before

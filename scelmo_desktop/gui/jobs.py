@@ -80,7 +80,7 @@ class Job(QObject):
             self.cancelled.emit()
         except ScelmoError as exc:
             log.warning("job %s: %s", self.name, exc)
-            self.failed.emit(str(exc), traceback.format_exc())
+            self.failed.emit(str(exc), "")  # a bad input or setting: the line says what to do, no traceback
         except Exception as exc:  # noqa: BLE001 - shown to the user with details, and logged
             log.exception("job %s failed", self.name)
             self.failed.emit(f"{type(exc).__name__}: {exc}", traceback.format_exc())
