@@ -147,7 +147,7 @@ def hdf5_layout(path: str | os.PathLike) -> str:
 def is_matrix_folder(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a folder holding a matrix.mtx(.gz), directly or in one genome subfolder (Cell Ranger 2)."""
     path = Path(path)
-    return path.is_dir() and (_mtx_file(path) is not None or bool(_genome_subfolders(path)))
+    return path.is_dir() and (mtx_file(path) is not None or bool(_genome_subfolders(path)))
 
 
 def read_cellranger(path: str | os.PathLike, *, genome: str | None = None) -> CellRangerRead:
@@ -312,21 +312,21 @@ def _first(folder: Path, *names: str) -> Path | None:
     return None
 
 
-def _mtx_file(folder: Path) -> Path | None:
+def mtx_file(folder: Path) -> Path | None:
     return _first(folder, "matrix.mtx")
 
 
 def _genome_subfolders(folder: Path) -> dict[str, Path]:
     if not folder.is_dir():
         return {}
-    return {child.name: child for child in sorted(folder.iterdir()) if child.is_dir() and _mtx_file(child)}
+    return {child.name: child for child in sorted(folder.iterdir()) if child.is_dir() and mtx_file(child)}
 
 
 def _open_text(path: Path):
     return gzip.open(path, "rt") if path.suffix == ".gz" else open(path)
 
 
-def _mtx_header(path: Path) -> tuple[int, int, int]:
+def mtx_header(path: Path) -> tuple[int, int, int]:
     try:
         with _open_text(path) as handle:
             line = handle.readline()
@@ -357,7 +357,7 @@ def _table(path: Path) -> pd.DataFrame:
 
 
 def _read_folder(folder: Path, genome: str | None) -> CellRangerRead:
-    if _mtx_file(folder) is None:
+    if mtx_file(folder) is None:
         subfolders = _genome_subfolders(folder)
         if not subfolders:
             raise ScelmoError(
@@ -365,7 +365,7 @@ def _read_folder(folder: Path, genome: str | None) -> CellRangerRead:
                 "or genes.tsv, barcodes.tsv) or a file."
             )
         folder = subfolders[_choose_genome(folder, list(subfolders), genome)]
-    mtx = _mtx_file(folder)
+    mtx = mtx_file(folder)
     features_file = _first(folder, "features.tsv", "genes.tsv")
     barcodes_file = _first(folder, "barcodes.tsv")
     wanted = {"features.tsv or genes.tsv": features_file, "barcodes.tsv": barcodes_file}
@@ -374,7 +374,7 @@ def _read_folder(folder: Path, genome: str | None) -> CellRangerRead:
         raise ScelmoError(
             f"{folder} has {mtx.name} but no {' and no '.join(missing)}; copy the three files of the run together."
         )
-    rows, cols, _ = _mtx_header(mtx)
+    rows, cols, _ = mtx_header(mtx)
     features, barcodes = _table(features_file), _table(barcodes_file)
     if len(features) != rows or len(barcodes) != cols:
         raise ScelmoError(

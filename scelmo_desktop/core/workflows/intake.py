@@ -28,6 +28,7 @@ import pandas as pd
 from scelmo_desktop.core._infra.errors import ScelmoError
 from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, check_cancel, no_progress
 from scelmo_desktop.core._infra.provenance import h5ad_safe, now_iso
+from scelmo_desktop.core.data import footprint
 from scelmo_desktop.core.data import samples as sample_io
 from scelmo_desktop.core.data.cell_calling import (
     CellCall,
@@ -56,10 +57,12 @@ class IntakeResult:
     records: dict[str, dict]
     calls: dict[str, CellCall] = field(default_factory=dict)
     merge: dict | None = None
+    warnings: list[str] = field(default_factory=list)  # said before a run starts (a run that may not fit in memory)
 
     def summary_lines(self) -> list[str]:
-        """One plain line per sample, plus one for the join: what was opened and what was done to it."""
-        return intake_lines(self.records, self.merge)
+        """One plain line per sample, plus one for the join: what was opened and what was done to it; then any
+        warning."""
+        return intake_lines(self.records, self.merge) + list(self.warnings)
 
     def write_barcode_rank_plots(self, folder: str | os.PathLike) -> dict[str, Path]:
         """Write ``barcode_rank_<sample>.png`` for each sample where cells were called; returns the paths."""
@@ -189,6 +192,7 @@ def open_data(
     for index, (name, path) in enumerate(zip(names, paths)):
         check_cancel(cancel)
         progress("open data", index, len(paths), f"reading {name}")
+        footprint.check_fits(footprint.footprint(path))  # a read that cannot fit is refused, not crashed into
         read = sample_io.read_sample(path, genome=genome)
         adata, record = read.adata, dict(read.record)
         reason = _calling_reason(path, read, cell_calling)
@@ -231,4 +235,6 @@ def open_data(
             }
         ),
     )
-    return IntakeResult(adata=adata, records=records, calls=calls, merge=merge)
+    memory = footprint.run_warning(adata.n_obs, max(record["cells"] for record in records.values()))
+    warnings = [memory] if memory else []
+    return IntakeResult(adata=adata, records=records, calls=calls, merge=merge, warnings=warnings)
