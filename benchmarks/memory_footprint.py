@@ -139,7 +139,7 @@ def main() -> None:
     kang = ad.read_h5ad(real_files.kang_sparse_file(real_files.cache_dir()))
     reads = {name: measure_read(path) for name, path in layouts(kang).items()}
     runs = []
-    inputs = [(f"Kang, first {n:,} cells", kang[: int(n)].copy()) for n in args.runs.split(",")]
+    inputs = [(f"Kang, first {int(n):,} cells", kang[: int(n)].copy()) for n in args.runs.split(",")]
     if not args.no_pbmc:
         inputs.append(("PBMC 3k", real_files.load("pbmc3k")))
     import cellranger_files as cf

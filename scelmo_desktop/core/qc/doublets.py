@@ -107,10 +107,13 @@ def score_doublets(
     called = np.zeros(len(labels), dtype=bool)
     results = []
     matrix = sp.csr_matrix(matrix) if not sp.issparse(matrix) else matrix.tocsr()
-    for done, sample in enumerate(order):
+    # progress in cells, not samples: samples differ in size, and Scrublet's time grows with the cells it scores
+    done, total = 0, len(labels)
+    for sample in order:
         check_cancel(cancel)
-        progress("doublets", done, len(order), sample)
+        progress("doublets", done, total, sample)
         rows = np.flatnonzero(labels == sample)
+        done += len(rows)
         result = SampleDoublets(sample=sample, cells=len(rows))
         results.append(result)
         if len(rows) < MIN_DOUBLET_CELLS:
@@ -128,5 +131,5 @@ def score_doublets(
         sample_called = np.nan_to_num(sample_scores, nan=-np.inf) > threshold
         called[rows] = sample_called
         result.threshold, result.doublets = threshold, int(sample_called.sum())
-    progress("doublets", len(order), len(order), "")
+    progress("doublets", total, total, "")
     return scores, called, results

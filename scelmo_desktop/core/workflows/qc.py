@@ -207,7 +207,8 @@ def measure_qc(
     )
     compute_metrics(adata, counts)
     check_cancel(cancel)
-    progress("qc", 1, stages, "doublets (Scrublet)")
+    # no "qc 1/4" here: the time left would be the metrics' pace applied to Scrublet, many times slower; the
+    # doublets stage reports its own progress in cells, a unit of like cost
     order = sample_order(adata.obs, key)
     scores, called, doublets = score_doublets(
         counts.matrix, sample_labels(adata.obs, key), order=order, seed=settings.seed, progress=progress, cancel=cancel
