@@ -67,3 +67,25 @@ def test_hand_computed_kbet_on_a_tiny_neighbourhood():
     # are its own batch: χ² = (4-2)²/2 + (0-2)²/2 = 4 > 3.84 (α = 0.05, 1 dof) → rejected
     X = np.concatenate([np.arange(5), 100 + np.arange(5)])[:, None].astype(float)
     assert bm.kbet(X, ["a"] * 5 + ["b"] * 5, ["T"] * 10, k=4) == 0.0
+
+
+def test_large_data_is_scored_on_a_seeded_subset_that_keeps_the_verdict(monkeypatch):
+    """Silhouettes and LISI cost time quadratic in the cells (most of an hour for harmonypy's LISI on 100,000
+    cells), so above ``METRIC_MAX_CELLS`` they score a seeded random subset. The limit is lowered here so that the
+    rule runs on 160 cells: the subset is fixed, and mixed and separated batches keep scores far apart."""
+    from scelmo_desktop.core.tasks import metrics
+
+    assert np.array_equal(metrics.metric_cells(100), np.arange(100))
+    monkeypatch.setattr(metrics, "METRIC_MAX_CELLS", 60)
+    first, again = metrics.metric_cells(160), metrics.metric_cells(160)
+    assert len(first) == 60 and np.array_equal(first, again) and np.all(np.diff(first) > 0)
+    assert len(bm.lisi(*_two_labels(0.0)[::2])) == 60
+    unintegrated = _two_labels(12.0)[0]
+    X, labels, batches = _two_labels(0.0)
+    mixed = bm.batch_removal(X, batches, labels, X_unintegrated=unintegrated)
+    X, labels, batches = _two_labels(12.0)
+    separated = bm.batch_removal(X, batches, labels, X_unintegrated=unintegrated)
+    assert mixed["asw_batch"] > 0.9 and separated["asw_batch"] < 0.3
+    # 60 cells leave LISI's 90 neighbours at the whole subset, which blurs a separation; still far apart
+    assert mixed["ilisi"] > 0.7 and separated["ilisi"] < 0.3
+    assert metrics.silhouette_label(X, labels) > 0.8  # two labels 20 apart, on the subset too

@@ -23,6 +23,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from scelmo_desktop.core.tasks.metrics import metric_cells
+
 BIO_METRICS = ("nmi", "ari", "asw_label", "clisi")
 BATCH_METRICS = ("asw_batch", "ilisi", "kbet", "graph_connectivity", "pcr_batch")
 
@@ -33,12 +35,13 @@ def _codes(values) -> tuple[np.ndarray, np.ndarray]:
 
 
 def asw_batch(X: np.ndarray, batches, labels) -> float:
-    """Batch mixing within labels: per label seen in 2+ batches (3+ cells), the mean of 1 − |silhouette by batch|,
-    averaged over labels. In [0, 1], higher is better (1: batches mixed); NaN when no label qualifies."""
+    """Batch mixing within labels (on :func:`~scelmo_desktop.core.tasks.metrics.metric_cells`): per label seen in
+    2+ batches (3+ cells), the mean of 1 − |silhouette by batch|, averaged over labels. In [0, 1], higher is better (1: batches mixed); NaN when no label qualifies."""
     from sklearn.metrics import silhouette_samples
 
-    X = np.asarray(X, dtype=np.float64)
-    batches, labels = np.asarray(batches).astype(str), np.asarray(labels).astype(str)
+    kept = metric_cells(len(X))
+    X = np.asarray(X, dtype=np.float64)[kept]
+    batches, labels = np.asarray(batches).astype(str)[kept], np.asarray(labels).astype(str)[kept]
     per_label = []
     for label in np.unique(labels):
         cells = labels == label
@@ -50,10 +53,12 @@ def asw_batch(X: np.ndarray, batches, labels) -> float:
 
 
 def lisi(X: np.ndarray, values, *, perplexity: float = 30) -> np.ndarray:
-    """Per-cell LISI of ``values`` (1 = one category around the cell, n = all n equally)."""
+    """Per-cell LISI of ``values`` (1 = one category around the cell, n = all n equally), for the cells of
+    :func:`~scelmo_desktop.core.tasks.metrics.metric_cells` (all of them up to its limit)."""
     import harmonypy
 
-    X = np.asarray(X, dtype=np.float64)
+    kept = metric_cells(len(X))
+    X, values = np.asarray(X, dtype=np.float64)[kept], np.asarray(values)[kept]
     perplexity = min(perplexity, (len(X) - 1) / 3)  # harmonypy takes 3 × perplexity neighbours
     frame = pd.DataFrame({"v": np.asarray(values).astype(str)})
     return np.asarray(harmonypy.compute_lisi(X, frame, ["v"], perplexity=perplexity))[:, 0]
