@@ -99,6 +99,7 @@ class OpenedData:
     intake_lines: list = field(default_factory=list)  # what opening the data did, one line per sample
     cell_calls: dict = field(default_factory=dict)  # per sample whose cells were called: its CellCall
     settings: dict = field(default_factory=dict)  # settings the data sets (its layer, its cell-type column)
+    warnings: list = field(default_factory=list)  # said before a run (a run that may not fit in memory)
 
 
 @dataclass
@@ -118,6 +119,7 @@ class Project:
     results: dict = field(default_factory=dict)  # per panel: what it last computed
     skipped_settings: list = field(default_factory=list)  # project-file entries not used on opening, and why
     intake_lines: list = field(default_factory=list)  # what opening the data did, one line per sample
+    intake_warnings: list = field(default_factory=list)  # what to know before a run (it may not fit in memory)
     cell_calls: dict = field(default_factory=dict)  # per sample whose cells were called: its CellCall
 
     # ---- data ---------------------------------------------------------------------------------------------
@@ -152,9 +154,10 @@ class Project:
             adata,
             ", ".join(Path(p).name for p in paths),
             [str(p) for p in paths] if len(paths) > 1 else str(paths[0]),
-            intake_lines=intake.summary_lines(),
+            intake_lines=[line for line in intake.summary_lines() if line not in intake.warnings],
             cell_calls=intake.calls,
             settings=changes,
+            warnings=list(intake.warnings),
         )
 
     def adopt(self, opened: OpenedData) -> None:
@@ -163,6 +166,7 @@ class Project:
             setattr(self.settings, name, value)
         self.adata, self.data_name, self.settings.data_path = opened.adata, opened.name, opened.source
         self.intake_lines, self.cell_calls = list(opened.intake_lines), dict(opened.cell_calls)
+        self.intake_warnings = list(opened.warnings)
         self.forget_results()
 
     def holds_saved_results(self) -> bool:

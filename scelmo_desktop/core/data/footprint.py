@@ -21,11 +21,11 @@ from pathlib import Path
 from scelmo_desktop.core._infra.errors import ScelmoError
 
 # bytes at the read's peak per stored value, by how the values are stored (measured; module docstring)
-READ_BYTES_PER_VALUE = {"hdf5": 24.0, "mtx": 34.0}
+READ_BYTES_PER_VALUE = {"hdf5": 16.0, "mtx": 22.0}
 # the default run's peak (measured): every step holds a fixed part (the libraries and models loaded) and a cost per
 # cell; Scrublet, sample by sample, adds a cost per cell of the sample it scores (its dense matrices of observed
 # and simulated cells), so the largest sample sets the peak of quality control
-RUN_BASE_BYTES, RUN_BYTES_PER_CELL, DOUBLETS_BYTES_PER_SAMPLE_CELL = 600e6, 60e3, 160e3
+RUN_BASE_BYTES, RUN_BYTES_PER_CELL, DOUBLETS_BYTES_PER_SAMPLE_CELL = 1.32e9, 8e3, 133e3
 # a run is said to be at risk when its estimated peak is above this share of the memory free now
 RUN_WARNING_SHARE = 0.8
 GIB = 2**30

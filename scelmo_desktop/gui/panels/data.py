@@ -3,6 +3,8 @@ matrix that feeds the embedding and the label column."""
 
 from __future__ import annotations
 
+import html
+
 import pandas as pd
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton
 
@@ -11,6 +13,8 @@ from scelmo_desktop.gui.barcode_rank import BarcodeRankView
 from scelmo_desktop.gui.panels.base import Panel, combo_value, fill_obs_combo
 from scelmo_desktop.gui.project import DEMO_SOURCE
 from scelmo_desktop.gui.widgets import FrameView
+
+WARNING_COLOUR = "#b35900"  # what to know before a run (a run that may not fit in memory)
 
 FILTER = "Single-cell data (*.h5ad *.h5 *.csv *.tsv *.txt *.loom);;All files (*)"
 
@@ -178,7 +182,9 @@ class DataPanel(Panel):
         if not info:
             return
         self.name.setText(f"{project.data_name}: {info['cells']:,} cells × {info['genes']:,} genes")
-        self.intake.setText("\n".join(project.intake_lines) or "as stored in the file")
+        lines = [html.escape(line) for line in project.intake_lines] or ["as stored in the file"]
+        lines += [f"<b style='color:{WARNING_COLOUR}'>{html.escape(line)}</b>" for line in project.intake_warnings]
+        self.intake.setText("<br>".join(lines))
         if self.barcode_rank.calls is not project.cell_calls:
             self.barcode_rank.show_calls(project.cell_calls)
         self.layer.blockSignals(True)
