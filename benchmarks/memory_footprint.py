@@ -115,15 +115,17 @@ def measure_run(path: Path, out: Path) -> dict:
 
 
 def fit(rows: list[dict]) -> dict:
-    """The run model of ``footprint.run_peak_bytes``: every stage but Scrublet's holds base + per cell x cells
-    (least squares over the rows' ``rest_mb``); Scrublet adds, above that, a cost per cell of the largest sample
-    (its dense matrices of observed and simulated cells), the largest such cost over the rows."""
+    """The run model of ``footprint.run_peak_bytes``, by least squares: every stage but Scrublet's holds base + per
+    cell x cells (the rows' ``rest_mb``); Scrublet's stage holds its own base + per cell x cells of the largest
+    sample (``doublets_mb``; with one sample per row the cells held and the sample's are the same, so its per-cell
+    cost is the slope less the per-cell cost of the rest)."""
     cells = np.array([r["cells"] for r in rows], dtype=float)
-    rest = np.array([r["rest_mb"] for r in rows]) * 2**20
-    per_cell, base = np.polyfit(cells, rest, 1)
-    above = [(r["doublets_mb"] * 2**20 - (base + per_cell * r["cells"])) / r["largest_sample"] for r in rows]
+    largest = np.array([r["largest_sample"] for r in rows], dtype=float)
+    per_cell, base = np.polyfit(cells, np.array([r["rest_mb"] for r in rows]) * 2**20, 1)
+    slope, doublets_base = np.polyfit(largest, np.array([r["doublets_mb"] for r in rows]) * 2**20, 1)
     return {"base_mb": round(base / 2**20, 1), "per_cell_kb": round(per_cell / 1e3, 1),
-            "doublets_per_sample_cell_kb": round(max(above) / 1e3, 1)}  # fmt: skip
+            "doublets_base_mb": round(doublets_base / 2**20, 1),
+            "doublets_per_sample_cell_kb": round((slope - per_cell) / 1e3, 1)}  # fmt: skip
 
 
 def main() -> None:

@@ -69,7 +69,8 @@ def test_a_read_that_cannot_fit_is_refused_with_one_line_before_reading(run, tmp
 def test_a_run_that_may_not_fit_is_said_at_intake(run, tmp_path, monkeypatch):
     need = footprint.run_peak_bytes(300, 300)
     # more cells cost more, and one large sample more than the same cells in several (Scrublet runs per sample)
-    assert footprint.run_peak_bytes(600, 600) > footprint.run_peak_bytes(600, 300) > need > footprint.RUN_BASE_BYTES
+    one_file, eight_patients = footprint.run_peak_bytes(40_000, 40_000), footprint.run_peak_bytes(40_000, 5_000)
+    assert one_file > eight_patients > footprint.run_peak_bytes(20_000, 5_000) > need >= footprint.RUN_BASE_BYTES
     assert footprint.run_warning(300, 300, available=10 * need) is None
     line = footprint.run_warning(300, 300, available=need)
     assert line is not None and "300 cells" in line and "GiB" in line and "\n" not in line

@@ -22,10 +22,11 @@ from scelmo_desktop.core._infra.errors import ScelmoError
 
 # bytes at the read's peak per stored value, by how the values are stored (measured; module docstring)
 READ_BYTES_PER_VALUE = {"hdf5": 16.0, "mtx": 22.0}
-# the default run's peak (measured): every step holds a fixed part (the libraries and models loaded) and a cost per
-# cell; Scrublet, sample by sample, adds a cost per cell of the sample it scores (its dense matrices of observed
-# and simulated cells), so the largest sample sets the peak of quality control
-RUN_BASE_BYTES, RUN_BYTES_PER_CELL, DOUBLETS_BYTES_PER_SAMPLE_CELL = 1.32e9, 8e3, 133e3
+# the default run's peak (measured): every step but Scrublet holds a fixed part (the libraries and the embedder)
+# and a cost per cell; Scrublet, sample by sample, holds less of the first but adds a cost per cell of the sample it
+# scores (its dense matrices of observed and simulated cells), so the largest sample sets its peak
+RUN_BASE_BYTES, RUN_BYTES_PER_CELL = 1.32e9, 8e3
+DOUBLETS_BASE_BYTES, DOUBLETS_BYTES_PER_SAMPLE_CELL = 0.39e9, 201e3
 # a run is said to be at risk when its estimated peak is above this share of the memory free now
 RUN_WARNING_SHARE = 0.8
 GIB = 2**30
@@ -135,8 +136,10 @@ def check_fits(found: Footprint | None, available: int | None = None) -> None:
 
 def run_peak_bytes(cells: int, largest_sample: int) -> int:
     """The default run's estimated peak memory for ``cells`` cells in all, the largest sample holding
-    ``largest_sample`` of them."""
-    return int(RUN_BASE_BYTES + RUN_BYTES_PER_CELL * cells + DOUBLETS_BYTES_PER_SAMPLE_CELL * largest_sample)
+    ``largest_sample`` of them: the larger of Scrublet's step and every other step."""
+    held = RUN_BYTES_PER_CELL * cells
+    doublets = DOUBLETS_BASE_BYTES + held + DOUBLETS_BYTES_PER_SAMPLE_CELL * largest_sample
+    return int(max(RUN_BASE_BYTES + held, doublets))
 
 
 def run_warning(cells: int, largest_sample: int, available: int | None = None) -> str | None:
