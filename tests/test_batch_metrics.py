@@ -23,12 +23,17 @@ def _two_labels(offset_batch: float, seed: int = 0):
     return np.vstack(X), np.array(labels), np.array(batches)
 
 
-def test_mixed_batches_score_high_and_separated_batches_low():
+def _mixed_and_separated() -> tuple[dict, dict]:
+    """The batch-removal scores of the mixed case and of the separated one (each against the separated data)."""
     unintegrated = _two_labels(12.0)[0]
     X, labels, batches = _two_labels(0.0)
     mixed = bm.batch_removal(X, batches, labels, X_unintegrated=unintegrated)
     X, labels, batches = _two_labels(12.0)
-    separated = bm.batch_removal(X, batches, labels, X_unintegrated=unintegrated)
+    return mixed, bm.batch_removal(X, batches, labels, X_unintegrated=unintegrated)
+
+
+def test_mixed_batches_score_high_and_separated_batches_low():
+    mixed, separated = _mixed_and_separated()
     assert mixed["asw_batch"] > 0.9 and separated["asw_batch"] < 0.3
     assert mixed["ilisi"] > 0.8 and separated["ilisi"] < 0.05
     assert mixed["kbet"] > 0.8 and separated["kbet"] < 0.05
@@ -80,12 +85,9 @@ def test_large_data_is_scored_on_a_seeded_subset_that_keeps_the_verdict(monkeypa
     first, again = metrics.metric_cells(160), metrics.metric_cells(160)
     assert len(first) == 60 and np.array_equal(first, again) and np.all(np.diff(first) > 0)
     assert len(bm.lisi(*_two_labels(0.0)[::2])) == 60
-    unintegrated = _two_labels(12.0)[0]
-    X, labels, batches = _two_labels(0.0)
-    mixed = bm.batch_removal(X, batches, labels, X_unintegrated=unintegrated)
-    X, labels, batches = _two_labels(12.0)
-    separated = bm.batch_removal(X, batches, labels, X_unintegrated=unintegrated)
+    mixed, separated = _mixed_and_separated()
     assert mixed["asw_batch"] > 0.9 and separated["asw_batch"] < 0.3
     # 60 cells leave LISI's 90 neighbours at the whole subset, which blurs a separation; still far apart
     assert mixed["ilisi"] > 0.7 and separated["ilisi"] < 0.3
+    X, labels, _ = _two_labels(12.0)
     assert metrics.silhouette_label(X, labels) > 0.8  # two labels 20 apart, on the subset too
