@@ -361,32 +361,75 @@ def route_result(route_out: Path):
     return info, obs, np.load(route_out / "X_pca_harmony.npy")
 
 
-def score(obs, space, labels) -> dict:
-    """NMI/ARI of the clusters against the cell types, and batch mixing of the space, on the cells kept."""
+def score(obs, space, labels, mixing_cells: int) -> dict:
+    """NMI/ARI of the clusters against the cell types on every cell kept; batch mixing of the space (iLISI, kBET)
+    on the kept cells among one fixed random draw of ``mixing_cells`` cells (the same draw for both sides):
+    harmonypy's LISI searches neighbours exactly (a kd-tree in 50 dimensions), which grows with the square of the
+    cell count."""
     import numpy as np
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
     from scelmo_desktop.core.tasks.batch_metrics import ilisi, kbet
 
     known = obs.index.isin(labels.index)
-    types = labels.loc[obs.index[known], "cell_type"].to_numpy()
-    clusters = obs["cluster"].astype(str).to_numpy()[known]
-    batches = obs["sample"].astype(str).to_numpy()[known]
-    space = np.asarray(space)[known]
+    types = labels.reindex(obs.index)["cell_type"].to_numpy()
+    clusters = obs["cluster"].astype(str).to_numpy()
+    batches = obs["sample"].astype(str).to_numpy()
     t0 = time.perf_counter()
     row = {
         "cells_scored": int(known.sum()),
         "cells_unmatched": int((~known).sum()),
-        "nmi": round(float(normalized_mutual_info_score(types, clusters)), 4),
-        "ari": round(float(adjusted_rand_score(types, clusters)), 4),
-        "ilisi": round(ilisi(space, batches), 4),
-        "kbet": round(kbet(space, batches, types), 4),
+        "nmi": round(float(normalized_mutual_info_score(types[known], clusters[known])), 4),
+        "ari": round(float(adjusted_rand_score(types[known], clusters[known])), 4),
     }
+    draw = np.random.default_rng(0).permutation(np.sort(labels.index.to_numpy()))[:mixing_cells]
+    mix = obs.index.isin(draw) & known
+    space = np.asarray(space)[mix]
+    row["mixing_cells"] = int(mix.sum())
+    row["ilisi"] = round(ilisi(space, batches[mix]), 4)
+    row["kbet"] = round(kbet(space, batches[mix], types[mix]), 4)
     row["scoring_s"] = round(time.perf_counter() - t0, 1)
     return row
 
 
 # ---- the comparison ----------------------------------------------------------------------------------------------
+SIDES = {"ours": "scelmo_run", "route": "scanpy_route"}
+
+
+def run_side(side: str, files: list[Path], runs: Path, env: dict, limits: tuple[float, float]) -> dict:
+    """One side in its own measured process; the measurement is also kept beside its output (``.measure.json``)."""
+    out = runs / SIDES[side]
+    print(f"== {SIDES[side]} on {runs.name} -> {out}", flush=True)
+    store = Path(env["SCELMO_HOME"]) / "store.sqlite"
+    started = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "store": str(store), "store_existed": store.is_file()}
+    if side == "ours":
+        argv = [SCELMO, "run", *files, "--out", out]
+    else:
+        argv = [sys.executable, __file__, "route", out, *files]
+        started = {"started": started["started"]}
+    result = {**started, **measure(argv, runs / f"{SIDES[side]}.log", env, *limits)}
+    if result["rc"] < 0:
+        result["signal"] = f"stopped by signal {-result['rc']}" + (f" ({result['killed']})" if result["killed"] else "")
+    (runs / f"{SIDES[side]}.measure.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def add_scores(side: str, result: dict, runs: Path, labels, mixing_cells: int) -> dict:
+    """The side's steps and scores read from its output folder (when it finished)."""
+    out = runs / SIDES[side]
+    done = out / ("provenance.json" if side == "ours" else "steps.json")
+    if result.get("rc") != 0 or not done.is_file():
+        return result
+    info, obs, space = ours_result(out) if side == "ours" else route_result(out)
+    result.update(info)
+    if side == "ours":
+        result["read_and_write_s"] = round(result["seconds"] - result["steps"].get("total", 0.0), 1)
+    result["scores"] = score(obs, space, labels, mixing_cells)
+    keys = ("rc", "seconds", "peak_mb", "killed", "steps", "scores")
+    print(json.dumps({k: result.get(k) for k in keys}), flush=True)
+    return result
+
+
 def compare(args) -> dict:
     files, labels_dir = build_patients(args.patients, args.cells_per_patient, args.seed)
     labels = load_labels(labels_dir)
@@ -394,7 +437,6 @@ def compare(args) -> dict:
     runs = WORK / "runs" / size
     runs.mkdir(parents=True, exist_ok=True)
     home = Path(tempfile.mkdtemp(prefix="home_", dir=runs)) if args.fresh_store else WORK / "home"
-    store = home / "store.sqlite"
     env = environment(home)
     row: dict = {
         "size": size,
@@ -403,35 +445,25 @@ def compare(args) -> dict:
         "cells": args.patients * args.cells_per_patient,
         "files": [str(f) for f in files],
         "threads": env["OMP_NUM_THREADS"],
-        "store": str(store),
-        "store_existed": store.is_file(),
-        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "mixing_cells": args.mixing_cells,
     }
-    limits = (args.limit_gib, args.limit_min)
-    if "ours" in args.sides:
-        out = runs / "scelmo_run"
-        print(f"== scelmo run on {size} -> {out}", flush=True)
-        ours = measure([SCELMO, "run", *files, "--out", out], runs / "scelmo_run.log", env, *limits)
-        if ours["rc"] == 0 and (out / "provenance.json").is_file():
-            info, obs, space = ours_result(out)
-            ours.update(info)
-            steps = ours["steps"]
-            ours["read_and_write_s"] = round(ours["seconds"] - steps.get("total", 0.0), 1)
-            ours["scores"] = score(obs, space, labels)
-        row["scelmo_run"] = ours
-        print(json.dumps({k: ours.get(k) for k in ("rc", "seconds", "peak_mb", "killed", "steps", "scores")}))
-    if "route" in args.sides:
-        out = runs / "scanpy_route"
-        print(f"== scanpy route on {size} -> {out}", flush=True)
-        argv = [sys.executable, __file__, "route", out, *files]
-        route = measure(argv, runs / "scanpy_route.log", env, *limits)
-        if route["rc"] == 0 and (out / "steps.json").is_file():
-            info, obs, space = route_result(out)
-            route.update(info)
-            route["scores"] = score(obs, space, labels)
-        row["scanpy_route"] = route
-        print(json.dumps({k: route.get(k) for k in ("rc", "seconds", "peak_mb", "killed", "steps", "scores")}))
+    for side in ("ours", "route"):
+        kept = runs / f"{SIDES[side]}.measure.json"
+        if side in args.sides:
+            result = run_side(side, files, runs, env, (args.limit_gib, args.limit_min))
+        elif args.rescore and kept.is_file():  # scored again from its output, not run again
+            result = json.loads(kept.read_text())
+        else:
+            continue
+        row[SIDES[side]] = add_scores(side, result, runs, labels, args.mixing_cells)
+    return row
+
+
+def merged(earlier: dict, row: dict) -> dict:
+    """This size's entry with the sides just run replacing the earlier ones (a side run alone keeps the other)."""
+    row = {**earlier, **row}
     ours, route = row.get("scelmo_run", {}), row.get("scanpy_route", {})
+    row.pop("ratio_time", None), row.pop("ratio_rss", None)
     if ours.get("rc") == 0 and route.get("rc") == 0:
         row["ratio_time"] = round(ours["seconds"] / route["seconds"], 2)
         row["ratio_rss"] = round(ours["peak_mb"] / route["peak_mb"], 2)
@@ -443,8 +475,12 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=8)
     parser.add_argument("--cells-per-patient", type=int, default=12_500)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--sides", nargs="+", default=["ours", "route"], choices=["ours", "route"])
+    parser.add_argument("--sides", nargs="*", default=["ours", "route"], choices=["ours", "route"])
+    parser.add_argument(
+        "--rescore", action="store_true", help="score again the sides not run now, from their kept output"
+    )
     parser.add_argument("--fresh-store", action="store_true", help="an empty description store (a cold run)")
+    parser.add_argument("--mixing-cells", type=int, default=20_000, help="cells drawn for iLISI and kBET")
     parser.add_argument("--limit-gib", type=float, default=20.0, help="stop a side past this RSS")
     parser.add_argument("--limit-min", type=float, default=45.0, help="stop a side past this wall time")
     args = parser.parse_args()
@@ -453,7 +489,7 @@ def main() -> None:
     row = compare(args)
     previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     sizes = previous.get("sizes", {})
-    sizes[row["size"]] = row
+    sizes[row["size"]] = merged(sizes.get(row["size"], {}), row)
     report("many_patients", {"source": str(KANG), "sizes": sizes})
 
 

@@ -5,6 +5,7 @@ the Fine-tuning panel is reused by the Annotation panel on data without a refere
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 pytest.importorskip("pytestqt")
@@ -264,7 +265,12 @@ def test_an_exported_result_reopens_with_its_markers_and_hand_edited_names(qtbot
     group = next(iter(before.naming.groups))
     window.panels["Markers"].rename(group, "my own call")
     saved_table, saved_names = before.markers.table.copy(), before.naming.table().copy()
-    exported = window.export_results(tmp_path / "exported.h5ad")["h5ad"]
+    written = window.export_results(tmp_path / "exported.h5ad")
+    exported, cells = written["h5ad"], pd.read_csv(written["cells"])
+    assert written["cells"].name == "exported_cells.csv" and len(cells) == before.adata.n_obs
+    renamed = (before.adata.obs[before.markers.groupby].astype(str) == str(group)).sum()
+    assert (cells["scelmo_cell_type"] == "my own call").sum() == renamed > 0
+    assert {"UMAP_1", "UMAP_2", before.markers.groupby} <= set(cells.columns)
 
     window.open_data(str(exported))
     finish(qtbot, window)

@@ -386,3 +386,27 @@ def test_kang_conditions_open_as_two_samples(tmp_path):
     part = adata[adata.obs["sample"] == "stim"]
     order = pd.Index(stim.ids).get_indexer(part.var["gene_ids"])
     assert (abs(part.X - stim.counts[:, order]) > 0).nnz == 0
+
+
+def test_the_cells_table_gives_each_cell_its_own_cellranger_barcode_and_results(small_run, tmp_path):
+    """cells.csv (``scelmo run``) and <stem>_cells.csv (the app's export): one row per cell with the barcode as the
+    sample's own Cell Ranger files have it (intake suffixes it with the sample's name when it joins several), the
+    run's columns and the UMAP coordinates, for a spreadsheet or a viewer of one sample."""
+    from scelmo_desktop.core.keys import CLUSTER_KEY, NAME_KEY
+    from scelmo_desktop.core.workflows.outputs import cells_table
+
+    first = cf.write_h5_v3(small_run, tmp_path / "patientA" / "outs" / "filtered_feature_bc_matrix.h5")
+    second = cf.write_mtx(small_run, tmp_path / "patientB" / "outs" / "filtered_feature_bc_matrix")
+    adata = open_data([first, second]).adata
+    adata.obs[CLUSTER_KEY] = pd.Categorical(np.arange(adata.n_obs) % 3)
+    adata.obs[NAME_KEY] = adata.obs[CLUSTER_KEY].map({0: "B cell", 1: "T cell", 2: "monocyte"})
+    adata.obsm["X_umap"] = np.random.default_rng(0).normal(size=(adata.n_obs, 2))
+    table = cells_table(adata)
+    assert len(table) == adata.n_obs == 600 and list(table["barcode"]) == list(adata.obs_names)
+    assert list(table["sample"][:300]) == ["patientA"] * 300
+    assert list(table["cellranger_barcode"][:300]) == list(small_run.barcodes)
+    assert list(table["cellranger_barcode"][300:]) == list(small_run.barcodes)  # each sample's own barcodes
+    assert list(table[NAME_KEY]) == list(adata.obs[NAME_KEY]) and "doublet_score" not in table  # no QC was run
+    assert np.allclose(table[["UMAP_1", "UMAP_2"]].to_numpy(), adata.obsm["X_umap"])
+    one = cells_table(open_data(first).adata)  # one sample: its barcodes are Cell Ranger's already
+    assert "cellranger_barcode" not in one and list(one["barcode"]) == list(small_run.barcodes)
