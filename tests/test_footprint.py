@@ -83,4 +83,4 @@ def test_a_run_that_may_not_fit_is_said_at_intake(run, tmp_path, monkeypatch):
     assert opened.summary_lines()[-1] == opened.warnings[0]
     smaller = cf.run_from(run.counts[:100], run.barcodes[:100], run.ids, run.names)
     two = open_data([path, cf.write_h5_v3(smaller, tmp_path / "s2.h5")])
-    assert "400 cells" in two.warnings[0] and "largest sample, 300 cells" in two.warnings[0]
+    assert "400 cells" in two.warnings[0] and "up to 300 cells at once" in two.warnings[0]

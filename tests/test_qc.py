@@ -56,6 +56,28 @@ def _load(name):
 # ---- fast: made-up counts ---------------------------------------------------------------------------------------
 
 
+def test_a_sample_too_large_for_scrublet_at_once_is_scored_in_random_parts(monkeypatch):
+    """Scrublet's memory grows with the cells it scores at once (about 20 GB for 100,000), so a larger sample is
+    scored in random parts, each with its own threshold; the limit is lowered here to run the rule on 900 cells.
+    Every cell is scored exactly once and the record says how."""
+    from scelmo_desktop.core.qc import doublets
+
+    rows = np.arange(10, 910)
+    monkeypatch.setattr(doublets, "MAX_SCORED_CELLS", 400)
+    parts = doublets.scored_parts(rows, seed=0)
+    assert [len(p) for p in parts] == [300, 300, 300] and doublets.largest_part(900) == 300
+    assert np.array_equal(np.sort(np.concatenate(parts)), rows) and all(np.all(np.diff(p) > 0) for p in parts)
+    assert all(np.array_equal(a, b) for a, b in zip(parts, doublets.scored_parts(rows, seed=0)))  # seeded
+    adata = made_up_counts(1100)
+    labels = pd.Series(["big"] * 800 + ["small"] * 300)
+    scores, called, results = doublets.score_doublets(adata.X, labels, order=["big", "small"], seed=0)
+    big, small = results
+    assert big.cells == 800 and "scored in 2 random parts of at most 400 cells" in big.note
+    assert small.cells == 300 and "parts" not in small.note
+    assert np.isfinite(scores).sum() >= 0.99 * 1100  # Scrublet leaves out only cells with under 3 genes
+    assert big.doublets == int(called[(labels == "big").to_numpy()].sum())
+
+
 @pytest.mark.parametrize("n_cells", [1, 2, 10])
 def test_tiny_inputs_get_their_metrics_and_say_what_was_skipped(n_cells):
     adata = made_up_counts(n_cells)

@@ -23,8 +23,8 @@ from scelmo_desktop.core._infra.errors import ScelmoError
 # bytes at the read's peak per stored value, by how the values are stored (measured; module docstring)
 READ_BYTES_PER_VALUE = {"hdf5": 16.0, "mtx": 22.0}
 # the default run's peak (measured): every step but Scrublet holds a fixed part (the libraries and the embedder)
-# and a cost per cell; Scrublet, sample by sample, holds less of the first but adds a cost per cell of the sample it
-# scores (its dense matrices of observed and simulated cells), so the largest sample sets its peak
+# and a cost per cell; Scrublet, sample by sample, holds less of the first but adds a cost per cell it scores at
+# once (its dense matrices of observed and simulated cells), so the largest sample (or part of one) sets its peak
 RUN_BASE_BYTES, RUN_BYTES_PER_CELL = 1.32e9, 8e3
 DOUBLETS_BASE_BYTES, DOUBLETS_BYTES_PER_SAMPLE_CELL = 0.39e9, 201e3
 # a run is said to be at risk when its estimated peak is above this share of the memory free now
@@ -134,22 +134,23 @@ def check_fits(found: Footprint | None, available: int | None = None) -> None:
         )
 
 
-def run_peak_bytes(cells: int, largest_sample: int) -> int:
-    """The default run's estimated peak memory for ``cells`` cells in all, the largest sample holding
-    ``largest_sample`` of them: the larger of Scrublet's step and every other step."""
+def run_peak_bytes(cells: int, scored_at_once: int) -> int:
+    """The default run's estimated peak memory for ``cells`` cells in all, quality control's doublet scoring
+    taking at most ``scored_at_once`` of them at once (the largest sample, or part of one): the larger of that
+    step and every other step."""
     held = RUN_BYTES_PER_CELL * cells
-    doublets = DOUBLETS_BASE_BYTES + held + DOUBLETS_BYTES_PER_SAMPLE_CELL * largest_sample
+    doublets = DOUBLETS_BASE_BYTES + held + DOUBLETS_BYTES_PER_SAMPLE_CELL * scored_at_once
     return int(max(RUN_BASE_BYTES + held, doublets))
 
 
-def run_warning(cells: int, largest_sample: int, available: int | None = None) -> str | None:
+def run_warning(cells: int, scored_at_once: int, available: int | None = None) -> str | None:
     """One line when a default run on these cells may not fit in the memory free now, else None."""
     available = available_bytes() if available is None else available
-    need = run_peak_bytes(cells, largest_sample)
+    need = run_peak_bytes(cells, scored_at_once)
     if need <= RUN_WARNING_SHARE * available:
         return None
     return (
         f"memory: a run on these {cells:,} cells needs about {need / GIB:.1f} GiB at its peak and "
         f"{available / GIB:.1f} GiB is free; close other programs first, or open fewer samples at a time "
-        f"(quality control's doublet scoring costs most in the largest sample, {largest_sample:,} cells)"
+        f"(quality control's doublet scoring costs most: it takes up to {scored_at_once:,} cells at once)"
     )

@@ -5,6 +5,13 @@ Scanpy's automatic doublet threshold needs scikit-image's ``threshold_minimum``,
 it has two peaks, take the lowest point between them), so the calls are scanpy's. A sample with fewer than
 :data:`MIN_DOUBLET_CELLS` cells is not scored: Scrublet's threshold on a few dozen cells calls a large share of
 them doublets (``benchmarks/qc_rules.py`` scores random subsamples of each size).
+
+A sample of more than :data:`MAX_SCORED_CELLS` cells is scored in random parts of at most that many, each with
+its own simulated doublets and threshold: Scrublet centres and scales a dense matrix of the cells and twice as many
+simulated doublets, whose memory grows with the cells scored at once (about 20 GB for one file of 100,000 cells,
+``docs/benchmarks.md``, "Memory before trouble"), while the doublet rate a part sees is its sample's. Measured on
+Kang 2018 with 8% planted heterotypic doublets (``docs/benchmarks.md``): splitting cost little of the scores'
+ranking of doublets over singlets.
 """
 
 from __future__ import annotations
@@ -19,13 +26,15 @@ from scelmo_desktop.core._infra.jobs import CancelFlag, Progress, check_cancel, 
 from scelmo_desktop.core.settings import default
 
 MIN_DOUBLET_CELLS = 200
+MAX_SCORED_CELLS = 20_000  # a larger sample is scored in random parts of at most this many cells (docstring)
 HISTOGRAM_BINS = 256  # skimage's default for threshold_minimum
 MAX_SMOOTHING = 10_000
 
 
 @dataclass
 class SampleDoublets:
-    """One sample's Scrublet run: the cells scored, the doublets called, the score threshold, or why not."""
+    """One sample's Scrublet run: the cells scored, the doublets called, the score threshold (the median of its
+    parts' when it was scored in parts, :func:`scored_parts`), or why not."""
 
     sample: str
     cells: int
@@ -88,6 +97,21 @@ def _scrublet(matrix, seed: int) -> tuple[np.ndarray, float | None]:
     return scores, threshold_minimum(sample.uns["scrublet"]["doublet_scores_sim"])
 
 
+def largest_part(n_cells: int) -> int:
+    """The most cells Scrublet scores at once in a sample of ``n_cells`` (:func:`scored_parts`)."""
+    return -(-int(n_cells) // max(-(-int(n_cells) // MAX_SCORED_CELLS), 1))
+
+
+def scored_parts(rows: np.ndarray, seed: int = 0) -> list[np.ndarray]:
+    """A sample's cells (``rows``) as Scrublet scores them: all at once up to :data:`MAX_SCORED_CELLS`, else in
+    random parts of at most that many (seeded, each in the sample's order)."""
+    n_parts = -(-len(rows) // MAX_SCORED_CELLS)
+    if n_parts <= 1:
+        return [rows]
+    shuffled = np.random.default_rng(seed).permutation(len(rows))
+    return [rows[np.sort(part)] for part in np.array_split(shuffled, n_parts)]
+
+
 def score_doublets(
     matrix,
     samples: pd.Series,
@@ -110,26 +134,33 @@ def score_doublets(
     # progress in cells, not samples: samples differ in size, and Scrublet's time grows with the cells it scores
     done, total = 0, len(labels)
     for sample in order:
-        check_cancel(cancel)
-        progress("doublets", done, total, sample)
         rows = np.flatnonzero(labels == sample)
-        done += len(rows)
         result = SampleDoublets(sample=sample, cells=len(rows))
         results.append(result)
         if len(rows) < MIN_DOUBLET_CELLS:
             result.note = f"{len(rows)} cells, fewer than {MIN_DOUBLET_CELLS}: not scored"
+            done += len(rows)
             continue
-        try:
-            sample_scores, threshold = _scrublet(matrix[rows], seed)
-        except Exception as exc:  # one sample's failure is recorded; the others still run
-            result.note = f"Scrublet failed: {type(exc).__name__}: {exc}"
-            continue
-        scores[rows] = sample_scores
-        if threshold is None:
-            result.note = "the simulated doublets' scores have no two modes: no threshold, no doublets called"
-            continue
-        sample_called = np.nan_to_num(sample_scores, nan=-np.inf) > threshold
-        called[rows] = sample_called
-        result.threshold, result.doublets = threshold, int(sample_called.sum())
+        parts = scored_parts(rows, seed)
+        notes = [f"scored in {len(parts)} random parts of at most {MAX_SCORED_CELLS:,} cells"] if len(parts) > 1 else []
+        thresholds = []
+        for part in parts:
+            check_cancel(cancel)
+            progress("doublets", done, total, sample)
+            done += len(part)
+            try:
+                part_scores, threshold = _scrublet(matrix[part], seed)
+            except Exception as exc:  # one sample's failure is recorded; the others still run
+                notes.append(f"Scrublet failed: {type(exc).__name__}: {exc}")
+                continue
+            scores[part] = part_scores
+            if threshold is None:
+                notes.append("the simulated doublets' scores have no two modes: no threshold, no doublets called")
+                continue
+            called[part] = np.nan_to_num(part_scores, nan=-np.inf) > threshold
+            thresholds.append(threshold)
+        result.note = "; ".join(dict.fromkeys(notes))
+        if thresholds:
+            result.threshold, result.doublets = float(np.median(thresholds)), int(called[rows].sum())
     progress("doublets", total, total, "")
     return scores, called, results

@@ -41,6 +41,7 @@ from scelmo_desktop.core.data.cell_calling import (
 )
 from scelmo_desktop.core.data.cellranger import PROTEIN_KEY
 from scelmo_desktop.core.keys import add_record
+from scelmo_desktop.core.qc.doublets import largest_part
 
 CELL_CALLING_CHOICES = ("auto", "on", "off")
 RECORD_NAME = "intake"
@@ -235,6 +236,7 @@ def open_data(
             }
         ),
     )
-    memory = footprint.run_warning(adata.n_obs, max(record["cells"] for record in records.values()))
+    at_once = max(largest_part(record["cells"]) for record in records.values())
+    memory = footprint.run_warning(adata.n_obs, at_once)
     warnings = [memory] if memory else []
     return IntakeResult(adata=adata, records=records, calls=calls, merge=merge, warnings=warnings)
