@@ -23,10 +23,11 @@ from scelmo_desktop.core._infra.errors import ScelmoError
 # bytes at the read's peak per stored value, by how the values are stored (measured; module docstring)
 READ_BYTES_PER_VALUE = {"hdf5": 16.0, "mtx": 22.0}
 # the default run's peak (measured): every step but Scrublet holds a fixed part (the libraries and the embedder)
-# and a cost per cell; Scrublet, sample by sample, holds less of the first but adds a cost per cell it scores at
-# once (its dense matrices of observed and simulated cells), so the largest sample (or part of one) sets its peak
-RUN_BASE_BYTES, RUN_BYTES_PER_CELL = 1.32e9, 8e3
-DOUBLETS_BASE_BYTES, DOUBLETS_BYTES_PER_SAMPLE_CELL = 0.39e9, 201e3
+# and a cost per cell (at 100,000 cells, integrating the samples holds the most); Scrublet, sample by sample, holds
+# less of both but adds a cost per cell it scores at once (its dense matrices of observed and simulated cells), so
+# the largest sample (or part of one) sets its peak
+RUN_BASE_BYTES, RUN_BYTES_PER_CELL = 1.32e9, 30e3
+DOUBLETS_BASE_BYTES, DOUBLETS_BYTES_PER_CELL, DOUBLETS_BYTES_PER_SAMPLE_CELL = 0.39e9, 15e3, 201e3
 # a run is said to be at risk when its estimated peak is above this share of the memory free now
 RUN_WARNING_SHARE = 0.8
 GIB = 2**30
@@ -138,9 +139,8 @@ def run_peak_bytes(cells: int, scored_at_once: int) -> int:
     """The default run's estimated peak memory for ``cells`` cells in all, quality control's doublet scoring
     taking at most ``scored_at_once`` of them at once (the largest sample, or part of one): the larger of that
     step and every other step."""
-    held = RUN_BYTES_PER_CELL * cells
-    doublets = DOUBLETS_BASE_BYTES + held + DOUBLETS_BYTES_PER_SAMPLE_CELL * scored_at_once
-    return int(max(RUN_BASE_BYTES + held, doublets))
+    doublets = DOUBLETS_BASE_BYTES + DOUBLETS_BYTES_PER_CELL * cells + DOUBLETS_BYTES_PER_SAMPLE_CELL * scored_at_once
+    return int(max(RUN_BASE_BYTES + RUN_BYTES_PER_CELL * cells, doublets))
 
 
 def run_warning(cells: int, scored_at_once: int, available: int | None = None) -> str | None:
