@@ -182,6 +182,13 @@ def test_data_is_read_in_the_background_and_a_cancelled_open_keeps_the_data_open
     finish(qtbot, window)
     assert window.project.adata is before and window.windowTitle() == title
     assert "cancelled" in window.job_label.text()
+    reading.clear(), release.clear()
+    window.open_data(str(folder))  # one sample: Cancel during its only read still keeps the data open before
+    qtbot.waitUntil(reading.is_set, timeout=60_000)
+    window.cancel_job()
+    release.set()
+    finish(qtbot, window)
+    assert window.project.adata is before and "cancelled" in window.job_label.text()
     monkeypatch.setattr(sample_io, "read_sample", real_read)
     window.open_data([str(h5), str(folder)])  # and the same open, not cancelled, opens both samples
     finish(qtbot, window)

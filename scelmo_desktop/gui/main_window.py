@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from scelmo_desktop.app.session import ModelSession
+from scelmo_desktop.core.workflows.environment import Cancelled
 from scelmo_desktop.gui.jobs import Job
 from scelmo_desktop.gui.panels.annotation import AnnotationPanel
 from scelmo_desktop.gui.panels.clustering import ClusteringPanel
@@ -157,7 +158,7 @@ class MainWindow(QMainWindow):
     def busy(self, doing: str = "") -> bool:
         """Whether a job runs now; with ``doing``, also says that it must end first (a job's results belong to the
         data it started on, so the data and its clusters do not change under it)."""
-        running = self.job is not None and self.job.is_running()
+        running = self.job is not None and not self.job.delivered  # its outcome may still change the project
         if running and doing:
             self.show_message(f"'{self.job.name}' is still running; wait for it or press Cancel before {doing}.")
         return running
@@ -170,7 +171,10 @@ class MainWindow(QMainWindow):
         project = self.project
 
         def work(progress, cancel):
-            return project.read_data(source, progress=progress, cancel=cancel)
+            opened = project.read_data(source, progress=progress, cancel=cancel)
+            if cancel.is_set():  # pressed during the last (or only) sample's read: the data open before stays
+                raise Cancelled("cancelled by the user; the data open before stays")
+            return opened
 
         def show(opened) -> None:
             if self.project is not project:  # another project was opened meanwhile
@@ -220,7 +224,10 @@ class MainWindow(QMainWindow):
 
         def work(progress, cancel):
             progress("open project", 0, 1, f"reading {Path(path).name} and its data")
-            return Project.load(path)
+            project = Project.load(path)
+            if cancel.is_set():
+                raise Cancelled("cancelled by the user; the project open before stays")
+            return project
 
         def show(project) -> None:
             self.project = project
@@ -306,11 +313,11 @@ class MainWindow(QMainWindow):
             return None
         job = Job(name, work, self)
         job.progress.connect(self._on_progress)
+        job.succeeded.connect(lambda _: self.show_message(f"'{name}' finished."))  # before: the handler's own wins
         job.succeeded.connect(on_success)
         job.failed.connect(lambda what, details: show_error(self, what, details))
         job.cancelled.connect(lambda: self.show_message(f"'{name}' cancelled; everything finished before was kept."))
-        job.succeeded.connect(lambda _: self.show_message(f"'{name}' finished."))
-        job.ended.connect(self._job_ended)
+        job.ended.connect(lambda: self._job_ended(job))
         outcome = {"status": "ok", "message": ""}
         job.failed.connect(lambda what, details: outcome.update(status="error", message=what))
         job.cancelled.connect(lambda: outcome.update(status="cancelled"))
@@ -356,7 +363,9 @@ class MainWindow(QMainWindow):
             self.cancel_button.setEnabled(False)
             self.job_label.setText(f"Cancelling '{self.job.name}' after the current step…")
 
-    def _job_ended(self) -> None:
+    def _job_ended(self, job: Job) -> None:
+        if self.job is not job:  # its outcome started the next job (opening a result file reads its markers next)
+            return
         self.progress.setVisible(False)
         self.cancel_button.setVisible(False)
         self.eta.setText("")

@@ -21,7 +21,7 @@ from pathlib import Path
 from scelmo_desktop.core._infra.errors import ScelmoError
 
 # bytes at the read's peak per stored value, by how the values are stored (measured; module docstring)
-READ_BYTES_PER_VALUE = {"hdf5": 16.0, "mtx": 22.0}
+READ_BYTES_PER_VALUE = {"hdf5": 16.0, "mtx": 22.0, "dense": 8.0}
 # the default run's peak (measured): every step but Scrublet holds a fixed part (the libraries and the embedder)
 # and a cost per cell (at 100,000 cells, integrating the samples holds the most); Scrublet, sample by sample, holds
 # less of both but adds a cost per cell it scores at once (its dense matrices of observed and simulated cells), so
@@ -41,7 +41,7 @@ class Footprint:
     barcodes: int  # rows read: cells, or every barcode of an unfiltered matrix
     genes: int
     stored: int  # values stored: non-zero entries of a sparse matrix, every entry of a dense one, all matrices
-    storage: str  # "hdf5" or "mtx" (what reading costs per value, READ_BYTES_PER_VALUE)
+    storage: str  # "hdf5" (sparse), "dense" or "mtx": what reading costs per value, READ_BYTES_PER_VALUE
 
     @property
     def read_bytes(self) -> int:
@@ -80,6 +80,8 @@ def _hdf5_footprint(path: Path) -> Footprint | None:
             if "raw" in handle and "X" in handle["raw"]:
                 others.append(handle["raw"]["X"])
             stored += sum(_hdf5_matrix_values(node)[1] for node in others)
+            if isinstance(handle["X"], h5py.Dataset) and not others:  # a dense X is read as stored, no index arrays
+                return None if shape is None else Footprint(path, shape[0], shape[1], stored, "dense")
         else:  # Cell Ranger v2: one group per genome; the largest is what a read may hold
             genomes = [handle[k] for k in handle if isinstance(handle[k], h5py.Group) and "data" in handle[k]]
             if not genomes:
@@ -110,7 +112,7 @@ def footprint(path: str | os.PathLike) -> Footprint | None:
             return _mtx_footprint(path)
         if path.suffix.lower() in (".h5", ".h5ad") and path.is_file():
             return _hdf5_footprint(path)
-    except (OSError, KeyError, ValueError, TypeError, ScelmoError):
+    except (OSError, KeyError, ValueError, TypeError, AttributeError, ScelmoError):
         return None  # a damaged header: the read reports it in its own words
     return None
 

@@ -40,10 +40,10 @@ def ari(labels, clusters) -> float:
 
 def silhouette_label(X: np.ndarray, labels, *, rescale: bool = True) -> float:
     """Mean silhouette of cells by label (Euclidean; on :func:`metric_cells`); rescaled to [0, 1] like scib-metrics."""
-    labels = np.asarray(labels)
+    cells = metric_cells(len(labels))
+    labels = np.asarray(labels)[cells]
     if len(np.unique(labels)) < 2:
         raise ValueError("the label silhouette needs at least two labels")
-    cells = metric_cells(len(labels))
     X = np.asarray(X, dtype=np.float64)[cells]
-    score = float(np.mean(silhouette_samples(X, labels[cells], metric="euclidean")))
+    score = float(np.mean(silhouette_samples(X, labels, metric="euclidean")))
     return (score + 1.0) / 2.0 if rescale else score

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from scelmo_desktop.core._infra.atomic import write_text_atomic
@@ -43,7 +44,7 @@ def cells_table(adata) -> pd.DataFrame:
         if column in adata.obs:
             table[column] = adata.obs[column].to_numpy()
     if "X_umap" in adata.obsm:
-        umap = adata.obsm["X_umap"]
+        umap = np.asarray(adata.obsm["X_umap"])
         table["UMAP_1"], table["UMAP_2"] = umap[:, 0], umap[:, 1]
     return table
 

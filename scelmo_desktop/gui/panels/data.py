@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 
 import pandas as pd
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton
 
 from scelmo_desktop.core.workflows.data import INPUT_KIND_CHOICES as INPUT_CHOICES
@@ -67,6 +68,7 @@ class DataPanel(Panel):
         self.calling = self.add_settings(["cell_calling", "umi_threshold", "expected_cells"], form)  # on opening
         self.intake = QLabel("")
         self.intake.setWordWrap(True)
+        self.intake.setTextFormat(Qt.RichText)  # escaped lines, a warning in its colour
         form.addRow("Opened", self.intake)
         self.barcode_rank = BarcodeRankView()  # shown when cells were called in an unfiltered matrix
         self.barcode_rank.threshold_chosen.connect(self.call_cells_at)
