@@ -313,6 +313,7 @@ def _first(folder: Path, *names: str) -> Path | None:
 
 
 def mtx_file(folder: Path) -> Path | None:
+    """The folder's matrix.mtx (or .mtx.gz), or None."""
     return _first(folder, "matrix.mtx")
 
 
@@ -327,6 +328,8 @@ def _open_text(path: Path):
 
 
 def mtx_header(path: Path) -> tuple[int, int, int]:
+    """(rows, columns, entries) of a Matrix Market file's header, without reading its entries; a header no real
+    matrix has is refused."""
     try:
         with _open_text(path) as handle:
             line = handle.readline()
